@@ -13,6 +13,16 @@ from adapters.base import Adapter
 
 _BUILTIN: dict[str, str] = {
     # kind -> "module:Class"; modules are imported lazily (ccxt is slow to import).
+    "ccxt": "adapters.ccxt_exchange:CcxtExchangeAdapter",
+    "plaid": "adapters.bank_plaid:PlaidAdapter",
+    "gocardless": "adapters.bank_gocardless:GoCardlessAdapter",
+    "csv": "adapters.file_csv:CsvStatementAdapter",
+    "ofx": "adapters.file_ofx:OfxAdapter",
+    "mt940": "adapters.file_mt940:Mt940Adapter",
+    "camt": "adapters.file_camt:CamtAdapter",
+    "esplora": "adapters.chain_esplora:EsploraAdapter",
+    "ledger": "adapters.ledger:LedgerAdapter",
+    "prices-csv": "adapters.file_prices:PriceCsvAdapter",
 }
 
 _loaded: dict[str, type[Adapter]] = {}

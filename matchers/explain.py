@@ -1,0 +1,215 @@
+"""Scoring and explanation of one proposed group: per field, what agreed and by how much.
+
+All matchers funnel through here so that a score always means the same thing: a
+weighted mean of per-field scores in [0, 1] (amount, date, reference, counterparty,
+memo), where a field missing on one side counts as neutral 0.5 — absence of evidence
+must not look like agreement. Amount differences inside tolerance come back as explicit
+:class:`Adjustment` objects (fee, fx, rounding), never silently absorbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from recon_tui.model import canonical_amount
+
+from .items import Item
+from .results import Adjustment
+from .rules import Rule
+
+NEUTRAL = 0.5
+
+
+@dataclass(slots=True)
+class Scored:
+    """A scored group before the engine decides auto / suggest."""
+
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    score: float
+    rule: str
+    explanation: dict[str, Any]
+    adjustments: list[Adjustment] = field(default_factory=list)
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return self.left + self.right
+
+    def sort_key(self) -> tuple[float, tuple[int, ...], tuple[int, ...]]:
+        return (-self.score, self.left, self.right)
+
+
+def sign_ok(rule: Rule, a: int, b: int) -> bool:
+    if rule.sign == "same":
+        return a == b
+    if rule.sign == "opposite":
+        return a != b
+    return True
+
+
+def signs_for(rule: Rule, sign: int) -> tuple[int, ...]:
+    """Which signs a counterpart may have (both sides record from their own view)."""
+    if rule.sign == "same":
+        return (sign,)
+    if rule.sign == "opposite":
+        return (-sign,)
+    return (1, -1)
+
+
+def lag(rule: Rule, a: Item, b: Item) -> int:
+    return abs(a.bday - b.bday) if rule.business_days else abs(a.day - b.day)
+
+
+def amount_fit(
+    rule: Rule,
+    left_mag: Decimal,
+    right_mag: Decimal,
+    fees: Sequence[Decimal],
+    asset: str,
+    verbose: bool = False,
+) -> tuple[float, Adjustment | None, dict[str, Any]] | None:
+    """How well two magnitudes agree under the rule, or None when outside every tolerance.
+
+    ``fees`` are fees the records themselves declare (same asset): a gap equal to one of
+    them is a fee for certain. Otherwise a gap within the rounding tolerance is rounding,
+    and a gap within the fee range is a presumed fee (scored lower). The adjustment's
+    amount is ``left_mag - right_mag``; callers re-sign it from the left's view.
+    """
+    gap = left_mag - right_mag
+    detail: dict[str, Any] = {}
+    if verbose:
+        detail = {
+            "left": canonical_amount(left_mag),
+            "right": canonical_amount(right_mag),
+            "difference": canonical_amount(gap),
+        }
+    if not gap:
+        detail.update(agree=True, detail="equal amounts")
+        return 1.0, None, detail
+    size = -gap if gap < 0 else gap
+    larger = left_mag if left_mag > right_mag else right_mag
+    rounding = max(rule.amount_abs, rule.amount_rel * larger)
+    if size <= rounding:
+        detail.update(agree=True, detail=f"differ by {canonical_amount(size)} (rounding)")
+        adj = Adjustment("rounding", asset, gap, "inside rounding tolerance")
+        return 1.0 - 0.1 * float(size / rounding), adj, detail
+    if size in fees:
+        detail.update(agree=True, detail=f"differ by the declared fee {canonical_amount(size)}")
+        return 0.97, Adjustment("fee", asset, gap, "declared fee"), detail
+    fee_cap = max(rule.fee_max, rule.fee_rel_max * larger)
+    if fee_cap > 0 and rule.fee_min <= size <= fee_cap:
+        detail.update(agree=True, detail=f"differ by {canonical_amount(size)} (presumed fee)")
+        adj = Adjustment("fee", asset, gap, "inside fee range")
+        return 0.9 - 0.3 * float(size / fee_cap), adj, detail
+    return None
+
+
+def text_scores(
+    a: Item, b: Item, key_field: str | None = None, verbose: bool = False
+) -> dict[str, Any]:
+    """Reference, counterparty and memo similarity (0..1, None when missing).
+
+    Non-verbose returns ``{field: similarity}`` (the hot path); verbose returns
+    ``{field: {"agree", "similarity", "detail"}}`` for explanations.
+    """
+    ref: float | None = None
+    ref_detail = "missing on a side"
+    if key_field is not None:
+        ref, ref_detail = 1.0, f"same {key_field}"
+    elif a.ref and b.ref:
+        ref = 1.0 if a.ref == b.ref else fuzz.ratio(a.ref, b.ref) / 100.0
+        if verbose:
+            ref_detail = f"{a.ref!r} ~ {b.ref!r}"
+    elif (a.ref and len(a.ref) >= 6 and b.memo) or (b.ref and len(b.ref) >= 6 and a.memo):
+        # Banks often carry the reference inside the remittance text only.
+        r, memo = (a.ref, b.memo) if a.ref else (b.ref, a.memo)
+        ref = fuzz.partial_ratio(r, memo.replace(" ", "")) / 100.0
+        if verbose:
+            ref_detail = f"{r!r} in memo {memo!r}"
+    cp: float | None = None
+    if a.cp and b.cp:
+        cp = 1.0 if a.cp == b.cp else max(
+            fuzz.ratio(a.cp, b.cp), fuzz.token_set_ratio(a.cp, b.cp)
+        ) / 100.0
+    memo_s: float | None = None
+    if a.memo and b.memo:
+        memo_s = 1.0 if a.memo == b.memo else fuzz.token_set_ratio(a.memo, b.memo) / 100.0
+    if not verbose:
+        return {"reference": ref, "counterparty": cp, "memo": memo_s}
+
+    def row(s: float | None, agree_at: float, detail: str) -> dict[str, Any]:
+        if s is None:
+            return {"agree": None, "similarity": None, "detail": "missing on a side"}
+        return {"agree": s >= agree_at, "similarity": round(s, 3), "detail": detail}
+
+    return {
+        "reference": row(ref, 0.85, ref_detail),
+        "counterparty": row(cp, 0.85, f"{a.cp!r} ~ {b.cp!r}"),
+        "memo": row(memo_s, 0.8, f"{a.memo!r} ~ {b.memo!r}"),
+    }
+
+
+def combine(rule: Rule, parts: dict[str, float | None]) -> float:
+    """Weighted mean over the rule's weights; None (missing) counts as NEUTRAL."""
+    total = 0.0
+    wsum = 0.0
+    for name, w in rule.weights.items():
+        if w == 0:
+            continue
+        s = parts.get(name)
+        total += w * (NEUTRAL if s is None else s)
+        wsum += w
+    return total / wsum if wsum else 0.0
+
+
+def date_part(rule: Rule, days: int) -> tuple[float, dict[str, Any]]:
+    window = max(rule.date_window_days, 1)
+    unit = "business days" if rule.business_days else "days"
+    return 1.0 - 0.5 * min(days, window) / window, {
+        "agree": days <= rule.date_window_days,
+        "lag_days": days,
+        "detail": f"{days} {unit} apart (window {rule.date_window_days})",
+    }
+
+
+def pair(
+    rule: Rule, a: Item, b: Item, key_field: str | None = None, verbose: bool = False
+) -> Scored | None:
+    """Score left item ``a`` against right item ``b`` under a same-asset 1:1 rule.
+
+    ``verbose=False`` (blocking-time scoring) skips building the explanation; the engine
+    re-scores the few groups it proposes with ``verbose=True``.
+    """
+    if a.asset != b.asset or not sign_ok(rule, a.sign, b.sign):
+        return None
+    if rule.assets and a.asset not in rule.assets:
+        return None
+    days = lag(rule, a, b)
+    if days > rule.date_window_days:
+        return None
+    fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
+    fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose)
+    if fit is None:
+        return None
+    amount_score, adj, amount_detail = fit
+    texts = text_scores(a, b, key_field, verbose)
+    sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
+    if rule.min_similarity > 0:
+        if max((s or 0.0) for s in sims.values()) < rule.min_similarity:
+            return None
+    date_score, date_detail = date_part(rule, days)
+    score = round(combine(rule, {"amount": amount_score, "date": date_score, **sims}), 6)
+    if not verbose:
+        return Scored((a.id,), (b.id,), score, rule.name, {})
+    if adj is not None:
+        # Express the adjustment as left minus right in signed terms (own-account view).
+        adj = Adjustment(adj.kind, adj.asset, a.amount - b.amount, adj.note)
+    explanation: dict[str, Any] = {"amount": amount_detail, "date": date_detail, **texts}
+    if key_field is not None:
+        explanation["key"] = {"agree": True, "field": key_field, "detail": f"same {key_field}"}
+    return Scored((a.id,), (b.id,), score, rule.name, explanation, [adj] if adj else [])

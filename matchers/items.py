@@ -1,0 +1,94 @@
+"""Prepared records: the few normalised fields the matchers compare, computed once.
+
+A :class:`Record` carries raw text; an :class:`Item` carries what blocking and scoring
+need (normalised reference, counterparty family, business-day ordinal...). ``mag`` is a
+float copy of ``|amount|`` used only to find buckets; every comparison that decides or
+reports money uses the exact ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from recon_tui.model import Record
+
+from .normalize import norm_name, norm_ref, norm_text, norm_txid, ref_family
+
+LEFT, RIGHT = 0, 1
+
+
+@dataclass(slots=True)
+class Item:
+    id: int
+    side: int
+    asset: str
+    amount: Decimal
+    mag: float
+    sign: int
+    day: int
+    bday: int
+    ts: datetime
+    txid: str
+    ref: str
+    e2e: str
+    cp: str
+    memo: str
+    family: str
+    fee: Decimal | None
+    fee_asset: str | None
+    record: Record
+
+    def key_value(self, key: str) -> str:
+        if key == "txid":
+            return self.txid
+        if key == "reference":
+            return self.ref
+        if key == "end_to_end_id":
+            return self.e2e
+        if key == "counterparty":
+            return self.cp
+        if key == "reference_family":
+            return self.family
+        raise KeyError(key)
+
+
+def business_index(ordinal: int) -> int:
+    """Business-day ordinal: weekdays count, a weekend day maps onto the next Monday.
+
+    So Friday -> Monday is one business day of lag, and a Saturday booking is as good
+    as a Monday one (banks settle weekend payments on Monday).
+    """
+    week, weekday = divmod(ordinal - 1, 7)  # date(1, 1, 1) is a Monday
+    return 5 * week + min(weekday, 5)
+
+
+def prepare(r: Record, side: int) -> Item:
+    """Normalise one record; ``r.id`` must be set (the store row id names it)."""
+    if r.id is None:
+        raise ValueError(f"record {r.source}:{r.external_id} has no id; store it first")
+    d = r.value_date or r.booking_date or r.ts.date()
+    day = d.toordinal()
+    amount = r.amount
+    e2e = r.attrs.get("end_to_end_id") if r.attrs else None
+    return Item(
+        id=r.id,
+        side=side,
+        asset=r.asset,
+        amount=amount,
+        mag=float(-amount if amount < 0 else amount),
+        sign=-1 if amount < 0 else 1,
+        day=day,
+        bday=business_index(day),
+        ts=r.ts,
+        txid=norm_txid(r.txid),
+        ref=norm_ref(r.reference),
+        e2e=norm_ref(str(e2e)) if e2e else "",
+        cp=norm_name(r.counterparty),
+        memo=norm_text(r.memo),
+        family=ref_family(r.reference),
+        fee=r.fee,
+        fee_asset=r.fee_asset,
+        record=r,
+    )

@@ -1,0 +1,94 @@
+"""Text normalisation for matching: references, memos, counterparties, transaction ids.
+
+Every source spells the same thing differently ("REF: INV-001", "inv 001", "Acme Ltd." vs
+"ACME LIMITED"); the matchers compare the normalised forms. Pure functions, memoised
+where the same strings recur (counterparty names repeat a lot).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_PUNCT = re.compile(r"[^0-9a-z]+")
+
+LEGAL_FORMS = frozenset(
+    {
+        "ltd", "limited", "gmbh", "inc", "incorporated", "llc", "plc", "ag", "sa", "sarl",
+        "bv", "nv", "srl", "spa", "oy", "ab", "as", "co", "corp", "corporation", "kg",
+        "ug", "sas", "se", "pte", "pty", "lp", "llp",
+    }
+)
+"""Legal-form words dropped from counterparty names: they never decide who paid whom."""
+
+REF_PREFIXES = (
+    "sepa ct", "sepa dd", "sepa", "end to end", "e2e", "ref", "reference", "remittance",
+    "rf", "payment", "pmt", "trf", "transfer", "inv", "invoice", "batch",
+)
+"""Leading banking boilerplate stripped from references ("REF:", "SEPA CT")."""
+
+_PREFIX_RE = re.compile(
+    r"^(?:(?:" + "|".join(re.escape(p) for p in REF_PREFIXES) + r")\b\s*)+"
+)
+_FAMILY_SUFFIX = re.compile(r"(?:[ ]+\d{1,2}|[ ]*(?:part|p)\s*\d{1,2})$")
+
+
+@lru_cache(maxsize=65536)
+def norm_text(value: str | None) -> str:
+    """Lower case, punctuation to single spaces, trimmed."""
+    if not value:
+        return ""
+    return _PUNCT.sub(" ", value.lower()).strip()
+
+
+@lru_cache(maxsize=65536)
+def norm_name(value: str | None) -> str:
+    """A counterparty name without case, punctuation or legal-form suffixes."""
+    words = norm_text(value).split()
+    while len(words) > 1 and words[-1] in LEGAL_FORMS:
+        words.pop()
+    return " ".join(words)
+
+
+def norm_ref(value: str | None) -> str:
+    """A reference without boilerplate prefixes, case and punctuation, spaces squeezed.
+
+    Separators are dropped entirely ("INV-001" == "inv 001" == "INV001") because banks
+    re-space references freely; prefixes are only stripped when something remains.
+    """
+    text = norm_text(value)
+    if not text:
+        return ""
+    stripped = _PREFIX_RE.sub("", text)
+    if stripped:
+        text = stripped
+    return text.replace(" ", "")
+
+
+def ref_family(value: str | None) -> str:
+    """The reference a batch shares: the normalised reference minus a short part suffix.
+
+    "BATCH-0042-1", "BATCH-0042-2" and "BATCH 0042" share family "0042"; split fills
+    "ORD9 part 2" share "ord9".
+    """
+    text = norm_text(value)
+    if not text:
+        return ""
+    stripped = _PREFIX_RE.sub("", text)
+    if stripped:
+        text = stripped
+    if " " in text:
+        shorter = _FAMILY_SUFFIX.sub("", text)
+        if shorter:
+            text = shorter
+    return text.replace(" ", "")
+
+
+def norm_txid(value: str | None) -> str:
+    """On-chain ids: hex is case-insensitive and some explorers add ``0x``."""
+    if not value:
+        return ""
+    text = value.strip().lower()
+    if text.startswith("0x"):
+        text = text[2:]
+    return text

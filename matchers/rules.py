@@ -1,0 +1,263 @@
+"""Rules as data: the TOML rule set of a source pair, parsed and validated.
+
+A rule set is an ordered list of rules, strictest first. Each rule names its matcher
+(exact / tolerance / similarity / crossasset / group), its cardinality (1:1, 1:n, n:1,
+n:m), blocking keys, tolerances, weights, the balancing field and the outcome (auto
+above a threshold, or suggest only). Invalid input raises :class:`RuleError` naming the
+rule and the field, so an operator editing a rule file knows exactly what to fix.
+
+Amounts in rules are exact decimals written as TOML strings or integers ("0.01", 5);
+TOML floats are refused for amounts because they are not exact. Scores, weights and
+thresholds are plain numbers in [0, 1].
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from typing import Any
+
+MATCHERS = ("exact", "tolerance", "similarity", "crossasset", "group")
+TYPES = ("1:1", "1:n", "n:1", "n:m")
+EXACT_KEYS = ("txid", "reference", "end_to_end_id")
+GROUP_KEYS = ("counterparty", "reference_family")
+WEIGHT_FIELDS = ("amount", "date", "reference", "counterparty", "memo")
+SIGNS = ("same", "opposite", "any")
+OUTCOMES = ("auto", "suggest")
+BALANCING = ("amount",)
+
+
+class RuleError(ValueError):
+    """An invalid rule; the message names the rule set, the rule and the field."""
+
+    def __init__(self, rule: str, field_name: str, message: str) -> None:
+        self.rule = rule
+        self.field = field_name
+        super().__init__(f"rule '{rule}': field '{field_name}': {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One validated rule; see the module docstring and ``rules/default.toml``."""
+
+    name: str
+    matcher: str
+    type: str = "1:1"
+    keys: tuple[str, ...] = ()
+    sign: str = "same"
+    date_window_days: int = 3
+    business_days: bool = True
+    amount_abs: Decimal = Decimal(0)
+    amount_rel: Decimal = Decimal(0)
+    fee_min: Decimal = Decimal(0)
+    fee_max: Decimal = Decimal(0)
+    fee_rel_max: Decimal = Decimal(0)
+    fx_rel: Decimal = Decimal("0.02")
+    min_similarity: float = 0.0
+    weights: dict[str, float] = field(default_factory=dict)
+    balancing: str = "amount"
+    outcome: str = "suggest"
+    auto_threshold: float = 1.0
+    min_score: float = 0.5
+    max_group: int = 5
+    max_candidates: int = 16
+    assets: frozenset[str] = frozenset()
+
+    @property
+    def calendar_window(self) -> int:
+        """Calendar days that can hold ``date_window_days`` business days (weekends)."""
+        w = self.date_window_days
+        return w + 2 * (w // 5 + 1) if self.business_days else w
+
+    def max_amount_gap(self, magnitude: Decimal) -> Decimal:
+        """The largest |left| - |right| gap any tolerance or fee of this rule admits."""
+        return max(
+            self.amount_abs,
+            self.amount_rel * magnitude,
+            self.fee_max,
+            self.fee_rel_max * magnitude,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """An ordered, validated list of rules plus engine-wide settings."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    ambiguity_margin: float = 0.05
+    max_block: int = 64
+    day_bucket: int = 4
+
+    @classmethod
+    def from_toml(cls, text: str, name: str = "custom") -> RuleSet:
+        """Parse and validate a rule set; raises :class:`RuleError` on any invalid field."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RuleError(name, "toml", str(exc)) from None
+        return cls.from_dict(data, name=name)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], name: str = "custom") -> RuleSet:
+        head = data.get("ruleset", {})
+        if not isinstance(head, dict):
+            raise RuleError(name, "ruleset", "must be a table")
+        _only(name, head, {"name", "description", "ambiguity_margin", "max_block", "day_bucket"})
+        set_name = str(head.get("name", name))
+        raw_rules = data.get("rule")
+        if not isinstance(raw_rules, list) or not raw_rules:
+            raise RuleError(set_name, "rule", "a rule set needs at least one [[rule]]")
+        rules: list[Rule] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(raw_rules):
+            rule = _parse_rule(raw, i)
+            if rule.name in seen:
+                raise RuleError(rule.name, "name", "duplicate rule name")
+            seen.add(rule.name)
+            rules.append(rule)
+        return cls(
+            name=set_name,
+            rules=tuple(rules),
+            ambiguity_margin=_unit(set_name, "ambiguity_margin", head.get("ambiguity_margin", 0.05)),
+            max_block=_int(set_name, "max_block", head.get("max_block", 64), 2, 100_000),
+            day_bucket=_int(set_name, "day_bucket", head.get("day_bucket", 4), 1, 366),
+        )
+
+
+def load_rules(name: str = "default") -> RuleSet:
+    """The packaged rule set ``matchers/rules/<name>.toml`` (what ``SourcePair.rules`` names)."""
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise RuleError(name, "name", "rule set names are letters, digits, '-' and '_'")
+    path = resources.files("matchers").joinpath("rules", f"{name}.toml")
+    if not path.is_file():
+        raise RuleError(name, "name", "no such packaged rule set")
+    return RuleSet.from_toml(path.read_text(encoding="utf-8"), name=name)
+
+
+_RULE_FIELDS = {
+    "name", "matcher", "type", "keys", "sign", "date_window_days", "business_days",
+    "amount_abs", "amount_rel", "fee_min", "fee_max", "fee_rel_max", "fx_rel",
+    "min_similarity", "weights", "balancing", "outcome", "auto_threshold", "min_score",
+    "max_group", "max_candidates", "assets", "description",
+}
+
+
+def _parse_rule(raw: Any, index: int) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(f"#{index + 1}", "rule", "must be a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise RuleError(f"#{index + 1}", "name", "every rule needs a non-empty name")
+    _only(name, raw, _RULE_FIELDS)
+    matcher = _choice(name, "matcher", raw.get("matcher"), MATCHERS)
+    rtype = _choice(name, "type", raw.get("type", "1:1"), TYPES)
+    if matcher == "group" and rtype == "1:1":
+        raise RuleError(name, "type", "a group rule is 1:n, n:1 or n:m")
+    if matcher != "group" and rtype != "1:1":
+        raise RuleError(name, "type", f"matcher '{matcher}' only matches 1:1")
+    keys = raw.get("keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise RuleError(name, "keys", "must be a list of strings")
+    allowed = EXACT_KEYS if matcher == "exact" else GROUP_KEYS if matcher == "group" else ()
+    for k in keys:
+        if k not in allowed:
+            raise RuleError(name, "keys", f"{k!r} is not one of {', '.join(allowed) or '(none)'}")
+    if matcher in ("exact", "group") and not keys:
+        raise RuleError(name, "keys", f"a {matcher} rule needs blocking keys")
+    weights = raw.get("weights", {"amount": 0.5, "date": 0.2, "reference": 0.2, "counterparty": 0.1})
+    if not isinstance(weights, dict) or not weights:
+        raise RuleError(name, "weights", "must be a non-empty table")
+    clean_w: dict[str, float] = {}
+    for k, v in weights.items():
+        if k not in WEIGHT_FIELDS:
+            raise RuleError(name, f"weights.{k}", f"unknown field (known: {', '.join(WEIGHT_FIELDS)})")
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise RuleError(name, f"weights.{k}", "must be a non-negative number")
+        clean_w[k] = float(v)
+    if sum(clean_w.values()) <= 0:
+        raise RuleError(name, "weights", "at least one weight must be positive")
+    outcome = _choice(name, "outcome", raw.get("outcome", "suggest"), OUTCOMES)
+    threshold = _unit(name, "auto_threshold", raw.get("auto_threshold", 1.0))
+    if outcome == "auto" and "auto_threshold" not in raw:
+        raise RuleError(name, "auto_threshold", "an auto rule needs a threshold")
+    assets = raw.get("assets", [])
+    if not isinstance(assets, list) or not all(isinstance(a, str) for a in assets):
+        raise RuleError(name, "assets", "must be a list of asset codes")
+    rule = Rule(
+        name=name,
+        matcher=matcher,
+        type=rtype,
+        keys=tuple(keys),
+        sign=_choice(name, "sign", raw.get("sign", "same"), SIGNS),
+        date_window_days=_int(name, "date_window_days", raw.get("date_window_days", 3), 0, 366),
+        business_days=_bool(name, "business_days", raw.get("business_days", True)),
+        amount_abs=_dec(name, "amount_abs", raw.get("amount_abs", 0)),
+        amount_rel=_dec(name, "amount_rel", raw.get("amount_rel", 0), upper=Decimal("0.5")),
+        fee_min=_dec(name, "fee_min", raw.get("fee_min", 0)),
+        fee_max=_dec(name, "fee_max", raw.get("fee_max", 0)),
+        fee_rel_max=_dec(name, "fee_rel_max", raw.get("fee_rel_max", 0), upper=Decimal("0.5")),
+        fx_rel=_dec(name, "fx_rel", raw.get("fx_rel", "0.02"), upper=Decimal("0.5")),
+        min_similarity=_unit(name, "min_similarity", raw.get("min_similarity", 0.0)),
+        weights=clean_w,
+        balancing=_choice(name, "balancing", raw.get("balancing", "amount"), BALANCING),
+        outcome=outcome,
+        auto_threshold=threshold,
+        min_score=_unit(name, "min_score", raw.get("min_score", 0.5)),
+        max_group=_int(name, "max_group", raw.get("max_group", 5), 2, 12),
+        max_candidates=_int(name, "max_candidates", raw.get("max_candidates", 16), 2, 40),
+        assets=frozenset(a.upper() for a in assets),
+    )
+    if rule.fee_min > rule.fee_max:
+        raise RuleError(name, "fee_min", f"{rule.fee_min} is above fee_max {rule.fee_max}")
+    if rule.outcome == "auto" and rule.auto_threshold < rule.min_score:
+        raise RuleError(name, "auto_threshold", "is below min_score")
+    return rule
+
+
+def _only(rule: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for k in table:
+        if k not in allowed:
+            raise RuleError(rule, k, "unknown field (typo?)")
+
+
+def _choice(rule: str, fname: str, value: Any, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise RuleError(rule, fname, f"{value!r} is not one of {', '.join(options)}")
+    return str(value)
+
+
+def _unit(rule: str, fname: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise RuleError(rule, fname, f"{value!r} is not a number in [0, 1]")
+    return float(value)
+
+
+def _int(rule: str, fname: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise RuleError(rule, fname, f"{value!r} is not an integer in [{lo}, {hi}]")
+    return value
+
+
+def _bool(rule: str, fname: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RuleError(rule, fname, f"{value!r} is not true or false")
+    return value
+
+
+def _dec(rule: str, fname: str, value: Any, upper: Decimal | None = None) -> Decimal:
+    if isinstance(value, float):
+        raise RuleError(rule, fname, f"{value!r} is a float; write amounts as strings (\"0.01\")")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise RuleError(rule, fname, f"{value!r} is not a decimal amount")
+    try:
+        d = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise RuleError(rule, fname, f"{value!r} is not a decimal amount") from None
+    if not d.is_finite() or d < 0:
+        raise RuleError(rule, fname, f"{value!r} must be a non-negative amount")
+    if upper is not None and d > upper:
+        raise RuleError(rule, fname, f"{value!r} is above {upper}")
+    return d

@@ -1,0 +1,418 @@
+"""The ``recon-tui`` command line: a thin layer over the services (the app calls the same).
+
+No argument opens the app. Every error is one line on stderr and a non-zero exit; an
+unexpected crash writes a report file (see :mod:`recon_tui.crash`) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from recon_tui import paths
+from recon_tui.crash import write_crash_report
+from recon_tui.store import Store, StoreError
+
+DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
+
+
+def parse_duration(text: str) -> int:
+    """'90', '90s', '5m', '2h', '1d' -> seconds."""
+    m = DURATION_RE.match(text.strip().lower())
+    if not m:
+        raise click.BadParameter(f"'{text}' is not a duration like 30s, 5m, 2h or 1d")
+    n, unit = int(m.group(1)), m.group(2) or "s"
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+class Ctx:
+    """What the group passes to subcommands: where the store is and how to open it."""
+
+    def __init__(self, store_path: Path | None, demo: bool) -> None:
+        self.store_path = store_path
+        self.demo = demo
+        self._store: Store | None = None
+
+    @property
+    def path(self) -> Path:
+        if self.store_path:
+            return self.store_path
+        return paths.demo_store() if self.demo else paths.default_store()
+
+    def store(self) -> Store:
+        if self._store is None:
+            from recon_tui.services import workspace
+
+            if self.demo and not self.store_path:
+                self._store = workspace.open_demo()
+            else:
+                self._store = workspace.open_store(self.path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "store_path", type=click.Path(path_type=Path), envvar="RECON_TUI_STORE",
+              help="Path of the store (default: your data directory's recon.db).")
+@click.option("--demo", is_flag=True, help="Use the demo workspace (see 'recon-tui demo').")
+@click.version_option(package_name="recon-tui")
+@click.pass_context
+def cli(ctx: click.Context, store_path: Path | None, demo: bool) -> None:
+    """recon-tui: reconcile ledger, exchanges, banks and the chain from the keyboard."""
+    ctx.obj = Ctx(store_path, demo)
+    ctx.call_on_close(ctx.obj.close)
+    if ctx.invoked_subcommand is None:
+        _run_app(ctx.obj)
+
+
+def _run_app(c: Ctx) -> None:
+    from recon_tui.app import ReconApp
+
+    store = c.store()
+    ReconApp(store).run()
+
+
+@cli.command()
+@click.option("--passphrase", "use_passphrase", is_flag=True,
+              help="Derive the key from a passphrase even if an OS keyring exists.")
+@pass_ctx
+def init(c: Ctx, use_passphrase: bool) -> None:
+    """Create a new encrypted store (refuses to overwrite one)."""
+    store = Store.init(c.path, use_keyring=False if use_passphrase else None)
+    where = "the OS keyring" if store.info.method == "keyring" else "your passphrase (scrypt)"
+    click.echo(f"Created store {store.path}; its key is kept in {where}.")
+    store.close()
+
+
+@cli.command()
+@click.option("--size", default=400, show_default=True, help="Records per source.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--fresh", is_flag=True, help="Throw the existing demo store away first.")
+@click.option("--open/--no-open", "open_app", default=False, help="Open the app afterwards.")
+@pass_ctx
+def demo(c: Ctx, size: int, seed: int, fresh: bool, open_app: bool) -> None:
+    """Build the demo workspace (a generated crypto company) and optionally open it."""
+    from recon_tui.services import workspace
+
+    path = c.store_path or paths.demo_store()
+    existed = path.exists() and not fresh
+    store = workspace.build_demo(path, size=size, seed=seed, fresh=fresh, progress=click.echo)
+    if existed:
+        click.echo(f"Demo store {path} already exists (use --fresh to rebuild it).")
+    else:
+        click.echo(f"Demo store ready: {path}")
+    if open_app:
+        from recon_tui.app import ReconApp
+
+        ReconApp(store).run()
+    store.close()
+
+
+@cli.group()
+def source() -> None:
+    """Add, list and remove sources."""
+
+
+@source.command("kinds")
+def source_kinds() -> None:
+    """List the source kinds with their settings and secrets."""
+    from adapters import registry
+
+    for kind in registry.kinds():
+        try:
+            cls = registry.get(kind)
+        except Exception as exc:  # a broken plugin must not hide the others
+            click.echo(f"{kind:<12} (unavailable: {exc})")
+            continue
+        caps = cls.capabilities
+        click.echo(f"{kind:<12} {cls.label}  [paging: {caps.paging}]")
+        for s in cls.SETTINGS:
+            req = " (required)" if s.required else ""
+            click.echo(f"{'':<14}--set {s.name}=…  {s.label}{req}")
+        for s in cls.SECRETS:
+            click.echo(f"{'':<14}--secret {s.name}  {s.label} (kept in the OS keyring)")
+
+
+@source.command("add")
+@click.argument("name")
+@click.argument("kind")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting.")
+@click.option("--secret", "secret_names", multiple=True, metavar="NAME",
+              help="A secret to prompt for (or read from RECON_TUI_SECRET_<NAME>).")
+@click.option("--label", default=None)
+@click.option("--every", default=None, help="Sync interval, e.g. 5m.")
+@click.option("--replace", is_flag=True, help="Update an existing source's settings.")
+@pass_ctx
+def source_add(c: Ctx, name: str, kind: str, settings: tuple[str, ...],
+               secret_names: tuple[str, ...], label: str | None, every: str | None,
+               replace: bool) -> None:  # fmt: skip
+    """Add a source NAME of KIND (see 'recon-tui source kinds')."""
+    import os
+
+    from adapters import registry
+    from recon_tui.store.sources import add_source, set_secret
+
+    try:
+        cls = registry.get(kind)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    values: dict[str, Any] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--set")
+        values[key.strip()] = _coerce_setting(value)
+    known = {s.name for s in cls.SETTINGS}
+    unknown = set(values) - known
+    if unknown and known:
+        raise click.ClickException(
+            f"unknown setting(s) {', '.join(sorted(unknown))} for kind '{kind}' "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    store = c.store()
+    add_source(store, name, kind, values, label=label,
+               interval_s=parse_duration(every) if every else None, replace=replace)
+    for secret in secret_names:
+        env = f"RECON_TUI_SECRET_{secret.upper()}"
+        value = os.environ.get(env) or click.prompt(f"{secret} for {name}", hide_input=True)
+        where = set_secret(store, name, secret, value)
+        click.echo(f"Secret '{secret}' saved in the {'OS keyring' if where == 'keyring' else 'encrypted store'}.")
+    click.echo(f"Source '{name}' ({kind}) {'updated' if replace else 'added'}.")
+
+
+def _coerce_setting(value: str) -> Any:
+    low = value.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if value.startswith(("{", "[")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+@source.command("list")
+@pass_ctx
+def source_list(c: Ctx) -> None:
+    """List sources and their settings (never their secrets)."""
+    from recon_tui.store.sources import list_sources
+
+    for s in list_sources(c.store()):
+        every = f" every {s.interval_s}s" if s.interval_s else ""
+        click.echo(f"{s.name:<12} {s.kind:<10}{every} {json.dumps(s.settings)}")
+
+
+@source.command("remove")
+@click.argument("name")
+@pass_ctx
+def source_remove(c: Ctx, name: str) -> None:
+    """Remove a source's configuration (its records stay)."""
+    from recon_tui.store.sources import remove_source
+
+    remove_source(c.store(), name)
+    click.echo(f"Source '{name}' removed.")
+
+
+@cli.group()
+def pair() -> None:
+    """Source pairs to reconcile."""
+
+
+@pair.command("add")
+@click.argument("name")
+@click.argument("left")
+@click.argument("right")
+@click.option("--left-account", default=None)
+@click.option("--right-account", default=None)
+@click.option("--rules", default="default", show_default=True)
+@pass_ctx
+def pair_add(c: Ctx, name: str, left: str, right: str, left_account: str | None,
+             right_account: str | None, rules: str) -> None:  # fmt: skip
+    """Reconcile source LEFT (optionally one account) against source RIGHT."""
+    from recon_tui.model import Side, SourcePair
+    from recon_tui.store.sources import add_pair
+
+    add_pair(c.store(), SourcePair(name, Side(left, left_account), Side(right, right_account), rules))
+    click.echo(f"Pair '{name}' added.")
+
+
+@pair.command("list")
+@pass_ctx
+def pair_list(c: Ctx) -> None:
+    from recon_tui.store.sources import list_pairs
+
+    for p in list_pairs(c.store()):
+        click.echo(f"{p.name:<16} {p.left.label()} vs {p.right.label()}  rules={p.rules}")
+
+
+@cli.command("import")
+@click.argument("source_name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+def import_(c: Ctx, source_name: str, file: Path) -> None:
+    """Import a statement or ledger FILE into file source SOURCE_NAME (idempotent)."""
+    from recon_tui.services.sync import import_file
+
+    report = import_file(c.store(), source_name, str(file))
+    if not report.ok:
+        raise click.ClickException(report.error or "import failed")
+    click.echo(report.line())
+    _match_after(c, report.changed_ids)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option("--every", default=None, help="Keep syncing on this interval (e.g. 5m).")
+@click.option("--no-match", is_flag=True, help="Do not run the matchers after syncing.")
+@pass_ctx
+def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) -> None:
+    """Sync sources (default: all), incrementally; one failing source does not stop others."""
+    from recon_tui.services.sync import sync_all
+
+    interval = parse_duration(every) if every else None
+    store = c.store()
+    while True:
+        reports = sync_all(store, sources or None)
+        changed: list[int] = []
+        for r in reports:
+            click.echo(r.line())
+            changed.extend(r.changed_ids)
+        if not no_match:
+            _match_after(c, changed)
+        if interval is None:
+            if any(not r.ok for r in reports):
+                sys.exit(1)
+            return
+        time.sleep(interval)
+
+
+def _match_after(c: Ctx, changed_ids: list[int]) -> None:
+    if not changed_ids:
+        return
+    try:
+        from recon_tui.services.matching import MatchService
+    except ImportError:
+        return
+    for line in MatchService(c.store()).run_all(changed_ids=changed_ids).lines():
+        click.echo("match: " + line)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Print what would be confirmed and suggested.")
+@click.option("--pair", "pair_names", multiple=True, help="Only these pairs.")
+@click.option("--full", is_flag=True, help="Re-evaluate every open item, not only changes.")
+@pass_ctx
+def match(c: Ctx, dry_run: bool, pair_names: tuple[str, ...], full: bool) -> None:
+    """Run the matchers headless (incremental unless --full)."""
+    try:
+        from recon_tui.services.matching import MatchService
+    except ImportError:
+        raise click.ClickException("matching is not available yet") from None
+    result = MatchService(c.store()).run_all(
+        pairs=list(pair_names) or None, dry_run=dry_run, full=full
+    )
+    for line in result.lines(verbose=dry_run):
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def status(c: Ctx, as_json: bool) -> None:
+    """Sources with their health, and open/suggested/matched counts per pair."""
+    from recon_tui.services.status import status as get_status
+    from recon_tui.services.status import status_text
+
+    data = get_status(c.store())
+    click.echo(json.dumps(data, indent=2) if as_json else status_text(data))
+
+
+@cli.command()
+@click.option("--passphrase", "use_passphrase", is_flag=True,
+              help="Switch to (or stay with) a passphrase-derived key.")
+@pass_ctx
+def rekey(c: Ctx, use_passphrase: bool) -> None:
+    """Rotate the store's key (re-encrypts every page)."""
+    store = c.store()
+    store.rekey(use_keyring=False if use_passphrase else None)
+    where = "the OS keyring" if store.info.method == "keyring" else "your new passphrase"
+    click.echo(f"Store re-encrypted under a new key, kept in {where}.")
+
+
+@cli.command()
+@pass_ctx
+def verify(c: Ctx) -> None:
+    """Check the hash chain of the decisions log; exit 1 where it breaks."""
+    from recon_tui.store.audit import verify as verify_chain
+
+    result = verify_chain(c.store().connection())
+    if result.ok:
+        click.echo(f"Audit trail intact: {result.entries:,} decisions, head {result.head[:16]}.")
+    else:
+        click.echo(f"Audit trail BROKEN at decision {result.broken_at}: {result.problem}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("session", required=False)
+@click.option("--decrypt", "decrypt_path", type=click.Path(path_type=Path), default=None,
+              help="Open an encrypted export bundle instead.")
+@click.option("--out", type=click.Path(path_type=Path), default=None)
+@click.option("--encrypt", is_flag=True, help="Write an encrypted bundle.")
+@pass_ctx
+def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | None,
+           encrypt: bool) -> None:  # fmt: skip
+    """Export a resolved reconciliation SESSION (or --decrypt a bundle)."""
+    try:
+        from recon_tui.services import export as export_service
+    except ImportError:
+        raise click.ClickException("export is not available yet") from None
+    export_service.cli_export(c, session, decrypt_path, out, encrypt)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors, crash reports instead of tracebacks."""
+    from adapters.base import SourceError
+    from recon_tui.model import ValidationError
+
+    try:
+        cli.main(args=argv, prog_name="recon-tui", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (StoreError, SourceError, ValidationError, ValueError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        report = write_crash_report(exc)
+        click.echo(f"error: unexpected {type(exc).__name__}; a crash report was written to {report}",
+                   err=True)
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()

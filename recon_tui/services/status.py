@@ -1,0 +1,111 @@
+"""Status of a store: sources with their health, record and match counts per pair."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from recon_tui.store import Store
+from recon_tui.store.audit import head
+from recon_tui.store.sources import list_pairs, list_sources
+
+
+def _iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def side_clause(source: str, account: str | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL condition (and params) selecting one side's live records."""
+    if account is None:
+        return "source = ? AND removed = 0", (source,)
+    return "source = ? AND account = ? AND removed = 0", (source, account)
+
+
+def status(store: Store) -> dict[str, Any]:
+    """Everything ``recon-tui status`` prints, as plain JSON-able data."""
+    conn = store.connection()
+    sources = []
+    counts = dict(conn.execute("SELECT source, count(*) FROM records WHERE removed = 0 GROUP BY source"))
+    for s in list_sources(store):
+        sources.append({
+            "name": s.name, "kind": s.kind, "label": s.label, "records": counts.get(s.name, 0),
+            "last_sync": _iso(s.last_sync_us), "last_success": _iso(s.last_success_us),
+            "last_error": s.last_error, "health": _health(s.last_success_us, s.last_error_us),
+            "interval_s": s.interval_s,
+        })  # fmt: skip
+    pairs = []
+    for p in list_pairs(store):
+        row: dict[str, Any] = {"name": p.name, "left": p.left.label(), "right": p.right.label(), "rules": p.rules}
+        for side_name, side in (("left", p.left), ("right", p.right)):
+            where, params = side_clause(side.source, side.account)
+            by_state = dict(conn.execute(
+                f"SELECT state, count(*) FROM records WHERE {where} GROUP BY state", params
+            ))  # fmt: skip
+            row[side_name + "_counts"] = {k: by_state.get(k, 0) for k in ("open", "suggested", "matched")}
+        groups = dict(conn.execute(
+            "SELECT state || ':' || origin, count(*) FROM match_groups WHERE pair = ? GROUP BY 1",
+            (p.name,),
+        ))  # fmt: skip
+        row["groups"] = groups
+        pairs.append(row)
+    seq, h = head(conn)
+    return {
+        "store": str(store.path),
+        "schema_version": store.version,
+        "key_method": store.info.method,
+        "records": sum(counts.values()),
+        "sources": sources,
+        "pairs": pairs,
+        "decisions": seq,
+        "audit_head": h,
+    }
+
+
+def _health(last_success: int | None, last_error: int | None) -> str:
+    if last_success is None and last_error is None:
+        return "never synced"
+    if last_error is not None and (last_success is None or last_error > last_success):
+        return "failing"
+    return "ok"
+
+
+def status_text(data: dict[str, Any]) -> str:
+    """Human-readable status."""
+    lines = [
+        f"Store   {data['store']} (schema v{data['schema_version']}, key in {data['key_method']})",
+        f"Records {data['records']:,}   decisions {data['decisions']:,}   "
+        f"audit head {data['audit_head'][:12]}",
+        "",
+        "Sources",
+    ]
+    if not data["sources"]:
+        lines.append("  (none: add one with 'recon-tui source add')")
+    for s in data["sources"]:
+        last = s["last_success"] or "never"
+        lines.append(
+            f"  {s['name']:<12} {s['kind']:<10} {s['records']:>10,} records  {s['health']:<12} "
+            f"last ok {last}"
+        )
+        if s["last_error"] and s["health"] == "failing":
+            lines.append(f"  {'':<12} error: {s['last_error']}")
+    lines.append("")
+    lines.append("Pairs")
+    if not data["pairs"]:
+        lines.append("  (none)")
+    for p in data["pairs"]:
+        lc, rc = p["left_counts"], p["right_counts"]
+        lines.append(
+            f"  {p['name']:<16} {p['left']} vs {p['right']}  rules={p['rules']}"
+        )
+        lines.append(
+            f"  {'':<16} left  open {lc['open']:,} suggested {lc['suggested']:,} matched {lc['matched']:,}"
+        )
+        lines.append(
+            f"  {'':<16} right open {rc['open']:,} suggested {rc['suggested']:,} matched {rc['matched']:,}"
+        )
+        if p["groups"]:
+            g = ", ".join(f"{k} {v:,}" for k, v in sorted(p["groups"].items()))
+            lines.append(f"  {'':<16} groups: {g}")
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Opening stores, and building the demo workspace from the demo world generator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from adapters import registry
+from recon_tui import paths
+from recon_tui.store import Store, StoreNotFound, keys
+from recon_tui.store.db import remove_store
+from recon_tui.store.sources import add_pair, add_source
+
+registry.register("demo", "recon_tui.demo_source:DemoAdapter")
+
+DEMO_PASSPHRASE = "demo"
+"""The demo holds only generated data; where no keyring exists its passphrase is public."""
+
+DEFAULT_DEMO_SIZE = 400
+DEFAULT_DEMO_SEED = 7
+
+
+def open_store(path: Path | None = None, passphrase: str | None = None) -> Store:
+    """Open the store at ``path`` (default location if ``None``)."""
+    return Store.open(path or paths.default_store(), passphrase=passphrase)
+
+
+def _demo_passphrase() -> str | None:
+    if keys.keyring_available():
+        return None
+    return os.environ.get(keys.PASSPHRASE_ENV) or DEMO_PASSPHRASE
+
+
+def open_demo(path: Path | None = None) -> Store:
+    path = path or paths.demo_store()
+    return Store.open(path, passphrase=_demo_passphrase())
+
+
+def build_demo(
+    path: Path | None = None,
+    *,
+    size: int = DEFAULT_DEMO_SIZE,
+    seed: int = DEFAULT_DEMO_SEED,
+    fresh: bool = False,
+    match: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> Store:
+    """Create (or, unless ``fresh``, reuse) the demo store: sources, pairs, synced data,
+    and a first matching run."""
+    from recon_tui import demo
+    from recon_tui.services.sync import sync_all
+
+    path = path or paths.demo_store()
+    say = progress or (lambda _msg: None)
+    if fresh:
+        remove_store(path)
+    if path.exists():
+        try:
+            return open_demo(path)
+        except StoreNotFound:
+            pass
+    passphrase = _demo_passphrase()
+    store = Store.init(path, passphrase=passphrase, use_keyring=passphrase is None)
+    say(f"generating the demo world (size {size}, seed {seed})")
+    world = demo.generate(size=size, seed=seed)
+    for src in world.sources:
+        add_source(
+            store, src["name"], "demo", {"feed": src["name"], "size": size, "seed": seed},
+            label=src.get("label"),
+        )  # fmt: skip
+    for i, pair in enumerate(world.pairs):
+        add_pair(store, pair, position=i)
+    say("syncing the demo sources")
+    for report in sync_all(store):
+        say("  " + report.line())
+    if match:
+        try:
+            from recon_tui.services.matching import MatchService
+        except ImportError:
+            MatchService = None  # noqa: N806 - the matching service lands with its issue
+        if MatchService is not None:
+            say("matching")
+            for line in MatchService(store).run_all().lines():
+                say("  " + line)
+    return store

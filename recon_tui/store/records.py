@@ -1,0 +1,272 @@
+"""Records in the store: conversion to and from rows, and the idempotent batch upsert.
+
+``apply_batch`` is the only write path for source data: records are upserted by
+(source, external id) — new ones inserted, changed ones updated (version bumped, the old
+content kept in ``record_versions`` by a trigger), identical ones left alone — removals
+flagged, prices upserted and the source's cursor advanced, all in one transaction. Each
+write stamps ``rev`` (the store's revision counter) so the matcher can find exactly what
+changed since it last ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from recon_tui.model import Price, Record, canonical_amount, dumps
+from recon_tui.store.db import Connection, Store, now_us
+
+_E8 = Decimal(100_000_000)
+_I64 = 2**63 - 1
+
+RECORD_COLUMNS = (
+    "source", "external_id", "kind", "ts_us", "booking_date", "value_date", "asset", "amount",
+    "amount_e8", "fee", "fee_asset", "counterparty", "reference", "memo", "txid", "address",
+    "account", "status", "attrs", "raw", "content_hash",
+)  # fmt: skip
+_CONTENT = slice(2, 19)  # kind .. attrs: what a "change" means (raw payload excluded)
+
+_SELECT = (
+    "id, source, external_id, kind, ts_us, booking_date, value_date, asset, amount, fee, "
+    "fee_asset, counterparty, reference, memo, txid, address, account, status, attrs, raw"
+)
+
+
+def ts_to_us(ts: datetime) -> int:
+    """Aware datetime -> integer microseconds since the epoch (exact, no float)."""
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def us_to_ts(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def amount_key(amount: Decimal) -> int:
+    """Integer sort/blocking key of an amount (floor of x 1e8, clamped to int64)."""
+    v = int((amount * _E8).to_integral_value(rounding="ROUND_FLOOR"))
+    return max(-_I64, min(_I64, v))
+
+
+def record_row(r: Record) -> tuple[Any, ...]:
+    """A record as the tuple of ``RECORD_COLUMNS`` (hash included)."""
+    row = (
+        r.source,
+        r.external_id,
+        r.kind,
+        ts_to_us(r.ts),
+        r.booking_date.isoformat() if r.booking_date else None,
+        r.value_date.isoformat() if r.value_date else None,
+        r.asset,
+        canonical_amount(r.amount),
+        amount_key(r.amount),
+        canonical_amount(r.fee) if r.fee is not None else None,
+        r.fee_asset,
+        r.counterparty,
+        r.reference,
+        r.memo,
+        r.txid,
+        r.address,
+        r.account,
+        r.status,
+        dumps(r.attrs) if r.attrs else None,
+        dumps(r.raw) if r.raw is not None else None,
+    )
+    digest = hashlib.blake2b(repr(row[_CONTENT]).encode(), digest_size=16).hexdigest()
+    return (*row, digest)
+
+
+def row_to_record(row: Sequence[Any]) -> Record:
+    """A row selected with ``_SELECT`` back into a :class:`Record`."""
+    (rid, source, external_id, kind, ts_us, booking, value, asset, amount, fee, fee_asset,
+     counterparty, reference, memo, txid, address, account, status, attrs, raw) = row  # fmt: skip
+    return Record(
+        source=source,
+        external_id=external_id,
+        kind=kind,
+        ts=us_to_ts(ts_us),
+        asset=asset,
+        amount=Decimal(amount),
+        status=status,
+        account=account,
+        fee=Decimal(fee) if fee is not None else None,
+        fee_asset=fee_asset,
+        counterparty=counterparty,
+        reference=reference,
+        memo=memo,
+        txid=txid,
+        address=address,
+        booking_date=date.fromisoformat(booking) if booking else None,
+        value_date=date.fromisoformat(value) if value else None,
+        attrs=json.loads(attrs) if attrs else {},
+        raw=json.loads(raw) if raw else None,
+        id=rid,
+    )
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one applied batch did; ``changed_ids`` feeds the incremental matcher."""
+
+    rev: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    prices: int = 0
+    changed_ids: list[int] = field(default_factory=list)
+
+
+def apply_batch(
+    store: Store,
+    source: str,
+    records: Iterable[Record],
+    *,
+    removed: Iterable[str] = (),
+    prices: Iterable[Price] = (),
+    cursor: dict[str, Any] | None = None,
+    set_cursor: bool = False,
+) -> BatchResult:
+    """Write one batch atomically: upserts, removals, prices and (optionally) the cursor."""
+    rows = [record_row(r) for r in records]
+    seen: set[str] = set()
+    for row in rows:
+        if row[0] != source:
+            raise ValueError(f"record {row[1]!r} belongs to source {row[0]!r}, not {source!r}")
+        if row[1] in seen:
+            raise ValueError(f"source '{source}': external id {row[1]!r} appears twice in one batch")
+        seen.add(row[1])
+    removed = list(removed)
+    prices = list(prices)
+    result = BatchResult()
+    with store.tx() as conn:
+        now = now_us()
+        rev = store.next_rev(conn)
+        result.rev = rev
+        existing = _existing(conn, source, [row[1] for row in rows])
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for row in rows:
+            known = existing.get(row[1])
+            if known is None:
+                inserts.append((*row, now, now, rev))
+            elif known[1] != row[-1] or known[2]:
+                updates.append((*row[2:], now, rev, source, row[1]))
+                result.changed_ids.append(known[0])
+            else:
+                result.unchanged += 1
+        if inserts:
+            conn.executemany(_INSERT, inserts)
+            result.added = len(inserts)
+            result.changed_ids.extend(
+                r[0] for r in conn.execute("SELECT id FROM records WHERE rev = ? AND version = 1 "
+                                           "AND first_seen_us = ?", (rev, now))
+            )
+        if updates:
+            conn.executemany(_UPDATE, updates)
+            result.changed = len(updates)
+        if removed:
+            ids = _existing(conn, source, removed)
+            gone = [(now, rev, v[0]) for v in ids.values() if not v[2]]
+            conn.executemany(
+                "UPDATE records SET removed = 1, changed_us = ?, rev = ?, version = version + 1, "
+                "content_hash = content_hash || '-' WHERE id = ?",
+                gone,
+            )
+            result.removed = len(gone)
+            result.changed_ids.extend(g[2] for g in gone)
+        if prices:
+            conn.executemany(
+                "INSERT INTO prices (base, quote, interval, ts_us, close, source) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (base, quote, interval, ts_us, source) "
+                "DO UPDATE SET close = excluded.close",
+                [(p.base, p.quote, p.interval, ts_to_us(p.ts), canonical_amount(p.close), p.source)
+                 for p in prices],
+            )
+            result.prices = len(prices)
+        if set_cursor:
+            conn.execute(
+                "UPDATE sources SET cursor = ? WHERE name = ?",
+                (dumps(cursor) if cursor is not None else None, source),
+            )
+    return result
+
+
+_INSERT = (
+    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, first_seen_us, changed_us, rev) "
+    f"VALUES ({', '.join('?' * (len(RECORD_COLUMNS) + 3))})"
+)
+_UPDATE = (
+    "UPDATE records SET "
+    + ", ".join(f"{c} = ?" for c in RECORD_COLUMNS[2:])
+    + ", changed_us = ?, rev = ?, version = version + 1, removed = 0 "
+    "WHERE source = ? AND external_id = ?"
+)
+
+
+def _existing(conn: Connection, source: str, external_ids: list[str]) -> dict[str, tuple[int, str, int]]:
+    """external_id -> (id, content_hash, removed) for the ids that are already stored."""
+    found: dict[str, tuple[int, str, int]] = {}
+    chunk = 10_000
+    for i in range(0, len(external_ids), chunk):
+        part = external_ids[i : i + chunk]
+        sql = (
+            "SELECT external_id, id, content_hash, removed FROM records WHERE source = ? "
+            f"AND external_id IN ({', '.join('?' * len(part))})"
+        )
+        for ext, rid, h, rem in conn.execute(sql, (source, *part)):
+            found[ext] = (rid, h, rem)
+    return found
+
+
+def get_records(conn: Connection, ids: Iterable[int]) -> list[Record]:
+    """Records by id, in the order given (unknown ids are skipped)."""
+    ids = list(ids)
+    out: dict[int, Record] = {}
+    for i in range(0, len(ids), 10_000):
+        part = ids[i : i + 10_000]
+        sql = f"SELECT {_SELECT} FROM records WHERE id IN ({', '.join('?' * len(part))})"
+        for row in conn.execute(sql, part):
+            out[row[0]] = row_to_record(row)
+    return [out[i] for i in ids if i in out]
+
+
+def get_record(conn: Connection, source: str, external_id: str) -> Record | None:
+    row = conn.execute(
+        f"SELECT {_SELECT} FROM records WHERE source = ? AND external_id = ?", (source, external_id)
+    ).fetchone()
+    return row_to_record(row) if row else None
+
+
+def iter_records(
+    conn: Connection, where: str = "1", params: Sequence[Any] = (), batch: int = 50_000
+) -> Iterator[Record]:
+    """Stream records matching a SQL condition (keyset-paged by id: bounded memory)."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT {_SELECT} FROM records WHERE ({where}) AND id > ? ORDER BY id LIMIT ?",
+            (*params, last, batch),
+        ).fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield row_to_record(row)
+        last = rows[-1][0]
+
+
+def load_prices(conn: Connection) -> list[Price]:
+    return [
+        Price(base=b, quote=q, ts=us_to_ts(t), interval=i, close=Decimal(c), source=s)
+        for b, q, i, t, c, s in conn.execute(
+            "SELECT base, quote, interval, ts_us, close, source FROM prices ORDER BY ts_us"
+        )
+    ]
