@@ -112,6 +112,11 @@ class HttpSource:
 
     # -- errors ----------------------------------------------------------------------------
 
+    def add_secret(self, value: str) -> None:
+        """Also redact ``value`` (a token obtained at run time) from every message."""
+        if value and len(value) >= 4:
+            self._secrets = sorted({*self._secrets, value}, key=len, reverse=True)
+
     def redact(self, text: str) -> str:
         for s in self._secrets:
             text = text.replace(s, "***")

@@ -4,19 +4,24 @@ all-pairs scan.
 Three indexes per side, all kept current by ``add``/``remove``:
 
 * keys: exact key (txid, normalised reference, end-to-end id) -> ids;
-* amounts: (asset, sign, date bucket) -> ids sorted by |amount|, queried by an amount
-  range and a date window. Amount alone would go quadratic on round amounts (100.00),
-  hence the date bucket;
+* amounts: cells (asset, sign, date bucket, amount bucket) -> ids sorted by |amount|,
+  queried by an amount range and a date window. Amount alone would go quadratic on
+  round amounts (100.00), hence the date bucket; amount buckets are geometric (2 %);
 * families: (asset, sign, counterparty or reference family, date bucket) -> ids, for
   group rules (batched settlements, split fills).
 
-Every probe is capped at ``max_block`` results. An oversized block falls back to
-stricter keys (exact amount, then nearest dates) and is counted in ``stats`` so the
-operator sees that some records were matched on a narrowed candidate set.
+A cell holding more than ``max_block`` items is *oversized*: records in it, or probing
+into it, fall back to the stricter key (asset, sign, exact amount, same day), and each
+fallback is counted in ``stats`` so the operator sees that some records were matched on
+a narrowed candidate set. Because oversize is a property of the cell, not of who
+probes, the candidate relation stays symmetric — which is what makes an incremental run
+equal a full one. An exact key shared by more than ``max_block`` records identifies
+nothing and is skipped (counted).
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -24,6 +29,12 @@ from collections.abc import Iterable, Iterator
 from .items import Item
 
 KEY_FIELDS = ("txid", "reference", "end_to_end_id")
+_LOG_STEP = math.log(1.02)
+
+
+def amount_bucket(mag: float) -> int:
+    """Geometric 2 % buckets; zero gets its own bucket."""
+    return int(math.floor(math.log(mag) / _LOG_STEP)) if mag > 0 else -(1 << 30)
 FAMILY_FIELDS = ("counterparty", "reference_family")
 
 
@@ -35,7 +46,7 @@ class SideIndex:
         self.max_block = max_block
         self.stats = stats
         self.keys: dict[tuple[str, str], list[int]] = {}
-        self.amounts: dict[tuple[str, int, int], list[tuple[float, int]]] = {}
+        self.amounts: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
         self.families: dict[tuple[str, int, str, str, int], list[int]] = {}
         self.items: dict[int, Item] = {}
 
@@ -54,7 +65,9 @@ class SideIndex:
             if it.e2e:
                 keys.setdefault(("end_to_end_id", it.e2e), []).append(it.id)
             db = it.day // b
-            amounts.setdefault((it.asset, it.sign, db), []).append((it.mag, it.id))
+            amounts.setdefault((it.asset, it.sign, db, amount_bucket(it.mag)), []).append(
+                (it.mag, it.id)
+            )
             if it.cp:
                 families.setdefault((it.asset, it.sign, "counterparty", it.cp, db), []).append(it.id)
             if it.family:
@@ -98,8 +111,19 @@ class SideIndex:
         if it.e2e:
             yield ("end_to_end_id", it.e2e)
 
-    def _amount_key(self, it: Item) -> tuple[str, int, int]:
-        return (it.asset, it.sign, it.day // self.day_bucket)
+    def _amount_key(self, it: Item) -> tuple[str, int, int, int]:
+        return (it.asset, it.sign, it.day // self.day_bucket, amount_bucket(it.mag))
+
+    def strict_count(self, it: Item) -> int:
+        """Items of this side sharing ``it``'s strict key (asset, sign, |amount|, day)."""
+        cell = self.amounts.get(self._amount_key(it), [])
+        i = bisect_left(cell, (it.mag, -1))
+        j = bisect_right(cell, (it.mag, 1 << 62))
+        return sum(1 for _, iid in cell[i:j] if self.items[iid].day == it.day)
+
+    def oversized(self, it: Item) -> bool:
+        """Whether ``it`` sits in an oversized amount cell (so only strict keys apply)."""
+        return len(self.amounts.get(self._amount_key(it), ())) > self.max_block
 
     def _family_keys(self, it: Item) -> Iterator[tuple[str, int, str, str, int]]:
         db = it.day // self.day_bucket
@@ -122,32 +146,51 @@ class SideIndex:
         return ids
 
     def by_amount(
-        self, asset: str, signs: tuple[int, ...], lo: float, hi: float, day_lo: int, day_hi: int,
-        day: int, target: float,
+        self,
+        asset: str,
+        signs: tuple[int, ...],
+        lo: float,
+        hi: float,
+        day_lo: int,
+        day_hi: int,
+        me: Item,
+        own: SideIndex,
     ) -> list[int]:
-        """Ids with |amount| in [lo, hi] and date in [day_lo, day_hi], at most max_block.
+        """Ids with |amount| in [lo, hi] and date in [day_lo, day_hi].
 
-        When more qualify, keep the nearest by (amount gap, date gap, id): deterministic,
-        so incremental and full runs see the same narrowed block.
+        When the prober ``me`` sits in an oversized cell, or a probed cell is oversized,
+        only the strict key applies there: same |amount| and same day as ``me``. A strict
+        class larger than ``max_block`` on either side matches nothing (counted): a
+        thousand identical payments on one day cannot be told apart by any rule.
         """
+        me_oversized = own.oversized(me)
         b = self.day_bucket
         items = self.items
+        cap = self.max_block
         out: list[int] = []
+        ab_lo, ab_hi = amount_bucket(lo), amount_bucket(hi)
+        stats = self.stats
         for sign in signs:
             for db in range(day_lo // b, day_hi // b + 1):
-                lst = self.amounts.get((asset, sign, db))
-                if not lst:
-                    continue
-                i = bisect_left(lst, (lo, -1))
-                j = bisect_right(lst, (hi, 1 << 62))
-                for _, iid in lst[i:j]:
-                    d = items[iid].day
-                    if day_lo <= d <= day_hi:
-                        out.append(iid)
-        if len(out) > self.max_block:
-            self.stats["oversized_amount_blocks"] += 1
-            out.sort(key=lambda i: (abs(items[i].mag - target), abs(items[i].day - day), i))
-            del out[self.max_block :]
+                for ab in range(ab_lo, ab_hi + 1):
+                    cell = self.amounts.get((asset, sign, db, ab))
+                    if not cell:
+                        continue
+                    if me_oversized or len(cell) > cap:
+                        stats["oversized_fallbacks"] += 1
+                        i = bisect_left(cell, (me.mag, -1))
+                        j = bisect_right(cell, (me.mag, 1 << 62))
+                        same = [iid for _, iid in cell[i:j] if items[iid].day == me.day]
+                        if same and (len(same) > cap or own.strict_count(me) > cap):
+                            stats["strict_blocks_dropped"] += 1
+                            continue
+                        out.extend(same)
+                        continue
+                    i = bisect_left(cell, (lo, -1))
+                    j = bisect_right(cell, (hi, 1 << 62))
+                    for _, iid in cell[i:j]:
+                        if day_lo <= items[iid].day <= day_hi:
+                            out.append(iid)
         return out
 
     def by_family(

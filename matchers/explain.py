@@ -35,6 +35,8 @@ class Scored:
     rule: str
     explanation: dict[str, Any]
     adjustments: list[Adjustment] = field(default_factory=list)
+    key: str | None = None
+    """The exact key that produced the pair (exact matcher), for the verbose re-score."""
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -205,11 +207,13 @@ def pair(
     date_score, date_detail = date_part(rule, days)
     score = round(combine(rule, {"amount": amount_score, "date": date_score, **sims}), 6)
     if not verbose:
-        return Scored((a.id,), (b.id,), score, rule.name, {})
+        return Scored((a.id,), (b.id,), score, rule.name, {}, [], key_field)
     if adj is not None:
         # Express the adjustment as left minus right in signed terms (own-account view).
         adj = Adjustment(adj.kind, adj.asset, a.amount - b.amount, adj.note)
     explanation: dict[str, Any] = {"amount": amount_detail, "date": date_detail, **texts}
     if key_field is not None:
         explanation["key"] = {"agree": True, "field": key_field, "detail": f"same {key_field}"}
-    return Scored((a.id,), (b.id,), score, rule.name, explanation, [adj] if adj else [])
+    return Scored(
+        (a.id,), (b.id,), score, rule.name, explanation, [adj] if adj else [], key_field
+    )

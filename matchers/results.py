@@ -55,11 +55,17 @@ class Candidate:
     """A ranked counterpart for one open record (the operator's pick list)."""
 
     record_id: int
-    counterpart_ids: tuple[int, ...]
+    left_ids: tuple[int, ...]
+    right_ids: tuple[int, ...]
     score: float
     rule: str
     explanation: dict[str, Any]
     adjustments: list[Adjustment] = field(default_factory=list)
+
+    @property
+    def counterpart_ids(self) -> tuple[int, ...]:
+        """The ids on the other side from ``record_id`` (the proposed counterparts)."""
+        return self.right_ids if self.record_id in self.left_ids else self.left_ids
 
 
 @dataclass(slots=True)

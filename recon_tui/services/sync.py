@@ -9,15 +9,16 @@ failing source records its error in its health and the others go on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapters import registry
-from adapters.base import Adapter, SourceError
+from adapters.base import Adapter, Batch, SourceError
 from recon_tui.model import ValidationError
 from recon_tui.store import Store
-from recon_tui.store.records import apply_batch
+from recon_tui.services.prefetch import prefetch
+from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import (
     SourceInfo,
     get_secrets,
@@ -93,11 +94,16 @@ def sync_source(
     try:
         adapter = make_adapter(store, info, overrides)
         cursor = info.cursor if keep_cursor else None
-        for batch in adapter.batches(cursor):
-            result = apply_batch(
-                store, name, batch.records, removed=batch.removed, prices=batch.prices,
-                cursor=batch.cursor, set_cursor=keep_cursor,
-            )  # fmt: skip
+
+        def prepared() -> Iterator[tuple[Batch, PreparedBatch]]:
+            for b in adapter.batches(cursor):
+                yield b, prepare_batch(
+                    name, b.records, removed=b.removed, prices=b.prices, cursor=b.cursor,
+                    set_cursor=keep_cursor,
+                )  # fmt: skip
+
+        for batch, ready in prefetch(prepared()):
+            result = write_batch(store, ready)
             report.batches += 1
             report.added += result.added
             report.changed += result.changed

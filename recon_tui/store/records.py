@@ -125,6 +125,44 @@ class BatchResult:
     changed_ids: list[int] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A batch converted to rows outside the write lock (so a producer thread can prepare
+    the next batch while the store writes this one)."""
+
+    source: str
+    rows: list[tuple[Any, ...]]
+    removed: list[str]
+    prices: list[tuple[Any, ...]]
+    cursor: dict[str, Any] | None = None
+    set_cursor: bool = False
+
+
+def prepare_batch(
+    source: str,
+    records: Iterable[Record],
+    *,
+    removed: Iterable[str] = (),
+    prices: Iterable[Price] = (),
+    cursor: dict[str, Any] | None = None,
+    set_cursor: bool = False,
+) -> PreparedBatch:
+    """Convert and check a batch; raises ``ValueError`` for a foreign or duplicate id."""
+    rows = [record_row(r) for r in records]
+    seen: set[str] = set()
+    for row in rows:
+        if row[0] != source:
+            raise ValueError(f"record {row[1]!r} belongs to source {row[0]!r}, not {source!r}")
+        if row[1] in seen:
+            raise ValueError(f"source '{source}': external id {row[1]!r} appears twice in one batch")
+        seen.add(row[1])
+    price_rows = [
+        (p.base, p.quote, p.interval, ts_to_us(p.ts), canonical_amount(p.close), p.source)
+        for p in prices
+    ]
+    return PreparedBatch(source, rows, list(removed), price_rows, cursor, set_cursor)
+
+
 def apply_batch(
     store: Store,
     source: str,
@@ -136,16 +174,16 @@ def apply_batch(
     set_cursor: bool = False,
 ) -> BatchResult:
     """Write one batch atomically: upserts, removals, prices and (optionally) the cursor."""
-    rows = [record_row(r) for r in records]
-    seen: set[str] = set()
-    for row in rows:
-        if row[0] != source:
-            raise ValueError(f"record {row[1]!r} belongs to source {row[0]!r}, not {source!r}")
-        if row[1] in seen:
-            raise ValueError(f"source '{source}': external id {row[1]!r} appears twice in one batch")
-        seen.add(row[1])
-    removed = list(removed)
-    prices = list(prices)
+    return write_batch(
+        store,
+        prepare_batch(source, records, removed=removed, prices=prices, cursor=cursor,
+                      set_cursor=set_cursor),
+    )  # fmt: skip
+
+
+def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
+    """Write a prepared batch in one transaction."""
+    source, rows = batch.source, batch.rows
     result = BatchResult()
     with store.tx() as conn:
         now = now_us()
@@ -164,17 +202,19 @@ def apply_batch(
             else:
                 result.unchanged += 1
         if inserts:
+            # Rowids of one executemany under our write lock are consecutive after max(id).
+            before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
             conn.executemany(_INSERT, inserts)
+            after = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+            if after - before != len(inserts):  # pragma: no cover - defensive
+                raise RuntimeError("record ids are not contiguous")
             result.added = len(inserts)
-            result.changed_ids.extend(
-                r[0] for r in conn.execute("SELECT id FROM records WHERE rev = ? AND version = 1 "
-                                           "AND first_seen_us = ?", (rev, now))
-            )
+            result.changed_ids.extend(range(before + 1, after + 1))
         if updates:
             conn.executemany(_UPDATE, updates)
             result.changed = len(updates)
-        if removed:
-            ids = _existing(conn, source, removed)
+        if batch.removed:
+            ids = _existing(conn, source, batch.removed)
             gone = [(now, rev, v[0]) for v in ids.values() if not v[2]]
             conn.executemany(
                 "UPDATE records SET removed = 1, changed_us = ?, rev = ?, version = version + 1, "
@@ -183,19 +223,18 @@ def apply_batch(
             )
             result.removed = len(gone)
             result.changed_ids.extend(g[2] for g in gone)
-        if prices:
+        if batch.prices:
             conn.executemany(
                 "INSERT INTO prices (base, quote, interval, ts_us, close, source) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (base, quote, interval, ts_us, source) "
                 "DO UPDATE SET close = excluded.close",
-                [(p.base, p.quote, p.interval, ts_to_us(p.ts), canonical_amount(p.close), p.source)
-                 for p in prices],
+                batch.prices,
             )
-            result.prices = len(prices)
-        if set_cursor:
+            result.prices = len(batch.prices)
+        if batch.set_cursor:
             conn.execute(
                 "UPDATE sources SET cursor = ? WHERE name = ?",
-                (dumps(cursor) if cursor is not None else None, source),
+                (dumps(batch.cursor) if batch.cursor is not None else None, source),
             )
     return result
 

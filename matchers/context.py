@@ -1,0 +1,29 @@
+"""What every matcher sees: both sides' indexes, prices, settings and run counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .blocking import SideIndex
+from .items import Item
+from .prices import PriceTable
+
+
+@dataclass(slots=True)
+class Ctx:
+    sides: tuple[SideIndex, SideIndex]
+    prices: PriceTable
+    stats: Counter[str]
+    is_open: Callable[[int], bool]
+
+    def item(self, item_id: int) -> Item | None:
+        it = self.sides[0].items.get(item_id)
+        return it if it is not None else self.sides[1].items.get(item_id)
+
+    def other(self, it: Item) -> SideIndex:
+        return self.sides[1 - it.side]
+
+    def own(self, it: Item) -> SideIndex:
+        return self.sides[it.side]

@@ -1,0 +1,194 @@
+"""Group matchers (1:n, n:1): several records on one side summing to one on the other.
+
+Batched settlements (one bank credit for five ledger payouts) and split fills (one
+ledger order, three exchange fills). Candidates come from the family index — same
+asset, same sign, same counterparty or reference family, inside the date window — and
+the block is capped at ``max_candidates`` (nearest dates first, counted in stats when
+cut). A bounded subset-sum (sizes 2..``max_group``, node budget) finds the subsets
+whose total balances the single record within the rule's tolerance; more than one
+balancing subset is ambiguity, so it is reported as alternatives, never auto.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from recon_tui.model import canonical_amount
+
+from .context import Ctx
+from .explain import Scored, amount_fit, combine, date_part, lag, signs_for
+from .items import LEFT, RIGHT, Item
+from .results import Adjustment
+from .rules import Rule
+
+NODE_BUDGET = 20_000
+MAX_SOLUTIONS = 3
+
+
+def one_side(rule: Rule) -> int:
+    """The side holding the single record: 1:n -> left, n:1 -> right."""
+    return LEFT if rule.type == "1:n" else RIGHT
+
+
+def block(ctx: Ctx, rule: Rule, one: Item) -> list[int]:
+    """Many-side ids that could join a group with ``one`` (open or not: the relation is
+    static so incremental and full runs link the same records)."""
+    other = ctx.other(one)
+    cw = rule.calendar_window
+    found: set[int] = set()
+    for key in rule.keys:
+        value = one.key_value(key)
+        if not value:
+            continue
+        found.update(
+            other.by_family(one.asset, signs_for(rule, one.sign), key, value,
+                            one.day - cw, one.day + cw)
+        )
+    items = other.items
+    gap = rule.max_amount_gap(abs(one.amount))
+    limit = abs(one.amount) + gap
+    ids = [
+        i for i in found
+        if lag(rule, one, items[i]) <= rule.date_window_days and abs(items[i].amount) <= limit
+    ]
+    if len(ids) > rule.max_candidates:
+        ctx.stats["group_blocks_cut"] += 1
+        ids.sort(key=lambda i: (abs(items[i].day - one.day), i))
+        del ids[rule.max_candidates :]
+    ids.sort()
+    return ids
+
+
+def search(rule: Rule, one: Item, members: list[Item]) -> list[tuple[Item, ...]]:
+    """Subsets of ``members`` (size 2..max_group) whose total fits ``one``'s amount."""
+    target = abs(one.amount)
+    gap = rule.max_amount_gap(target)
+    hi = target + gap
+    lo = target - gap
+    ms = sorted(members, key=lambda m: (-abs(m.amount), m.id))
+    mags = [abs(m.amount) for m in ms]
+    suffix = [Decimal(0)] * (len(ms) + 1)
+    for i in range(len(ms) - 1, -1, -1):
+        suffix[i] = suffix[i + 1] + mags[i]
+    if suffix[0] < lo:
+        return []
+    out: list[tuple[Item, ...]] = []
+    budget = [NODE_BUDGET]
+    chosen: list[int] = []
+
+    def dfs(start: int, total: Decimal) -> None:
+        if budget[0] <= 0 or len(out) >= MAX_SOLUTIONS:
+            return
+        budget[0] -= 1
+        if len(chosen) >= 2 and lo <= total <= hi:
+            out.append(tuple(ms[i] for i in chosen))
+        if len(chosen) >= rule.max_group:
+            return
+        for i in range(start, len(ms)):
+            if total + suffix[i] < lo:
+                return  # even taking everything from i on cannot reach the target
+            t = total + mags[i]
+            if t > hi:
+                continue
+            chosen.append(i)
+            dfs(i + 1, t)
+            chosen.pop()
+
+    dfs(0, Decimal(0))
+    return out
+
+
+def group_score(
+    rule: Rule, one: Item, members: tuple[Item, ...], verbose: bool = False
+) -> Scored | None:
+    total = sum((abs(m.amount) for m in members), Decimal(0))
+    fees = [m.fee for m in (one, *members) if m.fee and m.fee_asset == one.asset]
+    if one.side == LEFT:
+        fit = amount_fit(rule, abs(one.amount), total, fees, one.asset, verbose)
+    else:
+        fit = amount_fit(rule, total, abs(one.amount), fees, one.asset, verbose)
+    if fit is None:
+        return None
+    amount_score, adj, amount_detail = fit
+    days = max(lag(rule, one, m) for m in members)
+    date_score, date_detail = date_part(rule, days)
+    parts: dict[str, float | None] = {"amount": amount_score, "date": date_score}
+    keys_agree = [k for k in rule.keys if all(m.key_value(k) == one.key_value(k) for m in members)
+                  and one.key_value(k)]
+    if "counterparty" in keys_agree:
+        parts["counterparty"] = 1.0
+    if "reference_family" in keys_agree:
+        parts["reference"] = 1.0
+    # Larger groups are likelier to balance by coincidence: a small size penalty.
+    score = round(combine(rule, parts) - 0.01 * (len(members) - 2), 6)
+    ids = tuple(sorted(m.id for m in members))
+    left, right = ((one.id,), ids) if one.side == LEFT else (ids, (one.id,))
+    if not verbose:
+        return Scored(left, right, score, rule.name, {})
+    left_total = abs(one.amount) if one.side == LEFT else total
+    right_total = total if one.side == LEFT else abs(one.amount)
+    explanation: dict[str, Any] = {
+        "amount": amount_detail,
+        "date": date_detail,
+        "group": {
+            "agree": True,
+            "size": len(members) + 1,
+            "keys": keys_agree,
+            "detail": f"{len(members)} records total {canonical_amount(total)} {one.asset}",
+        },
+    }
+    adjs = []
+    if adj is not None:
+        adjs.append(Adjustment(adj.kind, adj.asset, (left_total - right_total) * one.sign,
+                               adj.note))
+    return Scored(left, right, score, rule.name, explanation, adjs)
+
+
+def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
+    """Balancing groups around the single record ``one`` among open block members."""
+    ids = block(ctx, rule, one)
+    items = ctx.other(one).items
+    members = [items[i] for i in ids if ctx.is_open(i)]
+    out: list[Scored] = []
+    if len(members) >= 2:
+        for subset in search(rule, one, members):
+            s = group_score(rule, one, subset)
+            if s is not None:
+                out.append(s)
+    return out, ids
+
+
+def generate(ctx: Ctx, rule: Rule, it: Item, driver_only: bool = False) -> tuple[
+    list[Scored], list[int]
+]:
+    """Groups involving ``it``: as the single record, or as a member of another's block.
+
+    ``driver_only`` (full runs) skips the reverse lookup: every single record drives.
+    """
+    if rule.assets and it.asset not in rule.assets:
+        return [], []
+    if it.side == one_side(rule):
+        return for_one(ctx, rule, it)
+    if driver_only:
+        return [], []
+    # Reverse lookup: single records whose block holds ``it``.
+    ones = ctx.other(it)
+    cw = rule.calendar_window
+    found: set[int] = set()
+    for key in rule.keys:
+        value = it.key_value(key)
+        if value:
+            found.update(ones.by_family(it.asset, signs_for(rule, it.sign), key, value,
+                                        it.day - cw, it.day + cw))
+    out: list[Scored] = []
+    links: list[int] = []
+    for oid in sorted(found):
+        if not ctx.is_open(oid):
+            continue
+        one = ones.items[oid]
+        if it.id in block(ctx, rule, one):
+            links.append(oid)
+            cands, _ = for_one(ctx, rule, one)
+            out.extend(c for c in cands if it.id in c.ids)
+    return out, links
