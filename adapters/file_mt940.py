@@ -23,6 +23,8 @@ from adapters import file_util as fu
 from adapters.base import Adapter, Batch, Capabilities, Setting
 from recon_tui.model import Record, ValidationError, make_record
 
+# :61: value date, entry date, [R]C/D, funds code, amount, type code (SWIFT layout).
+_LINE61 = re.compile(r"^:61:\d{6}(\d{4})?R?[CD][A-Z]?\d{1,12},\d{0,2}[A-Z][A-Z0-9]{3}")
 _SUBFIELD = re.compile(r"/(EREF|KREF|MREF|CRED|DEBT|REMI|NAME|ORDP|BENM|IBAN|BIC|ADDR|TRTP)/")
 
 
@@ -89,6 +91,12 @@ class Mt940Adapter(Adapter):
                 "truncated: statement has no closing balance (:62F:/:62M:)",
             )
         entry_lines = [first + i for i, ln in enumerate(block) if ln.startswith(":61:")]
+        for n in entry_lines:
+            if not _LINE61.match(block[n - first]):
+                raise self.error(
+                    f"{name}:line {n}, field ':61:'",
+                    "malformed statement line (date, C/D mark, amount 'nnn,nn' or type code)",
+                )
         body = "\n".join(ln for ln in block if ln.strip() not in ("-", "-}", "}"))
         try:
             stmt = mt940.models.Transactions()

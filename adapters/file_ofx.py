@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -45,7 +46,10 @@ class OfxAdapter(Adapter):
         if not re.search(r"</OFX>\s*$", text, re.I):
             raise self.error(name, "truncated: the file does not end with </OFX>")
         try:
-            ofx = ofxparse.OfxParser.parse(io.BytesIO(text.encode("utf-8")))
+            with warnings.catch_warnings():
+                # ofxparse uses deprecated BeautifulSoup calls: noise, not the user's problem
+                warnings.simplefilter("ignore")
+                ofx = ofxparse.OfxParser.parse(io.BytesIO(text.encode("utf-8")))
         except Exception as exc:  # the parser raises anything from ValueError to IndexError
             raise self.error(name, f"cannot parse OFX: {type(exc).__name__}: {exc}") from None
         records: list[Record] = []

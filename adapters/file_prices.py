@@ -44,13 +44,17 @@ class PriceCsvAdapter(Adapter):
             raise self.error(name, "file is empty")
         cols = {f: str(self.settings.get(f"{f}_column") or f) for f in _FIELDS}
         fixed = {f: self.settings.get(f) for f in ("base", "quote", "interval")}
-        want = [cols[f] for f in _FIELDS if not fixed.get(f)]
+        # interval may be absent altogether: daily closes are the common case
+        want = [cols[f] for f in _FIELDS if not fixed.get(f) and f != "interval"]
         table = fu.read_csv_table(
             self.source, name, text, delimiter=str(self.settings.get("delimiter") or ""),
             want_columns=want, header_search=1,
         )
         c = fu.Columns(self.source, table)
-        pos = {f: (None if fixed.get(f) else c.position(cols[f])) for f in _FIELDS}
+        pos = {f: (None if fixed.get(f) else c.position(cols[f])) for f in _FIELDS
+               if f != "interval"}
+        has_interval = not fixed.get("interval") and cols["interval"].lower() in c.index
+        pos["interval"] = c.position(cols["interval"]) if has_interval else None
         prices = []
         seen: dict[tuple[str, str, str, datetime], int] = {}
         for line, row in table.rows:

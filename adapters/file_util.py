@@ -228,6 +228,7 @@ def fail(source: str, where: str, exc: ValidationError) -> SourceError:
 # --- CSV ----------------------------------------------------------------------------------
 
 _DELIMITERS = (",", ";", "\t", "|")
+_LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\n|\r|$)")
 
 
 def sniff_delimiter(lines: Sequence[str]) -> str:
@@ -276,12 +277,14 @@ def read_csv_table(
     the header is the first row (after ``skip_lines``) that contains all of them, which
     skips the account/period preamble many bank exports put above the table.
     """
-    lines = text.splitlines(keepends=True)
+    # Only \n, \r\n and \r end lines: str.splitlines would also split on U+2028 and
+    # friends, which may sit inside a quoted field.
+    lines = [ln for ln in _LINE_END.findall(text) if ln]
     body = lines[skip_lines:]
-    delim = delimiter or sniff_delimiter(body[:40])
+    delim = delimiter or sniff_delimiter([ln.rstrip("\r\n") for ln in body[:40]])
     if delim == "\\t":
         delim = "\t"
-    reader = csv.reader(io.StringIO("".join(body)), delimiter=delim, strict=True)
+    reader = csv.reader(io.StringIO("".join(body), newline=""), delimiter=delim, strict=True)
     rows: list[tuple[int, list[str]]] = []
     start = 1
     try:

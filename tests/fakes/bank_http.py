@@ -8,6 +8,7 @@ the exchange fakes so the two sets evolve independently.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,13 +54,12 @@ class Fault:
 
 def dumps(obj: Any) -> str:
     """JSON with Decimals written as exact number literals (as real APIs send them)."""
-    marker: dict[str, str] = {}
+    literals: list[str] = []
 
     def conv(o: Any) -> Any:
         if isinstance(o, Decimal):
-            key = f"@@{len(marker)}@@"
-            marker[key] = format(o, "f")
-            return key
+            literals.append(format(o, "f"))
+            return f"@@{len(literals) - 1}@@"
         if isinstance(o, dict):
             return {k: conv(v) for k, v in o.items()}
         if isinstance(o, list):
@@ -67,9 +67,7 @@ def dumps(obj: Any) -> str:
         return o
 
     text = json.dumps(conv(obj))
-    for key, lit in marker.items():
-        text = text.replace(f'"{key}"', lit)
-    return text
+    return re.sub(r'"@@(\d+)@@"', lambda m: literals[int(m.group(1))], text)
 
 
 class FakeHttp:
@@ -98,7 +96,7 @@ class FakeHttp:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
