@@ -98,6 +98,7 @@ class FakeExchange:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers+body are two writes: avoid 40 ms stalls
 
             def do_GET(self) -> None:
                 fake._serve(self, "GET")
@@ -110,7 +111,8 @@ class FakeExchange:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
+                                       daemon=True)
         self.thread.start()
         return self
 

@@ -15,7 +15,6 @@ import base64
 import hashlib
 import hmac
 import random
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -167,8 +166,9 @@ class FakeKraken(FakeExchange):
             "/0/private/Ledgers": self.ledgers,
             "/0/private/DepositStatus": lambda r: self.status_list(r, self.deposits),
             "/0/private/WithdrawStatus": lambda r: self.status_list(r, self.withdrawals),
-            "/0/private/BalanceEx": lambda r: self._ok({"ZUSD": {"balance": "171288.6158", "hold_trade": "0"},
-                                                       "XXBT": {"balance": "0.0011", "hold_trade": "0"}}),
+            "/0/private/BalanceEx": lambda r: self._ok({
+                "ZUSD": {"balance": "171288.6158", "hold_trade": "0"},
+                "XXBT": {"balance": "0.0011", "hold_trade": "0"}}),
         }
         handler = private.get(p)
         if handler is None:
