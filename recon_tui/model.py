@@ -236,6 +236,9 @@ class Record:
         return dataclasses.replace(self, **changes)
 
 
+_RECORD_FIELDS = frozenset(x.name for x in dataclasses.fields(Record))
+
+
 def make_record(where: str | None = None, **fields: Any) -> Record:
     """Build and validate a :class:`Record` from loosely typed input (adapter output).
 
@@ -248,7 +251,7 @@ def make_record(where: str | None = None, **fields: Any) -> Record:
 
 
 def _coerce(f: Mapping[str, Any]) -> Record:
-    unknown = set(f) - {x.name for x in dataclasses.fields(Record)}
+    unknown = f.keys() - _RECORD_FIELDS
     if unknown:
         raise ValidationError(sorted(unknown)[0], "not a field of the canonical record")
     for required in ("source", "external_id", "kind", "ts", "asset", "amount"):
