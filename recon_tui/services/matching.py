@@ -88,10 +88,10 @@ class MatchRunResult:
                 for p in r.proposals:
                     adj = "; ".join(f"{a.kind} {canonical_amount(a.amount)} {a.asset}"
                                     for a in p.adjustments)  # fmt: skip
-                out.append(
-                    f"  {p.decision:<7} {p.score:.3f} {p.rule:<20} L{list(p.left_ids)} "
-                    f"R{list(p.right_ids)}{'  adj: ' + adj if adj else ''}"
-                )
+                    out.append(
+                        f"  {p.decision:<7} {p.score:.3f} {p.rule:<20} L{list(p.left_ids)} "
+                        f"R{list(p.right_ids)}{'  adj: ' + adj if adj else ''}"
+                    )
         return out
 
 
