@@ -98,7 +98,9 @@ class Adapter(ABC):
                 raise SourceError(source, s.name, f"setting '{s.name}' is required")
             if s.choices and self.settings.get(s.name) not in (None, *s.choices):
                 raise SourceError(
-                    source, s.name, f"'{self.settings[s.name]}' is not one of {', '.join(s.choices)}"
+                    source,
+                    s.name,
+                    f"'{self.settings[s.name]}' is not one of {', '.join(s.choices)}",
                 )
         for s in self.SECRETS:
             if s.required and not self.secrets.get(s.name):

@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import parser, peak_rss_mb, report  # noqa: E402
-from recon_tui.model import Record  # noqa: E402
-from recon_tui.store import Store  # noqa: E402
-from recon_tui.services.prefetch import prefetch  # noqa: E402
-from recon_tui.store.records import apply_batch, prepare_batch, write_batch  # noqa: E402
-from recon_tui.store.sources import add_source  # noqa: E402
+from bench.common import parser, peak_rss_mb, report
+from recon_tui.model import Record
+from recon_tui.services.prefetch import prefetch
+from recon_tui.store import Store
+from recon_tui.store.records import apply_batch, prepare_batch, write_batch
+from recon_tui.store.sources import add_source
 
 BATCH = 10_000
 NAMES = ["ACME LTD", "Globex GmbH", "Initech Inc", "Umbrella plc", "Hooli SA", "Vandelay Imp"]

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import parser, peak_rss_mb, report  # noqa: E402
-from recon_tui.services.sync import import_file, sync_source  # noqa: E402
-from recon_tui.store import Store  # noqa: E402
-from recon_tui.store.sources import add_source, set_secret  # noqa: E402
-from tests.fakes import exchange_binance  # noqa: E402
+from bench.common import parser, peak_rss_mb, report
+from recon_tui.services.sync import import_file, sync_source
+from recon_tui.store import Store
+from recon_tui.store.sources import add_source, set_secret
+from tests.fakes import exchange_binance
 
 NAMES = ["ACME LTD", "Globex GmbH", "Initech Inc", "Umbrella plc", "Hooli SA", "Vandelay"]
 

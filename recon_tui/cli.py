@@ -65,8 +65,13 @@ pass_ctx = click.make_pass_decorator(Ctx)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--store", "store_path", type=click.Path(path_type=Path), envvar="RECON_TUI_STORE",
-              help="Path of the store (default: your data directory's recon.db).")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path),
+    envvar="RECON_TUI_STORE",
+    help="Path of the store (default: your data directory's recon.db).",
+)
 @click.option("--demo", is_flag=True, help="Use the demo workspace (see 'recon-tui demo').")
 @click.version_option(package_name="recon-tui")
 @click.pass_context
@@ -86,8 +91,12 @@ def _run_app(c: Ctx) -> None:
 
 
 @cli.command()
-@click.option("--passphrase", "use_passphrase", is_flag=True,
-              help="Derive the key from a passphrase even if an OS keyring exists.")
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="Derive the key from a passphrase even if an OS keyring exists.",
+)
 @pass_ctx
 def init(c: Ctx, use_passphrase: bool) -> None:
     """Create a new encrypted store (refuses to overwrite one)."""
@@ -150,8 +159,13 @@ def source_kinds() -> None:
 @click.argument("name")
 @click.argument("kind")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting.")
-@click.option("--secret", "secret_names", multiple=True, metavar="NAME",
-              help="A secret to prompt for (or read from RECON_TUI_SECRET_<NAME>).")
+@click.option(
+    "--secret",
+    "secret_names",
+    multiple=True,
+    metavar="NAME",
+    help="A secret to prompt for (or read from RECON_TUI_SECRET_<NAME>).",
+)
 @click.option("--label", default=None)
 @click.option("--every", default=None, help="Sync interval, e.g. 5m.")
 @click.option("--replace", is_flag=True, help="Update an existing source's settings.")
@@ -183,13 +197,22 @@ def source_add(c: Ctx, name: str, kind: str, settings: tuple[str, ...],
             f"(known: {', '.join(sorted(known))})"
         )
     store = c.store()
-    add_source(store, name, kind, values, label=label,
-               interval_s=parse_duration(every) if every else None, replace=replace)
+    add_source(
+        store,
+        name,
+        kind,
+        values,
+        label=label,
+        interval_s=parse_duration(every) if every else None,
+        replace=replace,
+    )
     for secret in secret_names:
         env = f"RECON_TUI_SECRET_{secret.upper()}"
         value = os.environ.get(env) or click.prompt(f"{secret} for {name}", hide_input=True)
         where = set_secret(store, name, secret, value)
-        click.echo(f"Secret '{secret}' saved in the {'OS keyring' if where == 'keyring' else 'encrypted store'}.")
+        click.echo(
+            f"Secret '{secret}' saved in the {'OS keyring' if where == 'keyring' else 'encrypted store'}."
+        )
     click.echo(f"Source '{name}' ({kind}) {'updated' if replace else 'added'}.")
 
 
@@ -248,7 +271,9 @@ def pair_add(c: Ctx, name: str, left: str, right: str, left_account: str | None,
     from recon_tui.model import Side, SourcePair
     from recon_tui.store.sources import add_pair
 
-    add_pair(c.store(), SourcePair(name, Side(left, left_account), Side(right, right_account), rules))
+    add_pair(
+        c.store(), SourcePair(name, Side(left, left_account), Side(right, right_account), rules)
+    )
     click.echo(f"Pair '{name}' added.")
 
 
@@ -344,8 +369,12 @@ def status(c: Ctx, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--passphrase", "use_passphrase", is_flag=True,
-              help="Switch to (or stay with) a passphrase-derived key.")
+@click.option(
+    "--passphrase",
+    "use_passphrase",
+    is_flag=True,
+    help="Switch to (or stay with) a passphrase-derived key.",
+)
 @pass_ctx
 def rekey(c: Ctx, use_passphrase: bool) -> None:
     """Rotate the store's key (re-encrypts every page)."""
@@ -358,32 +387,148 @@ def rekey(c: Ctx, use_passphrase: bool) -> None:
 @cli.command()
 @pass_ctx
 def verify(c: Ctx) -> None:
-    """Check the hash chain of the decisions log; exit 1 where it breaks."""
-    from recon_tui.store.audit import verify as verify_chain
+    """Check the decisions log: its hash chain, its remembered head (a deleted newest entry),
+    and that match-group states agree with it; exit 1 on any problem."""
+    from recon_tui.services.sessions import verify_all
 
-    result = verify_chain(c.store().connection())
-    if result.ok:
-        click.echo(f"Audit trail intact: {result.entries:,} decisions, head {result.head[:16]}.")
-    else:
-        click.echo(f"Audit trail BROKEN at decision {result.broken_at}: {result.problem}", err=True)
-        sys.exit(1)
+    report = verify_all(c.store().connection())
+    if report.ok:
+        click.echo(f"Audit trail intact: {report.entries:,} decisions, head {report.head[:16]}.")
+        return
+    lines = report.lines()
+    for line in lines[1:]:
+        click.echo(line)
+    click.echo(lines[0], err=True)
+    sys.exit(1)
+
+
+@cli.group()
+def session() -> None:
+    """Reconciliation sessions: open a pair's period, resolve it, close, reopen, export."""
+
+
+@session.command("open")
+@click.option("--pair", "pairs", multiple=True, required=True, help="A source pair (repeatable).")
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD, UTC), included.")
+@click.option("--to", "end", required=True, help="End day (YYYY-MM-DD, UTC), excluded.")
+@click.option("--name", default=None, help="A name (default: pairs and period).")
+@click.option("--as-of", "as_of", default=None, help="Data cut-off time (default: now).")
+@pass_ctx
+def session_open(c: Ctx, pairs: tuple[str, ...], start: str, end: str, name: str | None,
+                 as_of: str | None) -> None:  # fmt: skip
+    """Open a session over --pair for the period [--from, --to)."""
+    from recon_tui.services import sessions
+
+    s = sessions.open_session(c.store(), list(pairs), start, end, name=name, as_of=as_of)
+    opened = s.summary.get("open", {})
+    click.echo(f"Opened session {s.id} '{s.name}' ({s.scope.label()}): "
+               f"{opened.get('records', 0):,} records in scope.")  # fmt: skip
+
+
+@session.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def session_list(c: Ctx, as_json: bool) -> None:
+    """List sessions with their state and unresolved counts."""
+    from recon_tui.services import sessions
+
+    conn = c.store().connection()
+    rows = []
+    for s in sessions.list_sessions(conn):
+        open_items = len(sessions.unresolved(conn, s)) if s.state == "open" else 0
+        rows.append({"id": s.id, "name": s.name, "state": s.state, "owner": s.owner,
+                     "pairs": s.scope.pair_names, "start": sessions.iso(s.scope.start_us),
+                     "end": sessions.iso(s.scope.end_us), "opened": sessions.iso(s.opened_us),
+                     "closed": sessions.iso(s.closed_us), "unresolved": open_items})  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No sessions yet ('recon-tui session open --pair P --from D --to D').")
+    for r in rows:
+        todo = f"  {r['unresolved']:,} unresolved" if r["state"] == "open" else ""
+        click.echo(f"{r['id']:>4}  {r['state']:<6}  {r['name']:<32}  {', '.join(r['pairs'])}  "
+                   f"{r['start'][:10]} → {r['end'][:10]}  {r['owner']}{todo}")  # fmt: skip
+
+
+@session.command("show")
+@click.argument("session_id")
+@pass_ctx
+def session_show(c: Ctx, session_id: str) -> None:
+    """A session's scope, balances and unresolved items."""
+    from recon_tui.services import sessions
+
+    conn = c.store().connection()
+    s = sessions.get_session(conn, session_id)
+    click.echo(f"Session {s.id} '{s.name}' — {s.state}, owner {s.owner}")
+    click.echo(f"  scope {s.scope.label()} (as of {sessions.iso(s.scope.as_of_us)})")
+    for b in sessions.balances(conn, s)["by_pair"]:
+        click.echo(f"  {b['pair']:<16} {b['asset']:<6} L {b['left_total']} ({b['left_count']}) "
+                   f"R {b['right_total']} ({b['right_count']}) diff {b['difference']} "
+                   f"adj {b['adjustments']} unadjusted {b['unadjusted']}")  # fmt: skip
+    items = sessions.unresolved(conn, s)
+    click.echo(f"  {len(items):,} unresolved")
+    for r in items[:50]:
+        click.echo("    " + r.line())
+
+
+@session.command("close")
+@click.argument("session_id")
+@click.option("--note", default=None, help="A closing note.")
+@pass_ctx
+def session_close(c: Ctx, session_id: str, note: str | None) -> None:
+    """Close a session; refused (listing them) while items are unresolved."""
+    from recon_tui.services import sessions
+
+    try:
+        s = sessions.close_session(c.store(), session_id, note=note)
+    except sessions.CloseRefused as exc:
+        for r in exc.unresolved[:20]:
+            click.echo("  unresolved " + r.line())
+        if len(exc.unresolved) > 20:
+            click.echo(f"  … and {len(exc.unresolved) - 20:,} more")
+        raise
+    close = s.summary.get("close", {})
+    click.echo(f"Closed session {s.id} '{s.name}': {close.get('records', 0):,} records.")
+    for b in close.get("balances", {}).get("by_asset", []):
+        click.echo(f"  {b['asset']:<6} L {b['left_total']} R {b['right_total']} "
+                   f"diff {b['difference']} adj {b['adjustments']} "
+                   f"unadjusted {b['unadjusted']}")  # fmt: skip
+
+
+@session.command("reopen")
+@click.argument("session_id")
+@click.option("--reason", required=True, help="Why the closed session is reopened.")
+@pass_ctx
+def session_reopen(c: Ctx, session_id: str, reason: str) -> None:
+    """Reopen a closed session (recorded, with the reason, in the audit trail)."""
+    from recon_tui.services import sessions
+
+    s = sessions.reopen_session(c.store(), session_id, reason)
+    click.echo(f"Reopened session {s.id} '{s.name}'.")
 
 
 @cli.command()
 @click.argument("session", required=False)
 @click.option("--decrypt", "decrypt_path", type=click.Path(path_type=Path), default=None,
-              help="Open an encrypted export bundle instead.")
-@click.option("--out", type=click.Path(path_type=Path), default=None)
-@click.option("--encrypt", is_flag=True, help="Write an encrypted bundle.")
+              help="Open an encrypted export bundle instead (with --out DIR).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where to write (a new folder, .zip or bundle; a directory gets one inside).")
+@click.option("--zip", "zip_archive", is_flag=True, help="Write a zip archive.")
+@click.option("--encrypt", is_flag=True,
+              help="Write an encrypted bundle (passphrase from RECON_TUI_EXPORT_PASSPHRASE "
+                   "or a prompt).")
+@click.option("--force", is_flag=True, help="Export a session that is not closed, as a draft.")
 @pass_ctx
 def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | None,
-           encrypt: bool) -> None:  # fmt: skip
-    """Export a resolved reconciliation SESSION (or --decrypt a bundle)."""
+           zip_archive: bool, encrypt: bool, force: bool) -> None:  # fmt: skip
+    """Export a closed reconciliation SESSION (or --decrypt a bundle)."""
     try:
         from recon_tui.services import export as export_service
     except ImportError:
         raise click.ClickException("export is not available yet") from None
-    export_service.cli_export(c, session, decrypt_path, out, encrypt)
+    export_service.cli_export(c, session, decrypt_path, out, encrypt, zip_archive=zip_archive,
+                              force=force)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -409,8 +554,10 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except Exception as exc:
         report = write_crash_report(exc)
-        click.echo(f"error: unexpected {type(exc).__name__}; a crash report was written to {report}",
-                   err=True)
+        click.echo(
+            f"error: unexpected {type(exc).__name__}; a crash report was written to {report}",
+            err=True,
+        )
         sys.exit(70)
 
 

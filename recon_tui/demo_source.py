@@ -35,7 +35,9 @@ class DemoAdapter(Adapter):
         Setting("seed", "Random seed", default=7),
     )
     capabilities = Capabilities(
-        fields=frozenset({"txid", "counterparty", "fee", "booking_date", "value_date", "reference"}),
+        fields=frozenset(
+            {"txid", "counterparty", "fee", "booking_date", "value_date", "reference"}
+        ),
         paging="cursor",
         pending=True,
     )

@@ -105,17 +105,15 @@ def check_decimal(d: Decimal, field_name: str) -> Decimal:
     """Validate range and precision of an exact amount; returns it normalised-free."""
     if not d.is_finite():
         raise ValidationError(field_name, f"{d} is not a finite number")
-    sign, digits, exponent = d.as_tuple()
+    _, digits, exponent = d.as_tuple()
     assert isinstance(exponent, int)
     if exponent < -MAX_DECIMALS:
         # Trailing zeros beyond 18 places are harmless: quantize them away if exact.
         q = d.quantize(Decimal(1).scaleb(-MAX_DECIMALS))
         if q != d:
-            raise ValidationError(
-                field_name, f"{d} has more than {MAX_DECIMALS} decimal places"
-            )
+            raise ValidationError(field_name, f"{d} has more than {MAX_DECIMALS} decimal places")
         d = q
-        sign, digits, exponent = d.as_tuple()
+        _, digits, exponent = d.as_tuple()
         assert isinstance(exponent, int)
     int_digits = len(digits) + exponent
     if int_digits > MAX_INTEGER_DIGITS:
@@ -247,7 +245,9 @@ def make_record(where: str | None = None, **fields: Any) -> Record:
     try:
         return validate(_coerce(fields))
     except ValidationError as exc:
-        raise exc.at(where) if where else exc
+        if where:
+            raise exc.at(where) from None
+        raise
 
 
 def _coerce(f: Mapping[str, Any]) -> Record:
@@ -289,7 +289,9 @@ def validate(r: Record) -> Record:
     if not r.external_id or len(r.external_id) > 256 or "\x00" in r.external_id:
         raise ValidationError("external_id", "must be 1-256 characters")
     if r.kind not in KNOWN_KINDS:
-        raise ValidationError("kind", f"unknown kind {r.kind!r} (known: {', '.join(sorted(KNOWN_KINDS))})")
+        raise ValidationError(
+            "kind", f"unknown kind {r.kind!r} (known: {', '.join(sorted(KNOWN_KINDS))})"
+        )
     if not isinstance(r.ts, datetime) or r.ts.tzinfo is None:
         raise ValidationError("ts", "naive timestamp (no timezone)")
     if r.ts.utcoffset() != UTC.utcoffset(None):
@@ -389,4 +391,6 @@ def make_price(where: str | None = None, **f: Any) -> Price:
             source=str(f.get("source") or "import"),
         )
     except ValidationError as exc:
-        raise exc.at(where) if where else exc
+        if where:
+            raise exc.at(where) from None
+        raise

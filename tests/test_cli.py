@@ -12,7 +12,9 @@ import pytest
 from recon_tui.cli import main, parse_duration
 
 
-def run(args: list[str], env_pass: str | None = "pw", tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env_pass: str | None = "pw", tmp: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     import os
 
     env = dict(os.environ)
@@ -61,4 +63,6 @@ def test_missing_store_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_durations() -> None:
-    assert parse_duration("5m") == 300 and parse_duration("90") == 90 and parse_duration("2h") == 7200
+    assert (
+        parse_duration("5m") == 300 and parse_duration("90") == 90 and parse_duration("2h") == 7200
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recon_tui.model import Side, SourcePair, make_record
-from recon_tui.services.decisions import Decisions, DecisionError, create_group, refresh_states
+from recon_tui.services.decisions import DecisionError, Decisions, create_group, refresh_states
 from recon_tui.store import Store
 from recon_tui.store.audit import verify
 from recon_tui.store.records import apply_batch
@@ -25,8 +25,16 @@ def world(store: Store) -> dict[str, int]:
     add_source(store, "ledger", "ledger")
     add_source(store, "bank", "csv")
     add_pair(store, PAIR)
-    apply_batch(store, "ledger", [rec("ledger", "L1", "-100.00"), rec("ledger", "L2", "-40.00"),
-                                  rec("ledger", "L3", "-60.00"), rec("ledger", "L4", "-7.00")])
+    apply_batch(
+        store,
+        "ledger",
+        [
+            rec("ledger", "L1", "-100.00"),
+            rec("ledger", "L2", "-40.00"),
+            rec("ledger", "L3", "-60.00"),
+            rec("ledger", "L4", "-7.00"),
+        ],
+    )
     apply_batch(store, "bank", [rec("bank", "B1", "-100.00"), rec("bank", "B2", "-99.50"),
                                 rec("bank", "B3", "-100.00")])  # fmt: skip
     return {e: i for i, e in store.conn.execute("SELECT id, external_id FROM records")}
@@ -51,7 +59,10 @@ def test_confirm_marks_matched_and_stales_competitors(store: Store, world) -> No
     Decisions(store, "alice").confirm(g1)
     assert state(store, world["L1"]) == "matched" and state(store, world["B1"]) == "matched"
     assert state(store, world["B3"]) == "open"
-    assert store.conn.execute("SELECT state FROM match_groups WHERE id=?", (g2,)).fetchone()[0] == "stale"
+    assert (
+        store.conn.execute("SELECT state FROM match_groups WHERE id=?", (g2,)).fetchone()[0]
+        == "stale"
+    )
     with pytest.raises(DecisionError, match="not a suggestion"):
         Decisions(store, "alice").confirm(g2)
     assert Decisions(store, "alice").undo().startswith("undid confirm")
@@ -79,9 +90,12 @@ def test_manual_n_to_1_with_fee_reason_records_an_adjustment(store: Store, world
         d.manual_match(PAIR.name, [world["L2"], world["L3"]], [world["B2"]])
     with pytest.raises(DecisionError, match="note"):
         d.manual_match(PAIR.name, [world["L2"], world["L3"]], [world["B2"]], reason="fee")
-    gid = d.manual_match(PAIR.name, [world["L2"], world["L3"]], [world["B2"]], reason="fee",
-                         note="bank charged 0.50")
-    adj = store.conn.execute("SELECT adjustments, origin FROM match_groups WHERE id=?", (gid,)).fetchone()
+    gid = d.manual_match(
+        PAIR.name, [world["L2"], world["L3"]], [world["B2"]], reason="fee", note="bank charged 0.50"
+    )
+    adj = store.conn.execute(
+        "SELECT adjustments, origin FROM match_groups WHERE id=?", (gid,)
+    ).fetchone()
     assert adj == ('[{"kind":"fee","asset":"EUR","amount":"-0.5"}]', "manual")
     with pytest.raises(DecisionError, match="already matched"):
         d.manual_match(PAIR.name, [world["L2"]], [world["B1"]])
@@ -94,7 +108,9 @@ def test_explain_break_and_notes(store: Store, world) -> None:
     d.explain(PAIR.name, [world["L4"]], "timing", "settles next day")
     assert state(store, world["L4"]) == "matched"
     d.add_note("called the bank", record_id=world["B3"])
-    assert store.conn.execute("SELECT text, actor FROM notes").fetchall() == [("called the bank", "dan")]
+    assert store.conn.execute("SELECT text, actor FROM notes").fetchall() == [
+        ("called the bank", "dan")
+    ]
     actions = [a for (a,) in store.conn.execute("SELECT action FROM decisions ORDER BY seq")]
     assert actions == ["explain", "note"]
 

@@ -27,11 +27,23 @@ def svc(store: Store) -> MatchService:
     add_source(store, "ledger", "ledger")
     add_source(store, "bank", "csv")
     add_pair(store, PAIR)
-    apply_batch(store, "ledger", [rec("ledger", "L1", "-250.00", "INV-1001"),
-                                  rec("ledger", "L2", "-310.40", "INV-1002", cp="Globex GmbH"),
-                                  rec("ledger", "L3", "-75.00", "INV-1003", cp="Initech")])
-    apply_batch(store, "bank", [rec("bank", "B1", "-250.00", "INV-1001", day=3),
-                                rec("bank", "B2", "-310.40", "INV-1002", day=4, cp="GLOBEX")])
+    apply_batch(
+        store,
+        "ledger",
+        [
+            rec("ledger", "L1", "-250.00", "INV-1001"),
+            rec("ledger", "L2", "-310.40", "INV-1002", cp="Globex GmbH"),
+            rec("ledger", "L3", "-75.00", "INV-1003", cp="Initech"),
+        ],
+    )
+    apply_batch(
+        store,
+        "bank",
+        [
+            rec("bank", "B1", "-250.00", "INV-1001", day=3),
+            rec("bank", "B2", "-310.40", "INV-1002", day=4, cp="GLOBEX"),
+        ],
+    )
     return MatchService(store)
 
 
@@ -49,7 +61,8 @@ def test_full_run_auto_confirms_clear_pairs_with_decisions(store: Store, svc: Ma
     assert states(store) == {"L1": "matched", "L2": "matched", "L3": "open",
                              "B1": "matched", "B2": "matched"}  # fmt: skip
     rows = store.conn.execute(
-        "SELECT action, actor_kind, reason FROM decisions ORDER BY seq").fetchall()
+        "SELECT action, actor_kind, reason FROM decisions ORDER BY seq"
+    ).fetchall()
     assert [r[0] for r in rows] == ["auto_confirm", "auto_confirm"]
     assert all(r[1] == "engine" and r[2].startswith("rule ") for r in rows)
     assert verify(store.conn).ok
@@ -76,8 +89,12 @@ def test_source_change_reopens_a_confirmed_group(store: Store, svc: MatchService
     assert states(store)["L1"] != "matched"
     actions = [a for (a,) in store.conn.execute("SELECT action FROM decisions ORDER BY seq")]
     assert "reopen" in actions
-    assert store.conn.execute(
-        "SELECT count(*) FROM match_groups WHERE state = 'reopened'").fetchone()[0] == 1
+    assert (
+        store.conn.execute("SELECT count(*) FROM match_groups WHERE state = 'reopened'").fetchone()[
+            0
+        ]
+        == 1
+    )
 
 
 def test_rejected_pair_is_never_suggested_again(store: Store, svc: MatchService) -> None:
@@ -93,7 +110,9 @@ def test_rejected_pair_is_never_suggested_again(store: Store, svc: MatchService)
     svc2.reject(PAIR.name, target, "wrong-counterparty")
     svc2.run_all(full=True)
     assert all(c.right_ids != (i["B9"],) for c in svc2.candidates(PAIR.name, i["L3"]))
-    assert all(c.right_ids != (i["B9"],) for c in MatchService(store).candidates(PAIR.name, i["L3"]))
+    assert all(
+        c.right_ids != (i["B9"],) for c in MatchService(store).candidates(PAIR.name, i["L3"])
+    )
 
 
 def test_accepting_a_candidate_confirms_it(store: Store, svc: MatchService) -> None:

@@ -73,7 +73,14 @@ def test_fee_asset_defaults_to_asset_and_offsets_normalise() -> None:
     assert r.fee_asset == "EUR" and r.ts.tzinfo == UTC and r.ts.hour == 0
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False, places=8,
-                   min_value=Decimal("-1e12"), max_value=Decimal("1e12")))
+@given(
+    st.decimals(
+        allow_nan=False,
+        allow_infinity=False,
+        places=8,
+        min_value=Decimal("-1e12"),
+        max_value=Decimal("1e12"),
+    )
+)
 def test_amount_text_round_trips_exactly(d: Decimal) -> None:
     assert rec(amount=str(d)).amount == d

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recon_tui.model import make_record, make_price
-from recon_tui.store import Store, StoreExists, StoreKeyError, StoreNotFound
-from recon_tui.store import keys
+from recon_tui.model import make_price, make_record
+from recon_tui.store import Store, StoreExists, StoreKeyError, StoreNotFound, keys
 from recon_tui.store.audit import append, verify
 from recon_tui.store.records import apply_batch, get_record
 from recon_tui.store.sources import add_source, get_secrets, set_secret
@@ -43,7 +42,9 @@ def test_upsert_is_idempotent_and_records_changes(store: Store) -> None:
     assert r == (2, "11", "reversed")
     old = store.conn.execute("SELECT snapshot FROM record_versions").fetchone()[0]
     assert '"amount":"10"' in old
-    assert store.conn.execute("SELECT removed FROM records WHERE external_id='e7'").fetchone()[0] == 1
+    assert (
+        store.conn.execute("SELECT removed FROM records WHERE external_id='e7'").fetchone()[0] == 1
+    )
     assert set(third.changed_ids) == {
         store.conn.execute("SELECT id FROM records WHERE external_id = ?", (e,)).fetchone()[0]
         for e in ("e3", "e7")
@@ -72,16 +73,29 @@ def test_cursor_advances_with_its_batch(store: Store) -> None:
 
 def test_decimal_amounts_survive_exactly(store: Store) -> None:
     add_source(store, "chain", "esplora")
-    r = make_record(source="chain", external_id="t", kind="deposit", ts="2026-01-01T00:00:00Z",
-                    asset="ETH", amount="123456789.123456789012345678", fee="0.000000000000000001")
+    r = make_record(
+        source="chain",
+        external_id="t",
+        kind="deposit",
+        ts="2026-01-01T00:00:00Z",
+        asset="ETH",
+        amount="123456789.123456789012345678",
+        fee="0.000000000000000001",
+    )
     apply_batch(store, "chain", [r])
     back = get_record(store.conn, "chain", "t")
     assert back is not None and back.amount == r.amount and back.fee == r.fee
 
 
 def test_prices_upsert(store: Store) -> None:
-    p = make_price(base="BTC", quote="EUR", ts="2026-01-01T00:00:00Z", interval="1d",
-                   close="61234.12", source="kraken")
+    p = make_price(
+        base="BTC",
+        quote="EUR",
+        ts="2026-01-01T00:00:00Z",
+        interval="1d",
+        close="61234.12",
+        source="kraken",
+    )
     add_source(store, "kraken", "ccxt")
     apply_batch(store, "kraken", [], prices=[p, p])
     assert store.conn.execute("SELECT close FROM prices").fetchall() == [("61234.12",)]
@@ -149,7 +163,7 @@ def test_migrations_are_versioned_and_atomic(store: Store) -> None:
     assert store.version == len(steps)
     assert "extra" in store.db["records"].columns_dict
     broken = [*steps, ["CREATE TABLE t2 (a)", "THIS IS NOT SQL"]]
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="syntax error"):
         store.migrate(broken)
     assert store.version == len(steps)
     assert "t2" not in store.db.table_names()

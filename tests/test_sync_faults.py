@@ -41,7 +41,8 @@ def _rows(path: Path) -> list[tuple[str, str]]:
     s = Store.open(path, passphrase="pw")
     try:
         return s.conn.execute(
-            "SELECT external_id, amount FROM records ORDER BY external_id").fetchall()
+            "SELECT external_id, amount FROM records ORDER BY external_id"
+        ).fetchall()
     finally:
         s.close()
 

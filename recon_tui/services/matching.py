@@ -220,7 +220,9 @@ class MatchService:
         elif changed_ids is not None:
             changed = list(changed_ids)
         else:
-            changed = [i for (i,) in conn.execute("SELECT id FROM records WHERE rev > ?", (matched_rev,))]
+            changed = [
+                i for (i,) in conn.execute("SELECT id FROM records WHERE rev > ?", (matched_rev,))
+            ]
         for name in names:
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run))
         if not dry_run and (changed is None or changed_ids is None):
@@ -240,7 +242,9 @@ class MatchService:
         else:
             eng = self.engine(name)
             recs = get_records(conn, changed)
-            mine = [r.id for r in recs if r.id is not None and (p.left.admits(r) or p.right.admits(r))]
+            mine = [
+                r.id for r in recs if r.id is not None and (p.left.admits(r) or p.right.admits(r))
+            ]
             if not mine:
                 return PairRun(name, "incremental", seconds=time.perf_counter() - started)
             if not dry_run:
@@ -307,7 +311,9 @@ class MatchService:
                             f"AND g.state = 'suggested' AND g.origin = 'engine'", part,
                         )]  # fmt: skip
                         for g in stale:
-                            conn.execute("UPDATE match_groups SET state = 'stale' WHERE id = ?", (g,))
+                            conn.execute(
+                                "UPDATE match_groups SET state = 'stale' WHERE id = ?", (g,)
+                            )
                             touched.update(m.record_id for m in group_members(conn, g))
                     touched.update(scope)
             decisions: list[dict[str, Any]] = []

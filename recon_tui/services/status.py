@@ -27,7 +27,9 @@ def status(store: Store) -> dict[str, Any]:
     """Everything ``recon-tui status`` prints, as plain JSON-able data."""
     conn = store.connection()
     sources = []
-    counts = dict(conn.execute("SELECT source, count(*) FROM records WHERE removed = 0 GROUP BY source"))
+    counts = dict(
+        conn.execute("SELECT source, count(*) FROM records WHERE removed = 0 GROUP BY source")
+    )
     for s in list_sources(store):
         sources.append({
             "name": s.name, "kind": s.kind, "label": s.label, "records": counts.get(s.name, 0),
@@ -37,13 +39,20 @@ def status(store: Store) -> dict[str, Any]:
         })  # fmt: skip
     pairs = []
     for p in list_pairs(store):
-        row: dict[str, Any] = {"name": p.name, "left": p.left.label(), "right": p.right.label(), "rules": p.rules}
+        row: dict[str, Any] = {
+            "name": p.name,
+            "left": p.left.label(),
+            "right": p.right.label(),
+            "rules": p.rules,
+        }
         for side_name, side in (("left", p.left), ("right", p.right)):
             where, params = side_clause(side.source, side.account)
             by_state = dict(conn.execute(
                 f"SELECT state, count(*) FROM records WHERE {where} GROUP BY state", params
             ))  # fmt: skip
-            row[side_name + "_counts"] = {k: by_state.get(k, 0) for k in ("open", "suggested", "matched")}
+            row[side_name + "_counts"] = {
+                k: by_state.get(k, 0) for k in ("open", "suggested", "matched")
+            }
         groups = dict(conn.execute(
             "SELECT state || ':' || origin, count(*) FROM match_groups WHERE pair = ? GROUP BY 1",
             (p.name,),
@@ -96,9 +105,7 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append("  (none)")
     for p in data["pairs"]:
         lc, rc = p["left_counts"], p["right_counts"]
-        lines.append(
-            f"  {p['name']:<16} {p['left']} vs {p['right']}  rules={p['rules']}"
-        )
+        lines.append(f"  {p['name']:<16} {p['left']} vs {p['right']}  rules={p['rules']}")
         lines.append(
             f"  {'':<16} left  open {lc['open']:,} suggested {lc['suggested']:,} matched {lc['matched']:,}"
         )

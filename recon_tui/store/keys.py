@@ -109,7 +109,9 @@ def keyring_set(username: str, value: str) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, username, value)
     except Exception as exc:
-        raise KeyUnavailable(f"the OS keyring could not be written ({type(exc).__name__})") from None
+        raise KeyUnavailable(
+            f"the OS keyring could not be written ({type(exc).__name__})"
+        ) from None
 
 
 def keyring_delete(username: str) -> None:

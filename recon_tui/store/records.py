@@ -154,7 +154,9 @@ def prepare_batch(
         if row[0] != source:
             raise ValueError(f"record {row[1]!r} belongs to source {row[0]!r}, not {source!r}")
         if row[1] in seen:
-            raise ValueError(f"source '{source}': external id {row[1]!r} appears twice in one batch")
+            raise ValueError(
+                f"source '{source}': external id {row[1]!r} appears twice in one batch"
+            )
         seen.add(row[1])
     price_rows = [
         (p.base, p.quote, p.interval, ts_to_us(p.ts), canonical_amount(p.close), p.source)
@@ -251,7 +253,9 @@ _UPDATE = (
 )
 
 
-def _existing(conn: Connection, source: str, external_ids: list[str]) -> dict[str, tuple[int, str, int]]:
+def _existing(
+    conn: Connection, source: str, external_ids: list[str]
+) -> dict[str, tuple[int, str, int]]:
     """external_id -> (id, content_hash, removed) for the ids that are already stored."""
     found: dict[str, tuple[int, str, int]] = {}
     chunk = 10_000

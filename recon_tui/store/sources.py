@@ -89,12 +89,18 @@ def remove_source(store: Store, name: str) -> None:
 
 
 def get_source(store: Store, name: str) -> SourceInfo | None:
-    row = store.connection().execute(f"SELECT {_COLS} FROM sources WHERE name = ?", (name,)).fetchone()
+    row = (
+        store.connection()
+        .execute(f"SELECT {_COLS} FROM sources WHERE name = ?", (name,))
+        .fetchone()
+    )
     return _info(row) if row else None
 
 
 def list_sources(store: Store) -> list[SourceInfo]:
-    return [_info(r) for r in store.connection().execute(f"SELECT {_COLS} FROM sources ORDER BY name")]
+    return [
+        _info(r) for r in store.connection().execute(f"SELECT {_COLS} FROM sources ORDER BY name")
+    ]
 
 
 def record_success(store: Store, name: str, added: int, changed: int, removed: int) -> None:
@@ -178,9 +184,11 @@ def get_secrets(store: Store, source: str, names: list[str]) -> dict[str, str]:
     for name in names:
         value = keys.keyring_get(_secret_user(store, source, name)) if use_keyring else None
         if value is None:
-            row = store.connection().execute(
-                "SELECT value FROM secrets WHERE source = ? AND name = ?", (source, name)
-            ).fetchone()
+            row = (
+                store.connection()
+                .execute("SELECT value FROM secrets WHERE source = ? AND name = ?", (source, name))
+                .fetchone()
+            )
             value = row[0] if row else None
         if value is not None:
             out[name] = value

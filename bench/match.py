@@ -1,0 +1,88 @@
+"""Matching speed benchmark: a full run of N vs N records, then an incremental batch.
+
+Data: the matchers' synthetic generator (ledger vs bank, all scenarios, one year), so
+that a million records per side fit in memory. ``full_seconds`` covers load (indexes)
+plus the full run; ``incremental_seconds`` covers adding 1,000 new records and
+``run(new_ids=...)`` against the N open ones. Peak RSS includes the generated records.
+
+    .venv/bin/python bench/match.py --size 100000 [--json]
+
+With ``--json`` the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from matchers import Engine  # noqa: E402
+from matchers.synth import generate  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    world = generate(args.size, seed=args.seed)
+    extra = generate(args.batch // 2, seed=args.seed + 1, start_id=10**9)
+    gen_s = time.perf_counter() - t
+    gc.freeze()  # millions of long-lived records: keep the cyclic GC off them
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    engine = Engine("default")
+    t = time.perf_counter()
+    engine.load(world.left, world.right)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    full = engine.run()
+    run_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    new_ids = engine.add(left=extra.left, right=extra.right)
+    inc = engine.run(new_ids=set(new_ids))
+    inc_s = time.perf_counter() - t
+
+    k = next(iter(engine.sides[0].items))
+    t = time.perf_counter()
+    for i in list(engine.sides[0].items)[:1000]:
+        engine.candidates(i, k=5)
+    cand_ms = (time.perf_counter() - t)  # per 1000 calls = ms per call
+    del k
+    res = {
+        "size": args.size,
+        "left": len(world.left),
+        "right": len(world.right),
+        "generate_seconds": round(gen_s, 2),
+        "load_seconds": round(load_s, 2),
+        "run_seconds": round(run_s, 2),
+        "full_seconds": round(load_s + run_s, 2),
+        "incremental_records": len(new_ids),
+        "incremental_seconds": round(inc_s, 3),
+        "incremental_scope": inc.stats.get("scope"),
+        "candidates_ms": round(cand_ms, 3),
+        "proposals": len(full.proposals),
+        "auto": full.stats.get("auto"),
+        "stats": {k: v for k, v in full.stats.items() if k != "seconds"},
+        "data_rss_mb": round(rss_data),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    if not args.json:
+        for key, v in res.items():
+            print(f"{key:22} {v}")
+    print(json.dumps(res, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

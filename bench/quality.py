@@ -1,0 +1,167 @@
+"""Match quality benchmark: auto precision / recall and candidate top-k accuracy.
+
+Uses the demo world (``recon_tui.demo.generate``) when it is importable, otherwise the
+matchers' own synthetic generator. Per source pair and overall, per scenario:
+
+* auto precision / recall: auto-confirmed groups that equal a truth group exactly;
+* top-1 / top-3: for matchable truth groups *not* auto-confirmed, whether the truth is
+  the first / among the first three candidates of its anchor record (the single record
+  of the group, or its first left record).
+
+    .venv/bin/python bench/quality.py --size 2000 [--seed 1] [--json]
+
+With ``--json`` the last line printed is one JSON object (auto_precision, auto_recall,
+top1_accuracy, top3_accuracy, per_scenario, per_pair, seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from matchers import Engine, load_rules  # noqa: E402
+from recon_tui.model import Record  # noqa: E402
+
+Group = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def demo_cases(size: int, seed: int) -> list[tuple[str, str, list[Record], list[Record],
+                                                   list[tuple[str, Group]], list[Any]]]:
+    """(pair name, rules, left, right, truth [(scenario, group)], prices) per pair."""
+    try:
+        from recon_tui.demo import generate
+    except ImportError:
+        return synth_cases(size, seed)
+    w = generate(size, seed)
+    next_id = 1
+    ids: dict[tuple[str, str], int] = {}
+    for source in sorted(w.records):
+        for r in w.records[source]:
+            r.id = next_id
+            ids[(source, r.external_id)] = next_id
+            next_id += 1
+    cases = []
+    for p in w.pairs:
+        left = [r for r in w.records.get(p.left.source, []) if p.left.admits(r)]
+        right = [r for r in w.records.get(p.right.source, []) if p.right.admits(r)]
+        truth = []
+        for t in w.truth:
+            if t.pair != p.name:
+                continue
+            lg = tuple(sorted(ids[(p.left.source, e)] for e in t.left))
+            rg = tuple(sorted(ids[(p.right.source, e)] for e in t.right))
+            truth.append((t.scenario, (lg, rg)))
+        cases.append((p.name, p.rules, left, right, truth, w.prices))
+    return cases
+
+
+def synth_cases(size: int, seed: int) -> list[Any]:
+    from matchers.synth import generate
+
+    w = generate(size, seed)
+    truth = [(t.scenario, (t.left, t.right)) for t in w.truth]
+    return [("synthetic", "default", w.left, w.right, truth, [])]
+
+
+def evaluate(size: int, seed: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    cases = demo_cases(size, seed)
+    gen_s = time.perf_counter() - t0
+    sc: dict[str, Counter[str]] = defaultdict(Counter)
+    per_pair: dict[str, dict[str, Any]] = {}
+    tot: Counter[str] = Counter()
+    match_s = 0.0
+    for name, rules, left, right, truth, prices in cases:
+        t1 = time.perf_counter()
+        engine = Engine(load_rules(rules), prices=prices)
+        engine.load(left, right)
+        result = engine.run()
+        match_s += time.perf_counter() - t1
+        truth_by_group = {g: s for s, g in truth}
+        scen_of_id = {i: s for s, g in truth for i in g[0] + g[1]}
+        auto = {(p.left_ids, p.right_ids) for p in result.auto}
+        c: Counter[str] = Counter()
+        for g in auto:
+            s = truth_by_group.get(g)
+            if s is not None:
+                c["auto_tp"] += 1
+                sc[s]["auto_tp"] += 1
+            else:
+                c["auto_fp"] += 1
+                ids = g[0] + g[1]
+                sc[next((scen_of_id[i] for i in ids if i in scen_of_id), "none")]["auto_fp"] += 1
+        for s, g in truth:
+            if not g[0] or not g[1]:
+                continue  # breaks / one-sided reversals: nothing to match
+            c["matchable"] += 1
+            sc[s]["matchable"] += 1
+            if g in auto:
+                continue
+            anchor = g[0][0] if len(g[0]) == 1 or len(g[1]) != 1 else g[1][0]
+            cands = engine.candidates(anchor, k=3)
+            got = [(x.left_ids, x.right_ids) for x in cands]
+            c["ranked"] += 1
+            sc[s]["ranked"] += 1
+            if got[:1] == [g]:
+                c["top1"] += 1
+                sc[s]["top1"] += 1
+            if g in got:
+                c["top3"] += 1
+                sc[s]["top3"] += 1
+        c["auto"] = len(auto)
+        tot.update(c)
+        per_pair[name] = _rates(c) | {"records": len(left) + len(right),
+                                      "stats": {k: v for k, v in result.stats.items()
+                                                if k != "seconds"}}
+    out = _rates(tot)
+    out["per_scenario"] = {s: _rates(c) | {"matchable": c["matchable"]}
+                           for s, c in sorted(sc.items())}
+    out["per_pair"] = per_pair
+    out["generate_seconds"] = round(gen_s, 3)
+    out["match_seconds"] = round(match_s, 3)
+    return out
+
+
+def _rates(c: Counter[str]) -> dict[str, Any]:
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    return {
+        "auto_precision": ratio(c["auto_tp"], c["auto_tp"] + c["auto_fp"]),
+        "auto_recall": ratio(c["auto_tp"], c["matchable"]),
+        "top1_accuracy": ratio(c["top1"], c["ranked"]),
+        "top3_accuracy": ratio(c["top3"], c["ranked"]),
+        "auto_fp": c["auto_fp"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    res = evaluate(args.size, args.seed)
+    if not args.json:
+        print(f"overall: {_fmt(res)}")
+        for name, r in res["per_pair"].items():
+            print(f"  {name:16} {_fmt(r)}  stats={r['stats']}")
+        for s, r in res["per_scenario"].items():
+            print(f"  {s:10} n={r['matchable']:6} {_fmt(r)}")
+    print(json.dumps(res, sort_keys=True))
+
+
+def _fmt(r: dict[str, Any]) -> str:
+    keys = ("auto_precision", "auto_recall", "top1_accuracy", "top3_accuracy", "auto_fp")
+    return " ".join(f"{k}={r[k]}" for k in keys)
+
+
+if __name__ == "__main__":
+    main()
