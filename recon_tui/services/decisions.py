@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from recon_tui.model import canonical_amount, dumps
+from recon_tui.services import sessions
 from recon_tui.store import Store, now_us
 from recon_tui.store.audit import append, current_actor
 from recon_tui.store.db import Connection
@@ -132,7 +133,9 @@ def create_group(
     return gid
 
 
-def _net_difference(conn: Connection, left: Sequence[int], right: Sequence[int]) -> dict[str, Decimal]:
+def _net_difference(
+    conn: Connection, left: Sequence[int], right: Sequence[int]
+) -> dict[str, Decimal]:
     """Per asset: sum(left amounts) - sum(right amounts); zero entries dropped."""
     sums: dict[str, Decimal] = defaultdict(Decimal)
     for side, ids in ((1, left), (-1, right)):
@@ -190,6 +193,7 @@ class Decisions:
     def confirm(self, group_id: int, note: str | None = None) -> None:
         """Confirm a suggested group."""
         with self.store.tx() as conn:
+            sessions.guard(conn, group_ids=[group_id])
             self._confirm(conn, group_id, note)
             append(conn, "confirm", actor=self.actor, pair=group_row(conn, group_id)["pair"],
                    group_id=group_id, record_ids=[m.record_id for m in group_members(conn, group_id)],
@@ -214,6 +218,7 @@ class Decisions:
         """Confirm many suggestions as one decision (undone together); skips conflicts."""
         done: list[int] = []
         with self.store.tx() as conn:
+            sessions.guard(conn, group_ids=group_ids)
             for gid in group_ids:
                 g = group_row(conn, gid)
                 if g["state"] != "suggested":
@@ -224,8 +229,14 @@ class Decisions:
                     continue
                 done.append(gid)
             if done:
-                append(conn, "bulk_confirm", actor=self.actor, after={"groups": done}, note=note,
-                       record_ids=[m.record_id for g in done for m in group_members(conn, g)])
+                append(
+                    conn,
+                    "bulk_confirm",
+                    actor=self.actor,
+                    after={"groups": done},
+                    note=note,
+                    record_ids=[m.record_id for g in done for m in group_members(conn, g)],
+                )
         return len(done)
 
     def reject(self, group_id: int, reason: str, note: str | None = None) -> None:
@@ -233,6 +244,7 @@ class Decisions:
         if reason not in REJECT_REASONS:
             raise DecisionError(f"reason must be one of {', '.join(REJECT_REASONS)}")
         with self.store.tx() as conn:
+            sessions.guard(conn, group_ids=[group_id])
             g = group_row(conn, group_id)
             if g["state"] != "suggested":
                 raise DecisionError(f"group {group_id} is {g['state']}, not a suggestion")
@@ -269,6 +281,7 @@ class Decisions:
         if not left_ids or not right_ids:
             raise DecisionError("mark at least one item on each side")
         with self.store.tx() as conn:
+            sessions.guard(conn, record_ids=[*left_ids, *right_ids], session_id=session_id)
             ids = [*left_ids, *right_ids]
             _check_open(conn, ids)
             diff = _net_difference(conn, left_ids, right_ids)
@@ -283,7 +296,8 @@ class Decisions:
                 if not note:
                     raise DecisionError("a difference needs a note saying why")
                 adjustments = [
-                    {"kind": reason, "asset": a, "amount": canonical_amount(v)} for a, v in diff.items()
+                    {"kind": reason, "asset": a, "amount": canonical_amount(v)}
+                    for a, v in diff.items()
                 ]
             gid = create_group(
                 conn, pair, left_ids, right_ids, state="confirmed", origin="manual",
@@ -308,6 +322,7 @@ class Decisions:
         if not note:
             raise DecisionError("an explained break needs a note")
         with self.store.tx() as conn:
+            sessions.guard(conn, record_ids=record_ids, session_id=session_id)
             _check_open(conn, record_ids)
             left = list(record_ids) if side == "L" else []
             right = list(record_ids) if side == "R" else []
@@ -329,6 +344,12 @@ class Decisions:
         if not text.strip():
             raise DecisionError("empty note")
         with self.store.tx() as conn:
+            sessions.guard(
+                conn,
+                record_ids=[record_id] if record_id is not None else (),
+                group_ids=[group_id],
+                session_id=session_id,
+            )
             conn.execute(
                 "INSERT INTO notes (record_id, group_id, session_id, at_us, actor, text) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -363,6 +384,7 @@ class Decisions:
                 raise DecisionError("nothing to undo")
             seq, action, gid, after = last
             groups = after["groups"] if action == "bulk_confirm" else [gid]
+            sessions.guard(conn, group_ids=groups)
             ids: list[int] = []
             for g in groups:
                 row = group_row(conn, g)

@@ -27,6 +27,7 @@ from matchers.engine import Engine
 from matchers.results import Adjustment, Candidate, Proposal
 from matchers.rules import load_rules
 from recon_tui.model import Record, Side, SourcePair, canonical_amount
+from recon_tui.services import sessions
 from recon_tui.services.decisions import (
     Decisions,
     create_group,
@@ -213,20 +214,22 @@ class MatchService:
         names = list(pairs) if pairs else [p.name for p in list_pairs(self.store)]
         conn = self.store.connection()
         current_rev = int(self.store.meta("rev", "0") or 0)
-        matched_rev = int(self.store.meta("matched_rev", "0") or 0)
-        changed: list[int] | None
-        if full or (changed_ids is None and matched_rev == 0):
-            changed = None
-        elif changed_ids is not None:
-            changed = list(changed_ids)
-        else:
-            changed = [
-                i for (i,) in conn.execute("SELECT id FROM records WHERE rev > ?", (matched_rev,))
-            ]
+        given = list(changed_ids) if changed_ids is not None else None
         for name in names:
+            # Each pair remembers the store revision it last caught up to.
+            pair_rev = int(self.store.meta(f"matched_rev:{name}", "0") or 0)
+            changed: list[int] | None
+            if full or (given is None and pair_rev == 0):
+                changed = None
+            elif given is not None:
+                changed = given
+            else:
+                changed = [
+                    i for (i,) in conn.execute("SELECT id FROM records WHERE rev > ?", (pair_rev,))
+                ]
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run))
-        if not dry_run and (changed is None or changed_ids is None):
-            self.store.set_meta("matched_rev", str(current_rev))
+            if not dry_run and given is None:
+                self.store.set_meta(f"matched_rev:{name}", str(current_rev))
         return result
 
     def run_pair(self, name: str, changed: list[int] | None, *, dry_run: bool = False) -> PairRun:
@@ -319,8 +322,10 @@ class MatchService:
             decisions: list[dict[str, Any]] = []
             state_rows: dict[int, tuple[str, int | None]] = {}
             seen_keys: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+            locked = sessions.locked_records(conn, {i for prop in proposals for i in prop.ids})
             for prop in proposals:
-                if prop.decision == "auto":
+                # A closed session is read-only: the engine only suggests inside it.
+                if prop.decision == "auto" and not (prop.ids & locked.keys()):
                     gid = create_group(
                         conn, p.name, prop.left_ids, prop.right_ids, state="confirmed",
                         origin="engine", rule=prop.rule, score=prop.score,

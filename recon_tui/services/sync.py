@@ -16,8 +16,8 @@ from typing import Any
 from adapters import registry
 from adapters.base import Adapter, Batch, SourceError
 from recon_tui.model import ValidationError
-from recon_tui.store import Store
 from recon_tui.services.prefetch import prefetch
+from recon_tui.store import Store
 from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import (
     SourceInfo,
@@ -63,7 +63,9 @@ class SyncError(Exception):
     """A named source is unknown or misconfigured."""
 
 
-def make_adapter(store: Store, info: SourceInfo, overrides: dict[str, Any] | None = None) -> Adapter:
+def make_adapter(
+    store: Store, info: SourceInfo, overrides: dict[str, Any] | None = None
+) -> Adapter:
     """Instantiate the adapter of a configured source with its settings and secrets."""
     try:
         cls = registry.get(info.kind)
@@ -163,7 +165,11 @@ def import_file(
 ) -> SyncReport:  # fmt: skip
     """Import one statement/ledger file into a file source (idempotent re-import)."""
     return sync_source(
-        store, name, overrides={"path": path}, progress=progress, on_changes=on_changes,
+        store,
+        name,
+        overrides={"path": path},
+        progress=progress,
+        on_changes=on_changes,
         keep_cursor=False,
     )
 

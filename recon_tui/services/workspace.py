@@ -78,7 +78,7 @@ def build_demo(
         try:
             from recon_tui.services.matching import MatchService
         except ImportError:
-            MatchService = None  # noqa: N806 - the matching service lands with its issue
+            MatchService = None
         if MatchService is not None:
             say("matching")
             for line in MatchService(store).run_all().lines():

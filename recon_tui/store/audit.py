@@ -116,14 +116,57 @@ def verify(conn: Connection) -> VerifyResult:
         expected_seq += 1
         content, prev_hash, h = tuple(row[:13]), row[13], row[14]
         if row[0] != expected_seq:
-            return VerifyResult(False, count, prev, expected_seq,
-                                f"entry {expected_seq} is missing (next is {row[0]})")
+            return VerifyResult(
+                False,
+                count,
+                prev,
+                expected_seq,
+                f"entry {expected_seq} is missing (next is {row[0]})",
+            )
         if prev_hash != prev:
-            return VerifyResult(False, count, prev, row[0],
-                                f"entry {row[0]} does not link to entry {row[0] - 1}")
+            return VerifyResult(
+                False, count, prev, row[0], f"entry {row[0]} does not link to entry {row[0] - 1}"
+            )
         if entry_hash(prev, content) != h:
-            return VerifyResult(False, count, prev, row[0],
-                                f"entry {row[0]} was altered (its content does not match its hash)")
+            return VerifyResult(
+                False,
+                count,
+                prev,
+                row[0],
+                f"entry {row[0]} was altered (its content does not match its hash)",
+            )
         prev = h
         count += 1
-    return VerifyResult(True, count, prev)
+    return _check_head(conn, count, prev)
+
+
+def _check_head(conn: Connection, count: int, last_hash: str) -> VerifyResult:
+    """Compare the walked chain's end with the head remembered in ``meta`` (schema v2+)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+    if row is None:
+        return VerifyResult(True, count, last_hash)
+    seq_text, _, kept_hash = str(row[0]).partition(":")
+    kept_seq = int(seq_text or 0)
+    if kept_seq > count:
+        first = count + 1
+        gone = f"entry {first}" if first == kept_seq else f"entries {first}-{kept_seq}"
+        return VerifyResult(
+            False, count, last_hash, first, f"{gone} deleted from the end (the log ends at {count})"
+        )
+    if kept_seq < count:
+        return VerifyResult(
+            False,
+            count,
+            last_hash,
+            kept_seq + 1,
+            f"entries {kept_seq + 1}-{count} were added around the log's head",
+        )
+    if kept_hash != last_hash:
+        return VerifyResult(
+            False,
+            count,
+            last_hash,
+            count,
+            f"entry {count} does not match the remembered chain head",
+        )
+    return VerifyResult(True, count, last_hash)

@@ -99,7 +99,9 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         if use_keyring is None:
             use_keyring = passphrase is None and keys.keyring_available()
-        info = keys.KeyInfo(store_id=keys.new_store_id(), method="keyring" if use_keyring else "passphrase")
+        info = keys.KeyInfo(
+            store_id=keys.new_store_id(), method="keyring" if use_keyring else "passphrase"
+        )
         if use_keyring:
             if not keys.keyring_available():
                 raise KeyUnavailable("no OS keyring backend is available; use a passphrase")
@@ -169,6 +171,15 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def open_reader(self) -> Connection:
+        """A new, caller-owned read connection (close it when done).
+
+        The app's panes read on the UI thread while workers write through :meth:`tx` on
+        the main connection; a reader of their own means they only ever see committed data
+        (WAL snapshot per statement) and never wait on a half-written transaction.
+        """
+        return _connect(self.path, self._key)
 
     def connection(self) -> Connection:
         """A read connection for the calling thread (the main one for the owning thread)."""
@@ -271,7 +282,9 @@ class Store:
         """
         if use_keyring is None:
             use_keyring = self.info.method == "keyring" and new_passphrase is None
-        new_info = keys.KeyInfo(store_id=self.info.store_id, method="keyring" if use_keyring else "passphrase")
+        new_info = keys.KeyInfo(
+            store_id=self.info.store_id, method="keyring" if use_keyring else "passphrase"
+        )
         if use_keyring:
             new_key = keys.new_key()
         else:
@@ -311,7 +324,9 @@ class Store:
 
     def file_paths(self) -> list[Path]:
         """The database and its side files (for checks such as the no-plaintext test)."""
-        return [p for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")) if p.exists()]
+        return [
+            p for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")) if p.exists()
+        ]
 
     def count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         return int(self.connection().execute(sql, params).fetchone()[0])

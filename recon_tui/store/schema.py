@@ -204,3 +204,29 @@ MIGRATIONS: list[Migration] = [V1]
 
 def latest_version() -> int:
     return len(MIGRATIONS)
+
+
+V2 = [
+    # Reconciliation sessions (issue 6): what was in scope when a session opened and when it
+    # closed — record ids with their content hashes, so a later source edit is visible.
+    """CREATE TABLE session_records (
+        session_id INTEGER NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('open', 'close')),
+        pair TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('L', 'R')),
+        content_hash TEXT NOT NULL,
+        PRIMARY KEY (session_id, phase, pair, record_id)
+    )""",
+    "CREATE INDEX session_records_record ON session_records (record_id)",
+    "CREATE INDEX sessions_state ON sessions (state)",
+    # The chain head kept beside the chain: deleting the newest decisions (triggers dropped)
+    # leaves a valid but shorter chain, which only a remembered head reveals.
+    """INSERT INTO meta (key, value) SELECT 'audit_head', coalesce(
+        (SELECT seq || ':' || hash FROM decisions ORDER BY seq DESC LIMIT 1),
+        '0:' || '0000000000000000000000000000000000000000000000000000000000000000')""",
+    """CREATE TRIGGER decisions_track_head AFTER INSERT ON decisions
+        BEGIN UPDATE meta SET value = new.seq || ':' || new.hash WHERE key = 'audit_head'; END""",
+]
+
+MIGRATIONS.append(V2)

@@ -1,0 +1,152 @@
+"""The audit view: the decisions behind a record, a match group or a session (or the newest
+decisions of the store), who made them, when, what changed and why — and a chain check.
+
+A modal, so it opens over the workbench or the sessions screen and closes with Escape.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from recon_tui.services import sessions
+from recon_tui.store import Store
+
+RECENT = 500
+"""Without a record, group or session the view lists this many newest decisions."""
+
+AUDIT_BINDINGS = [
+    Binding("escape,q", "close", "Close"),
+    Binding("v", "verify", "Verify chain"),
+]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def change_text(d: dict[str, Any]) -> str:
+    """``before → after`` in one short line (states where the entries have them)."""
+    before, after = d.get("before"), d.get("after")
+    b = before.get("state") if isinstance(before, dict) and "state" in before else before
+    a = after.get("state") if isinstance(after, dict) and "state" in after else after
+    if b is None and a is None:
+        return ""
+    return f"{_short(b, 24) or '∅'} → {_short(a, 30) or '∅'}"
+
+
+class AuditScreen(ModalScreen[None]):
+    """Decisions for ``record_id``, ``group_id`` or ``session_id`` (the newest ones if none)."""
+
+    BINDINGS = AUDIT_BINDINGS
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        record_id: int | None = None,
+        group_id: int | None = None,
+        session_id: int | None = None,
+    ) -> None:
+        super().__init__()
+        self._store = store
+        self.record_id = record_id
+        self.group_id = group_id
+        self.session_id = session_id
+        self.rows: list[dict[str, Any]] = []
+
+    @property
+    def store(self) -> Store:
+        return self._store if self._store is not None else self.app.store  # type: ignore[attr-defined]
+
+    def title_text(self) -> str:
+        if self.record_id is not None:
+            return f"Decisions touching record {self.record_id}"
+        if self.group_id is not None:
+            return f"Decisions on match group {self.group_id}"
+        if self.session_id is not None:
+            return f"Decisions of session {self.session_id}"
+        return f"The newest {RECENT} decisions"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="audit-dialog") as v:
+            v.border_title = "Audit trail"
+            yield Static(self.title_text(), id="audit-title", classes="dialog-message")
+            yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="audit-detail")
+            yield Static("", id="audit-status")
+            yield Static("↑↓: select · v: verify the chain · Esc: close", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("seq", "when (UTC)", "who", "kind", "action", "pair", "group",
+                          "records", "change", "why")  # fmt: skip
+        self.load()
+        table.focus()
+
+    def load(self) -> None:
+        conn = self.store.connection()
+        if self.record_id is None and self.group_id is None and self.session_id is None:
+            rows = [sessions._decision(r) for r in conn.execute(
+                f"SELECT {', '.join(sessions.DECISION_COLS)} FROM decisions "
+                f"ORDER BY seq DESC LIMIT {RECENT}")][::-1]  # fmt: skip
+        else:
+            try:
+                rows = sessions.decisions_for(conn, record_id=self.record_id,
+                                              group_id=self.group_id, session_id=self.session_id)  # fmt: skip
+            except sessions.SessionError as exc:
+                self.query_one("#audit-status", Static).update(str(exc))
+                rows = []
+        self.rows = rows
+        table = self.query_one(DataTable)
+        table.clear()
+        for d in rows:
+            why = " · ".join(x for x in (d["reason"], d["note"]) if x)
+            rids = d["record_ids"] or []
+            table.add_row(
+                str(d["seq"]), (sessions.iso(d["at_us"]) or "")[:19].replace("T", " "),
+                d["actor"], d["actor_kind"], d["action"], d["pair"] or "",
+                "" if d["group_id"] is None else str(d["group_id"]),
+                _short(",".join(map(str, rids)), 24), change_text(d), _short(why, 50),
+                key=str(d["seq"]),
+            )  # fmt: skip
+        if not rows:
+            self.query_one("#audit-detail", Static).update("No decisions yet.")
+        else:
+            table.move_cursor(row=len(rows) - 1)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not 0 <= event.cursor_row < len(self.rows):
+            return
+        d = self.rows[event.cursor_row]
+        lines = [
+            f"#{d['seq']} {d['action']} by {d['actor']} ({d['actor_kind']}) at {sessions.iso(d['at_us'])}",
+            f"records {d['record_ids']}" if d["record_ids"] else "",
+            f"session {d['session_id']}" if d["session_id"] is not None else "",
+            f"before {_short(d['before'], 200)}" if d["before"] is not None else "",
+            f"after  {_short(d['after'], 200)}" if d["after"] is not None else "",
+            f"reason {d['reason']}" if d["reason"] else "",
+            f"note   {d['note']}" if d["note"] else "",
+            f"hash   {d['hash'][:32]}…  prev {d['prev_hash'][:16]}…",
+        ]  # fmt: skip
+        self.query_one("#audit-detail", Static).update("\n".join(x for x in lines if x))
+
+    def action_verify(self) -> None:
+        report = sessions.verify_all(self.store.connection())
+        status = self.query_one("#audit-status", Static)
+        if report.ok:
+            status.update(f"Audit trail intact: {report.entries:,} decisions, "
+                          f"head {report.head[:16]}.")  # fmt: skip
+        else:
+            status.update("\n".join(report.lines()[:4]))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
