@@ -1,23 +1,188 @@
-"""The Textual application shell: screens are installed here, the work lives in services."""
+"""The Textual application shell: installs the screens, owns the workers that sync and
+match, and routes their news to the screens. The work itself lives in services."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from recon_tui import bindings
+from recon_tui.commands import ReconCommands
+from recon_tui.messages import StoreChanged, SyncFinished, SyncProgress
+from recon_tui.screens.dashboard import DashboardScreen
+from recon_tui.screens.help import HelpScreen
+from recon_tui.screens.sources import SourcesScreen
+from recon_tui.screens.workbench import WorkbenchScreen
+from recon_tui.services.workbench import WorkbenchService
 from recon_tui.store import Store
+from recon_tui.store.records import ts_to_us
 
 
 class ReconApp(App[None]):
-    """recon-tui's app; constructed with an open store."""
+    """recon-tui's app, constructed with an open store.
+
+    ``now`` pins the clock the views use for ages ("synced 5m ago", break aging), so
+    tests and snapshots are deterministic; ``pair`` opens that pair's workbench at start.
+    """
 
     TITLE = "recon-tui"
+    CSS_PATH = "app.tcss"
+    BINDINGS: list[Binding] = bindings.APP  # type: ignore[assignment]
+    COMMANDS = App.COMMANDS | {ReconCommands}
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, now: datetime | None = None, pair: str | None = None
+    ) -> None:
         super().__init__()
         self.store = store
+        self.service = WorkbenchService(store)
+        self._now = now
+        self._start_pair = pair
+        self._last_pair: str | None = pair
+        self.syncing = False
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("recon-tui — dashboard coming with the workbench issue", id="placeholder")
-        yield Footer()
+    def now_us(self) -> int:
+        return ts_to_us(self._now) if self._now is not None else time.time_ns() // 1000
+
+    def on_mount(self) -> None:
+        self.install_screen(DashboardScreen(), "dashboard")
+        self.install_screen(SourcesScreen(), "sources")
+        self.push_screen("dashboard")
+        if self._start_pair:
+            self.open_workbench(self._start_pair)
+
+    def on_unmount(self) -> None:
+        self.service.close()
+
+    # --- navigation ------------------------------------------------------------------------
+
+    def open_workbench(self, pair_name: str) -> None:
+        pair = self.service.pair(pair_name)
+        if pair is None:
+            self.notify(f"no source pair '{pair_name}'", severity="error")
+            return
+        self._last_pair = pair_name
+        self._go_base()
+        self.push_screen(WorkbenchScreen(pair))
+
+    def _go_base(self) -> None:
+        # Keep at most dashboard + one other screen on the stack.
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if len(self.screen_stack) == 2 and self.screen.id != "dashboard":
+            self.pop_screen()
+
+    def action_dashboard(self) -> None:
+        self._go_base()
+
+    def action_workbench(self) -> None:
+        if isinstance(self.screen, WorkbenchScreen):
+            return
+        name = self._last_pair or next((p.name for p in self.service.pairs()), None)
+        if name is None:
+            self.notify("no source pairs yet", severity="warning")
+            return
+        self.open_workbench(name)
+
+    def action_sources(self) -> None:
+        if self.screen.id == "sources":
+            return
+        self._go_base()
+        self.push_screen("sources")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_export(self) -> None:
+        try:
+            from recon_tui.screens.export import ExportScreen
+        except ImportError:
+            self.notify("export not available yet", severity="warning")
+            return
+        self.push_screen(ExportScreen())
+
+    # --- workers ---------------------------------------------------------------------------
+
+    def _broadcast(self, message: Any) -> None:
+        """Send a message to every screen on the stack (and installed ones) that cares."""
+        seen = set()
+        for screen in [*self.screen_stack, *self._installed_screens.values()]:
+            if isinstance(screen, str) or id(screen) in seen:
+                continue
+            seen.add(id(screen))
+            screen.post_message(message.__class__(*_args(message)))
+
+    def sync_now(self, names: Iterable[str] | None = None) -> None:
+        if self.syncing:
+            self.notify("a sync is already running", severity="warning")
+            return
+        self.syncing = True
+        self.notify("sync started")
+        self._sync(list(names) if names else None)
+
+    @work(thread=True, exclusive=True, group="sync")
+    def _sync(self, names: list[str] | None) -> None:
+        from recon_tui.services.sync import sync_all
+
+        def progress(source: str, done: int, total: int | None) -> None:
+            self.call_from_thread(self._broadcast, SyncProgress(source, done, total))
+
+        lines: list[str] = []
+        ok = True
+        changed: list[int] = []
+        try:
+            for report in sync_all(self.store, names, progress=progress):
+                lines.append(report.line())
+                ok = ok and report.ok
+                changed.extend(report.changed_ids)
+            lines += _match_lines(self.store, changed_ids=changed) if changed else []
+        except Exception as exc:  # never let a worker crash the app
+            ok = False
+            lines.append(f"sync failed: {exc}")
+        self.call_from_thread(self._synced, lines, ok)
+
+    def _synced(self, lines: list[str], ok: bool) -> None:
+        self.syncing = False
+        self.notify("\n".join(lines[-6:]) or "nothing to sync",
+                    severity="information" if ok else "error")  # fmt: skip
+        self._broadcast(SyncFinished(lines, ok))
+
+    def run_matching(self, pairs: list[str] | None = None) -> None:
+        self._match(pairs)
+
+    @work(thread=True, exclusive=True, group="match")
+    def _match(self, pairs: list[str] | None) -> None:
+        lines = _match_lines(self.store, pairs=pairs)
+        self.call_from_thread(self._matched, lines)
+
+    def _matched(self, lines: list[str]) -> None:
+        self.notify("\n".join(lines[-6:]) or "matching done")
+        self._broadcast(StoreChanged("matching"))
+
+
+def _args(message: Any) -> tuple[Any, ...]:
+    if isinstance(message, SyncProgress):
+        return (message.source, message.done, message.total)
+    if isinstance(message, SyncFinished):
+        return (message.lines, message.ok)
+    if isinstance(message, StoreChanged):
+        return (message.reason,)
+    raise TypeError(type(message).__name__)
+
+
+def _match_lines(store: Store, **kwargs: Any) -> list[str]:
+    try:
+        from recon_tui.services.matching import MatchService
+    except ImportError:
+        return ["matching is not available yet"]
+    try:
+        return list(MatchService(store).run_all(**kwargs).lines())
+    except Exception as exc:  # the matcher failing is news, not a crash
+        return [f"matching failed: {exc}"]

@@ -1,0 +1,157 @@
+"""The dashboard: each source's health (with live sync progress), and per source pair the
+open / suggested / matched counts and amounts, the break aging and the difference per
+asset. Aggregates load in a worker; the screen never waits on them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from recon_tui import bindings
+from recon_tui.messages import StoreChanged, SyncFinished, SyncProgress
+from recon_tui.services.workbench import Dashboard, PairSummary, fmt_money
+from recon_tui.widgets.aging_chart import AgingChart
+from recon_tui.widgets.source_health import SourceHealthRow
+
+
+def _counts(p: PairSummary, state: str) -> str:
+    return f"{p.left.counts.get(state, 0):,}/{p.right.counts.get(state, 0):,}"
+
+
+def difference_text(p: PairSummary) -> Text:
+    """Unmatched amounts per side and asset, then the difference L − R per asset."""
+    t = Text(no_wrap=True)
+    for label, side in (("L", p.left), ("R", p.right)):
+        totals: dict[str, Decimal] = {}
+        for state in ("open", "suggested"):
+            for asset, v in side.amounts.get(state, {}).items():
+                totals[asset] = totals.get(asset, Decimal(0)) + v
+        for asset, v in sorted(totals.items()):
+            t.append(("\n" if t.plain else "") + f"{label} unmatched {fmt_money(v, asset):>18} {asset}")
+    items = [(a, v) for a, v in sorted(p.difference.items())]
+    for a, v in items:
+        t.append(("\n" if t.plain else "") + "L − R      ")
+        t.append(f"{fmt_money(v, a):>18} {a}", style="bold")
+    if not t.plain:
+        return Text("nothing unmatched")
+    return t
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = bindings.DASHBOARD
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self.data: Dashboard | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with VerticalScroll(id="dash-body"):
+            with Vertical(id="dash-sources") as s:
+                s.border_title = "Sources"
+                yield Static("loading…", id="dash-sources-empty")
+            yield DataTable(id="dash-pairs", cursor_type="row", zebra_stripes=True)
+            with Horizontal(id="dash-lower"):
+                aging = AgingChart("", id="dash-aging")
+                aging.border_title = "Break aging"
+                yield aging
+                diff = Static("", id="dash-diff")
+                diff.border_title = "Unreconciled difference"
+                yield diff
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#dash-pairs", DataTable)
+        table.border_title = "Source pairs (Enter: open)"
+        table.add_columns("pair", "left vs right", "open L/R", "sugg. L/R", "matched L/R")
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="dashboard")
+    def load(self) -> None:
+        data = self.app.service.dashboard(self.app.now_us())  # type: ignore[attr-defined]
+        self.app.call_from_thread(self.show, data)
+
+    def show(self, data: Dashboard) -> None:
+        self.data = data
+        box = self.query_one("#dash-sources", Vertical)
+        # Update rows in place (mount only new sources): no remove/mount churn on refresh.
+        empty = self.query_one("#dash-sources-empty", Static)
+        empty.update("" if data.sources else "no sources yet: press F4 to add one")
+        empty.display = not data.sources
+        rows = {r.health.info.name: r for r in self.query(SourceHealthRow)}
+        for h in data.sources:
+            if h.info.name in rows:
+                rows[h.info.name].show(h, data.now_us)
+            else:
+                box.mount(SourceHealthRow(h, data.now_us))
+        table = self.query_one("#dash-pairs", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for p in data.pairs:
+            table.add_row(
+                p.pair.name, Text(f"{p.pair.left.label()} vs {p.pair.right.label()}"),
+                _counts(p, "open"), _counts(p, "suggested"), _counts(p, "matched"),
+                key=p.pair.name,
+            )  # fmt: skip
+        # A fixed height: an auto-height table whose scrollbars come and go can oscillate.
+        table.styles.height = min(len(data.pairs) + 4, 16)
+        if data.pairs:
+            table.move_cursor(row=min(row, len(data.pairs) - 1))
+            self._show_pair(data.pairs[min(row, len(data.pairs) - 1)])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.data and 0 <= event.cursor_row < len(self.data.pairs):
+            self._show_pair(self.data.pairs[event.cursor_row])
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_pair()
+
+    def _show_pair(self, p: PairSummary) -> None:
+        aging = self.query_one("#dash-aging", AgingChart)
+        aging.border_title = f"Break aging · {p.pair.name}"
+        aging.show(p.aging)
+        diff = self.query_one("#dash-diff", Static)
+        diff.border_title = f"Unreconciled · {p.pair.name}"
+        diff.update(difference_text(p))
+
+    def action_open_pair(self) -> None:
+        if not self.data or not self.data.pairs:
+            self.notify("no source pairs yet", severity="warning")
+            return
+        row = self.query_one("#dash-pairs", DataTable).cursor_row
+        self.app.open_workbench(self.data.pairs[row].pair.name)  # type: ignore[attr-defined]
+
+    def action_sync_now(self) -> None:
+        self.app.sync_now()  # type: ignore[attr-defined]
+
+    def action_run_matching(self) -> None:
+        self.app.run_matching()  # type: ignore[attr-defined]
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_export(self) -> None:
+        self.app.action_export()  # type: ignore[attr-defined]
+
+    def on_sync_progress(self, event: SyncProgress) -> None:
+        for row in self.query(SourceHealthRow):
+            if row.health.info.name == event.source:
+                row.progress(event.done, event.total)
+
+    def on_sync_finished(self, event: SyncFinished) -> None:
+        for row in self.query(SourceHealthRow):
+            row.finished()
+        self.load()
+
+    def on_store_changed(self, event: StoreChanged) -> None:
+        self.load()

@@ -1,0 +1,362 @@
+"""The workbench of one source pair: both sides' unmatched items, the candidates of the
+focused item and its detail; every decision by keyboard.
+
+The screen only arranges widgets and routes keys: reads go through
+:class:`~recon_tui.services.workbench.WorkbenchService`, decisions through
+:class:`~recon_tui.services.decisions.Decisions` (and the matching service when present).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Static
+
+from recon_tui import bindings
+from recon_tui.messages import RowHighlighted, StoreChanged, SyncFinished
+from recon_tui.model import SourcePair
+from recon_tui.screens.confirm import ConfirmScreen
+from recon_tui.screens.explain import ExplainScreen
+from recon_tui.screens.filter import FilterScreen
+from recon_tui.screens.manual_match import ManualMatchScreen
+from recon_tui.screens.note import NoteScreen
+from recon_tui.screens.reject import RejectScreen
+from recon_tui.services.decisions import DecisionError, Decisions
+from recon_tui.services.workbench import Candidate, PaneFilter, Row, SortSpec, fmt_money
+from recon_tui.widgets.candidates import CandidatesPane
+from recon_tui.widgets.detail import DetailPane
+from recon_tui.widgets.record_pane import RecordPane
+
+SORTS = [SortSpec("ts"), SortSpec("ts", True), SortSpec("amount"), SortSpec("amount", True)]
+DEBOUNCE_S = 0.06
+"""Candidates and detail follow the cursor after it rests this long (key repeat stays fast)."""
+DEFAULT_THRESHOLD = "0.90"
+
+
+def row_summary(row: Row) -> str:
+    return (f"{row.external_id} · {row.ts_us and _date(row)} · "
+            f"{fmt_money(row.amount, row.asset)} {row.asset} · {row.text[:50]}")  # fmt: skip
+
+
+def _date(row: Row) -> str:
+    from recon_tui.services.workbench import us_to_dt
+
+    return f"{us_to_dt(row.ts_us):%Y-%m-%d}"
+
+
+class WorkbenchScreen(Screen[None]):
+    BINDINGS = bindings.WORKBENCH
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    def __init__(self, pair: SourcePair) -> None:
+        super().__init__(id="workbench")
+        self.pair = pair
+        self._timer: Timer | None = None
+        self._focused_row: Row | None = None
+        self._cand_generation = 0
+
+    @property
+    def service(self) -> Any:
+        return self.app.service  # type: ignore[attr-defined]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="wb-panes"):
+            yield RecordPane(self.service, self.pair.left, "L", id="left")
+            yield RecordPane(self.service, self.pair.right, "R", id="right")
+        with Horizontal(id="wb-lower"):
+            yield CandidatesPane(id="candidates")
+            yield DetailPane(id="detail")
+        yield Static("", id="wb-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.pair.name}: {self.pair.left.label()} vs {self.pair.right.label()}"
+        self.title = "recon-tui"
+        self.left.set_query()
+        self.right.set_query()
+        self.active = self.left
+        self.left.focus()
+
+    # --- widgets -----------------------------------------------------------------------
+
+    @property
+    def left(self) -> RecordPane:
+        return self.query_one("#left", RecordPane)
+
+    @property
+    def right(self) -> RecordPane:
+        return self.query_one("#right", RecordPane)
+
+    @property
+    def candidates(self) -> CandidatesPane:
+        return self.query_one("#candidates", CandidatesPane)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#wb-status", Static).update(text)
+
+    # --- following the cursor ------------------------------------------------------------
+
+    @on(RowHighlighted)
+    def _row_highlighted(self, event: RowHighlighted) -> None:
+        pane = event.pane
+        if pane.has_focus or pane is getattr(self, "active", None):
+            self.active = pane
+            self._focused_row = event.row
+            if self._timer is not None:
+                self._timer.stop()
+            self._timer = self.set_timer(DEBOUNCE_S, self._follow)
+
+    def _follow(self) -> None:
+        row = self._focused_row
+        detail = self.service.record_detail(row.id) if row else None
+        self.query_one("#detail", DetailPane).show(detail)
+        self._cand_generation += 1
+        if row is None:
+            self.candidates.show([], None, "no item")
+            return
+        self.candidates.show([], row.id, "looking for candidates…")
+        self._load_candidates(self._cand_generation, row.id)
+
+    @work(thread=True, exclusive=True, group="candidates")
+    def _load_candidates(self, generation: int, record_id: int) -> None:
+        found = self.service.candidates(self.pair.name, record_id)
+        self.app.call_from_thread(self._show_candidates, generation, record_id, found)
+
+    def _show_candidates(self, generation: int, record_id: int, found: list[Candidate]) -> None:
+        if generation == self._cand_generation:
+            self.candidates.show(found, record_id)
+
+    def _chosen_candidate(self) -> Candidate | None:
+        """The highlighted candidate when the candidates pane has focus, else the best."""
+        cands = self.candidates
+        if cands.has_focus:
+            return cands.selected
+        return cands.candidates[0] if cands.candidates else None
+
+    # --- refreshing ------------------------------------------------------------------------
+
+    def refresh_data(self, reason: str = "decision") -> None:
+        self.left.reload()
+        self.right.reload()
+        self._follow()
+
+    def on_store_changed(self, event: StoreChanged) -> None:
+        self.service.forget_accounts()
+        self.refresh_data(event.reason)
+
+    def on_sync_finished(self, event: SyncFinished) -> None:
+        self.service.forget_accounts()
+        self.refresh_data("sync")
+
+    def _decided(self, message: str) -> None:
+        self.notify(message)
+        self._status(message)
+        self.refresh_data()
+
+    def _failed(self, exc: Exception) -> None:
+        self.notify(str(exc), severity="error")
+        self._status(str(exc))
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def action_confirm(self) -> None:
+        cand = self._chosen_candidate()
+        if cand is None:
+            self.notify("no suggestion for this item", severity="warning")
+            return
+        try:
+            gid = self.service.accept(self.pair.name, cand)
+        except (DecisionError, ValueError) as exc:
+            self._failed(exc)
+            return
+        self._decided(f"confirmed group {gid} (score {cand.score:.2f})")
+
+    def action_reject(self) -> None:
+        cand = self._chosen_candidate()
+        if cand is None:
+            self.notify("no suggestion to reject", severity="warning")
+            return
+
+        def done(result: tuple[str, str | None] | None) -> None:
+            if result is None or cand is None:
+                return
+            try:
+                self.service.reject(self.pair.name, cand, result[0], result[1])
+            except (DecisionError, ValueError) as exc:
+                self._failed(exc)
+                return
+            self._decided(f"rejected ({result[0]}); it will not be suggested again")
+
+        summary = f"{cand.rule or 'suggestion'} {cand.score:.2f}, diff {cand.amount_difference}"
+        self.app.push_screen(RejectScreen(summary), done)
+
+    def action_manual_match(self) -> None:
+        left, right = list(self.left.marked), list(self.right.marked)
+        if not left or not right:
+            self.notify("mark items on both sides with Space first", severity="warning")
+            return
+        lt, rt = self.service.totals(left), self.service.totals(right)
+        diff = self.service.difference(lt, rt)
+
+        def done(result: tuple[str | None, str | None] | None) -> None:
+            if result is None:
+                return
+            reason, note = result
+            try:
+                gid = Decisions(self.app.store).manual_match(  # type: ignore[attr-defined]
+                    self.pair.name, left, right, reason=reason, note=note
+                )
+            except (DecisionError, ValueError) as exc:
+                self._failed(exc)
+                return
+            self.left.clear_marks()
+            self.right.clear_marks()
+            self._decided(f"matched {len(left)}:{len(right)} by hand (group {gid})")
+
+        self.app.push_screen(ManualMatchScreen(lt, rt, diff, len(left), len(right)), done)
+
+    def action_undo(self) -> None:
+        try:
+            message = Decisions(self.app.store).undo()  # type: ignore[attr-defined]
+        except DecisionError as exc:
+            self._failed(exc)
+            return
+        self._decided(message)
+
+    def _focused_record(self) -> Row | None:
+        return self.active.current
+
+    def action_note(self) -> None:
+        row = self._focused_record()
+        if row is None:
+            self.notify("no item to annotate", severity="warning")
+            return
+
+        def done(text: str | None) -> None:
+            if not text or row is None:
+                return
+            try:
+                Decisions(self.app.store).add_note(text, record_id=row.id)  # type: ignore[attr-defined]
+            except DecisionError as exc:
+                self._failed(exc)
+                return
+            self._decided(f"note added to {row.external_id}")
+
+        self.app.push_screen(NoteScreen(row_summary(row)), done)
+
+    def action_explain(self) -> None:
+        pane = self.active
+        rows = list(pane.marked.values()) or ([pane.current] if pane.current else [])
+        if not rows:
+            self.notify("no item to explain", severity="warning")
+            return
+        ids = [r.id for r in rows if r is not None]
+        summary = row_summary(rows[0]) if len(rows) == 1 else f"{len(rows)} marked items"
+
+        def done(result: tuple[str, str] | None) -> None:
+            if result is None:
+                return
+            try:
+                gid = Decisions(self.app.store).explain(  # type: ignore[attr-defined]
+                    self.pair.name, ids, result[0], result[1], side=pane.code
+                )
+            except (DecisionError, ValueError) as exc:
+                self._failed(exc)
+                return
+            pane.clear_marks()
+            self._decided(f"break explained as {result[0]} (group {gid})")
+
+        self.app.push_screen(ExplainScreen(summary), done)
+
+    def action_accept_all(self) -> None:
+        filt = self.left.filter
+
+        def preview(value: str) -> str:
+            threshold = _threshold(value)
+            n = len(self.service.suggestions_above(self.pair, threshold, filt))
+            return f"{n:,} suggestion(s) would be confirmed"
+
+        def done(result: tuple[bool, str] | None) -> None:
+            if result is None:
+                return
+            try:
+                threshold = _threshold(result[1])
+            except ValueError as exc:
+                self._failed(exc)
+                return
+            self._bulk_confirm(threshold, filt)
+
+        scope = filt.describe() or "no filter"
+        self.app.push_screen(ConfirmScreen(
+            "Accept all suggestions",
+            f"Confirm every suggestion of {self.pair.name} scoring at least the threshold "
+            f"({scope}).", value_label="Score threshold (0-1)", value=DEFAULT_THRESHOLD,
+            preview=preview,
+        ), done)  # fmt: skip
+
+    @work(thread=True, exclusive=True, group="bulk")
+    def _bulk_confirm(self, threshold: float, filt: PaneFilter) -> None:
+        ids = self.service.suggestions_above(self.pair, threshold, filt)
+        n = Decisions(self.app.store).bulk_confirm(ids) if ids else 0  # type: ignore[attr-defined]
+        self.app.call_from_thread(
+            self._decided, f"confirmed {n:,} suggestion(s) scoring ≥ {threshold:.2f}"
+        )
+
+    # --- navigation and view ---------------------------------------------------------------
+
+    def action_next_suggested(self) -> None:
+        pane = self.active
+        cur = pane.current
+        row = pane.pager.next_suggested(cur.sort_key if cur else None)
+        if row is None:
+            self.notify("no items with suggestions here", severity="information")
+            return
+        pane.select_row(row)
+        pane.focus()
+
+    def action_filter(self) -> None:
+        pane = self.active
+
+        def done(filt: PaneFilter | None) -> None:
+            if filt is not None:
+                pane.set_query(filt=filt)
+                pane.focus()
+
+        self.app.push_screen(FilterScreen(pane.filter, pane.side.label()), done)
+
+    def action_cycle_sort(self) -> None:
+        pane = self.active
+        i = SORTS.index(pane.sort) if pane.sort in SORTS else -1
+        pane.set_query(sort=SORTS[(i + 1) % len(SORTS)])
+
+    def action_toggle_detail(self) -> None:
+        self.toggle_class("-show-detail")
+
+    def action_clear_marks(self) -> None:
+        self.left.clear_marks()
+        self.right.clear_marks()
+
+    def action_reload(self) -> None:
+        self.refresh_data("reload")
+
+    def action_export(self) -> None:
+        self.app.action_export()  # type: ignore[attr-defined]
+
+    def action_run_matching(self) -> None:
+        self.app.run_matching([self.pair.name])  # type: ignore[attr-defined]
+
+
+def _threshold(value: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a score between 0 and 1") from None
+    if not 0 <= t <= 1:
+        raise ValueError("the threshold is a score between 0 and 1")
+    return t

@@ -1,0 +1,66 @@
+"""The candidates pane: ranked counterparts of the focused record, with why they match."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from recon_tui.services.workbench import Candidate, fmt_money, us_to_dt
+
+
+def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:
+    """Two or three lines: score and counterparts; fields agreed; difference and lag."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    kind = "stored" if c.group_id is not None else "engine"
+    shape = f"{len(c.left_ids)}:{len(c.right_ids)}"
+    t.append(f"#{rank} ", style="bold")
+    t.append(f"{c.score:.2f} ", style="bold")
+    t.append(f"{c.rule or '-'} {shape} {kind}/{c.decision}")
+    others = [r for r in c.counterparts if r.id != focused_id]
+    for r in others[:3]:
+        side = "L" if r.id in c.left_ids else "R"
+        t.append(f"\n  {side} {us_to_dt(r.ts_us):%Y-%m-%d} ")
+        t.append(f"{fmt_money(r.amount, r.asset):>16} {r.asset:<5} ")
+        t.append((r.counterparty or r.reference or r.memo or r.kind)[:40])
+    if len(others) > 3:
+        t.append(f"\n  … and {len(others) - 3} more")
+    agree = " ".join(f"✓{k}" for k in c.agreed)
+    disagree = " ".join(f"✗{k}" for k in c.disagreed)
+    lag = "-" if c.date_lag_days is None else f"{c.date_lag_days}d"
+    t.append(f"\n  diff {c.amount_difference} · lag {lag}")
+    if agree or disagree:
+        t.append(f" · {agree} {disagree}".rstrip())
+    for adj in c.adjustments[:2]:
+        t.append(f" · adj {adj.get('kind')} {adj.get('amount')} {adj.get('asset')}")
+    return t
+
+
+class CandidatesPane(OptionList):
+    """Focusable list of candidates; the highlighted one is what Enter and x act on."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.candidates: list[Candidate] = []
+        self.border_title = "Candidates"
+
+    def show(self, candidates: list[Candidate], focused_id: int | None, note: str = "") -> None:
+        self.candidates = candidates
+        self.clear_options()
+        if not candidates:
+            self.add_option(Option(Text(note or "no candidates for this item", style="italic"),
+                                   disabled=True))  # fmt: skip
+            self.border_title = "Candidates"
+            return
+        self.add_options(
+            Option(describe(c, i + 1, focused_id), id=str(i)) for i, c in enumerate(candidates)
+        )
+        self.highlighted = 0
+        self.border_title = f"Candidates ({len(candidates)})"
+
+    @property
+    def selected(self) -> Candidate | None:
+        if not self.candidates:
+            return None
+        i = self.highlighted if self.highlighted is not None else 0
+        return self.candidates[i] if 0 <= i < len(self.candidates) else None

@@ -1,0 +1,62 @@
+"""The detail pane: the full canonical record, its notes and groups, and the raw payload
+exactly as the source sent it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from recon_tui.services.workbench import dr_cr, fmt_money
+
+_FIELDS = ("kind", "status", "account", "counterparty", "reference", "memo", "txid", "address",
+           "booking_date", "value_date")  # fmt: skip
+
+
+def render_detail(d: dict[str, Any] | None) -> Text:
+    if d is None:
+        return Text("no record", style="italic")
+    r = d["record"]
+    t = Text()
+    t.append(f"{r.source} · {r.external_id}\n", style="bold")
+    t.append(f"{r.ts:%Y-%m-%d %H:%M:%S}Z  {dr_cr(r.amount)} ")
+    t.append(f"{fmt_money(r.amount, r.asset)} {r.asset}", style="bold")
+    if r.fee is not None:
+        t.append(f"  fee {fmt_money(r.fee, r.fee_asset or r.asset)} {r.fee_asset or r.asset}")
+    t.append(f"\nstate {d['state']}  v{d['version']}  id {r.id}")
+    if d["removed"]:
+        t.append("  REMOVED by source", style="bold")
+    for name in _FIELDS:
+        value = getattr(r, name)
+        if value not in (None, ""):
+            t.append(f"\n{name:<13}{value}")
+    for k, v in sorted(r.attrs.items()):
+        t.append(f"\n{k:<13}{v}")
+    for g in d["groups"]:
+        t.append(f"\ngroup {g['id']} {g['state']} {g['kind']}")
+        if g["reason"]:
+            t.append(f" ({g['reason']})")
+    for n in d["notes"]:
+        t.append(f"\nnote {n['at']}: {n['text']}")
+    t.append("\n\nraw payload\n", style="bold")
+    raw = r.raw
+    t.append(json.dumps(raw, indent=2, ensure_ascii=False, sort_keys=True) if raw else "(none)")
+    return t
+
+
+class DetailPane(VerticalScroll):
+    """Scrollable record detail (focusable so long payloads can be read by keyboard)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "Detail"
+        self._body = Static(Text("no record", style="italic"), id="detail-body")
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self._body
+
+    def show(self, detail: dict[str, Any] | None) -> None:
+        self._body.update(render_detail(detail))

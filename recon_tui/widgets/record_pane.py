@@ -1,0 +1,407 @@
+"""A pane over one side of a source pair, built on Textual's Line API.
+
+Nothing like a ``DataTable`` holds the rows: the pane's virtual height is the side's row
+count (a ``COUNT`` run in a worker), and ``render_line`` draws only the visible lines from a
+small window of rows (at most :data:`WINDOW` rows) fetched by keyset pages around the
+viewport. Moving the cursor or paging extends the window by one keyset query (~2 ms at any
+size); a far jump (scrollbar drag to the middle) is an ``OFFSET`` query run in a worker,
+with placeholder lines until it lands.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events, work
+from textual.geometry import Region, Size
+from textual.markup import escape
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from recon_tui import bindings
+from recon_tui.messages import RowHighlighted
+from recon_tui.model import Side
+from recon_tui.services.workbench import (
+    PaneFilter,
+    Row,
+    SidePager,
+    SortSpec,
+    WorkbenchService,
+    dr_cr,
+    fmt_money,
+    us_to_dt,
+)
+
+PAGE = 100
+WINDOW = 400
+"""Rows kept in memory per pane: a few screens either side of the viewport."""
+FAR = 2 * PAGE
+"""A jump further than this from the window is an OFFSET query in a worker."""
+
+STATE_GLYPH = {"open": "○", "suggested": "◆", "matched": "✔"}
+
+
+class RecordPane(ScrollView, can_focus=True):
+    """One side's records (open and suggested by default), paged from the store."""
+
+    BINDINGS = bindings.PANE
+    COMPONENT_CLASSES = {
+        "record-pane--cursor",
+        "record-pane--cursor-blur",
+        "record-pane--marked",
+        "record-pane--debit",
+        "record-pane--suggested",
+        "record-pane--dim",
+    }
+
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
+
+    def __init__(
+        self, service: WorkbenchService, side: Side, code: str, *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self.service = service
+        self.side = side
+        self.code = code  # "L" or "R": which side of the pair's groups these records are
+        self.filter = PaneFilter()
+        self.sort = SortSpec()
+        self.pager: SidePager = service.pager(side)
+        self.count: int | None = None
+        self.marked: dict[int, Row] = {}
+        self._base = 0
+        self._rows: list[Row] = []
+        self._at_end = False
+        self._generation = 0
+        self._jumping: int | None = None
+        self._last_row_id: int | None = None
+        self.first_paint_s: float | None = None
+        """perf_counter() of the first paint that showed real rows (for bench/tui.py)."""
+
+    # --- data ----------------------------------------------------------------------------
+
+    def set_query(self, filt: PaneFilter | None = None, sort: SortSpec | None = None) -> None:
+        """Show the side under a new filter/sort: first page now, the count in a worker."""
+        if filt is not None:
+            self.filter = filt
+        if sort is not None:
+            self.sort = sort
+        self.pager = self.service.pager(self.side, self.filter, self.sort)
+        self._generation += 1
+        self.count = None
+        self._base = 0
+        self._rows = self.pager.first(PAGE)
+        self._at_end = len(self._rows) < PAGE
+        if self._at_end:
+            self.count = len(self._rows)
+        self.cursor = 0
+        self._resize()
+        self.scroll_to(y=0, animate=False)
+        if self.count is None:
+            self._count(self._generation)
+        self._update_title()
+        self.refresh()
+        self._announce(force=True)
+
+    def reload(self) -> None:
+        """Re-read after a decision or a sync: same place, fresh rows and count."""
+        self._generation += 1
+        self.pager = self.service.pager(self.side, self.filter, self.sort)
+        if self._rows:
+            first = self._rows[0]
+            # Inclusive keyset: (k, id) >= (k0, id0)  <=>  (k, id) > (k0, id0 - 1).
+            self._rows = self.pager.after((first.key, first.id - 1), len(self._rows) + PAGE)
+        else:
+            self._base = 0
+            self._rows = self.pager.first(PAGE)
+        if not self._rows and self._base:
+            self._base = 0
+            self._rows = self.pager.first(PAGE)
+        self._at_end = False
+        self.count = None
+        if self._base == 0 and len(self._rows) < PAGE:
+            self._at_end = True
+            self.count = len(self._rows)
+        else:
+            self._count(self._generation)
+        self.cursor = min(self.cursor, max(0, self.total - 1))
+        self._resize()
+        self._update_title()
+        self.refresh()
+        self._announce(force=True)
+
+    @work(thread=True, exclusive=True, group="count")
+    def _count(self, generation: int) -> None:
+        n = self.pager.count()
+        self.app.call_from_thread(self._counted, generation, n)
+
+    def _counted(self, generation: int, n: int) -> None:
+        if generation != self._generation:
+            return
+        self.count = n
+        self._at_end = self._base + len(self._rows) >= n
+        self._resize()
+        self._update_title()
+        self.refresh()
+
+    @property
+    def total(self) -> int:
+        """Rows the pane scrolls over (the count once known; what is loaded plus a page
+        of headroom before that, so the cursor can move on while the count runs)."""
+        if self.count is not None:
+            return self.count
+        loaded = self._base + len(self._rows)
+        return loaded if self._at_end else loaded + PAGE
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self.size.width, self.total)
+
+    def row_at(self, index: int) -> Row | None:
+        i = index - self._base
+        if 0 <= i < len(self._rows):
+            return self._rows[i]
+        return None
+
+    @property
+    def current(self) -> Row | None:
+        if not self._rows:
+            return None
+        self._ensure(self.cursor, self.cursor + 1)
+        return self.row_at(self.cursor)
+
+    def _ensure(self, a: int, b: int) -> None:
+        """Make rows [a, b) present in the window (keyset pages; a worker for far jumps)."""
+        total = self.total
+        a, b = max(0, a), min(b, total)
+        if a >= b or (not self._rows and self._at_end):
+            return
+        base, end = self._base, self._base + len(self._rows)
+        if b > end and not self._at_end and base <= a <= end + FAR and self._rows:
+            want = b - end + PAGE
+            more = self.pager.after(self._rows[-1].sort_key, want)
+            self._rows.extend(more)
+            if len(more) < want:
+                self._at_end = True
+                self.count = self._base + len(self._rows)
+                self._resize()
+        if a < base and b >= base - FAR and self._rows:
+            want = base - a + PAGE
+            prev = self.pager.before(self._rows[0].sort_key, want)
+            self._rows[:0] = prev
+            self._base -= len(prev)
+            if len(prev) < want and self._base != 0:
+                # Rows vanished before the window (decided elsewhere): re-anchor at 0.
+                self._base = 0
+        base, end = self._base, self._base + len(self._rows)
+        if not (base <= a and b <= end):
+            if self.count is not None and a >= self.count - FAR:
+                n = max(PAGE, self.count - a + PAGE)
+                self._rows = self.pager.last(n)
+                self._base = self.count - len(self._rows)
+                self._at_end = True
+            elif a < FAR:
+                self._rows = self.pager.first(b + PAGE)
+                self._base = 0
+                self._at_end = len(self._rows) < b + PAGE
+            elif self._jumping != a:
+                self._jumping = a
+                self._jump(self._generation, a, b - a + PAGE)
+                return
+        self._trim(a, b)
+
+    def _trim(self, a: int, b: int) -> None:
+        if len(self._rows) <= WINDOW:
+            return
+        # Keep the rows around [a, b) and drop the far end of the window.
+        keep_from = max(self._base, min(a, b - WINDOW) - PAGE)
+        drop = keep_from - self._base
+        if drop > 0:
+            del self._rows[:drop]
+            self._base += drop
+        if len(self._rows) > WINDOW:
+            del self._rows[WINDOW:]
+            self._at_end = False
+
+    @work(thread=True, exclusive=True, group="jump")
+    def _jump(self, generation: int, offset: int, n: int) -> None:
+        rows = self.pager.at(max(0, offset - PAGE // 2), n + PAGE // 2)
+        self.app.call_from_thread(self._jumped, generation, max(0, offset - PAGE // 2), rows)
+
+    def _jumped(self, generation: int, base: int, rows: list[Row]) -> None:
+        self._jumping = None
+        if generation != self._generation:
+            return
+        self._base, self._rows = base, rows
+        self._at_end = False
+        self.refresh()
+        self._announce()
+
+    # --- cursor ----------------------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._ensure(new, new + 1)
+        self.scroll_to_region(Region(0, new, 1, 1), animate=False, immediate=True)
+        self.refresh()
+        self._announce()
+
+    def _announce(self, force: bool = False) -> None:
+        row = self.row_at(self.cursor) if self._rows else None
+        rid = row.id if row else None
+        if force or rid != self._last_row_id:
+            self._last_row_id = rid
+            self.post_message(RowHighlighted(self, row))
+
+    def move_to(self, index: int) -> None:
+        self.cursor = max(0, min(index, self.total - 1))
+
+    def action_cursor_up(self) -> None:
+        self.move_to(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_to(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.move_to(self.cursor - max(1, self.size.height - 1))
+
+    def action_page_down(self) -> None:
+        self.move_to(self.cursor + max(1, self.size.height - 1))
+
+    def action_first(self) -> None:
+        self.move_to(0)
+
+    def action_last(self) -> None:
+        if self.count is None:
+            # Unknown length: jump to the end by a reverse keyset page, then count.
+            rows = self.pager.last(PAGE)
+            self._rows = rows
+            self._at_end = True
+            self.count = None
+            self._base = 0
+            self._count_then_last(self._generation)
+            return
+        self.move_to(self.count - 1)
+
+    @work(thread=True, exclusive=True, group="count")
+    def _count_then_last(self, generation: int) -> None:
+        n = self.pager.count()
+        self.app.call_from_thread(self._counted_last, generation, n)
+
+    def _counted_last(self, generation: int, n: int) -> None:
+        if generation != self._generation:
+            return
+        self.count = n
+        self._base = max(0, n - len(self._rows))
+        self._resize()
+        self._update_title()
+        self.move_to(n - 1)
+
+    def action_toggle_mark(self) -> None:
+        row = self.current
+        if row is None:
+            return
+        if row.id in self.marked:
+            del self.marked[row.id]
+        else:
+            self.marked[row.id] = row
+        self._update_title()
+        self.refresh()
+        self.move_to(self.cursor + 1)
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self._update_title()
+        self.refresh()
+
+    def select_row(self, row: Row) -> None:
+        """Move the cursor onto ``row`` (found by keyset position; a count query)."""
+        pos = self.pager.position(row.sort_key)
+        self._rows = self.pager.after((row.key, row.id - 1), PAGE)
+        self._base = pos
+        self._at_end = False
+        self.cursor = pos
+
+    def _on_click(self, event: events.Click) -> None:
+        self.focus()
+        self.move_to(self.scroll_offset.y + event.y)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._resize()
+
+    def on_focus(self) -> None:
+        self.refresh()
+        self._announce(force=True)
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def _update_title(self) -> None:
+        count = "counting…" if self.count is None else f"{self.count:,}"
+        label = {"unmatched": "unmatched"}.get(self.filter.status, self.filter.status)
+        what = self.filter.describe()
+        self.border_title = escape(f"{self.code} {self.side.label()} · {count} {label}")
+        sub = [self.sort.describe()]
+        if what:
+            sub.append(f"filter {what}")
+        if self.marked:
+            sub.append(f"{len(self.marked)} marked")
+        self.border_subtitle = escape(" · ".join(sub))
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        top = self.scroll_offset.y
+        self._ensure(top, top + self.size.height)
+        strips = super().render_lines(crop)
+        if self.first_paint_s is None and self._rows:
+            self.first_paint_s = time.perf_counter()
+        return strips
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.size.width
+        base_style = self.rich_style
+        if index >= self.total:
+            return Strip.blank(width, base_style)
+        row = self.row_at(index)
+        if row is None:
+            return Strip([Segment("…".ljust(width), base_style)], width)
+        segments = self._segments(row, width, base_style)
+        if index == self.cursor:
+            name = "record-pane--cursor" if self.has_focus else "record-pane--cursor-blur"
+            cursor_style = self.get_component_rich_style(name)
+            segments = [Segment(t, (s or base_style) + cursor_style) for t, s, _ in segments]
+        return Strip(segments, width).crop(0, width)
+
+    def _segments(self, row: Row, width: int, base: Style) -> list[Segment]:
+        marked = row.id in self.marked
+        amount = fmt_money(row.amount, row.asset)
+        aw = 20 if width >= 70 else 16
+        if len(amount) > aw:
+            amount = amount[: aw - 1] + "…"
+        date = us_to_dt(row.ts_us).strftime("%Y-%m-%d %H:%M" if width >= 60 else "%m-%d %H:%M")
+        fixed = f"{'✓' if marked else ' '}{STATE_GLYPH.get(row.state, ' ')} {date} "
+        debit = row.amount < 0
+        money_style = base + self.get_component_rich_style("record-pane--debit") if debit else base
+        mark_style = base + self.get_component_rich_style("record-pane--marked") if marked else base
+        state_style = (
+            base + self.get_component_rich_style("record-pane--suggested")
+            if row.state == "suggested" else base
+        )  # fmt: skip
+        text_width = max(0, width - len(fixed) - 3 - aw - 1 - 6)
+        text = row.text or row.kind
+        text = text[:text_width].ljust(text_width)
+        return [
+            Segment("✓" if marked else " ", mark_style),
+            Segment(STATE_GLYPH.get(row.state, " "), state_style),
+            Segment(fixed[2:], base),
+            Segment(dr_cr(row.amount) + " ", base),
+            Segment(amount.rjust(aw), money_style),
+            Segment(" " + row.asset.ljust(5)[:5] + " ", base),
+            Segment(text, base + self.get_component_rich_style("record-pane--dim")),
+        ]
+
+    def status_line(self) -> str:
+        return f"{self.cursor + 1 if self._rows else 0}/{self.total}"
+
