@@ -56,6 +56,34 @@ class ReconApp(App[None]):
         self.push_screen("dashboard")
         if self._start_pair:
             self.open_workbench(self._start_pair)
+        self._check_audit_trail()
+
+    @work(thread=True, group="startup")
+    def _check_audit_trail(self) -> None:
+        """Walk the hash chain once at start: a tampered store is said loudly."""
+        from recon_tui.services.sessions import startup_check
+
+        try:
+            warning = startup_check(self.store)
+        except Exception as exc:  # a failed check is itself a warning, not a crash
+            warning = f"audit check failed: {exc}"
+        if warning:
+            self.call_from_thread(self.notify, warning, severity="error", timeout=30)
+
+    def _fatal_error(self) -> None:
+        """An unexpected error: write a crash report instead of Textual's traceback, which
+        would print local variables (possibly secrets) on the user's terminal."""
+        from rich.text import Text
+
+        from recon_tui.crash import write_crash_report
+
+        exc = self._exception
+        where = write_crash_report(exc) if exc is not None else None
+        self.bell()
+        self._exit_renderables.append(
+            Text(f"recon-tui stopped on an unexpected error; a crash report was written to {where}")
+        )
+        self._close_messages_no_wait()
 
     def on_unmount(self) -> None:
         self.service.close()
@@ -95,6 +123,14 @@ class ReconApp(App[None]):
             return
         self._go_base()
         self.push_screen("sources")
+
+    def action_sessions(self) -> None:
+        from recon_tui.screens.sessions import SessionsScreen
+
+        if isinstance(self.screen, SessionsScreen):
+            return
+        self._go_base()
+        self.push_screen(SessionsScreen())
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

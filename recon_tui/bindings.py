@@ -14,6 +14,7 @@ APP = [
     Binding("f2", "app.dashboard", "Dashboard"),
     Binding("f3", "app.workbench", "Workbench"),
     Binding("f4", "app.sources", "Sources"),
+    Binding("f5", "app.sessions", "Sessions"),
     Binding("ctrl+p", "app.command_palette", "Commands", show=False),
     Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True),
 ]
@@ -42,6 +43,7 @@ WORKBENCH = [
     Binding("right_square_bracket", "next_suggested", "Next sugg.", key_display="]", group=_NEXT),
     Binding("b", "explain", "Explain break"),
     Binding("e", "export", "Export"),
+    Binding("a", "audit", "Audit trail", show=False),
     Binding("o", "cycle_sort", "Sort"),
     Binding("d", "toggle_detail", "Detail"),
     Binding("c", "clear_marks", "Clear marks", show=False),
@@ -66,6 +68,22 @@ SOURCES = [
     Binding("escape", "app.dashboard", "Back", show=False),
 ]
 
+SESSIONS = [
+    Binding("n", "new_session", "New session"),
+    Binding("c", "close_session", "Close"),
+    Binding("R", "reopen_session", "Reopen"),
+    Binding("e", "export", "Export"),
+    Binding("a", "audit", "Audit trail"),
+    Binding("u", "unresolved", "Unresolved"),
+    Binding("r", "reload", "Refresh", show=False),
+    Binding("escape", "back", "Back", show=False),
+]
+
+AUDIT = [
+    Binding("escape,q", "close", "Close"),
+    Binding("v", "verify", "Verify chain"),
+]
+
 MODAL = [
     Binding("escape", "cancel", "Cancel"),
     Binding("ctrl+s", "submit", "OK"),
@@ -77,5 +95,7 @@ KEYMAP_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Workbench: moving in a pane", PANE),
     ("Workbench: deciding", WORKBENCH),
     ("Sources", SOURCES),
+    ("Sessions", SESSIONS),
+    ("Audit trail", AUDIT),
     ("Dialogs", MODAL),
 ]

@@ -124,3 +124,16 @@ def test_bulk_confirm_is_undone_together(store: Store, world) -> None:
     assert {state(store, world[k]) for k in ("L1", "B1", "L2", "B3")} == {"suggested"}
     with pytest.raises(DecisionError, match="nothing to undo"):
         Decisions(store, "someone-else").undo()
+
+
+def test_a_posting_and_its_reversal_match_on_one_side(store: Store, world) -> None:
+    apply_batch(store, "ledger", [rec("ledger", "R1", "40.00")])
+    rid = store.conn.execute("SELECT id FROM records WHERE external_id = 'R1'").fetchone()[0]
+    d = Decisions(store, "fay")
+    with pytest.raises(DecisionError, match="net to zero"):
+        d.manual_match(PAIR.name, [world["L2"], world["L1"]], [])
+    gid = d.manual_match(PAIR.name, [world["L2"], rid], [])
+    assert store.conn.execute("SELECT kind FROM match_groups WHERE id = ?", (gid,)).fetchone() == (
+        "reversal",
+    )
+    assert state(store, rid) == "matched"

@@ -15,16 +15,14 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from recon_tui import bindings
 from recon_tui.services import sessions
 from recon_tui.store import Store
 
 RECENT = 500
 """Without a record, group or session the view lists this many newest decisions."""
 
-AUDIT_BINDINGS = [
-    Binding("escape,q", "close", "Close"),
-    Binding("v", "verify", "Verify chain"),
-]
+AUDIT_BINDINGS = bindings.AUDIT
 
 
 def _short(value: Any, limit: int = 60) -> str:

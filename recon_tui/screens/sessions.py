@@ -17,21 +17,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, SelectionLi
 
 from recon_tui.screens.audit import AuditScreen
 from recon_tui.screens.export import ExportScreen
+from recon_tui import bindings
 from recon_tui.screens.modal_base import Dialog
 from recon_tui.services import sessions
 from recon_tui.store import Store
 from recon_tui.store.sources import list_pairs
 
-SESSIONS_BINDINGS = [
-    Binding("n", "new_session", "New session"),
-    Binding("c", "close_session", "Close"),
-    Binding("R", "reopen_session", "Reopen"),
-    Binding("e", "export", "Export"),
-    Binding("a", "audit", "Audit trail"),
-    Binding("u", "unresolved", "Unresolved"),
-    Binding("r", "reload", "Refresh", show=False),
-    Binding("escape", "back", "Back", show=False),
-]
+SESSIONS_BINDINGS = bindings.SESSIONS
 
 
 class OpenSessionDialog(Dialog[dict[str, Any] | None]):

@@ -198,8 +198,11 @@ class WorkbenchScreen(Screen[None]):
 
     def action_manual_match(self) -> None:
         left, right = list(self.left.marked), list(self.right.marked)
-        if not left or not right:
-            self.notify("mark items on both sides with Space first", severity="warning")
+        if len(left) + len(right) < 2:
+            self.notify(
+                "mark items with Space first: both sides, or a posting and its reversal",
+                severity="warning",
+            )
             return
         lt, rt = self.service.totals(left), self.service.totals(right)
         diff = self.service.difference(lt, rt)
@@ -344,6 +347,16 @@ class WorkbenchScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self.refresh_data("reload")
+
+    def action_audit(self) -> None:
+        """The audit trail of the focused record (every decision that touched it)."""
+        from recon_tui.screens.audit import AuditScreen
+
+        row = self._focused_record()
+        if row is None:
+            self.notify("no record under the cursor", severity="warning")
+            return
+        self.app.push_screen(AuditScreen(record_id=row.id))
 
     def action_export(self) -> None:
         self.app.action_export()  # type: ignore[attr-defined]

@@ -277,15 +277,22 @@ class Decisions:
         session_id: int | None = None,
     ) -> int:
         """Match marked records by hand. A non-zero difference needs a reason and a note,
-        and is recorded as an explicit adjustment on the group."""
-        if not left_ids or not right_ids:
-            raise DecisionError("mark at least one item on each side")
+        and is recorded as an explicit adjustment on the group. Items of one side alone
+        may be matched only when they net to zero: a posting and its reversal."""
+        if len(left_ids) + len(right_ids) < 2:
+            raise DecisionError("mark at least two items (one on each side, or a reversal pair)")
+        one_sided = not left_ids or not right_ids
         with self.store.tx() as conn:
             sessions.guard(conn, record_ids=[*left_ids, *right_ids], session_id=session_id)
             ids = [*left_ids, *right_ids]
             _check_open(conn, ids)
             diff = _net_difference(conn, left_ids, right_ids)
             adjustments = None
+            if one_sided and diff:
+                raise DecisionError(
+                    "items of one side must net to zero to match (a reversal); "
+                    "explain a break with its reason instead"
+                )
             if diff:
                 if reason not in DIFFERENCE_REASONS:
                     shown = ", ".join(f"{canonical_amount(v)} {a}" for a, v in diff.items())
@@ -301,6 +308,7 @@ class Decisions:
                 ]
             gid = create_group(
                 conn, pair, left_ids, right_ids, state="confirmed", origin="manual",
+                kind="reversal" if one_sided else "match",
                 adjustments=adjustments, decided_by=self.actor, reason=reason, note=note,
                 session_id=session_id,
                 explanation={"manual": {"agree": True, "detail": f"matched by {self.actor}"}},
