@@ -27,6 +27,13 @@ class Dialog(ModalScreen[T]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def on_mount(self) -> None:
+        # Start in the first field, not on the scrolling container around the fields.
+        for widget in self.query("Input, OptionList, SelectionList, Select, Checkbox, Switch"):
+            if widget.focusable:
+                widget.focus()
+                break
+
     def action_submit(self) -> None:
         try:
             value = self.result()
