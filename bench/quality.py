@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matchers import Engine, load_rules  # noqa: E402
-from recon_tui.model import Record  # noqa: E402
+from matchers import Engine, load_rules
+from recon_tui.model import Record
 
 Group = tuple[tuple[int, ...], tuple[int, ...]]
 

@@ -1,1 +1,56 @@
-"""The matching engine: a pure library (no I/O, no Textual, no store)."""
+"""The matching engine: a pure library (no I/O, no Textual, no store).
+
+Usage::
+
+    from matchers import Engine, load_rules
+    engine = Engine(load_rules("default"), prices=prices)   # or Engine("default")
+    engine.load(left_records, right_records)   # open items only; ids required
+    result = engine.run()                      # full run -> MatchResult
+    result = engine.run(new_ids={...}, rejected={frozenset({l, r})}, matched={...})
+    engine.candidates(record_id, k=5)          # ranked Candidate list for the operator
+    engine.add(left=[...], right=[...]); engine.remove(ids)
+
+API (all amounts ``Decimal``; scores floats in [0, 1]):
+
+* ``load_rules(name="default") -> RuleSet``; ``RuleSet.from_toml(text, name)``; invalid
+  rules raise ``RuleError`` (``.rule``, ``.field``; message names both).
+* ``Engine(rules: RuleSet | str = "default", prices: Iterable[Price] = ())``
+* ``Engine.load(left, right)``, ``add(left=(), right=()) -> list[int]``, ``remove(ids)``
+* ``Engine.run(new_ids=None, *, rejected=None, matched=()) -> MatchResult`` —
+  ``new_ids=None`` is a full run; otherwise only the records the new ids can affect are
+  evaluated, and the proposals equal those of a full run for them. ``rejected``: a
+  collection of groups the operator rejected, each a ``frozenset`` (or tuple) of *all*
+  its record ids (a pair is ``frozenset({left_id, right_id})``). ``matched``: ids in
+  confirmed groups, ignored.
+* ``MatchResult(proposals: list[Proposal], stats: dict)``.
+* ``Proposal(left_ids, right_ids, score, rule, decision "auto"|"suggest", explanation,
+  adjustments: list[Adjustment], alternatives: list[Proposal])``; explanation is
+  ``{field: {"agree": bool|None, "detail": str, ...}}`` for amount (left, right,
+  difference as decimal strings), date (lag_days), reference / counterparty / memo
+  (similarity), group, key and decision.
+* ``Adjustment(kind "fee"|"fx"|"rounding", asset, amount: Decimal, note)`` — amount is
+  left total minus right total, signed from the left's view.
+* ``Engine.candidates(record_id, k=5, *, rejected=None, matched=()) -> list[Candidate]``
+  with ``Candidate(record_id, left_ids, right_ids, score, rule, explanation,
+  adjustments)`` and ``.counterpart_ids``.
+
+Modules: normalize (text keys), rules (TOML schema), items (prepared records),
+blocking (indexes), explain (scores and explanations), exact / tolerance / crossasset
+/ groups (matchers), engine (pipeline, decisions, incremental), prices, synth (test data).
+"""
+
+from .engine import Engine
+from .results import Adjustment, Candidate, MatchResult, Proposal
+from .rules import Rule, RuleError, RuleSet, load_rules
+
+__all__ = [
+    "Adjustment",
+    "Candidate",
+    "Engine",
+    "MatchResult",
+    "Proposal",
+    "Rule",
+    "RuleError",
+    "RuleSet",
+    "load_rules",
+]

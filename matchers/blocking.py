@@ -34,7 +34,7 @@ _LOG_STEP = math.log(1.02)
 
 def amount_bucket(mag: float) -> int:
     """Geometric 2 % buckets; zero gets its own bucket."""
-    return int(math.floor(math.log(mag) / _LOG_STEP)) if mag > 0 else -(1 << 30)
+    return math.floor(math.log(mag) / _LOG_STEP) if mag > 0 else -(1 << 30)
 FAMILY_FIELDS = ("counterparty", "reference_family")
 
 
@@ -48,6 +48,9 @@ class SideIndex:
         self.keys: dict[tuple[str, str], list[int]] = {}
         self.amounts: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
         self.families: dict[tuple[str, int, str, str, int], list[int]] = {}
+        # Which amount buckets exist per (asset, sign, date bucket): a probe walks only
+        # existing cells, so a window reaching down to zero costs nothing extra.
+        self.present: dict[tuple[str, int, int], list[int]] = {}
         self.items: dict[int, Item] = {}
 
     # --- maintenance -------------------------------------------------------------------
@@ -68,21 +71,26 @@ class SideIndex:
             amounts.setdefault((it.asset, it.sign, db, amount_bucket(it.mag)), []).append(
                 (it.mag, it.id)
             )
-            if it.cp:
-                families.setdefault((it.asset, it.sign, "counterparty", it.cp, db), []).append(it.id)
-            if it.family:
-                families.setdefault(
-                    (it.asset, it.sign, "reference_family", it.family, db), []
-                ).append(it.id)
-        for lst in amounts.values():
+            for fk in self._family_keys(it):
+                families.setdefault(fk, []).append(it.id)
+        present = self.present
+        for (asset, sign, db, ab), lst in amounts.items():
             lst.sort()
+            present.setdefault((asset, sign, db), []).append(ab)
+        for lst2 in present.values():
+            lst2.sort()
 
     def add(self, it: Item) -> None:
         self.remove(it.id)
         self.items[it.id] = it
         for k in self._key_keys(it):
             self.keys.setdefault(k, []).append(it.id)
-        insort(self.amounts.setdefault(self._amount_key(it), []), (it.mag, it.id))
+        akey = self._amount_key(it)
+        cell = self.amounts.get(akey)
+        if cell is None:
+            cell = self.amounts[akey] = []
+            insort(self.present.setdefault(akey[:3], []), akey[3])
+        insort(cell, (it.mag, it.id))
         for k in self._family_keys(it):
             self.families.setdefault(k, []).append(it.id)
 
@@ -98,7 +106,12 @@ class SideIndex:
             if i < len(lst) and lst[i][1] == it.id:
                 del lst[i]
             if not lst:
-                del self.amounts[self._amount_key(it)]
+                akey = self._amount_key(it)
+                del self.amounts[akey]
+                buckets = self.present[akey[:3]]
+                buckets.remove(akey[3])
+                if not buckets:
+                    del self.present[akey[:3]]
         for k in self._family_keys(it):
             _discard(self.families, k, it.id)
         return it
@@ -131,6 +144,11 @@ class SideIndex:
             yield (it.asset, it.sign, "counterparty", it.cp, db)
         if it.family:
             yield (it.asset, it.sign, "reference_family", it.family, db)
+        if it.ref:
+            yield (it.asset, it.sign, "reference", it.ref, db)
+        if it.txid:
+            yield (it.asset, it.sign, "txid", it.txid, db)
+        yield (it.asset, it.sign, "date", "*", db)
 
     # --- probes ------------------------------------------------------------------------
 
@@ -170,12 +188,15 @@ class SideIndex:
         out: list[int] = []
         ab_lo, ab_hi = amount_bucket(lo), amount_bucket(hi)
         stats = self.stats
+        present = self.present
+        amounts = self.amounts
         for sign in signs:
             for db in range(day_lo // b, day_hi // b + 1):
-                for ab in range(ab_lo, ab_hi + 1):
-                    cell = self.amounts.get((asset, sign, db, ab))
-                    if not cell:
-                        continue
+                buckets = present.get((asset, sign, db))
+                if not buckets:
+                    continue
+                for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
+                    cell = amounts[(asset, sign, db, buckets[k])]
                     if me_oversized or len(cell) > cap:
                         stats["oversized_fallbacks"] += 1
                         i = bisect_left(cell, (me.mag, -1))
@@ -194,18 +215,35 @@ class SideIndex:
         return out
 
     def by_family(
-        self, asset: str, signs: tuple[int, ...], key: str, value: str, day_lo: int, day_hi: int
-    ) -> list[int]:
-        """Ids of one counterparty / reference family in a date window (uncapped here;
-        group matchers cap and count)."""
+        self,
+        asset: str,
+        signs: tuple[int, ...],
+        key: str,
+        value: str,
+        day_lo: int,
+        day_hi: int,
+        cap: int,
+    ) -> list[int] | None:
+        """Ids of one counterparty / reference family / txid in a date window, or None
+        when the block holds more than ``cap`` items (oversized: a busy counterparty or a
+        date-only block on a busy day; the caller skips that key and counts it)."""
         b = self.day_bucket
         items = self.items
         out: list[int] = []
+        blocks = []
+        size = 0
         for sign in signs:
             for db in range(day_lo // b, day_hi // b + 1):
-                for iid in self.families.get((asset, sign, key, value, db), ()):
-                    if day_lo <= items[iid].day <= day_hi:
-                        out.append(iid)
+                lst = self.families.get((asset, sign, key, value, db))
+                if lst:
+                    size += len(lst)
+                    if size > cap:
+                        return None
+                    blocks.append(lst)
+        for lst in blocks:
+            for iid in lst:
+                if day_lo <= items[iid].day <= day_hi:
+                    out.append(iid)
         return out
 
 

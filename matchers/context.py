@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .blocking import SideIndex
 from .items import Item
@@ -17,6 +18,8 @@ class Ctx:
     prices: PriceTable
     stats: Counter[str]
     is_open: Callable[[int], bool]
+    memo: dict[Any, Any] = field(default_factory=dict)
+    """Per-context cache (group searches): valid while ``is_open`` does not change."""
 
     def item(self, item_id: int) -> Item | None:
         it = self.sides[0].items.get(item_id)

@@ -41,7 +41,7 @@ def cross_pair(
     converted = abs(a.amount) * rate
     target = abs(b.amount)
     gap = converted - target
-    tol = rule.fx_rel * target + rule.amount_abs
+    tol = rule.fx_rel * target + rule.abs_tol(b.asset)
     if abs(gap) > tol:
         return None
     amount_score = 1.0 - 0.5 * float(abs(gap) / tol) if tol else 1.0
@@ -87,8 +87,8 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
         if rate is None:
             continue
         conv = it.mag * float(rate)
-        lo, hi = conv * (1 - rel) - float(rule.amount_abs), conv / max(1 - rel, 0.01)
-        hi += float(rule.amount_abs)
+        ab = float(rule.abs_tol(q))
+        lo, hi = conv * (1 - rel) - ab, conv / max(1 - rel, 0.01) + ab
         ids = other.by_amount(
             q, signs_for(rule, it.sign), max(lo, 0.0), hi, it.day - cw, it.day + cw,
             it, ctx.own(it),

@@ -95,7 +95,7 @@ def amount_fit(
         return 1.0, None, detail
     size = -gap if gap < 0 else gap
     larger = left_mag if left_mag > right_mag else right_mag
-    rounding = max(rule.amount_abs, rule.amount_rel * larger)
+    rounding = max(rule.abs_tol(asset), rule.amount_rel * larger)
     if size <= rounding:
         detail.update(agree=True, detail=f"differ by {canonical_amount(size)} (rounding)")
         adj = Adjustment("rounding", asset, gap, "inside rounding tolerance")
@@ -103,11 +103,11 @@ def amount_fit(
     if size in fees:
         detail.update(agree=True, detail=f"differ by the declared fee {canonical_amount(size)}")
         return 0.97, Adjustment("fee", asset, gap, "declared fee"), detail
-    fee_cap = max(rule.fee_max, rule.fee_rel_max * larger)
+    fee_cap = rule.presumed_fee_cap(larger, asset)
     if fee_cap > 0 and rule.fee_min <= size <= fee_cap:
         detail.update(agree=True, detail=f"differ by {canonical_amount(size)} (presumed fee)")
         adj = Adjustment("fee", asset, gap, "inside fee range")
-        return 0.9 - 0.3 * float(size / fee_cap), adj, detail
+        return 0.95 - 0.15 * float(size / fee_cap), adj, detail
     return None
 
 

@@ -16,14 +16,17 @@ from typing import Any
 
 from recon_tui.model import canonical_amount
 
+from .blocking import SideIndex
 from .context import Ctx
 from .explain import Scored, amount_fit, combine, date_part, lag, signs_for
 from .items import LEFT, RIGHT, Item
 from .results import Adjustment
 from .rules import Rule
 
-NODE_BUDGET = 20_000
-MAX_SOLUTIONS = 3
+NODE_BUDGET = 2_000
+MAX_SOLUTIONS = 4
+FAMILY_CAP_FACTOR = 4
+"""A family block above this many times ``max_candidates`` is skipped as oversized."""
 
 
 def one_side(rule: Rule) -> int:
@@ -37,16 +40,19 @@ def block(ctx: Ctx, rule: Rule, one: Item) -> list[int]:
     other = ctx.other(one)
     cw = rule.calendar_window
     found: set[int] = set()
+    cap = FAMILY_CAP_FACTOR * rule.max_candidates
     for key in rule.keys:
         value = one.key_value(key)
         if not value:
             continue
-        found.update(
-            other.by_family(one.asset, signs_for(rule, one.sign), key, value,
-                            one.day - cw, one.day + cw)
-        )
+        ids = other.by_family(one.asset, signs_for(rule, one.sign), key, value,
+                              one.day - cw, one.day + cw, cap)
+        if ids is None:
+            ctx.stats["group_blocks_oversized"] += 1
+            continue
+        found.update(ids)
     items = other.items
-    gap = rule.max_amount_gap(abs(one.amount))
+    gap = rule.max_amount_gap(abs(one.amount), one.asset)
     limit = abs(one.amount) + gap
     ids = [
         i for i in found
@@ -60,10 +66,25 @@ def block(ctx: Ctx, rule: Rule, one: Item) -> list[int]:
     return ids
 
 
-def search(rule: Rule, one: Item, members: list[Item]) -> list[tuple[Item, ...]]:
-    """Subsets of ``members`` (size 2..max_group) whose total fits ``one``'s amount."""
+def search(rule: Rule, one: Item, members: list[Item]) -> tuple[list[tuple[Item, ...]], bool]:
+    """Subsets of ``members`` (size 2..max_group) whose total fits ``one``'s amount, and
+    whether the search was complete.
+
+    Exact fits (within rounding) are searched first; only when there is none are fee
+    gaps admitted — otherwise a member plus a "fee" would shadow the true batch.
+    """
     target = abs(one.amount)
-    gap = rule.max_amount_gap(target)
+    rounding = max(rule.abs_tol(one.asset), rule.amount_rel * target)
+    found, complete = _search(rule, target, rounding, members)
+    if found or "date" in rule.keys:
+        # A date-only block shares no identifier: only exact sums are evidence.
+        return found, complete
+    return _search(rule, target, rule.max_amount_gap(target, one.asset), members)
+
+
+def _search(
+    rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
+) -> tuple[list[tuple[Item, ...]], bool]:
     hi = target + gap
     lo = target - gap
     ms = sorted(members, key=lambda m: (-abs(m.amount), m.id))
@@ -72,7 +93,7 @@ def search(rule: Rule, one: Item, members: list[Item]) -> list[tuple[Item, ...]]
     for i in range(len(ms) - 1, -1, -1):
         suffix[i] = suffix[i + 1] + mags[i]
     if suffix[0] < lo:
-        return []
+        return [], True
     out: list[tuple[Item, ...]] = []
     budget = [NODE_BUDGET]
     chosen: list[int] = []
@@ -96,7 +117,7 @@ def search(rule: Rule, one: Item, members: list[Item]) -> list[tuple[Item, ...]]
             chosen.pop()
 
     dfs(0, Decimal(0))
-    return out
+    return out, budget[0] > 0 and len(out) < MAX_SOLUTIONS
 
 
 def group_score(
@@ -118,10 +139,10 @@ def group_score(
                   and one.key_value(k)]
     if "counterparty" in keys_agree:
         parts["counterparty"] = 1.0
-    if "reference_family" in keys_agree:
-        parts["reference"] = 1.0
+    if set(keys_agree) - {"counterparty"}:
+        parts["reference"] = 1.0  # txid, reference or reference family shared
     # Larger groups are likelier to balance by coincidence: a small size penalty.
-    score = round(combine(rule, parts) - 0.01 * (len(members) - 2), 6)
+    score = round(combine(rule, parts) - 0.005 * (len(members) - 2), 6)
     ids = tuple(sorted(m.id for m in members))
     left, right = ((one.id,), ids) if one.side == LEFT else (ids, (one.id,))
     if not verbose:
@@ -146,15 +167,38 @@ def group_score(
 
 
 def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
-    """Balancing groups around the single record ``one`` among open block members."""
+    """Balancing groups around the single record ``one`` among open block members.
+
+    Memoised in ``ctx`` when its open set is fixed (the incremental closure asks the
+    same single again for every member it reaches)."""
+    key = (rule.name, one.id)
+    hit = ctx.memo.get(key)
+    if hit is not None:
+        return hit
+    res = _for_one(ctx, rule, one)
+    if getattr(ctx.is_open, "__self__", None) is None:
+        # A plain predicate (fixed open set); the pipeline passes a live set's
+        # __contains__, whose answers change as rules consume records: no caching.
+        ctx.memo[key] = res
+    return res
+
+
+def _for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
     ids = block(ctx, rule, one)
     items = ctx.other(one).items
     members = [items[i] for i in ids if ctx.is_open(i)]
     out: list[Scored] = []
     if len(members) >= 2:
-        for subset in search(rule, one, members):
+        subsets, complete = search(rule, one, members)
+        if not complete:
+            ctx.stats["group_search_incomplete"] += 1
+        for subset in subsets:
             s = group_score(rule, one, subset)
             if s is not None:
+                if not complete:
+                    # Unseen subsets may balance too: never auto on a partial search.
+                    s.score = min(s.score, round(rule.auto_threshold - 0.001, 6))
+                    s.key = "incomplete"
                 out.append(s)
     return out, ids
 
@@ -174,13 +218,7 @@ def generate(ctx: Ctx, rule: Rule, it: Item, driver_only: bool = False) -> tuple
         return [], []
     # Reverse lookup: single records whose block holds ``it``.
     ones = ctx.other(it)
-    cw = rule.calendar_window
-    found: set[int] = set()
-    for key in rule.keys:
-        value = it.key_value(key)
-        if value:
-            found.update(ones.by_family(it.asset, signs_for(rule, it.sign), key, value,
-                                        it.day - cw, it.day + cw))
+    found = _reverse(rule, ones, it, FAMILY_CAP_FACTOR * rule.max_candidates, ctx)
     out: list[Scored] = []
     links: list[int] = []
     for oid in sorted(found):
@@ -192,3 +230,46 @@ def generate(ctx: Ctx, rule: Rule, it: Item, driver_only: bool = False) -> tuple
             cands, _ = for_one(ctx, rule, one)
             out.extend(c for c in cands if it.id in c.ids)
     return out, links
+
+
+def links(ctx: Ctx, rule: Rule, it: Item) -> list[int]:
+    """Ids whose groups can involve ``it``: members of the balancing subsets around it
+    (as the single record), or singles with a balancing subset holding it. This is
+    what an incremental run pulls in; unrelated block members are not linked, or a
+    busy counterparty would chain the whole book into one closure."""
+    if rule.assets and it.asset not in rule.assets:
+        return []
+    if it.side == one_side(rule):
+        cands, _ = for_one(ctx, rule, it)
+        return sorted({i for s in cands for i in s.ids if i != it.id})
+    ones = ctx.other(it)
+    out: set[int] = set()
+    for oid in sorted(_reverse(rule, ones, it, FAMILY_CAP_FACTOR * rule.max_candidates, ctx)):
+        if not ctx.is_open(oid):
+            continue
+        cands, _ = for_one(ctx, rule, ones.items[oid])
+        for s in cands:
+            if it.id in s.ids:
+                out.update(s.ids)
+    out.discard(it.id)
+    return sorted(out)
+
+
+def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[int]:
+    """Single records whose family blocks could hold ``it`` (to re-check one by one).
+
+    A key whose reverse block exceeds ``cap`` is skipped (counted): in such a crowd a
+    single's own block for that key is oversized too, except at its edges.
+    """
+    cw = rule.calendar_window
+    found: set[int] = set()
+    for key in rule.keys:
+        value = it.key_value(key)
+        if value:
+            ids = ones.by_family(it.asset, signs_for(rule, it.sign), key, value,
+                                 it.day - cw, it.day + cw, cap)
+            if ids is None:
+                ctx.stats["group_reverse_oversized"] += 1
+                continue
+            found.update(ids)
+    return found

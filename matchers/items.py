@@ -51,6 +51,8 @@ class Item:
             return self.cp
         if key == "reference_family":
             return self.family
+        if key == "date":
+            return "*"  # every item: the block is just asset, sign and date window
         raise KeyError(key)
 
 

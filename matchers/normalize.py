@@ -30,7 +30,7 @@ REF_PREFIXES = (
 _PREFIX_RE = re.compile(
     r"^(?:(?:" + "|".join(re.escape(p) for p in REF_PREFIXES) + r")\b\s*)+"
 )
-_FAMILY_SUFFIX = re.compile(r"(?:[ ]+\d{1,2}|[ ]*(?:part|p)\s*\d{1,2})$")
+_FAMILY_SUFFIX = re.compile(r"(?:[ ]*(?:part|p|of)?[ ]*\b\d{1,2}){1,2}$")
 
 
 @lru_cache(maxsize=65536)
@@ -68,8 +68,8 @@ def norm_ref(value: str | None) -> str:
 def ref_family(value: str | None) -> str:
     """The reference a batch shares: the normalised reference minus a short part suffix.
 
-    "BATCH-0042-1", "BATCH-0042-2" and "BATCH 0042" share family "0042"; split fills
-    "ORD9 part 2" share "ord9".
+    "BATCH-0042-1", "BATCH-0042-2" and "BATCH 0042" share family "0042"; instalments
+    "INV-7 1/2", "INV-7 2/2" share "7"... and split fills "ORD9 part 2" share "ord9".
     """
     text = norm_text(value)
     if not text:

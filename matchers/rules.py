@@ -22,7 +22,7 @@ from typing import Any
 MATCHERS = ("exact", "tolerance", "similarity", "crossasset", "group")
 TYPES = ("1:1", "1:n", "n:1", "n:m")
 EXACT_KEYS = ("txid", "reference", "end_to_end_id")
-GROUP_KEYS = ("counterparty", "reference_family")
+GROUP_KEYS = ("counterparty", "reference_family", "reference", "txid", "date")
 WEIGHT_FIELDS = ("amount", "date", "reference", "counterparty", "memo")
 SIGNS = ("same", "opposite", "any")
 OUTCOMES = ("auto", "suggest")
@@ -64,6 +64,16 @@ class Rule:
     max_group: int = 5
     max_candidates: int = 16
     assets: frozenset[str] = frozenset()
+    amount_abs_assets: dict[str, Decimal] = field(default_factory=dict)
+    fee_max_assets: dict[str, Decimal] = field(default_factory=dict)
+
+    def abs_tol(self, asset: str) -> Decimal:
+        """Absolute rounding tolerance in ``asset`` (0.01 EUR is not 0.01 BTC)."""
+        return self.amount_abs_assets.get(asset, self.amount_abs)
+
+    def fee_cap(self, asset: str) -> Decimal:
+        """Absolute fee cap in ``asset``."""
+        return self.fee_max_assets.get(asset, self.fee_max)
 
     @property
     def calendar_window(self) -> int:
@@ -71,13 +81,21 @@ class Rule:
         w = self.date_window_days
         return w + 2 * (w // 5 + 1) if self.business_days else w
 
-    def max_amount_gap(self, magnitude: Decimal) -> Decimal:
+    def presumed_fee_cap(self, magnitude: Decimal, asset: str) -> Decimal:
+        """Largest gap taken for an undeclared fee: within ``fee_max`` (absolute, per
+        asset) *and* ``fee_rel_max`` (relative) — whichever are set (0 = unset)."""
+        absolute = self.fee_cap(asset)
+        relative = self.fee_rel_max * magnitude
+        if absolute and relative:
+            return min(absolute, relative)
+        return absolute or relative
+
+    def max_amount_gap(self, magnitude: Decimal, asset: str) -> Decimal:
         """The largest |left| - |right| gap any tolerance or fee of this rule admits."""
         return max(
-            self.amount_abs,
+            self.abs_tol(asset),
             self.amount_rel * magnitude,
-            self.fee_max,
-            self.fee_rel_max * magnitude,
+            self.presumed_fee_cap(magnitude, asset),
         )
 
 
@@ -141,7 +159,8 @@ _RULE_FIELDS = {
     "name", "matcher", "type", "keys", "sign", "date_window_days", "business_days",
     "amount_abs", "amount_rel", "fee_min", "fee_max", "fee_rel_max", "fx_rel",
     "min_similarity", "weights", "balancing", "outcome", "auto_threshold", "min_score",
-    "max_group", "max_candidates", "assets", "description",
+    "max_group", "max_candidates", "assets", "description", "amount_abs_assets",
+    "fee_max_assets",
 }
 
 
@@ -209,12 +228,20 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         max_group=_int(name, "max_group", raw.get("max_group", 5), 2, 12),
         max_candidates=_int(name, "max_candidates", raw.get("max_candidates", 16), 2, 40),
         assets=frozenset(a.upper() for a in assets),
+        amount_abs_assets=_dec_table(name, "amount_abs_assets", raw.get("amount_abs_assets", {})),
+        fee_max_assets=_dec_table(name, "fee_max_assets", raw.get("fee_max_assets", {})),
     )
     if rule.fee_min > rule.fee_max:
         raise RuleError(name, "fee_min", f"{rule.fee_min} is above fee_max {rule.fee_max}")
     if rule.outcome == "auto" and rule.auto_threshold < rule.min_score:
         raise RuleError(name, "auto_threshold", "is below min_score")
     return rule
+
+
+def _dec_table(rule: str, fname: str, value: Any) -> dict[str, Decimal]:
+    if not isinstance(value, dict):
+        raise RuleError(rule, fname, "must be a table of ASSET = \"amount\"")
+    return {str(k).upper(): _dec(rule, f"{fname}.{k}", v) for k, v in value.items()}
 
 
 def _only(rule: str, table: dict[str, Any], allowed: set[str]) -> None:

@@ -8,8 +8,6 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from .context import Ctx
 from .explain import Scored, pair, signs_for
 from .items import LEFT, Item
@@ -18,11 +16,11 @@ from .rules import Rule
 _EPS = 1e-9
 
 
-def amount_window(rule: Rule, mag: float) -> tuple[float, float]:
+def amount_window(rule: Rule, mag: float, asset: str) -> tuple[float, float]:
     """A float range surely containing every |amount| the rule could accept against
     ``mag`` (rounding and fee gaps both ways, relative to the larger amount)."""
     rel = float(max(rule.amount_rel, rule.fee_rel_max))
-    ab = float(max(rule.amount_abs, rule.fee_max))
+    ab = float(max(rule.abs_tol(asset), rule.fee_cap(asset)))
     lo = mag * (1 - rel) - ab
     hi = (mag + ab) / (1 - rel) if rel < 1 else float("inf")
     return max(lo - _EPS * mag - 1e-12, 0.0), hi + _EPS * mag + 1e-12
@@ -31,7 +29,7 @@ def amount_window(rule: Rule, mag: float) -> tuple[float, float]:
 def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
     if rule.assets and it.asset not in rule.assets:
         return [], []
-    lo, hi = amount_window(rule, it.mag)
+    lo, hi = amount_window(rule, it.mag, it.asset)
     cw = rule.calendar_window
     other = ctx.other(it)
     ids = other.by_amount(
@@ -51,6 +49,3 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
     return out, links
 
 
-def fits(rule: Rule, a: Decimal, b: Decimal) -> bool:
-    """Exact check that two magnitudes are within the rule's widest gap."""
-    return abs(a - b) <= rule.max_amount_gap(max(a, b))

@@ -1,0 +1,415 @@
+"""The engine: keeps open items indexed, runs the rule pipeline, ranks candidates.
+
+Pipeline. Rules run in order (strictest first). Each rule proposes scored groups among
+the records still open; then
+
+* auto: a group is auto-confirmed only if its rule allows it, its score reaches the
+  threshold, it is the best candidate of every record in it, no other candidate of
+  those records scores within ``ambiguity_margin`` of it, and no other record has one
+  of them as its own auto-worthy best candidate ("the best candidate of two");
+* suggest: among the rest, greedily by score, a group whose records are still free
+  becomes a suggestion; competing groups (sharing a record, above ``min_score``) are
+  attached to it as ``alternatives``.
+
+Records proposed by a rule (auto or suggested) are not offered to later rules.
+
+Incremental. Every decision above depends only on the candidate graph around a record,
+and that graph is symmetric (a pair is a candidate whichever side probes; oversized
+blocks fall back to keys that are equivalence classes). ``run(new_ids)`` therefore
+closes the new ids over candidate links (breadth-first through the blocking indexes,
+never all pairs) and runs the same pipeline on that closure only: its proposals are
+exactly the proposals a full run would make for those records (group links are the
+members of balancing subsets; a group search cut by its node budget, or a reverse
+family block skipped as oversized, can break exactness — both are counted in stats).
+
+Known limit: in dense books the weak (suggest-only) candidate edges chain into one
+giant component, so the closure — and an incremental run — can grow to most of the
+open items (measured in bench/match.py as ``incremental_scope``). Bounding it needs
+local suggestion semantics (each record's best candidate instead of the greedy
+partition) plus a closure of fixed radius; not done yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+from recon_tui.model import Price, Record
+
+from . import crossasset, exact, groups, tolerance
+from .blocking import SideIndex
+from .context import Ctx
+from .crossasset import cross_pair
+from .explain import Scored, pair
+from .items import LEFT, RIGHT, Item, prepare
+from .prices import PriceTable
+from .results import Candidate, MatchResult, Proposal
+from .rules import Rule, RuleSet, load_rules
+
+CLOSURE_FRACTION = 0.2
+"""An incremental closure above this share of the open items falls back to a full run."""
+
+Rejected = Collection[frozenset[int]] | Collection[tuple[int, ...]]
+_GEN: dict[str, Callable[..., tuple[list[Scored], list[int]]]] = {
+    "exact": exact.generate,
+    "tolerance": tolerance.generate,
+    "similarity": tolerance.generate,
+    "crossasset": crossasset.generate,
+}
+
+
+def _norm_rejected(rejected: Rejected | None) -> frozenset[frozenset[int]]:
+    return frozenset(frozenset(r) for r in rejected or ())
+
+
+class Engine:
+    """Match open items of one source pair (left vs right) under a rule set."""
+
+    def __init__(self, rules: RuleSet | str = "default", prices: Iterable[Price] = ()) -> None:
+        self.rules = load_rules(rules) if isinstance(rules, str) else rules
+        self.prices = PriceTable(prices)
+        self.stats: Counter[str] = Counter()
+        self._new_sides()
+
+    def _new_sides(self) -> None:
+        rs = self.rules
+        self.sides = (
+            SideIndex(rs.day_bucket, rs.max_block, self.stats),
+            SideIndex(rs.day_bucket, rs.max_block, self.stats),
+        )
+
+    # --- open items --------------------------------------------------------------------
+
+    def load(self, left: Iterable[Record], right: Iterable[Record]) -> None:
+        """Replace the open items (records need ids) and build the blocking indexes."""
+        self._new_sides()
+        self.sides[LEFT].bulk_add(prepare(r, LEFT) for r in left)
+        self.sides[RIGHT].bulk_add(prepare(r, RIGHT) for r in right)
+        both = self.sides[LEFT].items.keys() & self.sides[RIGHT].items.keys()
+        if both:
+            raise ValueError(f"ids on both sides: {sorted(both)[:5]}")
+
+    def add(self, left: Iterable[Record] = (), right: Iterable[Record] = ()) -> list[int]:
+        """Add (or replace, by id) records that arrived or changed; returns their ids."""
+        ids: list[int] = []
+        for side, recs in ((LEFT, left), (RIGHT, right)):
+            for r in recs:
+                it = prepare(r, side)
+                self.sides[1 - side].remove(it.id)
+                self.sides[side].add(it)
+                ids.append(it.id)
+        return ids
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Drop records that got matched (or deleted) from the open items."""
+        for i in ids:
+            if self.sides[LEFT].remove(i) is None:
+                self.sides[RIGHT].remove(i)
+
+    def __len__(self) -> int:
+        return len(self.sides[LEFT].items) + len(self.sides[RIGHT].items)
+
+    def item(self, item_id: int) -> Item | None:
+        it = self.sides[LEFT].items.get(item_id)
+        return it if it is not None else self.sides[RIGHT].items.get(item_id)
+
+    # --- matching ----------------------------------------------------------------------
+
+    def run(
+        self,
+        new_ids: Iterable[int] | None = None,
+        *,
+        rejected: Rejected | None = None,
+        matched: Collection[int] = (),
+    ) -> MatchResult:
+        """Propose matches; ``new_ids=None`` is a full run, else only what those ids affect.
+
+        ``rejected``: groups the operator rejected, each a frozenset (or tuple) of all its
+        record ids — a pair is ``frozenset({left_id, right_id})``; never proposed again.
+        ``matched``: ids already in confirmed groups; treated as absent (never touched).
+        """
+        t0 = time.perf_counter()
+        self.stats.clear()
+        rej = _norm_rejected(rejected)
+        matched_set = set(matched)
+        sides = self.sides
+
+        def engine_open(i: int) -> bool:
+            return (i in sides[LEFT].items or i in sides[RIGHT].items) and i not in matched_set
+
+        ctx = Ctx(sides, self.prices, self.stats, engine_open)
+        pair_cands: dict[int, dict[tuple[tuple[int, ...], tuple[int, ...]], Scored]] = {
+            ri: {} for ri in range(len(self.rules.rules))
+        }
+        if new_ids is None:
+            scope = {i for s in sides for i in s.items if i not in matched_set}
+            self._collect_full(ctx, pair_cands)
+        else:
+            seeds = [i for i in set(new_ids) if engine_open(i)]
+            limit = max(CLOSURE_FRACTION * len(self), 1000)
+            closed = self._closure(ctx, seeds, pair_cands, limit)
+            if closed is None:
+                # The closure swallowed a large part of the book: a full run is cheaper
+                # and, by construction, gives the same proposals for the new ids.
+                self.stats["incremental_fallback_full"] = 1
+                pair_cands = {ri: {} for ri in range(len(self.rules.rules))}
+                scope = {i for s in sides for i in s.items if i not in matched_set}
+                self._collect_full(ctx, pair_cands)
+            else:
+                scope = closed
+        self.stats["scope"] = len(scope)
+        self.stats["candidates"] = sum(len(v) for v in pair_cands.values())
+        proposals = self._pipeline(ctx, scope, pair_cands, rej)
+        self.stats["proposals"] = len(proposals)
+        self.stats["auto"] = sum(1 for p in proposals if p.decision == "auto")
+        stats: dict[str, Any] = dict(self.stats)
+        stats["seconds"] = round(time.perf_counter() - t0, 4)
+        return MatchResult(proposals, stats)
+
+    def _drivers(self, rule: Rule) -> tuple[int, ...]:
+        if rule.matcher == "group":
+            return (groups.one_side(rule),)
+        if rule.matcher == "crossasset":
+            return (LEFT, RIGHT)  # canonical scoring, but each side probes its own window
+        return (LEFT,)  # the pair relation is symmetric: probing from one side finds all
+
+    def _keep(self, rule: Rule, s: Scored) -> bool:
+        return s.score >= rule.min_score
+
+    def _collect_full(self, ctx: Ctx, out: dict[int, dict[Any, Scored]]) -> None:
+        for ri, rule in enumerate(self.rules.rules):
+            if rule.matcher == "group":
+                continue  # groups are searched in the pipeline, on what is still open
+            gen = _GEN[rule.matcher]
+            bucket = out[ri]
+            for side in self._drivers(rule):
+                for it in self.sides[side].items.values():
+                    if not ctx.is_open(it.id):
+                        continue
+                    cands, _ = gen(ctx, rule, it)
+                    for s in cands:
+                        if self._keep(rule, s):
+                            bucket[(s.left, s.right)] = s
+
+    def _closure(
+        self, ctx: Ctx, seeds: list[int], out: dict[int, dict[Any, Scored]], limit: float
+    ) -> set[int] | None:
+        """All open ids reachable from ``seeds`` over candidate links of any rule, or
+        None once more than ``limit`` ids are reached."""
+        seen = set(seeds)
+        frontier = sorted(seeds)
+        rules = self.rules.rules
+        while frontier:
+            x = frontier.pop()
+            it = self.item(x)
+            assert it is not None
+            for ri, rule in enumerate(rules):
+                if rule.matcher == "group":
+                    # Groups are re-searched in the pipeline on the open subset; here
+                    # only the (static) block links matter.
+                    links = groups.links(ctx, rule, it)
+                else:
+                    cands, links = _GEN[rule.matcher](ctx, rule, it)
+                    kept = [s for s in cands if self._keep(rule, s)]
+                    links = [i for s in kept for i in s.ids if i != x]
+                    for s in kept:
+                        out[ri][(s.left, s.right)] = s
+                for y in links:
+                    if y not in seen and ctx.is_open(y):
+                        seen.add(y)
+                        frontier.append(y)
+            if len(seen) > limit:
+                return None
+        return seen
+
+    def _pipeline(
+        self,
+        ctx: Ctx,
+        scope: set[int],
+        pair_cands: dict[int, dict[Any, Scored]],
+        rej: frozenset[frozenset[int]],
+    ) -> list[Proposal]:
+        open_ids = set(scope)
+        margin = self.rules.ambiguity_margin
+        kept: list[Proposal] = []  # autos and ambiguous suggestions: they consume records
+        weak: list[Proposal] = []  # below-threshold suggestions: later rules may do better
+        pipe_ctx = Ctx(ctx.sides, ctx.prices, ctx.stats, open_ids.__contains__)
+        for ri, rule in enumerate(self.rules.rules):
+            if rule.matcher == "group":
+                cands = self._group_cands(pipe_ctx, rule, open_ids)
+            else:
+                cands = [
+                    s for s in pair_cands[ri].values()
+                    if s.left[0] in open_ids and s.right[0] in open_ids
+                ]
+            if rej:
+                cands = [s for s in cands if frozenset(s.ids) not in rej]
+            if not cands:
+                continue
+            for scored, decision, alts, reason in decide(rule, cands, margin):
+                p = self._proposal(rule, scored, decision)
+                p.explanation["decision"] = {"agree": decision == "auto", "detail": reason}
+                p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
+                if decision == "auto" or reason == "ambiguous" or alts:
+                    kept.append(p)
+                    open_ids.difference_update(scored.ids)
+                else:
+                    weak.append(p)
+        # Weak suggestions fill in, strictest rule first, where nothing stronger exists;
+        # a later overlapping one becomes an alternative of the earlier one.
+        owner: dict[int, Proposal] = {i: p for p in kept for i in p.ids}
+        for p in weak:
+            clash = [owner[i] for i in p.ids if i in owner]
+            if not clash:
+                kept.append(p)
+                for i in p.ids:
+                    owner[i] = p
+            elif clash[0].decision == "suggest" and len(clash[0].alternatives) < 4:
+                clash[0].alternatives.append(p)
+        return kept
+
+    def _group_cands(self, ctx: Ctx, rule: Rule, open_ids: set[int]) -> list[Scored]:
+        side = self.sides[groups.one_side(rule)]
+        out: list[Scored] = []
+        for oid in sorted(i for i in open_ids if i in side.items):
+            cands, _ = groups.for_one(ctx, rule, side.items[oid])
+            out.extend(s for s in cands if self._keep(rule, s))
+        return out
+
+    # --- explanations ------------------------------------------------------------------
+
+    def _verbose(self, rule: Rule, s: Scored) -> Scored:
+        if rule.matcher == "group":
+            one_id = s.left[0] if groups.one_side(rule) == LEFT else s.right[0]
+            members = s.right if groups.one_side(rule) == LEFT else s.left
+            one = self.item(one_id)
+            ms = tuple(self.item(i) for i in members)
+            assert one is not None and all(m is not None for m in ms)
+            v = groups.group_score(rule, one, ms, verbose=True)  # type: ignore[arg-type]
+        else:
+            a, b = self.item(s.left[0]), self.item(s.right[0])
+            assert a is not None and b is not None
+            if rule.matcher == "crossasset":
+                v = cross_pair(rule, self.prices, a, b, verbose=True)
+            else:
+                v = pair(rule, a, b, s.key, verbose=True)
+        assert v is not None
+        return v
+
+    def _proposal(self, rule: Rule, s: Scored, decision: str) -> Proposal:
+        v = self._verbose(rule, s)
+        return Proposal(
+            left_ids=s.left,
+            right_ids=s.right,
+            score=s.score,
+            rule=rule.name,
+            decision=decision,
+            explanation=v.explanation,
+            adjustments=v.adjustments,
+        )
+
+    # --- operator candidates -----------------------------------------------------------
+
+    def candidates(
+        self,
+        record_id: int,
+        k: int = 5,
+        *,
+        rejected: Rejected | None = None,
+        matched: Collection[int] = (),
+    ) -> list[Candidate]:
+        """The top-``k`` counterparts (single records and groups) for one open record,
+        best first, each explained. Uses the blocking indexes only (no scan)."""
+        it = self.item(record_id)
+        if it is None:
+            return []
+        matched_set = set(matched)
+        sides = self.sides
+
+        def is_open(i: int) -> bool:
+            return (i in sides[LEFT].items or i in sides[RIGHT].items) and i not in matched_set
+
+        ctx = Ctx(self.sides, self.prices, Counter(), is_open)
+        rej = _norm_rejected(rejected)
+        best: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[Scored, Rule]] = {}
+        for rule in self.rules.rules:
+            if rule.matcher == "group":
+                cands, _ = groups.generate(ctx, rule, it)
+            else:
+                cands, _ = _GEN[rule.matcher](ctx, rule, it)
+            for s in cands:
+                key = (s.left, s.right)
+                if frozenset(s.ids) in rej:
+                    continue
+                if key not in best or s.score > best[key][0].score:
+                    best[key] = (s, rule)
+        ranked = sorted(best.values(), key=lambda sr: sr[0].sort_key())[:k]
+        out = []
+        for s, rule in ranked:
+            v = self._verbose(rule, s)
+            out.append(
+                Candidate(record_id, s.left, s.right, s.score, rule.name, v.explanation,
+                          v.adjustments)
+            )
+        return out
+
+
+def decide(
+    rule: Rule, cands: list[Scored], margin: float
+) -> list[tuple[Scored, str, list[Scored], str]]:
+    """Auto / suggest decisions for one rule's candidates (see the module docstring).
+
+    Returns (group, decision, alternatives, reason) in score order.
+    """
+    cands = sorted(cands, key=Scored.sort_key)
+    by_rec: dict[int, list[Scored]] = {}
+    for s in cands:
+        for i in s.ids:
+            by_rec.setdefault(i, []).append(s)  # stays sorted: cands are sorted
+    thr = rule.auto_threshold
+    out: list[tuple[Scored, str, list[Scored], str]] = []
+    taken: set[int] = set()
+    if rule.outcome == "auto":
+        for s in cands:
+            if s.score < thr:
+                break
+            if _clear(s, by_rec, margin, thr):
+                out.append((s, "auto", [], f"score {s.score:.3f} >= {thr}, unambiguous"))
+                taken.update(s.ids)
+    owner: dict[int, list[Scored]] = {}
+    for s in cands:
+        if taken.intersection(s.ids):
+            continue
+        clash = [i for i in s.ids if i in owner]
+        if not clash:
+            alts: list[Scored] = []
+            reason = (
+                f"score {s.score:.3f} below auto threshold {thr}" if s.score < thr
+                else "suggest-only rule" if rule.outcome != "auto" else "ambiguous"
+            )
+            out.append((s, "suggest", alts, reason))
+            for i in s.ids:
+                owner[i] = alts
+        else:
+            alts = owner[clash[0]]
+            if len(alts) < 4:
+                alts.append(s)
+    return out
+
+
+def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float) -> bool:
+    """Whether ``s`` is every member's unambiguous best candidate."""
+    mine = set(s.ids)
+    for i in s.ids:
+        lst = by_rec[i]
+        if lst[0] is not s:
+            return False
+        for o in lst[1:]:
+            if o.score >= s.score - margin:
+                return False  # a second candidate within the margin
+            for j in o.ids:
+                if j not in mine and by_rec[j][0] is o and o.score >= thr:
+                    return False  # another record's confident best is one of ours
+    return True
