@@ -1,0 +1,37 @@
+"""Shared helpers of the app tests: a small deterministic demo store and a settle helper."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from recon_tui.app import ReconApp
+from recon_tui.services.workspace import build_demo
+from recon_tui.store import Store
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+"""Views measure ages against this instead of the wall clock (deterministic snapshots)."""
+SYNCED_US = int(datetime(2026, 10, 31, 23, 55, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+def demo_store(path: Path, size: int = 60) -> Store:
+    store = build_demo(path / "demo.db", size=size, seed=7)
+    with store.tx() as conn:
+        # Sync times are wall-clock; pin them so the dashboard reads the same every run.
+        conn.execute("UPDATE sources SET last_sync_us = ?, last_success_us = ?",
+                     (SYNCED_US, SYNCED_US))  # fmt: skip
+    return store
+
+
+def app_for(store: Store, pair: str | None = None) -> ReconApp:
+    return ReconApp(store, now=NOW, pair=pair)
+
+
+async def settle(pilot: Pilot, rounds: int = 2) -> None:
+    """Let debounce timers fire and workers land, twice over (a worker may start another)."""
+    for _ in range(rounds):
+        await pilot.pause(0.08)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
