@@ -238,7 +238,7 @@ def source_list(c: Ctx) -> None:
 
     for s in list_sources(c.store()):
         every = f" every {s.interval_s}s" if s.interval_s else ""
-        click.echo(f"{s.name:<12} {s.kind:<10}{every} {json.dumps(s.settings)}")
+        click.echo(f"{s.name:<12} {s.kind:<10}{every} {json.dumps(s.settings, ensure_ascii=False)}")
 
 
 @source.command("remove")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
 from recon_tui.app import ReconApp
 from recon_tui.services.workspace import build_demo
@@ -30,8 +32,22 @@ def app_for(store: Store, pair: str | None = None) -> ReconApp:
 
 
 async def settle(pilot: Pilot, rounds: int = 2) -> None:
-    """Let debounce timers fire and workers land, twice over (a worker may start another)."""
+    """Let debounce timers fire and workers land, twice over (a worker may start another).
+
+    Exclusive workers cancel their predecessors, and a worker may be created but not yet
+    started when we look: wait for each one alone and ignore those outcomes, then look
+    again until nothing is running.
+    """
     for _ in range(rounds):
         await pilot.pause(0.08)
-        await pilot.app.workers.wait_for_complete()
+        for _ in range(50):
+            pending = [w for w in pilot.app.workers if not w.is_finished]
+            if not pending:
+                break
+            for worker in pending:
+                if worker.state == WorkerState.PENDING:
+                    continue
+                with contextlib.suppress(WorkerCancelled, WorkerFailed, WorkerError):
+                    await worker.wait()
+            await pilot.pause(0.02)
         await pilot.pause()
