@@ -24,22 +24,29 @@ def _counts(p: PairSummary, state: str) -> str:
     return f"{p.left.counts.get(state, 0):,}/{p.right.counts.get(state, 0):,}"
 
 
+_STATES = (("open", "open"), ("suggested", "suggested"), ("matched", "matched"))
+
+
 def difference_text(p: PairSummary) -> Text:
-    """Unmatched amounts per side and asset, then the difference L − R per asset."""
+    """Per side and asset: count and amount of open, suggested and matched items; then the
+    unmatched difference L − R per asset (what the workbench has left to explain)."""
     t = Text(no_wrap=True)
     for label, side in (("L", p.left), ("R", p.right)):
-        totals: dict[str, Decimal] = {}
-        for state in ("open", "suggested"):
-            for asset, v in side.amounts.get(state, {}).items():
-                totals[asset] = totals.get(asset, Decimal(0)) + v
-        for asset, v in sorted(totals.items()):
-            t.append(("\n" if t.plain else "") + f"{label} unmatched {fmt_money(v, asset):>18} {asset}")
-    items = [(a, v) for a, v in sorted(p.difference.items())]
-    for a, v in items:
-        t.append(("\n" if t.plain else "") + "L − R      ")
-        t.append(f"{fmt_money(v, a):>18} {a}", style="bold")
+        assets = sorted({a for amounts in side.amounts.values() for a in amounts})
+        for asset in assets:
+            if t.plain:
+                t.append("\n")
+            t.append(f"{label} {asset:<5}", style="bold")
+            for state, title in _STATES:
+                v = side.amounts.get(state, {}).get(asset)
+                if v is None:
+                    continue
+                t.append(f"  {title} {fmt_money(v, asset)}")
+    for a, v in sorted(p.difference.items()):
+        t.append(("\n" if t.plain else "") + f"L − R unmatched {a:<5} ")
+        t.append(fmt_money(v, a), style="bold")
     if not t.plain:
-        return Text("nothing unmatched")
+        return Text("nothing to reconcile yet")
     return t
 
 
@@ -63,7 +70,7 @@ class DashboardScreen(Screen[None]):
                 aging.border_title = "Break aging"
                 yield aging
                 diff = Static("", id="dash-diff")
-                diff.border_title = "Unreconciled difference"
+                diff.border_title = "Amounts and difference"
                 yield diff
         yield Footer()
 
@@ -71,6 +78,7 @@ class DashboardScreen(Screen[None]):
         table = self.query_one("#dash-pairs", DataTable)
         table.border_title = "Source pairs (Enter: open)"
         table.add_columns("pair", "left vs right", "open L/R", "sugg. L/R", "matched L/R")
+        table.focus()  # arrows choose a pair straight away
         self.load()
 
     def on_screen_resume(self) -> None:
@@ -121,7 +129,7 @@ class DashboardScreen(Screen[None]):
         aging.border_title = f"Break aging · {p.pair.name}"
         aging.show(p.aging)
         diff = self.query_one("#dash-diff", Static)
-        diff.border_title = f"Unreconciled · {p.pair.name}"
+        diff.border_title = f"Amounts and difference · {p.pair.name}"
         diff.update(difference_text(p))
 
     def action_open_pair(self) -> None:
