@@ -4,8 +4,7 @@ asset. Aggregates load in a worker; the screen never waits on them."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -25,29 +24,30 @@ def _counts(p: PairSummary, state: str) -> str:
 
 
 _STATES = (("open", "open"), ("suggested", "suggested"), ("matched", "matched"))
+"""(state, column title) of the amounts table; L − R sits in the open column."""
 
 
-def difference_text(p: PairSummary) -> Text:
-    """Per side and asset: count and amount of open, suggested and matched items; then the
+def difference_text(p: PairSummary) -> Table | Text:
+    """Per side and asset: the amount of open, suggested and matched items; then the
     unmatched difference L − R per asset (what the workbench has left to explain)."""
-    t = Text(no_wrap=True)
+    table = Table(box=None, pad_edge=False, expand=True, show_edge=False)
+    table.add_column("", no_wrap=True, min_width=10)
+    for _, title in _STATES:
+        table.add_column(title, justify="right", no_wrap=True)
     for label, side in (("L", p.left), ("R", p.right)):
         assets = sorted({a for amounts in side.amounts.values() for a in amounts})
         for asset in assets:
-            if t.plain:
-                t.append("\n")
-            t.append(f"{label} {asset:<5}", style="bold")
-            for state, title in _STATES:
-                v = side.amounts.get(state, {}).get(asset)
-                if v is None:
-                    continue
-                t.append(f"  {title} {fmt_money(v, asset)}")
-    for a, v in sorted(p.difference.items()):
-        t.append(("\n" if t.plain else "") + f"L − R unmatched {a:<5} ")
-        t.append(fmt_money(v, a), style="bold")
-    if not t.plain:
+            cells = [
+                fmt_money(v, asset) if (v := side.amounts.get(state, {}).get(asset)) is not None
+                else "·"
+                for state, _ in _STATES
+            ]
+            table.add_row(f"{label} {asset}", *cells)
+    if not table.row_count:
         return Text("nothing to reconcile yet")
-    return t
+    for a, v in sorted(p.difference.items()):
+        table.add_row(Text(f"L − R {a}", style="bold"), Text(fmt_money(v, a), style="bold"), "", "")
+    return table
 
 
 class DashboardScreen(Screen[None]):
