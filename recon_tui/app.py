@@ -57,6 +57,18 @@ class ReconApp(App[None]):
         if self._start_pair:
             self.open_workbench(self._start_pair)
         self._check_audit_trail()
+        # Sources with their own interval sync by themselves while the app is open.
+        self.set_interval(30, self._sync_due_sources)
+
+    def _sync_due_sources(self) -> None:
+        from recon_tui.services.sync import due_sources
+
+        if self.syncing:
+            return
+        names = due_sources(self.store, time.time_ns() // 1000)
+        if names:
+            self.syncing = True
+            self._sync(names)
 
     @work(thread=True, group="startup")
     def _check_audit_trail(self) -> None:

@@ -303,17 +303,26 @@ def import_(c: Ctx, source_name: str, file: Path) -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1)
-@click.option("--every", default=None, help="Keep syncing on this interval (e.g. 5m).")
+@click.option("--every", default=None,
+              help="Keep running: every tick (e.g. 1m) sync the sources whose own interval "
+                   "has elapsed; sources without one sync every tick.")
 @click.option("--no-match", is_flag=True, help="Do not run the matchers after syncing.")
 @pass_ctx
 def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) -> None:
     """Sync sources (default: all), incrementally; one failing source does not stop others."""
-    from recon_tui.services.sync import sync_all
+    from recon_tui.services.sync import due_sources, sync_all
+    from recon_tui.store import now_us
 
     interval = parse_duration(every) if every else None
     store = c.store()
+    first = True
     while True:
-        reports = sync_all(store, sources or None)
+        if first or interval is None:
+            names: list[str] | None = list(sources) or None
+        else:
+            names = due_sources(store, now_us(), default_interval_s=interval, names=sources)
+        first = False
+        reports = sync_all(store, names) if names is None or names else []
         changed: list[int] = []
         for r in reports:
             click.echo(r.line())

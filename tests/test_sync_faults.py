@@ -124,3 +124,22 @@ def test_one_failing_source_leaves_the_others_untouched(tmp_path: Path, fake_exc
     assert health == {"binance": 1, "broken": 0}
     assert s.count("SELECT count(*) FROM records WHERE source = 'binance'") > 0
     s.close()
+
+
+def test_due_sources_follow_each_interval(store: Store) -> None:
+    from recon_tui.services.sync import due_sources
+    from recon_tui.store.sources import record_success
+
+    add_source(store, "fast", "ccxt", {"exchange": "binance"}, interval_s=60)
+    add_source(store, "slow", "ccxt", {"exchange": "kraken"}, interval_s=3600)
+    add_source(store, "plain", "ccxt", {"exchange": "kraken"})
+    add_source(store, "stmt", "csv", {})  # a file source without a path: import only
+    now = 10**15
+    assert due_sources(store, now) == ["fast", "slow"]
+    assert due_sources(store, now, default_interval_s=300) == ["fast", "plain", "slow"]
+    for name in ("fast", "slow", "plain"):
+        record_success(store, name, 0, 0, 0)
+    synced = store.conn.execute("SELECT last_sync_us FROM sources WHERE name='fast'").fetchone()[0]
+    later = synced + 120 * 1_000_000
+    assert due_sources(store, later, default_interval_s=300) == ["fast"]
+    assert due_sources(store, later + 3600 * 1_000_000, names=["slow"]) == ["slow"]

@@ -174,12 +174,24 @@ def import_file(
     )
 
 
-def due_sources(store: Store, now_us: int) -> list[str]:
-    """Sources whose sync interval has elapsed (for ``sync --every`` and the app's timer)."""
+def due_sources(
+    store: Store, now_us: int, *, default_interval_s: int | None = None,
+    names: Iterable[str] | None = None,
+) -> list[str]:  # fmt: skip
+    """Sources whose own sync interval has elapsed (for ``sync --every`` and the app's timer).
+
+    A source without an interval of its own uses ``default_interval_s`` (``None``: never
+    due). File sources without a saved path are never due: they sync through ``import``.
+    """
+    wanted = set(names) if names else None
     due = []
     for s in list_sources(store):
-        if not s.enabled or not s.interval_s or _needs_file(s):
+        if wanted is not None and s.name not in wanted:
             continue
-        if s.last_sync_us is None or now_us - s.last_sync_us >= s.interval_s * 1_000_000:
+        interval = s.interval_s or default_interval_s
+        if not s.enabled or not interval or _needs_file(s):
+            continue
+        # 1 s of slack: a tick that lands a hair early must not skip a whole interval.
+        if s.last_sync_us is None or now_us - s.last_sync_us >= (interval - 1) * 1_000_000:
             due.append(s.name)
     return due
