@@ -21,7 +21,7 @@ from typing import Any
 
 from adapters import file_util as fu
 from adapters.base import Adapter, Batch, Capabilities, Setting, SourceError
-from recon_tui.model import Record, ValidationError, make_record
+from recon_tui.model import Record, ValidationError, validate
 
 COLUMN_SETTINGS = (
     "date_column",
@@ -188,7 +188,9 @@ class _Parser:
                 m.account, booking.isoformat(), amount.normalize(), currency,
                 memo, counterparty, reference,
             )
-        return make_record(
+        # Every value is already typed and stripped: build the record and validate it,
+        # skipping make_record's text coercion (measured ~40% of the per-row cost).
+        return validate(Record(
             source=self.source,
             external_id=ext,
             kind=fu.bank_kind(amount),
@@ -202,7 +204,7 @@ class _Parser:
             booking_date=booking,
             value_date=value,
             attrs={"bank_id": bank_id} if bank_id else {},
-        )
+        ))  # fmt: skip
 
 
 def _load(source: str, settings: dict[str, Any]) -> tuple[_Parser, str]:

@@ -312,13 +312,25 @@ def validate(r: Record) -> Record:
         check_asset(r.fee_asset, "fee_asset")
     if r.status not in STATUSES:
         raise ValidationError("status", f"{r.status!r} is not one of {', '.join(STATUSES)}")
+    for name, limit in _TEXT_LIMITS:
+        v = getattr(r, name)
+        if v is not None and (len(v) > limit or "\x00" in v):
+            raise ValidationError(name, f"longer than {limit} characters or contains NUL")
     if not isinstance(r.attrs, dict):
         raise ValidationError("attrs", "must be a mapping")
-    try:
-        json.dumps(r.attrs, default=_json_default)
-    except (TypeError, ValueError):
-        raise ValidationError("attrs", "is not JSON-serialisable") from None
+    if r.attrs:
+        try:
+            json.dumps(r.attrs, default=_json_default)
+        except (TypeError, ValueError):
+            raise ValidationError("attrs", "is not JSON-serialisable") from None
     return r
+
+
+_TEXT_LIMITS = (
+    ("account", 128), ("counterparty", 512), ("reference", 512), ("memo", 2048),
+    ("txid", 256), ("address", 256),
+)  # fmt: skip
+"""Text fields and their longest allowed length (validated on every record)."""
 
 
 def _json_default(o: Any) -> Any:
