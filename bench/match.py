@@ -3,7 +3,9 @@
 Data: the matchers' synthetic generator (ledger vs bank, all scenarios, one year), so
 that a million records per side fit in memory. ``full_seconds`` covers load (indexes)
 plus the full run; ``incremental_seconds`` covers adding 1,000 new records and
-``run(new_ids=...)`` against the N open ones. Peak RSS includes the generated records.
+``run(new_ids=...)`` against the N open ones (``incremental_scope``: records the bounded
+closure evaluated; ``incremental_interior``: those whose candidates were all generated).
+Peak RSS includes the generated records.
 
     .venv/bin/python bench/match.py --size 100000 [--json]
 
@@ -58,12 +60,14 @@ def main() -> None:
     new_ids: list[int] = []
     inc_s = None
     inc_scope = None
+    inc_interior = None
     if args.batch:
         t = time.perf_counter()
         new_ids = engine.add(left=extra.left, right=extra.right)
         inc = engine.run(new_ids=set(new_ids))
         inc_s = round(time.perf_counter() - t, 3)
         inc_scope = inc.stats.get("scope")
+        inc_interior = inc.stats.get("closure_interior")
     res = {
         "size": args.size,
         "left": len(world.left),
@@ -75,6 +79,7 @@ def main() -> None:
         "incremental_records": len(new_ids),
         "incremental_seconds": inc_s,
         "incremental_scope": inc_scope,
+        "incremental_interior": inc_interior,
         "candidates_ms": round(cand_ms, 3),
         "proposals": len(full.proposals),
         "auto": full.stats.get("auto"),

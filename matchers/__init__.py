@@ -17,8 +17,10 @@ API (all amounts ``Decimal``; scores floats in [0, 1]):
 * ``Engine(rules: RuleSet | str = "default", prices: Iterable[Price] = ())``
 * ``Engine.load(left, right)``, ``add(left=(), right=()) -> list[int]``, ``remove(ids)``
 * ``Engine.run(new_ids=None, *, rejected=None, matched=()) -> MatchResult`` —
-  ``new_ids=None`` is a full run; otherwise only the records the new ids can affect are
-  evaluated, and the proposals equal those of a full run for them. ``rejected``: a
+  ``new_ids=None`` is a full run; otherwise only a bounded neighbourhood of the new ids
+  is evaluated and only proposals involving a new id are returned (autos only among
+  records whose candidates were all seen; equal to a full run's when the closure is
+  complete — see ``matchers.engine``). ``rejected``: a
   collection of groups the operator rejected, each a ``frozenset`` (or tuple) of *all*
   its record ids (a pair is ``frozenset({left_id, right_id})``). ``matched``: ids in
   confirmed groups, ignored.

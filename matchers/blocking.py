@@ -8,7 +8,8 @@ Three indexes per side, all kept current by ``add``/``remove``:
   queried by an amount range and a date window. Amount alone would go quadratic on
   round amounts (100.00), hence the date bucket; amount buckets are geometric (2 %);
 * families: (asset, sign, counterparty or reference family, date bucket) -> ids, for
-  group rules (batched settlements, split fills).
+  group rules (batched settlements, split fills); a reference or txid family block is
+  read from the keys index, filtered by asset, sign and date window.
 
 A cell holding more than ``max_block`` items is *oversized*: records in it, or probing
 into it, fall back to the stricter key (asset, sign, exact amount, same day), and each
@@ -36,6 +37,9 @@ def amount_bucket(mag: float) -> int:
     """Geometric 2 % buckets; zero gets its own bucket."""
     return math.floor(math.log(mag) / _LOG_STEP) if mag > 0 else -(1 << 30)
 FAMILY_FIELDS = ("counterparty", "reference_family")
+FAMILY_SCAN = 16
+"""A reference / txid shared by more than this many times a family cap (any date) is
+oversized as a family block without scanning it."""
 
 
 class SideIndex:
@@ -47,6 +51,9 @@ class SideIndex:
         self.stats = stats
         self.keys: dict[tuple[str, str], list[int]] = {}
         self.amounts: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
+        # The same cells restricted to records declaring a fee: a probe bounded by its
+        # tight tolerance still finds the counterparts whose own fee explains a gap.
+        self.fee_cells: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
         self.families: dict[tuple[str, int, str, str, int], list[int]] = {}
         # Which amount buckets exist per (asset, sign, date bucket): a probe walks only
         # existing cells, so a window reaching down to zero costs nothing extra.
@@ -68,11 +75,14 @@ class SideIndex:
             if it.e2e:
                 keys.setdefault(("end_to_end_id", it.e2e), []).append(it.id)
             db = it.day // b
-            amounts.setdefault((it.asset, it.sign, db, amount_bucket(it.mag)), []).append(
-                (it.mag, it.id)
-            )
+            akey = (it.asset, it.sign, db, amount_bucket(it.mag))
+            amounts.setdefault(akey, []).append((it.mag, it.id))
+            if it.fee is not None:
+                self.fee_cells.setdefault(akey, []).append((it.mag, it.id))
             for fk in self._family_keys(it):
                 families.setdefault(fk, []).append(it.id)
+        for flst in self.fee_cells.values():
+            flst.sort()
         present = self.present
         for (asset, sign, db, ab), lst in amounts.items():
             lst.sort()
@@ -91,6 +101,8 @@ class SideIndex:
             cell = self.amounts[akey] = []
             insort(self.present.setdefault(akey[:3], []), akey[3])
         insort(cell, (it.mag, it.id))
+        if it.fee is not None:
+            insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
         for k in self._family_keys(it):
             self.families.setdefault(k, []).append(it.id)
 
@@ -100,6 +112,15 @@ class SideIndex:
             return None
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
+        if it.fee is not None:
+            fkey = self._amount_key(it)
+            flst = self.fee_cells.get(fkey)
+            if flst is not None:
+                k = bisect_left(flst, (it.mag, it.id))
+                if k < len(flst) and flst[k][1] == it.id:
+                    del flst[k]
+                if not flst:
+                    del self.fee_cells[fkey]
         lst = self.amounts.get(self._amount_key(it))
         if lst is not None:
             i = bisect_left(lst, (it.mag, it.id))
@@ -144,10 +165,8 @@ class SideIndex:
             yield (it.asset, it.sign, "counterparty", it.cp, db)
         if it.family:
             yield (it.asset, it.sign, "reference_family", it.family, db)
-        if it.ref:
-            yield (it.asset, it.sign, "reference", it.ref, db)
-        if it.txid:
-            yield (it.asset, it.sign, "txid", it.txid, db)
+        # Reference and txid blocks are served from ``keys`` (they are mostly unique:
+        # a per-date-bucket copy would cost ~250 bytes per record for nothing).
         yield (it.asset, it.sign, "date", "*", db)
 
     # --- probes ------------------------------------------------------------------------
@@ -173,8 +192,13 @@ class SideIndex:
         day_hi: int,
         me: Item,
         own: SideIndex,
+        tight: tuple[float, float] | None = None,
     ) -> list[int]:
         """Ids with |amount| in [lo, hi] and date in [day_lo, day_hi].
+
+        ``tight``: an inner range; outside it only records declaring a fee are returned
+        (from ``fee_cells``), so a probe does not walk the wide fee window of a dense
+        cell. Oversize is judged exactly as without it.
 
         When the prober ``me`` sits in an oversized cell, or a probed cell is oversized,
         only the strict key applies there: same |amount| and same day as ``me``. A strict
@@ -190,6 +214,7 @@ class SideIndex:
         stats = self.stats
         present = self.present
         amounts = self.amounts
+        fee_cells = self.fee_cells
         for sign in signs:
             for db in range(day_lo // b, day_hi // b + 1):
                 buckets = present.get((asset, sign, db))
@@ -207,11 +232,27 @@ class SideIndex:
                             continue
                         out.extend(same)
                         continue
-                    i = bisect_left(cell, (lo, -1))
-                    j = bisect_right(cell, (hi, 1 << 62))
+                    if tight is None:
+                        i = bisect_left(cell, (lo, -1))
+                        j = bisect_right(cell, (hi, 1 << 62))
+                        for _, iid in cell[i:j]:
+                            if day_lo <= items[iid].day <= day_hi:
+                                out.append(iid)
+                        continue
+                    tl = lo if lo > tight[0] else tight[0]
+                    th = hi if hi < tight[1] else tight[1]
+                    i = bisect_left(cell, (tl, -1))
+                    j = bisect_right(cell, (th, 1 << 62))
                     for _, iid in cell[i:j]:
                         if day_lo <= items[iid].day <= day_hi:
                             out.append(iid)
+                    fcell = fee_cells.get((asset, sign, db, buckets[k]))
+                    if fcell:
+                        i = bisect_left(fcell, (lo, -1))
+                        j = bisect_right(fcell, (hi, 1 << 62))
+                        for mag, iid in fcell[i:j]:
+                            if (mag < tl or mag > th) and day_lo <= items[iid].day <= day_hi:
+                                out.append(iid)
         return out
 
     def by_family(
@@ -227,9 +268,20 @@ class SideIndex:
         """Ids of one counterparty / reference family / txid in a date window, or None
         when the block holds more than ``cap`` items (oversized: a busy counterparty or a
         date-only block on a busy day; the caller skips that key and counts it)."""
-        b = self.day_bucket
         items = self.items
         out: list[int] = []
+        if key in ("reference", "txid"):
+            ids = self.keys.get((key, value))
+            if not ids:
+                return out
+            if len(ids) > FAMILY_SCAN * cap:
+                return None
+            for iid in ids:
+                o = items[iid]
+                if o.asset == asset and o.sign in signs and day_lo <= o.day <= day_hi:
+                    out.append(iid)
+            return out if len(out) <= cap else None
+        b = self.day_bucket
         blocks = []
         size = 0
         for sign in signs:

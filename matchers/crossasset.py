@@ -15,7 +15,7 @@ from typing import Any
 from recon_tui.model import canonical_amount
 
 from .context import Ctx
-from .explain import Scored, combine, date_part, lag, sign_ok, signs_for, text_scores
+from .explain import NO_ADJ, QUIET, Scored, combine, date_part, lag, sign_ok, signs_for, text_scores
 from .items import LEFT, Item
 from .prices import PriceTable
 from .results import Adjustment
@@ -50,7 +50,7 @@ def cross_pair(
     date_score, date_detail = date_part(rule, days)
     score = round(combine(rule, {"amount": amount_score, "date": date_score, **sims}), 6)
     if not verbose:
-        return Scored((a.id,), (b.id,), score, rule.name, {})
+        return Scored((a.id,), (b.id,), score, rule.name, QUIET, NO_ADJ)
     q = gap.quantize(_Q).normalize()
     explanation: dict[str, Any] = {
         "amount": {

@@ -23,6 +23,10 @@ from .results import Adjustment
 from .rules import Rule
 
 NEUTRAL = 0.5
+QUIET: dict[str, Any] = {}
+NO_ADJ: list[Adjustment] = []
+"""Shared (never mutated) explanation / adjustments of blocking-time scores: a full run
+holds millions of them, and the engine re-scores the few it proposes verbosely."""
 
 
 @dataclass(slots=True)
@@ -207,7 +211,7 @@ def pair(
     date_score, date_detail = date_part(rule, days)
     score = round(combine(rule, {"amount": amount_score, "date": date_score, **sims}), 6)
     if not verbose:
-        return Scored((a.id,), (b.id,), score, rule.name, {}, [], key_field)
+        return Scored((a.id,), (b.id,), score, rule.name, QUIET, NO_ADJ, key_field)
     if adj is not None:
         # Express the adjustment as left minus right in signed terms (own-account view).
         adj = Adjustment(adj.kind, adj.asset, a.amount - b.amount, adj.note)

@@ -18,7 +18,7 @@ from recon_tui.model import canonical_amount
 
 from .blocking import SideIndex
 from .context import Ctx
-from .explain import Scored, amount_fit, combine, date_part, lag, signs_for
+from .explain import NO_ADJ, QUIET, Scored, amount_fit, combine, date_part, lag, signs_for
 from .items import LEFT, RIGHT, Item
 from .results import Adjustment
 from .rules import Rule
@@ -146,7 +146,7 @@ def group_score(
     ids = tuple(sorted(m.id for m in members))
     left, right = ((one.id,), ids) if one.side == LEFT else (ids, (one.id,))
     if not verbose:
-        return Scored(left, right, score, rule.name, {})
+        return Scored(left, right, score, rule.name, QUIET, NO_ADJ)
     left_total = abs(one.amount) if one.side == LEFT else total
     right_total = total if one.side == LEFT else abs(one.amount)
     explanation: dict[str, Any] = {

@@ -31,6 +31,8 @@ _PREFIX_RE = re.compile(
     r"^(?:(?:" + "|".join(re.escape(p) for p in REF_PREFIXES) + r")\b\s*)+"
 )
 _FAMILY_SUFFIX = re.compile(r"(?:[ ]*(?:part|p|of)?[ ]*\b\d{1,2}){1,2}$")
+_FAMILY_DATE = re.compile(r"[ ]*\b\d{4} \d{2} \d{2}$")
+_FAMILY_PERIOD = re.compile(r"(?:[ ]+(?:week|weekly|month|monthly|daily))+$")
 
 
 @lru_cache(maxsize=65536)
@@ -70,6 +72,8 @@ def ref_family(value: str | None) -> str:
 
     "BATCH-0042-1", "BATCH-0042-2" and "BATCH 0042" share family "0042"; instalments
     "INV-7 1/2", "INV-7 2/2" share "7"... and split fills "ORD9 part 2" share "ord9".
+    A trailing ISO date and period word go too: daily accruals "STAKING ETH 2025-11-03"
+    and the weekly payout "STAKING ETH WEEK 2025-11-08" share "stakingeth".
     """
     text = norm_text(value)
     if not text:
@@ -78,9 +82,10 @@ def ref_family(value: str | None) -> str:
     if stripped:
         text = stripped
     if " " in text:
-        shorter = _FAMILY_SUFFIX.sub("", text)
-        if shorter:
-            text = shorter
+        for pattern in (_FAMILY_DATE, _FAMILY_PERIOD, _FAMILY_SUFFIX):
+            shorter = pattern.sub("", text)
+            if shorter:
+                text = shorter
     return text.replace(" ", "")
 
 

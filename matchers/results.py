@@ -5,6 +5,7 @@ Scores are floats in [0, 1] (a ranking, not money); every amount is a ``Decimal`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,12 +25,18 @@ class Adjustment:
     note: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Proposal:
     """A proposed match group: left ids against right ids, scored and explained.
 
     ``decision`` is ``auto`` (safe to confirm) or ``suggest`` (operator decides);
     ``alternatives`` lists competing proposals for the same records when ambiguous.
+
+    ``explanation`` and ``adjustments`` are either given, or built on each access by
+    ``explain`` (the engine's verbose re-score over the records it captured): a full
+    run of a million records makes ~700k proposals, and their explanations (~3 KB
+    each) would otherwise be held all at once. ``extra`` entries are merged into a
+    built explanation (the engine's ``decision`` entry).
     """
 
     left_ids: tuple[int, ...]
@@ -37,9 +44,57 @@ class Proposal:
     score: float
     rule: str
     decision: str
-    explanation: dict[str, Any]
-    adjustments: list[Adjustment] = field(default_factory=list)
-    alternatives: list[Proposal] = field(default_factory=list)
+    alternatives: list[Proposal]
+    _explanation: dict[str, Any] | None
+    _adjustments: list[Adjustment] | None
+    _explain: Callable[[], tuple[dict[str, Any], list[Adjustment]]] | None
+    _extra: dict[str, Any] | None
+
+    def __init__(
+        self,
+        left_ids: tuple[int, ...],
+        right_ids: tuple[int, ...],
+        score: float,
+        rule: str,
+        decision: str,
+        explanation: dict[str, Any] | None = None,
+        adjustments: list[Adjustment] | None = None,
+        alternatives: list[Proposal] | None = None,
+        *,
+        explain: Callable[[], tuple[dict[str, Any], list[Adjustment]]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.left_ids = left_ids
+        self.right_ids = right_ids
+        self.score = score
+        self.rule = rule
+        self.decision = decision
+        self.alternatives = alternatives if alternatives is not None else []
+        self._explain = explain
+        self._extra = extra
+        if explain is None:
+            self._explanation = {**(explanation or {}), **(extra or {})}
+            self._adjustments = adjustments if adjustments is not None else []
+        else:
+            self._explanation = explanation
+            self._adjustments = adjustments
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        if self._explanation is not None:
+            return self._explanation
+        assert self._explain is not None
+        expl, _ = self._explain()
+        if self._extra:
+            expl.update(self._extra)
+        return expl
+
+    @property
+    def adjustments(self) -> list[Adjustment]:
+        if self._adjustments is not None:
+            return self._adjustments
+        assert self._explain is not None
+        return self._explain()[1]
 
     @property
     def ids(self) -> frozenset[int]:

@@ -18,12 +18,34 @@ _EPS = 1e-9
 
 def amount_window(rule: Rule, mag: float, asset: str) -> tuple[float, float]:
     """A float range surely containing every |amount| the rule could accept against
-    ``mag`` (rounding and fee gaps both ways, relative to the larger amount)."""
+    ``mag`` (rounding and fee gaps both ways, relative to the larger amount), and the
+    gaps a record's own declared fee explains when that fee is within these bounds."""
     rel = float(max(rule.amount_rel, rule.fee_rel_max))
     ab = float(max(rule.abs_tol(asset), rule.fee_cap(asset)))
     lo = mag * (1 - rel) - ab
     hi = (mag + ab) / (1 - rel) if rel < 1 else float("inf")
     return max(lo - _EPS * mag - 1e-12, 0.0), hi + _EPS * mag + 1e-12
+
+
+def tight_window(rule: Rule, mag: float, asset: str, hi0: float) -> tuple[float, float]:
+    """The range of |amounts| within the admitted gap of ``mag`` (no declared fee).
+
+    The admitted gap ``G(larger)`` (``Rule.max_amount_gap``) never decreases with the
+    larger magnitude, so the loose upper bound ``hi0`` gives the tight one
+    ``mag + G(hi0)``, and below ``mag`` the gap is at most ``G(mag)``: a fee cap of
+    5 EUR on 1 % is +-5 EUR around 25,000 EUR, where ``amount_window`` spans +-255 EUR.
+    Pairs outside it can only fit through a declared fee."""
+    lo = mag - _gap(rule, mag, asset)
+    hi = mag + _gap(rule, hi0, asset) if hi0 != float("inf") else hi0
+    return lo - _EPS * mag - 1e-9, hi + _EPS * hi + 1e-9
+
+
+def _gap(rule: Rule, larger: float, asset: str) -> float:
+    """``Rule.max_amount_gap`` in floats (for blocking only; decisions use Decimal)."""
+    fa = float(rule.fee_cap(asset))
+    fr = float(rule.fee_rel_max) * larger
+    fee = min(fa, fr) if fa and fr else fa or fr
+    return max(float(rule.abs_tol(asset)), float(rule.amount_rel) * larger, fee)
 
 
 def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
@@ -32,20 +54,26 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
     lo, hi = amount_window(rule, it.mag, it.asset)
     cw = rule.calendar_window
     other = ctx.other(it)
+    tlo, thi = tight_window(rule, it.mag, it.asset, hi)
+    mine_fee = it.fee is not None
     ids = other.by_amount(
-        it.asset, signs_for(rule, it.sign), lo, hi, it.day - cw, it.day + cw, it, ctx.own(it)
+        it.asset, signs_for(rule, it.sign), lo, hi, it.day - cw, it.day + cw, it, ctx.own(it),
+        None if mine_fee else (tlo, thi),
     )
     out: list[Scored] = []
     links: list[int] = []
     is_open = ctx.is_open
+    items = other.items
+    left = it.side == LEFT
     for oid in ids:
+        o = items[oid]
+        if not (tlo <= o.mag <= thi or mine_fee or o.fee is not None):
+            continue  # outside every tolerance and no declared fee: cannot fit
         if not is_open(oid):
             continue
-        o = other.items[oid]
-        s = pair(rule, it, o) if it.side == LEFT else pair(rule, o, it)
+        s = pair(rule, it, o) if left else pair(rule, o, it)
         if s is not None:
             out.append(s)
             links.append(oid)
     return out, links
-
 
