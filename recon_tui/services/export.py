@@ -272,8 +272,10 @@ def build_document(conn: Connection, session: Session, *, actor: str, draft: boo
                         "matched": len(records) - len(open_items) - len(explained_ids),
                         "explained": len(explained_ids), "unresolved": len(open_items)},
             "groups": {"matched": len(matched), "explained": len(explained),
-                       "auto": sum(1 for g in groups if g["origin"] == "engine"),
-                       "manual": sum(1 for g in groups if g["origin"] != "engine")},
+                       # Auto means confirmed by the engine itself; an engine suggestion
+                       # that an operator confirmed counts as the operator's decision.
+                       "auto": sum(1 for g in groups if g["decided_by"] == "engine"),
+                       "manual": sum(1 for g in groups if g["decided_by"] != "engine")},
             "by_pair": balances["by_pair"],
             "by_asset": balances["by_asset"],
             "decisions_by_actor": [
