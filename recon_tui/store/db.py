@@ -129,7 +129,10 @@ class Store:
         """Open an existing store; never creates one."""
         path = Path(path)
         if not path.exists():
-            raise StoreNotFound(f"no store at {path}; create one with 'recon-tui init'")
+            raise StoreNotFound(
+                f"no store at {path}; create one with 'recon-tui init' "
+                "(or try the demo: 'recon-tui demo --open')"
+            )
         info = keys.KeyInfo.load(keys.keyinfo_path(path))
         key = cls._load_key(info, passphrase)
         store = cls(path, key, info)
