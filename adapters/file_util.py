@@ -10,9 +10,8 @@ Nothing here knows about a particular file format; every failure is a
 
 from __future__ import annotations
 
-import functools
-
 import csv
+import functools
 import hashlib
 import io
 import re

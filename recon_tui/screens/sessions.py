@@ -15,9 +15,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, SelectionList, Static
 
+from recon_tui import bindings
 from recon_tui.screens.audit import AuditScreen
 from recon_tui.screens.export import ExportScreen
-from recon_tui import bindings
 from recon_tui.screens.modal_base import Dialog
 from recon_tui.services import sessions
 from recon_tui.store import Store
