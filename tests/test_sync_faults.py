@@ -66,7 +66,7 @@ def _sync(db: Path, tmp: Path, **kw) -> subprocess.Popen[str]:
 def fake_exchange():
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.exchange_binance", "--port", "0", "--rows", "1500",
-         "--delay-ms", "15"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+         "--delay-ms", "30"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
     line = proc.stdout.readline()
