@@ -49,8 +49,8 @@ class Ctx:
         if self._store is None:
             from recon_tui.services import workspace
 
-            if self.demo and not self.store_path:
-                self._store = workspace.open_demo()
+            if self.demo:
+                self._store = workspace.open_demo(self.path)
             else:
                 self._store = workspace.open_store(self.path)
         return self._store
