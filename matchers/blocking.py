@@ -18,6 +18,9 @@ a narrowed candidate set. Because oversize is a property of the cell, not of who
 probes, the candidate relation stays symmetric — which is what makes an incremental run
 equal a full one. An exact key shared by more than ``max_block`` records identifies
 nothing and is skipped (counted).
+
+Full runs probe the amount cells block-wise in numpy instead (``matchers.vector``, same
+pairs); ``by_amount`` serves incremental runs and ``Engine.candidates``.
 """
 
 from __future__ import annotations
@@ -66,21 +69,40 @@ class SideIndex:
         """Add many items; amount buckets are sorted once at the end (fast initial load)."""
         keys, amounts, families, store = self.keys, self.amounts, self.families, self.items
         b = self.day_bucket
+        fee_cells = self.fee_cells
+
+        def put(index: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
+            # A new block starts as an exact-size one-element list: most keys and
+            # families are unique, and ``setdefault(k, []).append`` over-allocates
+            # (~24 bytes per list, millions of lists in a large book).
+            lst = index.get(key)
+            if lst is None:
+                index[key] = [value]
+            else:
+                lst.append(value)
+
         for it in items:
-            store[it.id] = it
+            iid = it.id
+            store[iid] = it
             if it.txid:
-                keys.setdefault(("txid", it.txid), []).append(it.id)
+                put(keys, ("txid", it.txid), iid)
             if it.ref:
-                keys.setdefault(("reference", it.ref), []).append(it.id)
+                put(keys, ("reference", it.ref), iid)
             if it.e2e:
-                keys.setdefault(("end_to_end_id", it.e2e), []).append(it.id)
+                put(keys, ("end_to_end_id", it.e2e), iid)
             db = it.day // b
-            akey = (it.asset, it.sign, db, amount_bucket(it.mag))
-            amounts.setdefault(akey, []).append((it.mag, it.id))
+            asset, sign = it.asset, it.sign
+            akey = (asset, sign, db, amount_bucket(it.mag))
+            entry = (it.mag, iid)
+            put(amounts, akey, entry)
             if it.fee is not None:
-                self.fee_cells.setdefault(akey, []).append((it.mag, it.id))
-            for fk in self._family_keys(it):
-                families.setdefault(fk, []).append(it.id)
+                put(fee_cells, akey, entry)
+            # ``_family_keys``, inlined (a hot loop of a large load).
+            if it.cp:
+                put(families, (asset, sign, "counterparty", it.cp, db), iid)
+            if it.family:
+                put(families, (asset, sign, "reference_family", it.family, db), iid)
+            put(families, (asset, sign, "date", "*", db), iid)
         for flst in self.fee_cells.values():
             flst.sort()
         present = self.present

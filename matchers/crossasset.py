@@ -50,7 +50,7 @@ def cross_pair(
     date_score, date_detail = date_part(rule, days)
     score = round(combine(rule, {"amount": amount_score, "date": date_score, **sims}), 6)
     if not verbose:
-        return Scored((a.id,), (b.id,), score, rule.name, QUIET, NO_ADJ)
+        return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ)
     q = gap.quantize(_Q).normalize()
     explanation: dict[str, Any] = {
         "amount": {

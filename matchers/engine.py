@@ -26,7 +26,7 @@ that scope and only proposals involving a new record are returned. Cost is
 proportional to the new records, their auto-worthy partners and those records' direct
 neighbours, never to a chained component (dense books chain weak links across most of
 the open items). Measured (bench/match.py): 1,000 new records vs 100k open: 0.12 s,
-1,332 records in scope; vs 1M open: 0.26 s, 3,238 in scope.
+1,332 records in scope; vs 1M open: 0.19 s, 3,238 in scope.
 
 Guarantees (tested in ``tests/test_matchers.py``):
 
@@ -59,11 +59,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from operator import attrgetter
 from typing import Any
 
 from recon_tui.model import Price, Record
 
-from . import crossasset, exact, groups, tolerance
+from . import crossasset, exact, groups, tolerance, vector
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
@@ -249,8 +250,22 @@ class Engine:
 
     def _collect_full(self, ctx: Ctx, out: dict[int, Any]) -> None:
         rules = self.rules.rules
+        # Tolerance / similarity rules of one sign are probed together, block-wise in
+        # numpy (``matchers.vector``): the same candidates as the per-record probe.
+        shared: dict[str, list[int]] = {}
         for ri, rule in enumerate(rules):
-            if rule.matcher == "group":
+            if rule.matcher in ("tolerance", "similarity"):
+                shared.setdefault(rule.sign, []).append(ri)
+        for ris in shared.values():
+            group = [rules[ri] for ri in ris]
+            found = vector.collect(
+                group, self.sides[LEFT], self.sides[RIGHT], ctx.is_open, self.stats
+            )
+            for ri, rule, lst in zip(ris, group, found, strict=True):
+                keep = rule.min_score
+                out[ri] = [s for s in lst if s.score >= keep]
+        for ri, rule in enumerate(rules):
+            if rule.matcher == "group" or rule.matcher in ("tolerance", "similarity"):
                 continue  # groups are searched in the pipeline, on what is still open
             gen = _GEN[rule.matcher]
             drivers = self._drivers(rule)
@@ -259,9 +274,14 @@ class Engine:
                 # for one prober): a plain list, no per-pair key tuple (a full run of
                 # 1M x 1M keeps ~4M candidates).
                 keep = rule.min_score
+                probers: Iterable[Item] = self.sides[drivers[0]].items.values()
+                if rule.matcher == "exact":
+                    # Only records carrying one of the keys can have an exact candidate.
+                    ks = rule.keys
+                    probers = [it for it in probers if any(it.key_value(k) for k in ks)]
                 out[ri] = [
                     s
-                    for it in self.sides[drivers[0]].items.values() if ctx.is_open(it.id)
+                    for it in probers if ctx.is_open(it.id)
                     for s in gen(ctx, rule, it)[0] if s.score >= keep
                 ]
                 continue
@@ -361,7 +381,7 @@ class Engine:
         rej: frozenset[frozenset[int]],
         interior: set[int] | None = None,
     ) -> list[Proposal]:
-        open_ids = set(scope)
+        open_ids = scope  # consumed: the caller does not use the scope afterwards
         margin = self.rules.ambiguity_margin
         kept: list[Proposal] = []  # autos and ambiguous suggestions: they consume records
         weak: list[Proposal] = []  # below-threshold suggestions: later rules may do better
@@ -370,19 +390,20 @@ class Engine:
             if rule.matcher == "group":
                 cands = self._group_cands(pipe_ctx, rule, open_ids)
             else:
-                pc = pair_cands[ri]
+                # Popped: each rule's candidates are freed once filtered (a full run
+                # of 1M x 1M holds millions of them).
+                pc = pair_cands.pop(ri)
                 cands = [
                     s for s in (pc.values() if isinstance(pc, dict) else pc)
                     if s.left[0] in open_ids and s.right[0] in open_ids
                 ]
+                del pc
             if rej:
                 cands = [s for s in cands if frozenset(s.ids) not in rej]
             if not cands:
                 continue
             for scored, decision, alts, reason in decide(rule, cands, margin, interior):
-                p = self._proposal(rule, scored, decision, {
-                    "decision": {"agree": decision == "auto", "detail": reason}
-                })
+                p = self._proposal(rule, scored, decision, reason)
                 p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
                 if decision == "auto" or reason in ("ambiguous", OUT_OF_SCOPE) or alts:
                     kept.append(p)
@@ -391,7 +412,12 @@ class Engine:
                     weak.append(p)
         # Weak suggestions fill in, strictest rule first, where nothing stronger exists;
         # a later overlapping one becomes an alternative of the earlier one.
-        owner: dict[int, Proposal] = {i: p for p in kept for i in p.ids}
+        # Only ids of weak suggestions are ever looked up: a map of every kept id would
+        # hold ~1.4M entries in a full run of 1M x 1M.
+        wanted = {i for p in weak for i in p.left_ids + p.right_ids}
+        owner: dict[int, Proposal] = {
+            i: p for p in kept for i in p.left_ids + p.right_ids if i in wanted
+        }
         for p in weak:
             clash = [owner[i] for i in p.ids if i in owner]
             if not clash:
@@ -405,7 +431,9 @@ class Engine:
     def _group_cands(self, ctx: Ctx, rule: Rule, open_ids: set[int]) -> list[Scored]:
         side = self.sides[groups.one_side(rule)]
         out: list[Scored] = []
-        for oid in sorted(i for i in open_ids if i in side.items):
+        items = side.items
+        # The one side's open ids (iterating the side: it is smaller than the scope).
+        for oid in sorted(i for i in items if i in open_ids):
             cands, _ = groups.for_one(ctx, rule, side.items[oid])
             out.extend(s for s in cands if self._keep(rule, s))
         return out
@@ -432,18 +460,12 @@ class Engine:
         return v
 
     def _proposal(
-        self, rule: Rule, s: Scored, decision: str, extra: dict[str, Any] | None = None
+        self, rule: Rule, s: Scored, decision: str, reason: str | None = None
     ) -> Proposal:
         # The explanation is built on access from the records captured here (they stay
         # valid after the engine drops them), not held by every proposal of a run.
-        items = {i: self.item(i) for i in s.ids}
-
-        def explain() -> tuple[dict[str, Any], list[Any]]:
-            v = self._verbose(rule, s, items)  # type: ignore[arg-type]
-            return v.explanation, v.adjustments
-
-        return Proposal(s.left, s.right, s.score, rule.name, decision, explain=explain,
-                        extra=extra)
+        return Proposal(s.left, s.right, s.score, rule.name, decision,
+                        explain=_Explain(self, rule, s, decision, reason))
 
     # --- operator candidates -----------------------------------------------------------
 
@@ -491,6 +513,36 @@ class Engine:
         return out
 
 
+class _Explain:
+    """A proposal's deferred explanation: the verbose re-score over the records captured
+    at proposal time, plus the engine's ``decision`` entry. A slotted object rather than
+    a closure with a dict of records and an ``extra`` dict: a full run of 1M x 1M holds
+    ~700k proposals."""
+
+    __slots__ = ("agree", "engine", "items", "reason", "rule", "scored")
+
+    def __init__(
+        self, engine: Engine, rule: Rule, s: Scored, decision: str, reason: str | None
+    ) -> None:
+        self.engine = engine
+        self.rule = rule
+        self.scored = s
+        self.items = tuple(engine.item(i) for i in s.ids)
+        self.agree = decision == "auto"
+        self.reason = reason
+
+    def __call__(self) -> tuple[dict[str, Any], list[Any]]:
+        items = {it.id: it for it in self.items if it is not None}
+        v = self.engine._verbose(self.rule, self.scored, items)
+        expl = v.explanation
+        if self.reason is not None:
+            expl["decision"] = {"agree": self.agree, "detail": self.reason}
+        return expl, v.adjustments
+
+
+_LEFT, _RIGHT, _SCORE = attrgetter("left"), attrgetter("right"), attrgetter("score")
+
+
 def decide(
     rule: Rule, cands: list[Scored], margin: float, interior: set[int] | None = None
 ) -> list[tuple[Scored, str, list[Scored], str]]:
@@ -499,12 +551,17 @@ def decide(
     ``interior`` (incremental runs): only groups of interior records may be auto.
     Returns (group, decision, alternatives, reason) in score order.
     """
-    cands = sorted(cands, key=Scored.sort_key)
+    # Scored.sort_key order (-score, left, right) by three stable passes on existing
+    # attributes: no key tuple per candidate (millions in a full run of 1M x 1M).
+    cands = sorted(cands, key=_RIGHT)
+    cands.sort(key=_LEFT)
+    cands.sort(key=_SCORE, reverse=True)
     by_rec: dict[int, list[Scored]] = {}
     for s in cands:
         for i in s.ids:
             by_rec.setdefault(i, []).append(s)  # stays sorted: cands are sorted
     thr = rule.auto_threshold
+    reasons: dict[str, str] = {}
     out: list[tuple[Scored, str, list[Scored], str]] = []
     taken: set[int] = set()
     if rule.outcome == "auto":
@@ -514,7 +571,10 @@ def decide(
             if interior is not None and not interior.issuperset(s.ids):
                 continue  # boundary: its candidate lists are incomplete
             if _clear(s, by_rec, margin, thr):
-                out.append((s, "auto", [], f"score {s.score:.3f} >= {thr}, unambiguous"))
+                # One string per distinct text, not per proposal (~700k in a full run).
+                reason = f"score {s.score:.3f} >= {thr}, unambiguous"
+                reason = reasons.setdefault(reason, reason)
+                out.append((s, "auto", [], reason))
                 taken.update(s.ids)
     owner: dict[int, list[Scored]] = {}
     for s in cands:
@@ -530,6 +590,7 @@ def decide(
                 if interior is not None and not interior.issuperset(s.ids)
                 else "ambiguous"
             )
+            reason = reasons.setdefault(reason, reason)
             out.append((s, "suggest", alts, reason))
             for i in s.ids:
                 owner[i] = alts

@@ -87,13 +87,26 @@ def amount_fit(
     amount is ``left_mag - right_mag``; callers re-sign it from the left's view.
     """
     gap = left_mag - right_mag
-    detail: dict[str, Any] = {}
-    if verbose:
-        detail = {
-            "left": canonical_amount(left_mag),
-            "right": canonical_amount(right_mag),
-            "difference": canonical_amount(gap),
-        }
+    if not verbose:
+        # Blocking-time scoring: the same scores, no details or adjustments built.
+        if not gap:
+            return 1.0, None, QUIET
+        size = -gap if gap < 0 else gap
+        larger = left_mag if left_mag > right_mag else right_mag
+        rounding = max(rule.abs_tol(asset), rule.amount_rel * larger)
+        if size <= rounding:
+            return 1.0 - 0.1 * float(size / rounding), None, QUIET
+        if size in fees:
+            return 0.97, None, QUIET
+        fee_cap = rule.presumed_fee_cap(larger, asset)
+        if fee_cap > 0 and rule.fee_min <= size <= fee_cap:
+            return 0.95 - 0.15 * float(size / fee_cap), None, QUIET
+        return None
+    detail: dict[str, Any] = {
+        "left": canonical_amount(left_mag),
+        "right": canonical_amount(right_mag),
+        "difference": canonical_amount(gap),
+    }
     if not gap:
         detail.update(agree=True, detail="equal amounts")
         return 1.0, None, detail
@@ -173,6 +186,12 @@ def combine(rule: Rule, parts: dict[str, float | None]) -> float:
     return total / wsum if wsum else 0.0
 
 
+def date_score(rule: Rule, days: int) -> float:
+    """The score of ``date_part`` alone (blocking-time scoring)."""
+    window = max(rule.date_window_days, 1)
+    return 1.0 - 0.5 * min(days, window) / window
+
+
 def date_part(rule: Rule, days: int) -> tuple[float, dict[str, Any]]:
     window = max(rule.date_window_days, 1)
     unit = "business days" if rule.business_days else "days"
@@ -183,13 +202,68 @@ def date_part(rule: Rule, days: int) -> tuple[float, dict[str, Any]]:
     }
 
 
+def quick_pair(rule: Rule, a: Item, b: Item, texts: dict[str, float | None]) -> Scored | None:
+    """``pair(rule, a, b, None, False, texts)`` for a pair the caller has already checked
+    for asset, sign, ``rule.assets`` and date window (``matchers.vector``): the same
+    score, without repeating those checks."""
+    ms = rule.min_similarity
+    if ms > 0 and max((s or 0.0) for s in texts.values()) < ms:
+        return None
+    asset = a.asset
+    if a.fee is None and b.fee is None:
+        fees: Sequence[Decimal] = ()
+    else:
+        fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset))
+                if f and fa == asset]
+    fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, asset)
+    if fit is None:
+        return None
+    days = abs(a.bday - b.bday) if rule.business_days else abs(a.day - b.day)
+    # ``combine`` over these parts, unrolled: same terms, same order, same floats.
+    window, plan, wsum = _plan(rule)
+    vals = (fit[0], 1.0 - 0.5 * min(days, window) / window,
+            texts["reference"], texts["counterparty"], texts["memo"], None)
+    total = 0.0
+    for k, w in plan:
+        v = vals[k]
+        total += w * (NEUTRAL if v is None else v)
+    score = round(total / wsum if wsum else 0.0, 6)
+    return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ, None)
+
+
+_PARTS = {"amount": 0, "date": 1, "reference": 2, "counterparty": 3, "memo": 4}
+_PLANS: dict[int, tuple[Rule, int, tuple[tuple[int, float], ...], float]] = {}
+
+
+def _plan(rule: Rule) -> tuple[int, tuple[tuple[int, float], ...], float]:
+    """``quick_pair``'s view of a rule: date window, (part, weight) in ``combine``
+    order (an unknown part reads as missing), and the weight sum as ``combine`` adds it."""
+    hit = _PLANS.get(id(rule))
+    if hit is not None and hit[0] is rule:
+        return hit[1], hit[2], hit[3]
+    plan = tuple((_PARTS.get(name, 5), w) for name, w in rule.weights.items() if w != 0)
+    wsum = 0.0
+    for _, w in plan:
+        wsum += w
+    window = max(rule.date_window_days, 1)
+    _PLANS[id(rule)] = (rule, window, plan, wsum)
+    return window, plan, wsum
+
+
 def pair(
-    rule: Rule, a: Item, b: Item, key_field: str | None = None, verbose: bool = False
+    rule: Rule,
+    a: Item,
+    b: Item,
+    key_field: str | None = None,
+    verbose: bool = False,
+    texts: dict[str, Any] | None = None,
 ) -> Scored | None:
     """Score left item ``a`` against right item ``b`` under a same-asset 1:1 rule.
 
     ``verbose=False`` (blocking-time scoring) skips building the explanation; the engine
-    re-scores the few groups it proposes with ``verbose=True``.
+    re-scores the few groups it proposes with ``verbose=True``. ``texts``: the pair's
+    non-verbose ``text_scores(a, b, key_field)`` when the caller already has them
+    (several rules scoring one pair share them).
     """
     if a.asset != b.asset or not sign_ok(rule, a.sign, b.sign):
         return None
@@ -198,20 +272,29 @@ def pair(
     days = lag(rule, a, b)
     if days > rule.date_window_days:
         return None
+    min_sim = rule.min_similarity
+    if texts is not None and not verbose and min_sim > 0:
+        # Known similarities first: cheaper than the Decimal amount fit (same outcome).
+        if max((s or 0.0) for s in texts.values()) < min_sim:
+            return None
     fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
     fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose)
     if fit is None:
         return None
     amount_score, adj, amount_detail = fit
-    texts = text_scores(a, b, key_field, verbose)
+    if texts is None or verbose:
+        texts = text_scores(a, b, key_field, verbose)
     sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
     if rule.min_similarity > 0:
         if max((s or 0.0) for s in sims.values()) < rule.min_similarity:
             return None
-    date_score, date_detail = date_part(rule, days)
-    score = round(combine(rule, {"amount": amount_score, "date": date_score, **sims}), 6)
     if not verbose:
-        return Scored((a.id,), (b.id,), score, rule.name, QUIET, NO_ADJ, key_field)
+        score = round(combine(rule, {
+            "amount": amount_score, "date": date_score(rule, days), **sims
+        }), 6)
+        return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ, key_field)
+    d_score, date_detail = date_part(rule, days)
+    score = round(combine(rule, {"amount": amount_score, "date": d_score, **sims}), 6)
     if adj is not None:
         # Express the adjustment as left minus right in signed terms (own-account view).
         adj = Adjustment(adj.kind, adj.asset, a.amount - b.amount, adj.note)

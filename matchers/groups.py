@@ -51,6 +51,8 @@ def block(ctx: Ctx, rule: Rule, one: Item) -> list[int]:
             ctx.stats["group_blocks_oversized"] += 1
             continue
         found.update(ids)
+    if not found:
+        return []  # (most date-only blocks are oversized)
     items = other.items
     gap = rule.max_amount_gap(abs(one.amount), one.asset)
     limit = abs(one.amount) + gap
@@ -144,7 +146,7 @@ def group_score(
     # Larger groups are likelier to balance by coincidence: a small size penalty.
     score = round(combine(rule, parts) - 0.005 * (len(members) - 2), 6)
     ids = tuple(sorted(m.id for m in members))
-    left, right = ((one.id,), ids) if one.side == LEFT else (ids, (one.id,))
+    left, right = (one.one, ids) if one.side == LEFT else (ids, one.one)
     if not verbose:
         return Scored(left, right, score, rule.name, QUIET, NO_ADJ)
     left_total = abs(one.amount) if one.side == LEFT else total

@@ -14,9 +14,13 @@ from decimal import Decimal
 
 from recon_tui.model import Record
 
-from .normalize import norm_name, norm_ref, norm_text, norm_txid, ref_family
+from .normalize import norm_name, norm_ref, norm_text, norm_txid, ref_keys
 
 LEFT, RIGHT = 0, 1
+_DAYS: dict[int, int] = {}
+"""Interned day / business-day ordinals (business days keyed as ``-1 - bday``)."""
+_BDAYS: dict[int, int] = {}
+"""Day ordinal -> its (interned) business-day ordinal."""
 
 
 @dataclass(slots=True)
@@ -39,6 +43,8 @@ class Item:
     fee: Decimal | None
     fee_asset: str | None
     record: Record
+    one: tuple[int, ...]
+    """``(id,)``: the one-member side of a pair, shared by all its scored candidates."""
 
     def key_value(self, key: str) -> str:
         if key == "txid":
@@ -74,23 +80,34 @@ def prepare(r: Record, side: int) -> Item:
     day = d.toordinal()
     amount = r.amount
     e2e = r.attrs.get("end_to_end_id") if r.attrs else None
+    # Shared objects where values repeat (a million items span a few hundred days):
+    # ~100 bytes per item of a large book.
+    bday = _BDAYS.get(day)
+    if bday is None:
+        day = _DAYS.setdefault(day, day)
+        bday = business_index(day)
+        bday = _BDAYS[day] = _DAYS.setdefault(-1 - bday, bday)
+    else:
+        day = _DAYS[day]
+    ref, family = ref_keys(r.reference)
     return Item(
         id=r.id,
         side=side,
         asset=r.asset,
         amount=amount,
-        mag=float(-amount if amount < 0 else amount),
+        mag=abs(float(amount)),  # == float(|amount|): rounding is symmetric
         sign=-1 if amount < 0 else 1,
         day=day,
-        bday=business_index(day),
+        bday=bday,
         ts=r.ts,
         txid=norm_txid(r.txid),
-        ref=norm_ref(r.reference),
+        ref=ref,
         e2e=norm_ref(str(e2e)) if e2e else "",
         cp=norm_name(r.counterparty),
         memo=norm_text(r.memo),
-        family=ref_family(r.reference),
+        family=family,
         fee=r.fee,
         fee_asset=r.fee_asset,
         record=r,
+        one=(r.id,),
     )

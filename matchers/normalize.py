@@ -89,6 +89,25 @@ def ref_family(value: str | None) -> str:
     return text.replace(" ", "")
 
 
+def ref_keys(value: str | None) -> tuple[str, str]:
+    """``(norm_ref(value), ref_family(value))``, sharing their common steps."""
+    text = norm_text(value)
+    if not text:
+        return "", ""
+    stripped = _PREFIX_RE.sub("", text)
+    if stripped:
+        text = stripped
+    ref = text.replace(" ", "")
+    if " " not in text:
+        return ref, ref
+    for pattern in (_FAMILY_DATE, _FAMILY_PERIOD, _FAMILY_SUFFIX):
+        shorter = pattern.sub("", text)
+        if shorter:
+            text = shorter
+    family = text.replace(" ", "")
+    return ref, ref if family == ref else family
+
+
 def norm_txid(value: str | None) -> str:
     """On-chain ids: hex is case-insensitive and some explorers add ``0x``."""
     if not value:

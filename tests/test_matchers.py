@@ -326,3 +326,36 @@ def test_incremental_equals_full(seed: int, size: int, frac: float) -> None:
     if res.stats.get("closure_truncated", 0) == 0:
         want_here = [p for p in want if p.ids & live_new]
         assert sorted(map(_key, got)) == sorted(map(_key, want_here))
+
+
+@pytest.mark.parametrize(("max_block", "days", "skip"), [(64, 20, 0), (3, 5, 7), (1, 3, 0)])
+def test_vectorised_full_run_candidates_equal_per_record_probe(
+    max_block: int, days: int, skip: int
+) -> None:
+    """matchers.vector (full runs) yields exactly the pairs and scores of the
+    per-record probe (tolerance.generate), oversize fallbacks and closed ids included."""
+    from collections import Counter
+
+    from matchers import tolerance, vector
+    from matchers.context import Ctx
+    from matchers.items import LEFT, RIGHT
+
+    w = generate(1500, seed=5, days=days)
+    e = Engine("default")
+    e.load(w.left, w.right)
+    for side in e.sides:
+        side.max_block = max_block  # small caps: most cells oversized, strict drops
+
+    def is_open(i: int) -> bool:
+        return not skip or i % skip != 0
+
+    ctx = Ctx(e.sides, e.prices, Counter(), is_open)
+    rules = [r for r in e.rules.rules if r.matcher in ("tolerance", "similarity")]
+    want = [
+        sorted((s.left, s.right, s.score) for it in e.sides[LEFT].items.values()
+               if is_open(it.id) for s in tolerance.generate(ctx, r, it)[0])
+        for r in rules
+    ]
+    got = vector.collect(rules, e.sides[LEFT], e.sides[RIGHT], is_open, Counter())
+    assert [sorted((s.left, s.right, s.score) for s in g) for g in got] == want
+    assert any(want)

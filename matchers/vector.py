@@ -1,0 +1,275 @@
+"""Vectorised candidate generation of the tolerance / similarity rules for full runs.
+
+A full run probes every open left record with every tolerance and similarity rule.
+Done one record at a time (``SideIndex.by_amount``) that is ~13 binary searches and a
+Python loop per probe. Here, per (asset, sign) block, the whole block is probed at once
+with ``numpy.searchsorted`` over the other side's items sorted by (day, |amount|), the
+candidate pairs of all the block's records are expanded and filtered by every rule's
+amount / date / fee windows in numpy, and only the pairs that pass are scored in Python
+(text similarities once per pair, shared by the rules).
+
+Exactly the pairs of ``tolerance.generate`` (``by_amount`` + its filter) — same cells,
+same float windows, same oversize fallbacks:
+
+* a record whose own amount cell is oversized, or a counterpart in an oversized cell,
+  is paired only on the strict key (same |amount| and same day); a strict class larger
+  than ``max_block`` on either side pairs nothing (``strict_blocks_dropped``);
+* any other counterpart is paired when its |amount| and day are inside the rule's
+  windows (a cell is inside a probe's cell range iff its items can be).
+
+Only the ``oversized_fallbacks`` / ``strict_blocks_dropped`` counters differ from the
+per-record probe: they count probes (record x rule) that fell back, not cells visited.
+The incremental path and ``Engine.candidates`` keep the per-record probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .blocking import SideIndex
+from .explain import Scored, quick_pair, signs_for, text_scores
+from .items import Item
+from .rules import Rule
+
+_EPS = 1e-9
+CHUNK = 4096
+"""Probing records per numpy batch (bounds the expanded candidate arrays)."""
+
+
+class _Block:
+    """One (asset, sign) block of a side: items sorted by (day, |amount|)."""
+
+    __slots__ = (
+        "bday", "day", "dmin", "feev", "ids", "items", "keys", "mag", "open", "over",
+        "span", "umag",
+    )
+
+    def __init__(self, items: list[Item], over_ids: set[int]) -> None:
+        n = len(items)
+        mag = np.fromiter((it.mag for it in items), np.float64, n)
+        day = np.fromiter((it.day for it in items), np.int64, n)
+        self.umag = np.unique(mag)
+        rank = np.searchsorted(self.umag, mag)
+        self.dmin = int(day.min()) if n else 0
+        self.span = len(self.umag) + 1
+        keys = (day - self.dmin) * self.span + rank
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.mag = mag[order]
+        self.day = day[order]
+        self.items = [items[i] for i in order.tolist()]
+        self.ids = np.fromiter((it.id for it in self.items), np.int64, n)
+        self.bday = np.fromiter((it.bday for it in self.items), np.int64, n)
+        self.over = np.fromiter((it.id in over_ids for it in self.items), np.bool_, n)
+        # The declared fee as ``explain.amount_fit`` may use it (same asset, non-zero).
+        self.feev = np.fromiter(
+            (float(it.fee) if it.fee and it.fee_asset == it.asset else np.nan
+             for it in self.items), np.float64, n,
+        )
+        self.open = np.ones(n, np.bool_)
+
+    def ranks(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """|amount| ranks [r_lo, r_hi) of lo <= |amount| <= hi."""
+        return np.searchsorted(self.umag, lo, "left"), np.searchsorted(self.umag, hi, "right")
+
+    def range_keys(
+        self, day: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Index ranges [i0, i1) of items on ``day`` with |amount| rank in [r_lo, r_hi)."""
+        base = (day - self.dmin) * self.span
+        return (
+            np.searchsorted(self.keys, base + r_lo, "left"),
+            np.searchsorted(self.keys, base + r_hi, "left"),
+        )
+
+
+def _blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
+    cap = side.max_block
+    over: set[int] = set()
+    for cell in side.amounts.values():
+        if len(cell) > cap:
+            over.update(iid for _, iid in cell)
+    groups: dict[tuple[str, int], list[Item]] = {}
+    for it in side.items.values():
+        groups.setdefault((it.asset, it.sign), []).append(it)
+    return {k: _Block(v, over) for k, v in groups.items()}
+
+
+def _windows(
+    rule: Rule, asset: str, mag: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``tolerance.amount_window`` and ``tight_window`` over an array, with the same
+    float operations in the same order (bit-identical bounds)."""
+    rel = float(max(rule.amount_rel, rule.fee_rel_max))
+    ab = float(max(rule.abs_tol(asset), rule.fee_cap(asset)))
+    fa = float(rule.fee_cap(asset))
+    frm = float(rule.fee_rel_max)
+    tol = float(rule.abs_tol(asset))
+    arel = float(rule.amount_rel)
+
+    def gap(larger: np.ndarray) -> np.ndarray:
+        fr = frm * larger
+        if fa:
+            fee = np.where(fr != 0, np.minimum(fa, fr), fa)
+        else:
+            fee = fr
+        return np.maximum(np.maximum(tol, arel * larger), fee)
+
+    lo = mag * (1 - rel) - ab
+    if rel < 1:
+        hi = (mag + ab) / (1 - rel)
+    else:
+        hi = np.full_like(mag, np.inf)
+    lo = np.maximum(lo - _EPS * mag - 1e-12, 0.0)
+    hi = hi + _EPS * mag + 1e-12
+    tlo = mag - gap(mag)
+    with np.errstate(invalid="ignore"):
+        thi = np.where(np.isinf(hi), hi, mag + gap(hi))
+    return lo, hi, tlo - _EPS * mag - 1e-9, thi + _EPS * thi + 1e-9
+
+
+def _expand(i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, index) for every index in each row's range [i0, i1)."""
+    cnt = i1 - i0
+    cnt[cnt < 0] = 0
+    total = int(cnt.sum())
+    rows = np.repeat(np.arange(len(i0)), cnt)
+    starts = np.repeat(i0 - (np.cumsum(cnt) - cnt), cnt)
+    return rows, starts + np.arange(total)
+
+
+def collect(
+    rules: list[Rule],
+    probers: SideIndex,
+    targets: SideIndex,
+    is_open: Callable[[int], bool],
+    stats: dict[str, int],
+    left: bool = True,
+) -> list[list[Scored]]:
+    """Candidates of each rule (all of one ``sign`` setting) for every open record of
+    ``probers`` against ``targets``: ``[generate(ctx, rule, it)[0] for it]`` per rule,
+    concatenated (order aside)."""
+    out: list[list[Scored]] = [[] for _ in rules]
+    if not probers.items or not targets.items:
+        return out
+    own_blocks = _blocks(probers)
+    other_blocks = _blocks(targets)
+    for blk in (*own_blocks.values(), *other_blocks.values()):
+        blk.open = np.fromiter((is_open(i) for i in blk.ids.tolist()), np.bool_, len(blk.ids))
+    cap = targets.max_block
+    for (asset, sign), pb in own_blocks.items():
+        active = [k for k, r in enumerate(rules) if not (r.assets and asset not in r.assets)]
+        if not active:
+            continue
+        # Strict-class size of each prober on its own side (``SideIndex.strict_count``).
+        _, inv, cnt = np.unique(pb.keys, return_inverse=True, return_counts=True)
+        own_strict = cnt[inv]
+        for tsign in signs_for(rules[active[0]], sign):
+            tb = other_blocks.get((asset, tsign))
+            if tb is None:
+                continue
+            for c0 in range(0, len(pb.items), CHUNK):
+                _probe(rules, active, asset, pb, tb, slice(c0, c0 + CHUNK), own_strict,
+                       cap, stats, out, left)
+    return out
+
+
+def _probe(
+    rules: list[Rule],
+    active: list[int],
+    asset: str,
+    pb: _Block,
+    tb: _Block,
+    sl: slice,
+    own_strict: np.ndarray,
+    cap: int,
+    stats: dict[str, int],
+    out: list[list[Scored]],
+    left: bool,
+) -> None:
+    pmag, pday, pover = pb.mag[sl], pb.day[sl], pb.over[sl]
+    pstrict = own_strict[sl]
+    wins = [_windows(rules[k], asset, pmag) for k in active]
+    cws = [rules[k].calendar_window for k in active]
+    lo = np.minimum.reduce([w[0] for w in wins])
+    hi = np.maximum.reduce([w[1] for w in wins])
+    cw = max(cws)
+    # Normal pairs: neither the prober's cell nor the counterpart's is oversized.
+    rows_l, idx_l = [], []
+    r_lo, r_hi = tb.ranks(lo, hi)
+    for d in range(-cw, cw + 1):
+        i0, i1 = tb.range_keys(pday + d, r_lo, r_hi)
+        i1 = np.where(pover, i0, i1)
+        r, ix = _expand(i0, i1)
+        keep = ~tb.over[ix]
+        rows_l.append(r[keep])
+        idx_l.append(ix[keep])
+    # Strict fallback: same |amount| and same day, for oversized probers or cells.
+    f0, f1 = tb.range_keys(pday, *tb.ranks(pmag, pmag))
+    nsame = f1 - f0
+    # Every same-key counterpart sits in one cell: oversized for all of them or none.
+    has = nsame > 0
+    first_over = np.zeros(len(f0), np.bool_)
+    first_over[has] = tb.over[f0[has]]
+    fb = pover | first_over
+    dropped = fb & has & ((nsame > cap) | (pstrict > cap))
+    take = fb & has & ~dropped
+    r, ix = _expand(f0, np.where(take, f1, f0))
+    rows_l.append(r)
+    idx_l.append(ix)
+    # Fallback counters: per probe (record x active rule), see the module docstring.
+    n_rules = len(active)
+    popen = pb.open[sl]
+    fbn = int(np.count_nonzero((pover | (first_over & has)) & popen))
+    if fbn:
+        stats["oversized_fallbacks"] += fbn * n_rules
+    dn = int(np.count_nonzero(dropped & popen))
+    if dn:
+        stats["strict_blocks_dropped"] += dn * n_rules
+    rows = np.concatenate(rows_l)
+    idx = np.concatenate(idx_l)
+    live = popen[rows] & tb.open[idx]
+    rows, idx = rows[live], idx[live]
+    if not len(rows):
+        return
+    tm = tb.mag[idx]
+    td = tb.day[idx]
+    lag = np.abs(td - pday[rows])
+    blag = np.abs(tb.bday[idx] - pb.bday[sl][rows])
+    # Outside a rule's tight window only a declared fee can explain the gap
+    # (``explain.amount_fit``): keep such a pair only if its gap is, up to float
+    # rounding, one of the two declared fees (NaN when none).
+    pm = pmag[rows]
+    size = np.abs(tm - pm)
+    tolf = 1e-9 * np.maximum(tm, pm) + 1e-12
+    okfee = (np.abs(size - pb.feev[sl][rows]) <= tolf) | (np.abs(size - tb.feev[idx]) <= tolf)
+    masks = []
+    for k, (wlo, whi, tlo, thi), c in zip(active, wins, cws, strict=True):
+        m = (wlo[rows] <= tm) & (tm <= whi[rows]) & (lag <= c)
+        m &= (tlo[rows] <= tm) & (tm <= thi[rows]) | okfee
+        # ``explain.pair``'s own date check, early: fewer pairs reach Python.
+        rule = rules[k]
+        m &= (blag if rule.business_days else lag) <= rule.date_window_days
+        masks.append(m)
+    anym = np.logical_or.reduce(masks)
+    sel = np.flatnonzero(anym)
+    if not len(sel):
+        return
+    mat = np.stack([m[sel] for m in masks], axis=1).tolist()
+    prow = (rows[sel] + (sl.start or 0)).tolist()
+    tix = idx[sel].tolist()
+    pitems, titems = pb.items, tb.items
+    rlist = [rules[k] for k in active]
+    olist = [out[k] for k in active]
+    for p, t, row in zip(prow, tix, mat, strict=True):
+        it = pitems[p]
+        o = titems[t]
+        a, b = (it, o) if left else (o, it)
+        texts = text_scores(a, b)
+        for rule, dest, m in zip(rlist, olist, row, strict=True):
+            if m:
+                s = quick_pair(rule, a, b, texts)
+                if s is not None:
+                    dest.append(s)
