@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +117,26 @@ def _rejected(conn: Connection, pair: str) -> set[frozenset[int]]:
         frozenset(int(x) for x in key.split(","))
         for (key,) in conn.execute("SELECT key FROM rejections WHERE pair = ?", (pair,))
     }
+
+
+def stored_suggestions(
+    conn: Connection, pair: str, record_id: int, limit: int | None = None
+) -> list[CandidateView]:
+    """The live suggested groups of ``pair`` that contain the record, best score first."""
+    out: list[CandidateView] = []
+    for gid, rule, score, expl, adj in conn.execute(
+        "SELECT g.id, g.rule, g.score, g.explanation, g.adjustments FROM match_groups g "
+        "JOIN group_members m ON m.group_id = g.id WHERE m.record_id = ? AND g.pair = ? "
+        "AND g.state = 'suggested' ORDER BY g.score DESC, g.id LIMIT ?",
+        (record_id, pair, -1 if limit is None else limit),
+    ):
+        members = group_members(conn, gid)
+        left = tuple(m.record_id for m in members if m.side == "L")
+        right = tuple(m.record_id for m in members if m.side == "R")
+        out.append(MatchService._view(gid, left, right, score or 0.0, rule or "", "suggest",
+                                      json.loads(expl) if expl else {},
+                                      json.loads(adj) if adj else []))  # fmt: skip
+    return out
 
 
 class MatchService:
@@ -371,28 +391,22 @@ class MatchService:
 
     def candidates(self, pair: str, record_id: int, k: int = 5) -> list[CandidateView]:
         """Stored suggestions containing the record first, then the engine's candidates."""
-        conn = self.store.connection()
-        out: list[CandidateView] = []
-        seen: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
-        for gid, rule, score, expl, adj in conn.execute(
-            "SELECT g.id, g.rule, g.score, g.explanation, g.adjustments FROM match_groups g "
-            "JOIN group_members m ON m.group_id = g.id WHERE m.record_id = ? AND g.pair = ? "
-            "AND g.state = 'suggested' ORDER BY g.score DESC", (record_id, pair),
-        ):  # fmt: skip
-            members = group_members(conn, gid)
-            left = tuple(m.record_id for m in members if m.side == "L")
-            right = tuple(m.record_id for m in members if m.side == "R")
-            seen.add((left, right))
-            out.append(self._view(gid, left, right, score or 0.0, rule or "", "suggest",
-                                  json.loads(expl) if expl else {},
-                                  json.loads(adj) if adj else []))  # fmt: skip
+        stored = stored_suggestions(self.store.connection(), pair, record_id)
+        seen = {(v.left_ids, v.right_ids) for v in stored}
+        return [*stored, *self.engine_candidates(pair, record_id, k, exclude=seen)][:k]
+
+    def engine_candidates(
+        self, pair: str, record_id: int, k: int = 5,
+        exclude: Collection[tuple[tuple[int, ...], tuple[int, ...]]] = (),
+    ) -> list[CandidateView]:  # fmt: skip
+        """The warm engine's top-``k`` candidates for the record, best score first, less
+        the (left ids, right ids) sets in ``exclude`` (e.g. already stored suggestions)."""
         eng = self.engine(pair)
-        for c in eng.candidates(record_id, k, rejected=_rejected(conn, pair)):
-            if (c.left_ids, c.right_ids) in seen:
-                continue
-            out.append(self._from_candidate(c))
-        out.sort(key=lambda v: (v.group_id is None, -v.score))
-        return out[:k]
+        found = eng.candidates(record_id, k, rejected=_rejected(self.store.connection(), pair))
+        views = [
+            self._from_candidate(c) for c in found if (c.left_ids, c.right_ids) not in exclude
+        ]
+        return sorted(views, key=lambda v: -v.score)
 
     def _from_candidate(self, c: Candidate) -> CandidateView:
         return self._view(None, c.left_ids, c.right_ids, c.score, c.rule, "suggest",

@@ -11,7 +11,6 @@ the already-ordered arms (``MERGE (UNION ALL)``) instead of sorting, so a page c
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -614,24 +613,15 @@ class WorkbenchService:
 
     def stored_candidates(self, pair: str, record_id: int, k: int = 10) -> list[Candidate]:
         """Live stored suggestions containing the record, best first."""
-        conn = self.conn()
-        out = []
-        for gid, rule, score, expl, adj in conn.execute(
-            "SELECT g.id, g.rule, g.score, g.explanation, g.adjustments FROM group_members m "
-            "JOIN match_groups g ON g.id = m.group_id WHERE m.record_id = ? AND g.pair = ? "
-            "AND g.state = 'suggested' ORDER BY g.score DESC, g.id LIMIT ?",
-            (record_id, pair, k),
-        ):
-            members = conn.execute(
-                "SELECT record_id, side FROM group_members WHERE group_id = ? ORDER BY record_id",
-                (gid,),
-            ).fetchall()
-            left = tuple(r for r, s in members if s == "L")
-            right = tuple(r for r, s in members if s == "R")
-            out.append(self._candidate(gid, left, right, score or 0.0, rule or "", "suggest",
-                                       json.loads(expl) if expl else {},
-                                       json.loads(adj) if adj else []))  # fmt: skip
-        return out
+        from recon_tui.services.matching import stored_suggestions
+
+        return [
+            self._candidate(
+                v.group_id, v.left_ids, v.right_ids, v.score, v.rule, v.decision,
+                v.explanation, v.adjustments,
+            )
+            for v in stored_suggestions(self.conn(), pair, record_id, limit=k)
+        ]
 
     def _candidate(
         self, gid: int | None, left: tuple[int, ...], right: tuple[int, ...], score: float,
@@ -665,29 +655,26 @@ class WorkbenchService:
         """Ranked candidates: stored suggestions first, then the engine's on-demand ones
         (when the matching service exists). May be slow: call from a worker."""
         stored = self.stored_candidates(pair, record_id, k=max(k, 10))
+        # Stored suggestions rank before the engine's candidates, k in all: the engine
+        # only fills the room the stored ones leave.
+        room = max(0, k - len(stored))
         svc = self.match_service()
-        if svc is None:
+        if svc is None or room == 0:
             return stored
+        seen = {(c.left_ids, c.right_ids) for c in stored}
         try:
             with self._match_lock:
-                views = svc.candidates(pair, record_id, k=k)
+                views = svc.engine_candidates(pair, record_id, k, exclude=seen)
         except Exception:  # the engine failing must not take the workbench down
             return stored
-        seen = {c.group_id for c in stored if c.group_id is not None}
-        out = list(stored)
-        for v in views:
-            if v.group_id is not None and v.group_id in seen:
-                # Keep the service's object so accept/reject go through it.
-                for c in out:
-                    if c.group_id == v.group_id:
-                        c.source = v
-                continue
-            out.append(self._candidate(
-                v.group_id, tuple(v.left_ids), tuple(v.right_ids), v.score, v.rule, v.decision,
-                dict(v.explanation or {}), list(v.adjustments or []),
-                amount_difference=v.amount_difference, date_lag_days=v.date_lag_days, source=v,
-            ))  # fmt: skip
-        return out
+        return [*stored, *(
+            self._candidate(
+                v.group_id, v.left_ids, v.right_ids, v.score, v.rule, v.decision,
+                v.explanation, v.adjustments, amount_difference=v.amount_difference,
+                date_lag_days=v.date_lag_days, source=v,
+            )
+            for v in views[:room]
+        )]  # fmt: skip
 
     # --- decisions on candidates ------------------------------------------------------
 
