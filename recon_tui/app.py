@@ -149,11 +149,8 @@ class ReconApp(App[None]):
             self.push_screen(HelpScreen())
 
     def action_export(self) -> None:
-        try:
-            from recon_tui.screens.export import ExportScreen
-        except ImportError:
-            self.notify("export not available yet", severity="warning")
-            return
+        from recon_tui.screens.export import ExportScreen
+
         self.push_screen(ExportScreen())
 
     # --- workers ---------------------------------------------------------------------------
@@ -226,10 +223,8 @@ def _args(message: Any) -> tuple[Any, ...]:
 
 
 def _match_lines(store: Store, **kwargs: Any) -> list[str]:
-    try:
-        from recon_tui.services.matching import MatchService
-    except ImportError:
-        return ["matching is not available yet"]
+    from recon_tui.services.matching import MatchService
+
     try:
         return list(MatchService(store).run_all(**kwargs).lines())
     except Exception as exc:  # the matcher failing is news, not a crash

@@ -339,10 +339,8 @@ def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) ->
 def _match_after(c: Ctx, changed_ids: list[int]) -> None:
     if not changed_ids:
         return
-    try:
-        from recon_tui.services.matching import MatchService
-    except ImportError:
-        return
+    from recon_tui.services.matching import MatchService
+
     for line in MatchService(c.store()).run_all(changed_ids=changed_ids).lines():
         click.echo("match: " + line)
 
@@ -354,10 +352,8 @@ def _match_after(c: Ctx, changed_ids: list[int]) -> None:
 @pass_ctx
 def match(c: Ctx, dry_run: bool, pair_names: tuple[str, ...], full: bool) -> None:
     """Run the matchers headless (incremental unless --full)."""
-    try:
-        from recon_tui.services.matching import MatchService
-    except ImportError:
-        raise click.ClickException("matching is not available yet") from None
+    from recon_tui.services.matching import MatchService
+
     result = MatchService(c.store()).run_all(
         pairs=list(pair_names) or None, dry_run=dry_run, full=full
     )
@@ -532,10 +528,8 @@ def session_reopen(c: Ctx, session_id: str, reason: str) -> None:
 def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | None,
            zip_archive: bool, encrypt: bool, force: bool) -> None:  # fmt: skip
     """Export a closed reconciliation SESSION (or --decrypt a bundle)."""
-    try:
-        from recon_tui.services import export as export_service
-    except ImportError:
-        raise click.ClickException("export is not available yet") from None
+    from recon_tui.services import export as export_service
+
     export_service.cli_export(c, session, decrypt_path, out, encrypt, zip_archive=zip_archive,
                               force=force)
 

@@ -99,10 +99,8 @@ class SourceFormScreen(Dialog[str | None]):
 
     @work(thread=True, exclusive=True, group="preview")
     def _preview(self, values: dict[str, Any]) -> None:
-        try:
-            from adapters.file_csv import preview
-        except ImportError:
-            return
+        from adapters.file_csv import preview
+
         path = values.get("path")
         if not path:
             return

@@ -388,11 +388,10 @@ class Candidate:
         ]
 
 
-def _match_service(store: Store) -> Any | None:
-    try:
-        from recon_tui.services.matching import MatchService
-    except ImportError:
-        return None
+def _match_service(store: Store) -> Any:
+    # Imported on first use: the engine (numpy, rapidfuzz) is not needed to paint a pane.
+    from recon_tui.services.matching import MatchService
+
     return MatchService(store)
 
 

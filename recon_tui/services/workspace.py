@@ -75,12 +75,9 @@ def build_demo(
     for report in sync_all(store):
         say("  " + report.line())
     if match:
-        try:
-            from recon_tui.services.matching import MatchService
-        except ImportError:
-            MatchService = None
-        if MatchService is not None:
-            say("matching")
-            for line in MatchService(store).run_all().lines():
-                say("  " + line)
+        from recon_tui.services.matching import MatchService
+
+        say("matching")
+        for line in MatchService(store).run_all().lines():
+            say("  " + line)
     return store
