@@ -37,7 +37,7 @@ from recon_tui.services.decisions import (
 from recon_tui.store import Store, now_us
 from recon_tui.store.audit import append, append_many
 from recon_tui.store.db import Connection
-from recon_tui.store.records import get_records, iter_records, load_prices
+from recon_tui.store.records import get_records, iter_records, load_prices, side_clause
 from recon_tui.store.sources import list_pairs
 
 
@@ -104,12 +104,9 @@ def adjustment_json(a: Adjustment) -> dict[str, Any]:
 
 
 def _side_where(side: Side) -> tuple[str, tuple[Any, ...]]:
-    if side.account is None:
-        return "source = ? AND removed = 0 AND state != 'matched'", (side.source,)
-    return (
-        "source = ? AND account = ? AND removed = 0 AND state != 'matched'",
-        (side.source, side.account),
-    )
+    """A side's live records that no confirmed group holds (what the engine works on)."""
+    where, params = side_clause(side)
+    return where + " AND state != 'matched'", params
 
 
 def _rejected(conn: Connection, pair: str) -> set[frozenset[int]]:

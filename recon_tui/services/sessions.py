@@ -38,7 +38,7 @@ from recon_tui.store import Store, now_us
 from recon_tui.store.audit import append, current_actor, head
 from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
-from recon_tui.store.records import ts_to_us, us_to_ts
+from recon_tui.store.records import side_clause, ts_to_us, us_to_ts
 from recon_tui.store.sources import get_pair
 
 STATES = ("open", "closed")
@@ -237,11 +237,9 @@ def scope_records(conn: Connection, scope: Scope) -> list[ScopedRecord]:
     out: list[ScopedRecord] = []
     for p in scope.pairs:
         for code, side in (("L", p.left), ("R", p.right)):
-            where = "source = ? AND removed = 0 AND ts_us >= ? AND ts_us < ?"
-            params: list[Any] = [side.source, scope.start_us, scope.end_us]
-            if side.account is not None:
-                where += " AND account = ?"
-                params.append(side.account)
+            where, side_params = side_clause(side)
+            where += " AND ts_us >= ? AND ts_us < ?"
+            params = [*side_params, scope.start_us, scope.end_us]
             for row in conn.execute(
                 "SELECT id, source, account, external_id, kind, ts_us, asset, amount, state, "
                 f"group_id, content_hash, first_seen_us FROM records WHERE {where} "

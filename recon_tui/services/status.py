@@ -7,6 +7,7 @@ from typing import Any
 
 from recon_tui.store import Store
 from recon_tui.store.audit import head
+from recon_tui.store.records import side_clause
 from recon_tui.store.sources import list_pairs, list_sources
 
 
@@ -14,13 +15,6 @@ def _iso(us: int | None) -> str | None:
     if us is None:
         return None
     return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def side_clause(source: str, account: str | None) -> tuple[str, tuple[Any, ...]]:
-    """SQL condition (and params) selecting one side's live records."""
-    if account is None:
-        return "source = ? AND removed = 0", (source,)
-    return "source = ? AND account = ? AND removed = 0", (source, account)
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -46,7 +40,7 @@ def status(store: Store) -> dict[str, Any]:
             "rules": p.rules,
         }
         for side_name, side in (("left", p.left), ("right", p.right)):
-            where, params = side_clause(side.source, side.account)
+            where, params = side_clause(side)
             by_state = dict(conn.execute(
                 f"SELECT state, count(*) FROM records WHERE {where} GROUP BY state", params
             ))  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Any
 from recon_tui.model import Side, SourcePair
 from recon_tui.store import Store
 from recon_tui.store.db import Connection
-from recon_tui.store.records import _SELECT, amount_key, row_to_record, ts_to_us
+from recon_tui.store.records import _SELECT, amount_key, row_to_record, side_clause, ts_to_us
 from recon_tui.store.sources import SourceInfo, list_pairs, list_sources
 
 # --- amounts -----------------------------------------------------------------------------
@@ -756,11 +756,7 @@ class WorkbenchService:
             for side in (p.left, p.right):
                 summary = SideSummary()
                 open_sum: dict[str, Decimal] = defaultdict(Decimal)
-                if side.account is None:
-                    where, params = "source = ? AND removed = 0", (side.source,)
-                else:
-                    where = "source = ? AND account = ? AND removed = 0"
-                    params = (side.source, side.account)  # type: ignore[assignment]
+                where, params = side_clause(side)
                 sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
                 for state, asset, amount, ts in conn.execute(
                     f"SELECT state, asset, amount, ts_us FROM records WHERE {where}", params

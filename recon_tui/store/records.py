@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from recon_tui.model import Price, Record, canonical_amount, dumps
+from recon_tui.model import Price, Record, Side, canonical_amount, dumps
 from recon_tui.store.db import Connection, Store, now_us
 
 _E8 = Decimal(100_000_000)
@@ -268,6 +268,14 @@ def _existing(
         for ext, rid, h, rem in conn.execute(sql, (source, *part)):
             found[ext] = (rid, h, rem)
     return found
+
+
+def side_clause(side: Side) -> tuple[str, tuple[Any, ...]]:
+    """SQL condition (and its parameters) selecting one side's live (not removed) records:
+    the side's source, narrowed to its account when it names one."""
+    if side.account is None:
+        return "source = ? AND removed = 0", (side.source,)
+    return "source = ? AND account = ? AND removed = 0", (side.source, side.account)
 
 
 def get_records(conn: Connection, ids: Iterable[int]) -> list[Record]:
