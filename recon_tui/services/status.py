@@ -28,7 +28,7 @@ def status(store: Store) -> dict[str, Any]:
         sources.append({
             "name": s.name, "kind": s.kind, "label": s.label, "records": counts.get(s.name, 0),
             "last_sync": _iso(s.last_sync_us), "last_success": _iso(s.last_success_us),
-            "last_error": s.last_error, "health": _health(s.last_success_us, s.last_error_us),
+            "last_error": s.last_error, "health": s.health,
             "interval_s": s.interval_s,
         })  # fmt: skip
     pairs = []
@@ -64,14 +64,6 @@ def status(store: Store) -> dict[str, Any]:
         "decisions": seq,
         "audit_head": h,
     }
-
-
-def _health(last_success: int | None, last_error: int | None) -> str:
-    if last_success is None and last_error is None:
-        return "never synced"
-    if last_error is not None and (last_success is None or last_error > last_success):
-        return "failing"
-    return "ok"
 
 
 def status_text(data: dict[str, Any]) -> str:

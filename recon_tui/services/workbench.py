@@ -437,14 +437,7 @@ class SourceHealth:
 
     @property
     def health(self) -> str:
-        i = self.info
-        if i.last_success_us is None and i.last_error_us is None:
-            return "never synced"
-        if i.last_error_us is not None and (
-            i.last_success_us is None or i.last_error_us > i.last_success_us
-        ):
-            return "failing"
-        return "ok"
+        return self.info.health
 
 
 @dataclass(slots=True)

@@ -36,6 +36,17 @@ class SourceInfo:
     records_removed: int
     last_run_count: int
 
+    @property
+    def health(self) -> str:
+        """``never synced``, ``failing`` (the newest run failed) or ``ok``."""
+        if self.last_success_us is None and self.last_error_us is None:
+            return "never synced"
+        if self.last_error_us is not None and (
+            self.last_success_us is None or self.last_error_us > self.last_success_us
+        ):
+            return "failing"
+        return "ok"
+
 
 _COLS = (
     "name, kind, label, settings, cursor, interval_s, enabled, last_sync_us, last_success_us, "
