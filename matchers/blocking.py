@@ -9,7 +9,10 @@ Three indexes per side, all kept current by ``add``/``remove``:
   round amounts (100.00), hence the date bucket; amount buckets are geometric (2 %);
 * families: (asset, sign, counterparty or reference family, date bucket) -> ids, for
   group rules (batched settlements, split fills); a reference or txid family block is
-  read from the keys index, filtered by asset, sign and date window.
+  read from the keys index, filtered by asset, sign and date window;
+* batches: (asset, sign, day) -> {category: ids}, the lines of one kind booked on one
+  day (``Item.batch``: "payroll", "card receipt stripe"), for batch rules that match a
+  whole category of the day against one bulk debit or payout.
 
 A cell holding more than ``max_block`` items is *oversized*: records in it, or probing
 into it, fall back to the stricter key (asset, sign, exact amount, same day), and each
@@ -39,7 +42,7 @@ _LOG_STEP = math.log(1.02)
 def amount_bucket(mag: float) -> int:
     """Geometric 2 % buckets; zero gets its own bucket."""
     return math.floor(math.log(mag) / _LOG_STEP) if mag > 0 else -(1 << 30)
-FAMILY_FIELDS = ("counterparty", "reference_family")
+FAMILY_FIELDS = ("counterparty", "reference_family", "address")
 FAMILY_SCAN = 16
 """A reference / txid shared by more than this many times a family cap (any date) is
 oversized as a family block without scanning it."""
@@ -58,6 +61,7 @@ class SideIndex:
         # tight tolerance still finds the counterparts whose own fee explains a gap.
         self.fee_cells: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
         self.families: dict[tuple[str, int, str, str, int], list[int]] = {}
+        self.batches: dict[tuple[str, int, int], dict[str, list[int]]] = {}
         # Which amount buckets exist per (asset, sign, date bucket): a probe walks only
         # existing cells, so a window reaching down to zero costs nothing extra.
         self.present: dict[tuple[str, int, int], list[int]] = {}
@@ -68,6 +72,7 @@ class SideIndex:
     def bulk_add(self, items: Iterable[Item]) -> None:
         """Add many items; amount buckets are sorted once at the end (fast initial load)."""
         keys, amounts, families, store = self.keys, self.amounts, self.families, self.items
+        batches = self.batches
         b = self.day_bucket
         fee_cells = self.fee_cells
 
@@ -102,7 +107,17 @@ class SideIndex:
                 put(families, (asset, sign, "counterparty", it.cp, db), iid)
             if it.family:
                 put(families, (asset, sign, "reference_family", it.family, db), iid)
+            if it.record.address:
+                put(families, (asset, sign, "address", it.key_value("address"), db), iid)
             put(families, (asset, sign, "date", "*", db), iid)
+            if it.memo:
+                cat = it.batch
+                if cat:
+                    day_batches = batches.get((asset, sign, it.day))
+                    if day_batches is None:
+                        batches[(asset, sign, it.day)] = {cat: [iid]}
+                    else:
+                        put(day_batches, cat, iid)
         for flst in self.fee_cells.values():
             flst.sort()
         present = self.present
@@ -127,6 +142,10 @@ class SideIndex:
             insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
         for k in self._family_keys(it):
             self.families.setdefault(k, []).append(it.id)
+        cat = it.batch
+        if cat:
+            self.batches.setdefault((it.asset, it.sign, it.day), {}).setdefault(cat, []).append(
+                it.id)
 
     def remove(self, item_id: int) -> Item | None:
         it = self.items.pop(item_id, None)
@@ -157,6 +176,14 @@ class SideIndex:
                     del self.present[akey[:3]]
         for k in self._family_keys(it):
             _discard(self.families, k, it.id)
+        cat = it.batch
+        if cat:
+            bkey = (it.asset, it.sign, it.day)
+            day_batches = self.batches.get(bkey)
+            if day_batches is not None:
+                _discard(day_batches, cat, it.id)
+                if not day_batches:
+                    del self.batches[bkey]
         return it
 
     def _key_keys(self, it: Item) -> Iterator[tuple[str, str]]:
@@ -187,6 +214,8 @@ class SideIndex:
             yield (it.asset, it.sign, "counterparty", it.cp, db)
         if it.family:
             yield (it.asset, it.sign, "reference_family", it.family, db)
+        if it.record.address:
+            yield (it.asset, it.sign, "address", it.key_value("address"), db)
         # Reference and txid blocks are served from ``keys`` (they are mostly unique:
         # a per-date-bucket copy would cost ~250 bytes per record for nothing).
         yield (it.asset, it.sign, "date", "*", db)
@@ -318,6 +347,29 @@ class SideIndex:
             for iid in lst:
                 if day_lo <= items[iid].day <= day_hi:
                     out.append(iid)
+        return out
+
+
+    def same_posting(self, it: Item, cap: int) -> list[int]:
+        """Ids posted at exactly ``it``'s timestamp (same asset and sign): the other lines
+        of one journal entry. Scans the date block; None-like [] above ``cap``x16."""
+        lst = self.families.get((it.asset, it.sign, "date", "*", it.day // self.day_bucket))
+        if not lst or len(lst) > FAMILY_SCAN * cap:
+            return []
+        items, ts = self.items, it.ts
+        return [i for i in lst if items[i].ts == ts]
+
+    def by_batch(
+        self, asset: str, signs: tuple[int, ...], day_lo: int, day_hi: int
+    ) -> list[tuple[int, str, list[int]]]:
+        """The batches (day, category, ids) of the date window: live lists, not copies."""
+        out = []
+        batches = self.batches
+        for sign in signs:
+            for day in range(day_lo, day_hi + 1):
+                day_batches = batches.get((asset, sign, day))
+                if day_batches:
+                    out.extend((day, cat, ids) for cat, ids in day_batches.items())
         return out
 
 

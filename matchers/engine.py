@@ -81,6 +81,7 @@ CLOSURE_HOPS = 1
 interior (candidates generated); the next ring is boundary (endpoints only)."""
 
 OUT_OF_SCOPE = "auto-worthy, but an incremental boundary record: a full run decides"
+SPLIT = "another open record shares its txid or reference: possibly one part of a split"
 Rejected = Collection[frozenset[int]] | Collection[tuple[int, ...]]
 _GEN: dict[str, Callable[..., tuple[list[Scored], list[int]]]] = {
     "exact": exact.generate,
@@ -403,9 +404,11 @@ class Engine:
             if not cands:
                 continue
             for scored, decision, alts, reason in decide(rule, cands, margin, interior):
+                if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
+                    decision, reason = "suggest", SPLIT
                 p = self._proposal(rule, scored, decision, reason)
                 p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
-                if decision == "auto" or reason in ("ambiguous", OUT_OF_SCOPE) or alts:
+                if decision == "auto" or reason in ("ambiguous", OUT_OF_SCOPE, SPLIT) or alts:
                     kept.append(p)
                     open_ids.difference_update(scored.ids)
                 else:
@@ -599,6 +602,34 @@ def decide(
             if len(alts) < 4:
                 alts.append(s)
     return out
+
+
+def _split_sibling(ctx: Ctx, s: Scored) -> bool:
+    """Whether another open record (same side, asset and sign) shares a txid or
+    reference with a member of the pair: then the pair may be one fill of a split, and
+    the rest would hide inside a "fee" — never auto. Engine-wide openness, not the
+    run's scope, so incremental and full runs judge alike. Only a sibling that fits in
+    the pair's amount gap counts (equal amounts leave nothing for a part to hide in)."""
+    a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+    if a is None or b is None:
+        return False
+    gap = abs(abs(a.amount) - abs(b.amount))
+    if not gap:
+        return False
+    for it in (a, b):
+        own = ctx.own(it)
+        for key, value in (("txid", it.txid), ("reference", it.ref)):
+            if not value:
+                continue
+            ids = own.keys.get((key, value), ())
+            if len(ids) < 2 or len(ids) > own.max_block:
+                continue  # unique, or reused so widely it identifies nothing
+            for j in ids:
+                o = own.items[j]
+                if (j != it.id and o.asset == it.asset and o.sign == it.sign
+                        and abs(o.amount) <= gap and ctx.is_open(j)):
+                    return True
+    return False
 
 
 def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float) -> bool:

@@ -19,6 +19,7 @@ from rapidfuzz import fuzz
 from recon_tui.model import canonical_amount
 
 from .items import Item
+from .normalize import norm_address
 from .results import Adjustment
 from .rules import Rule
 
@@ -158,29 +159,52 @@ def text_scores(
     memo_s: float | None = None
     if a.memo and b.memo:
         memo_s = 1.0 if a.memo == b.memo else fuzz.token_set_ratio(a.memo, b.memo) / 100.0
+    addr: float | None = None
+    aa, ba = a.record.address, b.record.address
+    if aa and ba:
+        # Both know where the money went: the same address or a different one. Equal
+        # amounts sent to different addresses are different payments.
+        aa, ba = norm_address(aa), norm_address(ba)
+        addr = 1.0 if aa == ba else 0.0
     if not verbose:
-        return {"reference": ref, "counterparty": cp, "memo": memo_s}
+        return {"reference": ref, "counterparty": cp, "memo": memo_s, "address": addr}
 
     def row(s: float | None, agree_at: float, detail: str) -> dict[str, Any]:
         if s is None:
             return {"agree": None, "similarity": None, "detail": "missing on a side"}
         return {"agree": s >= agree_at, "similarity": round(s, 3), "detail": detail}
 
-    return {
+    out = {
         "reference": row(ref, 0.85, ref_detail),
         "counterparty": row(cp, 0.85, f"{a.cp!r} ~ {b.cp!r}"),
         "memo": row(memo_s, 0.8, f"{a.memo!r} ~ {b.memo!r}"),
     }
+    if addr is not None:  # shown only where both records carry an address
+        out["address"] = row(addr, 1.0, "same address" if addr else f"{aa!r} vs {ba!r}")
+    return out
+
+
+def _best_text(texts: dict[str, float | None]) -> float:
+    """The best text similarity (``min_similarity`` gates on text, not the address)."""
+    best = 0.0
+    for name in ("reference", "counterparty", "memo"):
+        s = texts.get(name)
+        if s is not None and s > best:
+            best = s
+    return best
 
 
 def combine(rule: Rule, parts: dict[str, float | None]) -> float:
-    """Weighted mean over the rule's weights; None (missing) counts as NEUTRAL."""
+    """Weighted mean over the rule's weights; None (missing) counts as NEUTRAL, except
+    the address, which counts only where both records carry one."""
     total = 0.0
     wsum = 0.0
     for name, w in rule.weights.items():
         if w == 0:
             continue
         s = parts.get(name)
+        if s is None and name == "address":
+            continue
         total += w * (NEUTRAL if s is None else s)
         wsum += w
     return total / wsum if wsum else 0.0
@@ -207,7 +231,7 @@ def quick_pair(rule: Rule, a: Item, b: Item, texts: dict[str, float | None]) -> 
     for asset, sign, ``rule.assets`` and date window (``matchers.vector``): the same
     score, without repeating those checks."""
     ms = rule.min_similarity
-    if ms > 0 and max((s or 0.0) for s in texts.values()) < ms:
+    if ms > 0 and _best_text(texts) < ms:
         return None
     asset = a.asset
     if a.fee is None and b.fee is None:
@@ -220,34 +244,44 @@ def quick_pair(rule: Rule, a: Item, b: Item, texts: dict[str, float | None]) -> 
         return None
     days = abs(a.bday - b.bday) if rule.business_days else abs(a.day - b.day)
     # ``combine`` over these parts, unrolled: same terms, same order, same floats.
-    window, plan, wsum = _plan(rule)
+    window, plan, wsum, has_address = _plan(rule)
     vals = (fit[0], 1.0 - 0.5 * min(days, window) / window,
-            texts["reference"], texts["counterparty"], texts["memo"], None)
+            texts["reference"], texts["counterparty"], texts["memo"], texts["address"], None)
     total = 0.0
+    if vals[ADDRESS] is None and has_address:
+        # ``combine`` skips a missing address: the weight sum without it, same order.
+        wsum = 0.0
+        for k, w in plan:
+            if k != ADDRESS:
+                wsum += w
     for k, w in plan:
         v = vals[k]
+        if v is None and k == ADDRESS:
+            continue
         total += w * (NEUTRAL if v is None else v)
     score = round(total / wsum if wsum else 0.0, 6)
     return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ, None)
 
 
-_PARTS = {"amount": 0, "date": 1, "reference": 2, "counterparty": 3, "memo": 4}
-_PLANS: dict[int, tuple[Rule, int, tuple[tuple[int, float], ...], float]] = {}
+_PARTS = {"amount": 0, "date": 1, "reference": 2, "counterparty": 3, "memo": 4, "address": 5}
+ADDRESS = 5
+_PLANS: dict[int, tuple[Rule, int, tuple[tuple[int, float], ...], float, bool]] = {}
 
 
-def _plan(rule: Rule) -> tuple[int, tuple[tuple[int, float], ...], float]:
+def _plan(rule: Rule) -> tuple[int, tuple[tuple[int, float], ...], float, bool]:
     """``quick_pair``'s view of a rule: date window, (part, weight) in ``combine``
     order (an unknown part reads as missing), and the weight sum as ``combine`` adds it."""
     hit = _PLANS.get(id(rule))
     if hit is not None and hit[0] is rule:
-        return hit[1], hit[2], hit[3]
-    plan = tuple((_PARTS.get(name, 5), w) for name, w in rule.weights.items() if w != 0)
+        return hit[1], hit[2], hit[3], hit[4]
+    plan = tuple((_PARTS.get(name, 6), w) for name, w in rule.weights.items() if w != 0)
     wsum = 0.0
     for _, w in plan:
         wsum += w
     window = max(rule.date_window_days, 1)
-    _PLANS[id(rule)] = (rule, window, plan, wsum)
-    return window, plan, wsum
+    has_address = any(k == ADDRESS for k, _ in plan)
+    _PLANS[id(rule)] = (rule, window, plan, wsum, has_address)
+    return window, plan, wsum, has_address
 
 
 def pair(
@@ -275,7 +309,7 @@ def pair(
     min_sim = rule.min_similarity
     if texts is not None and not verbose and min_sim > 0:
         # Known similarities first: cheaper than the Decimal amount fit (same outcome).
-        if max((s or 0.0) for s in texts.values()) < min_sim:
+        if _best_text(texts) < min_sim:
             return None
     fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
     fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose)
@@ -286,7 +320,7 @@ def pair(
         texts = text_scores(a, b, key_field, verbose)
     sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
     if rule.min_similarity > 0:
-        if max((s or 0.0) for s in sims.values()) < rule.min_similarity:
+        if _best_text(sims) < rule.min_similarity:
             return None
     if not verbose:
         score = round(combine(rule, {

@@ -11,6 +11,8 @@ balancing subset is ambiguity, so it is reported as alternatives, never auto.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +26,10 @@ from .results import Adjustment
 from .rules import Rule
 
 NODE_BUDGET = 2_000
+MITM_MIN = 10
+"""Up to this many members the depth-first search is exhaustive within its budget."""
+MITM_MAX = 26
+"""Above this, 2**(n/2) subsets per half cost more than the capped depth-first search."""
 MAX_SOLUTIONS = 4
 FAMILY_CAP_FACTOR = 4
 """A family block above this many times ``max_candidates`` is skipped as oversized."""
@@ -37,35 +43,86 @@ def one_side(rule: Rule) -> int:
 def block(ctx: Ctx, rule: Rule, one: Item) -> list[int]:
     """Many-side ids that could join a group with ``one`` (open or not: the relation is
     static so incremental and full runs link the same records)."""
+    parts = blocks(ctx, rule, one)
+    if len(parts) == 1:
+        return parts[0]
+    return sorted({i for part in parts for i in part})
+
+
+def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """The blocks searched around ``one``: one for shared-key rules, one per batch
+    (category and day) for ``batch`` rules, so a group never mixes two kinds of line."""
+    if "batch" in rule.keys:
+        return _batch_blocks(ctx, rule, one)
     other = ctx.other(one)
-    cw = rule.calendar_window
+    lo, hi = _member_days(rule, one)
     found: set[int] = set()
     cap = FAMILY_CAP_FACTOR * rule.max_candidates
     for key in rule.keys:
         value = one.key_value(key)
         if not value:
             continue
-        ids = other.by_family(one.asset, signs_for(rule, one.sign), key, value,
-                              one.day - cw, one.day + cw, cap)
+        ids = other.by_family(one.asset, signs_for(rule, one.sign), key, value, lo, hi, cap)
         if ids is None:
             ctx.stats["group_blocks_oversized"] += 1
             continue
+        if key == "txid" and len(ids) >= 2:
+            # Several lines citing one transaction are a batched send: the journal
+            # entry's other lines (same posting time) belong with them, cited or not.
+            postings = {other.items[i].ts: i for i in ids}
+            for i in postings.values():
+                found.update(other.same_posting(other.items[i], cap))
         found.update(ids)
     if not found:
-        return []  # (most date-only blocks are oversized)
-    items = other.items
+        return [[]]  # (most date-only blocks are oversized)
+    return [_fit_block(ctx, rule, one, found)]
+
+
+def _member_days(rule: Rule, one: Item) -> tuple[int, int]:
+    """The calendar days the many side may fall on (``lag`` then applies the window)."""
+    cw = rule.calendar_window
+    lo = one.day if rule.member_dates == "after" else one.day - cw
+    hi = one.day if rule.member_dates == "before" else one.day + cw
+    return lo, hi
+
+
+def _fit_block(ctx: Ctx, rule: Rule, one: Item, found: Iterable[int]) -> list[int]:
+    """Window, direction and size filter of a block, capped to the nearest dates."""
+    items = ctx.other(one).items
     gap = rule.max_amount_gap(abs(one.amount), one.asset)
     limit = abs(one.amount) + gap
-    ids = [
-        i for i in found
-        if lag(rule, one, items[i]) <= rule.date_window_days and abs(items[i].amount) <= limit
-    ]
+    before, after = rule.member_dates == "before", rule.member_dates == "after"
+    ids = []
+    for i in found:
+        m = items[i]
+        if (lag(rule, one, m) > rule.date_window_days or abs(m.amount) > limit
+                or (before and m.day > one.day) or (after and m.day < one.day)):
+            continue
+        ids.append(i)
     if len(ids) > rule.max_candidates:
         ctx.stats["group_blocks_cut"] += 1
         ids.sort(key=lambda i: (abs(items[i].day - one.day), i))
         del ids[rule.max_candidates :]
     ids.sort()
     return ids
+
+
+def _batch_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """One block per batch (category, day) of the other side within the window; a
+    batch above the family cap is a crowd, not a batch (skipped, counted)."""
+    other = ctx.other(one)
+    lo, hi = _member_days(rule, one)
+    cap = FAMILY_CAP_FACTOR * rule.max_candidates
+    out = []
+    for _day, _cat, ids in other.by_batch(one.asset, signs_for(rule, one.sign), lo, hi):
+        if len(ids) > cap:
+            ctx.stats["group_blocks_oversized"] += 1
+            continue
+        if len(ids) >= 2:
+            fitted = _fit_block(ctx, rule, one, ids)
+            if len(fitted) >= 2:
+                out.append(fitted)
+    return out or [[]]
 
 
 def search(rule: Rule, one: Item, members: list[Item]) -> tuple[list[tuple[Item, ...]], bool]:
@@ -78,13 +135,22 @@ def search(rule: Rule, one: Item, members: list[Item]) -> tuple[list[tuple[Item,
     target = abs(one.amount)
     rounding = max(rule.abs_tol(one.asset), rule.amount_rel * target)
     found, complete = _search(rule, target, rounding, members)
-    if found or "date" in rule.keys:
-        # A date-only block shares no identifier: only exact sums are evidence.
+    if found or "date" in rule.keys or "address" in rule.keys or "batch" in rule.keys:
+        # A date-only, address or batch block shares no payment identifier: only
+        # exact sums are evidence (a reused address plus a "fee" finds anything).
         return found, complete
     return _search(rule, target, rule.max_amount_gap(target, one.asset), members)
 
 
 def _search(
+    rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
+) -> tuple[list[tuple[Item, ...]], bool]:
+    if len(members) > MITM_MIN and len(members) <= MITM_MAX:
+        return _search_mitm(rule, target, gap, members)
+    return _search_dfs(rule, target, gap, members)
+
+
+def _search_dfs(
     rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
 ) -> tuple[list[tuple[Item, ...]], bool]:
     hi = target + gap
@@ -122,6 +188,52 @@ def _search(
     return out, budget[0] > 0 and len(out) < MAX_SOLUTIONS
 
 
+def _search_mitm(
+    rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
+) -> tuple[list[tuple[Item, ...]], bool]:
+    """Meet in the middle: every subset of each half (sums as scaled integers), then a
+    bisect per left subset for the right subsets completing the target. Exhaustive for
+    up to ``MITM_MAX`` members in ~2**(n/2) steps, where the depth-first search would
+    run out of its node budget (a week of daily accruals beside a second program)."""
+    ms = sorted(members, key=lambda m: m.id)
+    mags = [abs(m.amount) for m in ms]
+    places = max(0, *(-m.as_tuple().exponent for m in (*mags, target, gap)))  # type: ignore[operator]
+    scale = 10**places
+    ints = [int(m * scale) for m in mags]
+    lo = int((target - gap) * scale)
+    hi = int((target + gap) * scale)
+    if sum(ints) < lo:
+        return [], True
+    half = len(ms) // 2
+    left = _subset_sums(ints[:half], rule.max_group)
+    right = sorted(_subset_sums(ints[half:], rule.max_group))
+    right_sums = [r[0] for r in right]
+    out: list[tuple[Item, ...]] = []
+    for total, mask, count in left:
+        i = bisect_left(right_sums, lo - total)
+        j = bisect_right(right_sums, hi - total)
+        for k in range(i, j):
+            _, rmask, rcount = right[k]
+            n = count + rcount
+            if n < 2 or n > rule.max_group:
+                continue
+            picked = [ms[b] for b in range(half) if mask >> b & 1]
+            picked += [ms[half + b] for b in range(len(ms) - half) if rmask >> b & 1]
+            out.append(tuple(sorted(picked, key=lambda m: (-abs(m.amount), m.id))))
+            if len(out) >= MAX_SOLUTIONS:
+                return out, False
+    return out, True
+
+
+def _subset_sums(values: list[int], max_count: int) -> list[tuple[int, int, int]]:
+    """(sum, bitmask, size) of every subset of ``values`` with at most ``max_count``."""
+    sums = [(0, 0, 0)]
+    for b, v in enumerate(values):
+        bit = 1 << b
+        sums += [(t + v, m | bit, c + 1) for t, m, c in sums if c < max_count]
+    return sums
+
+
 def group_score(
     rule: Rule, one: Item, members: tuple[Item, ...], verbose: bool = False
 ) -> Scored | None:
@@ -141,8 +253,21 @@ def group_score(
                   and one.key_value(k)]
     if "counterparty" in keys_agree:
         parts["counterparty"] = 1.0
-    if set(keys_agree) - {"counterparty"}:
+    if "address" in keys_agree:
+        parts["address"] = 1.0
+    if one.txid and "txid" in rule.keys and "txid" not in keys_agree and any(
+            m.txid == one.txid for m in members):
+        # A batched send whose journal entry cites the txid on some lines only.
+        keys_agree.append("txid")
+    if set(keys_agree) - {"counterparty", "address"}:
         parts["reference"] = 1.0  # txid, reference or reference family shared
+    named = ""
+    if "batch" in rule.keys:
+        # The batch's category named in the single's text ("payroll" in a bulk debit's
+        # remittance, "stripe" as the payout's counterparty) corroborates the sum.
+        named = _category_named(members[0].batch, one)
+        if named:
+            parts["memo"] = 1.0
     # Larger groups are likelier to balance by coincidence: a small size penalty.
     score = round(combine(rule, parts) - 0.005 * (len(members) - 2), 6)
     ids = tuple(sorted(m.id for m in members))
@@ -161,11 +286,31 @@ def group_score(
             "detail": f"{len(members)} records total {canonical_amount(total)} {one.asset}",
         },
     }
+    if "batch" in rule.keys:
+        category = members[0].batch
+        explanation["memo"] = {
+            "agree": bool(named) or None,
+            "similarity": 1.0 if named else None,
+            "detail": f"batch of {category!r} lines" + (
+                f"; {named!r} named by the counterpart" if named else ""),
+        }
     adjs = []
     if adj is not None:
         adjs.append(Adjustment(adj.kind, adj.asset, (left_total - right_total) * one.sign,
                                adj.note))
     return Scored(left, right, score, rule.name, explanation, adjs)
+
+
+def _category_named(category: str, one: Item) -> str:
+    """A word of ``category`` (4+ letters) found in ``one``'s memo, counterparty or
+    reference, or ""."""
+    if not category:
+        return ""
+    text = f" {one.memo} {one.cp} {one.ref} "
+    for word in category.split():
+        if len(word) >= 4 and f" {word} " in text:
+            return word
+    return ""
 
 
 def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
@@ -186,11 +331,13 @@ def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
 
 
 def _for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
-    ids = block(ctx, rule, one)
-    items = ctx.other(one).items
-    members = [items[i] for i in ids if ctx.is_open(i)]
+    parts = blocks(ctx, rule, one)
     out: list[Scored] = []
-    if len(members) >= 2:
+    for ids in parts:
+        items = ctx.other(one).items
+        members = [items[i] for i in ids if ctx.is_open(i)]
+        if len(members) < 2:
+            continue
         subsets, complete = search(rule, one, members)
         if not complete:
             ctx.stats["group_search_incomplete"] += 1
@@ -202,7 +349,8 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
                     s.score = min(s.score, round(rule.auto_threshold - 0.001, 6))
                     s.key = "incomplete"
                 out.append(s)
-    return out, ids
+    linked = parts[0] if len(parts) == 1 else sorted({i for p in parts for i in p})
+    return out, linked
 
 
 def generate(ctx: Ctx, rule: Rule, it: Item, driver_only: bool = False) -> tuple[
@@ -267,6 +415,10 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
     found: set[int] = set()
     for key in rule.keys:
         value = it.key_value(key)
+        if value and key == "batch":
+            # The single shares no key with the batch: any single of the window may
+            # claim it (a crowded window is skipped and counted, as for ``date``).
+            key, value = "date", "*"
         if value:
             ids = ones.by_family(it.asset, signs_for(rule, it.sign), key, value,
                                  it.day - cw, it.day + cw, cap)
@@ -274,4 +426,13 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
                 ctx.stats["group_reverse_oversized"] += 1
                 continue
             found.update(ids)
+    if "txid" in rule.keys and not it.txid:
+        # An uncited line joins a batched send through its journal entry's cited lines.
+        own = ctx.own(it)
+        for j in own.same_posting(it, cap):
+            txid = own.items[j].txid
+            if txid:
+                ids = ones.by_family(it.asset, signs_for(rule, it.sign), "txid", txid,
+                                     it.day - cw, it.day + cw, cap)
+                found.update(ids or ())
     return found

@@ -14,7 +14,15 @@ from decimal import Decimal
 
 from recon_tui.model import Record
 
-from .normalize import norm_name, norm_ref, norm_text, norm_txid, ref_keys
+from .normalize import (
+    batch_category,
+    norm_address,
+    norm_name,
+    norm_ref,
+    norm_text,
+    norm_txid,
+    ref_keys,
+)
 
 LEFT, RIGHT = 0, 1
 _DAYS: dict[int, int] = {}
@@ -46,6 +54,12 @@ class Item:
     one: tuple[int, ...]
     """``(id,)``: the one-member side of a pair, shared by all its scored candidates."""
 
+    @property
+    def batch(self) -> str:
+        """The batch category (digit-free memo) or ""; derived, not stored: most items
+        of a large book have none."""
+        return batch_category(self.memo)
+
     def key_value(self, key: str) -> str:
         if key == "txid":
             return self.txid
@@ -57,6 +71,10 @@ class Item:
             return self.cp
         if key == "reference_family":
             return self.family
+        if key == "batch":
+            return self.batch
+        if key == "address":
+            return norm_address(self.record.address)
         if key == "date":
             return "*"  # every item: the block is just asset, sign and date window
         raise KeyError(key)

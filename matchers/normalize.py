@@ -116,3 +116,27 @@ def norm_txid(value: str | None) -> str:
     if text.startswith("0x"):
         text = text[2:]
     return text
+
+
+def batch_category(memo: str) -> str:
+    """The batch category of a normalised memo, or "" when it is not one.
+
+    A memo without any digit ("payroll", "card receipt stripe", "batch network fee")
+    names a *kind* of line, and same-kind lines of one day are a natural batch (one
+    bulk debit, one payout). A memo with digits carries an identifier and names one
+    payment, not a batch.
+    """
+    if not memo or any(c.isdigit() for c in memo):
+        return ""
+    return memo
+
+
+def norm_address(value: str | None) -> str:
+    """Wallet / account addresses: bech32 and hex are case-insensitive, base58 is not."""
+    if not value:
+        return ""
+    text = value.strip()
+    low = text.lower()
+    if low.startswith(("bc1", "tb1", "bcrt1", "0x")):
+        return low
+    return text

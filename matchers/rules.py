@@ -22,8 +22,11 @@ from typing import Any
 MATCHERS = ("exact", "tolerance", "similarity", "crossasset", "group")
 TYPES = ("1:1", "1:n", "n:1", "n:m")
 EXACT_KEYS = ("txid", "reference", "end_to_end_id")
-GROUP_KEYS = ("counterparty", "reference_family", "reference", "txid", "date")
-WEIGHT_FIELDS = ("amount", "date", "reference", "counterparty", "memo")
+GROUP_KEYS = ("counterparty", "reference_family", "reference", "txid", "address", "date", "batch")
+WEIGHT_FIELDS = ("amount", "date", "reference", "counterparty", "memo", "address")
+"""``address`` (wallet / account address) counts only where both records carry one:
+most records have none, and its absence says nothing."""
+MEMBER_DATES = ("any", "before", "after")
 SIGNS = ("same", "opposite", "any")
 OUTCOMES = ("auto", "suggest")
 BALANCING = ("amount",)
@@ -63,6 +66,9 @@ class Rule:
     min_score: float = 0.5
     max_group: int = 5
     max_candidates: int = 16
+    member_dates: str = "any"
+    """Group rules: the many side dated on or ``before`` / ``after`` the single record
+    (daily accruals precede their weekly payout), or ``any``."""
     assets: frozenset[str] = frozenset()
     amount_abs_assets: dict[str, Decimal] = field(default_factory=dict)
     fee_max_assets: dict[str, Decimal] = field(default_factory=dict)
@@ -160,7 +166,7 @@ _RULE_FIELDS = {
     "amount_abs", "amount_rel", "fee_min", "fee_max", "fee_rel_max", "fx_rel",
     "min_similarity", "weights", "balancing", "outcome", "auto_threshold", "min_score",
     "max_group", "max_candidates", "assets", "description", "amount_abs_assets",
-    "fee_max_assets",
+    "fee_max_assets", "member_dates",
 }
 
 
@@ -186,6 +192,12 @@ def _parse_rule(raw: Any, index: int) -> Rule:
             raise RuleError(name, "keys", f"{k!r} is not one of {', '.join(allowed) or '(none)'}")
     if matcher in ("exact", "group") and not keys:
         raise RuleError(name, "keys", f"a {matcher} rule needs blocking keys")
+    if "batch" in keys and len(keys) > 1:
+        # A batch block is the many side's own category of the day, not a key shared
+        # with the single record: mixing it with shared keys would blur both.
+        raise RuleError(name, "keys", "'batch' cannot be combined with other keys")
+    if "member_dates" in raw and matcher != "group":
+        raise RuleError(name, "member_dates", "only group rules have members")
     weights = raw.get("weights", {"amount": 0.5, "date": 0.2, "reference": 0.2, "counterparty": 0.1})
     if not isinstance(weights, dict) or not weights:
         raise RuleError(name, "weights", "must be a non-empty table")
@@ -227,6 +239,7 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         min_score=_unit(name, "min_score", raw.get("min_score", 0.5)),
         max_group=_int(name, "max_group", raw.get("max_group", 5), 2, 12),
         max_candidates=_int(name, "max_candidates", raw.get("max_candidates", 16), 2, 40),
+        member_dates=_choice(name, "member_dates", raw.get("member_dates", "any"), MEMBER_DATES),
         assets=frozenset(a.upper() for a in assets),
         amount_abs_assets=_dec_table(name, "amount_abs_assets", raw.get("amount_abs_assets", {})),
         fee_max_assets=_dec_table(name, "fee_max_assets", raw.get("fee_max_assets", {})),

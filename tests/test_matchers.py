@@ -204,6 +204,156 @@ def test_invoice_paid_in_several_transfers_is_a_candidate() -> None:
     assert not autos(e.run().proposals)
 
 
+def test_payroll_bulk_debit_matches_the_days_payroll_lines() -> None:
+    """Key-less batch: the day's "Payroll" lines (no shared reference or counterparty)
+    against one bulk debit, among same-day customer receipts and another day's payroll."""
+    pay = ("-1837.41", "-6892.90", "-5852.41", "-2112.72", "-2287.67", "-2919.66",
+           "-2822.09", "-6007.43", "-4347.71", "-5748.27", "-6365.33")
+    left = [rec(i + 1, a, reference=f"SAL 2024-03 EMPLOYEE {i}", counterparty=f"Person {i}",
+                memo="Payroll") for i, a in enumerate(pay)]
+    left += [rec(20 + i, a, reference=f"INV-{i}", counterparty=f"Customer {i}",
+                 memo="Customer receipt") for i, a in enumerate(("-35.08", "-20.01", "-3023.02"))]
+    left.append(rec(30, "-2287.67", days=1, memo="Payroll", counterparty="Person 99"))
+    total = str(sum(Decimal(a) for a in pay))
+    right = [rec(40, total, source="bank", reference="PAYROLL-2024-03-2",
+                 memo="SEPA BULK DEBIT PAYROLL 2024-03 11 TX BATCH 000002")]
+    e = Engine("default")
+    e.load(left, right)
+    [best, *_] = e.candidates(40, k=3)
+    assert best.left_ids == tuple(range(1, 12)) and best.rule == "category-batch"
+    assert best.explanation["memo"]["agree"] is True
+    assert "payroll" in best.explanation["memo"]["detail"]
+    [p] = [p for p in e.run().proposals if 40 in p.ids]
+    assert p.left_ids == tuple(range(1, 12)) and p.decision == "suggest"
+
+
+def test_batched_send_takes_the_journal_entrys_uncited_lines() -> None:
+    """A batched BTC send: the ledger cites the txid on some lines only; the other lines
+    of the same journal entry (same posting time) belong to the group too."""
+    tx = "8f70" * 16
+    when = T0.replace(hour=19, minute=43, second=4)
+    amounts = ("-0.00148413", "-0.00858622", "-0.00907262", "-0.00374518", "-0.00160370")
+    left = [Record(source="ledger", external_id=f"l{i}", kind="payout", ts=when, asset="BTC",
+                   amount=Decimal(a), id=i + 1, txid=tx if i % 2 == 0 else None,
+                   counterparty=f"Supplier {i}", reference=f"PAYOUT-{i:05d}")
+            for i, a in enumerate(amounts)]
+    left.append(Record(source="ledger", external_id="fee", kind="fee", ts=when, asset="BTC",
+                       amount=Decimal("-0.00031750"), id=6, txid=tx, memo="Batch network fee"))
+    left.append(Record(source="ledger", external_id="other", kind="payout",
+                       ts=when + timedelta(minutes=5), asset="BTC",
+                       amount=Decimal("-0.00100000"), id=7, counterparty="Someone"))
+    total = sum((r.amount for r in left[:6]), Decimal(0))
+    right = [Record(source="wallet", external_id=tx, kind="withdrawal", ts=when, asset="BTC",
+                    amount=total, id=10, txid=tx, fee=Decimal("0.00031750"), fee_asset="BTC")]
+    e = Engine("default")
+    e.load(left, right)
+    [best, *_] = e.candidates(10, k=3)
+    assert best.left_ids == (1, 2, 3, 4, 5, 6) and best.rule == "batch-settlement"
+    # Incremental: an uncited line arriving late still reaches its send.
+    inc = Engine("default")
+    inc.load([r for r in left if r.id != 2], right)
+    inc.run()
+    inc.add(left=[left[1]])
+    got = {(p.left_ids, p.right_ids) for p in inc.run(new_ids=[2]).proposals}
+    assert ((1, 2, 3, 4, 5, 6), (10,)) in got
+
+
+def test_address_decides_between_equal_amounts() -> None:
+    """Outgoing sends of one round amount: the ledger knows each destination address,
+    the chain shows it; the ledger times mislead (they belong to other members)."""
+    addrs = ["bc1qaaaa" + c * 30 for c in "xyz"]
+    left = [rec(i + 1, "-0.05010342", asset="BTC", address=a, counterparty=f"Payee {i}",
+                reference=f"PAY-{i}") for i, a in enumerate(addrs)]
+    right = [Record(source="wallet", external_id=f"t{i}", kind="withdrawal",
+                    ts=T0 + timedelta(hours=6 * (2 - i)), asset="BTC",
+                    amount=Decimal("-0.05010342"), id=11 + i, address=a.upper(),
+                    fee=Decimal("0.00010342"), fee_asset="BTC", txid=f"{i + 1:064x}")
+             for i, a in enumerate(addrs)]
+    e = Engine("default")
+    e.load(left, right)
+    for i in range(3):
+        [best, *_] = e.candidates(i + 1, k=3)
+        assert best.right_ids == (11 + i,)
+        assert best.explanation["address"]["agree"] is True
+
+
+def test_a_small_fill_never_hides_as_a_fee_of_an_auto_pair() -> None:
+    """An order filled twice on the exchange: the big fill alone is within the fee
+    tolerance of the order, but the small fill shares the reference and fits the gap,
+    so the pair is a suggestion (the split is a candidate), never an auto-confirm."""
+    left = [rec(1, "0.00227378", asset="BTC", reference="O57QBL-L322D-RRDRHI",
+                memo="Buy on kraken")]
+    right = [rec(i, a, source="kraken", asset="BTC", reference="O57QBL-L322D-RRDRHI")
+             for i, a in ((11, "0.00002079"), (12, "0.00225299"))]
+    e = Engine("default")
+    e.load(left, right)
+    ps = e.run().proposals
+    assert not autos(ps)
+    assert any(c.right_ids == (11, 12) for c in e.candidates(1, k=3))
+    # Equal amounts leave nothing to hide: the sibling does not block that auto.
+    e2 = Engine("default")
+    e2.load([rec(1, "0.00225299", asset="BTC", reference="O57QBL-L322D-RRDRHI")], right)
+    assert autos(e2.run().proposals) == {((1,), (12,))}
+
+
+def test_group_search_is_exhaustive_up_to_its_mitm_size() -> None:
+    """Meet-in-the-middle finds every balancing subset a brute force finds (n = 11..16),
+    where the depth-first search used to stop at its node budget."""
+    from itertools import combinations
+
+    from matchers import groups
+    from matchers.items import prepare
+
+    rule = next(r for r in load_rules("default").rules if r.name == "periodic-sum")
+    rng = random.Random(7)
+    for trial in range(12):
+        n = rng.randrange(11, 17)
+        members = [prepare(rec(i + 1, f"0.{rng.randrange(10**5, 10**6):06d}", asset="USDT"), 0)
+                   for i in range(n)]
+        chosen = rng.sample(members, rng.randrange(2, 8))
+        target = sum((m.amount for m in chosen), Decimal(0))
+        one = prepare(rec(99, str(target), asset="USDT", source="kraken"), 1)
+        found, complete = groups.search(rule, one, members)
+        brute = {tuple(sorted(m.id for m in c)) for k in range(2, rule.max_group + 1)
+                 for c in combinations(members, k)
+                 if sum((m.amount for m in c), Decimal(0)) == target}
+        got = {tuple(sorted(m.id for m in c)) for c in found}
+        assert tuple(sorted(m.id for m in chosen)) in got, trial
+        if complete:
+            assert got == brute, trial
+
+
+def test_incremental_equals_full_on_the_demo_world() -> None:
+    """The same property over the demo's pairs: batches by category, journal entries,
+    addresses and staking accruals included."""
+    from recon_tui.demo import generate as demo_generate
+
+    w = demo_generate(60, 4)
+    next_id = 1
+    for source in sorted(w.records):
+        for r in w.records[source]:
+            r.id = next_id
+            next_id += 1
+    rng = random.Random(4)
+    for p in w.pairs:
+        left = [r for r in w.records.get(p.left.source, []) if p.left.admits(r)]
+        right = [r for r in w.records.get(p.right.source, []) if p.right.admits(r)]
+        new = {r.id for r in left + right if rng.random() < 0.2}
+        inc = Engine(load_rules(p.rules), prices=w.prices)
+        inc.check_closure = True
+        inc.load([r for r in left if r.id not in new], [r for r in right if r.id not in new])
+        inc.run()
+        inc.add(left=[r for r in left if r.id in new], right=[r for r in right if r.id in new])
+        res = inc.run(new_ids=new)
+        full = Engine(load_rules(p.rules), prices=w.prices)
+        full.load(left, right)
+        want = full.run().proposals
+        assert autos(res.proposals) <= autos(want), p.name
+        if res.stats.get("closure_truncated", 0) == 0:
+            want_here = [q for q in want if q.ids & new]
+            assert sorted(map(_key, res.proposals)) == sorted(map(_key, want_here)), p.name
+
+
 def test_cross_asset_fx() -> None:
     prices = [Price("BTC", "EUR", T0.replace(hour=0), "1d", Decimal("60000"), "test")]
     left = [rec(1, "-0.5", asset="BTC", counterparty="OTC desk")]
@@ -246,6 +396,11 @@ def test_rules_load_and_default() -> None:
         (('outcome = "auto"', 'outcome = "auto"\ntype = "1:n"'), "type"),
         (('outcome = "auto"', 'outcome = "auto"\nfee_min = "3"\nfee_max = "1"'), "fee_min"),
         (('outcome = "auto"', 'outcome = "auto"\ndate_widnow_days = 3'), "date_widnow_days"),
+        (('outcome = "auto"', 'outcome = "auto"\nmember_dates = "before"'), "member_dates"),
+        (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:1"\nkeys = ["batch", "date"]'),
+         "keys"),
+        (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:1"\nkeys = ["date"]\n'
+          'member_dates = "sometime"'), "member_dates"),
     ],
 )
 def test_invalid_rules_name_rule_and_field(change: tuple[str, str], field: str) -> None:
