@@ -119,6 +119,7 @@ class Engine:
         self.stats: Counter[str] = Counter()
         self.check_closure = False
         """Count boundary records linking outside an incremental closure (costly)."""
+        self._lazy_seconds = 0.0
         self._new_sides()
 
     def _new_sides(self) -> None:
@@ -193,6 +194,7 @@ class Engine:
     ) -> MatchResult:
         t0 = time.perf_counter()
         self.stats.clear()
+        self._lazy_seconds = 0.0
         rej = _norm_rejected(rejected)
         matched_set = set(matched)
         sides = self.sides
@@ -207,9 +209,10 @@ class Engine:
         }
         interior: set[int] | None = None
         seeds: set[int] | None = None
-        if new_ids is None:
+        lazy = new_ids is None
+        if lazy:
             scope = {i for s in sides for i in s.items if i not in matched_set}
-            self._collect_full(ctx, pair_cands)
+            pair_cands = {}  # collected rule by rule as the pipeline reaches each
         else:
             seeds = {i for i in set(new_ids) if engine_open(i)}
             limit = max(CLOSURE_FRACTION * len(self), 1000)
@@ -218,15 +221,15 @@ class Engine:
                 # The closure swallowed a large part of the book: a full run is cheaper
                 # and, by construction, gives the same proposals for the new ids.
                 self.stats["incremental_fallback_full"] = 1
-                pair_cands = {ri: {} for ri in range(len(self.rules.rules))}
+                pair_cands = {}
+                lazy = True
                 scope = {i for s in sides for i in s.items if i not in matched_set}
-                self._collect_full(ctx, pair_cands)
             else:
                 scope, interior = closed
         t1 = time.perf_counter()
         self.stats["scope"] = len(scope)
         self.stats["candidates"] = sum(len(v) for v in pair_cands.values())
-        proposals = self._pipeline(ctx, scope, pair_cands, rej, interior)
+        proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy)
         del pair_cands  # the candidates are done with: free them before returning
         if seeds is not None:
             proposals = [p for p in proposals if not seeds.isdisjoint(p.ids)]
@@ -234,8 +237,11 @@ class Engine:
         self.stats["auto"] = sum(1 for p in proposals if p.decision == "auto")
         stats: dict[str, Any] = dict(self.stats)
         t2 = time.perf_counter()
-        stats["collect_seconds"] = round(t1 - t0, 4)  # candidate generation / closure
-        stats["pipeline_seconds"] = round(t2 - t1, 4)  # decisions and proposals
+        # Candidate generation (closure, or the lazy per-rule probes of a full run)
+        # and the decisions around it.
+        collect = t1 - t0 + self._lazy_seconds
+        stats["collect_seconds"] = round(collect, 4)
+        stats["pipeline_seconds"] = round(t2 - t0 - collect, 4)
         stats["seconds"] = round(t2 - t0, 4)
         return MatchResult(proposals, stats)
 
@@ -249,52 +255,58 @@ class Engine:
     def _keep(self, rule: Rule, s: Scored) -> bool:
         return s.score >= rule.min_score
 
-    def _collect_full(self, ctx: Ctx, out: dict[int, Any]) -> None:
+    def _collect_full(self, ctx: Ctx, out: dict[int, Any], ri: int) -> None:
+        """Candidates of rule ``ri`` (and of the rules probed with it) among the records
+        ``ctx`` sees open, into ``out``.
+
+        Full runs call this lazily, when the pipeline reaches the rule: the records
+        that stricter rules consumed are no longer probed (the pipeline would drop
+        their candidates anyway), which in a typical book skips two thirds of the
+        similarity and tolerance probing."""
         rules = self.rules.rules
-        # Tolerance / similarity rules of one sign are probed together, block-wise in
-        # numpy (``matchers.vector``): the same candidates as the per-record probe.
-        shared: dict[str, list[int]] = {}
-        for ri, rule in enumerate(rules):
-            if rule.matcher in ("tolerance", "similarity"):
-                shared.setdefault(rule.sign, []).append(ri)
-        for ris in shared.values():
-            group = [rules[ri] for ri in ris]
+        rule = rules[ri]
+        if rule.matcher in ("tolerance", "similarity"):
+            # Tolerance / similarity rules of one sign are probed together, block-wise
+            # in numpy (``matchers.vector``): the same candidates as the per-record
+            # probe. Rules already decided are not probed again.
+            ris = [i for i, r in enumerate(rules) if r.matcher in ("tolerance", "similarity")
+                   and r.sign == rule.sign and i >= ri and i not in out]
+            group = [rules[i] for i in ris]
             found = vector.collect(
                 group, self.sides[LEFT], self.sides[RIGHT], ctx.is_open, self.stats
             )
-            for ri, rule, lst in zip(ris, group, found, strict=True):
-                keep = rule.min_score
-                out[ri] = [s for s in lst if s.score >= keep]
-        for ri, rule in enumerate(rules):
-            if rule.matcher == "group" or rule.matcher in ("tolerance", "similarity"):
-                continue  # groups are searched in the pipeline, on what is still open
-            gen = _GEN[rule.matcher]
-            drivers = self._drivers(rule)
-            if len(drivers) == 1:
-                # One probing side finds each pair once (generators never repeat an id
-                # for one prober): a plain list, no per-pair key tuple (a full run of
-                # 1M x 1M keeps ~4M candidates).
-                keep = rule.min_score
-                probers: Iterable[Item] = self.sides[drivers[0]].items.values()
-                if rule.matcher == "exact":
-                    # Only records carrying one of the keys can have an exact candidate.
-                    ks = rule.keys
-                    probers = [it for it in probers if any(it.key_value(k) for k in ks)]
-                out[ri] = [
-                    s
-                    for it in probers if ctx.is_open(it.id)
-                    for s in gen(ctx, rule, it)[0] if s.score >= keep
-                ]
-                continue
-            bucket = out[ri]
-            for side in drivers:
-                for it in self.sides[side].items.values():
-                    if not ctx.is_open(it.id):
-                        continue
-                    cands, _ = gen(ctx, rule, it)
-                    for s in cands:
-                        if self._keep(rule, s):
-                            bucket[(s.left, s.right)] = s
+            for i, r, lst in zip(ris, group, found, strict=True):
+                keep = r.min_score
+                out[i] = [s for s in lst if s.score >= keep]
+            return
+        gen = _GEN[rule.matcher]
+        drivers = self._drivers(rule)
+        if len(drivers) == 1:
+            # One probing side finds each pair once (generators never repeat an id
+            # for one prober): a plain list, no per-pair key tuple (a full run of
+            # 1M x 1M keeps ~4M candidates).
+            keep = rule.min_score
+            probers: Iterable[Item] = self.sides[drivers[0]].items.values()
+            if rule.matcher == "exact":
+                # Only records carrying one of the keys can have an exact candidate.
+                ks = rule.keys
+                probers = [it for it in probers if any(it.key_value(k) for k in ks)]
+            out[ri] = [
+                s
+                for it in probers if ctx.is_open(it.id)
+                for s in gen(ctx, rule, it)[0] if s.score >= keep
+            ]
+            return
+        bucket: dict[Any, Scored] = {}
+        for side in drivers:
+            for it in self.sides[side].items.values():
+                if not ctx.is_open(it.id):
+                    continue
+                cands, _ = gen(ctx, rule, it)
+                for s in cands:
+                    if self._keep(rule, s):
+                        bucket[(s.left, s.right)] = s
+        out[ri] = bucket
 
     def _closure(
         self, ctx: Ctx, seeds: list[int], out: dict[int, dict[Any, Scored]], limit: float
@@ -381,6 +393,7 @@ class Engine:
         pair_cands: dict[int, Any],
         rej: frozenset[frozenset[int]],
         interior: set[int] | None = None,
+        lazy: bool = False,
     ) -> list[Proposal]:
         open_ids = scope  # consumed: the caller does not use the scope afterwards
         margin = self.rules.ambiguity_margin
@@ -391,6 +404,12 @@ class Engine:
             if rule.matcher == "group":
                 cands = self._group_cands(pipe_ctx, rule, open_ids)
             else:
+                if lazy and ri not in pair_cands:
+                    tl = time.perf_counter()
+                    self._collect_full(pipe_ctx, pair_cands, ri)
+                    self._lazy_seconds += time.perf_counter() - tl
+                    self.stats["candidates"] += sum(
+                        len(pair_cands[i]) for i in pair_cands if i >= ri)
                 # Popped: each rule's candidates are freed once filtered (a full run
                 # of 1M x 1M holds millions of them).
                 pc = pair_cands.pop(ri)

@@ -26,10 +26,9 @@ from .results import Adjustment
 from .rules import Rule
 
 NODE_BUDGET = 2_000
-MITM_MIN = 10
-"""Up to this many members the depth-first search is exhaustive within its budget."""
-MITM_MAX = 26
-"""Above this, 2**(n/2) subsets per half cost more than the capped depth-first search."""
+MITM_MAX = 24
+"""Up to this many members a search the node budget cut short is finished by meet in
+the middle (2**(n/2) subsets per half); above it, the partial result stands."""
 MAX_SOLUTIONS = 4
 FAMILY_CAP_FACTOR = 4
 """A family block above this many times ``max_candidates`` is skipped as oversized."""
@@ -114,14 +113,25 @@ def _batch_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     lo, hi = _member_days(rule, one)
     cap = FAMILY_CAP_FACTOR * rule.max_candidates
     out = []
-    for _day, _cat, ids in other.by_batch(one.asset, signs_for(rule, one.sign), lo, hi):
+    items = other.items
+    for _day, cat, ids in other.by_batch(one.asset, signs_for(rule, one.sign), lo, hi):
+        if len(ids) < 2:
+            continue
         if len(ids) > cap:
             ctx.stats["group_blocks_oversized"] += 1
             continue
-        if len(ids) >= 2:
-            fitted = _fit_block(ctx, rule, one, ids)
-            if len(fitted) >= 2:
-                out.append(fitted)
+        # One day per batch: its lag is judged once, not per member.
+        if lag(rule, one, items[ids[0]]) > rule.date_window_days:
+            continue
+        if not _category_named(cat, one):
+            # Only the whole batch can match (see ``_for_one``): no per-member fit, and
+            # a busy category twice the group size is not one settlement.
+            if len(ids) <= 2 * rule.max_group:
+                out.append(sorted(ids))
+            continue
+        fitted = _fit_block(ctx, rule, one, ids)
+        if len(fitted) >= 2:
+            out.append(fitted)
     return out or [[]]
 
 
@@ -145,9 +155,11 @@ def search(rule: Rule, one: Item, members: list[Item]) -> tuple[list[tuple[Item,
 def _search(
     rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
 ) -> tuple[list[tuple[Item, ...]], bool]:
-    if len(members) > MITM_MIN and len(members) <= MITM_MAX:
+    found, complete = _search_dfs(rule, target, gap, members)
+    if not complete and len(found) < MAX_SOLUTIONS and len(members) <= MITM_MAX:
+        # The depth-first search ran out of nodes (a crowded block): finish exhaustively.
         return _search_mitm(rule, target, gap, members)
-    return _search_dfs(rule, target, gap, members)
+    return found, complete
 
 
 def _search_dfs(
@@ -301,6 +313,18 @@ def group_score(
     return Scored(left, right, score, rule.name, explanation, adjs)
 
 
+def _whole(rule: Rule, one: Item, members: list[Item]) -> list[tuple[Item, ...]]:
+    """``[members]`` when all of them together balance ``one`` (rounding only)."""
+    if len(members) > rule.max_group:
+        return []
+    target = abs(one.amount)
+    total = sum((abs(m.amount) for m in members), Decimal(0))
+    rounding = max(rule.abs_tol(one.asset), rule.amount_rel * target)
+    if abs(total - target) > rounding:
+        return []
+    return [tuple(sorted(members, key=lambda m: (-abs(m.amount), m.id)))]
+
+
 def _category_named(category: str, one: Item) -> str:
     """A word of ``category`` (4+ letters) found in ``one``'s memo, counterparty or
     reference, or ""."""
@@ -333,12 +357,19 @@ def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
 def _for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
     parts = blocks(ctx, rule, one)
     out: list[Scored] = []
+    batch = "batch" in rule.keys
     for ids in parts:
         items = ctx.other(one).items
         members = [items[i] for i in ids if ctx.is_open(i)]
         if len(members) < 2:
             continue
-        subsets, complete = search(rule, one, members)
+        if batch and not _category_named(members[0].batch, one):
+            # A batch the single does not name: only the whole batch is evidence (a
+            # subset search in every busy category of the window finds coincidences
+            # and costs the earth).
+            subsets, complete = _whole(rule, one, members), True
+        else:
+            subsets, complete = search(rule, one, members)
         if not complete:
             ctx.stats["group_search_incomplete"] += 1
         for subset in subsets:
