@@ -383,8 +383,10 @@ class Candidate:
 
     @property
     def disagreed(self) -> list[str]:
+        # ``agree`` None is "missing on a side": no evidence either way, not a clash.
         return [
-            k for k, v in self.explanation.items() if isinstance(v, dict) and not v.get("agree")
+            k for k, v in self.explanation.items()
+            if isinstance(v, dict) and v.get("agree") is False
         ]
 
 
