@@ -64,7 +64,7 @@ from typing import Any
 
 from recon_tui.model import Price, Record
 
-from . import crossasset, exact, groups, tolerance, vector
+from . import crossasset, exact, groups, netting, tolerance, vector
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
@@ -458,13 +458,24 @@ class Engine:
         for oid in sorted(i for i in items if i in open_ids):
             cands, _ = groups.for_one(ctx, rule, side.items[oid])
             out.extend(s for s in cands if self._keep(rule, s))
+        if rule.type == "n:m":
+            # Every member of a netting group finds it: keep one copy of each.
+            seen: dict[tuple[tuple[int, ...], tuple[int, ...]], Scored] = {}
+            for s in out:
+                seen.setdefault((s.left, s.right), s)
+            out = list(seen.values())
         return out
 
     # --- explanations ------------------------------------------------------------------
 
     def _verbose(self, rule: Rule, s: Scored, items: dict[int, Item] | None = None) -> Scored:
         get = self.item if items is None else items.get
-        if rule.matcher == "group":
+        if rule.matcher == "group" and rule.type == "n:m":
+            lefts = tuple(get(i) for i in s.left)
+            rights = tuple(get(i) for i in s.right)
+            assert all(m is not None for m in (*lefts, *rights))
+            v = netting.score(rule, lefts, rights, verbose=True)  # type: ignore[arg-type]
+        elif rule.matcher == "group":
             one_id = s.left[0] if groups.one_side(rule) == LEFT else s.right[0]
             members = s.right if groups.one_side(rule) == LEFT else s.left
             one = get(one_id)

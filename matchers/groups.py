@@ -18,6 +18,7 @@ from typing import Any
 
 from recon_tui.model import canonical_amount
 
+from . import netting
 from .blocking import SideIndex
 from .context import Ctx
 from .explain import NO_ADJ, QUIET, Scored, amount_fit, combine, date_part, lag, signs_for
@@ -35,7 +36,8 @@ FAMILY_CAP_FACTOR = 4
 
 
 def one_side(rule: Rule) -> int:
-    """The side holding the single record: 1:n -> left, n:1 -> right."""
+    """The side holding the single record: 1:n -> left, n:1 -> right (n:m rules are
+    driven from the right too: any member finds its groups, see ``matchers.netting``)."""
     return LEFT if rule.type == "1:n" else RIGHT
 
 
@@ -342,6 +344,8 @@ def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
 
     Memoised in ``ctx`` when its open set is fixed (the incremental closure asks the
     same single again for every member it reaches)."""
+    if rule.type == "n:m":
+        return netting.generate(ctx, rule, one)
     key = (rule.name, one.id)
     hit = ctx.memo.get(key)
     if hit is not None:
@@ -391,6 +395,8 @@ def generate(ctx: Ctx, rule: Rule, it: Item, driver_only: bool = False) -> tuple
 
     ``driver_only`` (full runs) skips the reverse lookup: every single record drives.
     """
+    if rule.type == "n:m":
+        return netting.generate(ctx, rule, it)
     if rule.assets and it.asset not in rule.assets:
         return [], []
     if it.side == one_side(rule):
@@ -418,6 +424,8 @@ def links(ctx: Ctx, rule: Rule, it: Item) -> list[int]:
     (as the single record), or singles with a balancing subset holding it. This is
     what an incremental run pulls in; unrelated block members are not linked, or a
     busy counterparty would chain the whole book into one closure."""
+    if rule.type == "n:m":
+        return netting.generate(ctx, rule, it)[1]
     if rule.assets and it.asset not in rule.assets:
         return []
     if it.side == one_side(rule):

@@ -196,6 +196,9 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         # A batch block is the many side's own category of the day, not a key shared
         # with the single record: mixing it with shared keys would blur both.
         raise RuleError(name, "keys", "'batch' cannot be combined with other keys")
+    if rtype == "n:m" and ("batch" in keys or "member_dates" in raw):
+        raise RuleError(name, "keys" if "batch" in keys else "member_dates",
+                        "an n:m rule nets records sharing a key; it has no single record")
     if "member_dates" in raw and matcher != "group":
         raise RuleError(name, "member_dates", "only group rules have members")
     weights = raw.get("weights", {"amount": 0.5, "date": 0.2, "reference": 0.2, "counterparty": 0.1})

@@ -354,6 +354,50 @@ def test_incremental_equals_full_on_the_demo_world() -> None:
             assert sorted(map(_key, res.proposals)) == sorted(map(_key, want_here)), p.name
 
 
+NETTING = """
+[ruleset]
+name = "netting"
+[[rule]]
+name = "customer-netting"
+matcher = "group"
+type = "n:m"
+keys = ["counterparty"]
+date_window_days = 5
+amount_abs = "0.01"
+max_group = 6
+weights = { amount = 0.6, date = 0.2, counterparty = 0.2 }
+outcome = "suggest"
+min_score = 0.6
+"""
+
+
+def test_n_to_m_netting_groups_from_any_member() -> None:
+    """Three invoices of one customer settled by two transfers: an n:m group, found the
+    same from every member, suggested (never auto), with the unrelated invoice left out."""
+    left = [rec(1, "120.00", counterparty="Acme Ltd"), rec(2, "80.50", counterparty="ACME"),
+            rec(3, "99.50", counterparty="Acme Limited", days=1),
+            rec(4, "999.00", counterparty="Acme Ltd", days=2)]
+    right = [rec(11, "200.00", source="bank", counterparty="ACME LTD", days=2),
+             rec(12, "100.00", source="bank", counterparty="Acme", days=3),
+             rec(13, "300.00", source="bank", counterparty="Globex", days=3)]
+    rules = RuleSet.from_toml(NETTING)
+    e = Engine(rules)
+    e.load(left, right)
+    want = ((1, 2, 3), (11, 12))
+    for rid in (1, 2, 3, 11, 12):
+        assert want in [(c.left_ids, c.right_ids) for c in e.candidates(rid, k=3)], rid
+    [best] = [c for c in e.candidates(11, k=3) if (c.left_ids, c.right_ids) == want]
+    assert best.explanation["group"]["size"] == 5
+    ps = e.run().proposals
+    assert [(p.left_ids, p.right_ids, p.decision) for p in ps] == [(*want, "suggest")]
+    # Incremental: the last transfer arrives late and completes the same group.
+    inc = Engine(rules)
+    inc.load(left, right[:1] + right[2:])
+    inc.run()
+    inc.add(right=[right[1]])
+    assert [(p.left_ids, p.right_ids) for p in inc.run(new_ids=[12]).proposals] == [want]
+
+
 def test_cross_asset_fx() -> None:
     prices = [Price("BTC", "EUR", T0.replace(hour=0), "1d", Decimal("60000"), "test")]
     left = [rec(1, "-0.5", asset="BTC", counterparty="OTC desk")]
@@ -399,6 +443,7 @@ def test_rules_load_and_default() -> None:
         (('outcome = "auto"', 'outcome = "auto"\nmember_dates = "before"'), "member_dates"),
         (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:1"\nkeys = ["batch", "date"]'),
          "keys"),
+        (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:m"\nkeys = ["batch"]'), "keys"),
         (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:1"\nkeys = ["date"]\n'
           'member_dates = "sometime"'), "member_dates"),
     ],
