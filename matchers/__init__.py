@@ -29,7 +29,7 @@ API (all amounts ``Decimal``; scores floats in [0, 1]):
   adjustments: list[Adjustment], alternatives: list[Proposal])``; explanation is
   ``{field: {"agree": bool|None, "detail": str, ...}}`` for amount (left, right,
   difference as decimal strings), date (lag_days), reference / counterparty / memo
-  (similarity), group, key and decision.
+  (similarity), address (where both records carry one), group, key and decision.
 * ``Adjustment(kind "fee"|"fx"|"rounding", asset, amount: Decimal, note)`` — amount is
   left total minus right total, signed from the left's view.
 * ``Engine.candidates(record_id, k=5, *, rejected=None, matched=()) -> list[Candidate]``
@@ -38,7 +38,8 @@ API (all amounts ``Decimal``; scores floats in [0, 1]):
 
 Modules: normalize (text keys), rules (TOML schema), items (prepared records),
 blocking (indexes), explain (scores and explanations), exact / tolerance / crossasset
-/ groups (matchers), engine (pipeline, decisions, incremental), prices, synth (test data).
+/ groups / netting (matchers), engine (pipeline, decisions, incremental), prices, synth
+(test data).
 """
 
 from .engine import Engine

@@ -62,6 +62,12 @@ class SideIndex:
         self.fee_cells: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
         self.families: dict[tuple[str, int, str, str, int], list[int]] = {}
         self.batches: dict[tuple[str, int, int], dict[str, list[int]]] = {}
+        # Lazily built timestamp index of date blocks (``same_posting``), dropped per
+        # block whenever the block changes.
+        self._postings: dict[tuple[str, int, str, str, int], dict[object, list[int]]] = {}
+        # (asset, sign, timestamp) -> ids of lines citing a txid: how an uncited line of
+        # a batched send's journal entry finds its cited siblings.
+        self.cited: dict[tuple[str, int, object], list[int]] = {}
         # Which amount buckets exist per (asset, sign, date bucket): a probe walks only
         # existing cells, so a window reaching down to zero costs nothing extra.
         self.present: dict[tuple[str, int, int], list[int]] = {}
@@ -73,6 +79,7 @@ class SideIndex:
         """Add many items; amount buckets are sorted once at the end (fast initial load)."""
         keys, amounts, families, store = self.keys, self.amounts, self.families, self.items
         batches = self.batches
+        cited = self.cited
         b = self.day_bucket
         fee_cells = self.fee_cells
 
@@ -91,6 +98,7 @@ class SideIndex:
             store[iid] = it
             if it.txid:
                 put(keys, ("txid", it.txid), iid)
+                put(cited, (it.asset, it.sign, it.ts), iid)
             if it.ref:
                 put(keys, ("reference", it.ref), iid)
             if it.e2e:
@@ -129,9 +137,12 @@ class SideIndex:
 
     def add(self, it: Item) -> None:
         self.remove(it.id)
+        self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         self.items[it.id] = it
         for k in self._key_keys(it):
             self.keys.setdefault(k, []).append(it.id)
+        if it.txid:
+            self.cited.setdefault((it.asset, it.sign, it.ts), []).append(it.id)
         akey = self._amount_key(it)
         cell = self.amounts.get(akey)
         if cell is None:
@@ -151,8 +162,11 @@ class SideIndex:
         it = self.items.pop(item_id, None)
         if it is None:
             return None
+        self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
+        if it.txid:
+            _discard(self.cited, (it.asset, it.sign, it.ts), it.id)
         if it.fee is not None:
             fkey = self._amount_key(it)
             flst = self.fee_cells.get(fkey)
@@ -352,12 +366,22 @@ class SideIndex:
 
     def same_posting(self, it: Item, cap: int) -> list[int]:
         """Ids posted at exactly ``it``'s timestamp (same asset and sign): the other lines
-        of one journal entry. Scans the date block; None-like [] above ``cap``x16."""
-        lst = self.families.get((it.asset, it.sign, "date", "*", it.day // self.day_bucket))
-        if not lst or len(lst) > FAMILY_SCAN * cap:
-            return []
-        items, ts = self.items, it.ts
-        return [i for i in lst if items[i].ts == ts]
+        of one journal entry; [] when the date block is above ``cap`` x ``FAMILY_SCAN``.
+
+        The date block's timestamps are indexed on first use and the index is kept until
+        the block changes: an incremental run asks once per record it reaches."""
+        bkey = (it.asset, it.sign, "date", "*", it.day // self.day_bucket)
+        postings = self._postings.get(bkey)
+        if postings is None:
+            lst = self.families.get(bkey)
+            if not lst or len(lst) > FAMILY_SCAN * cap:
+                return []
+            postings = {}
+            items = self.items
+            for i in lst:
+                postings.setdefault(items[i].ts, []).append(i)
+            self._postings[bkey] = postings
+        return postings.get(it.ts, [])
 
     def by_batch(
         self, asset: str, signs: tuple[int, ...], day_lo: int, day_hi: int

@@ -454,8 +454,13 @@ class Engine:
         side = self.sides[groups.one_side(rule)]
         out: list[Scored] = []
         items = side.items
-        # The one side's open ids (iterating the side: it is smaller than the scope).
-        for oid in sorted(i for i in items if i in open_ids):
+        # The one side's open ids, iterating the smaller of the side and the scope (a
+        # full run's scope holds both sides; an incremental one a few thousand ids).
+        if len(open_ids) < len(items):
+            ones = sorted(i for i in open_ids if i in items)
+        else:
+            ones = sorted(i for i in items if i in open_ids)
+        for oid in ones:
             cands, _ = groups.for_one(ctx, rule, side.items[oid])
             out.extend(s for s in cands if self._keep(rule, s))
         if rule.type == "n:m":

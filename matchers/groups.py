@@ -2,11 +2,21 @@
 
 Batched settlements (one bank credit for five ledger payouts) and split fills (one
 ledger order, three exchange fills). Candidates come from the family index — same
-asset, same sign, same counterparty or reference family, inside the date window — and
-the block is capped at ``max_candidates`` (nearest dates first, counted in stats when
-cut). A bounded subset-sum (sizes 2..``max_group``, node budget) finds the subsets
-whose total balances the single record within the rule's tolerance; more than one
-balancing subset is ambiguity, so it is reported as alternatives, never auto.
+asset, same sign, same counterparty, reference family, txid or address, inside the
+date window (on or before the single for ``member_dates = "before"``) — and the block
+is capped at ``max_candidates`` (nearest dates first, counted in stats when cut).
+
+* A txid block of several lines is widened to their journal entry: the lines posted at
+  the same instant, cited or not (a batched send whose ledger cites the txid on some).
+* ``batch`` rules block per batch instead: the other side's lines of one kind on one
+  day (``Item.batch``). A batch the single names ("payroll" in its remittance) is
+  searched for subsets; one it does not name only matches whole.
+
+A bounded subset-sum (sizes 2..``max_group``: depth-first under a node budget, finished
+by meet in the middle when the budget runs out) finds the subsets whose total balances
+the single record within the rule's tolerance; more than one balancing subset is
+ambiguity, so it is reported as alternatives, never auto. n:m rules are delegated to
+``matchers.netting``.
 """
 
 from __future__ import annotations
@@ -468,7 +478,7 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
     if "txid" in rule.keys and not it.txid:
         # An uncited line joins a batched send through its journal entry's cited lines.
         own = ctx.own(it)
-        for j in own.same_posting(it, cap):
+        for j in own.cited.get((it.asset, it.sign, it.ts), ()):
             txid = own.items[j].txid
             if txid:
                 ids = ones.by_family(it.asset, signs_for(rule, it.sign), "txid", txid,
