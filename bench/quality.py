@@ -11,7 +11,9 @@ matchers' own synthetic generator. Per source pair and overall, per scenario:
     .venv/bin/python bench/quality.py --size 2000 [--seed 1] [--json]
 
 With ``--json`` the last line printed is one JSON object (auto_precision, auto_recall,
-top1_accuracy, top3_accuracy, per_scenario, per_pair, seconds).
+top1_accuracy, top3_accuracy, per_scenario, per_pair, seconds). One-sided scenarios
+(break, reversal) report ``unmatched_items`` and ``auto_swallowed``: how many of them
+the engine auto-confirmed into a group anyway (a hidden break; should be 0).
 """
 
 from __future__ import annotations
@@ -97,9 +99,17 @@ def evaluate(size: int, seed: int) -> dict[str, Any]:
                 c["auto_fp"] += 1
                 ids = g[0] + g[1]
                 sc[next((scen_of_id[i] for i in ids if i in scen_of_id), "none")]["auto_fp"] += 1
+        auto_ids = {i for g in auto for i in g[0] + g[1]}
         for s, g in truth:
             if not g[0] or not g[1]:
-                continue  # breaks / one-sided reversals: nothing to match
+                # Breaks / one-sided reversals: nothing to match. What counts is that
+                # none of their records is auto-confirmed into a group (then the break
+                # would vanish from the operator's view).
+                sc[s]["unmatched_items"] += 1
+                if auto_ids.intersection(g[0] + g[1]):
+                    sc[s]["swallowed"] += 1
+                    c["swallowed"] += 1
+                continue
             c["matchable"] += 1
             sc[s]["matchable"] += 1
             if g in auto:
@@ -121,8 +131,17 @@ def evaluate(size: int, seed: int) -> dict[str, Any]:
                                       "stats": {k: v for k, v in result.stats.items()
                                                 if k != "seconds"}}
     out = _rates(tot)
-    out["per_scenario"] = {s: _rates(c) | {"matchable": c["matchable"]}
-                           for s, c in sorted(sc.items())}
+    out["per_scenario"] = {
+        s: (_rates(c) | {"matchable": c["matchable"]}) if c["matchable"] else {
+            # One-sided truths (break, reversal): how many exist, and how many the
+            # engine wrongly auto-confirmed into some group (should be 0).
+            "unmatched_items": c["unmatched_items"],
+            "auto_swallowed": c["swallowed"],
+            "auto_fp": c["auto_fp"],
+        }
+        for s, c in sorted(sc.items())
+    }
+    out["breaks_auto_swallowed"] = tot["swallowed"]
     out["per_pair"] = per_pair
     out["generate_seconds"] = round(gen_s, 3)
     out["match_seconds"] = round(match_s, 3)
@@ -154,7 +173,11 @@ def main() -> None:
         for name, r in res["per_pair"].items():
             print(f"  {name:16} {_fmt(r)}  stats={r['stats']}")
         for s, r in res["per_scenario"].items():
-            print(f"  {s:10} n={r['matchable']:6} {_fmt(r)}")
+            if "matchable" in r:
+                print(f"  {s:10} n={r['matchable']:6} {_fmt(r)}")
+            else:
+                print(f"  {s:10} n={r['unmatched_items']:6} one-sided: "
+                      f"auto_swallowed={r['auto_swallowed']}")
     print(json.dumps(res, sort_keys=True))
 
 
