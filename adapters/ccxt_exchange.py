@@ -20,6 +20,9 @@ a timestamp across a page or sync boundary are neither lost nor duplicated. ``wi
 an unfinished time window (newest-first exchanges can only commit ``ts`` when the window
 is exhausted): its bounds, the exchange's paging token (offset / cursor) and the highest
 row so far. ``resume`` is an exchange token for the next window (Binance ``fromId``).
+``pending`` (deposits, withdrawals) maps the row ids still pending to their ms: the next
+sync starts at the oldest of them and passes them again, so a transfer that turns final
+updates its stored record; one pending longer than ``PENDING_RECHECK_MS`` is dropped.
 
 Exactness: amounts come from the exchange's raw strings in ``info``
 (:func:`adapters.ccxt_client.exact`), never ccxt's floats; JSON numbers are refused. OHLCV
@@ -45,6 +48,10 @@ HAS = {"trades": "fetchMyTrades", "deposits": "fetchDeposits",
        "withdrawals": "fetchWithdrawals", "ledger": "fetchLedger"}
 INTERVAL_MS = {"1h": 3_600_000, "1d": 86_400_000}
 LOOKBACK_MS = 86_400_000
+PENDING_RECHECK_MS = 14 * 86_400_000
+"""How long a pending deposit / withdrawal is asked for again on every sync, until the
+exchange reports it final; one still pending after that is left as it stands."""
+TRANSFER_STREAMS = ("deposits", "withdrawals")
 """A stream that never had rows restarts this far before its last scanned window end."""
 
 
@@ -215,6 +222,12 @@ class CcxtExchangeAdapter(Adapter):
         st = dict(state["streams"].get(key) or {})
         st.setdefault("ts", None)
         st.setdefault("ids", [])
+        if stream in TRANSFER_STREAMS and st.get("pending"):
+            # Re-ask from the oldest transfer still pending: when it turns final its
+            # row comes back and updates the stored record (pending -> booked).
+            horizon = now_ms() - PENDING_RECHECK_MS
+            st["pending"] = {r: t for r, t in st["pending"].items() if t >= horizon}
+        recheck = dict(st.get("pending") or {}) if stream in TRANSFER_STREAMS else {}
         limit = prof.limit(stream, self.page_limit)
         start_floor = self.since_ms if self.since_ms is not None else prof.default_start_ms
         next_start: int | None = None
@@ -222,6 +235,8 @@ class CcxtExchangeAdapter(Adapter):
             win = st.get("win")
             if win is None:
                 start = st["ts"] if st["ts"] is not None else start_floor
+                if recheck and next_start is None and not st.get("resume"):
+                    start = min(start, min(recheck.values()))
                 if st["ts"] is None and st.get("scanned") is not None:
                     # Nothing ever seen: don't rescan years of empty windows each sync.
                     start = max(start, st["scanned"] - LOOKBACK_MS)
@@ -238,7 +253,7 @@ class CcxtExchangeAdapter(Adapter):
                 raise self.error(c.endpoint(), f"more than {self.max_pages} pages in one "
                                                "window: pagination looks endless")
             page = prof.fetch(c, stream, symbol, win["start"], win["end"], win["token"], limit)
-            records = self._page_records(stream, page, st, win, limit)
+            records = self._page_records(stream, page, st, win, limit, recheck)
             if page.next_token is not None and page.next_token == win["token"]:
                 raise self.error(page.endpoint, f"cursor does not advance "
                                                 f"({page.next_token!r} again)")
@@ -248,7 +263,8 @@ class CcxtExchangeAdapter(Adapter):
             if page.next_token is None:
                 # Window exhausted: commit the newest timestamp and the ids at it.
                 st = {"ts": win["hi_ts"], "ids": sorted(set(win["hi_ids"])),
-                      "scanned": win["end"], "resume": win["resume"], "win": None}
+                      "scanned": win["end"], "resume": win["resume"], "win": None,
+                      **({"pending": st["pending"]} if st.get("pending") else {})}
             else:
                 st["win"] = win
             state["streams"][key] = st
@@ -259,8 +275,12 @@ class CcxtExchangeAdapter(Adapter):
                 next_start = win["end"] + 1
 
     def _page_records(self, stream: str, page: Page, st: dict[str, Any],
-                      win: dict[str, Any], limit: int) -> list[Record]:
-        """Validate and convert a whole page before anything of it is yielded."""
+                      win: dict[str, Any], limit: int,
+                      recheck: dict[str, int] | None = None) -> list[Record]:
+        """Validate and convert a whole page before anything of it is yielded.
+
+        ``recheck``: transfers pending at an earlier sync (row id -> ms), passed again
+        although behind the cursor; ``st["pending"]`` is kept up to date from the page."""
         c, prof = self.client, self.profile
         if len(page.rows) > prof.max_rows(stream, limit):
             raise self.error(page.endpoint, f"page of {len(page.rows)} rows for a limit of "
@@ -277,14 +297,21 @@ class CcxtExchangeAdapter(Adapter):
             if not isinstance(ts, int):
                 field = prof.ts_fields.get(stream, "timestamp")
                 raise self.error(f"{page.endpoint}: field '{field}'", "missing timestamp")
-            if (base_ts is not None and (ts < base_ts or (ts == base_ts and rid in base_ids))) \
-                    or (floor is not None and ts < floor):
+            seen = base_ts is not None and (ts < base_ts or (ts == base_ts and rid in base_ids))
+            if (seen and not (recheck and rid in recheck)) or (floor is not None and ts < floor):
                 continue
             if win["hi_ts"] is None or ts > win["hi_ts"]:
                 win["hi_ts"], win["hi_ids"] = ts, [rid]
             elif ts == win["hi_ts"]:
                 win["hi_ids"].append(rid)
-            for fields in prof.records(c, stream, row, page.endpoint):
+            row_records = prof.records(c, stream, row, page.endpoint)
+            if stream in TRANSFER_STREAMS:
+                pending = st.setdefault("pending", {})
+                if any(f.get("status") == "pending" for f in row_records):
+                    pending[rid] = ts
+                else:
+                    pending.pop(rid, None)
+            for fields in row_records:
                 if self.assets and fields["asset"] not in self.assets and stream != "trades":
                     continue
                 if self.symbols and stream == "trades" and \

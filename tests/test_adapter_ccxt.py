@@ -154,6 +154,51 @@ def test_incremental_sync_shared_timestamps(ex: tuple) -> None:
     assert not any(b.records for b in a.batches(second[-1].cursor))
 
 
+@pytest.mark.parametrize("kind", ["binance", "kraken"])
+def test_pending_transfer_is_asked_again_until_final(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deposit and a withdrawal pending at one sync come back at the next syncs (the
+    cursor keeps them) until the exchange reports them final; nothing else repeats.
+    One pending for longer than the recheck horizon is left as it stands."""
+    import adapters.ccxt_exchange as ccxt_exchange
+
+    # The fakes' rows are dated 2024: widen the horizon so they still count as recent.
+    monkeypatch.setattr(ccxt_exchange, "PENDING_RECHECK_MS", 10**13)
+    fake, secrets, extra = make(kind)
+    try:
+        a = adapter(kind, fake, secrets, **extra)
+        dep, wd = fake.deposits[1], fake.withdrawals[2]
+        dep_id = f"deposit:{dep['id'] if kind == 'binance' else dep['refid']}"
+        wd_id = f"withdrawal:{wd['id'] if kind == 'binance' else wd['refid']}"
+        if kind == "binance":
+            dep["status"], wd["status"] = 0, 4  # pending, processing
+        else:
+            dep["status"], wd["status"] = "Pending", "Initial"
+        first = list(a.batches(None))
+        recs = by_id(first)
+        assert recs[dep_id].status == "pending" and recs[wd_id].status == "pending"
+        # Still pending: asked again, unchanged (the store's upsert sees no change).
+        second = by_id(list(a.batches(first[-1].cursor)))
+        assert set(second) == {dep_id, wd_id}
+        cursor = list(a.batches(first[-1].cursor))[-1].cursor
+        # The deposit settles: it comes back booked; the withdrawal is still asked for.
+        dep["status"] = 1 if kind == "binance" else "Success"
+        third_batches = list(a.batches(cursor))
+        third = by_id(third_batches)
+        assert third[dep_id].status == "booked" and third[dep_id].amount == recs[dep_id].amount
+        assert set(third) == {dep_id, wd_id}
+        # Final now: the deposit is no longer asked for.
+        fourth = list(a.batches(third_batches[-1].cursor))
+        assert set(by_id(fourth)) == {wd_id}
+        # Past the horizon (the default 14 days: these rows are from 2024), the stuck
+        # withdrawal is no longer asked for either.
+        monkeypatch.undo()
+        assert not any(b.records for b in a.batches(fourth[-1].cursor))
+    finally:
+        fake.stop()
+
+
 def test_resume_mid_window_from_any_batch_cursor() -> None:
     fake, secrets, _extra = make("kraken", rows=130)
     try:
