@@ -290,6 +290,7 @@ class CcxtExchangeAdapter(Adapter):
             raise self.error(page.endpoint, "pagination does not advance (same page again)")
         win["prev"] = ids
         base_ts, base_ids = st["ts"], set(st["ids"])
+        synced = set(self.streams())
         floor = self.since_ms
         out: list[Record] = []
         for row, rid in zip(page.rows, ids, strict=True):
@@ -304,7 +305,11 @@ class CcxtExchangeAdapter(Adapter):
                 win["hi_ts"], win["hi_ids"] = ts, [rid]
             elif ts == win["hi_ts"]:
                 win["hi_ids"].append(rid)
-            row_records = prof.records(c, stream, row, page.endpoint)
+            row_records = prof.records(c, stream, row, page.endpoint)  # validates it
+            if stream == "ledger" and prof.ledger_covered_by(row) in synced:
+                # The same movement comes from its own stream (trade legs, deposits,
+                # withdrawals): taking it from the ledger too would count it twice.
+                continue
             if stream in TRANSFER_STREAMS:
                 pending = st.setdefault("pending", {})
                 if any(f.get("status") == "pending" for f in row_records):

@@ -88,6 +88,17 @@ class Profile:
     exchange_id: ClassVar[str] = ""
     options: ClassVar[dict[str, Any]] = {}
     offers: ClassVar[tuple[str, ...]] = ("trades", "deposits", "withdrawals", "ledger")
+
+    def ledger_covered_by(self, row: dict[str, Any]) -> str | None:
+        """The stream that carries the same movement as this ledger row (a trade's
+        ledger entries are its trade legs), or None when only the ledger has it
+        (staking rewards, fees, transfers between sub-accounts...)."""
+        kind = row.get("type")
+        if kind == "trade":
+            return "trades"
+        if kind == "transaction":
+            return "deposits" if row.get("direction") == "in" else "withdrawals"
+        return None
     trades_per_symbol: ClassVar[bool] = False
     window_ms: ClassVar[dict[str, int]] = {}
     """Longest time span the exchange accepts per query, by stream."""
@@ -254,6 +265,13 @@ class KrakenProfile(Profile):
     def max_rows(self, stream: str, limit: int) -> int:
         # Deposit/WithdrawStatus are not paged through ccxt: one answer per window.
         return 100_000 if stream in ("deposits", "withdrawals") else limit
+    LEDGER_COVERED: ClassVar[dict[str, str]] = {
+        "trade": "trades", "deposit": "deposits", "withdrawal": "withdrawals"}
+
+    def ledger_covered_by(self, row: dict[str, Any]) -> str | None:
+        info = row.get("info") or {}
+        return self.LEDGER_COVERED.get(str(info.get("type")))
+
     LEDGER_KINDS: ClassVar[dict[str, str]] = {
         "trade": "trade", "deposit": "deposit", "withdrawal": "withdrawal",
         "transfer": "transfer", "staking": "interest", "earn": "interest",

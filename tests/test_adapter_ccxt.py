@@ -95,6 +95,8 @@ def expected(kind: str, fake: Any) -> dict[str, tuple]:
             out |= _legs(txid, fk.UNIFIED[b], fk.UNIFIED[q], t["type"] == "buy", D(t["vol"]),
                          D(t["cost"]), D(t["fee"]), fk.UNIFIED[q])
         for lid, e in fake.ledger.items():
+            if e["type"] in ("trade", "deposit", "withdrawal"):
+                continue  # carried by the trades / deposits / withdrawals streams
             out[f"ledger:{lid}"] = (fk.UNIFIED[e["asset"]], D(e["amount"]), D(e["fee"]), None)
         for d in fake.deposits:
             out[f"deposit:{d['refid']}"] = (fk.UNIFIED[d["asset"]], D(d["amount"]),
@@ -195,6 +197,21 @@ def test_pending_transfer_is_asked_again_until_final(
         # withdrawal is no longer asked for either.
         monkeypatch.undo()
         assert not any(b.records for b in a.batches(fourth[-1].cursor))
+    finally:
+        fake.stop()
+
+
+def test_kraken_ledger_takes_only_what_no_other_synced_stream_carries() -> None:
+    """Synced with trades and transfers, the ledger adds only its own movements (staking
+    here): a trade's ledger entries are its trade legs. Synced alone, it has them all."""
+    fake, secrets, _ = make("kraken")
+    try:
+        full = by_id(list(adapter("kraken", fake, secrets).batches(None)))
+        ledger_kinds = {r.kind for k, r in full.items() if k.startswith("ledger:")}
+        assert ledger_kinds == {"interest"}
+        alone = by_id(list(adapter("kraken", fake, secrets, what="ledger").batches(None)))
+        assert len(alone) == len(fake.ledger)
+        assert {r.kind for r in alone.values()} == {"trade", "deposit", "withdrawal", "interest"}
     finally:
         fake.stop()
 

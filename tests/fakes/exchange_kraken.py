@@ -56,6 +56,7 @@ class FakeKraken(FakeExchange):
         self.seq = 0
         self.add_trades(rows)
         self.add_transfers(max(rows // 6, 3))
+        self.add_staking(max(rows // 10, 2))
         self.ohlc: dict[tuple[str, int], list[list[Any]]] = {}
         for pair in TRADED:
             for interval in (60, 1440):
@@ -97,6 +98,12 @@ class FakeKraken(FakeExchange):
             "balance": "0.0000000000", "fee": fee, "refid": refid, "time": self.t,
             "type": typ, "subtype": "",
         }
+
+    def add_staking(self, n: int) -> None:
+        """Staking rewards: only the ledger has them."""
+        for _ in range(n):
+            self.t = round(self.t + 45, 4)
+            self._ledger(self._id("S"), "staking", "XETH", Decimal(_amount(self.rng, 8)), "0")
 
     def add_transfers(self, n: int) -> None:
         for i in range(n):
