@@ -6,7 +6,8 @@ matchers' own synthetic generator. Per source pair and overall, per scenario:
 * auto precision / recall: auto-confirmed groups that equal a truth group exactly;
 * top-1 / top-3: for matchable truth groups *not* auto-confirmed, whether the truth is
   the first / among the first three candidates of its anchor record (the single record
-  of the group, or its first left record).
+  of the group, or its first left record). A reversal pair (a posting and its reversal
+  on one side) is matchable too; a lone break record is not.
 
     .venv/bin/python bench/quality.py --size 2000 [--seed 1] [--json]
 
@@ -101,7 +102,7 @@ def evaluate(size: int, seed: int) -> dict[str, Any]:
                 sc[next((scen_of_id[i] for i in ids if i in scen_of_id), "none")]["auto_fp"] += 1
         auto_ids = {i for g in auto for i in g[0] + g[1]}
         for s, g in truth:
-            if not g[0] or not g[1]:
+            if (not g[0] or not g[1]) and len(g[0] + g[1]) < 2:
                 # Breaks / one-sided reversals: nothing to match. What counts is that
                 # none of their records is auto-confirmed into a group (then the break
                 # would vanish from the operator's view).
@@ -114,7 +115,10 @@ def evaluate(size: int, seed: int) -> dict[str, Any]:
             sc[s]["matchable"] += 1
             if g in auto:
                 continue
-            anchor = g[0][0] if len(g[0]) == 1 or len(g[1]) != 1 else g[1][0]
+            if not g[0] or not g[1]:
+                anchor = (g[0] + g[1])[0]  # a reversal pair: both on one side
+            else:
+                anchor = g[0][0] if len(g[0]) == 1 or len(g[1]) != 1 else g[1][0]
             cands = engine.candidates(anchor, k=3)
             got = [(x.left_ids, x.right_ids) for x in cands]
             c["ranked"] += 1
@@ -132,7 +136,10 @@ def evaluate(size: int, seed: int) -> dict[str, Any]:
                                                 if k != "seconds"}}
     out = _rates(tot)
     out["per_scenario"] = {
-        s: (_rates(c) | {"matchable": c["matchable"]}) if c["matchable"] else {
+        s: (_rates(c) | {"matchable": c["matchable"]}
+            | ({"unmatched_items": c["unmatched_items"], "auto_swallowed": c["swallowed"]}
+               if c["unmatched_items"] else {}))
+        if c["matchable"] else {
             # One-sided truths (break, reversal): how many exist, and how many the
             # engine wrongly auto-confirmed into some group (should be 0).
             "unmatched_items": c["unmatched_items"],

@@ -38,7 +38,7 @@ API (all amounts ``Decimal``; scores floats in [0, 1]):
 
 Modules: normalize (text keys), rules (TOML schema), items (prepared records),
 blocking (indexes), explain (scores and explanations), exact / tolerance / crossasset
-/ groups / netting (matchers), engine (pipeline, decisions, incremental), prices, synth
+/ groups / netting / contra (matchers), engine (pipeline, decisions, incremental), prices, synth
 (test data).
 """
 

@@ -64,7 +64,7 @@ from typing import Any
 
 from recon_tui.model import Price, Record
 
-from . import crossasset, exact, groups, netting, tolerance, vector
+from . import contra, crossasset, exact, groups, netting, tolerance, vector
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
@@ -88,6 +88,7 @@ _GEN: dict[str, Callable[..., tuple[list[Scored], list[int]]]] = {
     "tolerance": tolerance.generate,
     "similarity": tolerance.generate,
     "crossasset": crossasset.generate,
+    "contra": contra.generate,
 }
 
 
@@ -248,8 +249,10 @@ class Engine:
     def _drivers(self, rule: Rule) -> tuple[int, ...]:
         if rule.matcher == "group":
             return (groups.one_side(rule),)
-        if rule.matcher == "crossasset":
-            return (LEFT, RIGHT)  # canonical scoring, but each side probes its own window
+        if rule.matcher in ("crossasset", "contra"):
+            # crossasset: canonical scoring, but each side probes its own window;
+            # contra: each side's reversals are found on that side.
+            return (LEFT, RIGHT)
         return (LEFT,)  # the pair relation is symmetric: probing from one side finds all
 
     def _keep(self, rule: Rule, s: Scored) -> bool:
@@ -278,6 +281,11 @@ class Engine:
             for i, r, lst in zip(ris, group, found, strict=True):
                 keep = r.min_score
                 out[i] = [s for s in lst if s.score >= keep]
+            return
+        if rule.matcher == "contra":
+            scope = getattr(ctx.is_open, "__self__", None)  # the pipeline's open set
+            out[ri] = contra.collect(ctx, rule, self.sides,
+                                     scope if isinstance(scope, set) else None)
             return
         gen = _GEN[rule.matcher]
         drivers = self._drivers(rule)
@@ -413,10 +421,13 @@ class Engine:
                 # Popped: each rule's candidates are freed once filtered (a full run
                 # of 1M x 1M holds millions of them).
                 pc = pair_cands.pop(ri)
-                cands = [
-                    s for s in (pc.values() if isinstance(pc, dict) else pc)
-                    if s.left[0] in open_ids and s.right[0] in open_ids
-                ]
+                if rule.matcher == "contra":  # one-sided: both ids on one side
+                    cands = [s for s in pc.values() if open_ids.issuperset(s.ids)]
+                else:
+                    cands = [
+                        s for s in (pc.values() if isinstance(pc, dict) else pc)
+                        if s.left[0] in open_ids and s.right[0] in open_ids
+                    ]
                 del pc
             if rej:
                 cands = [s for s in cands if frozenset(s.ids) not in rej]
@@ -487,6 +498,10 @@ class Engine:
             ms = tuple(get(i) for i in members)
             assert one is not None and all(m is not None for m in ms)
             v = groups.group_score(rule, one, ms, verbose=True)  # type: ignore[arg-type]
+        elif rule.matcher == "contra":
+            a, b = (get(i) for i in s.ids)
+            assert a is not None and b is not None
+            v = contra.score(rule, a, b, verbose=True)
         else:
             a, b = get(s.left[0]), get(s.right[0])
             assert a is not None and b is not None
@@ -645,6 +660,8 @@ def _split_sibling(ctx: Ctx, s: Scored) -> bool:
     the rest would hide inside a "fee" — never auto. Engine-wide openness, not the
     run's scope, so incremental and full runs judge alike. Only a sibling that fits in
     the pair's amount gap counts (equal amounts leave nothing for a part to hide in)."""
+    if not s.left or not s.right:
+        return False  # a one-sided (contra) pair
     a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
     if a is None or b is None:
         return False

@@ -119,7 +119,10 @@ class Candidate:
 
     @property
     def counterpart_ids(self) -> tuple[int, ...]:
-        """The ids on the other side from ``record_id`` (the proposed counterparts)."""
+        """The ids on the other side from ``record_id`` (the proposed counterparts); for
+        a one-sided group (a reversal pair), the other ids of its side."""
+        if not self.left_ids or not self.right_ids:
+            return tuple(i for i in self.left_ids + self.right_ids if i != self.record_id)
         return self.right_ids if self.record_id in self.left_ids else self.left_ids
 
 

@@ -1,7 +1,7 @@
 """Rules as data: the TOML rule set of a source pair, parsed and validated.
 
 A rule set is an ordered list of rules, strictest first. Each rule names its matcher
-(exact / tolerance / similarity / crossasset / group), its cardinality (1:1, 1:n, n:1,
+(exact / tolerance / similarity / crossasset / group / contra), its cardinality (1:1, 1:n, n:1,
 n:m), blocking keys, tolerances, weights, the balancing field and the outcome (auto
 above a threshold, or suggest only). Invalid input raises :class:`RuleError` naming the
 rule and the field, so an operator editing a rule file knows exactly what to fix.
@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 
-MATCHERS = ("exact", "tolerance", "similarity", "crossasset", "group")
+MATCHERS = ("exact", "tolerance", "similarity", "crossasset", "group", "contra")
 TYPES = ("1:1", "1:n", "n:1", "n:m")
 EXACT_KEYS = ("txid", "reference", "end_to_end_id")
 GROUP_KEYS = ("counterparty", "reference_family", "reference", "txid", "address", "date", "batch")
@@ -199,6 +199,8 @@ def _parse_rule(raw: Any, index: int) -> Rule:
     if rtype == "n:m" and ("batch" in keys or "member_dates" in raw):
         raise RuleError(name, "keys" if "batch" in keys else "member_dates",
                         "an n:m rule nets records sharing a key; it has no single record")
+    if matcher == "contra" and raw.get("sign", "opposite") != "opposite":
+        raise RuleError(name, "sign", "a contra pair has opposite signs")
     if "member_dates" in raw and matcher != "group":
         raise RuleError(name, "member_dates", "only group rules have members")
     weights = raw.get("weights", {"amount": 0.5, "date": 0.2, "reference": 0.2, "counterparty": 0.1})
@@ -225,7 +227,8 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         matcher=matcher,
         type=rtype,
         keys=tuple(keys),
-        sign=_choice(name, "sign", raw.get("sign", "same"), SIGNS),
+        sign=_choice(name, "sign", raw.get("sign", "opposite" if matcher == "contra" else "same"),
+                     SIGNS),
         date_window_days=_int(name, "date_window_days", raw.get("date_window_days", 3), 0, 366),
         business_days=_bool(name, "business_days", raw.get("business_days", True)),
         amount_abs=_dec(name, "amount_abs", raw.get("amount_abs", 0)),

@@ -54,7 +54,7 @@ FIELDS = [
     ("actor", "'mallory'"),
     ("at_us", "at_us + 1"),
     ("after", "'{\"state\":\"rejected\"}'"),
-    ("reason", "'write-off'"),
+    ("reason", "'tampered'"),  # a value no decision has: the edit must change the row
 ]
 
 

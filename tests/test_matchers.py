@@ -398,6 +398,39 @@ def test_n_to_m_netting_groups_from_any_member() -> None:
     assert [(p.left_ids, p.right_ids) for p in inc.run(new_ids=[12]).proposals] == [want]
 
 
+def test_reversal_pairs_on_one_side() -> None:
+    """A posting and its reversal on one side: auto when one names the other, a
+    suggestion on the counterparty alone, nothing on an equal amount alone."""
+    left = [
+        Record(source="ledger", external_id="JE00000056", kind="payment", ts=T0,
+               asset="EUR", amount=Decimal("-491.67"), id=1, counterparty="Westbrook B.V.",
+               reference="INV002395", memo="Supplier payment"),
+        Record(source="ledger", external_id="JE00000060", kind="adjustment",
+               ts=T0 + timedelta(days=3), asset="EUR", amount=Decimal("491.67"), id=2,
+               counterparty="Westbrook B.V.", reference="REV JE00000056",
+               memo="Reversal of JE00000056: posted in error"),
+        rec(3, "-75.00", counterparty="Globex", days=1),
+        rec(4, "75.00", counterparty="GLOBEX LTD", days=5),     # same party: suggest
+        rec(5, "-20.00", counterparty="Initech", days=1),
+        rec(6, "20.00", counterparty="Umbrella", days=2),       # amount alone: nothing
+    ]
+    e = Engine("default")
+    e.load(left, [])
+    ps = {(p.left_ids, p.right_ids): p for p in e.run().proposals}
+    assert ps[((1, 2), ())].decision == "auto" and ps[((1, 2), ())].rule == "reversal"
+    assert ps[((3, 4), ())].decision == "suggest"
+    assert not any({5, 6} & set(k[0]) for k in ps)
+    [c] = [c for c in e.candidates(2, k=3) if c.rule == "reversal"]
+    assert c.counterpart_ids == (1,) and c.explanation["reference"]["agree"] is True
+    # A bank return names the original's reference; both on the right side.
+    right = [rec(11, "-300.00", source="bank", reference="INV-2026-00042"),
+             rec(12, "300.00", source="bank", days=2, reference="RETURN INV-2026-00042",
+                 memo="SEPA RETURN AC04 CLOSED ACCOUNT ORIG REF INV-2026-00042")]
+    e2 = Engine("default")
+    e2.load([], right)
+    assert autos(e2.run().proposals) == {((), (11, 12))}
+
+
 def test_cross_asset_fx() -> None:
     prices = [Price("BTC", "EUR", T0.replace(hour=0), "1d", Decimal("60000"), "test")]
     left = [rec(1, "-0.5", asset="BTC", counterparty="OTC desk")]
@@ -444,6 +477,7 @@ def test_rules_load_and_default() -> None:
         (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:1"\nkeys = ["batch", "date"]'),
          "keys"),
         (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:m"\nkeys = ["batch"]'), "keys"),
+        (('matcher = "tolerance"', 'matcher = "contra"\nsign = "same"'), "sign"),
         (('matcher = "tolerance"', 'matcher = "group"\ntype = "n:1"\nkeys = ["date"]\n'
           'member_dates = "sometime"'), "member_dates"),
     ],
