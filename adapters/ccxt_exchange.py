@@ -12,6 +12,7 @@ Cursor (JSON, stored by the sync service with each batch)::
         "ledger":            {"ts": 1704067261123, "ids": ["L…"], "scanned": 1704…,
                               "resume": null, "win": null},
         "trades:BTC/USDT":   {...},           # Binance pages per symbol
+        "ledger:<account>":  {...},           # Coinbase pages per account
         "ohlcv:BTC/USD:1h":  {"ts": 1704153600000}}}
 
 ``ts`` is the newest row timestamp (ms) committed and ``ids`` the row ids seen *at* that
@@ -20,7 +21,7 @@ a timestamp across a page or sync boundary are neither lost nor duplicated. ``wi
 an unfinished time window (newest-first exchanges can only commit ``ts`` when the window
 is exhausted): its bounds, the exchange's paging token (offset / cursor) and the highest
 row so far. ``resume`` is an exchange token for the next window (Binance ``fromId``).
-``pending`` (deposits, withdrawals) maps the row ids still pending to their ms: the next
+``pending`` (deposits, withdrawals, ledger) maps the row ids still pending to their ms: the next
 sync starts at the oldest of them and passes them again, so a transfer that turns final
 updates its stored record; one pending longer than ``PENDING_RECHECK_MS`` is dropped.
 
@@ -51,7 +52,8 @@ LOOKBACK_MS = 86_400_000
 PENDING_RECHECK_MS = 14 * 86_400_000
 """How long a pending deposit / withdrawal is asked for again on every sync, until the
 exchange reports it final; one still pending after that is left as it stands."""
-TRANSFER_STREAMS = ("deposits", "withdrawals")
+TRANSFER_STREAMS = ("deposits", "withdrawals", "ledger")
+"""Streams whose rows may be pending (Coinbase's ledger holds its pending sends)."""
 """A stream that never had rows restarts this far before its last scanned window end."""
 
 
@@ -198,6 +200,10 @@ class CcxtExchangeAdapter(Adapter):
             if stream == "trades" and self.profile.trades_per_symbol:
                 for symbol in self._trade_symbols():
                     yield from self._window_stream(state, stream, symbol)
+            elif (subs := self.profile.substreams(self.client, stream)) is not None:
+                # Per-account history (Coinbase ledger): one cursor per account.
+                for sub in subs:
+                    yield from self._window_stream(state, stream, sub)
             else:
                 yield from self._window_stream(state, stream, None)
         for symbol in self.price_symbols:

@@ -6,6 +6,8 @@ exchange, how to fetch one page of a stream (which ccxt method, which native pag
 parameters) and how to turn a unified structure's raw ``info`` into canonical record
 fields. Binance, Kraken and Coinbase have explicit profiles; any other ccxt exchange gets
 :class:`GenericProfile` (ascending ``since`` paging, ccxt's ``number = str`` strings).
+A stream whose endpoint is per account (Coinbase's ledger) is split into sub-streams by
+:meth:`Profile.substreams`, each paged and cursored on its own.
 
 ``fetch`` returns a :class:`Page`; ``next_token`` ``None`` means the time window is
 exhausted. Record builders return ``make_record`` keyword dicts (without ``source``).
@@ -109,6 +111,14 @@ class Profile:
 
     def limit(self, stream: str, override: int | None) -> int:
         return override or self.limits.get(stream, 100)
+
+    def substreams(self, c: CcxtClient, stream: str) -> list[str] | None:
+        """The keys one stream is paged by separately (each with its own cursor, passed
+        to :meth:`fetch` as ``symbol``), or None when the stream is paged as a whole.
+
+        For exchanges whose history endpoint is per account (Coinbase's v2 transactions).
+        Binance's per-symbol trades predate this hook and use ``trades_per_symbol``."""
+        return None
 
     def max_rows(self, stream: str, limit: int) -> int:
         """Rows one response may hold; more means a broken server (or proxy)."""
@@ -348,16 +358,75 @@ class KrakenProfile(Profile):
 
 
 class CoinbaseProfile(Profile):
-    """Advanced Trade fills, newest first, by opaque ``cursor`` from a start timestamp."""
+    """Advanced Trade fills, newest first, by opaque ``cursor`` from a start timestamp; the
+    ledger is the v2 transactions of every account (``/v2/accounts``), one sub-stream per
+    account, newest first by ``starting_after``, with no time filter on the server."""
 
     exchange_id = "coinbase"
-    options = {"fetchBalance": "v3PrivateGetBrokerageAccounts"}
-    offers = ("trades",)
-    limits = {"trades": 100}
-    ts_fields = {"trades": "trade_time"}
+    # v2 account ids are what /v2/accounts/{account_id}/transactions takes.
+    options = {"fetchBalance": "v3PrivateGetBrokerageAccounts",
+               "fetchAccounts": "fetchAccountsV2"}
+    offers = ("trades", "ledger")
+    limits = {"trades": 100, "ledger": 100}
+    ts_fields = {"trades": "trade_time", "ledger": "created_at"}
+    ACCOUNTS_PAGE: ClassVar[int] = 100
+    """The most accounts /v2/accounts returns per page."""
+    MAX_ACCOUNT_PAGES: ClassVar[int] = 1000
+    LEDGER_KINDS: ClassVar[dict[str, str]] = {
+        "staking_reward": "interest", "inflation_reward": "interest", "interest": "interest",
+        "buy": "trade", "sell": "trade", "trade": "trade", "advanced_trade_fill": "trade",
+        "fiat_deposit": "deposit", "fiat_withdrawal": "withdrawal",
+    }
+    """Coinbase v2 transaction ``type`` -> record kind; ``send`` goes by its sign."""
+    LEDGER_TRADES: ClassVar[frozenset[str]] = frozenset(
+        {"buy", "sell", "trade", "advanced_trade_fill"})
+    LEDGER_STATUS: ClassVar[dict[str, str]] = {**STATUS, "expired": "reversed"}
+    """ccxt's ledger status (``completed`` -> ``ok``, the rest passed through); an expired
+    transaction never moved money, like a canceled one."""
+
+    def ledger_covered_by(self, row: dict[str, Any]) -> str | None:
+        info = row.get("info") or {}
+        return "trades" if info.get("type") in self.LEDGER_TRADES else None
+
+    def substreams(self, c: CcxtClient, stream: str) -> list[str] | None:
+        if stream != "ledger":
+            return None
+        # Every account, not just those holding a balance now: an emptied wallet still
+        # has history. /v2/accounts pages by starting_after like the transactions.
+        ids: list[str] = []
+        token: str | None = None
+        for _ in range(self.MAX_ACCOUNT_PAGES):
+            params: dict[str, Any] = {"limit": self.ACCOUNTS_PAGE}
+            if token:
+                params["starting_after"] = token
+            accounts = c.call("fetch_accounts", c.ex.fetch_accounts, params)
+            endpoint = c.endpoint()
+            for account in accounts:
+                account_id = text(c, account, "id", endpoint)
+                if account_id not in ids:
+                    ids.append(account_id)
+            nxt = self._next_starting_after(c, endpoint)
+            if nxt is None:
+                return ids
+            if nxt == token:
+                raise c.error(endpoint, f"account pagination does not advance ({nxt!r} again)")
+            token = nxt
+        raise c.error(c.endpoint(), f"more than {self.MAX_ACCOUNT_PAGES} pages of accounts")
+
+    @staticmethod
+    def _next_starting_after(c: CcxtClient, endpoint: str) -> str | None:
+        pagination = (c.ex.last_json_response or {}).get("pagination")
+        if not isinstance(pagination, dict):
+            raise c.error(f"{endpoint}: field 'pagination'", "missing or not an object")
+        nxt = pagination.get("next_starting_after")
+        if nxt is not None and not isinstance(nxt, str):
+            raise c.error(f"{endpoint}: field 'next_starting_after'", "not a string")
+        return nxt or None
 
     def fetch(self, c: CcxtClient, stream: str, symbol: str | None, start: int, end: int,
               token: Any, limit: int) -> Page:
+        if stream == "ledger":
+            return self._ledger_page(c, symbol, start, token, limit)
         params: dict[str, Any] = {"start_sequence_timestamp": c.ex.iso8601(start),
                                   "limit": limit}
         if token:
@@ -369,8 +438,34 @@ class CoinbaseProfile(Profile):
             raise c.error(f"{endpoint}: field 'cursor'", "not a string")
         return Page(rows, cursor or None, endpoint)
 
+    def _ledger_page(self, c: CcxtClient, account_id: str | None, start: int, token: Any,
+                     limit: int) -> Page:
+        """One page of an account's transactions, newest first. The endpoint has no time
+        filter: the window ends at the first page reaching below ``start`` (older rows
+        were committed by an earlier sync; the adapter drops those on the page)."""
+        if not account_id:
+            raise c.error("fetch_ledger", "Coinbase's ledger is read per account")
+        params: dict[str, Any] = {"account_id": account_id}
+        if token:
+            params["starting_after"] = token
+        rows = c.call("fetch_ledger", c.ex.fetch_ledger, None, None, limit, params)
+        endpoint = c.endpoint()
+        data = (c.ex.last_json_response or {}).get("data")
+        if not isinstance(data, list):
+            raise c.error(f"{endpoint}: field 'data'", "missing or not a list")
+        # ccxt cuts its answer to ``limit`` rows: an oversized page must not lose the rest.
+        if len(data) > limit or len(rows) != len(data):
+            raise c.error(endpoint, f"page of {len(data)} rows exceeds the limit of {limit}")
+        nxt = self._next_starting_after(c, endpoint)
+        stamps = [r["timestamp"] for r in rows if isinstance(r.get("timestamp"), int)]
+        if stamps and min(stamps) < start:
+            nxt = None
+        return Page(rows, nxt, endpoint)
+
     def records(self, c: CcxtClient, stream: str, row: dict[str, Any],
                 where: str) -> list[dict[str, Any]]:
+        if stream == "ledger":
+            return [self._ledger_record(c, row, where)]
         info = row.get("info") or {}
         ts = ts_of(c, row, "trade_time", where)
         symbol, base, quote = _market(c, row, where)
@@ -397,8 +492,46 @@ class CoinbaseProfile(Profile):
             leg["attrs"].update(attrs_extra)
         return legs
 
+    def _ledger_record(self, c: CcxtClient, row: dict[str, Any], where: str) -> dict[str, Any]:
+        info = row.get("info") or {}
+        ts = ts_of(c, row, "created_at", where)
+        money = info.get("amount")
+        if not isinstance(money, dict):
+            raise c.error(f"{where}: field 'amount'", "missing or not an object")
+        # The asset amount, signed by Coinbase (negative out); ``native_amount`` is its
+        # value in the user's home currency, not a movement.
+        amount = exact(c, money, "amount", where)
+        assert amount is not None
+        asset = c.ex.safe_currency_code(text(c, money, "currency", where))
+        cb_type = text(c, info, "type", where)
+        if cb_type == "send":
+            kind = "deposit" if amount >= 0 else "withdrawal"
+        else:
+            kind = self.LEDGER_KINDS.get(cb_type, "other")
+        network = info.get("network") if isinstance(info.get("network"), dict) else {}
+        fee_info = network.get("transaction_fee")
+        fee = fee_asset = None
+        if isinstance(fee_info, dict):
+            fee = exact(c, fee_info, "amount", f"{where}: network.transaction_fee")
+            fee_asset = c.ex.safe_currency_code(
+                text(c, fee_info, "currency", f"{where}: network.transaction_fee"))
+        to = info.get("to") if isinstance(info.get("to"), dict) else {}
+        linked = info.get(cb_type) if isinstance(info.get(cb_type), dict) else {}
+        attrs: dict[str, Any] = {"ledger_type": cb_type, "exchange_status": info.get("status"),
+                                 "account_id": row.get("account")}
+        if fee is not None:
+            attrs["fee_included"] = True  # a send's amount is the whole debit, fee included
+        return {"external_id": f"ledger:{text(c, info, 'id', where)}", "kind": kind, "ts": ts,
+                "asset": asset, "amount": amount, "fee": fee, "fee_asset": fee_asset,
+                "status": self.LEDGER_STATUS.get(row.get("status") or "", "pending"),
+                "txid": network.get("hash") or None, "address": to.get("address") or None,
+                "reference": linked.get("id") or None, "attrs": attrs,
+                "raw": clean_raw(info)}
+
     def row_id(self, row: dict[str, Any]) -> str:
-        return str((row.get("info") or {}).get("entry_id"))
+        info = row.get("info") or {}
+        # Fills are keyed by entry_id; v2 transactions (ledger) by their own id.
+        return str(info["entry_id"]) if "entry_id" in info else str(row.get("id"))
 
 
 PROFILES: dict[str, type[Profile]] = {

@@ -109,7 +109,20 @@ def expected(kind: str, fake: Any) -> dict[str, tuple]:
             base, quote = fc.PRODUCTS[f["product_id"]]
             out |= _legs(f["entry_id"], base, quote, f["side"] == "BUY", D(f["size"]),
                          D(f["size"]) * D(f["price"]), D(f["commission"]), quote)
+        for t in fake.transactions:
+            if t["type"] in CB_TRADE_TYPES:
+                continue  # carried by the trades stream (fills)
+            network = t.get("network") or {}
+            fee = network.get("transaction_fee")
+            out[f"ledger:{t['id']}"] = (t["amount"]["currency"], D(t["amount"]["amount"]),
+                                        D(fee["amount"]) if fee else None, network.get("hash"))
     return out
+
+
+CB_TRADE_TYPES = ("buy", "sell", "trade", "advanced_trade_fill")
+CB_KINDS = {"staking_reward": "interest", "inflation_reward": "interest", "interest": "interest",
+            "buy": "trade", "sell": "trade", "trade": "trade", "advanced_trade_fill": "trade",
+            "fiat_deposit": "deposit", "fiat_withdrawal": "withdrawal"}
 
 
 def actual(records: dict[str, Any]) -> dict[str, tuple]:
@@ -148,6 +161,12 @@ def test_incremental_sync_shared_timestamps(ex: tuple) -> None:
     else:
         fake.t -= 60.25
         fake.add_fills(17)
+        # A transaction in the last old row's account at its very second, then more.
+        last = fake.transactions[-1]
+        cur = last["amount"]["currency"]
+        fake.add_transaction(cur, "fiat_deposit" if cur in fc.FIAT else "send_in", fake.lt)
+        assert fake.transactions[-1]["created_at"] == last["created_at"]
+        fake.add_ledger(11)
     second = list(a.batches(cursor))
     new = by_id(second)
     assert not set(new) & seen
@@ -212,6 +231,70 @@ def test_kraken_ledger_takes_only_what_no_other_synced_stream_carries() -> None:
         alone = by_id(list(adapter("kraken", fake, secrets, what="ledger").batches(None)))
         assert len(alone) == len(fake.ledger)
         assert {r.kind for r in alone.values()} == {"trade", "deposit", "withdrawal", "interest"}
+    finally:
+        fake.stop()
+
+
+def test_coinbase_ledger_alone_has_every_transaction_exactly() -> None:
+    """Synced alone, the ledger has every v2 transaction of every account (buys and sells
+    too), kinds mapped from Coinbase's types, amounts the payload's strings exactly."""
+    fake, secrets, extra = make("coinbase")
+    assert isinstance(fake, fc.FakeCoinbase)
+    try:
+        fake.accounts_page = 2  # the account listing must be paged too
+        a = adapter("coinbase", fake, secrets, what="ledger", **extra)
+        batches = list(a.batches(None))
+        got = by_id(batches)
+        assert set(got) == {f"ledger:{t['id']}" for t in fake.transactions}
+        for t in fake.transactions:
+            r = got[f"ledger:{t['id']}"]
+            money, network = t["amount"], t.get("network") or {}
+            assert isinstance(r.amount, Decimal) and str(r.amount) == money["amount"]
+            assert r.asset == money["currency"]
+            want = ("deposit" if D(money["amount"]) >= 0 else "withdrawal") \
+                if t["type"] == "send" else CB_KINDS.get(t["type"], "other")
+            assert r.kind == want
+            assert r.attrs["ledger_type"] == t["type"]
+            assert r.attrs["exchange_status"] == t["status"]
+            assert r.status == {"completed": "booked", "pending": "pending"}[t["status"]]
+            assert r.txid == network.get("hash")
+        assert {r.kind for r in got.values()} == {"deposit", "withdrawal", "interest",
+                                                  "trade", "other"}
+        assert any(r.status == "pending" and r.txid is None for r in got.values())
+        # five accounts, two a page: three listing pages; the USD wallet is empty
+        assert fake.paths().count("/v2/accounts") == 3
+        assert {k for k in batches[-1].cursor["streams"]} == {
+            f"ledger:{acc}" for acc in fake.account_ids.values()}
+        assert not any(b.records for b in a.batches(batches[-1].cursor))
+    finally:
+        fake.stop()
+
+
+def test_coinbase_pending_send_is_asked_again_until_completed(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapters.ccxt_exchange as ccxt_exchange
+
+    monkeypatch.setattr(ccxt_exchange, "PENDING_RECHECK_MS", 10**13)  # rows dated 2024
+    fake, secrets, extra = make("coinbase")
+    assert isinstance(fake, fc.FakeCoinbase)
+    try:
+        a = adapter("coinbase", fake, secrets, what="ledger", **extra)
+        first = list(a.batches(None))
+        pending = [t for t in fake.transactions if t["status"] == "pending"]
+        keys = {f"ledger:{t['id']}" for t in pending}
+        assert keys and all(by_id(first)[k].status == "pending" for k in keys)
+        again = list(a.batches(first[-1].cursor))
+        assert set(by_id(again)) == keys  # still pending: asked again, nothing else
+        t = pending[0]
+        key = f"ledger:{t['id']}"
+        t["status"] = "completed"
+        t["network"] |= {"status": "confirmed", "hash": "ab" * 32}
+        done = list(a.batches(again[-1].cursor))
+        assert set(by_id(done)) == keys
+        assert by_id(done)[key].status == "booked" and by_id(done)[key].txid == "ab" * 32
+        # Completed: no longer asked for; the others still are.
+        assert set(by_id(list(a.batches(done[-1].cursor)))) == keys - {key}
     finally:
         fake.stop()
 
