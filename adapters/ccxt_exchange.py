@@ -200,7 +200,7 @@ class CcxtExchangeAdapter(Adapter):
             if stream == "trades" and self.profile.trades_per_symbol:
                 for symbol in self._trade_symbols():
                     yield from self._window_stream(state, stream, symbol)
-            elif (subs := self.profile.substreams(self.client, stream)) is not None:
+            elif (subs := self.profile.substreams(self.client, stream, self.assets)) is not None:
                 # Per-account history (Coinbase ledger): one cursor per account.
                 for sub in subs:
                     yield from self._window_stream(state, stream, sub)

@@ -112,9 +112,11 @@ class Profile:
     def limit(self, stream: str, override: int | None) -> int:
         return override or self.limits.get(stream, 100)
 
-    def substreams(self, c: CcxtClient, stream: str) -> list[str] | None:
+    def substreams(self, c: CcxtClient, stream: str,
+                   assets: set[str] | None = None) -> list[str] | None:
         """The keys one stream is paged by separately (each with its own cursor, passed
         to :meth:`fetch` as ``symbol``), or None when the stream is paged as a whole.
+        ``assets``: only the sub-streams of these assets (all when empty).
 
         For exchanges whose history endpoint is per account (Coinbase's v2 transactions).
         Binance's per-symbol trades predate this hook and use ``trades_per_symbol``."""
@@ -388,7 +390,8 @@ class CoinbaseProfile(Profile):
         info = row.get("info") or {}
         return "trades" if info.get("type") in self.LEDGER_TRADES else None
 
-    def substreams(self, c: CcxtClient, stream: str) -> list[str] | None:
+    def substreams(self, c: CcxtClient, stream: str,
+                   assets: set[str] | None = None) -> list[str] | None:
         if stream != "ledger":
             return None
         # Every account, not just those holding a balance now: an emptied wallet still
@@ -403,6 +406,8 @@ class CoinbaseProfile(Profile):
             endpoint = c.endpoint()
             for account in accounts:
                 account_id = text(c, account, "id", endpoint)
+                if assets and account.get("code") not in assets:
+                    continue  # a wallet of an asset the source does not reconcile
                 if account_id not in ids:
                     ids.append(account_id)
             nxt = self._next_starting_after(c, endpoint)

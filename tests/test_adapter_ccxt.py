@@ -270,6 +270,20 @@ def test_coinbase_ledger_alone_has_every_transaction_exactly() -> None:
         fake.stop()
 
 
+def test_coinbase_ledger_reads_only_the_wallets_of_the_sources_assets() -> None:
+    fake, secrets, extra = make("coinbase")
+    assert isinstance(fake, fc.FakeCoinbase)
+    try:
+        a = adapter("coinbase", fake, secrets, what="ledger", assets="BTC", **extra)
+        batches = list(a.batches(None))
+        assert {r.asset for r in by_id(batches).values()} == {"BTC"}
+        assert set(batches[-1].cursor["streams"]) == {f"ledger:{fake.account_ids['BTC']}"}
+        others = [acc for cur, acc in fake.account_ids.items() if cur != "BTC"]
+        assert not any(acc in p for p in fake.paths() for acc in others)
+    finally:
+        fake.stop()
+
+
 def test_coinbase_pending_send_is_asked_again_until_completed(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
