@@ -194,6 +194,19 @@ def _best_text(texts: dict[str, float | None]) -> float:
     return best
 
 
+def key_parts(agreed: list[str]) -> dict[str, float]:
+    """Score parts of the keys a whole group shares: counterparty and address count as
+    themselves; a txid, reference or reference family counts as the reference."""
+    parts: dict[str, float] = {}
+    if "counterparty" in agreed:
+        parts["counterparty"] = 1.0
+    if "address" in agreed:
+        parts["address"] = 1.0
+    if set(agreed) - {"counterparty", "address"}:
+        parts["reference"] = 1.0
+    return parts
+
+
 def combine(rule: Rule, parts: dict[str, float | None]) -> float:
     """Weighted mean over the rule's weights; None (missing) counts as NEUTRAL, except
     the address, which counts only where both records carry one."""

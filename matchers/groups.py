@@ -31,10 +31,21 @@ from recon_tui.model import canonical_amount
 from . import netting
 from .blocking import SideIndex
 from .context import Ctx
-from .explain import NO_ADJ, QUIET, Scored, amount_fit, combine, date_part, lag, signs_for
+from .explain import (
+    NO_ADJ,
+    QUIET,
+    Scored,
+    amount_fit,
+    combine,
+    date_part,
+    key_parts,
+    lag,
+    signs_for,
+)
 from .items import LEFT, RIGHT, Item
 from .results import Adjustment
 from .rules import Rule
+from .subsets import scale_for, subset_sums
 
 NODE_BUDGET = 2_000
 MITM_MAX = 24
@@ -221,16 +232,15 @@ def _search_mitm(
     run out of its node budget (a week of daily accruals beside a second program)."""
     ms = sorted(members, key=lambda m: m.id)
     mags = [abs(m.amount) for m in ms]
-    places = max(0, *(-m.as_tuple().exponent for m in (*mags, target, gap)))  # type: ignore[operator]
-    scale = 10**places
+    scale = scale_for((*mags, target, gap))
     ints = [int(m * scale) for m in mags]
     lo = int((target - gap) * scale)
     hi = int((target + gap) * scale)
     if sum(ints) < lo:
         return [], True
     half = len(ms) // 2
-    left = _subset_sums(ints[:half], rule.max_group)
-    right = sorted(_subset_sums(ints[half:], rule.max_group))
+    left = subset_sums(ints[:half], rule.max_group)
+    right = sorted(subset_sums(ints[half:], rule.max_group))
     right_sums = [r[0] for r in right]
     out: list[tuple[Item, ...]] = []
     for total, mask, count in left:
@@ -247,15 +257,6 @@ def _search_mitm(
             if len(out) >= MAX_SOLUTIONS:
                 return out, False
     return out, True
-
-
-def _subset_sums(values: list[int], max_count: int) -> list[tuple[int, int, int]]:
-    """(sum, bitmask, size) of every subset of ``values`` with at most ``max_count``."""
-    sums = [(0, 0, 0)]
-    for b, v in enumerate(values):
-        bit = 1 << b
-        sums += [(t + v, m | bit, c + 1) for t, m, c in sums if c < max_count]
-    return sums
 
 
 def group_score(
@@ -275,16 +276,11 @@ def group_score(
     parts: dict[str, float | None] = {"amount": amount_score, "date": date_score}
     keys_agree = [k for k in rule.keys if all(m.key_value(k) == one.key_value(k) for m in members)
                   and one.key_value(k)]
-    if "counterparty" in keys_agree:
-        parts["counterparty"] = 1.0
-    if "address" in keys_agree:
-        parts["address"] = 1.0
     if one.txid and "txid" in rule.keys and "txid" not in keys_agree and any(
             m.txid == one.txid for m in members):
         # A batched send whose journal entry cites the txid on some lines only.
         keys_agree.append("txid")
-    if set(keys_agree) - {"counterparty", "address"}:
-        parts["reference"] = 1.0  # txid, reference or reference family shared
+    parts.update(key_parts(keys_agree))
     named = ""
     if "batch" in rule.keys:
         # The batch's category named in the single's text ("payroll" in a bulk debit's

@@ -22,10 +22,11 @@ from typing import Any
 from recon_tui.model import canonical_amount
 
 from .context import Ctx
-from .explain import NO_ADJ, QUIET, Scored, amount_fit, combine, date_part, signs_for
+from .explain import NO_ADJ, QUIET, Scored, amount_fit, combine, date_part, key_parts, signs_for
 from .items import LEFT, Item
 from .results import Adjustment
 from .rules import Rule
+from .subsets import scale_for, subset_sums
 
 MAX_SIDE = 10
 """Records per side of one block: 2**10 subsets per side at most."""
@@ -97,13 +98,12 @@ def _search(rule: Rule, it: Item, mine: list[Item], theirs: list[Item]) -> tuple
 ]:
     others = [m for m in mine if m.id != it.id]
     mags = [abs(m.amount) for m in (it, *others, *theirs)]
-    places = max(0, *(-d.as_tuple().exponent for d in mags))  # type: ignore[operator]
-    scale = 10**places
+    scale = scale_for(mags)
     tol = int(rule.abs_tol(it.asset) * scale)
     own_sums = [(int(abs(it.amount) * scale) + t, mask, c + 1)
-                for t, mask, c in _sums([int(abs(m.amount) * scale) for m in others],
+                for t, mask, c in subset_sums([int(abs(m.amount) * scale) for m in others],
                                         rule.max_group - 1)]
-    their = sorted(_sums([int(abs(m.amount) * scale) for m in theirs], rule.max_group - 1))
+    their = sorted(subset_sums([int(abs(m.amount) * scale) for m in theirs], rule.max_group - 1))
     their_sums = [t for t, _, _ in their]
     out: list[tuple[tuple[Item, ...], tuple[Item, ...]]] = []
     for total, mask, count in own_sums:
@@ -125,14 +125,6 @@ def _search(rule: Rule, it: Item, mine: list[Item], theirs: list[Item]) -> tuple
     return out, True
 
 
-def _sums(values: list[int], max_count: int) -> list[tuple[int, int, int]]:
-    sums = [(0, 0, 0)]
-    for b, v in enumerate(values):
-        bit = 1 << b
-        sums += [(t + v, m | bit, c + 1) for t, m, c in sums if c < max_count]
-    return sums
-
-
 def score(rule: Rule, left: tuple[Item, ...], right: tuple[Item, ...],
           verbose: bool = False) -> Scored | None:
     """Score one n:m group (same scale as every other matcher's scores)."""
@@ -150,12 +142,7 @@ def score(rule: Rule, left: tuple[Item, ...], right: tuple[Item, ...],
     parts: dict[str, float | None] = {"amount": amount_score, "date": date_score}
     agree = [k for k in rule.keys if left[0].key_value(k)
              and all(m.key_value(k) == left[0].key_value(k) for m in members)]
-    if "counterparty" in agree:
-        parts["counterparty"] = 1.0
-    if "address" in agree:
-        parts["address"] = 1.0
-    if set(agree) - {"counterparty", "address"}:
-        parts["reference"] = 1.0
+    parts.update(key_parts(agree))
     value = round(combine(rule, parts) - 0.005 * (len(members) - 3), 6)
     lids = tuple(sorted(m.id for m in left))
     rids = tuple(sorted(m.id for m in right))
