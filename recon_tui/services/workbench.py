@@ -377,17 +377,19 @@ class Candidate:
     source: Any = None
     """The matching service's own candidate object (passed back on accept/reject)."""
 
+    def _entries(self) -> list[tuple[str, dict[str, Any]]]:
+        # The engine's ``decision`` entry is no field comparison: the shape line says it.
+        return [(k, v) for k, v in self.explanation.items()
+                if k != "decision" and isinstance(v, dict)]
+
     @property
     def agreed(self) -> list[str]:
-        return [k for k, v in self.explanation.items() if isinstance(v, dict) and v.get("agree")]
+        return [k for k, v in self._entries() if v.get("agree")]
 
     @property
     def disagreed(self) -> list[str]:
         # ``agree`` None is "missing on a side": no evidence either way, not a clash.
-        return [
-            k for k, v in self.explanation.items()
-            if isinstance(v, dict) and v.get("agree") is False
-        ]
+        return [k for k, v in self._entries() if v.get("agree") is False]
 
 
 def _match_service(store: Store) -> Any:
