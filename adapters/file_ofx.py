@@ -83,6 +83,12 @@ class OfxAdapter(Adapter):
             raise self.error(name, "truncated: the file does not end with </OFX>")
         ofx = self._parse(name, text)
         blocks = _txn_blocks(text)
+        by_fitid: dict[str, list[tuple[int, str]]] = {}
+        for blk in blocks:
+            m = re.search(r"<FITID>\s*([^<\r\n]*)", blk[1], re.I)
+            if m and m.group(1).strip():
+                by_fitid.setdefault(m.group(1).strip().upper(), []).append(blk)
+        plain = [blk for blk in blocks if blk[1][:9].upper() == "<STMTTRN>"]
         records: list[Record] = []
         balances: list[StatementBalance] = []
         pending: list[tuple[str, str, Any, tuple[int, str] | None]] = []
@@ -105,8 +111,17 @@ class OfxAdapter(Adapter):
                 place = f"{name}:line {line}" if line else f"{name}: account {acct or '?'}"
                 raise self.error(place, f"a transaction cannot be read: {first.get('error')}")
             for tx in stmt.transactions:
-                block = blocks[k] if k < len(blocks) else None
+                # ofxparse groups investment transactions by type, so blocks are found by
+                # FITID, not by position (positions hold for bank statements only).
+                fid = str(getattr(tx, "id", "") or "").strip()
+                queue = by_fitid.get(fid.upper()) if fid else None
+                block = queue.pop(0) if queue else None
+                if block is None and not isinstance(tx, ofxparse.ofxparse.InvestmentTransaction):
+                    block = plain[k] if k < len(plain) else None
                 k += 1
+                if (isinstance(tx, ofxparse.ofxparse.InvestmentTransaction)
+                        and (block is None or not re.search(r"<TOTAL>", block[1], re.I))):
+                    continue  # a securities-only movement (transfer in kind, split): no cash
                 pending.append((acct, currency, tx, block))
             for attr, date_attr, kind in (("balance", "balance_date", "ledger"),
                                           ("available_balance", "available_balance_date",
@@ -258,7 +273,7 @@ def _drop_wrappers(blocks: list[tuple[int, str]]) -> list[tuple[int, str]]:
     keep = []
     for line, raw in blocks:
         tag = raw[1:raw.index(">")].upper()
-        if tag in ("TRANSFER", "JRNLFUND", "JRNLSEC", "SPLIT", "CLOSUREOPT", "RETOFCAP",
+        if tag in ("JRNLFUND", "JRNLSEC", "SPLIT", "CLOSUREOPT", "RETOFCAP",
                    "MARGININTEREST", "INVEXPENSE"):  # fmt: skip
             continue
         keep.append((line, raw))
