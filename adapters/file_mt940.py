@@ -191,7 +191,7 @@ class Mt940Adapter(Adapter):
                 raise self.error(f"{name}:line {e.line}, field ':61:'",
                                  f'cannot read this statement line (date, D/C mark, amount '
                                  f'and type code): "{head}"')
-        body = "\n".join(ln for _, ln in keep)
+        body = "\n".join(_for_library(ln) for _, ln in keep)
         failure: RuntimeError | None = None
         # The library's own bank variants of :61: (ASN puts an IBAN in the customer
         # reference, GLS/Atruvia a long reference); each only widens what parses.
@@ -262,7 +262,8 @@ class Mt940Adapter(Adapter):
                 ext = f"{account}:{bank_ref}" if account else bank_ref
             else:
                 ext = content.next(account, e.raw)
-            attrs: dict[str, Any] = {"swift_code": d.get("id")}
+            code = str(d.get("id") or "").strip()
+            attrs: dict[str, Any] = {"swift_code": None if code == NO_TYPE_CODE else code}
             if bank_ref and not fu.is_placeholder(bank_ref):
                 attrs["bank_reference"] = bank_ref
             e2e = sub.get("EREF") or d.get("end_to_end_reference")
@@ -354,6 +355,32 @@ class Mt940Adapter(Adapter):
                     return f"source '{self.source}' at {where}: {msg}"
                 raise self.error(where, msg + "; set balance_check=warn to import anyway")
         return None
+
+
+_HEAD61 = re.compile(r"^(:61:[0-9]{6}(?:[0-9]{4}|\s{4})?R?[CDcd][A-Z]?[ ]?[0-9][0-9,]*)(.*)$")
+NO_TYPE_CODE = "ZZZZ"
+"""Put where a line has no type code: the library needs one to start a new transaction."""
+
+
+def _for_library(line: str) -> str:
+    """A ``:61:`` line the library keeps as its own transaction.
+
+    The library strips line ends, so a type code with trailing spaces at the end of the
+    line (``NOV ``, ``S   ``) loses them, and a line without a type code has no ``id``;
+    either way it then merges that line into the next one (a lost movement). The code is
+    kept whole by a placeholder reference, and a missing one gets :data:`NO_TYPE_CODE`.
+    Only the library's input changes: ids and memos come from the line as written.
+    """
+    m = _HEAD61.match(line)
+    if not m:
+        return line
+    head, rest = m.groups()
+    if not rest.strip() or rest.startswith("//"):
+        return head + NO_TYPE_CODE + rest
+    code = re.match(r"^( ?)([A-Z][A-Z0-9 ]{0,3})", rest)
+    if code and len(rest.rstrip()) - len(code.group(1)) < 4:
+        return head + code.group(1) + code.group(2).ljust(4) + "NONREF"
+    return line
 
 
 def _plain(exc: BaseException) -> str:

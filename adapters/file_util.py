@@ -146,7 +146,7 @@ CURRENCY_SYMBOLS = {
 _SYMBOLS_RE = "|".join(re.escape(k) for k in sorted(CURRENCY_SYMBOLS, key=len, reverse=True))
 _CURRENCY_AFFIX = re.compile(
     rf"^\s*(?P<sign1>[+-]?)\s*(?P<pre>{_SYMBOLS_RE}|[A-Z]{{3}}(?=[\s0-9.,(+-]))?\s*"
-    rf"(?P<body>.*?)\s*(?P<post>{_SYMBOLS_RE}|(?<=[\s0-9.,)])[A-Z]{{3,5}})?\s*$"
+    rf"(?P<body>.*?)\s*(?P<post>{_SYMBOLS_RE}|(?<=[\s0-9.,)-])[A-Z]{{3,5}})?\s*$"
 )
 
 
@@ -156,6 +156,10 @@ def split_currency(text: str) -> tuple[str, str | None]:
     The sign may stand before the symbol (``-$76.00``) and stays on the amount. Text
     without a symbol or code comes back unchanged with ``None``.
     """
+    stripped = text.strip()
+    if stripped.startswith("(") and stripped.endswith(")"):  # (€12.50): a negative amount
+        inner, code = split_currency(stripped[1:-1])
+        return (f"({inner})", code) if code else (text, None)
     m = _CURRENCY_AFFIX.match(text)
     if not m or not (m.group("pre") or m.group("post")):
         return text, None
