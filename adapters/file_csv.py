@@ -89,8 +89,8 @@ SETTINGS: tuple[Option, ...] = (
                  choices=("", ",", ".", " ", "'")),
     ListOption("date_formats", "Date formats", default="%Y-%m-%d",
                help="strptime, comma-separated; a time part after the date is ignored"),
-    TextOption("date_column", "Booking date column", required=True,
-               help="Name or 1-based index"),
+    TextOption("date_column", "Booking date column",
+               help="Name or 1-based index; required unless a preset gives it"),
     TextOption("value_date_column", "Value date column"),
     TextOption("amount_column", "Signed amount column", help="Or debit and credit columns"),
     TextOption("debit_column", "Debit column"),
@@ -115,6 +115,8 @@ SETTINGS: tuple[Option, ...] = (
     ListOption("kind_map", "Kind renames", help="file_value=canonical_kind, ..."),
     ListOption("skip_rows", "Rows to skip (patterns)", separator="\n",
                help="Regular expressions, one a line: a row with a matching cell is skipped"),
+    ListOption("skip_if_empty", "Skip rows with these columns empty",
+               help="e.g. Kraken's txid: its rows without one repeat a later row"),
     ChoiceOption("balance_check", "Balance check", default="refuse",
                  choices=("refuse", "warn")),
     BoolOption("allow_unterminated", "Accept a last line without a line end", default=False),
@@ -161,6 +163,7 @@ class _Mapping:
     fee_included: bool
     kind_map: dict[str, str]
     skip_rows: list[re.Pattern[str]]
+    skip_if_empty: list[str]
     warn: bool
     allow_unterminated: bool
 
@@ -221,6 +224,7 @@ class _Mapping:
             fee_included=bool(s.get("fee_included")),
             kind_map=kind_map,
             skip_rows=patterns,
+            skip_if_empty=list(s.get("skip_if_empty") or []),
             warn=s.get("balance_check") == "warn",
             allow_unterminated=bool(s.get("allow_unterminated")),
         )
@@ -242,9 +246,12 @@ class _Parser:
         self.content_ids = fu.ContentIds()
         self.usable: set[str] | None = None
         self.balances: dict[int, Decimal] = {}
+        self.required = [p for p in (cols.position(c) for c in m.skip_if_empty) if p is not None]
 
     def skipped(self, row: list[str]) -> bool:
         """A row the mapping says is not a movement (opening balance, totals...)."""
+        if any(self.cols.get(row, p) is None for p in self.required):
+            return True
         return any(p.search(c) for p in self.m.skip_rows for c in row if c)
 
     def record(self, line: int, row: list[str]) -> Record:
@@ -388,7 +395,7 @@ def _load(source: str, settings: dict[str, Any]) -> tuple[_Parser, str]:
     table = fu.read_csv_table(
         source, name, text,
         delimiter=m.delimiter, skip_lines=m.skip_lines, header=m.header,
-        want_columns=[v for v in m.columns.values() if v],
+        want_columns=[v for v in m.columns.values() if v] + m.skip_if_empty,
         quotechar=m.quotechar, escapechar=m.escapechar,
         allow_unterminated=m.allow_unterminated,
     )  # fmt: skip
