@@ -19,6 +19,11 @@ from typing import Any
 
 from adapters import registry
 from adapters.base import Adapter, Option, OptionError, PreviewRow, SourceError
+
+__all__ = ["KindInfo", "Option", "PreviewRow", "SourceInfo", "SourceSettingsError", "add_source",
+           "check_import", "edit_source", "kind_info", "kinds", "list_sources",
+           "parse_settings", "preview", "reads_files", "save_draft", "set_secret",
+           "test_connection"]
 from recon_tui.store import Store
 from recon_tui.store import sources as store_sources
 from recon_tui.store.sources import SourceInfo
@@ -142,6 +147,23 @@ def set_secret(store: Store, name: str, secret: str, value: str) -> str:
         raise SourceSettingsError(f"kind '{info.kind}' has no secret '{secret}' "
                                   f"(known: {', '.join(sorted(known)) or 'none'})")  # fmt: skip
     return store_sources.set_secret(store, name, secret, value)
+
+
+def list_sources(store: Store) -> list[SourceInfo]:
+    """Every configured source with its health."""
+    return store_sources.list_sources(store)
+
+
+def save_draft(
+    store: Store, name: str, kind: str, settings: dict[str, Any], secrets: dict[str, str],
+    *, replace: bool, label: str | None = None, interval_s: int | None = None,
+) -> str:  # fmt: skip
+    """Save what the source form returned (settings, then secrets); returns a status line."""
+    add_source(store, name, kind, settings, label=label, interval_s=interval_s,
+               replace=replace)  # fmt: skip
+    for secret, value in secrets.items():
+        set_secret(store, name, secret, value)
+    return f"source '{name}' ({kind}) {'updated' if replace else 'added'}"
 
 
 def reads_files(store: Store, name: str) -> bool:
