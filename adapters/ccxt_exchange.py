@@ -93,7 +93,7 @@ class CcxtExchangeAdapter(Adapter):
         DecimalOption("retry_wait_initial", "First retry wait (s)", default="0.5"),
         DecimalOption("retry_wait_max", "Longest retry wait (s)", default="30"),
         IntOption("max_response_bytes", "Largest accepted response", default=32 * 1024 * 1024,
-                  minimum=1024),
+                  minimum=1),
     )
     SECRETS = (
         Setting("apiKey", "API key", required=True, secret=True),

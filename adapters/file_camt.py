@@ -15,10 +15,11 @@ FWAV forward) are stored per statement, and opening + booked entries must equal 
 closing balance when the statement states both.
 
 External ids, the most specific the format has that is unique in the file and not a
-placeholder: ``AcctSvcrRef`` with the single transaction's refs; else that with the
-``NtryRef`` (banks such as ABN AMRO, ING and PostFinance repeat ``AcctSvcrRef`` across
+placeholder: ``AcctSvcrRef`` (``{account}:{ref}``, as earlier releases stored it); else
+with the single transaction's refs; else that with the ``NtryRef`` (banks such as ABN AMRO, ING and PostFinance repeat ``AcctSvcrRef`` across
 entries); else ``NtryRef`` alone unless it is a short number (a position in the
-statement, which the next statement gives to another entry); else the end-to-end id;
+statement, which the next statement gives to another entry); else the transaction's
+``AcctSvcrRef``; else the end-to-end id;
 else a content id of the entry's own text.
 """
 
@@ -162,7 +163,7 @@ class CamtAdapter(Adapter):
             for j, ntry in enumerate(stmt.findall("Ntry"), 1):
                 entries.append((ntry, k, f"{stmt.tag}[{k}]/Ntry[{j}]", self._candidates(acct,
                                                                                        ntry)))
-        usable = [fu.usable_ids(c[i] for _, _, _, c in entries) for i in range(4)]
+        usable = [fu.usable_ids(c[i] for _, _, _, c in entries) for i in range(6)]
         content = fu.ContentIds()
         records: list[Record] = []
         balances: list[StatementBalance] = []
@@ -213,12 +214,14 @@ class CamtAdapter(Adapter):
         # entry has another in the next statement, and "1" is in every statement.
         ntry_id = ntry_ref if real(ntry_ref) and not re.fullmatch(r"[0-9]{1,6}", ntry_ref or "") \
             else None
-        combined = svcr_key + "#" + ntry_ref if svcr_key and real(ntry_ref) else None
+        tx_svcr = _text(tx, "Refs/AcctSvcrRef")
         return (
+            prefix + svcr if svcr and real(svcr) else None,  # the form earlier releases stored
             svcr_key,
-            combined,
+            svcr_key + "#" + ntry_ref if svcr_key and ntry_ref and real(ntry_ref) else None,
             prefix + "ntry:" + ntry_id if ntry_id else None,
-            prefix + "e2e:" + e2e if real(e2e) else None,
+            prefix + "tx:" + tx_svcr if tx_svcr and real(tx_svcr) else None,
+            prefix + "e2e:" + e2e if e2e and real(e2e) else None,
         )
 
     def _entry(

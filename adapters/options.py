@@ -134,9 +134,10 @@ class DecimalOption(Option):
     type_name: ClassVar[str] = "decimal"
 
     def _parse(self, value: Any, text: str) -> Any:
-        if isinstance(value, bool) or isinstance(value, float):
-            raise OptionError(self.name, f"{value!r}: give the number as text, not a float")
-        s = text.strip()
+        if isinstance(value, bool):
+            raise OptionError(self.name, f"{value!r} is not a decimal number")
+        # A float from JSON or code: its shortest repr is the number that was written.
+        s = repr(value) if isinstance(value, float) else text.strip()
         if not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", s):
             raise OptionError(self.name, f"'{s}' is not a decimal number")
         try:

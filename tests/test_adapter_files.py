@@ -247,13 +247,13 @@ def test_camt053_entries() -> None:
     recs = records("camt", {"path": str(DATA / "camt053_jan.xml")})
     assert len(recs) == 6
     iban = "DE89370400440532013000"
-    inflow = recs[f"{iban}:svcr:2024010200012345/TX-2024010200012345/KRK-E2E-8812"]
+    inflow = recs[f"{iban}:2024010200012345"]
     assert inflow.amount == Decimal("25000.00") and inflow.counterparty == "Payward Ltd"
     assert inflow.attrs["end_to_end_id"] == "KRK-E2E-8812"
-    out = recs[f"{iban}:svcr:2024010500023456"]
+    out = recs[f"{iban}:2024010500023456"]
     assert out.amount == Decimal("-1234.56") and out.counterparty == "Hetzner Online GmbH"
     assert str(out.value_date) == "2024-01-04"
-    assert recs[f"{iban}:svcr:2024012500034567"].attrs["batch_count"] == 2
+    assert recs[f"{iban}:2024012500034567"].attrs["batch_count"] == 2
     assert [r.status for r in recs.values()].count("pending") == 1
     no_pending = records("camt", {"path": str(DATA / "camt053_jan.xml"),
                                   "include_pending": False})

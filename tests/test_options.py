@@ -28,7 +28,8 @@ from adapters.options import (
     (BoolOption("b", "B"), "no", False), (BoolOption("b", "B"), "Yes", True),
     (BoolOption("b", "B"), False, False), (BoolOption("b", "B"), "1", True),
     (IntOption("i", "I", minimum=0), "12", 12), (IntOption("i", "I"), 7, 7),
-    (DecimalOption("d", "D"), "0.10", Decimal("0.10")),
+    (DecimalOption("d", "D"), "0.10", Decimal("0.10")), (DecimalOption("d", "D"), 0.001,
+                                                         Decimal("0.001")),
     (ChoiceOption("header", "H", choices=("auto", "yes", "no")), "NO", "no"),
     (ChoiceOption("header", "H", choices=("auto", "yes", "no")), False, "no"),
     (ChoiceOption("t", "T", choices=("", ",", ".")), "", ""),
@@ -50,7 +51,7 @@ def test_each_option_parses_text_and_typed_values(option, given, parsed) -> None
     (IntOption("i", "I"), "١٢", "'١٢' is not a whole number"),
     (IntOption("i", "I", minimum=1), "0", "0 is below the minimum 1"),
     (DecimalOption("d", "D"), "1e3", "'1e3' is not a decimal number"),
-    (DecimalOption("d", "D"), 0.1, "0.1: give the number as text, not a float"),
+    (DecimalOption("d", "D"), True, "True is not a decimal number"),
     (ChoiceOption("h", "H", choices=("auto", "yes", "no")), "maybe",
      "'maybe' is not one of auto, yes, no"),
 ])  # fmt: skip
