@@ -16,11 +16,11 @@ closing balance when the statement states both.
 
 External ids, the most specific the format has that is unique in the file and not a
 placeholder: ``AcctSvcrRef`` (``{account}:{ref}``, as earlier releases stored it); else
-with the single transaction's refs; else that with the ``NtryRef`` (banks such as ABN AMRO, ING and PostFinance repeat ``AcctSvcrRef`` across
-entries); else ``NtryRef`` alone unless it is a short number (a position in the
-statement, which the next statement gives to another entry); else the transaction's
-``AcctSvcrRef``; else the end-to-end id;
-else a content id of the entry's own text.
+it with the single transaction's refs; else that with the ``NtryRef`` (ABN AMRO, ING and
+PostFinance repeat ``AcctSvcrRef`` across entries); else ``NtryRef`` alone unless it is a
+short number (a position in the statement, which the next statement gives to another
+entry); else the transaction's ``AcctSvcrRef``; else the end-to-end id; else a content id
+of the entry's own text.
 """
 
 from __future__ import annotations
