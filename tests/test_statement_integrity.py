@@ -213,3 +213,43 @@ def test_balances_are_stored_once_per_statement(store: Store, tmp_path: Path) ->
                                                   ("closing", Decimal("-405.00"))]
     last = stored.latest_closing(store.conn, "b", "NL91ABNA0417164300", "EUR")
     assert last is not None and last.amount == Decimal("-405.00")
+
+
+def test_ledger_export_without_kind_column_uses_default_kind(tmp_path: Path) -> None:
+    path = write(tmp_path, "l.csv", "id,ts,asset,amount\nJ1,2024-01-02T10:00:00Z,EUR,-5.00\n")
+    rows = recs("ledger", {"path": path, "default_kind": "transfer"})
+    assert [(r.external_id, r.kind, r.amount) for r in rows] == [("J1", "transfer",
+                                                                  Decimal("-5.00"))]
+    with pytest.raises(SourceError) as info:
+        recs("ledger", {"path": path})
+    assert "'kind'" in info.value.message
+
+
+def test_cli_header_no_and_import_refusals(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RECON_TUI_PASSPHRASE": "pw",
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    db = str(tmp_path / "c.db")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "recon_tui.cli", "--store", db, *args],
+                              capture_output=True, text=True, env=env, timeout=120,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
+
+    assert cli("init").returncode == 0
+    card = write(tmp_path, "card.csv", "2024-02-01;12.50;Coffee\n2024-02-02;-100.00;Refund\n")
+    r = cli("source", "add", "card", "csv", "--set", "header=no", "--set", "date_column=1",
+            "--set", "amount_column=2", "--set", "delimiter=;")
+    assert r.returncode == 0, r.stderr
+    r = cli("import", "card", card)
+    assert r.returncode == 0 and "+2 new" in r.stdout, r.stderr
+    r = cli("source", "add", "bad", "csv", "--set", "date_column=1")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "amount_column" in r.stderr and "Traceback" not in r.stderr
+    assert cli("source", "add", "chain", "esplora", "--set", "addresses=bc1q").returncode == 0
+    r = cli("import", "chain", card)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        "Error: source 'chain' (esplora) does not read files; use 'recon-tui sync chain'")
