@@ -50,7 +50,8 @@ from recon_tui.model import Record, ValidationError, make_record
 
 _CONTAINERS = ("Stmt", "Rpt", "Ntfctn")
 _BAL_KINDS = {"OPBD": "opening", "PRCD": "opening", "CLBD": "closing", "CLAV": "available",
-              "ITAV": "available", "FWAV": "forward_available"}  # fmt: skip
+              "ITAV": "available", "OPAV": "available",
+              "FWAV": "forward_available"}  # fmt: skip
 _NOT_IDENTITY = {"Sts", "BookgDt"}
 """Left out of content ids: a pending entry that books keeps its id (and updates)."""
 
@@ -104,6 +105,20 @@ def _text(el: ET.Element | None, path: str) -> str | None:
     if found is None or found.text is None:
         return None
     return found.text.strip() or None
+
+
+def _statement_day(stmt: ET.Element) -> str | None:
+    """The one day a statement covers, when it says so: its period end, its closing
+    balance's date, or its creation date (daily statements only carry one)."""
+    for path in ("FrToDt/ToDtTm", "FrToDt/ToDt"):
+        if _text(stmt, path):
+            return _text(stmt, path)
+    for bal in stmt.findall("Bal"):
+        if (_text(bal, "Tp/CdOrPrtry/Cd") or "").upper() == "CLBD":
+            day = _text(bal, "Dt/Dt") or _text(bal, "Dt/DtTm")
+            if day:
+                return day
+    return _text(stmt, "CreDtTm")
 
 
 def _identity(el: ET.Element) -> str:
@@ -174,7 +189,8 @@ class CamtAdapter(Adapter):
             acct = _text(stmt, "Acct/Id/IBAN") or _text(stmt, "Acct/Id/Othr/Id") or ""
             where = f"{name}:line {lines.get(id(ntry), 1)} ({path})"
             try:
-                rec = self._entry(ntry, acct, _text(stmt, "Acct/Ccy"), cands, usable, content)
+                rec = self._entry(ntry, acct, _text(stmt, "Acct/Ccy"), cands, usable, content,
+                                  _statement_day(stmt))
             except ValidationError as exc:
                 raise fu.fail(self.source, where, exc) from None
             if rec is None:
@@ -232,6 +248,7 @@ class CamtAdapter(Adapter):
         cands: tuple[str | None, ...],
         usable: list[set[str]],
         content: fu.ContentIds,
+        statement_day: str | None = None,
     ) -> Record | None:
         status = (_text(ntry, "Sts/Cd") or _text(ntry, "Sts") or "BOOK").upper()
         if status == "INFO":
@@ -250,12 +267,15 @@ class CamtAdapter(Adapter):
         currency = (amt_el.get("Ccy") or acct_ccy or "").upper()
         booking = _text(ntry, "BookgDt/Dt") or _text(ntry, "BookgDt/DtTm")
         value = _text(ntry, "ValDt/Dt") or _text(ntry, "ValDt/DtTm")
+        dated_by_statement = False
         if not booking:
-            if status == "BOOK":
-                raise ValidationError("BookgDt", "missing on a booked entry")
             booking = value
+        if not booking and statement_day:
+            # Some banks date only the statement (a daily statement of one day): its day
+            # is the entry's; the statement's own balances then prove the entries.
+            booking, dated_by_statement = statement_day, True
         if not booking:
-            raise ValidationError("BookgDt", "missing (and no ValDt)")
+            raise ValidationError("BookgDt", "missing (and no ValDt or statement date)")
         bdate = fu.parse_date(booking[:10], "BookgDt", ["%Y-%m-%d"])
         vdate = fu.parse_date(value[:10], "ValDt", ["%Y-%m-%d"]) if value else None
         txs = ntry.findall("NtryDtls/TxDtls")
@@ -275,6 +295,8 @@ class CamtAdapter(Adapter):
         if ext is None:
             ext = content.next(acct, _identity(ntry))
         attrs: dict[str, Any] = {}
+        if dated_by_statement:
+            attrs["booking_date_from"] = "statement"
         if e2e and not fu.is_placeholder(e2e):
             attrs["end_to_end_id"] = e2e
         if len(txs) > 1:
@@ -332,9 +354,11 @@ class CamtAdapter(Adapter):
             except ValidationError as exc:
                 raise fu.fail(self.source, bwhere, exc) from None
             sign = _text(bal, "CdtDbtInd")
+            if sign is None:
+                sign = "CRDT"  # omitted by some banks for a credit balance; the check proves it
             if sign not in ("CRDT", "DBIT"):
                 raise self.error(bwhere + ", field 'CdtDbtInd'",
-                                 f"'{sign or ''}' is not CRDT or DBIT")
+                                 f"'{sign}' is not CRDT or DBIT")
             if sign == "DBIT":
                 amount = -amount
             ccy = (amt_el.get("Ccy") or _text(stmt, "Acct/Ccy") or "").upper()

@@ -70,6 +70,9 @@ _VARIANTS: tuple[dict[Any, Any], ...] = (
     {61: mt940.tags.StatementGLS()},
 )
 
+_NOT_NEEDED = {"28", "28C", "21", "13", "13D", "NS"}
+"""Tags whose value reconciliation does without; an unreadable one is left out."""
+
 _BAL = {
     "final_opening_balance": "opening", "opening_balance": "opening",
     "intermediate_opening_balance": "interim_opening",
@@ -195,14 +198,27 @@ class Mt940Adapter(Adapter):
         failure: RuntimeError | None = None
         # The library's own bank variants of :61: (ASN puts an IBAN in the customer
         # reference, GLS/Atruvia a long reference); each only widens what parses.
-        for tags_ in _VARIANTS:
+        dropped: set[str] = set()
+        variants = list(_VARIANTS)
+        while variants:
+            tags_ = variants[0]
             stmt = mt940.models.Transactions(tags=dict(tags_), options=OPTIONS)
             try:
                 stmt.parse(body)
             except RuntimeError as exc:
                 failure = failure or exc
-                if getattr(exc.args[1] if len(exc.args) > 1 else None, "id", None) != 61:
+                tag_id = str(getattr(exc.args[1] if len(exc.args) > 1 else None, "id", ""))
+                if tag_id in _NOT_NEEDED and tag_id not in dropped:
+                    # A statement number or report time the bank wrote oddly (":28C: /1"):
+                    # reconciliation does not need it, so the library goes without.
+                    dropped.add(tag_id)
+                    drop = re.compile(rf"^:{re.escape(tag_id)}[A-Z]?:")
+                    body = "\n".join(ln for ln in body.split("\n") if not drop.match(ln))
+                    failure = None
+                    continue
+                if tag_id != "61":
                     break
+                variants.pop(0)
                 continue
             except (ValueError, ArithmeticError, KeyError, IndexError, TypeError) as exc:
                 raise self.error(f"{name}:line {first}",

@@ -63,15 +63,22 @@ def mt940_entries(raw: str) -> list[Entry]:
 
 def camt_entries(raw: str) -> list[Entry]:
     out = []
-    for block in re.findall(r"<Ntry>(.*?)</Ntry>", raw, re.S):
-        if re.search(r"<Sts>\s*(<Cd>)?\s*INFO", block):
-            continue
-        amt = re.search(r"<Amt[^>]*>\s*([0-9.]+)\s*</Amt>", block)
-        ind = re.search(r"<CdtDbtInd>\s*(\w+)", block)
-        day = re.search(r"<BookgDt>\s*<Dt(?:Tm)?>\s*(\d{4}-\d{2}-\d{2})", block)
-        assert amt and ind and day
-        sign = -1 if ind.group(1) == "DBIT" else 1
-        out.append(Entry(date.fromisoformat(day.group(1)), sign * Decimal(amt.group(1))))
+    for stmt in re.findall(r"<(?:Stmt|Rpt|Ntfctn)>(.*?)</(?:Stmt|Rpt|Ntfctn)>", raw, re.S):
+        # An entry without dates takes its statement's day (period end, else closing date).
+        fallback = (re.search(r"<ToDtTm>\s*(\d{4}-\d{2}-\d{2})", stmt)
+                    or re.search(r"<Cd>CLBD</Cd>.*?<Dt>\s*<Dt>\s*(\d{4}-\d{2}-\d{2})", stmt,
+                                 re.S))  # fmt: skip
+        for block in re.findall(r"<Ntry>(.*?)</Ntry>", stmt, re.S):
+            if re.search(r"<Sts>\s*(<Cd>)?\s*INFO", block):
+                continue
+            amt = re.search(r"<Amt[^>]*>\s*([0-9.]+)\s*</Amt>", block)
+            ind = re.search(r"<CdtDbtInd>\s*(\w+)", block)
+            day = (re.search(r"<BookgDt>\s*<Dt(?:Tm)?>\s*(\d{4}-\d{2}-\d{2})", block)
+                   or re.search(r"<ValDt>\s*<Dt(?:Tm)?>\s*(\d{4}-\d{2}-\d{2})", block)
+                   or fallback)  # fmt: skip
+            assert amt and ind and day
+            sign = -1 if ind.group(1) == "DBIT" else 1
+            out.append(Entry(date.fromisoformat(day.group(1)), sign * Decimal(amt.group(1))))
     return out
 
 
@@ -218,6 +225,8 @@ REFUSED = {
     "csv/wise_old.csv": "source 'real' at wise_old.csv:line 4, field 'balance': running balance does not add up: previous balance 1450.00 + movement -500.00 = 950.00, but the row says 1400.00 EUR (off by +450.00)",
     "csv/coinbase_wallet_multi.csv": "source 'real' at coinbase_wallet_multi.csv:line 8, field 'balance': running balance does not add up: previous balance 1 + movement -1 = 0, but the row says 18.128 BTC (off by +18.128)",
     "csv/monobank.csv": "source 'real' at monobank.csv:line 3, field 'balance': running balance does not add up: previous balance 9499.41 + movement -431.09 = 9068.32, but the row says 48981.04 UAH (off by +39912.72)",
+    "mt940/hsbc.sta": "source 'real' at hsbc.sta:line 1: statement does not add up: opening 0.00 + lines -20000.00 = -20000.00, but the closing balance is 0.00 HKD (off by +20000.00)",
+    "mt940/ing_nov.sta": "source 'real' at ing_nov.sta:line 4: statement does not add up: opening 0.00 + lines 7.15 = 7.15, but the closing balance is 3.47 EUR (off by -3.68)",
     "camt/genkgo_camt053_balance_types.xml": "source 'real' at genkgo_camt053_balance_types.xml:line 10 (Stmt[1]): statement does not add up: opening 1.01 + lines 8.850 = 9.860, but the closing balance is 4.04 EUR (off by -5.820)",
     "camt/genkgo_camt053_v2_minimal.xml": "source 'real' at genkgo_camt053_v2_minimal.xml:line 26 (Stmt[1]): statement does not add up: opening 18.15 + lines 8.85 = 27.00, but the closing balance is -27.00 SEK (off by -54.00)",
     "camt/genkgo_camt053_v3.xml": "source 'real' at genkgo_camt053_v3.xml:line 26 (Stmt[1]): statement does not add up: opening 18.15 + lines 8.85 = 27.00, but the closing balance is -27.00 SEK (off by -54.00)",
