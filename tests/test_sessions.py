@@ -103,8 +103,8 @@ def test_closed_session_refuses_decisions_and_reopen_is_recorded(
 
     # Records of another pair are not locked.
     other = world.pair("ledger-kraken")
-    free = conn.execute("SELECT id FROM records WHERE source = ? AND state != 'matched' LIMIT 1",
-                        (other.right.source,)).fetchone()  # fmt: skip
+    free = conn.execute("SELECT record_id FROM pair_states WHERE pair = ? AND side = 'R' "
+                        "AND state != 'matched' LIMIT 1", (other.name,)).fetchone()  # fmt: skip
     if free:
         dec.add_note("fine", record_id=free[0])
 

@@ -13,8 +13,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from recon_tui import bindings
+from recon_tui.formatting import fmt_money
 from recon_tui.messages import StoreChanged, SyncFinished, SyncProgress
-from recon_tui.services.workbench import Dashboard, PairSummary, fmt_money
+from recon_tui.services.bundle import services_of
+from recon_tui.services.dashboard import Dashboard, PairSummary
 from recon_tui.widgets.aging_chart import AgingChart
 from recon_tui.widgets.source_health import SourceHealthRow
 
@@ -86,7 +88,8 @@ class DashboardScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="dashboard")
     def load(self) -> None:
-        data = self.app.service.dashboard(self.app.now_us())  # type: ignore[attr-defined]
+        services = services_of(self.app)
+        data = services.dashboard.dashboard(services.now_us())
         self.app.call_from_thread(self.show, data)
 
     def show(self, data: Dashboard) -> None:
