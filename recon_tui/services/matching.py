@@ -262,12 +262,12 @@ class MatchService:
             by_group = groups.members_of(conn, changed)
             locked = locked_records(conn, {m.record_id for ms in by_group.values() for m in ms})
             entries: list[dict[str, Any]] = []
-            for g in changed:
+            for g, moved in changed.items():
                 mids = [m.record_id for m in by_group.get(g, [])]
-                held = [r for r in mids if r in locked]
-                if held:
-                    for rid in held:
-                        record_post_close(conn, locked[rid], p.name, rid, g)
+                session = next((locked[r] for r in mids if r in locked), None)
+                if session is not None:
+                    for rid in moved:
+                        record_post_close(conn, locked.get(rid, session), p.name, rid, g)
                     continue
                 groups.set_state(conn, g, "reopened", update_states=False)
                 members.extend(mids)

@@ -204,17 +204,18 @@ def all_group_states(conn: Connection) -> dict[int, str]:
     return dict(conn.execute("SELECT id, state FROM match_groups").fetchall())
 
 
-def changed_since_grouped(conn: Connection, group_ids: Iterable[int]) -> list[int]:
+def changed_since_grouped(conn: Connection, group_ids: Iterable[int]) -> dict[int, list[int]]:
     """Of the given groups, those with a member whose content really changed since it was
-    grouped (another content hash, or removed by its source)."""
-    out: set[int] = set()
+    grouped (another content hash, or removed by its source): group id -> those members."""
+    out: dict[int, list[int]] = {}
     for part in chunks(group_ids):
-        out.update(g for (g,) in conn.execute(
-            f"SELECT DISTINCT m.group_id FROM group_members m JOIN records r ON r.id = m.record_id "
+        for g, rid in conn.execute(
+            f"SELECT m.group_id, m.record_id FROM group_members m JOIN records r ON r.id = m.record_id "
             f"WHERE m.group_id IN ({marks(len(part))}) AND (r.removed = 1 OR m.content_hash IS NULL "
-            f"OR m.content_hash != r.content_hash)", part,
-        ))  # fmt: skip
-    return sorted(out)
+            f"OR m.content_hash != r.content_hash) ORDER BY 1, 2", part,
+        ):  # fmt: skip
+            out.setdefault(g, []).append(rid)
+    return out
 
 
 # --- per-pair record state ---------------------------------------------------------------
