@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -193,6 +194,9 @@ class SessionsScreen(Screen[None]):
 
     # --- actions -------------------------------------------------------------------------
 
+    # Opening, closing and reopening write (and may wait on the store's write lock while a
+    # sync or a match run holds it): each runs in a worker and reports back here.
+
     def action_new_session(self) -> None:
         pairs = self.services.sessions.pair_names()
         if not pairs:
@@ -200,35 +204,46 @@ class SessionsScreen(Screen[None]):
             return
 
         def opened(spec: dict[str, Any] | None) -> None:
-            if spec is None:
-                return
-            try:
-                s = self.services.sessions.open(spec["pairs"], spec["start"], spec["end"],
-                                                name=spec["name"])  # fmt: skip
-            except SessionError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"opened session {s.id} '{s.name}': "
-                        f"{s.summary['open']['records']:,} records in scope")  # fmt: skip
-            self.action_reload()
+            if spec is not None:
+                self._open(spec)
 
         self.app.push_screen(OpenSessionDialog(pairs), opened)
 
+    @work(thread=True, group="sessions")
+    def _open(self, spec: dict[str, Any]) -> None:
+        try:
+            s = self.services.sessions.open(spec["pairs"], spec["start"], spec["end"],
+                                            name=spec["name"])  # fmt: skip
+        except SessionError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._done, f"opened session {s.id} '{s.name}': "
+                                  f"{s.summary['open']['records']:,} records in scope")  # fmt: skip
+
+    def _done(self, message: str) -> None:
+        self.notify(message)
+        self.action_reload()
+
     def action_close_session(self) -> None:
         s = self.selected()
-        if s is None:
-            return
+        if s is not None:
+            self._close(s.id)
+
+    @work(thread=True, group="sessions")
+    def _close(self, session_id: int) -> None:
         try:
-            closed = self.services.sessions.close(s.id)
+            closed = self.services.sessions.close(session_id)
         except CloseRefused as exc:
-            self.notify(str(exc), severity="error")
-            self.app.push_screen(UnresolvedScreen(str(exc), exc.unresolved))
+            self.app.call_from_thread(self._refused, exc)
             return
         except SessionError as exc:
-            self.notify(str(exc), severity="error")
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.notify(f"closed session {closed.id} '{closed.name}'")
-        self.action_reload()
+        self.app.call_from_thread(self._done, f"closed session {closed.id} '{closed.name}'")
+
+    def _refused(self, exc: CloseRefused) -> None:
+        self.notify(str(exc), severity="error")
+        self.app.push_screen(UnresolvedScreen(str(exc), exc.unresolved))
 
     def action_reopen_session(self) -> None:
         s = self.selected()
@@ -239,17 +254,19 @@ class SessionsScreen(Screen[None]):
             return
 
         def reopened(reason: str | None) -> None:
-            if not reason:
-                return
-            try:
-                self.services.sessions.reopen(s.id, reason)
-            except SessionError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"reopened session {s.id}")
-            self.action_reload()
+            if reason:
+                self._reopen(s.id, reason)
 
         self.app.push_screen(ReopenDialog(f"Session {s.id} '{s.name}'"), reopened)
+
+    @work(thread=True, group="sessions")
+    def _reopen(self, session_id: int, reason: str) -> None:
+        try:
+            self.services.sessions.reopen(session_id, reason)
+        except SessionError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._done, f"reopened session {session_id}")
 
     def action_unresolved(self) -> None:
         s = self.selected()

@@ -351,7 +351,7 @@ def _pair_state_migration(conn: object) -> None:
        "(SELECT id FROM match_groups WHERE state = 'confirmed')")
     ex("CREATE UNIQUE INDEX group_members_one_confirmed ON group_members (pair, record_id) "
        "WHERE confirmed = 1")
-    ex("CREATE INDEX match_groups_pair_state_id ON match_groups (pair, state, id)")
+    ex("CREATE INDEX match_groups_pair_state_origin ON match_groups (pair, state, origin)")
     ex("""CREATE TRIGGER match_groups_confirmed_flag AFTER UPDATE OF state ON match_groups
         WHEN (old.state = 'confirmed') != (new.state = 'confirmed')
         BEGIN UPDATE group_members SET confirmed = (new.state = 'confirmed')
