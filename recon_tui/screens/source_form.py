@@ -106,12 +106,19 @@ class SourceFormScreen(Dialog[SourceDraft | None]):
         """The fields as typed (text, bool, choice); empty ones left out."""
         out: dict[str, Any] = {}
         assert self.spec is not None
+        stored = self.info.settings if self.info else {}
         for s in self.spec.settings:
             w = self.query_one(f"#set-{s.name}")
             value: Any = w.value if isinstance(w, Input | Select | Switch) else None
-            if isinstance(w, Switch):
-                out[s.name] = bool(value)
-            elif value not in (None, "", Select.BLANK):
+            if isinstance(w, Switch | Select):
+                # A switch or select always shows something; it counts as set only when it
+                # differs from the default or was set before, so a preset's value survives.
+                default = s.parse(s.default) if s.default is not None else None
+                if value is Select.BLANK:
+                    continue
+                if s.name in stored or value != (default if default is not None else False):
+                    out[s.name] = bool(value) if isinstance(w, Switch) else value
+            elif value not in (None, ""):
                 out[s.name] = value
         return out
 
@@ -208,6 +215,9 @@ def _widget(s: svc.Option, value: Any) -> Input | Select[str] | Switch:
         return Switch(value=on, id=wid)
     if s.widget == "select" and s.choices:
         options = [(c if c != "" else "(none)", c) for c in s.choices]
+        if s.default is None:  # no default: "not set" is a choice of its own
+            return Select(options, value=value if value in s.choices else Select.BLANK,
+                          allow_blank=True, id=wid)  # fmt: skip
         current = value if value in s.choices else s.choices[0]
         return Select(options, value=current, allow_blank=False, id=wid)
     text = s.format(value) if value is not None and not isinstance(value, str) else (value or "")
