@@ -294,7 +294,16 @@ class CamtAdapter(Adapter):
         ext = next((c for c, ok in zip(cands, usable, strict=True) if c and c in ok), None)
         if ext is None:
             ext = content.next(acct, _identity(ntry))
+        # Release 419601b: AcctSvcrRef, NtryRef, the single transaction's AcctSvcrRef, else
+        # a hash of the parsed fields.
+        old_prefix = f"{acct}:" if acct else ""
+        old_tx_svcr = _text(tx, "Refs/AcctSvcrRef")
+        legacy = (f"{old_prefix}{svcr}" if svcr else f"{old_prefix}ntry:{ntry_ref}" if ntry_ref
+                  else f"{old_prefix}tx:{old_tx_svcr}" if old_tx_svcr else
+                  content.legacy(acct or None, bdate.isoformat(), amount.normalize(), currency,
+                                 memo, counterparty, e2e))  # fmt: skip
         attrs: dict[str, Any] = {}
+        fu.with_legacy_id(attrs, ext, legacy)
         if dated_by_statement:
             attrs["booking_date_from"] = "statement"
         if e2e and not fu.is_placeholder(e2e):

@@ -352,7 +352,12 @@ class _Parser:
         else:
             # The whole row, not the mapped fields: a changed mapping keeps the identity.
             ext = self.content_ids.next(m.account, "\x1e".join(c.strip() for c in row))
+        # Release 419601b: any bank id as given, else a hash of the mapped fields.
+        legacy = ((f"{m.account}:{bank_id}" if m.account else bank_id) if bank_id else
+                  self.content_ids.legacy(m.account, booking.isoformat(), amount.normalize(),
+                                          currency, memo, counterparty, reference))  # fmt: skip
         attrs: dict[str, Any] = {}
+        fu.with_legacy_id(attrs, ext, legacy)
         if bank_id and not fu.is_placeholder(bank_id):
             attrs["bank_id"] = bank_id
         if kind_raw:

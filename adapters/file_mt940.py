@@ -153,8 +153,29 @@ class Mt940Adapter(Adapter):
             if note:
                 warnings.append(note)
             records.extend(recs)
+        self._adopt_legacy(data, records)
         yield from fu.file_batches(name, fu.sha256(data), records, cursor,
                                    balances=balances, warnings=warnings)  # fmt: skip
+
+    def _adopt_legacy(self, data: bytes, records: list[Record]) -> None:
+        """``attrs['legacy_id']``: the id release 419601b gave each line, where it differs.
+
+        That release parsed with the library's defaults (5.0.0 behaviour: other
+        references, signs and details than :data:`OPTIONS` gives), so its ids are
+        recomputed by :func:`_legacy_ids` on its own reading of the file and paired with
+        these records by position, and only when both readings agree line by line on
+        the amount's size and the day; otherwise (a file that release refused, or read
+        otherwise) no line carries one.
+        """
+        enc = str(self.settings.get("encoding") or "latin-1")
+        old = _legacy_ids(data, enc)
+        if old is None or len(old) != len(records):
+            return
+        for r, (ext, amount, day) in zip(records, old, strict=True):
+            if abs(amount) != abs(r.amount) or day != r.booking_date:
+                return
+        for r, (ext, _, _) in zip(records, old, strict=True):
+            fu.with_legacy_id(r.attrs, r.external_id, ext)
 
     # -- one statement block ----------------------------------------------------------------
 
@@ -403,3 +424,73 @@ def _plain(exc: BaseException) -> str:
     """An exception's message without the library's reprs (first line, no quotes of code)."""
     text = str(exc.args[0]) if exc.args else type(exc).__name__
     return text.split("\n", 1)[0][:120]
+
+
+# --- the ids of release 419601b --------------------------------------------------------------
+
+_LEGACY_LINE61 = re.compile(r"^:61:\d{6}(\d{4})?R?[CD][A-Z]?\d{1,12},\d{0,2}[A-Z][A-Z0-9]{3}")
+
+
+def _legacy_ids(data: bytes, encoding: str) -> list[tuple[str, Decimal, date]] | None:
+    """(external id, amount, booking day) of every line as release 419601b read the file,
+    or ``None`` where that release refused it (so nothing of it can be in a store).
+
+    A replica of that release's reading, kept only for its ids: one statement per ``:20:``,
+    each parsed with the library's default options, ``{account}:{bank reference}`` for any
+    reference, else :meth:`adapters.file_util.ContentIds.legacy` of the parsed fields.
+    """
+    try:
+        text = data.decode("utf-8-sig" if encoding.strip().lower() in ("utf-8", "utf8") and
+                           data.startswith(b"\xef\xbb\xbf") else encoding.strip().lower())
+    except (LookupError, UnicodeDecodeError):
+        return None
+    if "\x00" in text:
+        return None
+    lines = text.splitlines()
+    starts = [i for i, ln in enumerate(lines) if ln.startswith(":20:")]
+    seen: set[str] = set()
+    content = fu.ContentIds()
+    out: list[tuple[str, Decimal, date]] = []
+    for k, start in enumerate(starts):
+        block = lines[start:starts[k + 1] if k + 1 < len(starts) else len(lines)]
+        tags = [ln[:5] for ln in block]
+        if not any(t.startswith(":25:") for t in tags) or not any(
+                t in (":62F:", ":62M:") for t in tags):
+            return None
+        entry_lines = [ln for ln in block if ln.startswith(":61:")]
+        if not all(_LEGACY_LINE61.match(ln) for ln in entry_lines):
+            return None
+        body = "\n".join(ln for ln in block if ln.strip() not in ("-", "-}", "}"))
+        try:
+            stmt = mt940.models.Transactions()
+            stmt.parse(body)
+        except Exception:  # noqa: BLE001 - that release refused the file on any of them
+            return None
+        txs = list(stmt)
+        if len(txs) != len(entry_lines):
+            return None
+        account = str(stmt.data.get("account_identification") or "").strip() or None
+        for tx in txs:
+            d = tx.data
+            amt = d.get("amount")
+            if amt is None:
+                return None
+            amount = amt.amount
+            currency = str(getattr(amt, "currency", None) or d.get("currency") or "").upper()
+            booking = (_date(d.get("entry_date") or d.get("guessed_entry_date"))
+                       or _date(d.get("date")))  # fmt: skip
+            if booking is None:
+                return None
+            details_text = str(d.get("transaction_details") or "").strip()
+            customer_ref = str(d.get("customer_reference") or "").strip()
+            bank_ref = str(d.get("bank_reference") or "").strip()
+            if bank_ref:
+                ext = f"{account}:{bank_ref}" if account else bank_ref
+                if ext in seen:
+                    return None  # that release refused a repeated reference
+                seen.add(ext)
+            else:
+                ext = content.legacy(account, booking.isoformat(), amount.normalize(),
+                                     currency, details_text, customer_ref)
+            out.append((ext, amount, booking))
+    return out

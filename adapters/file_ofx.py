@@ -180,6 +180,10 @@ class OfxAdapter(Adapter):
             else:
                 ext = content.next(acct, block[1] if block else f"{tag}{when}{amount}{memo}")
             attrs: dict[str, Any] = {"ofx_type": ttype}
+            # Release 419601b: every transaction by its FITID (it refused one without).
+            old_fitid = getattr(tx, "id", None)
+            if old_fitid and tag == "STMTTRN":
+                fu.with_legacy_id(attrs, ext, f"{acct}:{old_fitid}" if acct else str(old_fitid))
             if fitid and not fu.is_placeholder(fitid):
                 attrs["fitid"] = fitid
             if getattr(tx, "user_date", None):

@@ -272,6 +272,7 @@ class ContentIds:
 
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
+        self._legacy_seen: dict[str, int] = {}
 
     def next(self, *parts: Any) -> str:
         key = "\x1f".join(identity_text(p) for p in parts)
@@ -279,6 +280,33 @@ class ContentIds:
         n = self._seen.get(digest, 0)
         self._seen[digest] = n + 1
         return f"h:{digest}:{n}"
+
+    def legacy(self, *parts: Any) -> str:
+        """The content id release 419601b gave a line: a hash of the mapped fields
+        (account, booking date, amount, currency, description...) with spaces collapsed and
+        lower-cased only, plus an ordinal counted over the lines that release hashed.
+
+        Kept so that a store built by that release adopts its records on re-import instead
+        of getting them a second time (see ``legacy_id`` in the adapters and
+        :func:`recon_tui.store.records.adopt_legacy_ids`). Call it for exactly the lines
+        the old release hashed, in file order, or the ordinals drift.
+        """
+        key = "\x1f".join("" if p is None else " ".join(str(p).split()).lower() for p in parts)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        n = self._legacy_seen.get(digest, 0)
+        self._legacy_seen[digest] = n + 1
+        return f"h:{digest}:{n}"
+
+
+def with_legacy_id(attrs: dict[str, Any], ext: str, legacy: str | None) -> dict[str, Any]:
+    """``attrs`` with ``legacy_id`` set when the previous release's id differs from ``ext``.
+
+    The import takes ``legacy_id`` out of ``attrs`` before storing (so it never changes a
+    record's content hash) and renames a stored record from it to ``ext``.
+    """
+    if legacy and legacy != ext:
+        attrs["legacy_id"] = legacy
+    return attrs
 
 
 _PLACEHOLDERS = frozenset({"", "NONREF", "NOTPROVIDED", "NOT PROVIDED", "NONE", "N/A", "NA",
