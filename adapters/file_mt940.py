@@ -171,7 +171,7 @@ class Mt940Adapter(Adapter):
         old = _legacy_ids(data, enc)
         if old is None or len(old) != len(records):
             return
-        for r, (ext, amount, day) in zip(records, old, strict=True):
+        for r, (_, amount, day) in zip(records, old, strict=True):
             if abs(amount) != abs(r.amount) or day != r.booking_date:
                 return
         for r, (ext, _, _) in zip(records, old, strict=True):
@@ -464,7 +464,7 @@ def _legacy_ids(data: bytes, encoding: str) -> list[tuple[str, Decimal, date]] |
         try:
             stmt = mt940.models.Transactions()
             stmt.parse(body)
-        except Exception:  # noqa: BLE001 - that release refused the file on any of them
+        except Exception:  # that release refused the file on any of them
             return None
         txs = list(stmt)
         if len(txs) != len(entry_lines):
