@@ -15,10 +15,10 @@ from typing import Any
 
 from adapters import registry
 from adapters.base import Adapter, Batch, SourceError
-from recon_tui.model import ValidationError
+from recon_tui.model import Record, ValidationError
 from recon_tui.services.prefetch import prefetch
 from recon_tui.store import Store, statements
-from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
+from recon_tui.store.records import PreparedBatch, adopt_legacy_ids, prepare_batch, write_batch
 from recon_tui.store.sources import (
     SourceInfo,
     get_secrets,
@@ -102,21 +102,23 @@ def sync_source(
         adapter = make_adapter(store, info, overrides)
         cursor = info.cursor if keep_cursor else None
 
-        def prepared() -> Iterator[tuple[Batch, PreparedBatch]]:
+        def prepared() -> Iterator[tuple[Batch, PreparedBatch, list[tuple[str, str]]]]:
             for b in adapter.batches(cursor):
+                legacy = _legacy_pairs(b.records)
                 yield b, prepare_batch(
                     name, b.records, removed=b.removed, prices=b.prices, cursor=b.cursor,
                     set_cursor=keep_cursor,
-                )  # fmt: skip
+                ), legacy  # fmt: skip
 
-        for batch, ready in prefetch(prepared()):
-            if batch.balances:
-                # The statement's own balances commit with its last records, or not at all.
-                with store.tx() as conn:
-                    result = write_batch(store, ready)
-                    report.balances += statements.save(conn, name, batch.balances)
-            else:
+        for batch, ready, legacy in prefetch(prepared()):
+            # Renames from an earlier release's ids, the batch and the statement's own
+            # balances commit together, or not at all.
+            with store.tx() as conn:
+                if legacy:
+                    adopt_legacy_ids(conn, name, legacy)
                 result = write_batch(store, ready)
+                if batch.balances:
+                    report.balances += statements.save(conn, name, batch.balances)
             report.warnings.extend(batch.warnings)
             report.batches += 1
             report.added += result.added
@@ -145,6 +147,18 @@ def sync_source(
     else:
         record_failure(store, name, report.error or "unknown error")
     return report
+
+
+def _legacy_pairs(records: list[Record]) -> list[tuple[str, str]]:
+    """(legacy id, external id) of the records an adapter marked with ``attrs['legacy_id']``
+    (the id an earlier release stored them under), taken out of ``attrs`` so the marker
+    never counts as a change of the record."""
+    pairs = []
+    for r in records:
+        legacy = r.attrs.pop("legacy_id", None) if r.attrs else None
+        if legacy:
+            pairs.append((str(legacy), r.external_id))
+    return pairs
 
 
 def sync_all(

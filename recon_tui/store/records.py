@@ -321,3 +321,32 @@ def load_prices(conn: Connection) -> list[Price]:
             "SELECT base, quote, interval, ts_us, close, source FROM prices ORDER BY ts_us"
         )
     ]
+
+
+def adopt_legacy_ids(conn: Connection, source: str, pairs: Iterable[tuple[str, str]]) -> int:
+    """Rename stored records from the external id an earlier release gave them to today's.
+
+    ``pairs`` are ``(legacy_id, external_id)``. A record is renamed only when its source
+    has the legacy id and not yet the new one, so the upsert that follows in the same
+    transaction finds it under the new id (unchanged: nothing written; changed: a new
+    version) instead of adding the line a second time. The row keeps its id, so match
+    groups, decisions and record versions (which name rows by id) still point at it.
+    Returns how many records were renamed.
+    """
+    todo: dict[str, str] = {}
+    targets: set[str] = set()
+    for legacy, new in pairs:
+        if legacy and new and legacy != new and legacy not in todo and new not in targets:
+            todo[legacy] = new
+            targets.add(new)
+    if not todo:
+        return 0
+    # A legacy id that is also a new id of this batch belongs to that line, not this one.
+    for legacy in [k for k in todo if k in targets]:
+        del todo[legacy]
+    cur = conn.executemany(
+        "UPDATE records SET external_id = ? WHERE source = ? AND external_id = ? "
+        "AND NOT EXISTS (SELECT 1 FROM records WHERE source = ? AND external_id = ?)",
+        [(new, source, legacy, source, new) for legacy, new in todo.items()],
+    )
+    return max(cur.rowcount, 0)
