@@ -69,6 +69,7 @@ from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
 from .explain import Scored, pair
+from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
 from .prices import PriceTable
 from .results import Candidate, MatchResult, Proposal
@@ -126,6 +127,9 @@ class Engine:
         self.prices = PriceTable(prices)
         self.stats: Counter[str] = Counter()
         self.check_closure = False
+        self.fee_schedule: FeeSchedule | None = None
+        """Fees learned from confirmed groups (``matchers.fees``): a gap it explains is
+        a typed, auto-worthy fee. An input: the engine itself learns nothing."""
         """Count boundary records linking outside an incremental closure (costly)."""
         self._lazy_seconds = 0.0
         self._new_sides()
