@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 
 from .items import Item
 
@@ -42,6 +43,16 @@ _LOG_STEP = math.log(1.02)
 def amount_bucket(mag: float) -> int:
     """Geometric 2 % buckets; zero gets its own bucket."""
     return math.floor(math.log(mag) / _LOG_STEP) if mag > 0 else -(1 << 30)
+
+
+def is_round(amount: Decimal) -> bool:
+    """A round amount: at most two significant digits (50, 100, 2500, 0.5 BTC). Payers
+    repeat such amounts, so they identify nothing by themselves."""
+    if not amount:
+        return False
+    return len(amount.normalize().as_tuple().digits) <= 2
+
+
 FAMILY_FIELDS = ("counterparty", "reference_family", "address")
 FAMILY_SCAN = 16
 """A reference / txid shared by more than this many times a family cap (any date) is
@@ -71,6 +82,9 @@ class SideIndex:
         # Which amount buckets exist per (asset, sign, date bucket): a probe walks only
         # existing cells, so a window reaching down to zero costs nothing extra.
         self.present: dict[tuple[str, int, int], list[int]] = {}
+        # (asset, sign, |amount|) -> ids, round amounts only: the twins a round-amount
+        # pair of one counterparty may be confused with (``twins``).
+        self.rounds: dict[tuple[str, int, Decimal], list[int]] = {}
         self.items: dict[int, Item] = {}
 
     # --- maintenance -------------------------------------------------------------------
@@ -93,9 +107,12 @@ class SideIndex:
             else:
                 lst.append(value)
 
+        rounds = self.rounds
         for it in items:
             iid = it.id
             store[iid] = it
+            if is_round(it.amount):
+                put(rounds, (it.asset, it.sign, abs(it.amount)), iid)
             if it.txid:
                 put(keys, ("txid", it.txid), iid)
                 put(cited, (it.asset, it.sign, it.ts), iid)
@@ -141,6 +158,8 @@ class SideIndex:
         self.items[it.id] = it
         for k in self._key_keys(it):
             self.keys.setdefault(k, []).append(it.id)
+        if is_round(it.amount):
+            self.rounds.setdefault((it.asset, it.sign, abs(it.amount)), []).append(it.id)
         if it.txid:
             self.cited.setdefault((it.asset, it.sign, it.ts), []).append(it.id)
         akey = self._amount_key(it)
@@ -165,6 +184,8 @@ class SideIndex:
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
+        if is_round(it.amount):
+            _discard(self.rounds, (it.asset, it.sign, abs(it.amount)), it.id)
         if it.txid:
             _discard(self.cited, (it.asset, it.sign, it.ts), it.id)
         if it.fee is not None:
@@ -235,6 +256,25 @@ class SideIndex:
         yield (it.asset, it.sign, "date", "*", db)
 
     # --- probes ------------------------------------------------------------------------
+
+    def twins(self, it: Item, day_lo: int, day_hi: int, is_open: Callable[[int], bool]
+              ) -> list[int]:
+        """Other open ids of this side with ``it``'s round |amount|, asset, sign and
+        counterparty, dated in [day_lo, day_hi] (``[]`` for an amount that is not round).
+        A round-amount pair with such a twin on either side is never auto: the same
+        party paid the same amount twice, and nothing but the date tells them apart."""
+        ids = self.rounds.get((it.asset, it.sign, abs(it.amount)))
+        if not ids or len(ids) < 2:
+            return []
+        items = self.items
+        out = []
+        for j in ids:
+            if j == it.id:
+                continue
+            o = items[j]
+            if o.cp == it.cp and day_lo <= o.day <= day_hi and is_open(j):
+                out.append(j)
+        return out
 
     def by_key(self, key: str, value: str) -> list[int]:
         """Ids sharing an exact key; an oversized key block returns nothing (counted):

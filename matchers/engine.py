@@ -62,15 +62,18 @@ from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
 
-from recon_tui.model import Price, Record
+from rapidfuzz import fuzz
+
+from recon_tui.model import Price, Record, canonical_amount
 
 from . import contra, crossasset, exact, groups, netting, tolerance, vector
-from .blocking import SideIndex
+from .blocking import SideIndex, is_round
 from .context import Ctx
 from .crossasset import cross_pair
-from .explain import Scored, pair
+from .explain import Scored, beyond, pair
 from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
+from .normalize import norm_address
 from .prices import PriceTable
 from .results import Candidate, MatchResult, Proposal
 from .rules import Rule, RuleSet, load_rules
@@ -214,7 +217,7 @@ class Engine:
         def engine_open(i: int) -> bool:
             return (i in sides[LEFT].items or i in sides[RIGHT].items) and i not in matched_set
 
-        ctx = Ctx(sides, self.prices, self.stats, engine_open)
+        ctx = Ctx(sides, self.prices, self.stats, engine_open, fees=self.fee_schedule)
         # rule index -> {(left, right): Scored}, or a list of Scored (full run, one driver)
         pair_cands: dict[int, Any] = {
             ri: {} for ri in range(len(self.rules.rules))
@@ -418,7 +421,8 @@ class Engine:
         margin = self.rules.ambiguity_margin
         kept: list[Proposal] = []  # autos and ambiguous suggestions: they consume records
         weak: list[Proposal] = []  # below-threshold suggestions: later rules may do better
-        pipe_ctx = Ctx(ctx.sides, ctx.prices, ctx.stats, open_ids.__contains__)
+        pipe_ctx = Ctx(ctx.sides, ctx.prices, ctx.stats, open_ids.__contains__,
+                       fees=self.fee_schedule)
         for ri, rule in enumerate(self.rules.rules):
             if rule.matcher == "group":
                 cands = self._group_cands(pipe_ctx, rule, open_ids)
@@ -447,9 +451,18 @@ class Engine:
             for scored, decision, alts, reason in decide(rule, cands, margin, interior):
                 if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
                     decision, reason = "suggest", SPLIT
+                if decision == "auto":
+                    veto = veto_reason(ctx, rule, scored)
+                    if veto is not None:
+                        self.stats["auto_vetoed"] += 1
+                        decision, reason = "suggest", veto
                 p = self._proposal(rule, scored, decision, reason)
                 p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
-                if decision == "auto" or reason in ("ambiguous", OUT_OF_SCOPE, SPLIT) or alts:
+                if decision == "auto" or (not scored.beyond and (
+                        reason in ("ambiguous", OUT_OF_SCOPE, SPLIT) or alts
+                        or reason.startswith(VETO))):
+                    # A beyond-tolerance pair never consumes its records: a group rule
+                    # may still explain the gap (a batched send citing one txid).
                     kept.append(p)
                     open_ids.difference_update(scored.ids)
                 else:
@@ -518,6 +531,11 @@ class Engine:
             assert a is not None and b is not None
             if rule.matcher == "crossasset":
                 v = cross_pair(rule, self.prices, a, b, verbose=True)
+            elif rule.matcher == "exact":
+                fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
+                v = pair(rule, a, b, s.key, verbose=True, learned=exact.learned_fee(fctx, a, b))
+                if v is None:
+                    v = beyond(rule, a, b, s.key or rule.keys[0], verbose=True)
             else:
                 v = pair(rule, a, b, s.key, verbose=True)
         assert v is not None
@@ -552,7 +570,7 @@ class Engine:
         def is_open(i: int) -> bool:
             return (i in sides[LEFT].items or i in sides[RIGHT].items) and i not in matched_set
 
-        ctx = Ctx(self.sides, self.prices, Counter(), is_open)
+        ctx = Ctx(self.sides, self.prices, Counter(), is_open, fees=self.fee_schedule)
         rej = _norm_rejected(rejected)
         best: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[Scored, Rule]] = {}
         for rule in self.rules.rules:
@@ -665,6 +683,53 @@ def decide(
     return out
 
 
+VETO = "vetoed: "
+TWIN_WINDOW_FACTOR = 2
+"""Twins are looked for this many calendar windows of the rule around each record."""
+REF_DISAGREE = 75
+"""References both present and less similar than this (rapidfuzz ratio) disagree."""
+
+
+def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
+    """Why a 1:1 pair must not be auto-confirmed despite its score, or None.
+
+    * contradicting evidence: a strong key (reference, end-to-end id, txid, address)
+      present on both records and different, where the rule did not match on it (an
+      exact-reference pair with different txids is vetoed too);
+    * twins: a round amount where the same counterparty has another open record of
+      that amount near either record, and the pair shares no strong key.
+    Judged on engine-wide openness (``ctx``), so incremental and full runs agree."""
+    if len(s.left) != 1 or len(s.right) != 1 or rule.matcher in ("group", "contra"):
+        return None
+    a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+    if a is None or b is None:
+        return None
+    matched_on = set(rule.keys) if rule.matcher == "exact" else set()
+    for key, x, y in (("txid", a.txid, b.txid), ("end_to_end_id", a.e2e, b.e2e)):
+        if x and y and x != y and key not in matched_on:
+            return f"{VETO}{key} differs ({x!r} vs {y!r})"
+    if a.ref and b.ref and a.ref != b.ref and "reference" not in matched_on:
+        if fuzz.ratio(a.ref, b.ref) < REF_DISAGREE:
+            return f"{VETO}references disagree ({a.ref!r} vs {b.ref!r})"
+    aa, ba = a.record.address, b.record.address
+    if aa and ba and norm_address(aa) != norm_address(ba):
+        return f"{VETO}addresses differ"
+    strong = (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
+        a.txid and a.txid == b.txid)
+    if strong or (not is_round(a.amount) and not is_round(b.amount)):
+        return None
+    w = TWIN_WINDOW_FACTOR * rule.calendar_window
+    for it in (a, b):
+        if not is_round(it.amount):
+            continue
+        tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
+        if tw:
+            return (f"{VETO}round amount with a twin: the same counterparty has "
+                    f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
+                    f"within {w} days")
+    return None
+
+
 def _split_sibling(ctx: Ctx, s: Scored) -> bool:
     """Whether another open record (same side, asset and sign) shares a txid or
     reference with a member of the pair: then the pair may be one fill of a split, and
@@ -703,6 +768,8 @@ def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float
         if lst[0] is not s:
             return False
         for o in lst[1:]:
+            if o.beyond:
+                continue  # out of tolerance: weaker evidence, never a rival for auto
             if o.score >= s.score - margin:
                 return False  # a second candidate within the margin
             for j in o.ids:

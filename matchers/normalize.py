@@ -23,12 +23,18 @@ LEGAL_FORMS = frozenset(
 
 REF_PREFIXES = (
     "sepa ct", "sepa dd", "sepa", "end to end", "e2e", "ref", "reference", "remittance",
-    "rf", "payment", "pmt", "trf", "transfer", "inv", "invoice", "batch",
+    "rf", "payment", "pmt", "trf", "transfer", "invoice", "inv", "batch",
+    # SWIFT MT940 / 942 field-86 subfield codes, as in "/ROC/INV123/" (reference of the
+    # customer), "/RFB/" (reference for the beneficiary), "/EREF/" (end to end):
+    "roc", "rfb", "eref", "cref", "kref", "mref",
 )
-"""Leading banking boilerplate stripped from references ("REF:", "SEPA CT")."""
+"""Leading banking boilerplate stripped from references ("REF:", "SEPA CT", "/ROC/").
+A prefix is stripped before a space or directly before digits: "INV684315",
+"INV 684315" and "inv-684315" are one reference, and so are "/ROC/INV684315/" and
+"REF INV684315"."""
 
 _PREFIX_RE = re.compile(
-    r"^(?:(?:" + "|".join(re.escape(p) for p in REF_PREFIXES) + r")\b\s*)+"
+    r"^(?:(?:" + "|".join(re.escape(p) for p in REF_PREFIXES) + r")(?:\b|(?=\d))\s*)+"
 )
 _FAMILY_SUFFIX = re.compile(r"(?:[ ]*(?:part|p|of)?[ ]*\b\d{1,2}){1,2}$")
 _FAMILY_DATE = re.compile(r"[ ]*\b\d{4} \d{2} \d{2}$")
