@@ -295,6 +295,12 @@ class Engine:
             for i, r, lst in zip(ris, group, found, strict=True):
                 keep = r.min_score
                 out[i] = [s for s in lst if s.score >= keep]
+                if self.fee_schedule:
+                    # Gaps the learned schedule explains, beyond the rule's tolerance.
+                    for it in self.sides[LEFT].items.values():
+                        if ctx.is_open(it.id):
+                            out[i].extend(s for s in tolerance.learned_pairs(ctx, r, it)
+                                          if s.score >= keep)
             return
         if rule.matcher == "contra":
             scope = getattr(ctx.is_open, "__self__", None)  # the pipeline's open set
@@ -538,6 +544,10 @@ class Engine:
                     v = beyond(rule, a, b, s.key or rule.keys[0], verbose=True)
             else:
                 v = pair(rule, a, b, s.key, verbose=True)
+                if v is None and self.fee_schedule:
+                    fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
+                    v = pair(rule, a, b, s.key, verbose=True,
+                             learned=exact.learned_fee(fctx, a, b))
         assert v is not None
         return v
 

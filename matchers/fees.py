@@ -44,6 +44,11 @@ class FeeSchedule:
                 best = max(best, n)
         return best
 
+    def fees_for(self, asset: str, counterparty: str) -> list[Decimal]:
+        """The auto-worthy (seen ``min_seen`` times) fees of one counterparty, sorted."""
+        got = self.seen.get((asset, counterparty)) if counterparty else None
+        return sorted(f for f, n in got.items() if n >= self.min_seen) if got else []
+
     def explains(self, asset: str, counterparties: Iterable[str], gap: Decimal) -> bool:
         return self.count(asset, counterparties, gap) >= self.min_seen
 

@@ -16,6 +16,7 @@ from recon_tui.model import Record
 
 from .normalize import (
     batch_category,
+    memo_reference,
     norm_address,
     norm_name,
     norm_ref,
@@ -107,7 +108,8 @@ def prepare(r: Record, side: int) -> Item:
         bday = _BDAYS[day] = _DAYS.setdefault(-1 - bday, bday)
     else:
         day = _DAYS[day]
-    ref, family = ref_keys(r.reference)
+    # No reference field: a reference marked inside the remittance text stands in.
+    ref, family = ref_keys(r.reference or memo_reference(r.memo))
     return Item(
         id=r.id,
         side=side,

@@ -114,6 +114,24 @@ def ref_keys(value: str | None) -> tuple[str, str]:
     return ref, ref if family == ref else family
 
 
+_MEMO_REF = re.compile(
+    r"(?:/(?:roc|rfb|eref)/\s*|\b(?:ref|reference|invoice|inv|rf)\b[\s:#.-]*|\b(?=inv\d))"
+    r"([a-z0-9-]*\d{4,}(?:[a-z0-9-]*[a-z0-9])?)",
+    re.IGNORECASE,
+)
+
+
+def memo_reference(memo: str | None) -> str:
+    """A reference written inside remittance text ("PAYMENT INV684315 THANK YOU",
+    "/ROC/INV1/ ...", "Ref: 2026-118"), or "": only after a reference marker (REF,
+    INV, /ROC/ ...) and only a token with four or more digits, so free text never
+    becomes a key. Banks without a structured field put the reference there."""
+    if not memo:
+        return ""
+    m = _MEMO_REF.search(memo)
+    return m.group(0) if m else ""
+
+
 def norm_txid(value: str | None) -> str:
     """On-chain ids: hex is case-insensitive and some explorers add ``0x``."""
     if not value:
