@@ -82,9 +82,10 @@ class SideIndex:
         # Which amount buckets exist per (asset, sign, date bucket): a probe walks only
         # existing cells, so a window reaching down to zero costs nothing extra.
         self.present: dict[tuple[str, int, int], list[int]] = {}
-        # (asset, sign, |amount|) -> ids, round amounts only: the twins a round-amount
-        # pair of one counterparty may be confused with (``twins``).
-        self.rounds: dict[tuple[str, int, Decimal], list[int]] = {}
+        # (asset, sign, |amount|, payer key) -> ids, round amounts only: the twins a
+        # round-amount pair of one counterparty may be confused with (``twins``), and
+        # the sub-block of an oversized amount cell (``payer_block``).
+        self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
         self.items: dict[int, Item] = {}
 
     # --- maintenance -------------------------------------------------------------------
@@ -112,7 +113,7 @@ class SideIndex:
             iid = it.id
             store[iid] = it
             if is_round(it.amount):
-                put(rounds, (it.asset, it.sign, abs(it.amount)), iid)
+                put(rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, iid))
             if it.txid:
                 put(keys, ("txid", it.txid), iid)
                 put(cited, (it.asset, it.sign, it.ts), iid)
@@ -135,6 +136,11 @@ class SideIndex:
             if it.record.address:
                 put(families, (asset, sign, "address", it.key_value("address"), db), iid)
             put(families, (asset, sign, "date", "*", db), iid)
+            payer = it.payer
+            if payer:
+                put(families, (asset, sign, "payer", payer, db), iid)
+                if it.family and it.family != it.ref:
+                    put(families, (asset, sign, "parts", payer, db), iid)
             if it.memo:
                 cat = it.batch
                 if cat:
@@ -145,6 +151,8 @@ class SideIndex:
                         put(day_batches, cat, iid)
         for flst in self.fee_cells.values():
             flst.sort()
+        for rlst in rounds.values():
+            rlst.sort()
         present = self.present
         for (asset, sign, db, ab), lst in amounts.items():
             lst.sort()
@@ -159,7 +167,8 @@ class SideIndex:
         for k in self._key_keys(it):
             self.keys.setdefault(k, []).append(it.id)
         if is_round(it.amount):
-            self.rounds.setdefault((it.asset, it.sign, abs(it.amount)), []).append(it.id)
+            insort(self.rounds.setdefault((it.asset, it.sign, abs(it.amount), it.payer), []),
+                   (it.day, it.id))
         if it.txid:
             self.cited.setdefault((it.asset, it.sign, it.ts), []).append(it.id)
         akey = self._amount_key(it)
@@ -185,7 +194,7 @@ class SideIndex:
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
         if is_round(it.amount):
-            _discard(self.rounds, (it.asset, it.sign, abs(it.amount)), it.id)
+            _discard(self.rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, it.id))
         if it.txid:
             _discard(self.cited, (it.asset, it.sign, it.ts), it.id)
         if it.fee is not None:
@@ -254,8 +263,25 @@ class SideIndex:
         # Reference and txid blocks are served from ``keys`` (they are mostly unique:
         # a per-date-bucket copy would cost ~250 bytes per record for nothing).
         yield (it.asset, it.sign, "date", "*", db)
+        payer = it.payer
+        if payer:
+            # The payer's lines, and among them the parts of a reference family
+            # ("INV684315-0 .. -3"): the sub-blocks of a busy payer (``groups``).
+            yield (it.asset, it.sign, "payer", payer, db)
+            if it.family and it.family != it.ref:
+                yield (it.asset, it.sign, "parts", payer, db)
 
     # --- probes ------------------------------------------------------------------------
+
+    def payer_block(self, asset: str, sign: int, amount: Decimal, payer: str, day_lo: int,
+                    day_hi: int) -> list[tuple[int, int]]:
+        """(day, id) with this round |amount| and payer key (``Item.payer``) dated in
+        [day_lo, day_hi]: the sub-block an oversized amount cell is cut into
+        (``tolerance.payer_pairs``) and where twins are looked for."""
+        lst = self.rounds.get((asset, sign, amount, payer))
+        if not lst:
+            return []
+        return lst[bisect_left(lst, (day_lo, -1)):bisect_right(lst, (day_hi, 1 << 62))]
 
     def twins(self, it: Item, day_lo: int, day_hi: int, is_open: Callable[[int], bool]
               ) -> list[int]:
@@ -263,18 +289,10 @@ class SideIndex:
         counterparty, dated in [day_lo, day_hi] (``[]`` for an amount that is not round).
         A round-amount pair with such a twin on either side is never auto: the same
         party paid the same amount twice, and nothing but the date tells them apart."""
-        ids = self.rounds.get((it.asset, it.sign, abs(it.amount)))
-        if not ids or len(ids) < 2:
-            return []
         items = self.items
-        out = []
-        for j in ids:
-            if j == it.id:
-                continue
-            o = items[j]
-            if o.cp == it.cp and day_lo <= o.day <= day_hi and is_open(j):
-                out.append(j)
-        return out
+        return [j for _, j in self.payer_block(it.asset, it.sign, abs(it.amount), it.payer,
+                                               day_lo, day_hi)
+                if j != it.id and items[j].cp == it.cp and is_open(j)]
 
     def by_key(self, key: str, value: str) -> list[int]:
         """Ids sharing an exact key; an oversized key block returns nothing (counted):

@@ -295,12 +295,19 @@ class Engine:
             for i, r, lst in zip(ris, group, found, strict=True):
                 keep = r.min_score
                 out[i] = [s for s in lst if s.score >= keep]
-                if self.fee_schedule:
-                    # Gaps the learned schedule explains, beyond the rule's tolerance.
-                    for it in self.sides[LEFT].items.values():
-                        if ctx.is_open(it.id):
-                            out[i].extend(s for s in tolerance.learned_pairs(ctx, r, it)
-                                          if s.score >= keep)
+                # Sub-blocks of oversized amount cells (round amounts of one payer on
+                # other days), and gaps the learned schedule explains: what the cell
+                # probe cannot see, the same as the per-record path adds.
+                learned = bool(self.fee_schedule)
+                for it in self.sides[LEFT].items.values():
+                    if not ctx.is_open(it.id):
+                        continue
+                    if is_round(it.amount):
+                        out[i].extend(s for s in tolerance.payer_pairs(ctx, r, it)
+                                      if s.score >= keep)
+                    if learned:
+                        out[i].extend(s for s in tolerance.learned_pairs(ctx, r, it)
+                                      if s.score >= keep)
             return
         if rule.matcher == "contra":
             scope = getattr(ctx.is_open, "__self__", None)  # the pipeline's open set

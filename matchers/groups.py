@@ -49,9 +49,6 @@ from .results import Adjustment
 from .rules import Rule
 from .subsets import scale_for, subset_sums
 
-SUB_BLOCKED = ("counterparty", "address")
-"""Family keys whose oversized blocks are sub-blocked by the members' reference family
-instead of skipped (a payer with thousands of lines still settles batches)."""
 CP_SIMILAR = 0.85
 """Member counterparties at least this similar to the single's count as the same payer."""
 NODE_BUDGET = 2_000
@@ -94,14 +91,13 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             continue
         signs = signs_for(rule, one.sign)
         ids = other.by_family(one.asset, signs, key, value, lo, hi, cap)
-        if ids is None and key in SUB_BLOCKED:
-            # A busy payer: sub-block its window by the members' own reference family
-            # (the lines of one batch, "INV684315-0 .. -3"), see ``_family_subblocks``.
-            wide = other.by_family(one.asset, signs, key, value, lo, hi, FAMILY_SCAN * cap)
-            if wide is not None:
-                ctx.stats["group_blocks_subblocked"] += 1
-                subs.extend(_family_subblocks(ctx, rule, one, wide))
-                continue
+        if ids is None and key == "counterparty" and (one.family or one.payer):
+            # A busy payer: its block is cut into reference families, not skipped:
+            # the single's own family (its key, searched above or below), or, for a
+            # single without a reference (an empty remittance), the families of the
+            # payer's part lines (``_family_subblocks``).
+            ctx.stats["group_blocks_subblocked"] += 1
+            continue
         if ids is None:
             ctx.stats["group_blocks_oversized"] += 1
             continue
@@ -112,33 +108,40 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             for i in postings.values():
                 found.update(other.same_posting(other.items[i], cap))
         found.update(ids)
+    if "counterparty" in rule.keys and not one.family and one.payer:
+        subs = _family_subblocks(ctx, rule, one)
     if not found:
         return subs or [[]]  # (most date-only blocks are oversized)
     return [_fit_block(ctx, rule, one, found), *subs]
 
 
-def _family_subblocks(ctx: Ctx, rule: Rule, one: Item, ids: list[int]) -> list[list[int]]:
-    """Sub-blocks of an oversized counterparty block: its members in the window that fit
-    ``one``'s amount, grouped by their reference family, families of two or more only.
+def _family_subblocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """Sub-blocks for a single without a reference of its own: the part lines of its
+    payer (``Item.payer``; lines whose reference carries a part suffix, "INV684315-0 ..
+    -3", indexed apart in ``SideIndex.families`` under "parts") in the window that fit
+    ``one``'s amount, one block per reference family of two or more lines.
 
-    Bound on work per single record: one scan of the payer's window (at most
-    ``FAMILY_SCAN`` x the family cap, else the block is skipped and counted), then a
-    subset search per family (each at most ``max_candidates``). What it keeps: every
-    group whose members share a family (a batch's lines); what it cannot see: a group
-    of a busy payer whose members share nothing but the payer (counted as
-    ``group_blocks_subblocked``, never silently)."""
-    items = ctx.other(one).items
+    Bound on work per single: the payer's part lines in the window (a small share of
+    its lines; an oversized parts block is skipped and counted), then one subset search
+    per family of at most ``max_candidates``. What it keeps: every group of a busy
+    payer whose members share a family; what it cannot see there: a group whose
+    members share nothing but the payer (``group_blocks_subblocked`` counts the
+    busy payers that were cut this way, never silently)."""
+    other = ctx.other(one)
+    lo, hi = _member_days(rule, one)
+    cap = FAMILY_CAP_FACTOR * rule.max_candidates
+    ids = other.by_family(one.asset, signs_for(rule, one.sign), "parts", one.payer, lo, hi,
+                          FAMILY_SCAN * cap)
+    if ids is None:
+        ctx.stats["group_parts_oversized"] += 1
+        return []
+    if not ids:
+        return []
+    items = other.items
     fams: dict[str, list[int]] = {}
     for i in _fit_block(ctx, rule, one, ids, cut=False):
-        fam = items[i].family
-        if fam:
-            fams.setdefault(fam, []).append(i)
-    out = []
-    for fam in sorted(fams):
-        members = fams[fam]
-        if len(members) >= 2:
-            out.append(_fit_block(ctx, rule, one, members))
-    return out
+        fams.setdefault(items[i].family, []).append(i)
+    return [_fit_block(ctx, rule, one, fams[f]) for f in sorted(fams) if len(fams[f]) >= 2]
 
 
 def _member_days(rule: Rule, one: Item) -> tuple[int, int]:
@@ -522,20 +525,22 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
         if value:
             signs = signs_for(rule, it.sign)
             ids = ones.by_family(it.asset, signs, key, value, it.day - cw, it.day + cw, cap)
-            if ids is None and key in SUB_BLOCKED and it.family:
-                # The mirror of ``blocks``' family sub-blocks: singles of the busy
-                # payer large enough to hold this member (symmetric links keep an
-                # incremental run equal to a full one).
-                wide = ones.by_family(it.asset, signs, key, value, it.day - cw,
-                                      it.day + cw, FAMILY_SCAN * cap)
-                if wide is not None:
-                    mag = abs(it.amount)
-                    found.update(i for i in wide if abs(ones.items[i].amount) >= mag)
-                    continue
             if ids is None:
                 ctx.stats["group_reverse_oversized"] += 1
                 continue
             found.update(ids)
+    if "counterparty" in rule.keys and it.payer and it.family and it.family != it.ref:
+        # The mirror of ``_family_subblocks``: singles of this part line's payer with
+        # no reference of their own, large enough to hold it (symmetric links keep an
+        # incremental run equal to a full one).
+        ids = ones.by_family(it.asset, signs_for(rule, it.sign), "payer", it.payer,
+                             it.day - cw, it.day + cw, FAMILY_SCAN * cap)
+        if ids is None:
+            ctx.stats["group_reverse_oversized"] += 1
+        else:
+            mag = abs(it.amount)
+            found.update(i for i in ids if not ones.items[i].family
+                         and abs(ones.items[i].amount) >= mag)
     if "txid" in rule.keys and not it.txid:
         # An uncited line joins a batched send through its journal entry's cited lines.
         own = ctx.own(it)

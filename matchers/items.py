@@ -61,6 +61,13 @@ class Item:
         of a large book have none."""
         return batch_category(self.memo)
 
+    @property
+    def payer(self) -> str:
+        """The payer key: the first word of the normalised counterparty, which both
+        sides' spellings keep ("umbrella" of "Umbrella Foods Ltd" and "UMBRELLA FOODS
+        L"); a sub-blocking key, never evidence by itself."""
+        return self.cp.split(" ", 1)[0] if self.cp else ""
+
     def key_value(self, key: str) -> str:
         if key == "txid":
             return self.txid
