@@ -80,6 +80,8 @@ from .rules import Rule, RuleSet, load_rules
 
 CLOSURE_FRACTION = 0.2
 """An incremental closure above this share of the open items falls back to a full run."""
+FIXPOINT_PASSES = 3
+"""Extra pipeline passes of a full run without its autos (see ``Engine._fixpoint``)."""
 CLOSURE_HOPS = 1
 """Radius of the incremental closure: records this many links from a new one are
 interior (candidates generated); the next ring is boundary (endpoints only)."""
@@ -130,6 +132,10 @@ class Engine:
         self.prices = PriceTable(prices)
         self.stats: Counter[str] = Counter()
         self.check_closure = False
+        self.columnar = True
+        """Full runs probe the tolerance / similarity rules block-wise in numpy
+        (``matchers.vector``); False probes record by record (the reference path the
+        property tests compare it with)."""
         self.fee_schedule: FeeSchedule | None = None
         """Fees learned from confirmed groups (``matchers.fees``): a gap it explains is
         a typed, auto-worthy fee. An input: the engine itself learns nothing."""
@@ -246,6 +252,8 @@ class Engine:
         self.stats["candidates"] = sum(len(v) for v in pair_cands.values())
         proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy)
         del pair_cands  # the candidates are done with: free them before returning
+        if lazy:
+            proposals = self._fixpoint(ctx, proposals, matched_set, rej)
         if seeds is not None:
             proposals = [p for p in proposals if not seeds.isdisjoint(p.ids)]
         self.stats["proposals"] = len(proposals)
@@ -259,6 +267,34 @@ class Engine:
         stats["pipeline_seconds"] = round(t2 - t0 - collect, 4)
         stats["seconds"] = round(t2 - t0, 4)
         return MatchResult(proposals, stats)
+
+    def _fixpoint(
+        self,
+        ctx: Ctx,
+        proposals: list[Proposal],
+        matched_set: set[int],
+        rej: frozenset[frozenset[int]],
+    ) -> list[Proposal]:
+        """Full runs repeat the pipeline without the records just auto-confirmed until
+        no new auto appears (at most ``FIXPOINT_PASSES``): an auto can make a neighbour
+        unambiguous, and a service confirming the autos and matching again would find
+        it, so one full run must end where repeated runs end (the same confirmed groups
+        whether the operator matched once or imported first and matched again).
+        ``matched_set`` is the run's own set of closed ids (``ctx.is_open`` reads it)."""
+        autos = [p for p in proposals if p.decision == "auto"]
+        rest = proposals
+        for _ in range(FIXPOINT_PASSES):
+            if not autos:
+                break
+            for p in autos:
+                matched_set.update(p.ids)
+            scope = {i for s in self.sides for i in s.items if i not in matched_set}
+            again = self._pipeline(ctx, scope, {}, rej, None, True)
+            self.stats["fixpoint_passes"] += 1
+            autos = [p for p in again if p.decision == "auto"]
+            done = [p for p in rest if p.decision == "auto"]
+            rest = done + again
+        return rest
 
     def _drivers(self, rule: Rule) -> tuple[int, ...]:
         if rule.matcher == "group":
@@ -282,7 +318,7 @@ class Engine:
         similarity and tolerance probing."""
         rules = self.rules.rules
         rule = rules[ri]
-        if rule.matcher in ("tolerance", "similarity"):
+        if rule.matcher in ("tolerance", "similarity") and self.columnar:
             # Tolerance / similarity rules of one sign are probed together, block-wise
             # in numpy (``matchers.vector``): the same candidates as the per-record
             # probe. Rules already decided are not probed again.
