@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matchers.engine import Engine
+from matchers.fees import FeeSchedule, learn_fee_schedule
 from matchers.results import Adjustment, Candidate, Proposal
 from matchers.rules import load_rules
 from recon_tui.model import Record, Side, SourcePair, canonical_amount
@@ -136,6 +137,22 @@ def stored_suggestions(
     return out
 
 
+def _learned_fees(conn: Connection, pair: str, limit: int = 20_000) -> FeeSchedule:
+    """The pair's fee schedule, learned from its latest confirmed groups that carry an
+    adjustment (a gap): what makes a recurring wire fee an explained auto next time."""
+    rows = conn.execute(
+        "SELECT m.group_id, m.side, m.record_id FROM group_members m WHERE m.group_id IN ("
+        "SELECT id FROM match_groups WHERE pair = ? AND state = 'confirmed' "
+        "AND adjustments IS NOT NULL AND adjustments NOT IN ('', '[]') ORDER BY id DESC "
+        "LIMIT ?)", (pair, limit)).fetchall()  # fmt: skip
+    recs = {r.id: r for r in get_records(conn, [rid for _, _, rid in rows])}
+    grouped: dict[int, tuple[list[Record], list[Record]]] = defaultdict(lambda: ([], []))
+    for gid, side, rid in rows:
+        if rid in recs:
+            grouped[gid][0 if side == "L" else 1].append(recs[rid])
+    return learn_fee_schedule(grouped.values())
+
+
 class MatchService:
     """Matching over one store; keeps one engine per pair warm for candidate lookups."""
 
@@ -171,6 +188,7 @@ class MatchService:
         lw, lp = _side_where(p.left)
         rw, rp = _side_where(p.right)
         eng.load(iter_records(conn, lw, lp), iter_records(conn, rw, rp))
+        eng.fee_schedule = _learned_fees(conn, p.name)
         return eng
 
     @staticmethod
