@@ -17,10 +17,16 @@ Three indexes per side, all kept current by ``add``/``remove``:
 A cell holding more than ``max_block`` items is *oversized*: records in it, or probing
 into it, fall back to the stricter key (asset, sign, exact amount, same day), and each
 fallback is counted in ``stats`` so the operator sees that some records were matched on
-a narrowed candidate set. Because oversize is a property of the cell, not of who
-probes, the candidate relation stays symmetric — which is what makes an incremental run
-equal a full one. An exact key shared by more than ``max_block`` records identifies
-nothing and is skipped (counted).
+a narrowed candidate set. For round amounts (where such crowds come from: one payer's
+100.00s) the cell is sub-blocked, not narrowed: ``rounds`` indexes them by (asset, sign,
+|amount|, payer key), day-sorted, and ``tolerance.payer_pairs`` adds the same-amount,
+same-payer counterparts of the other days of the window (work per record: that payer's
+records of that amount in the window). Group rules sub-block a busy payer the same way
+through the ``payer`` / ``parts`` family blocks (``groups._family_subblocks``).
+Because oversize is a property of the cell, not of who probes, the candidate relation
+stays symmetric — which is what makes an incremental run equal a full one. An exact
+key shared by more than ``max_block`` records identifies nothing and is skipped
+(counted).
 
 Full runs probe the amount cells block-wise in numpy instead (``matchers.vector``, same
 pairs); ``by_amount`` serves incremental runs and ``Engine.candidates``.

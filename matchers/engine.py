@@ -11,7 +11,15 @@ the records still open; then
   becomes a suggestion; competing groups (sharing a record, above ``min_score``) are
   attached to it as ``alternatives``.
 
-Records proposed by a rule (auto or suggested) are not offered to later rules.
+Records proposed by a rule (auto or suggested) are not offered to later rules, except
+by a strong-key pair beyond tolerance (``explain.beyond``: a typed suggestion that never
+consumes its records nor rivals an in-tolerance candidate for auto).
+
+Vetoes (``veto_reason``): an auto-worthy 1:1 pair is only suggested when evidence
+contradicts it (txid / end-to-end id / reference / address present on both sides and
+different) or when its round amount has a twin of the same counterparty near either
+record. A full run then repeats the pipeline without its autos until none is new
+(``_fixpoint``), so one run ends where confirm-and-run-again ends.
 
 Incremental. Every decision above depends mostly on the candidate graph around a
 record, and that graph is symmetric (a pair is a candidate whichever side probes;
