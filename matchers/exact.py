@@ -49,7 +49,5 @@ def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str] | None:
     gap = abs(abs(a.amount) - abs(b.amount))
     if not gap:
         return None
-    n = sched.count(a.asset, (a.cp, b.cp), gap)
-    if n < sched.min_seen:
-        return None
-    return gap, f"learned fee: seen {n} times on confirmed groups of this counterparty"
+    note = sched.source(a.asset, (a.cp, b.cp), gap)
+    return None if note is None else (gap, note)

@@ -124,6 +124,23 @@ def test_learned_fee_schedule_turns_a_recurring_fee_into_an_explained_auto() -> 
     assert not autos(run(left, right, e2))
 
 
+def test_pair_wide_fee_is_learned_across_payers() -> None:
+    """A 25.00 fee the receiving bank takes from every payer: ten confirmed groups of
+    ten payers make it an explained fee for an eleventh (and the note says so)."""
+    history = [([rec(100 + i, "800.00", counterparty=f"Payer {i} Ltd")],
+                [bank(200 + i, "775.00", counterparty=f"PAYER {i}")]) for i in range(10)]
+    left = [rec(1, "1000.00", reference="INV100001", counterparty="Newcomer Ltd")]
+    right = [bank(2, "975.00", reference="INV100001", counterparty="NEWCOMER")]
+    e = Engine("default")
+    e.fee_schedule = learn_fee_schedule(history)
+    ps = run(left, right, e)
+    assert autos(ps) == {((1,), (2,))}
+    assert "source pair" in ps[0].adjustments[0].note
+    e9 = Engine("default")
+    e9.fee_schedule = learn_fee_schedule(history[:9])
+    assert not autos(run(left, right, e9))
+
+
 def test_learned_fee_reaches_an_empty_remittance() -> None:
     history = [([rec(100 + i, "500.00", counterparty="Acme Ltd")],
                 [bank(200 + i, "475.00", counterparty="ACME LIMITED")]) for i in range(4)]
