@@ -711,6 +711,8 @@ def decide(
         for s in cands:
             if s.score < thr:
                 break
+            if s.beyond:
+                continue  # beyond tolerance: a suggestion whatever its score
             if interior is not None and not interior.issuperset(s.ids):
                 continue  # boundary: its candidate lists are incomplete
             if _clear(s, by_rec, margin, thr):
@@ -727,7 +729,8 @@ def decide(
         if not clash:
             alts: list[Scored] = []
             reason = (
-                f"score {s.score:.3f} below auto threshold {thr}" if s.score < thr
+                BEYOND if s.beyond
+                else f"score {s.score:.3f} below auto threshold {thr}" if s.score < thr
                 else "suggest-only rule" if rule.outcome != "auto"
                 else OUT_OF_SCOPE
                 if interior is not None and not interior.issuperset(s.ids)
@@ -745,6 +748,7 @@ def decide(
 
 
 VETO = "vetoed: "
+BEYOND = "same key, beyond the rule's tolerance: suggested only"
 TWIN_WINDOW_FACTOR = 2
 """Twins are looked for this many calendar windows of the rule around each record."""
 REF_DISAGREE = 75

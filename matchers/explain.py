@@ -393,7 +393,7 @@ def difference_type(gap: Decimal, larger: Decimal) -> str:
 
 def beyond(rule: Rule, a: Item, b: Item, key_field: str, verbose: bool = False) -> Scored | None:
     """A pair agreeing on the strong key ``key_field`` whose amount or date is beyond the
-    rule's tolerance: never auto (scored below the threshold), but a ranked suggestion
+    rule's tolerance: never auto (``Scored.beyond``), but a ranked suggestion
     with the difference shown and typed (``difference_type``), for the operator to
     confirm with a reason. The rule's caps decide auto, not whether a candidate exists."""
     if a.asset != b.asset or not sign_ok(rule, a.sign, b.sign):
@@ -411,9 +411,10 @@ def beyond(rule: Rule, a: Item, b: Item, key_field: str, verbose: bool = False) 
     texts = text_scores(a, b, key_field, verbose)
     sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
     d_score, date_detail = date_part(rule, days)
+    # Scored on its evidence (so an equal reference a week late outranks a same-amount
+    # stranger), floored at min_score; ``beyond`` keeps it from ever being auto.
     raw = combine(rule, {"amount": amount_score, "date": d_score, **sims})
-    cap = (rule.auto_threshold if rule.outcome == "auto" else 1.0) - 0.01
-    score = round(max(min(raw, cap), rule.min_score), 6)
+    score = round(max(raw, rule.min_score), 6)
     if not verbose:
         return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ, key_field, True)
     where = "beyond the date window" if kind == "date" else "beyond the rule's tolerance"
