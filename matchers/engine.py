@@ -78,7 +78,7 @@ from . import contra, crossasset, exact, groups, netting, tolerance, vector
 from .blocking import SideIndex, is_round
 from .context import Ctx
 from .crossasset import cross_pair
-from .explain import Scored, beyond, difference_type, pair
+from .explain import Scored, beyond, pair
 from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
 from .normalize import norm_address
@@ -645,23 +645,7 @@ class Engine:
                     continue
                 if key not in best or s.score > best[key][0].score:
                     best[key] = (s, rule)
-        # A counterpart sharing a strong key (txid, end-to-end id, reference: an exact
-        # rule) ranks before one that shares none, whatever the scores: scores of
-        # different rules weigh different fields, and an equal reference a fee or a
-        # week away is likelier the operator's pick than a same-amount stranger.
-        # (Not a partial amount: that is likelier one part of a group.)
-        def strong(s: Scored, rule: Rule) -> bool:
-            if rule.matcher != "exact":
-                return False
-            if not s.beyond:
-                return True
-            a, b = self.item(s.left[0]), self.item(s.right[0])
-            assert a is not None and b is not None
-            lm, rm = abs(a.amount), abs(b.amount)
-            return difference_type(lm - rm, max(lm, rm)) in ("fee", "date")
-
-        ranked = sorted(best.values(),
-                        key=lambda sr: (not strong(*sr), *sr[0].sort_key()))[:k]
+        ranked = sorted(best.values(), key=lambda sr: sr[0].sort_key())[:k]
         out = []
         for s, rule in ranked:
             v = self._verbose(rule, s)
