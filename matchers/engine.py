@@ -296,7 +296,15 @@ class Engine:
                 break
             for p in autos:
                 matched_set.update(p.ids)
-            scope = {i for s in self.sides for i in s.items if i not in matched_set}
+            # Only records that had a candidate can get an auto: those of the run's
+            # suggestions and their alternatives (a candidate's counterpart has that
+            # candidate too, so it is among them). The lazy pipeline probes its scope
+            # only, so a pass costs what is left undecided, not the book.
+            scope = {i for p in rest if p.decision != "auto"
+                     for q in (p, *p.alternatives) for i in q.ids
+                     if i not in matched_set}
+            if not scope:
+                break
             again = self._pipeline(ctx, scope, {}, rej, None, True)
             self.stats["fixpoint_passes"] += 1
             autos = [p for p in again if p.decision == "auto"]
