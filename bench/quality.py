@@ -6,7 +6,9 @@ matchers' own synthetic generator. Per source pair and overall, per scenario:
 * auto precision / recall: auto-confirmed groups that equal a truth group exactly;
 * top-1 / top-3: for matchable truth groups *not* auto-confirmed, whether the truth is
   the first / among the first three candidates of its anchor record (the single record
-  of the group, or its first left record). A reversal pair (a posting and its reversal
+  of the group, or its first left record), asked without the records the run
+  auto-confirmed (the service removes them from the engine, so the panes never offer
+  them). A reversal pair (a posting and its reversal
   on one side) is matchable too; a lone break record is not.
 
     .venv/bin/python bench/quality.py --size 2000 [--seed 1] [--json]
