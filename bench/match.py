@@ -49,8 +49,9 @@ def main() -> None:
 
         params = CELLS[args.cell]
         world = skewed(args.size, params, seed=args.seed)
-        # The new records: a day of the same book (same density), other ids.
-        extra = skewed(max(args.batch, 1), with_days(params, 1), seed=args.seed + 1,
+        # The new records: ``--batch`` in all (half per side, as for synth), booked on
+        # one day like a day's sync of the same book, other ids.
+        extra = skewed(max(args.batch // 2, 1), with_days(params, 1), seed=args.seed + 1,
                        start_id=10**9)
     else:
         world = generate(args.size, seed=args.seed)
