@@ -19,6 +19,7 @@ from recon_tui.screens.dashboard import DashboardScreen
 from recon_tui.screens.help import HelpScreen
 from recon_tui.screens.sources import SourcesScreen
 from recon_tui.screens.workbench import WorkbenchScreen
+from recon_tui.services.runs import set_default_origin
 from recon_tui.services.workbench import WorkbenchService
 from recon_tui.store import Store
 from recon_tui.store.records import ts_to_us
@@ -40,6 +41,7 @@ class ReconApp(App[None]):
         self, store: Store, *, now: datetime | None = None, pair: str | None = None
     ) -> None:
         super().__init__()
+        set_default_origin("app")  # runs started from here are the app's (run history)
         self.store = store
         self.service = WorkbenchService(store)
         self._now = now

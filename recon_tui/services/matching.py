@@ -34,6 +34,7 @@ from recon_tui.services.decisions import (
     group_members,
     refresh_states,
 )
+from recon_tui.services.runs import match_summary, recorded
 from recon_tui.store import Store, now_us
 from recon_tui.store.audit import append, append_many
 from recon_tui.store.db import Connection
@@ -249,6 +250,8 @@ class MatchService:
                 self.store.set_meta(f"matched_rev:{name}", str(current_rev))
         return result
 
+    @recorded("match", scope=lambda a: a["name"], store=lambda a: a["self"].store,
+              skip=lambda a: a["dry_run"], summary=match_summary)  # fmt: skip
     def run_pair(self, name: str, changed: list[int] | None, *, dry_run: bool = False) -> PairRun:
         started = time.perf_counter()
         p = self.pair(name)

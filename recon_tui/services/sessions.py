@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from recon_tui.model import Side, canonical_amount
+from recon_tui.services.runs import recorded, startup_check_summary
 from recon_tui.store import Store, now_us
 from recon_tui.store.audit import append, current_actor, head
 from recon_tui.store.audit import verify as verify_chain
@@ -775,6 +776,7 @@ def verify_all(conn: Connection) -> AuditReport:
     return report
 
 
+@recorded("verify", scope=lambda a: "audit", summary=startup_check_summary)
 def startup_check(store: Store) -> str | None:
     """One warning line for the app's start when the audit trail is broken, else ``None``.
 
