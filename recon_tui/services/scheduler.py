@@ -25,7 +25,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -231,6 +231,7 @@ class ServiceScheduler:
                 matches=self.matches,
             ) if e.enabled
         }  # fmt: skip
+        last_sync = {s.name: s.last_sync_us for s in list_sources(self.store)}
         for job in list(self._jobs):
             if job not in wanted:
                 self.scheduler.remove_job(job)
@@ -242,8 +243,16 @@ class ServiceScheduler:
                 continue
             func, args = (self.sync_job, (e.target,)) if e.kind == "sync" else (
                 self.match_job, (e.target, e.full))  # fmt: skip
+            extra: dict[str, Any] = {}
+            if e.kind == "sync" and e.interval_s:
+                # An interval job first fires one interval after it is added; a source that
+                # is already due (never synced, or the service was down) syncs right away.
+                last = last_sync.get(e.target)
+                due_us = (last or 0) + e.interval_s * 1_000_000
+                if due_us <= now_us():
+                    extra["next_run_time"] = datetime.now(UTC)
             self.scheduler.add_job(func, e.trigger(), args=args, id=job, name=job,
-                                   replace_existing=True)  # fmt: skip
+                                   replace_existing=True, **extra)  # fmt: skip
             self._jobs[job] = key
             log.info("job scheduled", extra={"job": job, "when": e.when()})
 
