@@ -146,6 +146,13 @@ class ReconApp(App[None]):
         self._go_base()
         self.push_screen(SessionsScreen())
 
+    def action_runs(self) -> None:
+        from recon_tui.screens.runs import RunsScreen
+
+        if not isinstance(self.screen, RunsScreen):
+            self._go_base()
+            self.push_screen(RunsScreen())
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
