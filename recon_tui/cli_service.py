@@ -49,7 +49,8 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
+    # Listening now (not only once uvicorn starts) lets early clients queue, not be refused.
+    sock.listen(2048)
     return sock
 
 

@@ -118,7 +118,8 @@ def breaks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:  # fmt: skip
     """The pair's open breaks, oldest first, with the workbench's filters."""
-    store = _rt(request).store
+    rt = _rt(request)
+    store = rt.store
     p = get_pair(store, name)
     if p is None:
         raise HTTPException(404, detail=f"no source pair '{name}'")
@@ -126,7 +127,7 @@ def breaks(
         return overview.breaks(store, p, side=side, after=overview.parse_cursor(after),
                                limit=limit, text=text, asset=asset, amount_min=amount_min,
                                amount_max=amount_max, date_from=date_from, date_to=date_to,
-                               status=status)  # fmt: skip
+                               status=status, workbench=rt.overview.workbench())  # fmt: skip
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
 

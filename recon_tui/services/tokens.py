@@ -66,22 +66,38 @@ def active_count(store: Store) -> int:
     return tokens_store.active_count(store.connection())
 
 
+CACHE_US = 2 * 1_000_000
+"""A checked token is trusted this long without asking the store again: a revocation takes
+effect within two seconds, and a busy API does not read the token table per request."""
+
+
 class TokenChecker:
-    """Looks presented tokens up by hash; throttles the *last used* writes."""
+    """Looks presented tokens up by hash (briefly cached); throttles *last used* writes."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._touched: dict[int, int] = {}
+        self._cache: dict[str, tuple[TokenRow, int]] = {}
         self._lock = threading.Lock()
+
+    def cached(self, token: str) -> TokenRow | None:
+        """The row of a token checked less than :data:`CACHE_US` ago (no store access)."""
+        hit = self._cache.get(token_hash(token)) if token.startswith(PREFIX) else None
+        if hit is None or now_us() - hit[1] >= CACHE_US:
+            return None
+        return hit[0]
 
     def check(self, token: str) -> TokenRow | None:
         """The active token row for ``token``, or ``None`` (unknown or revoked)."""
         if not token.startswith(PREFIX) or len(token) > 200:
             return None
-        row = tokens_store.by_hash(self.store.connection(), token_hash(token))
+        h = token_hash(token)
+        row = tokens_store.by_hash(self.store.connection(), h)
         if row is None or not row.active:
+            self._cache.pop(h, None)
             return None
         now = now_us()
+        self._cache[h] = (row, now)
         with self._lock:
             due = now - self._touched.get(row.id, 0) >= TOUCH_EVERY_US
             if due:
