@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -157,3 +158,71 @@ def test_sigterm_mid_sync_then_restart_equals_an_uninterrupted_sync(
             svc.proc.kill()
     assert _rows(victim) == expected  # nothing lost, nothing duplicated, amounts exact
     assert second > first
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+def test_tls_and_the_non_loopback_warning(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    s = Store.init(db, passphrase="pw")
+    token = create_token(s, "r", "read").token
+    s.close()
+    cert, key = _self_signed(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recon_tui.cli", "--store", str(db), "serve", "--port", "0",
+         "--tls-cert", str(cert), "--tls-key", str(key)],
+        cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "https://127.0.0.1:" in line, line
+        url = line.split()[3]
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert)), timeout=10) as c:
+            r = wait_for(lambda: c.get(url + "/v1/sources",
+                                       headers={"Authorization": f"Bearer {token}"}), timeout=30)
+            assert r.status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url.replace("https", "http") + "/v1/health", timeout=5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    # Another address without TLS: the warning, then (this TEST-NET address is not ours)
+    # one line saying it cannot listen there.
+    done = subprocess.run(
+        [sys.executable, "-m", "recon_tui.cli", "--store", str(db), "serve", "--host",
+         "192.0.2.1", "--port", "0"], cwd=ROOT, env=_env(tmp_path), capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert "without TLS" in done.stderr and "cannot listen on 192.0.2.1" in done.stderr
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "recon_tui.cli", "--store", str(db), "serve", "--tls-cert",
+         str(cert)], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "both --tls-cert and --tls-key" in done.stderr
