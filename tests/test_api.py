@@ -289,3 +289,40 @@ def test_canary_no_secret_in_any_response_or_log_line(
     for text in [*bodies, *lines]:
         for s in secrets:
             assert s not in text, f"secret {s[:6]}… leaked: {text[:200]}"
+
+
+def test_sessions_show_state_and_unresolved(store: Store, tokens: dict[str, str]) -> None:
+    from recon_tui.services import sessions
+
+    s = sessions.open_session(store, [PAIR], "2025-01-01", "2027-01-01")
+    expected = len(sessions.unresolved(store.connection(), s))
+    with serve(store) as (base, _), client(base, tokens["read"]) as c:
+        items = c.get("/v1/sessions").json()["items"]
+    assert [(x["id"], x["state"], x["pairs"]) for x in items] == [(s.id, "open", [PAIR])]
+    assert items[0]["unresolved"] == expected > 0 and items[0]["closing_totals"] == []
+
+
+def test_token_cli_shows_the_token_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from recon_tui.cli import cli
+
+    monkeypatch.setenv("RECON_TUI_PASSPHRASE", "demo")
+    runner = CliRunner()
+    made = runner.invoke(cli, ["--store", str(store.path), "token", "create", "ci", "--role",
+                               "read"])  # fmt: skip
+    assert made.exit_code == 0
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.startswith("rtk_") and len(token) > 40
+    listed = runner.invoke(cli, ["--store", str(store.path), "token", "list"])
+    assert "ci" in listed.output and token not in listed.output and token[:10] in listed.output
+    bad = runner.invoke(cli, ["--store", str(store.path), "token", "create", "ci", "--role",
+                              "read"])  # fmt: skip
+    assert bad.exit_code != 0
+    revoked = runner.invoke(cli, ["--store", str(store.path), "token", "revoke", "ci"])
+    assert revoked.exit_code == 0
+    actions = [a for (a,) in store.connection().execute(
+        "SELECT action FROM decisions WHERE action LIKE 'token_%' ORDER BY seq")]  # fmt: skip
+    assert actions == ["token_create", "token_revoke"]
+    runs = runner.invoke(cli, ["--store", str(store.path), "runs", "--kind", "sync", "--json"])
+    assert runs.exit_code == 0 and json.loads(runs.output)[0]["kind"] == "sync"

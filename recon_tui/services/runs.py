@@ -23,9 +23,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import stamina
+
 from recon_tui.store import Store
 from recon_tui.store import runs as runs_store
 from recon_tui.store.audit import current_actor
+from recon_tui.store.db import DatabaseError
 
 log = logging.getLogger("recon_tui.runs")
 
@@ -92,14 +95,26 @@ def current_run() -> int | None:
     return _current.get()
 
 
+def _busy(exc: Exception) -> bool:
+    return isinstance(exc, DatabaseError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+def _retrying(fn: Callable[[], Any]) -> Any:
+    """A history write retried a few times when another process holds the store's write
+    lock past the busy timeout (a long match write): the row must not be lost."""
+    for attempt in stamina.retry_context(on=_busy, attempts=4, wait_initial=0.2, wait_max=2.0):
+        with attempt:
+            return fn()
+    return None  # pragma: no cover - retry_context re-raises the last error
+
+
 def start_run(store: Store, kind: str, scope: str | None = None,
               parent_id: int | None = None) -> int:  # fmt: skip
     """Write a ``running`` row now (e.g. to return its id to an API caller) and return it."""
     origin, who = _who()
-    return runs_store.insert_run(
-        store, kind, scope, origin=origin, started_by=who,
-        parent_id=parent_id if parent_id is not None else _current.get(),
-    )  # fmt: skip
+    parent = parent_id if parent_id is not None else _current.get()
+    return int(_retrying(lambda: runs_store.insert_run(
+        store, kind, scope, origin=origin, started_by=who, parent_id=parent)))  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -140,9 +155,9 @@ def _finish(store: Store, run: Run, outcome: str, error: str | None) -> None:
         return
     try:
         if run.discard and outcome == "ok":
-            runs_store.discard_run(store, run.id)
+            _retrying(lambda: runs_store.discard_run(store, run.id))
             return
-        runs_store.finish_run(store, run.id, outcome, run.counts, error)
+        _retrying(lambda: runs_store.finish_run(store, run.id, outcome, run.counts, error))
     except Exception as exc:  # never mask the work's own result
         log.warning("could not finish run %s: %s", run.id, exc)
 
