@@ -4,6 +4,7 @@ schedule edits apply to a running scheduler, and ``sync --every`` runs on the sa
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -181,3 +182,36 @@ def test_sync_every_is_the_scheduler(store: Store, books: tuple[Path, Path], tmp
         if proc.poll() is None:
             proc.kill()
         s.close()
+
+
+@pytest.fixture
+def slow_exchange():  # the Binance fake, 30 ms per page: a first sync of a few seconds
+    from tests.fakes import exchange_binance
+
+    fake = exchange_binance.FakeBinance(rows=1500, delay_ms=30).start(0)
+    yield fake
+    fake.stop()
+
+
+def test_a_job_never_overlaps_itself(store: Store, slow_exchange) -> None:  # type: ignore[no-untyped-def]
+    from recon_tui.store.sources import set_secret
+    from tests.fakes import exchange_binance
+
+    add_source(store, "binance", "ccxt", {
+        "exchange": "binance", "base_url": f"http://127.0.0.1:{slow_exchange.port}",
+        "what": "trades", "page_limit": 50, "rate_limit_ms": 1,
+    })  # fmt: skip
+    set_secret(store, "binance", "apiKey", exchange_binance.API_KEY)
+    set_secret(store, "binance", "secret", exchange_binance.SECRET)
+    set_entry(store, "sync:binance", interval_s=1)  # fires far more often than a sync lasts
+    sched = ServiceScheduler(store, reload_every=0.2, match_after_sync=False)
+    sched.start()
+    try:
+        wait_for(lambda: len(_runs(store, kind="sync", scope="binance", outcome="ok")) >= 3,
+                 timeout=120)  # fmt: skip
+    finally:
+        sched.stop()
+    spans = sorted((r.started_us, r.finished_us) for r in _runs(store, kind="sync"))
+    assert spans[0][1] - spans[0][0] > 1_000_000, "the first sync outlasts the interval"
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end, "two runs of one job overlapped"
