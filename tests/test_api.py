@@ -326,3 +326,17 @@ def test_token_cli_shows_the_token_once(store: Store, monkeypatch: pytest.Monkey
     assert actions == ["token_create", "token_revoke"]
     runs = runner.invoke(cli, ["--store", str(store.path), "runs", "--kind", "sync", "--json"])
     assert runs.exit_code == 0 and json.loads(runs.output)[0]["kind"] == "sync"
+
+
+def test_the_api_calls_services_only() -> None:
+    """The API is a layer over the services: no store module, no SQL driver, no Textual."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "recon_tui" / "api"
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
+            for name in names:
+                assert not name.startswith(("recon_tui.store", "sqlcipher3", "textual",
+                                            "recon_tui.screens")), f"{path.name} imports {name}"

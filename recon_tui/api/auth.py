@@ -8,7 +8,7 @@ import anyio
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from recon_tui.store.tokens import TokenRow
+from recon_tui.services.tokens import TokenRow
 
 bearer = HTTPBearer(auto_error=False, description="A token from 'recon-tui token create'")
 

@@ -11,7 +11,6 @@ from recon_tui import __version__
 from recon_tui.api import schemas
 from recon_tui.api.auth import Operator, Reader
 from recon_tui.services import overview
-from recon_tui.store.sources import get_pair
 
 router = APIRouter(prefix="/v1")
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -120,7 +119,7 @@ def breaks(
     """The pair's open breaks, oldest first, with the workbench's filters."""
     rt = _rt(request)
     store = rt.store
-    p = get_pair(store, name)
+    p = overview.pair_named(store, name)
     if p is None:
         raise HTTPException(404, detail=f"no source pair '{name}'")
     try:

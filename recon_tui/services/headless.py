@@ -11,6 +11,7 @@ then the work on the scheduler's pool.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from recon_tui.services.scheduler import ServiceScheduler
 from recon_tui.services.service_log import REDACTOR
 from recon_tui.services.tokens import TokenChecker
 from recon_tui.services.webhooks import Notifier
-from recon_tui.store import Store
+from recon_tui.store import Store, keys
 from recon_tui.store import webhooks as hooks_store
 from recon_tui.store.audit import append
 from recon_tui.store.sources import get_secrets, list_pairs, list_sources
@@ -63,10 +64,6 @@ class Runtime:
         from adapters import registry
 
         REDACTOR.add(self.store._key.hex())
-        import os
-
-        from recon_tui.store import keys
-
         REDACTOR.add(os.environ.get(keys.PASSPHRASE_ENV))
         for s in list_sources(self.store):
             try:

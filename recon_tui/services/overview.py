@@ -22,7 +22,7 @@ from recon_tui.store import Store, now_us, reports
 from recon_tui.store import runs as runs_store
 from recon_tui.store.audit import head
 from recon_tui.store.db import Connection
-from recon_tui.store.sources import list_pairs, list_sources
+from recon_tui.store.sources import get_pair, list_pairs, list_sources
 
 log = logging.getLogger("recon_tui.overview")
 
@@ -138,6 +138,10 @@ def breaks(
     } for _, tag, r in rows]  # fmt: skip
     nxt = f"{rows[-1][0][0]}.{rows[-1][0][1]}" if more and rows else None
     return {"pair": pair.name, "items": items, "next": nxt}
+
+
+def pair_named(store: Store, name: str) -> SourcePair | None:
+    return get_pair(store, name)
 
 
 def parse_cursor(text: str | None) -> tuple[int, int] | None:
