@@ -51,26 +51,38 @@ def side_aggregate(conn: Connection, side: Side, now_us: int) -> SideAggregate:
     bucket = _bucket_sql(now_us)
     agg = SideAggregate()
     rows: list[tuple[str, str, int, int, Decimal, int]] = []
+    fine_where: str | None = None
+    fine_params: tuple[Any, ...] = ()
     try:
-        for state, asset, b, n, s, oldest in conn.execute(
-            f"SELECT state, asset, {bucket}, count(*), sum(amount_e8), min(ts_us) FROM records "
-            f"WHERE {where} AND NOT {_FINE} GROUP BY 1, 2, 3", params,
+        # One pass: counts, integer sums of the rows exact at 1e-8, and how many are finer.
+        fine_assets = set()
+        for state, asset, b, n, s, oldest, fine in conn.execute(
+            f"SELECT state, asset, {bucket}, count(*), "
+            f"sum(CASE WHEN {_FINE} THEN 0 ELSE amount_e8 END), min(ts_us), "
+            f"sum({_FINE}) FROM records WHERE {where} GROUP BY 1, 2, 3", params,
         ):  # fmt: skip
-            rows.append((state, asset, b, n, Decimal(s) * E8, oldest))
-        fine_where = f"{where} AND {_FINE}"
+            rows.append((state, asset, b, n - fine, Decimal(s) * E8, oldest))
+            if fine:
+                fine_assets.add(asset)
+        if fine_assets:
+            marks = ", ".join("?" * len(fine_assets))
+            fine_where = f"{where} AND {_FINE} AND asset IN ({marks})"
+            fine_params = (*params, *sorted(fine_assets))
     except DatabaseError:  # integer overflow of sum(): Decimals for the whole side
         rows = []
-        fine_where = where
-    for state, asset, b, amount, ts in conn.execute(
-        f"SELECT state, asset, {bucket}, amount, ts_us FROM records WHERE {fine_where}", params
-    ):
-        rows.append((state, asset, b, 1, Decimal(amount), ts))
+        fine_where, fine_params = where, params
+    if fine_where is not None:
+        for state, asset, b, amount, ts in conn.execute(
+            f"SELECT state, asset, {bucket}, amount, ts_us FROM records WHERE {fine_where}",
+            fine_params,
+        ):
+            rows.append((state, asset, b, 1, Decimal(amount), ts))
     for state, asset, b, n, total, oldest in rows:
         counts = agg.counts[state]
         counts[asset] = counts.get(asset, 0) + n
         sums = agg.sums[state]
         sums[asset] = sums.get(asset, Decimal(0)) + total
-        if state != "matched":
+        if state != "matched" and n:
             agg.aging.setdefault(asset, [0, 0, 0, 0])[b] += n
             if oldest < agg.oldest_open_us.get(asset, oldest + 1):
                 agg.oldest_open_us[asset] = oldest
