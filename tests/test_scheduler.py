@@ -70,15 +70,16 @@ def test_scheduled_sync_fires_records_runs_and_matches_what_it_added(
         wait_for(lambda: len(_runs(store, kind="sync", scope="l", outcome="ok")) >= 2)
         first = _runs(store, kind="sync", scope="l")[-1]
         assert (first.origin, first.started_by, first.counts["added"]) == ("service", "scheduler", 1)
-        wait_for(lambda: _runs(store, kind="match", scope="l-r"))
-        n_match = len(_runs(store, kind="match", scope="l-r"))
+        wait_for(lambda: _runs(store, kind="match", scope="l-r", outcome="ok"))
+        last_match = _runs(store, kind="match", scope="l-r")[0].id
         with left.open("a") as f:
             f.write("2026-11-03,-42.00,INV-2\n")
         with right.open("a") as f:
             f.write("2026-11-03,-42.00,INV-2\n")
         # The sync that picks the new rows up is followed by the pair's incremental match.
-        wait_for(lambda: len(_runs(store, kind="match", scope="l-r")) > n_match, timeout=30)
-        later = _runs(store, kind="match", scope="l-r")[0]
+        later = wait_for(lambda: next((r for r in _runs(store, kind="match", scope="l-r",
+                                                     outcome="ok") if r.id > last_match), None),
+                         timeout=30)  # fmt: skip
         assert later.counts["mode"] == "incremental" and later.outcome == "ok"
         wait_for(lambda: store.count("SELECT count(*) FROM records WHERE state = 'matched'") == 4)
     finally:
