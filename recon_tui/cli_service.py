@@ -128,7 +128,8 @@ def sync_every(c: Ctx, sources: tuple[str, ...], interval_s: int, match: bool) -
 
     store = c.store()
     sched = ServiceScheduler(store, default_interval_s=interval_s, sources=sources or None,
-                             matches=False, match_after_sync=match, origin="cli", workers=2)  # fmt: skip
+                             matches=False, match_after_sync=match, origin="cli", workers=2,
+                             on_report=lambda r: click.echo(r.line()))  # fmt: skip
     from recon_tui.services.sync import sync_all
 
     names = list(sources) or None

@@ -177,6 +177,7 @@ def test_sync_every_is_the_scheduler(store: Store, books: tuple[Path, Path], tmp
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "scheduled: sync:l" in out and "Traceback" not in err
+        assert out.count("l: +0 new") >= 2  # each scheduled sync says what it did
         assert not _runs(s, kind="sync", scope="r")  # only the named source
         assert all(r.outcome in ("ok", "interrupted") for r in _runs(s))
     finally:

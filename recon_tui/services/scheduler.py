@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -168,9 +168,11 @@ class ServiceScheduler:
         self, store: Store, *, default_interval_s: int | None = None,
         sources: Iterable[str] | None = None, matches: bool = True,
         match_after_sync: bool = True, workers: int = 4, reload_every: float = RELOAD_EVERY_S,
-        origin: str = "service",
+        origin: str = "service", on_report: Callable[[Any], None] | None = None,
     ) -> None:  # fmt: skip
         self.store = store
+        self.on_report = on_report
+        """Called with each source's :class:`~recon_tui.services.sync.SyncReport`."""
         self.default_interval_s = default_interval_s
         self.sources = list(sources) if sources else None
         self.matches = matches
@@ -298,6 +300,8 @@ class ServiceScheduler:
                 log.error("sync crashed", extra={"source": name, "error": str(exc)})
                 continue
             reports.append(report)
+            if self.on_report is not None:
+                self.on_report(report)
             log.info("sync finished", extra={"source": name, "ok": report.ok,
                                               "added": report.added, "changed": report.changed,
                                               "error": report.error})  # fmt: skip
