@@ -315,13 +315,19 @@ class Overview:
 
     def _loop(self) -> None:
         last_version: int | None = None
+        last_marks: tuple[Any, ...] | None = None
         while not self._stop.is_set():
             try:
-                version = reports.data_version(self.store.connection())
+                conn = self.store.connection()
+                version = reports.data_version(conn)
                 stale = time.monotonic() - self._at >= self.max_age
                 if version != last_version or stale or not self._ready.is_set():
                     last_version = version
-                    self.refresh()
+                    # Any commit moves data_version; only some can move the figures.
+                    marks = reports.store_marks(conn)
+                    if marks != last_marks or stale or not self._ready.is_set():
+                        last_marks = marks
+                        self.refresh()
             except Exception as exc:  # keep serving the last good figures
                 log.warning("overview refresh failed: %s", exc)
             # Back off under a long recompute (a million rows) so it never hogs a core.

@@ -94,9 +94,15 @@ def data_version(conn: Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-def store_marks(conn: Connection) -> dict[str, Any]:
-    """The store's revision and remembered audit head (cheap change markers)."""
-    return dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('rev', 'audit_head')"))
+def store_marks(conn: Connection) -> tuple[Any, ...]:
+    """What changes when record states, amounts or sessions may have: the store revision
+    (source changes), the audit head (every decision, sessions included) and the newest
+    finished match or sync run (engine suggestions carry no decision). Token use, run
+    starts and webhook deliveries leave it alone."""
+    meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('rev', 'audit_head')"))
+    runs = conn.execute(
+        "SELECT max(finished_us) FROM runs WHERE kind IN ('match', 'sync')").fetchone()[0]  # fmt: skip
+    return meta.get("rev"), meta.get("audit_head"), runs
 
 
 def breaks_older_than(conn: Connection, side: Side, cutoff_us: int) -> int:
