@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -159,13 +160,15 @@ def parse_cursor(text: str | None) -> tuple[int, int] | None:
 # --- aggregates (cached) -----------------------------------------------------------------
 
 
-def pair_summary(conn: Connection, pair: SourcePair, now: int) -> dict[str, Any]:
+def pair_summary(conn: Connection, pair: SourcePair, now: int,
+                 aggs: list[reports.SideAggregate] | None = None) -> dict[str, Any]:  # fmt: skip
+    """One pair's figures; ``aggs`` are its two sides' aggregates when already computed."""
     sides = {}
     unmatched: dict[str, list[Decimal]] = {}
     aging: dict[str, list[int]] = {}
     oldest: dict[str, int] = {}
     for i, (name, side) in enumerate((("left", pair.left), ("right", pair.right))):
-        agg = reports.side_aggregate(conn, side, now)
+        agg = aggs[i] if aggs is not None else reports.side_aggregate(conn, side, now)
         counts = {st: sum(agg.counts.get(st, {}).values()) for st in ("open", "suggested",
                                                                         "matched")}  # fmt: skip
         assets = sorted({a for per in agg.counts.values() for a in per})
@@ -246,6 +249,10 @@ class Overview:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._workbench: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overview-agg")
+
+    def _aggregate(self, side: Any, now: int) -> reports.SideAggregate:
+        return reports.side_aggregate(self.store.connection(), side, now)
 
     def workbench(self) -> Any:
         """One workbench read service for the API's break pages (it caches each source's
@@ -291,7 +298,13 @@ class Overview:
         now = now_us()
         conn = self.store.connection()
         pairs = list_pairs(self.store)
-        computed = {p.name: pair_summary(conn, p, now) for p in pairs}
+        # Each side is one SQL aggregate; SQLite leaves the GIL while it steps, so two run
+        # at once on this machine's two cores (each worker reads on its own connection).
+        jobs = [self._pool.submit(self._aggregate, side, now)
+                for p in pairs for side in (p.left, p.right)]  # fmt: skip
+        aggs = [j.result() for j in jobs]
+        computed = {p.name: pair_summary(conn, p, now, aggs[2 * i : 2 * i + 2])
+                    for i, p in enumerate(pairs)}  # fmt: skip
         sess = sessions_summary(self.store)
         with self._lock:
             self._pairs = computed
@@ -312,6 +325,7 @@ class Overview:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
 
     def _loop(self) -> None:
         last_version: int | None = None
