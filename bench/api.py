@@ -62,8 +62,8 @@ def build(path: Path, size: int, n_runs: int) -> tuple[Store, float]:
                 apply_batch(store, chunk[0].source, chunk)
         del world
     with store.tx() as conn:  # benchmark shortcut: states as a matching run would leave them
-        conn.execute("UPDATE records SET state = CASE WHEN id % 20 = 0 THEN 'open' "
-                     "WHEN id % 20 = 1 THEN 'suggested' ELSE 'matched' END")  # fmt: skip
+        conn.execute("UPDATE pair_states SET state = CASE WHEN record_id % 20 = 0 THEN 'open' "
+                     "WHEN record_id % 20 = 1 THEN 'suggested' ELSE 'matched' END")  # fmt: skip
     for i in range(n_runs):
         with runs_service.record_run(store, "sync", "ledger" if i % 2 else "bank") as run:
             run.counts = {"added": i}

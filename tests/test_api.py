@@ -20,8 +20,8 @@ from keyring.backends import fail
 from prometheus_client.parser import text_string_to_metric_families
 
 from recon_tui.services import service_log
+from recon_tui.services.dashboard import pair_counts
 from recon_tui.services.tokens import create_token, revoke_token
-from recon_tui.services.workbench import WorkbenchService
 from recon_tui.services.workspace import build_demo
 from recon_tui.store import Store
 from recon_tui.store.keys import keyinfo_path
@@ -154,8 +154,7 @@ def test_pairs_amounts_are_exact_strings_matching_the_dashboard(
 ) -> None:
     with serve(store) as (base, _), client(base, tokens["read"]) as c:
         pairs = {p["name"]: p for p in c.get("/v1/pairs").json()["items"]}
-    dash = WorkbenchService(store).dashboard(0)
-    for summary in dash.pairs:
+    for summary in pair_counts(store, 0):
         p = pairs[summary.pair.name]
         for side, ours in (("left", summary.left), ("right", summary.right)):
             assert p[side]["counts"] == ours.counts

@@ -81,7 +81,7 @@ def test_scheduled_sync_fires_records_runs_and_matches_what_it_added(
                                                      outcome="ok") if r.id > last_match), None),
                          timeout=30)  # fmt: skip
         assert later.counts["mode"] == "incremental" and later.outcome == "ok"
-        wait_for(lambda: store.count("SELECT count(*) FROM records WHERE state = 'matched'") == 4)
+        wait_for(lambda: store.count("SELECT count(*) FROM pair_states WHERE state = 'matched'") == 4)
     finally:
         sched.stop()
     assert not sched.running

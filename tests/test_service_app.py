@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from recon_tui.screens.confirm import ConfirmScreen
 from recon_tui.screens.runs import RunsScreen
 from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services.tokens import create_token
@@ -66,6 +67,9 @@ async def test_app_confirms_while_the_service_matches(tmp_path: Path) -> None:
                     rids.append(api.post("/v1/runs", json=others_json).json()["run_id"])
                     await pilot.press("enter")
                     await settle(pilot, rounds=1)
+                    if isinstance(app.screen, ConfirmScreen):  # it dissolves rivals: agree
+                        await pilot.press("ctrl+s")
+                        await settle(pilot, rounds=1)
                     confirmed.append(cands[0].group_id)
                     during = _overlapping(reader, confirmed, rids)
                     if during >= 3:

@@ -21,11 +21,13 @@ from recon_tui.services.overview import Overview
 from recon_tui.services.scheduler import ServiceScheduler
 from recon_tui.services.service_log import REDACTOR
 from recon_tui.services.tokens import TokenChecker
+from recon_tui.services.verify import verify_store
 from recon_tui.services.webhooks import Notifier
 from recon_tui.store import Store, keys
 from recon_tui.store import webhooks as hooks_store
 from recon_tui.store.audit import append
-from recon_tui.store.sources import get_secrets, list_pairs, list_sources
+from recon_tui.store.pairs import list_pairs
+from recon_tui.store.sources import get_secrets, list_sources
 
 log = logging.getLogger("recon_tui.service")
 
@@ -83,7 +85,7 @@ class Runtime:
             log.warning("runs left running by a stopped process marked interrupted",
                         extra={"count": orphans})  # fmt: skip
         if self.options.verify_on_start:
-            report = runs.verify(self.store)
+            report = verify_store(self.store)
             log.info("audit trail checked", extra={"ok": report.ok, "entries": report.entries})
         self.overview.start()
         self.scheduler.start()

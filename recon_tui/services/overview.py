@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,9 +20,11 @@ from typing import Any
 from recon_tui.model import SourcePair, canonical_amount
 from recon_tui.store import Store, now_us, reports
 from recon_tui.store import runs as runs_store
+from recon_tui.store import summary as store_summary
 from recon_tui.store.audit import head
 from recon_tui.store.db import Connection
-from recon_tui.store.sources import get_pair, list_pairs, list_sources
+from recon_tui.store.pairs import get_pair, list_pairs
+from recon_tui.store.sources import list_sources
 
 log = logging.getLogger("recon_tui.overview")
 
@@ -113,19 +114,19 @@ def breaks(
     Filters are the workbench's (:class:`~recon_tui.services.workbench.PaneFilter`);
     ``ValueError`` names a bad one.
     """
-    from recon_tui.services.workbench import UNMATCHED, PaneFilter, SortSpec, WorkbenchService
+    from recon_tui.services.panes import UNMATCHED, PaneFilter, PanesService, SortSpec
 
     filt = PaneFilter.parse(text=text, amount_min=amount_min, amount_max=amount_max,
                             date_from=date_from, date_to=date_to, asset=asset, status=status)
     if not set(filt.states) <= set(UNMATCHED):
         raise ValueError("status: breaks are 'unmatched', 'open' or 'suggested' items")
     now = now or now_us()
-    wb = workbench or WorkbenchService(store)
+    panes = workbench or PanesService(store)
     sides = {"left": [("L", pair.left)], "right": [("R", pair.right)],
              "both": [("L", pair.left), ("R", pair.right)]}[side]  # fmt: skip
     rows = []
     for tag, s in sides:
-        pager = wb.pager(s, filt, SortSpec("ts"))
+        pager = panes.pager(pair, s, filt, SortSpec("ts"))
         page = pager.after(after, limit + 1) if after else pager.first(limit + 1)
         rows += [(r.sort_key, tag, r) for r in page]
     rows.sort(key=lambda x: x[0])
@@ -160,37 +161,45 @@ def parse_cursor(text: str | None) -> tuple[int, int] | None:
 # --- aggregates (cached) -----------------------------------------------------------------
 
 
+STATES = ("open", "suggested", "matched")
+
+
 def pair_summary(conn: Connection, pair: SourcePair, now: int,
-                 aggs: list[reports.SideAggregate] | None = None) -> dict[str, Any]:  # fmt: skip
-    """One pair's figures; ``aggs`` are its two sides' aggregates when already computed."""
+                 totals: list[Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """One pair's figures: counts and exact amounts per side, state and asset from the
+    maintained totals, break aging and the oldest break per asset from ``pair_states``."""
+    if totals is None:
+        totals = store_summary.pair_totals(conn, pair.name)
+    by: dict[tuple[str, str, str], tuple[int, Decimal]] = {
+        (t.side, t.state, t.asset): (t.count, t.amount) for t in totals if t.pair == pair.name
+    }
     sides = {}
     unmatched: dict[str, list[Decimal]] = {}
     aging: dict[str, list[int]] = {}
     oldest: dict[str, int] = {}
-    for i, (name, side) in enumerate((("left", pair.left), ("right", pair.right))):
-        agg = aggs[i] if aggs is not None else reports.side_aggregate(conn, side, now)
-        counts = {st: sum(agg.counts.get(st, {}).values()) for st in ("open", "suggested",
-                                                                        "matched")}  # fmt: skip
-        assets = sorted({a for per in agg.counts.values() for a in per})
+    for i, (name, code, side) in enumerate((("left", "L", pair.left), ("right", "R", pair.right))):
+        assets = sorted({a for (c, _, a) in by if c == code})
+        counts = {st: sum(n for (c, s_, _), (n, _) in by.items() if c == code and s_ == st)
+                  for st in STATES}  # fmt: skip
         sides[name] = {
             "label": side.label(), "counts": counts,
             "by_asset": [{
                 "asset": a,
-                **{f"{st}_count": agg.counts.get(st, {}).get(a, 0)
-                   for st in ("open", "suggested", "matched")},
-                **{f"{st}_amount": money(agg.sums.get(st, {}).get(a, Decimal(0)))
-                   for st in ("open", "suggested", "matched")},
+                **{f"{st}_count": by.get((code, st, a), (0, Decimal(0)))[0] for st in STATES},
+                **{f"{st}_amount": money(by.get((code, st, a), (0, Decimal(0)))[1])
+                   for st in STATES},
             } for a in assets],
         }  # fmt: skip
         for a in assets:
-            un = agg.sums.get("open", {}).get(a, Decimal(0)) + agg.sums.get(
-                "suggested", {}).get(a, Decimal(0))  # fmt: skip
+            un = sum((by.get((code, st, a), (0, Decimal(0)))[1] for st in reports.UNMATCHED),
+                     Decimal(0))  # fmt: skip
             unmatched.setdefault(a, [Decimal(0), Decimal(0)])[i] += un
-        for a, buckets in agg.aging.items():
+        side_aging = reports.side_aging(conn, pair.name, code, now)
+        for a, buckets in side_aging.aging.items():
             tot = aging.setdefault(a, [0, 0, 0, 0])
-            for b, n in enumerate(buckets):
-                tot[b] += n
-        for a, ts in agg.oldest_open_us.items():
+            for k, n in enumerate(buckets):
+                tot[k] += n
+        for a, ts in side_aging.oldest_us.items():
             oldest[a] = min(ts, oldest.get(a, ts))
     per_asset = []
     for a in sorted(set(unmatched) | set(aging)):
@@ -202,7 +211,8 @@ def pair_summary(conn: Connection, pair: SourcePair, now: int,
             "aging": dict(zip(reports.AGE_BUCKETS, buckets, strict=True)),
             "oldest_break_days": (now - oldest[a]) // reports.DAY_US if a in oldest else None,
         })  # fmt: skip
-    total = [sum(x["aging"][b] for x in per_asset) for b in reports.AGE_BUCKETS]
+    total = [sum(aging.get(a, [0, 0, 0, 0])[k] for a in aging)
+             for k in range(len(reports.AGE_BUCKETS))]  # fmt: skip
     return {
         "name": pair.name, "rules": pair.rules, "left": sides["left"], "right": sides["right"],
         "open_breaks": sum(total), "aging": dict(zip(reports.AGE_BUCKETS, total, strict=True)),
@@ -249,18 +259,14 @@ class Overview:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._workbench: Any = None
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="overview-agg")
-
-    def _aggregate(self, side: Any, now: int) -> reports.SideAggregate:
-        return reports.side_aggregate(self.store.connection(), side, now)
 
     def workbench(self) -> Any:
-        """One workbench read service for the API's break pages (it caches each source's
-        accounts; forgotten whenever the store changed)."""
+        """One panes read service for the API's break pages (worker threads read through
+        their own store connections)."""
         if self._workbench is None:
-            from recon_tui.services.workbench import WorkbenchService
+            from recon_tui.services.panes import PanesService
 
-            self._workbench = WorkbenchService(self.store)
+            self._workbench = PanesService(self.store)
         return self._workbench
 
     # --- reads -------------------------------------------------------------------------
@@ -298,21 +304,14 @@ class Overview:
         now = now_us()
         conn = self.store.connection()
         pairs = list_pairs(self.store)
-        # Each side is one SQL aggregate; SQLite leaves the GIL while it steps, so two run
-        # at once on this machine's two cores (each worker reads on its own connection).
-        jobs = [self._pool.submit(self._aggregate, side, now)
-                for p in pairs for side in (p.left, p.right)]  # fmt: skip
-        aggs = [j.result() for j in jobs]
-        computed = {p.name: pair_summary(conn, p, now, aggs[2 * i : 2 * i + 2])
-                    for i, p in enumerate(pairs)}  # fmt: skip
+        totals = store_summary.pair_totals(conn)
+        computed = {p.name: pair_summary(conn, p, now, totals) for p in pairs}
         sess = sessions_summary(self.store)
         with self._lock:
             self._pairs = computed
             self._pair_order = [p.name for p in pairs]
             self._sessions = sess
             self.computed_us = now
-        if self._workbench is not None:
-            self._workbench.forget_accounts()  # a sync may have brought new accounts
         self.compute_seconds = time.perf_counter() - started
         self._at = time.monotonic()
         self._ready.set()
@@ -325,7 +324,6 @@ class Overview:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._pool.shutdown(wait=True)
 
     def _loop(self) -> None:
         last_version: int | None = None

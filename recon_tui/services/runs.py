@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import stamina
 
@@ -181,6 +181,8 @@ def mark_orphans(store: Store) -> int:
 
 
 Args = dict[str, Any]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def recorded(
@@ -190,7 +192,7 @@ def recorded(
     store: Callable[[Args], Store] = lambda a: a["store"],
     skip: Callable[[Args], bool] | None = None,
     summary: Callable[[Run, Any], None] | None = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a service entry point so each call is a recorded run (one line at the
     entry point instead of a ``with`` block around its body).
 
@@ -198,11 +200,11 @@ def recorded(
     turns the result into counts and, for a result that reports a failure, an outcome.
     """
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         sig = inspect.signature(fn)
 
         @functools.wraps(fn)
-        def call(*args: Any, **kwargs: Any) -> Any:
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
             a = bound.arguments
@@ -246,14 +248,8 @@ def startup_check_summary(run: Run, warning: str | None) -> None:
         run.fail(warning)
 
 
-def verify(store: Store) -> Any:
-    """Walk the audit trail (chain, head, group and session states) as a recorded run."""
-    from recon_tui.services.sessions import verify_all
-
-    with record_run(store, "verify", "audit") as run:
-        report = verify_all(store.connection())
-        run.counts = {"entries": report.entries, "head": report.head,
-                      "problems": len(report.state_problems)}  # fmt: skip
-        if not report.ok:
-            run.fail(report.lines()[0])
-    return report
+def verify_summary(run: Run, report: Any) -> None:
+    run.counts = {"entries": report.entries, "head": report.head,
+                  "problems": len(report.state_problems)}  # fmt: skip
+    if not report.ok:
+        run.fail(report.lines()[0])

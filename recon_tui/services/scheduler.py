@@ -36,8 +36,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from recon_tui.services import runs
 from recon_tui.store import Store, now_us
 from recon_tui.store import schedule as schedule_store
+from recon_tui.store.pairs import list_pairs
 from recon_tui.store.schedule import ScheduleRow
-from recon_tui.store.sources import SourceInfo, list_pairs, list_sources
+from recon_tui.store.sources import SourceInfo, list_sources
 
 log = logging.getLogger("recon_tui.scheduler")
 

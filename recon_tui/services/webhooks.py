@@ -29,7 +29,7 @@ from recon_tui.services.overview import run_json
 from recon_tui.store import Store, now_us, reports
 from recon_tui.store import runs as runs_store
 from recon_tui.store import webhooks as hooks_store
-from recon_tui.store.sources import list_pairs
+from recon_tui.store.pairs import list_pairs
 from recon_tui.store.webhooks import Webhook
 
 log = logging.getLogger("recon_tui.webhooks")
@@ -148,7 +148,7 @@ class Notifier:
             for h in hooks:
                 assert h.aging_days is not None and h.aging_threshold is not None
                 cutoff = now - h.aging_days * reports.DAY_US
-                n = sum(reports.breaks_older_than(conn, side, cutoff) for side in (p.left, p.right))
+                n = reports.breaks_older_than(conn, p.name, cutoff)
                 key = f"webhook_aging:{h.id}:{p.name}"
                 was = self.store.meta(key, "below")
                 now_state = "above" if n >= h.aging_threshold else "below"

@@ -95,7 +95,8 @@ def list_runs(
     before_id: int | None = None, limit: int = 50,
 ) -> list[RunRow]:  # fmt: skip
     """Newest first, keyset-paged on id (``before_id``: the last id of the previous page)."""
-    where, params = ["1"], []
+    where: list[str] = ["1"]
+    params: list[Any] = []
     for col, value in (("kind", kind), ("scope", scope), ("outcome", outcome)):
         if value is not None:
             where.append(f"{col} = ?")
@@ -153,7 +154,7 @@ def mark_orphans(store: Store, alive: Any) -> int:
 
 def outcome_counts(conn: Connection) -> list[tuple[str, str, int]]:
     """(kind, outcome, count) over the whole history (the runs metric)."""
-    return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+    return [(str(k), str(o), int(n)) for k, o, n in conn.execute(
         "SELECT kind, outcome, count(*) FROM runs GROUP BY kind, outcome ORDER BY 1, 2"
     )]  # fmt: skip
 
