@@ -28,6 +28,7 @@ from matchers.rules import load_rules
 from recon_tui.model import Record, SourcePair, canonical_amount
 from recon_tui.services.candidate_view import CandidateView
 from recon_tui.services.decisions import Decisions
+from recon_tui.services.runs import match_summary, recorded
 from recon_tui.store import Store, groups, now_us
 from recon_tui.store.audit import append_many
 from recon_tui.store.db import Connection
@@ -222,6 +223,8 @@ class MatchService:
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run, rev=current_rev))
         return result
 
+    @recorded("match", scope=lambda a: a["name"], store=lambda a: a["self"].store,
+              skip=lambda a: a["dry_run"], summary=match_summary)  # fmt: skip
     def run_pair(self, name: str, changed: list[int] | None, *, dry_run: bool = False,
                  rev: int | None = None) -> PairRun:  # fmt: skip
         started = time.perf_counter()
