@@ -201,12 +201,17 @@ class WorkbenchScreen(Screen[None]):
             self.notify("no suggestion for this item", severity="warning")
             return
         candidates = self.services.candidates
+        # Competing suggestions of these records go with a confirm (that is what choosing
+        # one means): no question, but the message says how many, and undo restores them.
+        lost = len(self.services.decisions.dissolves(self.pair.name, list(cand.ids),
+                                                     keep=cand.group_id))  # fmt: skip
+        also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
 
-        def go() -> None:
-            self._decide(lambda: f"confirmed group {candidates.accept(self.pair.name, cand)} "
-                                 f"(score {cand.score:.2f})")  # fmt: skip
+        def confirm() -> str:
+            gid = candidates.accept(self.pair.name, cand)
+            return f"confirmed group {gid} (score {cand.score:.2f}){also}"
 
-        self._ask_dissolving(list(cand.ids), go, keep=cand.group_id)
+        self._decide(confirm)
 
     def action_reject(self) -> None:
         cand = self._chosen_candidate()

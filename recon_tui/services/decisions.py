@@ -114,11 +114,16 @@ class Decisions:
 
     # --- confirm / reject ---------------------------------------------------------------
 
-    def _confirm(self, conn: Connection, group_id: int, note: str | None) -> list[Change]:
+    @staticmethod
+    def _suggestion(conn: Connection, group_id: int) -> tuple[groups.Group, list[int]]:
+        """The group, refused unless it is a live suggestion, and its member ids."""
         g = groups.get_group(conn, group_id)
         if g.state != "suggested":
             raise DecisionError(f"group {group_id} is {g.state}, not a suggestion")
-        ids = [m.record_id for m in groups.members(conn, group_id)]
+        return g, [m.record_id for m in groups.members(conn, group_id)]
+
+    def _confirm(self, conn: Connection, group_id: int, note: str | None) -> list[Change]:
+        g, ids = self._suggestion(conn, group_id)
         groups.set_state(conn, group_id, "confirmed", decided_by=self.actor, note=note,
                          update_states=False)  # fmt: skip
         staled = groups.stale_overlapping(conn, g.pair, ids, keep=group_id)
@@ -163,10 +168,7 @@ class Decisions:
             raise DecisionError(f"reason must be one of {', '.join(REJECT_REASONS)}")
         with self.store.tx() as conn:
             guard(conn, group_ids=[group_id])
-            g = groups.get_group(conn, group_id)
-            if g.state != "suggested":
-                raise DecisionError(f"group {group_id} is {g.state}, not a suggestion")
-            ids = [m.record_id for m in groups.members(conn, group_id)]
+            g, ids = self._suggestion(conn, group_id)
             groups.set_state(conn, group_id, "rejected", decided_by=self.actor, reason=reason,
                              note=note)  # fmt: skip
             groups.add_rejection(conn, g.pair, ids, self.actor, reason)

@@ -192,6 +192,8 @@ class MatchService:
         asked or when the pair never ran. Every run, whoever starts it, advances the pair's
         revision in the transaction that writes its results."""
         result = MatchRunResult(dry_run=dry_run)
+        if not dry_run:
+            self.repair_doubled()
         names = list(pairs) if pairs else [p.name for p in list_pairs(self.store)]
         conn = self.store.connection()
         given = set(changed_ids) if changed_ids is not None else set()
@@ -247,6 +249,27 @@ class MatchService:
             self._seen_seq[name] = self._decision_seq(self.store.connection())
         run.seconds = time.perf_counter() - started
         return run
+
+    def repair_doubled(self) -> int:
+        """Reopen, on record, the confirmed groups a migration found doubling a record of an
+        older confirmed group (stores written before the unique index); returns how many."""
+        with self.store.tx() as conn:
+            doubled = groups.doubled_groups(conn)
+            if not doubled:
+                return 0
+            entries: list[dict[str, Any]] = []
+            by_group = groups.members_of(conn, doubled)
+            for g in doubled:
+                row = groups.set_state(conn, g, "reopened", update_states=False)
+                mids = [m.record_id for m in by_group.get(g, [])]
+                groups.refresh(conn, mids, row.pair)
+                entries.append({"action": "reopen", "actor": "engine", "actor_kind": "system",
+                                "pair": row.pair, "group_id": g, "record_ids": mids,
+                                "before": {"state": "confirmed"}, "after": {"state": "reopened"},
+                                "reason": "a member was already in an older confirmed group"})  # fmt: skip
+            append_many(conn, entries)
+            groups.forget_doubled(conn, doubled)
+        return len(doubled)
 
     def _reopen(self, p: SourcePair, ids: list[int]) -> list[int]:
         """Confirmed groups of the pair whose member a source really changed (another

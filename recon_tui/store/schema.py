@@ -327,28 +327,18 @@ def _pair_state_migration(conn: object) -> None:
        "WHERE g.id = group_members.group_id), content_hash = (SELECT r.content_hash "
        "FROM records r WHERE r.id = group_members.record_id)")
     # A store made before this may hold a record in two confirmed groups of one pair (two
-    # match runs at once): the older group stays, the newer ones are reopened, on record.
-    dupes = ex("""SELECT DISTINCT m.group_id FROM group_members m JOIN match_groups g
-        ON g.id = m.group_id WHERE g.state = 'confirmed' AND EXISTS (
+    # match runs at once). The oldest group keeps its records; the newer ones are listed in
+    # doubled_groups, their members not flagged, and the matching service reopens them on
+    # record at its next run (a migration writes no decision: the log is the services').
+    ex("""CREATE TABLE doubled_groups (group_id INTEGER PRIMARY KEY)""")
+    ex("""INSERT INTO doubled_groups SELECT DISTINCT m.group_id FROM group_members m
+        JOIN match_groups g ON g.id = m.group_id WHERE g.state = 'confirmed' AND EXISTS (
             SELECT 1 FROM group_members o JOIN match_groups h ON h.id = o.group_id
             WHERE o.record_id = m.record_id AND o.pair = m.pair AND h.state = 'confirmed'
-            AND o.group_id < m.group_id) ORDER BY 1""").fetchall()
-    if dupes:
-        from recon_tui.store.audit import append_many
-
-        entries = []
-        for (gid,) in dupes:
-            ex("UPDATE match_groups SET state = 'reopened' WHERE id = ?", (gid,))
-            pair = ex("SELECT pair FROM match_groups WHERE id = ?", (gid,)).fetchone()[0]
-            ids = [r for (r,) in ex("SELECT record_id FROM group_members WHERE group_id = ? "
-                                    "ORDER BY record_id", (gid,))]
-            entries.append({"action": "reopen", "actor": "migration", "actor_kind": "system",
-                            "pair": pair, "group_id": gid, "record_ids": ids,
-                            "before": {"state": "confirmed"}, "after": {"state": "reopened"},
-                            "reason": "a member was already in an older confirmed group"})
-        append_many(conn, entries)  # type: ignore[arg-type]
+            AND o.group_id < m.group_id)""")
     ex("UPDATE group_members SET confirmed = 1 WHERE group_id IN "
-       "(SELECT id FROM match_groups WHERE state = 'confirmed')")
+       "(SELECT id FROM match_groups WHERE state = 'confirmed') "
+       "AND group_id NOT IN (SELECT group_id FROM doubled_groups)")
     ex("CREATE UNIQUE INDEX group_members_one_confirmed ON group_members (pair, record_id) "
        "WHERE confirmed = 1")
     ex("CREATE INDEX match_groups_pair_state_origin ON match_groups (pair, state, origin)")
