@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from recon_tui.model import Price, Record, Side, canonical_amount, dumps
+from recon_tui.store.admission import admit_range
 from recon_tui.store.db import Connection, Store, now_us
 
 _E8 = Decimal(100_000_000)
@@ -212,6 +213,8 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
                 raise RuntimeError("record ids are not contiguous")
             result.added = len(inserts)
             result.changed_ids.extend(range(before + 1, after + 1))
+            # Per-pair state and the totals of the new records, in this transaction.
+            admit_range(conn, before + 1, after)
         if updates:
             conn.executemany(_UPDATE, updates)
             result.changed = len(updates)

@@ -281,6 +281,16 @@ def _totals_sql(row: str, sign: str) -> str:
     )
 
 
+TOTALS_OF_NEW_SQL = (
+    "INSERT INTO pair_totals (pair, side, state, asset, n, units, nano, atto) "
+    "SELECT pair, side, state, asset, count(*), sum(units), sum(nano), sum(atto) "
+    "FROM pair_states WHERE live = 1 AND {where} GROUP BY pair, side, state, asset "
+    "ON CONFLICT (pair, side, state, asset) DO UPDATE SET n = n + excluded.n, "
+    "units = units + excluded.units, nano = nano + excluded.nano, atto = atto + excluded.atto"
+)
+"""Add newly inserted ``pair_states`` rows (``where`` picks them) to ``pair_totals``."""
+
+
 def _pair_state_migration(conn: object) -> None:
     """Create the per-pair tables, fill them from today's groups, and drop the global
     ``records.state``/``group_id`` columns (nothing may read a global state any more)."""
@@ -347,8 +357,7 @@ def _pair_state_migration(conn: object) -> None:
         BEGIN UPDATE group_members SET confirmed = (new.state = 'confirmed')
               WHERE group_id = new.id; END""")
     # Totals follow every row change of pair_states in the same transaction.
-    ex(f"CREATE TRIGGER pair_states_ins AFTER INSERT ON pair_states BEGIN "
-       f"{_totals_sql('new', '')}; END")
+    # (Inserts are counted set-based by their writers: see TOTALS_OF_NEW_SQL.)
     ex(f"CREATE TRIGGER pair_states_del AFTER DELETE ON pair_states BEGIN "
        f"{_totals_sql('old', '-')}; END")
     ex(f"""CREATE TRIGGER pair_states_upd AFTER UPDATE ON pair_states
@@ -362,11 +371,8 @@ def _pair_state_migration(conn: object) -> None:
     ) WITHOUT ROWID""")
     ex("INSERT INTO source_totals (source, live) SELECT source, count(*) FROM records "
        "WHERE removed = 0 GROUP BY source")
-    count_new = ("INSERT INTO source_totals (source, live) SELECT new.source, 1 "
-                 "WHERE new.removed = 0 ON CONFLICT (source) DO UPDATE SET live = live + 1")
-    # Records admit themselves to their pairs; a source edit carries over.
-    ex(f"CREATE TRIGGER records_admit AFTER INSERT ON records BEGIN {admit_sql('new')}; "
-       f"{count_new}; END")
+    # New records are admitted to their pairs set-based by the batch that wrote them
+    # (recon_tui.store.groups.admit_range): a trigger per inserted row cost ingest 60-200%.
     ex("""CREATE TRIGGER records_count_removed AFTER UPDATE OF removed ON records
         WHEN old.removed != new.removed BEGIN
         INSERT INTO source_totals (source, live) VALUES (new.source, 0)
@@ -374,12 +380,12 @@ def _pair_state_migration(conn: object) -> None:
         UPDATE source_totals SET live = live + (CASE WHEN new.removed = 0 THEN 1 ELSE -1 END)
             WHERE source = new.source; END""")
     u, n, a = amount_parts_sql("new.amount")
-    ex(f"""CREATE TRIGGER records_follow AFTER UPDATE OF ts_us, amount, amount_e8, asset, removed,
-        account ON records BEGIN
+    ex(f"""CREATE TRIGGER records_follow AFTER UPDATE OF ts_us, amount, amount_e8, asset, removed
+        ON records BEGIN
         UPDATE pair_states SET ts_us = new.ts_us, amount_e8 = new.amount_e8, asset = new.asset,
             units = {u}, nano = {n}, atto = {a},
             live = CASE WHEN new.removed = 0 THEN 1 ELSE 0 END WHERE record_id = new.id;
-        {admit_sql('new')}; END""")
+        END""")
     # Fill from today's data: every record of every pair side, then its state in that pair.
     ex(admit_sql("r", "1").replace("FROM source_pairs p", "FROM records r, source_pairs p"))
     ex("""UPDATE pair_states SET
@@ -393,6 +399,8 @@ def _pair_state_migration(conn: object) -> None:
                          WHERE m.pair = pair_states.pair AND m.record_id = pair_states.record_id
                          AND g.state = 'suggested') THEN 'suggested'
             ELSE 'open' END""")
+    ex("DELETE FROM pair_totals")  # what the state derivation's triggers moved: start over
+    ex(TOTALS_OF_NEW_SQL.format(where="1"))
     ex("DROP INDEX IF EXISTS records_side")
     ex("DROP INDEX IF EXISTS records_side_amount")
     ex("DROP INDEX IF EXISTS records_group")
