@@ -264,3 +264,23 @@ def test_a_doubled_match_of_an_old_store_is_reopened_on_record(tmp_path: Path) -
     assert conn.execute("SELECT reason FROM decisions WHERE action = 'reopen' AND group_id = ?",
                         (twin,)).fetchone()[0].startswith("a member was already")  # fmt: skip
     store.close()
+
+
+def test_group_counts_are_kept_with_every_group_change(two_pairs: Store) -> None:
+    store = two_pairs
+
+    def slow() -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for pair, key, n in store.conn.execute(
+            "SELECT pair, state || ':' || origin, count(*) FROM match_groups GROUP BY 1, 2"
+        ):
+            out.setdefault(pair, {})[key] = n
+        return out
+
+    MatchService(store).run_all()
+    apply_batch(store, "bank2", [rec("bank2", "C9", "-9.99", "NOPE-9", 9)])
+    d = Decisions(store)
+    d.explain(P2.name, [ids(store)["C9"]], "other", "x", side="R")
+    d.undo()
+    assert {p: groups.group_counts(store.conn, p) for p in (P1.name, P2.name)} == {
+        p: slow().get(p, {}) for p in (P1.name, P2.name)}  # fmt: skip

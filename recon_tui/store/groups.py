@@ -193,9 +193,10 @@ def suggested_above(conn: Connection, pair: str, threshold: float) -> list[int]:
 
 
 def group_counts(conn: Connection, pair: str) -> dict[str, int]:
-    """``state:origin`` -> number of groups of the pair (for ``status``)."""
+    """``state:origin`` -> number of groups of the pair (for ``status``; from the totals
+    the ``match_groups_count_*`` triggers keep)."""
     return dict(conn.execute(
-        "SELECT state || ':' || origin, count(*) FROM match_groups WHERE pair = ? GROUP BY 1",
+        "SELECT state || ':' || origin, n FROM group_totals WHERE pair = ? AND n != 0",
         (pair,),
     ).fetchall())  # fmt: skip
 

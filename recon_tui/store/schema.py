@@ -351,7 +351,25 @@ def _pair_state_migration(conn: object) -> None:
        "AND group_id NOT IN (SELECT group_id FROM doubled_groups)")
     ex("CREATE UNIQUE INDEX group_members_one_confirmed ON group_members (pair, record_id) "
        "WHERE confirmed = 1")
-    ex("CREATE INDEX match_groups_pair_state_origin ON match_groups (pair, state, origin)")
+    # Groups per pair, state and origin (status), kept by triggers like the record totals.
+    ex("""CREATE TABLE group_totals (
+        pair TEXT NOT NULL,
+        state TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (pair, state, origin)
+    ) WITHOUT ROWID""")
+    ex("INSERT INTO group_totals SELECT pair, state, origin, count(*) FROM match_groups "
+       "GROUP BY 1, 2, 3")
+    bump = ("INSERT INTO group_totals (pair, state, origin, n) VALUES ({r}.pair, {r}.state, "
+            "{r}.origin, {d}) ON CONFLICT (pair, state, origin) DO UPDATE SET n = n + excluded.n")
+    ex(f"CREATE TRIGGER match_groups_count_ins AFTER INSERT ON match_groups BEGIN "
+       f"{bump.format(r='new', d=1)}; END")
+    ex(f"CREATE TRIGGER match_groups_count_upd AFTER UPDATE OF state ON match_groups "
+       f"WHEN old.state IS NOT new.state BEGIN {bump.format(r='old', d=-1)}; "
+       f"{bump.format(r='new', d=1)}; END")
+    ex(f"CREATE TRIGGER match_groups_count_del AFTER DELETE ON match_groups BEGIN "
+       f"{bump.format(r='old', d=-1)}; END")
     ex("""CREATE TRIGGER match_groups_confirmed_flag AFTER UPDATE OF state ON match_groups
         WHEN (old.state = 'confirmed') != (new.state = 'confirmed')
         BEGIN UPDATE group_members SET confirmed = (new.state = 'confirmed')
