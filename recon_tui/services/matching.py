@@ -30,8 +30,8 @@ from recon_tui.services.decisions import Decisions
 from recon_tui.store import Store, groups, now_us
 from recon_tui.store.audit import append_many
 from recon_tui.store.db import Connection
-from recon_tui.store.pairs import list_pairs
-from recon_tui.store.records import get_records, load_prices
+from recon_tui.store.pairs import advance_matched_rev, list_pairs
+from recon_tui.store.records import changed_since, get_records, load_prices
 from recon_tui.store.sessions import locked_records, record_post_close
 
 
@@ -204,8 +204,7 @@ class MatchService:
             if full or pair_rev == 0:
                 changed = None
             else:
-                since = {i for (i,) in conn.execute(
-                    "SELECT id FROM records WHERE rev > ?", (pair_rev,))}  # fmt: skip
+                since = set(changed_since(conn, pair_rev))
                 changed = sorted(since | given)
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run, rev=current_rev))
         return result
@@ -230,7 +229,7 @@ class MatchService:
             if not mine:
                 if not dry_run:
                     with self.store.tx() as wconn:
-                        _advance(wconn, name, rev)
+                        advance_matched_rev(wconn, name, rev)
                 return PairRun(name, "incremental", seconds=time.perf_counter() - started)
             eng = self.engine(name)
             if not dry_run:
@@ -378,7 +377,7 @@ class MatchService:
             rest = touched - state_rows.keys()
             if rest:
                 groups.refresh(conn, rest, name)
-            _advance(conn, name, rev)
+            advance_matched_rev(conn, name, rev)
         return auto
 
     # --- operator candidates ----------------------------------------------------------
@@ -419,16 +418,6 @@ class MatchService:
                 rule=cand.rule, score=cand.score, explanation=cand.explanation,
                 adjustments=cand.adjustments or None,
             )  # fmt: skip
-
-
-def _advance(conn: Connection, pair: str, rev: int) -> None:
-    """The pair has caught up to store revision ``rev`` (inside the run's transaction)."""
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-        "value = CASE WHEN CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER) "
-        "THEN excluded.value ELSE value END",
-        (f"matched_rev:{pair}", str(rev)),
-    )
 
 
 def pairs_of(store: Store, record_ids: Iterable[int]) -> dict[str, list[int]]:

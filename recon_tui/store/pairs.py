@@ -101,3 +101,14 @@ def delete_pair(conn: Connection, name: str) -> None:
     conn.execute("DELETE FROM pair_states WHERE pair = ?", (name,))
     conn.execute("DELETE FROM pair_totals WHERE pair = ?", (name,))
     conn.execute("DELETE FROM source_pairs WHERE name = ?", (name,))
+
+
+def advance_matched_rev(conn: Connection, pair: str, rev: int) -> None:
+    """The pair has caught up to store revision ``rev`` (in the run's own transaction;
+    never moves back)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "value = CASE WHEN CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER) "
+        "THEN excluded.value ELSE value END",
+        (f"matched_rev:{pair}", str(rev)),
+    )

@@ -324,3 +324,8 @@ def load_prices(conn: Connection) -> list[Price]:
             "SELECT base, quote, interval, ts_us, close, source FROM prices ORDER BY ts_us"
         )
     ]
+
+
+def changed_since(conn: Connection, rev: int) -> list[int]:
+    """Ids of the records written (added, changed, removed) after store revision ``rev``."""
+    return [i for (i,) in conn.execute("SELECT id FROM records WHERE rev > ?", (rev,))]
