@@ -453,3 +453,24 @@ def _pair_state_migration(conn: object) -> None:
 
 
 MIGRATIONS.append(_pair_state_migration)
+
+# Statement balances (issue 14): what each statement file says about itself (opening,
+# closing, interim, available). Queried only through recon_tui/store/statements.py.
+V_STATEMENTS = [
+    """CREATE TABLE IF NOT EXISTS statement_balances (
+        source TEXT NOT NULL,
+        account TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        file TEXT NOT NULL,
+        imported_us INTEGER NOT NULL,
+        PRIMARY KEY (source, account, asset, statement, kind, as_of)
+    )""",
+    "CREATE INDEX IF NOT EXISTS statement_balances_asof "
+    "ON statement_balances (account, asset, as_of)",
+]
+
+MIGRATIONS.append(V_STATEMENTS)
