@@ -6,6 +6,7 @@ unexpected crash writes a report file (see :mod:`recon_tui.crash`) instead of a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -18,6 +19,7 @@ import click
 from recon_tui import paths
 from recon_tui.crash import write_crash_report
 from recon_tui.store import Store, StoreError
+from recon_tui.store.lock import run_lock
 
 DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
 
@@ -38,6 +40,19 @@ class Ctx:
         self.store_path = store_path
         self.demo = demo
         self._store: Store | None = None
+        self._held: contextlib.ExitStack | None = None
+
+    def hold(self, kind: str) -> None:
+        """Take the store's run lock for the rest of the command, before opening the store
+        (a rekey must finish before we read its key); waits with a message, or one line."""
+        if self._held is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(run_lock(self.path, kind, say=_say))
+            self._held = stack
+
+    def run(self, kind: str) -> contextlib.AbstractContextManager[None]:
+        """The run lock for one block (``sync --every`` holds it per tick, not while idle)."""
+        return run_lock(self.path, kind, say=_say)
 
     @property
     def path(self) -> Path:
@@ -59,6 +74,13 @@ class Ctx:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -294,6 +316,7 @@ def import_(c: Ctx, source_name: str, file: Path) -> None:
     """Import a statement or ledger FILE into file source SOURCE_NAME (idempotent)."""
     from recon_tui.services.sync import import_file
 
+    c.hold("import")
     report = import_file(c.store(), source_name, str(file))
     if not report.ok:
         raise click.ClickException(report.error or "import failed")
@@ -322,13 +345,14 @@ def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) ->
         else:
             names = due_sources(store, now_us(), default_interval_s=interval, names=sources)
         first = False
-        reports = sync_all(store, names) if names is None or names else []
-        changed: list[int] = []
-        for r in reports:
-            click.echo(r.line())
-            changed.extend(r.changed_ids)
-        if not no_match:
-            _match_after(c, changed)
+        with c.run("sync"):
+            reports = sync_all(store, names) if names is None or names else []
+            changed: list[int] = []
+            for r in reports:
+                click.echo(r.line())
+                changed.extend(r.changed_ids)
+            if not no_match:
+                _match_after(c, changed)
         if interval is None:
             if any(not r.ok for r in reports):
                 sys.exit(1)
@@ -354,6 +378,8 @@ def match(c: Ctx, dry_run: bool, pair_names: tuple[str, ...], full: bool) -> Non
     """Run the matchers headless (incremental unless --full)."""
     from recon_tui.services.matching import MatchService
 
+    if not dry_run:
+        c.hold("match")
     result = MatchService(c.store()).run_all(
         pairs=list(pair_names) or None, dry_run=dry_run, full=full
     )
@@ -382,9 +408,16 @@ def status(c: Ctx, as_json: bool) -> None:
 )
 @pass_ctx
 def rekey(c: Ctx, use_passphrase: bool) -> None:
-    """Rotate the store's key (re-encrypts every page)."""
+    """Rotate the store's key (re-encrypts every page). Ctrl+C and SIGTERM wait until the
+    store is consistent; an interruption at any point leaves the old or the new key working."""
+    c.hold("rekey")
     store = c.store()
-    store.rekey(use_keyring=False if use_passphrase else None)
+    try:
+        store.rekey(use_keyring=False if use_passphrase else None)
+    except KeyboardInterrupt:
+        click.echo("Interrupted after the rekey finished: the store is under its new key.",
+                   err=True)  # fmt: skip
+        sys.exit(130)
     where = "the OS keyring" if store.info.method == "keyring" else "your new passphrase"
     click.echo(f"Store re-encrypted under a new key, kept in {where}.")
 
@@ -424,6 +457,7 @@ def session_open(c: Ctx, pairs: tuple[str, ...], start: str, end: str, name: str
     """Open a session over --pair for the period [--from, --to)."""
     from recon_tui.services import sessions
 
+    c.hold("session open")
     s = sessions.open_session(c.store(), list(pairs), start, end, name=name, as_of=as_of)
     opened = s.summary.get("open", {})
     click.echo(f"Opened session {s.id} '{s.name}' ({s.scope.label()}): "
@@ -486,6 +520,7 @@ def session_close(c: Ctx, session_id: str, note: str | None) -> None:
     from recon_tui.services import sessions
 
     try:
+        c.hold("session close")
         s = sessions.close_session(c.store(), session_id, note=note)
     except sessions.CloseRefused as exc:
         for r in exc.unresolved[:20]:
@@ -509,6 +544,7 @@ def session_reopen(c: Ctx, session_id: str, reason: str) -> None:
     """Reopen a closed session (recorded, with the reason, in the audit trail)."""
     from recon_tui.services import sessions
 
+    c.hold("session reopen")
     s = sessions.reopen_session(c.store(), session_id, reason)
     click.echo(f"Reopened session {s.id} '{s.name}'.")
 
@@ -536,9 +572,13 @@ def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | N
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, crash reports instead of tracebacks."""
+    import os
+
     from adapters.base import SourceError
     from recon_tui.model import ValidationError
+    from recon_tui.store.errors import sqlite_line
 
+    os.umask(0o077)  # everything we write (store, key info, exports, reports) is owner-only
     try:
         cli.main(args=argv, prog_name="recon-tui", standalone_mode=False)
     except click.exceptions.Abort:
@@ -556,6 +596,14 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:
+        known = sqlite_line(exc) if type(exc).__module__.startswith("sqlcipher3") else None
+        if known is not None:  # a busy store, a full disk: the user's to fix, not a crash
+            click.echo(f"error: {known}", err=True)
+            sys.exit(1)
+        if isinstance(exc, MemoryError):
+            click.echo("error: out of memory (the input is too large for this machine)",
+                       err=True)  # fmt: skip
+            sys.exit(1)
         report = write_crash_report(exc)
         click.echo(
             f"error: unexpected {type(exc).__name__}; a crash report was written to {report}",

@@ -8,6 +8,7 @@ failing source records its error in its health and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from adapters import registry
 from adapters.base import Adapter, Batch, SourceError
 from recon_tui.model import ValidationError
 from recon_tui.services.prefetch import prefetch
-from recon_tui.store import Store
+from recon_tui.store import Store, StoreError
 from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import (
     SourceInfo,
@@ -163,15 +164,30 @@ def import_file(
     store: Store, name: str, path: str, *, progress: ProgressFn | None = None,
     on_changes: ChangesFn | None = None,
 ) -> SyncReport:  # fmt: skip
-    """Import one statement/ledger file into a file source (idempotent re-import)."""
-    return sync_source(
-        store,
-        name,
-        overrides={"path": path},
-        progress=progress,
-        on_changes=on_changes,
-        keep_cursor=False,
-    )
+    """Import one statement/ledger file into a file source (idempotent re-import).
+
+    The whole import is one transaction (its batches are savepoints): a file that fails
+    part-way, or a disk that fills, leaves the store exactly as it was.
+    """
+    try:
+        with store.tx():
+            report = sync_source(store, name, overrides={"path": path}, progress=progress,
+                                 on_changes=on_changes, keep_cursor=False)  # fmt: skip
+            if not report.ok:
+                raise _ImportFailed(report)
+    except _ImportFailed as failed:
+        report = failed.report
+        report.added = report.changed = report.removed = report.unchanged = 0
+        report.changed_ids = []
+        with contextlib.suppress(StoreError):  # the failure itself was rolled back with it
+            record_failure(store, name, report.error or "import failed")
+    return report
+
+
+class _ImportFailed(Exception):
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__(report.error)
+        self.report = report
 
 
 def due_sources(
