@@ -575,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
     import os
 
     from adapters.base import SourceError
+    from adapters.redact import redact
     from recon_tui.model import ValidationError
     from recon_tui.store.errors import sqlite_line
 
@@ -588,7 +589,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (StoreError, SourceError, ValidationError, ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -16,6 +16,8 @@ from typing import Any
 
 from adapters import registry
 from adapters.base import Adapter, Batch, SourceError
+from adapters.redact import redact
+from adapters.redact import register as register_secrets
 from recon_tui.model import ValidationError
 from recon_tui.services.prefetch import prefetch
 from recon_tui.store import Store, StoreError
@@ -73,6 +75,7 @@ def make_adapter(
     except KeyError as exc:
         raise SourceError(info.name, "kind", str(exc.args[0])) from None
     secrets = get_secrets(store, info.name, [s.name for s in cls.SECRETS])
+    register_secrets(secrets.values())  # so every report and error line can mask them
     settings = dict(info.settings)
     settings.update(overrides or {})
     return cls(info.name, settings, secrets)
@@ -122,6 +125,8 @@ def sync_source(
         report.ok = True
     except SourceError as exc:
         report.error = str(exc)
+    except StoreError as exc:  # a full disk, a busy store: one line, the user's to fix
+        report.error = f"source '{name}': {exc}"
     except ValidationError as exc:
         report.error = f"source '{name}': {exc}"
     except ValueError as exc:
@@ -129,6 +134,7 @@ def sync_source(
     except Exception as exc:  # an adapter bug must not take the other sources down
         report.error = f"source '{name}': unexpected {type(exc).__name__}: {exc}"
     report.seconds = time.monotonic() - started
+    report.error = redact(report.error) if report.error else report.error
     if report.ok:
         record_success(store, name, report.added, report.changed, report.removed)
     else:
