@@ -189,3 +189,24 @@ def test_a_disk_that_fills_during_an_import_leaves_the_store_as_it_was(tmp_path:
     # With room again, the same import goes through whole.
     again = run_cli(db, home, "import", "ledger", str(big))
     assert again.returncode == 0, again.stderr
+
+
+def test_a_damaged_store_is_one_line_and_verify_names_the_page(tmp_path: Path) -> None:
+    db, home = tmp_path / "s.db", tmp_path / "home"
+    store = new_store(db)
+    lp, _bp = write_books(tmp_path, 3000)
+    from recon_tui.services.sync import import_file
+
+    assert import_file(store, "ledger", str(lp)).ok
+    store.close()
+    data = bytearray(db.read_bytes())
+    for off in range(16384 * 5, 16384 * 5 + 64):  # flip bytes inside page 6
+        data[off] ^= 0xFF
+    db.write_bytes(bytes(data))
+    for command in (["status"], ["match"]):
+        done = run_cli(db, home, *command)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert "the store is damaged" in done.stderr and "Traceback" not in done.stderr
+    checked = run_cli(db, home, "verify")
+    assert checked.returncode == 1 and "HMAC verification failed for page 6" in checked.stdout
+    assert crash_reports(home) == []

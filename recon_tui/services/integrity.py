@@ -38,10 +38,22 @@ def state_problems(conn: Connection) -> list[str]:
     """Every disagreement between the tables and the two logs, the first difference first
     (state log seals, then groups, records and sessions against the state log, then
     confirmed groups against their decisions)."""
+    pages = page_problems(conn)
+    if pages:
+        return pages  # damaged pages: nothing read from them can be trusted
     chain = state_log_problems(conn)
     if chain:
         return chain  # a forged or altered state log: replaying it would mislead
     return replay_problems(conn) + decision_member_problems(conn) + reopen_problems(conn)
+
+
+def page_problems(conn: Connection) -> list[str]:
+    """Pages of the encrypted file whose HMAC fails (damage or tampering below SQL)."""
+    try:
+        rows = conn.execute("PRAGMA cipher_integrity_check").fetchall()
+    except Exception:  # a plain SQLite connection (tests, tools) has no such pragma
+        return []
+    return [f"the store file is damaged: {r[0]}" for r in rows[:5]]
 
 
 # --- the state log's own seals ---------------------------------------------------------

@@ -50,6 +50,10 @@ def sqlite_line(exc: BaseException, where: str | None = None) -> StoreError | No
         return StoreError(f"the store{place} is read-only here: check its file permissions")
     if "unable to open database" in text:
         return StoreError(f"the store{place} cannot be opened: check that its folder exists")
+    if "malformed" in text or "file is not a database" in text or "corrupt" in text:
+        return StoreError(
+            f"the store{place} is damaged (a page fails its check): restore it from a backup"
+        )
     if "disk i/o error" in text:
         return StoreError(f"the disk failed while writing the store{place}: nothing was written")
     return None
