@@ -296,3 +296,32 @@ def test_the_audit_key_survives_a_rekey_and_a_damaged_key_record_is_one_line(tmp
     store.close()
     with pytest.raises(StoreError, match="audit key record is damaged"):
         Store.open(path, passphrase="two")
+
+
+def test_a_later_migration_that_rebuilds_a_table_keeps_the_state_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rebuilding a table drops its triggers; the store re-creates the state-log triggers
+    after migrating, so what follows is still logged and verify stays clean."""
+    from tests.integrity_kit import new_store
+
+    path = tmp_path / "m.db"
+    store = new_store(path)
+    store.close()
+    rebuild = ["CREATE TABLE gm_new (group_id INTEGER NOT NULL REFERENCES match_groups (id), "
+               "record_id INTEGER NOT NULL REFERENCES records (id), side TEXT NOT NULL, "
+               "PRIMARY KEY (group_id, record_id))",
+               "INSERT INTO gm_new SELECT group_id, record_id, side FROM group_members",
+               "DROP TABLE group_members", "ALTER TABLE gm_new RENAME TO group_members"]  # fmt: skip
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, rebuild])
+    store = Store.open(path, passphrase="integrity-pass")
+    names = {n for (n,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert {"state_log_member_add", "state_log_member_remove"} <= names
+    with store.tx() as conn:
+        conn.execute("INSERT INTO records (source, external_id, kind, ts_us, asset, amount, "
+                     "amount_e8, status, content_hash, first_seen_us, changed_us, rev) VALUES "
+                     "('ledger', 'x', 'payment', 0, 'EUR', '1', 100000000, 'booked', 'h', "
+                     "0, 0, 1)")  # fmt: skip
+    Decisions(store, actor="x").explain("ledger-bank", [1], "timing", "next month")
+    assert sessions.verify_all(store.conn).ok, sessions.verify_all(store.conn).lines()
+    store.close()

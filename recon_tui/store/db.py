@@ -411,6 +411,9 @@ class Store:
                         conn.execute(sql)
                 conn.execute(f"PRAGMA user_version = {target}")
             applied += 1
+        if applied and migrations is None:
+            with self.tx() as conn:
+                schema.ensure_state_log_triggers(conn)
         return applied
 
     # --- meta ------------------------------------------------------------------------

@@ -307,3 +307,21 @@ V_AUDIT = [
 ]
 
 MIGRATIONS.append(V_AUDIT)
+
+
+def ensure_state_log_triggers(conn: object) -> int:
+    """Re-create any missing state-log trigger (a later migration that rebuilds a table drops
+    its triggers); returns how many were made. Changes made while one was missing are not
+    in the log, and ``verify``'s replay names them."""
+    execute = conn.execute  # type: ignore[attr-defined]
+    if not execute("SELECT 1 FROM sqlite_master WHERE name = 'state_log'").fetchone():
+        return 0
+    have = {n for (n,) in execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    made = 0
+    for sql in V_AUDIT:
+        if sql.startswith("CREATE TRIGGER "):
+            name = sql.split()[2]
+            if name not in have:
+                execute(sql)
+                made += 1
+    return made
