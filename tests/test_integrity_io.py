@@ -210,3 +210,48 @@ def test_a_damaged_store_is_one_line_and_verify_names_the_page(tmp_path: Path) -
     checked = run_cli(db, home, "verify")
     assert checked.returncode == 1 and "HMAC verification failed for page 6" in checked.stdout
     assert crash_reports(home) == []
+
+
+@pytest.mark.parametrize(("n", "r", "p", "message"), [
+    (2**20, 32, 1, "would cost more than"), (2**31, 8, 1, "outside 2^10..2^20"),
+    (2**15, 8, 10**6, "outside"), ("lots", 8, 1, "damaged"), ([1], 8, 1, "damaged"),
+    (1.5, 8, 1, "whole numbers"),
+])  # fmt: skip
+def test_scrypt_parameters_from_a_bundle_header_are_bounded(n: object, r: object, p: object,
+                                                            message: str) -> None:  # fmt: skip
+    import struct
+    import time
+
+    from recon_tui.services import export
+
+    blob = export.encrypt_bundle(b"payload", "pw")
+    (size,) = struct.unpack(">I", blob[8:12])
+    header = json.loads(blob[12 : 12 + size])
+    header.update({"n": n, "r": r, "p": p})
+    raw = json.dumps(header).encode()
+    forged = blob[:8] + struct.pack(">I", len(raw)) + raw + blob[12 + size :]
+    started = time.monotonic()
+    with pytest.raises(export.ExportError) as caught:
+        export.decrypt_bundle_bytes(forged, "pw")
+    assert time.monotonic() - started < 5 and message in str(caught.value)
+
+
+def test_export_folders_and_files_are_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import os
+
+    from recon_tui.cli import main
+    from tests.sessionkit import closed_session
+
+    store, _world, s, _done = closed_session(tmp_path, monkeypatch)
+    store.close()
+    out = tmp_path / "exports" / "oct"
+    old = os.umask(0o022)  # a permissive shell: the tool still writes owner-only
+    try:
+        main(["--store", str(store.path), "export", str(s.id), "--out", str(out)])
+    finally:
+        os.umask(old)
+    assert "Exported session" in capsys.readouterr().out
+    assert out.is_dir() and out.stat().st_mode & 0o777 == 0o700
+    files = [f for f in out.iterdir() if f.is_file()]
+    assert files and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
