@@ -210,10 +210,10 @@ class Store:
             key = cls._load_key(info, passphrase)
             store = cls(path, key, info)
             used_next = False
-        except StoreKeyError:
+        except (StoreKeyError, KeyUnavailable):
             if pending is None:
                 raise
-            try:
+            try:  # the new key (a passphrase asked for, or the keyring's ':next' entry)
                 key = cls._load_key(pending, passphrase, next_entry=True)
                 store = cls(path, key, pending)
             except StoreKeyError:
