@@ -76,6 +76,7 @@ class Soak:
         self.lock = threading.Lock()
         self.files: list[tuple[Path, Path]] = []
         self.feed = folder / "feed.csv"
+        self.feed_size = 0
 
     # --- setup -------------------------------------------------------------------------
 
@@ -123,7 +124,8 @@ class Soak:
                 self.attempted.add((source, str(path)))
             return "import", self._spawn("import", "import", source, str(path))
         if roll < 0.75:
-            self._grow_feed(self.rnd.randrange(len(self.files)))
+            self.feed_size = min(len(self.files) - 1, self.feed_size + self.rnd.randrange(3))
+            self._grow_feed(self.feed_size)  # a feed only grows (file sources see no removals)
             return "sync", self._spawn("sync", "sync", "feed")
         return "match", self._spawn("match", "match")
 
@@ -161,19 +163,22 @@ class Soak:
                 self.ops["decision reject"] += 1
         elif roll < 0.6:
             right = "bank" if pair == "ledger-bank" else "feed"
-            led = conn.execute("SELECT id, amount FROM records WHERE source = 'ledger' AND "
-                               "state = 'open' ORDER BY random() LIMIT 1").fetchone()  # fmt: skip
+            led = conn.execute("SELECT s.record_id, r.amount FROM pair_states s JOIN records r "
+                               "ON r.id = s.record_id WHERE s.pair = ? AND s.side = 'L' AND "
+                               "s.state = 'open' ORDER BY random() LIMIT 1", (pair,)).fetchone()  # fmt: skip
             if led:
-                other = conn.execute("SELECT id FROM records WHERE source = ? AND state = 'open' "
-                                     "AND amount = ? LIMIT 1", (right, led[1])).fetchone()  # fmt: skip
+                other = conn.execute("SELECT s.record_id FROM pair_states s JOIN records r ON "
+                                     "r.id = s.record_id WHERE s.pair = ? AND s.side = 'R' AND "
+                                     "s.state = 'open' AND r.source = ? AND r.amount = ? LIMIT 1",
+                                     (pair, right, led[1])).fetchone()  # fmt: skip
                 if other:
                     dec.manual_match(pair, [led[0]], [other[0]])
                     self.ops["decision manual_match"] += 1
         elif roll < 0.75:
-            row = conn.execute("SELECT id FROM records WHERE state = 'open' ORDER BY random() "
-                               "LIMIT 1").fetchone()  # fmt: skip
+            row = conn.execute("SELECT record_id, side FROM pair_states WHERE pair = ? AND "
+                               "state = 'open' ORDER BY random() LIMIT 1", (pair,)).fetchone()  # fmt: skip
             if row:
-                dec.explain(pair, [row[0]], "timing", "soak: arrives next period")
+                dec.explain(pair, [row[0]], "timing", "soak: arrives next period", side=row[1])
                 self.ops["decision explain"] += 1
         elif roll < 0.9:
             dec.undo()
@@ -303,6 +308,7 @@ class Soak:
             "verify_ok": report.ok,
             "verify_first": (report.lines() or [""])[0] if not report.ok else "",
             "crash_reports": len(crashes),
+            "crash_samples": [c.read_text("utf-8").strip().splitlines()[-1][:300] for c in crashes[:3]],
             "ok": not dup and report.ok and mine == theirs and not crashes and not self.errors,
         }
 
@@ -329,8 +335,13 @@ def main() -> None:
         soak.setup()
         soak.run()
         figures = soak.check(started)
+    except BaseException:
+        args.keep = True
+        raise
     finally:
-        if not args.keep:
+        if args.keep or not locals().get("figures", {}).get("ok", False):
+            print(f"scratch folder kept: {folder}", file=sys.stderr)
+        else:
             shutil.rmtree(folder, ignore_errors=True)
     if args.json:
         print(json.dumps(figures))

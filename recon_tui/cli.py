@@ -12,7 +12,6 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -198,58 +197,49 @@ def source_add(c: Ctx, name: str, kind: str, settings: tuple[str, ...],
     """Add a source NAME of KIND (see 'recon-tui source kinds')."""
     import os
 
-    from adapters import registry
-    from recon_tui.store.sources import add_source, set_secret
+    from recon_tui.services.sources import SourceSettingsError, add_source, set_secret
 
-    try:
-        cls = registry.get(kind)
-    except KeyError as exc:
-        raise click.ClickException(str(exc.args[0])) from None
-    values: dict[str, Any] = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--set")
-        values[key.strip()] = _coerce_setting(value)
-    known = {s.name for s in cls.SETTINGS}
-    unknown = set(values) - known
-    if unknown and known:
-        raise click.ClickException(
-            f"unknown setting(s) {', '.join(sorted(unknown))} for kind '{kind}' "
-            f"(known: {', '.join(sorted(known))})"
-        )
+    values = _settings_arg(settings)
     store = c.store()
-    add_source(
-        store,
-        name,
-        kind,
-        values,
-        label=label,
-        interval_s=parse_duration(every) if every else None,
-        replace=replace,
-    )
-    for secret in secret_names:
-        env = f"RECON_TUI_SECRET_{secret.upper()}"
-        value = os.environ.get(env) or click.prompt(f"{secret} for {name}", hide_input=True)
-        where = set_secret(store, name, secret, value)
-        click.echo(
-            f"Secret '{secret}' saved in the {'OS keyring' if where == 'keyring' else 'encrypted store'}."
-        )
+    try:
+        add_source(store, name, kind, values, label=label,
+                   interval_s=parse_duration(every) if every else None, replace=replace)
+        for secret in secret_names:
+            env = f"RECON_TUI_SECRET_{secret.upper()}"
+            value = os.environ.get(env) or click.prompt(f"{secret} for {name}", hide_input=True)
+            where = set_secret(store, name, secret, value)
+            click.echo(f"Secret '{secret}' saved in the "
+                       f"{'OS keyring' if where == 'keyring' else 'encrypted store'}.")
+    except SourceSettingsError as exc:
+        raise click.ClickException(f"source '{name}': {exc}") from None
     click.echo(f"Source '{name}' ({kind}) {'updated' if replace else 'added'}.")
 
 
-def _coerce_setting(value: str) -> Any:
-    low = value.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if value.startswith(("{", "[")):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+@source.command("edit")
+@click.argument("name")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A setting to change (KEY= clears it).")
+@pass_ctx
+def source_edit(c: Ctx, name: str, settings: tuple[str, ...]) -> None:
+    """Change settings of source NAME; each value is checked by its typed option."""
+    from recon_tui.services.sources import SourceSettingsError, edit_source
+
+    try:
+        edit_source(c.store(), name, _settings_arg(settings))
+    except SourceSettingsError as exc:
+        raise click.ClickException(f"source '{name}': {exc}") from None
+    click.echo(f"Source '{name}' updated.")
+
+
+def _settings_arg(items: tuple[str, ...]) -> dict[str, str]:
+    """``--set KEY=VALUE`` pairs as text: the source's typed options parse them."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--set")
+        values[key.strip()] = value
+    return values
 
 
 @source.command("list")
@@ -274,38 +264,9 @@ def source_remove(c: Ctx, name: str) -> None:
     click.echo(f"Source '{name}' removed.")
 
 
-@cli.group()
-def pair() -> None:
-    """Source pairs to reconcile."""
+from recon_tui.cli_pairs import register as _register_pairs  # noqa: E402
 
-
-@pair.command("add")
-@click.argument("name")
-@click.argument("left")
-@click.argument("right")
-@click.option("--left-account", default=None)
-@click.option("--right-account", default=None)
-@click.option("--rules", default="default", show_default=True)
-@pass_ctx
-def pair_add(c: Ctx, name: str, left: str, right: str, left_account: str | None,
-             right_account: str | None, rules: str) -> None:  # fmt: skip
-    """Reconcile source LEFT (optionally one account) against source RIGHT."""
-    from recon_tui.model import Side, SourcePair
-    from recon_tui.store.sources import add_pair
-
-    add_pair(
-        c.store(), SourcePair(name, Side(left, left_account), Side(right, right_account), rules)
-    )
-    click.echo(f"Pair '{name}' added.")
-
-
-@pair.command("list")
-@pass_ctx
-def pair_list(c: Ctx) -> None:
-    from recon_tui.store.sources import list_pairs
-
-    for p in list_pairs(c.store()):
-        click.echo(f"{p.name:<16} {p.left.label()} vs {p.right.label()}  rules={p.rules}")
+_register_pairs(cli, pass_ctx)
 
 
 @cli.command("import")
@@ -314,13 +275,21 @@ def pair_list(c: Ctx) -> None:
 @pass_ctx
 def import_(c: Ctx, source_name: str, file: Path) -> None:
     """Import a statement or ledger FILE into file source SOURCE_NAME (idempotent)."""
+    from recon_tui.services.sources import SourceSettingsError, check_import
     from recon_tui.services.sync import import_file
 
     c.hold("import")
-    report = import_file(c.store(), source_name, str(file))
+    store = c.store()
+    try:
+        check_import(store, source_name)
+    except SourceSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    report = import_file(store, source_name, str(file))
     if not report.ok:
         raise click.ClickException(report.error or "import failed")
     click.echo(report.line())
+    for w in report.warnings:
+        click.echo(f"warning: {w}")
     _match_after(c, report.changed_ids)
 
 

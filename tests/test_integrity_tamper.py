@@ -67,7 +67,7 @@ def _free_record(store: Store, gid: int) -> int:
     """A record outside group ``gid`` (an open one where there is one)."""
     return store.conn.execute(
         "SELECT id FROM records WHERE id NOT IN (SELECT record_id FROM group_members WHERE "
-        "group_id = ?) ORDER BY state = 'open' DESC, id LIMIT 1", (gid,),
+        "group_id = ?) ORDER BY id LIMIT 1", (gid,),
     ).fetchone()[0]  # fmt: skip
 
 
@@ -113,9 +113,10 @@ def test_a_member_added_through_the_apps_own_connection_is_named(tampered: Store
 def test_the_last_decision_deleted_with_the_audit_head_is_named(tampered: Store) -> None:
     store = tampered
     sid = sessions.list_sessions(store.conn)[0].id
-    free = store.conn.execute("SELECT id FROM records WHERE state = 'open' LIMIT 1").fetchone()
+    free = store.conn.execute("SELECT record_id, side FROM pair_states WHERE pair = ? AND "
+                              "state = 'open' LIMIT 1", (PAIR,)).fetchone()  # fmt: skip
     gid = Decisions(store, actor=OPERATOR).explain(PAIR, [free[0]], "write-off", "tiny",
-                                                   session_id=sid)  # fmt: skip
+                                                   session_id=sid, side=free[1])  # fmt: skip
     assert sessions.verify_all(store.conn).ok
     last = store.conn.execute("SELECT max(seq) FROM decisions").fetchone()[0]
     prev = store.conn.execute("SELECT seq, hash FROM decisions WHERE seq = ?", (last - 1,)).fetchone()
@@ -125,7 +126,8 @@ def test_the_last_decision_deleted_with_the_audit_head_is_named(tampered: Store)
     conn.execute("UPDATE meta SET value = ? WHERE key = 'audit_head'", (f"{prev[0]}:{prev[1]}",))
     conn.execute("DELETE FROM group_members WHERE group_id = ?", (gid,))
     conn.execute("DELETE FROM match_groups WHERE id = ?", (gid,))
-    conn.execute("UPDATE records SET state = 'open', group_id = NULL WHERE id = ?", (free[0],))
+    conn.execute("UPDATE pair_states SET state = 'open', group_id = NULL WHERE pair = ? AND "
+                 "record_id = ?", (PAIR, free[0]))  # fmt: skip
     conn.close()
     assert verify(store.conn).ok  # the chain alone looks whole...
     lines = _problems(store)

@@ -140,7 +140,8 @@ done = 0
 deadline = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < deadline:
     row = store.conn.execute(
-        "SELECT id FROM records WHERE state = 'open' ORDER BY random() LIMIT 1").fetchone()
+        "SELECT record_id FROM pair_states WHERE state = 'open' ORDER BY random() LIMIT 1"
+    ).fetchone()
     if row:
         dec.add_note("checked", record_id=row[0])
         done += 1

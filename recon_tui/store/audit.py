@@ -101,6 +101,16 @@ def _meta(conn: Connection, key: str) -> str | None:
     return str(row[0]) if row else None
 
 
+def peek_key(conn: Connection, data_key: bytes, store_id: str) -> AuditKey | None:
+    """The audit key if the store already has one (before migrating: a later migration's
+    decisions and state changes must be sealed too); never creates or repairs."""
+    try:
+        current = _meta(conn, AUDIT_KEY_META)
+    except Exception:  # no meta table yet (a store being made)
+        return None
+    return _unwrap(current, data_key, store_id)
+
+
 def load_key(conn: Connection, data_key: bytes, store_id: str, tx: TxFactory) -> AuditKey:
     """The store's audit key; created (keyed from the next decision on) when it has none,
     recovered from ``audit_key_next`` after a rekey interrupted before its last step."""
@@ -236,10 +246,13 @@ def append(
         dumps(after) if after is not None else None, reason, note,
     )  # fmt: skip
     h = entry_hash(prev, content)
-    conn.execute(
-        f"INSERT INTO decisions ({_FIELDS}, mac) VALUES ({', '.join('?' * 16)})",
-        (*content, prev, h, _mac_for(key_of(conn), seq, h)),
-    )
+    key = key_of(conn)
+    if key is None:  # no audit key (yet): a legacy entry, as before the keyed chain
+        conn.execute(f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})",
+                     (*content, prev, h))  # fmt: skip
+    else:
+        conn.execute(f"INSERT INTO decisions ({_FIELDS}, mac) VALUES ({', '.join('?' * 16)})",
+                     (*content, prev, h, _mac_for(key, seq, h)))  # fmt: skip
     return seq
 
 
@@ -261,11 +274,14 @@ def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
             e.get("reason"), e.get("note"),
         )  # fmt: skip
         h = entry_hash(prev, content)
-        rows.append((*content, prev, h, _mac_for(key, seq, h)))
+        rows.append((*content, prev, h) if key is None else (*content, prev, h, _mac_for(key, seq, h)))
         prev = h
-    conn.executemany(
-        f"INSERT INTO decisions ({_FIELDS}, mac) VALUES ({', '.join('?' * 16)})", rows
-    )
+    if key is None:  # no audit key (yet, e.g. inside a migration): legacy entries
+        conn.executemany(f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})", rows)
+    else:
+        conn.executemany(
+            f"INSERT INTO decisions ({_FIELDS}, mac) VALUES ({', '.join('?' * 16)})", rows
+        )
 
 
 @dataclass(slots=True)

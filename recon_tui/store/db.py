@@ -226,6 +226,9 @@ class Store:
         if pending is not None:
             store._settle_rekey(pending, used_next)
         if migrate:
+            from recon_tui.store import audit
+
+            store._audit.value = audit.peek_key(store.conn, store._key, store.info.store_id)
             store.migrate()
             store._load_audit_key()
         return store
