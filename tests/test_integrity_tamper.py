@@ -77,9 +77,10 @@ def test_a_member_swapped_into_a_confirmed_group_is_named(
     store = tampered
     gid, members = _confirmed_group(store)
     right = next(r for r, s in members if s == "R")
-    other = store.conn.execute(
-        "SELECT id FROM records WHERE source = 'bank' AND id != ? LIMIT 1", (right,)
-    ).fetchone()[0]
+    other = store.conn.execute(  # a record no confirmed group of the pair holds
+        "SELECT id FROM records WHERE id != ? AND id NOT IN (SELECT record_id FROM "
+        "group_members WHERE confirmed = 1 AND pair = ?) LIMIT 1", (right, PAIR),
+    ).fetchone()[0]  # fmt: skip
     conn = attacker(store)
     conn.execute("UPDATE group_members SET record_id = ? WHERE group_id = ? AND record_id = ?",
                  (other, gid, right))  # fmt: skip
@@ -113,10 +114,12 @@ def test_a_member_added_through_the_apps_own_connection_is_named(tampered: Store
 def test_the_last_decision_deleted_with_the_audit_head_is_named(tampered: Store) -> None:
     store = tampered
     sid = sessions.list_sessions(store.conn)[0].id
-    free = store.conn.execute("SELECT record_id, side FROM pair_states WHERE pair = ? AND "
-                              "state = 'open' LIMIT 1", (PAIR,)).fetchone()  # fmt: skip
-    gid = Decisions(store, actor=OPERATOR).explain(PAIR, [free[0]], "write-off", "tiny",
-                                                   session_id=sid, side=free[1])  # fmt: skip
+    free = store.conn.execute("SELECT record_id, side, pair FROM pair_states WHERE "
+                              "state = 'open' AND live = 1 LIMIT 1").fetchone()  # fmt: skip
+    assert sid and free is not None
+    pair = free[2]
+    gid = Decisions(store, actor=OPERATOR).explain(pair, [free[0]], "write-off", "tiny",
+                                                   side=free[1])  # fmt: skip
     assert sessions.verify_all(store.conn).ok
     last = store.conn.execute("SELECT max(seq) FROM decisions").fetchone()[0]
     prev = store.conn.execute("SELECT seq, hash FROM decisions WHERE seq = ?", (last - 1,)).fetchone()
@@ -127,7 +130,7 @@ def test_the_last_decision_deleted_with_the_audit_head_is_named(tampered: Store)
     conn.execute("DELETE FROM group_members WHERE group_id = ?", (gid,))
     conn.execute("DELETE FROM match_groups WHERE id = ?", (gid,))
     conn.execute("UPDATE pair_states SET state = 'open', group_id = NULL WHERE pair = ? AND "
-                 "record_id = ?", (PAIR, free[0]))  # fmt: skip
+                 "record_id = ?", (pair, free[0]))  # fmt: skip
     conn.close()
     assert verify(store.conn).ok  # the chain alone looks whole...
     lines = _problems(store)
@@ -310,20 +313,17 @@ def test_a_later_migration_that_rebuilds_a_table_keeps_the_state_log(
     path = tmp_path / "m.db"
     store = new_store(path)
     store.close()
-    rebuild = ["CREATE TABLE gm_new (group_id INTEGER NOT NULL REFERENCES match_groups (id), "
-               "record_id INTEGER NOT NULL REFERENCES records (id), side TEXT NOT NULL, "
-               "PRIMARY KEY (group_id, record_id))",
-               "INSERT INTO gm_new SELECT group_id, record_id, side FROM group_members",
-               "DROP TABLE group_members", "ALTER TABLE gm_new RENAME TO group_members"]  # fmt: skip
+    rebuild = ["ALTER TABLE sessions RENAME TO sessions_old",  # its triggers go with it
+               "CREATE TABLE sessions (id INTEGER PRIMARY KEY, name TEXT NOT NULL, scope TEXT "
+               "NOT NULL, owner TEXT NOT NULL, state TEXT NOT NULL, as_of_us INTEGER, opened_us "
+               "INTEGER NOT NULL, closed_us INTEGER, summary TEXT)",
+               "INSERT INTO sessions SELECT * FROM sessions_old", "DROP TABLE sessions_old"]  # fmt: skip
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, rebuild])
     store = Store.open(path, passphrase="integrity-pass")
     names = {n for (n,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    assert {"state_log_member_add", "state_log_member_remove"} <= names
-    with store.tx() as conn:
-        conn.execute("INSERT INTO records (source, external_id, kind, ts_us, asset, amount, "
-                     "amount_e8, status, content_hash, first_seen_us, changed_us, rev) VALUES "
-                     "('ledger', 'x', 'payment', 0, 'EUR', '1', 100000000, 'booked', 'h', "
-                     "0, 0, 1)")  # fmt: skip
-    Decisions(store, actor="x").explain("ledger-bank", [1], "timing", "next month")
+    assert {"state_log_session_new", "state_log_session_state"} <= names
+    s = sessions.open_session(store, ["ledger-bank"], "2026-10-01", "2026-11-01", actor="x")
+    assert store.conn.execute("SELECT count(*) FROM state_log WHERE kind = 'session' AND ref = ?",
+                              (s.id,)).fetchone()[0] == 1  # fmt: skip
     assert sessions.verify_all(store.conn).ok, sessions.verify_all(store.conn).lines()
     store.close()
