@@ -198,3 +198,46 @@ def test_a_write_lock_held_too_long_is_one_busy_line(tmp_path: Path, monkeypatch
     store.set_meta("x", "1")
     assert store.meta("x") == "1"
     store.close()
+
+
+def test_ctrl_c_inside_a_state_log_trigger_is_still_ctrl_c(tmp_path: Path) -> None:
+    """SIGINT that lands while SQLite runs our trigger function comes back as
+    KeyboardInterrupt (the CLI's 'Interrupted.'), the transaction rolled back, never as an
+    OperationalError crash report."""
+    import signal
+
+    from recon_tui.store import audit
+
+    store = Store.init(tmp_path / "i.db", passphrase="pw")
+    store.conn.execute("PRAGMA foreign_keys = OFF")
+    real = audit.state_mac
+    calls = {"n": 0}
+
+    def slow_mac(*args: object) -> str:
+        calls["n"] += 1
+        if calls["n"] == 50:
+            signal.raise_signal(signal.SIGINT)  # Ctrl+C, delivered inside the callback
+        return real(*args)  # type: ignore[arg-type]
+
+    audit.state_mac = slow_mac  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with store.tx() as conn:
+                conn.executemany(
+                    "INSERT INTO match_groups (pair, state, origin, created_us) "
+                    "VALUES ('p', 'suggested', 'engine', 0)", [()] * 200)  # fmt: skip
+    finally:
+        audit.state_mac = real
+    assert store.count("SELECT count(*) FROM match_groups") == 0
+    assert store.count("SELECT count(*) FROM state_log") == 0
+    with store.tx() as conn:  # and the store works on
+        conn.execute("INSERT INTO match_groups (pair, state, origin, created_us) "
+                     "VALUES ('p', 'suggested', 'engine', 0)")  # fmt: skip
+    assert sessions_ok(store)
+    store.close()
+
+
+def sessions_ok(store: Store) -> bool:
+    from recon_tui.services.verify import verify_all
+
+    return verify_all(store.connection()).ok

@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -172,14 +173,29 @@ def state_mac(key: bytes, kind: str, ref: int, field: str, value: Any, prev: str
     return hmac.new(key, b"state|" + payload.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+_INTERRUPTED = threading.Event()
+
+
+def take_interrupt() -> bool:
+    """Whether Ctrl+C landed inside one of our SQL functions (SQLite then reports only "user-
+    defined function raised exception"); the caller turns that back into KeyboardInterrupt."""
+    hit = _INTERRUPTED.is_set()
+    _INTERRUPTED.clear()
+    return hit
+
+
 def register_functions(conn: Connection) -> None:
     """Give a store connection ``recon_state_mac``, which the state-log triggers call."""
 
     def mac(kind: str, ref: int, field: str, value: Any, prev: str | None) -> str:
-        ak = key_of(conn)
-        if ak is None:
-            raise ValueError("no audit key: this connection may not change audited state")
-        return state_mac(ak.key, kind, ref, field, value, prev)
+        try:
+            ak = key_of(conn)
+            if ak is None:
+                raise ValueError("no audit key: this connection may not change audited state")
+            return state_mac(ak.key, kind, ref, field, value, prev)
+        except KeyboardInterrupt:
+            _INTERRUPTED.set()  # SQLite swallows it; tx() raises it again after rolling back
+            raise
 
     conn.create_function("recon_state_mac", 5, mac, deterministic=True)
 

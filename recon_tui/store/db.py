@@ -372,6 +372,10 @@ class Store:
                         conn.execute(f"ROLLBACK TO sp{self._depth}")
                         conn.execute(f"RELEASE sp{self._depth}")
                 if isinstance(exc, OperationalError):
+                    from recon_tui.store.audit import take_interrupt
+
+                    if take_interrupt():  # Ctrl+C inside a trigger's function: still Ctrl+C
+                        raise KeyboardInterrupt from None
                     line = sqlite_line(exc, str(self.path))
                     if line is not None:
                         raise line from None
