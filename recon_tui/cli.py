@@ -10,7 +10,6 @@ import contextlib
 import json
 import re
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -302,31 +301,24 @@ def import_(c: Ctx, source_name: str, file: Path) -> None:
 @pass_ctx
 def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) -> None:
     """Sync sources (default: all), incrementally; one failing source does not stop others."""
-    from recon_tui.services.sync import due_sources, sync_all
-    from recon_tui.store import now_us
+    from recon_tui.services.sync import sync_all
 
-    interval = parse_duration(every) if every else None
+    if every:  # the service's scheduler, in this process, with sync jobs only
+        from recon_tui.cli_service import sync_every
+
+        sync_every(c, sources, parse_duration(every), match=not no_match)
+        return
     store = c.store()
-    first = True
-    while True:
-        if first or interval is None:
-            names: list[str] | None = list(sources) or None
-        else:
-            names = due_sources(store, now_us(), default_interval_s=interval, names=sources)
-        first = False
-        with c.run("sync"):
-            reports = sync_all(store, names) if names is None or names else []
-            changed: list[int] = []
-            for r in reports:
-                click.echo(r.line())
-                changed.extend(r.changed_ids)
-            if not no_match:
-                _match_after(c, changed)
-        if interval is None:
-            if any(not r.ok for r in reports):
-                sys.exit(1)
-            return
-        time.sleep(interval)
+    with c.run("sync"):  # one writing run at a time (the lock before the store's key)
+        reports = sync_all(store, list(sources) or None)
+        changed: list[int] = []
+        for r in reports:
+            click.echo(r.line())
+            changed.extend(r.changed_ids)
+        if not no_match:
+            _match_after(c, changed)
+    if any(not r.ok for r in reports):
+        sys.exit(1)
 
 
 def _match_after(c: Ctx, changed_ids: list[int]) -> None:
@@ -396,9 +388,9 @@ def rekey(c: Ctx, use_passphrase: bool) -> None:
 def verify(c: Ctx) -> None:
     """Check the decisions log: its hash chain, its remembered head (a deleted newest entry),
     and that match-group states agree with it; exit 1 on any problem."""
-    from recon_tui.services.sessions import verify_all
+    from recon_tui.services.verify import verify_store
 
-    report = verify_all(c.store().connection())
+    report = verify_store(c.store())
     if report.ok:
         click.echo(f"Audit trail intact: {report.entries:,} decisions, head {report.head[:16]}.")
         return
@@ -537,6 +529,11 @@ def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | N
 
     export_service.cli_export(c, session, decrypt_path, out, encrypt, zip_archive=zip_archive,
                               force=force)
+
+
+from recon_tui.cli_service import register as _register_service  # noqa: E402 - needs cli
+
+_register_service(cli)  # serve, schedule, token, runs, webhook
 
 
 def main(argv: list[str] | None = None) -> None:

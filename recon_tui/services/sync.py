@@ -20,6 +20,7 @@ from adapters.redact import redact
 from adapters.redact import register as register_secrets
 from recon_tui.model import ValidationError
 from recon_tui.services.prefetch import prefetch
+from recon_tui.services.runs import recorded, sync_summary
 from recon_tui.store import Store, StoreError, statements
 from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import (
@@ -86,6 +87,7 @@ def make_adapter(
     return cls(info.name, settings, secrets)
 
 
+@recorded("sync", scope=lambda a: a["name"], summary=sync_summary)
 def sync_source(
     store: Store,
     name: str,

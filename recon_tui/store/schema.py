@@ -460,6 +460,78 @@ V_STATEMENTS = [
 MIGRATIONS.append(V_STATEMENTS)
 
 
+
+SERVICE_STATEMENTS = [
+    # The headless service (issue 15). Run history: every sync, match, export and verify,
+    # whoever started it (cli, app, service, an API token); counts and errors as JSON/text.
+    """CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        scope TEXT,
+        origin TEXT NOT NULL,
+        started_by TEXT NOT NULL,
+        parent_id INTEGER,
+        started_us INTEGER NOT NULL,
+        finished_us INTEGER,
+        outcome TEXT NOT NULL DEFAULT 'running',
+        counts TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        pid INTEGER
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_kind_scope ON runs (kind, scope, id)",
+    "CREATE INDEX IF NOT EXISTS runs_outcome ON runs (outcome, id)",
+    # API bearer tokens: only a SHA-256 of the (high-entropy, random) token is kept.
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('read', 'operator')),
+        token_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_us INTEGER,
+        last_used_us INTEGER
+    )""",
+    # The schedule as data: one row per job ('sync:<source>', 'match:<pair>'), overriding
+    # the defaults (a source's own interval; a nightly full match per pair).
+    """CREATE TABLE IF NOT EXISTS schedule (
+        job TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sync', 'match')),
+        target TEXT NOT NULL,
+        interval_s INTEGER,
+        cron TEXT,
+        full INTEGER NOT NULL DEFAULT 0,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        updated_us INTEGER NOT NULL
+    )""",
+    # Webhooks (the signing secret lives here, inside the encrypted store) and deliveries.
+    """CREATE TABLE IF NOT EXISTS webhooks (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        events TEXT NOT NULL,
+        aging_days INTEGER,
+        aging_threshold INTEGER,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_us INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        status INTEGER,
+        outcome TEXT NOT NULL,
+        error TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)",
+]
+
+MIGRATIONS.append(SERVICE_STATEMENTS)
+
+
 def _state_log_insert(kind: str, ref: str, field: str, value: str) -> str:
     """One trigger statement appending a keyed, chained row to ``state_log``."""
     return (
