@@ -207,11 +207,12 @@ class ReconApp(App[None]):
         ok = True
         changed: list[int] = []
         try:
-            for report in sync_all(self.store, names, progress=progress):
-                lines.append(report.line())
-                ok = ok and report.ok
-                changed.extend(report.changed_ids)
-            lines += _match_lines(self.store, changed_ids=changed) if changed else []
+            with self.store.run_lock("sync"):  # one writing run at a time, across processes
+                for report in sync_all(self.store, names, progress=progress):
+                    lines.append(report.line())
+                    ok = ok and report.ok
+                    changed.extend(report.changed_ids)
+                lines += _match_lines(self.store, changed_ids=changed) if changed else []
         except Exception as exc:  # never let a worker crash the app
             ok = False
             lines.append(f"sync failed: {exc}")
@@ -250,6 +251,7 @@ def _match_lines(store: Store, **kwargs: Any) -> list[str]:
     from recon_tui.services.matching import MatchService
 
     try:
-        return list(MatchService(store).run_all(**kwargs).lines())
+        with store.run_lock("match"):  # one writing run at a time, across processes
+            return list(MatchService(store).run_all(**kwargs).lines())
     except Exception as exc:  # the matcher failing is news, not a crash
         return [f"matching failed: {exc}"]

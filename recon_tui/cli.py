@@ -6,6 +6,7 @@ unexpected crash writes a report file (see :mod:`recon_tui.crash`) instead of a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -16,6 +17,7 @@ import click
 from recon_tui import paths
 from recon_tui.crash import write_crash_report
 from recon_tui.store import Store, StoreError
+from recon_tui.store.lock import run_lock
 
 DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
 
@@ -36,6 +38,19 @@ class Ctx:
         self.store_path = store_path
         self.demo = demo
         self._store: Store | None = None
+        self._held: contextlib.ExitStack | None = None
+
+    def hold(self, kind: str) -> None:
+        """Take the store's run lock for the rest of the command, before opening the store
+        (a rekey must finish before we read its key); waits with a message, or one line."""
+        if self._held is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(run_lock(self.path, kind, say=_say))
+            self._held = stack
+
+    def run(self, kind: str) -> contextlib.AbstractContextManager[None]:
+        """The run lock for one block (``sync --every`` holds it per tick, not while idle)."""
+        return run_lock(self.path, kind, say=_say)
 
     @property
     def path(self) -> Path:
@@ -57,6 +72,13 @@ class Ctx:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -255,6 +277,7 @@ def import_(c: Ctx, source_name: str, file: Path) -> None:
     from recon_tui.services.sources import SourceSettingsError, check_import
     from recon_tui.services.sync import import_file
 
+    c.hold("import")
     store = c.store()
     try:
         check_import(store, source_name)
@@ -286,13 +309,14 @@ def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) ->
         sync_every(c, sources, parse_duration(every), match=not no_match)
         return
     store = c.store()
-    reports = sync_all(store, list(sources) or None)
-    changed: list[int] = []
-    for r in reports:
-        click.echo(r.line())
-        changed.extend(r.changed_ids)
-    if not no_match:
-        _match_after(c, changed)
+    with c.run("sync"):  # one writing run at a time (the lock before the store's key)
+        reports = sync_all(store, list(sources) or None)
+        changed: list[int] = []
+        for r in reports:
+            click.echo(r.line())
+            changed.extend(r.changed_ids)
+        if not no_match:
+            _match_after(c, changed)
     if any(not r.ok for r in reports):
         sys.exit(1)
 
@@ -315,6 +339,8 @@ def match(c: Ctx, dry_run: bool, pair_names: tuple[str, ...], full: bool) -> Non
     """Run the matchers headless (incremental unless --full)."""
     from recon_tui.services.matching import MatchService
 
+    if not dry_run:
+        c.hold("match")
     result = MatchService(c.store()).run_all(
         pairs=list(pair_names) or None, dry_run=dry_run, full=full
     )
@@ -343,9 +369,16 @@ def status(c: Ctx, as_json: bool) -> None:
 )
 @pass_ctx
 def rekey(c: Ctx, use_passphrase: bool) -> None:
-    """Rotate the store's key (re-encrypts every page)."""
+    """Rotate the store's key (re-encrypts every page). Ctrl+C and SIGTERM wait until the
+    store is consistent; an interruption at any point leaves the old or the new key working."""
+    c.hold("rekey")
     store = c.store()
-    store.rekey(use_keyring=False if use_passphrase else None)
+    try:
+        store.rekey(use_keyring=False if use_passphrase else None)
+    except KeyboardInterrupt:
+        click.echo("Interrupted after the rekey finished: the store is under its new key.",
+                   err=True)  # fmt: skip
+        sys.exit(130)
     where = "the OS keyring" if store.info.method == "keyring" else "your new passphrase"
     click.echo(f"Store re-encrypted under a new key, kept in {where}.")
 
@@ -385,6 +418,7 @@ def session_open(c: Ctx, pairs: tuple[str, ...], start: str, end: str, name: str
     """Open a session over --pair for the period [--from, --to)."""
     from recon_tui.services import sessions
 
+    c.hold("session open")
     s = sessions.open_session(c.store(), list(pairs), start, end, name=name, as_of=as_of)
     opened = s.summary.get("open", {})
     click.echo(f"Opened session {s.id} '{s.name}' ({s.scope.label()}): "
@@ -447,6 +481,7 @@ def session_close(c: Ctx, session_id: str, note: str | None) -> None:
     from recon_tui.services import sessions
 
     try:
+        c.hold("session close")
         s = sessions.close_session(c.store(), session_id, note=note)
     except sessions.CloseRefused as exc:
         for r in exc.unresolved[:20]:
@@ -470,6 +505,7 @@ def session_reopen(c: Ctx, session_id: str, reason: str) -> None:
     """Reopen a closed session (recorded, with the reason, in the audit trail)."""
     from recon_tui.services import sessions
 
+    c.hold("session reopen")
     s = sessions.reopen_session(c.store(), session_id, reason)
     click.echo(f"Reopened session {s.id} '{s.name}'.")
 
@@ -502,9 +538,14 @@ _register_service(cli)  # serve, schedule, token, runs, webhook
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, crash reports instead of tracebacks."""
-    from adapters.base import SourceError
-    from recon_tui.model import ValidationError
+    import os
 
+    from adapters.base import SourceError
+    from adapters.redact import redact
+    from recon_tui.model import ValidationError
+    from recon_tui.store.errors import sqlite_line
+
+    os.umask(0o077)  # everything we write (store, key info, exports, reports) is owner-only
     try:
         cli.main(args=argv, prog_name="recon-tui", standalone_mode=False)
     except click.exceptions.Abort:
@@ -514,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (StoreError, SourceError, ValidationError, ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -522,6 +563,14 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:
+        known = sqlite_line(exc) if type(exc).__module__.startswith("sqlcipher3") else None
+        if known is not None:  # a busy store, a full disk: the user's to fix, not a crash
+            click.echo(f"error: {known}", err=True)
+            sys.exit(1)
+        if isinstance(exc, MemoryError):
+            click.echo("error: out of memory (the input is too large for this machine)",
+                       err=True)  # fmt: skip
+            sys.exit(1)
         report = write_crash_report(exc)
         click.echo(
             f"error: unexpected {type(exc).__name__}; a crash report was written to {report}",

@@ -54,10 +54,10 @@ from recon_tui.model import canonical_amount
 from recon_tui.services import sessions
 from recon_tui.services.runs import export_summary, recorded
 from recon_tui.services.sessions import ScopedRecord, Session, SessionError, iso
-from recon_tui.store import Store
+from recon_tui.store import Store, keys
 from recon_tui.store.audit import append, current_actor, entry_hash, head
-from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
+from recon_tui.store.errors import StoreKeyError
 
 FORMAT = "recon-tui.session-export"
 VERSION = 1
@@ -548,8 +548,10 @@ def decrypt_bundle_bytes(blob: bytes, passphrase: str) -> bytes:
         params = int(h["n"]), int(h["r"]), int(h["p"])
     except (ValueError, KeyError, TypeError):
         raise damaged from None
-    if not (2**10 <= params[0] <= 2**20 and params[1] <= 32 and params[2] <= 16):
-        raise damaged  # refuse absurd KDF costs from a crafted header
+    try:  # refuse absurd or malformed KDF costs from a crafted header, in one line
+        params = keys.check_scrypt(*(h["n"], h["r"], h["p"]), "bundle header")
+    except StoreKeyError as exc:
+        raise ExportError(str(exc)) from None
     key = _kdf(passphrase, salt, *params)
     try:
         return AESGCM(key).decrypt(nonce, blob[12 + n :], prefix)
@@ -610,10 +612,11 @@ def export_session(
         raise ExportError("an encrypted export needs a passphrase")
     with store.tx() as conn:  # one consistent snapshot (the write lock keeps writers out)
         session = sessions.get_session(conn, session_id)
-        chain = verify_chain(conn)
-        if not chain.ok:
-            raise ExportError(f"the audit trail is broken at decision {chain.broken_at} "
-                              f"({chain.problem}); run 'recon-tui verify'")  # fmt: skip
+        audit = sessions.verify_all(conn)  # the chain, and the tables against the logs
+        if not audit.ok:
+            first = audit.problem if audit.broken_at is not None else audit.state_problems[0]
+            raise ExportError(f"export refused: the store disagrees with its audit trail "
+                              f"({first}); run 'recon-tui verify'")  # fmt: skip
         draft = session.state != "closed"
         if draft and not force:
             raise ExportRefused(session, sessions.unresolved(conn, session))

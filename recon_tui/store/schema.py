@@ -546,3 +546,100 @@ SERVICE_STATEMENTS = [
 ]
 
 MIGRATIONS.append(SERVICE_STATEMENTS)
+
+
+def _state_log_insert(kind: str, ref: str, field: str, value: str) -> str:
+    """One trigger statement appending a keyed, chained row to ``state_log``."""
+    return (
+        "INSERT INTO state_log (at_us, kind, ref, field, value, mac) VALUES ("
+        "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), "
+        f"'{kind}', {ref}, '{field}', {value}, "
+        f"recon_state_mac('{kind}', {ref}, '{field}', {value}, "
+        "(SELECT mac FROM state_log ORDER BY seq DESC LIMIT 1)));"
+    )
+
+
+V_AUDIT = [
+    # The keyed seal of each decision (HMAC of its seq and hash under the audit key); NULL
+    # on the legacy entries written before the store had an audit key.
+    "ALTER TABLE decisions ADD COLUMN mac TEXT",
+    # The keyed state log (issue 12): every change of a group's state or members, of a
+    # record's version or content hash, and of a session's state, appended by triggers with
+    # an HMAC chained to the previous row (``recon_state_mac`` exists only on the app's own
+    # connections). ``verify`` replays it against the tables.
+    """CREATE TABLE IF NOT EXISTS state_log (
+        seq INTEGER PRIMARY KEY,
+        at_us INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        ref INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        value TEXT,
+        mac TEXT NOT NULL
+    )""",
+    # Where the log starts: groups, sessions and record revisions before it are legacy.
+    """INSERT OR REPLACE INTO meta (key, value) SELECT 'state_log_from', json_object(
+        'group', (SELECT coalesce(max(id), 0) FROM match_groups),
+        'session', (SELECT coalesce(max(id), 0) FROM sessions),
+        'rev', (SELECT coalesce(max(rev), 0) FROM records))""",
+    """CREATE TRIGGER state_log_no_update BEFORE UPDATE ON state_log
+        BEGIN SELECT RAISE(ABORT, 'the state log is append-only'); END""",
+    """CREATE TRIGGER state_log_no_delete BEFORE DELETE ON state_log
+        BEGIN SELECT RAISE(ABORT, 'the state log is append-only'); END""",
+    "CREATE TRIGGER state_log_group_new AFTER INSERT ON match_groups BEGIN "
+    + _state_log_insert("group", "new.id", "state", "new.state")
+    + " END",
+    "CREATE TRIGGER state_log_group_state AFTER UPDATE OF state ON match_groups "
+    "WHEN old.state IS NOT new.state BEGIN "
+    + _state_log_insert("group", "new.id", "state", "new.state")
+    + " END",
+    "CREATE TRIGGER state_log_group_gone AFTER DELETE ON match_groups BEGIN "
+    + _state_log_insert("group", "old.id", "deleted", "NULL")
+    + " END",
+    "CREATE TRIGGER state_log_member_add AFTER INSERT ON group_members BEGIN "
+    + _state_log_insert("member", "new.group_id", "add", "new.side || new.record_id")
+    + " END",
+    "CREATE TRIGGER state_log_member_remove AFTER DELETE ON group_members BEGIN "
+    + _state_log_insert("member", "old.group_id", "remove", "old.side || old.record_id")
+    + " END",
+    "CREATE TRIGGER state_log_member_change AFTER UPDATE OF group_id, record_id, side "
+    "ON group_members WHEN old.group_id IS NOT new.group_id OR old.record_id IS NOT "
+    "new.record_id OR old.side IS NOT new.side BEGIN "
+    + _state_log_insert("member", "old.group_id", "remove", "old.side || old.record_id")
+    + " "
+    + _state_log_insert("member", "new.group_id", "add", "new.side || new.record_id")
+    + " END",
+    "CREATE TRIGGER state_log_record_version AFTER UPDATE OF version, content_hash ON records "
+    "WHEN old.version IS NOT new.version OR old.content_hash IS NOT new.content_hash BEGIN "
+    + _state_log_insert("record", "new.id", "version", "new.version || ':' || new.content_hash")
+    + " END",
+    "CREATE TRIGGER state_log_session_new AFTER INSERT ON sessions BEGIN "
+    + _state_log_insert("session", "new.id", "state", "new.state")
+    + " END",
+    "CREATE TRIGGER state_log_session_state AFTER UPDATE OF state ON sessions "
+    "WHEN old.state IS NOT new.state BEGIN "
+    + _state_log_insert("session", "new.id", "state", "new.state")
+    + " END",
+    "CREATE TRIGGER state_log_session_gone AFTER DELETE ON sessions BEGIN "
+    + _state_log_insert("session", "old.id", "deleted", "NULL")
+    + " END",
+]
+
+MIGRATIONS.append(V_AUDIT)
+
+
+def ensure_state_log_triggers(conn: object) -> int:
+    """Re-create any missing state-log trigger (a later migration that rebuilds a table drops
+    its triggers); returns how many were made. Changes made while one was missing are not
+    in the log, and ``verify``'s replay names them."""
+    execute = conn.execute  # type: ignore[attr-defined]
+    if not execute("SELECT 1 FROM sqlite_master WHERE name = 'state_log'").fetchone():
+        return 0
+    have = {n for (n,) in execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    made = 0
+    for sql in V_AUDIT:
+        if sql.startswith("CREATE TRIGGER "):
+            name = sql.split()[2]
+            if name not in have:
+                execute(sql)
+                made += 1
+    return made
