@@ -563,54 +563,200 @@ def schema_text() -> bytes:
     return resources.files("recon_tui").joinpath("export_schema.json").read_bytes()
 
 
+INT_COLUMNS = frozenset({
+    "group_id", "record_id", "seq", "at_us", "session_id", "left_count", "right_count",
+    "explained_count", "unresolved_count",
+})  # fmt: skip
+"""Columns of whole numbers: written to the workbook as numbers."""
+_SHEET_ROWS = 2_000  # CSV rows per hand-over to the workbook writer
+
+
+def _sheet_cells(header: tuple[str, ...], extra: tuple[str, ...]
+                 ) -> Callable[[list[str]], list[Any]]:  # fmt: skip
+    """CSV text fields -> workbook cells: empty is no cell, whole-number columns are
+    numbers, ``extra`` columns get a numeric copy (≈) appended; the rest is the same text
+    as the CSV (already neutralised)."""
+    ints = [i for i, h in enumerate(header) if h in INT_COLUMNS]
+    copies = [header.index(h) for h in extra]
+
+    def cells(fields: list[str]) -> list[Any]:
+        out: list[Any] = [f if f else None for f in fields]
+        for i in ints:
+            v = out[i]
+            if v is not None and v.isdigit():
+                out[i] = int(v)
+        for i in copies:
+            v = fields[i]
+            out.append(float(Decimal(v)) if _DECIMAL.match(v) else None)
+        return out
+
+    return cells
+
+
+def _sheets_loop(recv: Callable[[], Any], wb: Workbook) -> None:
+    """Build the workbook from the messages of :class:`_Sheets` (here or in a child)."""
+    cells: Callable[[list[str]], list[Any]] = list
+    sheet = None
+    while True:
+        msg = recv()
+        op = msg[0]
+        if op == "sheet":
+            _, name, header, extra, widths, freeze = msg
+            sheet = wb.sheet(name, widths=widths, freeze_header=freeze)
+            if header:
+                sheet.row([*header, *(f"{h} (number)" for h in extra)], style=1)
+            cells = _sheet_cells(tuple(header), tuple(extra)) if header else list
+        elif op == "csv":
+            assert sheet is not None
+            for fields in csv.reader(io.StringIO(msg[1])):
+                sheet.row(cells(fields))
+        elif op == "rows":
+            assert sheet is not None
+            for r in msg[1]:
+                sheet.row(r)
+        elif op == "close":
+            wb.close()
+            return
+
+
+def _sheets_child(conn: Any, path: str, key: bytes | None, nonce: bytes) -> None:
+    """The workbook writer in a process of its own (the second core), sealed like the
+    rest of the staging; sends back (bytes, sha256) or the error text."""
+    try:
+        with open(path, "wb", buffering=_CHUNK) as raw:  # made 0600 by the parent
+            sink = _Sink(raw, key, nonce)
+            buffered = io.BufferedWriter(sink, _CHUNK)
+            _sheets_loop(conn.recv, Workbook(buffered))
+            buffered.flush()
+            sink.finish()
+            os.fsync(raw.fileno())
+        conn.send(("ok", sink.size, sink.sha256.hexdigest()))
+    except BaseException as exc:  # reported to the parent, which fails the export
+        with contextlib.suppress(Exception):
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class _Sheets:
+    """The workbook, fed the same CSV text as the CSV files. Small exports build it here;
+    big ones in a child process, so that XML runs on the second core beside the rest."""
+
+    def __init__(self, staging: _Staging, name: str, in_child: bool) -> None:
+        self.staging = staging
+        self.name = name
+        self._proc: Any = None
+        self._ctx: Any = None
+        if in_child:
+            import multiprocessing
+
+            nonce = secrets.token_bytes(12) if staging.key is not None else b""
+            self._nonce = nonce
+            with _open_private(staging.folder / name):
+                pass
+            ctx = multiprocessing.get_context("spawn")
+            self._conn, child = ctx.Pipe()
+            self._proc = ctx.Process(
+                target=_sheets_child, daemon=True, name="export-workbook",
+                args=(child, str(staging.folder / name), staging.key, nonce),
+            )  # fmt: skip
+            self._proc.start()
+            child.close()
+            self.send = self._conn.send
+        else:
+            import queue
+
+            self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            self.send = self._queue.put
+            self._ctx = staging.binary(name)
+            self._stream = self._ctx.__enter__()
+
+    def close(self) -> None:
+        self.send(("close",))
+        if self._proc is None:
+            _sheets_loop(self._queue.get, Workbook(self._stream))
+            self._ctx.__exit__(None, None, None)
+            self._ctx = None
+            return
+        reply = self._conn.recv() if self._proc.is_alive() or self._conn.poll() else None
+        self._proc.join(timeout=30)
+        if not reply or reply[0] != "ok":
+            raise ExportError("writing workbook.xlsx failed: "
+                              + (reply[1] if reply else "the writer process died"))  # fmt: skip
+        self.staging.files[self.name] = (reply[1], reply[2], self._nonce)
+
+    def abort(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join(timeout=10)
+            self._conn.close()
+        elif self._ctx is not None:
+            with contextlib.suppress(Exception):
+                self._ctx.__exit__(ExportError, ExportError("aborted"), None)
+
+
 class _Table:
     """One table going out as a CSV file and a workbook sheet at once."""
 
-    def __init__(self, csv_out: IO[str], workbook: Workbook, name: str,
-                 header: tuple[str, ...] | list[str], extra: tuple[str, ...] = ()) -> None:  # fmt: skip
-        self.writer = csv.writer(csv_out)
+    def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
+                 header: tuple[str, ...], extra: tuple[str, ...] = ()) -> None:  # fmt: skip
+        self.out = csv_out
+        self.sheets = sheets
+        self.buf = io.StringIO()
+        self.writer = csv.writer(self.buf)
         self.writer.writerow(header)
-        self.sheet = workbook.sheet(name)
-        self.sheet.row([*header, *(f"{h} (number)" for h in extra)], style=1)
-        self.flags = _flags(tuple(header))
-        self.extra = [list(header).index(h) for h in extra]
+        self.out.write(self.buf.getvalue())
+        self.buf.seek(0)
+        self.buf.truncate()
+        sheets.send(("sheet", name.capitalize(), list(header), list(extra), None, True))
+        self.flags = _flags(header)
+        self.pending = 0
 
     def row(self, values: list[Any]) -> None:
-        cells = _cells(values, self.flags)
-        self.writer.writerow(cells)
-        if self.extra:
-            # Numeric copies (≈) of the sums, for a spreadsheet to add up; the text is exact.
-            cells = [*cells, *(None if values[i] is None else float(Decimal(values[i]))
-                               for i in self.extra)]  # fmt: skip
-        self.sheet.row(cells)
+        self.writer.writerow(_cells(values, self.flags))
+        self.pending += 1
+        if self.pending >= _SHEET_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            text = self.buf.getvalue()
+            self.buf.seek(0)
+            self.buf.truncate()
+            self.pending = 0
+            self.out.write(text)
+            self.sheets.send(("csv", text))
+
+
+CHILD_WORKBOOK_AT = 50_000
+"""In-scope records from which the workbook is written by a second process."""
 
 
 def _write_all(conn: Connection, staging: _Staging, doc: dict[str, Any]) -> int:
     """Write every file of the export into ``staging``; returns the unresolved count."""
     adjustments: list[list[Any]] = []
     counter = [0]
-    with staging.text("session.json") as jf, staging.binary("workbook.xlsx") as xf:
-        wb = Workbook(xf)
-        try:
-            _write_tables(conn, staging, doc, wb, _JsonDoc(jf), adjustments, counter)
-        except BaseException:
-            wb.abort()
-            raise
-        wb.close()
+    big = doc["summary"]["records"]["in_scope"] >= CHILD_WORKBOOK_AT
+    sheets = _Sheets(staging, "workbook.xlsx", in_child=big)
+    try:
+        with staging.text("session.json") as jf:
+            _write_tables(conn, staging, doc, sheets, _JsonDoc(jf), adjustments, counter)
+        sheets.close()
+    except BaseException:
+        sheets.abort()
+        raise
     with staging.binary("export_schema.json") as f:
         f.write(schema_text())
     return counter[0]
 
 
-def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], wb: Workbook,
+def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], sheets: _Sheets,
                   j: _JsonDoc, adjustments: list[list[Any]], counter: list[int]) -> None:  # fmt: skip
     pair_names = [p["name"] for p in doc["session"]["pairs"]]
     for key in ("format", "version", "generated_at", "generated_by", "draft", "session",
                 "audit", "summary"):  # fmt: skip
         j.value(key, doc[key])
     s = doc["session"]
-    info = wb.sheet("Session", widths={0: 22, 1: 70}, freeze_header=False)
-    for k, v in [
+    sheets.send(("sheet", "Session", [], [], {0: 22, 1: 70}, False))
+    sheets.send(("rows", [[k, safe_cell(str(v))] for k, v in [
         ("Session", f"{s['id']} {s['name']}"), ("State", s["state"]),
         ("Draft", "yes" if doc["draft"] else "no"), ("Owner", s["owner"]),
         ("Pairs", ", ".join(p["name"] for p in s["pairs"])),
@@ -620,13 +766,12 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], wb: 
         ("Generated", doc["generated_at"]), ("Generated by", doc["generated_by"]),
         ("Audit head", f"{doc['audit']['head_seq']}:{doc['audit']['head_hash']}"),
         ("Amounts", "exact decimal text; the Summary sheet adds numeric copies (≈) for sums"),
-    ]:  # fmt: skip
-        info.row([k, safe_cell(str(v))])
+    ]]))  # fmt: skip
     for key, kind, name in (("groups", "match", "groups"),
                             ("explained", "explained", "explained")):  # fmt: skip
         j.begin(key)
         with staging.text(f"{name}.csv") as cf:
-            table = _Table(cf, wb, name.capitalize(), MEMBER_HEADER)
+            table = _Table(cf, sheets, name, MEMBER_HEADER)
             for group, lines in _groups_of(reads.group_members(conn, kind)):
                 j.item(group)
                 for line in lines:
@@ -634,21 +779,24 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], wb: 
                 for a in group["adjustments"]:
                     adjustments.append([group["group_id"], group["pair"], a["kind"],
                                         a["asset"], a["amount"], a.get("note")])  # fmt: skip
+            table.flush()
         j.end()
     with staging.text("adjustments.csv") as cf:
-        table = _Table(cf, wb, "Adjustments", ADJUSTMENT_FIELDS)
+        table = _Table(cf, sheets, "adjustments", ADJUSTMENT_FIELDS)
         for line in adjustments:
             table.row(line)
+        table.flush()
     with staging.text("summary.csv") as cf:
         extra = tuple(h for h in SUMMARY_FIELDS if h in _NUMERIC_COPY)
-        table = _Table(cf, wb, "Summary", SUMMARY_FIELDS, extra)
+        table = _Table(cf, sheets, "summary", SUMMARY_FIELDS, extra)
         for r in doc["summary"]["by_pair"]:
             table.row([r.get(k) for k in SUMMARY_FIELDS])
         for r in doc["summary"]["by_asset"]:
             table.row(["*", *(r.get(k) for k in SUMMARY_FIELDS[1:])])
+        table.flush()
     j.begin("unresolved")
     with staging.text("unresolved.csv") as cf:
-        table = _Table(cf, wb, "Unresolved", UNRESOLVED_FIELDS)
+        table = _Table(cf, sheets, "unresolved", UNRESOLVED_FIELDS)
         for (rid, pair, side, source, account, ext, kind, ts_us, asset, amount,
              state) in reads.unresolved(conn, pair_names):  # fmt: skip
             ts = _iso(ts_us)
@@ -657,14 +805,16 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], wb: 
                     "asset": asset, "amount": amount, "state": state})  # fmt: skip
             table.row([rid, pair, side, source, account, ext, kind, ts, asset, amount, state])
             counter[0] += 1
+        table.flush()
     j.end()
     j.begin("decisions")
     with staging.text("decisions.csv") as cf:
-        table = _Table(cf, wb, "Decisions", DECISION_FIELDS)
+        table = _Table(cf, sheets, "decisions", DECISION_FIELDS)
         for row in reads.decisions(conn):
             d = _decision_item(row)
             j.item(d)
             table.row([d[k] for k in DECISION_FIELDS])
+        table.flush()
     j.end()
     j.close()
 
