@@ -219,31 +219,6 @@ def _flags(header: tuple[str, ...]) -> tuple[bool, ...]:
     return tuple(h in NUMBER_COLUMNS for h in header)
 
 
-def _score(v: float | None) -> str | None:
-    # Scores are not money, but the document carries no floats at all: keep it uniform.
-    return None if v is None else format(Decimal(repr(v)).normalize(), "f")
-
-
-_DAYS: dict[int, str] = {}
-
-
-def _iso(us: int | None) -> str | None:
-    """:func:`sessions.iso`, without a datetime per call (the export formats millions)."""
-    if us is None:
-        return None
-    day, rest = divmod(us, 86_400_000_000)
-    text = _DAYS.get(day)
-    if text is None:
-        text = (iso(day * 86_400_000_000) or "")[:10]
-        _DAYS[day] = text
-    secs, micro = divmod(rest, 1_000_000)
-    h, rem = divmod(secs, 3600)
-    m, s = divmod(rem, 60)
-    if micro:
-        return f"{text}T{h:02d}:{m:02d}:{s:02d}.{micro:06d}Z"
-    return f"{text}T{h:02d}:{m:02d}:{s:02d}Z"
-
-
 def _adjustments(text: str | None) -> list[dict[str, Any]]:
     return [
         {"kind": str(a.get("kind", "")), "asset": str(a["asset"]),
@@ -367,6 +342,11 @@ class _Staging:
 # --- the document ----------------------------------------------------------------------
 
 
+def _sum(amounts: str | None) -> Decimal:
+    """Exact sum of comma-joined decimal texts (amounts never hold a comma)."""
+    return sum(map(Decimal, amounts.split(",")), Decimal(0)) if amounts else Decimal(0)
+
+
 def _gather(conn: Connection, session: Session, *, actor: str, draft: bool,
             generated_at: str) -> dict[str, Any]:  # fmt: skip
     """Stage the scope and compute everything of ``session.json`` except its big arrays."""
@@ -379,26 +359,27 @@ def _gather(conn: Connection, session: Session, *, actor: str, draft: bool,
     acc: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     in_scope = unresolved = 0
-    for pair, side, asset, amount, state in reads.scope_amounts(conn):
+    for pair, side, asset, n, not_matched, amounts in reads.scope_totals(conn):
         a, c = acc[(pair, asset)], counts[(pair, asset)]
-        in_scope += 1
+        total = _sum(amounts)
+        in_scope += n
         if side == "L":
-            a["left_total"] += Decimal(amount)
-            c["left_count"] += 1
+            a["left_total"] += total
+            c["left_count"] += n
         else:
-            a["right_total"] += Decimal(amount)
-            c["right_count"] += 1
-        if state != "matched":
-            c["unresolved"] += 1
-            unresolved += 1
-    for pair, kind, side, asset, amount, member_in_scope in reads.member_amounts(conn):
+            a["right_total"] += total
+            c["right_count"] += n
+        c["unresolved"] += not_matched
+        unresolved += not_matched
+    for pair, kind, side, asset, member_in_scope, n, amounts in reads.member_totals(conn):
         if pair not in pairs:
             continue
-        signed = Decimal(amount) if side == "L" else -Decimal(amount)
+        total = _sum(amounts)
+        signed = total if side == "L" else -total
         if member_in_scope:
             if kind == "explained":
                 acc[(pair, asset)]["explained"] += signed
-                counts[(pair, asset)]["explained_count"] += 1
+                counts[(pair, asset)]["explained_count"] += n
         elif kind == "match":
             acc[(pair, asset)]["outside_period"] += signed
     for _gid, pair, _kind, adj in reads.group_adjustments(conn):
@@ -504,6 +485,11 @@ class _JsonDoc:
                        + json.dumps(value, ensure_ascii=False))  # fmt: skip
         self._items += 1
 
+    def item_text(self, text: str) -> None:
+        """An item that is JSON text already."""
+        self.out.write(("\n    " if self._items == 0 else ",\n    ") + text)
+        self._items += 1
+
     def end(self) -> None:
         self.out.write("\n  ]" if self._items else "]")
 
@@ -511,52 +497,14 @@ class _JsonDoc:
         self.out.write("\n}\n")
 
 
-def _groups_of(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[dict[str, Any], list[Any]]]:
-    """(group dict with its members, CSV rows) per group from ``reads.group_members``."""
-    group: dict[str, Any] | None = None
-    gcells: list[Any] = []
-    lines: list[list[Any]] = []
-    for row in rows:
-        (gid, pair, gkind, state, origin, rule, score, decided_by, decided_us, reason, note,
-         adj, side, rid, in_scope, source, account, ext, rkind, ts_us, asset, amount, fee,
-         fee_asset, status, booking, value, reference, counterparty, txid, memo) = row  # fmt: skip
-        if group is None or group["group_id"] != gid:
-            if group is not None:
-                yield group, lines
-            group = {
-                "group_id": gid, "pair": pair, "kind": gkind, "state": state, "origin": origin,
-                "rule": rule, "score": _score(score), "decided_by": decided_by,
-                "decided_at": _iso(decided_us), "reason": reason, "note": note,
-                "adjustments": _adjustments(adj), "members": [],
-            }  # fmt: skip
-            gcells = [gid, pair, gkind, state, origin, rule, group["score"], decided_by,
-                      group["decided_at"], reason, note]  # fmt: skip
-            lines = []
-        ts = _iso(ts_us)
-        flag = bool(in_scope)
-        group["members"].append({
-            "record_id": rid, "side": side, "in_scope": flag, "source": source,
-            "account": account, "external_id": ext, "kind": rkind, "ts": ts, "asset": asset,
-            "amount": amount, "fee": fee, "fee_asset": fee_asset, "status": status,
-            "booking_date": booking, "value_date": value, "reference": reference,
-            "counterparty": counterparty, "txid": txid, "memo": memo,
-        })  # fmt: skip
-        lines.append([*gcells, rid, side, flag, source, account, ext, rkind, ts, asset, amount,
-                      fee, fee_asset, status, booking, value, reference, counterparty, txid,
-                      memo])  # fmt: skip
-    if group is not None:
-        yield group, lines
-
-
-def _decision_item(row: tuple[Any, ...]) -> dict[str, Any]:
-    (seq, at_us, actor, actor_kind, action, pair, group_id, record_ids, session_id, before,
-     after, reason, note, prev_hash, h) = row  # fmt: skip
-    return {
-        "seq": seq, "at": _iso(at_us), "at_us": at_us, "actor": actor, "actor_kind": actor_kind,
-        "action": action, "pair": pair, "group_id": group_id, "record_ids": record_ids,
-        "session_id": session_id, "before": before, "after": after, "reason": reason,
-        "note": note, "prev_hash": prev_hash, "hash": h,
-    }  # fmt: skip
+def _group_item(gjson: str, adj: str | None, members: list[str]) -> str:
+    """A group's JSON item: its own fields (adjustments parsed and made exact when it has
+    some) and its members' objects."""
+    if adj:
+        g = json.loads(gjson)
+        g["adjustments"] = _adjustments(adj)
+        gjson = json.dumps(g, ensure_ascii=False, separators=(",", ":"))
+    return f'{gjson[:-1]},"members":[{",".join(members)}]}}'
 
 
 def schema_text() -> bytes:
@@ -610,6 +558,9 @@ def _sheets_loop(recv: Callable[[], Any], wb: Workbook) -> None:
             assert sheet is not None
             for fields in csv.reader(io.StringIO(msg[1])):
                 sheet.row(cells(fields))
+        elif op == "xml":
+            assert sheet is not None
+            sheet.cells(msg[1])
         elif op == "rows":
             assert sheet is not None
             for r in msg[1]:
@@ -619,82 +570,47 @@ def _sheets_loop(recv: Callable[[], Any], wb: Workbook) -> None:
             return
 
 
-def _sheets_child(conn: Any, path: str, key: bytes | None, nonce: bytes) -> None:
-    """The workbook writer in a process of its own (the second core), sealed like the
-    rest of the staging; sends back (bytes, sha256) or the error text."""
-    try:
-        with open(path, "wb", buffering=_CHUNK) as raw:  # made 0600 by the parent
-            sink = _Sink(raw, key, nonce)
-            buffered = io.BufferedWriter(sink, _CHUNK)
-            _sheets_loop(conn.recv, Workbook(buffered))
-            buffered.flush()
-            sink.finish()
-            os.fsync(raw.fileno())
-        conn.send(("ok", sink.size, sink.sha256.hexdigest()))
-    except BaseException as exc:  # reported to the parent, which fails the export
-        with contextlib.suppress(Exception):
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
 class _Sheets:
-    """The workbook, fed the same CSV text as the CSV files. Small exports build it here;
-    big ones in a child process, so that XML runs on the second core beside the rest."""
+    """The workbook, written by a thread of its own from the same text as the CSV files:
+    its work is mostly deflate, which runs without the GIL, so it takes the second core."""
 
-    def __init__(self, staging: _Staging, name: str, in_child: bool) -> None:
-        self.staging = staging
-        self.name = name
-        self._proc: Any = None
-        self._ctx: Any = None
-        if in_child:
-            import multiprocessing
+    def __init__(self, stream: IO[bytes]) -> None:
+        import queue
+        import threading
 
-            nonce = secrets.token_bytes(12) if staging.key is not None else b""
-            self._nonce = nonce
-            with _open_private(staging.folder / name):
-                pass
-            ctx = multiprocessing.get_context("spawn")
-            self._conn, child = ctx.Pipe()
-            self._proc = ctx.Process(
-                target=_sheets_child, daemon=True, name="export-workbook",
-                args=(child, str(staging.folder / name), staging.key, nonce),
-            )  # fmt: skip
-            self._proc.start()
-            child.close()
-            self.send = self._conn.send
-        else:
-            import queue
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
+        self._error: BaseException | None = None
+        self._wb = Workbook(stream)
 
-            self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-            self.send = self._queue.put
-            self._ctx = staging.binary(name)
-            self._stream = self._ctx.__enter__()
+        def run() -> None:
+            try:
+                _sheets_loop(self._queue.get, self._wb)
+            except BaseException as exc:  # handed to the writer at close
+                self._error = exc
+                self._wb.abort()
+                while self._queue.get()[0] != "close":
+                    pass
+
+        self._thread = threading.Thread(target=run, name="export-workbook", daemon=True)
+        self._thread.start()
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        self._queue.put(msg)
 
     def close(self) -> None:
-        self.send(("close",))
-        if self._proc is None:
-            _sheets_loop(self._queue.get, Workbook(self._stream))
-            self._ctx.__exit__(None, None, None)
-            self._ctx = None
-            return
-        reply = self._conn.recv() if self._proc.is_alive() or self._conn.poll() else None
-        self._proc.join(timeout=30)
-        if not reply or reply[0] != "ok":
-            raise ExportError("writing workbook.xlsx failed: "
-                              + (reply[1] if reply else "the writer process died"))  # fmt: skip
-        self.staging.files[self.name] = (reply[1], reply[2], self._nonce)
+        self._queue.put(("close",))
+        self._thread.join()
+        if self._error is not None:
+            raise ExportError(f"writing workbook.xlsx failed: {self._error}")
 
     def abort(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.join(timeout=10)
-            self._conn.close()
-        elif self._ctx is not None:
-            with contextlib.suppress(Exception):
-                self._ctx.__exit__(ExportError, ExportError("aborted"), None)
+        self._wb.abort()
+        self._queue.put(("close",))
+        self._thread.join(timeout=30)
 
 
 class _Table:
-    """One table going out as a CSV file and a workbook sheet at once."""
+    """One small table going out as a CSV file and a workbook sheet (cells made here)."""
 
     def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
                  header: tuple[str, ...], extra: tuple[str, ...] = ()) -> None:  # fmt: skip
@@ -708,48 +624,65 @@ class _Table:
         self.buf.truncate()
         sheets.send(("sheet", name.capitalize(), list(header), list(extra), None, True))
         self.flags = _flags(header)
-        self.pending = 0
 
     def row(self, values: list[Any]) -> None:
         self.writer.writerow(_cells(values, self.flags))
-        self.pending += 1
-        if self.pending >= _SHEET_ROWS:
+
+    def flush(self) -> None:
+        text = self.buf.getvalue()
+        self.buf.seek(0)
+        self.buf.truncate()
+        self.out.write(text)
+        self.sheets.send(("csv", text))
+
+
+class _BigTable:
+    """One big table whose rows come formatted from SQL (CSV line and cells)."""
+
+    def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
+                 header: tuple[str, ...]) -> None:  # fmt: skip
+        self.out = csv_out
+        self.sheets = sheets
+        buf = io.StringIO()
+        csv.writer(buf).writerow(header)
+        csv_out.write(buf.getvalue())
+        sheets.send(("sheet", name.capitalize(), list(header), [], None, True))
+        self.lines: list[str] = []
+        self.cells: list[str] = []
+
+    def row(self, line: str, cells: str) -> None:
+        self.lines.append(line)
+        self.cells.append(cells)
+        if len(self.lines) >= _SHEET_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            text = self.buf.getvalue()
-            self.buf.seek(0)
-            self.buf.truncate()
-            self.pending = 0
-            self.out.write(text)
-            self.sheets.send(("csv", text))
-
-
-CHILD_WORKBOOK_AT = 50_000
-"""In-scope records from which the workbook is written by a second process."""
+        if self.lines:
+            self.out.write("".join(self.lines))
+            self.sheets.send(("xml", self.cells))
+            self.lines = []
+            self.cells = []
 
 
 def _write_all(conn: Connection, staging: _Staging, doc: dict[str, Any]) -> int:
     """Write every file of the export into ``staging``; returns the unresolved count."""
-    adjustments: list[list[Any]] = []
     counter = [0]
-    big = doc["summary"]["records"]["in_scope"] >= CHILD_WORKBOOK_AT
-    sheets = _Sheets(staging, "workbook.xlsx", in_child=big)
-    try:
-        with staging.text("session.json") as jf:
-            _write_tables(conn, staging, doc, sheets, _JsonDoc(jf), adjustments, counter)
-        sheets.close()
-    except BaseException:
-        sheets.abort()
-        raise
+    with staging.binary("workbook.xlsx") as xf:
+        sheets = _Sheets(xf)
+        try:
+            with staging.text("session.json") as jf:
+                _write_tables(conn, staging, doc, sheets, _JsonDoc(jf), counter)
+            sheets.close()
+        except BaseException:
+            sheets.abort()
+            raise
     with staging.binary("export_schema.json") as f:
         f.write(schema_text())
     return counter[0]
 
 
 def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], sheets: _Sheets,
-                  j: _JsonDoc, adjustments: list[list[Any]], counter: list[int]) -> None:  # fmt: skip
+                  j: _JsonDoc, counter: list[int]) -> None:  # fmt: skip
     pair_names = [p["name"] for p in doc["session"]["pairs"]]
     for key in ("format", "version", "generated_at", "generated_by", "draft", "session",
                 "audit", "summary"):  # fmt: skip
@@ -767,55 +700,60 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], shee
         ("Audit head", f"{doc['audit']['head_seq']}:{doc['audit']['head_hash']}"),
         ("Amounts", "exact decimal text; the Summary sheet adds numeric copies (≈) for sums"),
     ]]))  # fmt: skip
+    adjustments: list[list[Any]] = []
     for key, kind, name in (("groups", "match", "groups"),
                             ("explained", "explained", "explained")):  # fmt: skip
         j.begin(key)
         with staging.text(f"{name}.csv") as cf:
-            table = _Table(cf, sheets, name, MEMBER_HEADER)
-            for group, lines in _groups_of(reads.group_members(conn, kind)):
-                j.item(group)
-                for line in lines:
-                    table.row(line)
-                for a in group["adjustments"]:
-                    adjustments.append([group["group_id"], group["pair"], a["kind"],
-                                        a["asset"], a["amount"], a.get("note")])  # fmt: skip
+            table = _BigTable(cf, sheets, name, MEMBER_HEADER)
+            current: int | None = None
+            head_json, head_adj = "", None
+            members: list[str] = []
+            for gid, adj, gjson, mjson, line, cells in reads.group_members(conn, kind):
+                if gid != current:
+                    if current is not None:
+                        j.item_text(_group_item(head_json, head_adj, members))
+                    current, head_json, head_adj, members = gid, gjson, adj, []
+                    if adj:
+                        g = json.loads(gjson)
+                        for a in _adjustments(adj):
+                            adjustments.append([gid, g["pair"], a["kind"], a["asset"],
+                                                a["amount"], a.get("note")])  # fmt: skip
+                members.append(mjson)
+                table.row(line, cells)
+            if current is not None:
+                j.item_text(_group_item(head_json, head_adj, members))
             table.flush()
         j.end()
     with staging.text("adjustments.csv") as cf:
-        table = _Table(cf, sheets, "adjustments", ADJUSTMENT_FIELDS)
-        for line in adjustments:
-            table.row(line)
-        table.flush()
+        small = _Table(cf, sheets, "adjustments", ADJUSTMENT_FIELDS)
+        for values in adjustments:
+            small.row(values)
+        small.flush()
     with staging.text("summary.csv") as cf:
         extra = tuple(h for h in SUMMARY_FIELDS if h in _NUMERIC_COPY)
-        table = _Table(cf, sheets, "summary", SUMMARY_FIELDS, extra)
+        small = _Table(cf, sheets, "summary", SUMMARY_FIELDS, extra)
         for r in doc["summary"]["by_pair"]:
-            table.row([r.get(k) for k in SUMMARY_FIELDS])
+            small.row([r.get(k) for k in SUMMARY_FIELDS])
         for r in doc["summary"]["by_asset"]:
-            table.row(["*", *(r.get(k) for k in SUMMARY_FIELDS[1:])])
-        table.flush()
-    j.begin("unresolved")
-    with staging.text("unresolved.csv") as cf:
-        table = _Table(cf, sheets, "unresolved", UNRESOLVED_FIELDS)
-        for (rid, pair, side, source, account, ext, kind, ts_us, asset, amount,
-             state) in reads.unresolved(conn, pair_names):  # fmt: skip
-            ts = _iso(ts_us)
-            j.item({"record_id": rid, "pair": pair, "side": side, "source": source,
-                    "account": account, "external_id": ext, "kind": kind, "ts": ts,
-                    "asset": asset, "amount": amount, "state": state})  # fmt: skip
-            table.row([rid, pair, side, source, account, ext, kind, ts, asset, amount, state])
-            counter[0] += 1
-        table.flush()
-    j.end()
-    j.begin("decisions")
-    with staging.text("decisions.csv") as cf:
-        table = _Table(cf, sheets, "decisions", DECISION_FIELDS)
-        for row in reads.decisions(conn):
-            d = _decision_item(row)
-            j.item(d)
-            table.row([d[k] for k in DECISION_FIELDS])
-        table.flush()
-    j.end()
+            small.row(["*", *(r.get(k) for k in SUMMARY_FIELDS[1:])])
+        small.flush()
+    for key, name, header, rows in (
+        ("unresolved", "unresolved", UNRESOLVED_FIELDS, reads.unresolved(conn, pair_names)),
+        ("decisions", "decisions", DECISION_FIELDS, reads.decisions(conn)),
+    ):  # fmt: skip
+        j.begin(key)
+        with staging.text(f"{name}.csv") as cf:
+            table = _BigTable(cf, sheets, name, header)
+            n = 0
+            for item, line, cells in rows:
+                j.item_text(item)
+                table.row(line, cells)
+                n += 1
+            table.flush()
+        if key == "unresolved":
+            counter[0] = n
+        j.end()
     j.close()
 
 

@@ -86,6 +86,19 @@ class Sheet:
         if len(self._buf) >= _FLUSH:
             self.flush()
 
+    def cells(self, rows: Iterable[str]) -> None:
+        """Append rows given as cell XML with ``#R#`` where the row number goes (made by
+        SQL, see :mod:`recon_tui.store.exports`; control characters are dropped here)."""
+        for cells in rows:
+            self._n += 1
+            rs = str(self._n)
+            text = f'<row r="{rs}">{cells.replace("#R#", rs)}</row>'
+            if _DROP.search(text) is not None:
+                text = _DROP.sub("", text)
+            self._buf.append(text)
+        if len(self._buf) >= _FLUSH:
+            self.flush()
+
     def rows(self, rows: Iterable[Sequence[Any]]) -> None:
         for r in rows:
             self.row(r)

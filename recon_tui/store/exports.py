@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from recon_tui.model import Side
 from recon_tui.store.db import Connection, Store
@@ -104,22 +103,27 @@ def stage_decisions(conn: Connection, session_id: int) -> None:
     )  # fmt: skip
 
 
-def scope_amounts(conn: Connection) -> Iterator[tuple[str, str, str, str, str]]:
-    """(pair, side, asset, amount, state) of every in-scope record."""
+# --- aggregates ----------------------------------------------------------------------
+
+
+def scope_totals(conn: Connection) -> Iterator[tuple[str, str, str, int, int, str]]:
+    """(pair, side, asset, count, not matched, amounts comma-joined) of the scope; the
+    caller sums the exact decimals (SQL would sum them as floats)."""
     yield from conn.execute(
-        "SELECT s.pair, s.side, r.asset, r.amount, r.state FROM x_scope s "
-        "JOIN records r ON r.id = s.id"
+        "SELECT s.pair, s.side, r.asset, count(*), sum(r.state != 'matched'), "
+        "group_concat(r.amount) FROM x_scope s JOIN records r ON r.id = s.id GROUP BY 1, 2, 3"
     )
 
 
-def member_amounts(conn: Connection) -> Iterator[tuple[str, str, str, str, str, int]]:
-    """(group pair, group kind, member side, asset, amount, in the pair's scope 0/1) of
-    every member of the staged groups."""
+def member_totals(conn: Connection) -> Iterator[tuple[str, str, str, str, int, int, str]]:
+    """(group pair, group kind, member side, asset, in the pair's scope 0/1, count,
+    amounts comma-joined) over the members of the staged groups."""
     yield from conn.execute(
-        "SELECT g.pair, g.kind, m.side, r.asset, r.amount, "
-        "EXISTS (SELECT 1 FROM x_scope s WHERE s.pair = g.pair AND s.id = r.id) "
-        "FROM x_groups x JOIN match_groups g ON g.id = x.id "
-        "JOIN group_members m ON m.group_id = g.id JOIN records r ON r.id = m.record_id"
+        "SELECT g.pair, g.kind, m.side, r.asset, "
+        "EXISTS (SELECT 1 FROM x_scope s WHERE s.pair = g.pair AND s.id = r.id) AS ins, "
+        "count(*), group_concat(r.amount) FROM x_groups x JOIN match_groups g ON g.id = x.id "
+        "JOIN group_members m ON m.group_id = g.id JOIN records r ON r.id = m.record_id "
+        "GROUP BY 1, 2, 3, 4, 5"
     )
 
 
@@ -148,56 +152,183 @@ def explained_in_scope(conn: Connection) -> int:
     ).fetchone()[0])  # fmt: skip
 
 
-MEMBER_COLUMNS = (
-    "group_id", "pair", "kind", "state", "origin", "rule", "score", "decided_by", "decided_us",
-    "reason", "note", "adjustments", "side", "record_id", "in_scope", "source", "account",
-    "external_id", "record_kind", "ts_us", "asset", "amount", "fee", "fee_asset", "status",
-    "booking_date", "value_date", "reference", "counterparty", "txid", "memo",
+# --- rows formatted in SQL ------------------------------------------------------------
+#
+# The big tables go out as JSON (one object per item), CSV lines and spreadsheet cells.
+# Formatting them in Python cost ~100 µs a row; SQLite's own functions do it in C, so each
+# row arrives as ready text and Python only writes it. The CSV text follows ``csv.writer``
+# (minimal quoting, ``\r\n``); cells that a spreadsheet would run as a formula get a
+# leading ``'`` (see ``services.export.safe_cell``, which does the same for small tables).
+# Spreadsheet cells carry ``#R#`` for the row number (filled in by the writer); ``#`` in
+# text is written as ``&#35;`` so the placeholder cannot be forged.
+
+_TRIGGERS = "(61, 43, 45, 64, 9, 13)"  # = + - @ tab CR
+
+
+def _is_decimal(x: str) -> str:
+    body = f"(CASE WHEN {x} GLOB '-*' THEN substr({x}, 2) ELSE {x} END)"
+    return (f"({body} GLOB '[0-9]*' AND {body} NOT GLOB '*[^0-9.]*' "
+            f"AND {body} NOT GLOB '*.*.*' AND {body} NOT GLOB '*.')")  # fmt: skip
+
+
+def _neutral(x: str, numeric: bool) -> str:
+    cond = f"unicode({x}) IN {_TRIGGERS}"
+    if numeric:
+        cond += f" AND NOT {_is_decimal(x)}"
+    return f"(CASE WHEN {cond} THEN char(39) || {x} ELSE {x} END)"
+
+
+def _csv(x: str) -> str:
+    return (f"(CASE WHEN {x} IS NULL THEN '' WHEN instr({x}, ',') OR instr({x}, char(34)) "
+            f"OR instr({x}, char(10)) OR instr({x}, char(13)) "
+            f"THEN char(34) || replace({x}, char(34), char(34, 34)) || char(34) ELSE {x} END)")  # fmt: skip
+
+
+def _xml_text(x: str) -> str:
+    return (f"replace(replace(replace(replace(substr({x}, 1, 32767), '&', '&amp;'), '<', "
+            f"'&lt;'), '>', '&gt;'), '#', '&#35;')")  # fmt: skip
+
+
+def iso_sql(x: str) -> str:
+    """SQL for ``sessions.iso`` of a µs timestamp (``…Z``, µs only when not zero)."""
+    return (f"(CASE WHEN {x} IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S', "
+            f"{x} / 1000000 - ({x} % 1000000 < 0), 'unixepoch') || CASE WHEN {x} % 1000000 = 0 "
+            f"THEN '' ELSE printf('.%06d', ({x} % 1000000 + 1000000) % 1000000) END || 'Z' END)")  # fmt: skip
+
+
+def _score_sql(x: str) -> str:
+    # Six places are plenty for a score, and decimal text never has an exponent.
+    return (f"(CASE WHEN {x} IS NULL THEN NULL ELSE "
+            f"rtrim(rtrim(printf('%.6f', {x}), '0'), '.') END)")  # fmt: skip
+
+
+def _col(i: int) -> str:
+    out, n = "", i + 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+def _formatted(columns: Sequence[tuple[str, str, str]], source: str, order: str,
+               keep: Sequence[str] = ()) -> str:  # fmt: skip
+    """One query: per row of ``source`` (FROM … WHERE …, with ``?`` parameters) in
+    ``order``, the ``keep`` expressions, then the JSON object, the CSV line and the
+    spreadsheet cells of ``columns``: (JSON key, SQL expression, type) where type is
+    ``text``, ``number`` (decimal text), ``int``, ``bool`` (0/1) or ``json`` (already
+    JSON, only in the object). A key starting with ``-`` is left out of the JSON object.
+
+    Each value is computed once: the base values, their neutralised text, and the
+    formatting are three nested selects that SQLite may not flatten (``OFFSET 0``), so they
+    stream as co-routines instead of repeating every expression in every use."""
+    base = [f"{e} AS k{i}" for i, e in enumerate(keep)]
+    base += [f"{expr} AS v{i}" for i, (_, expr, _) in enumerate(columns)]
+    mid = [f"k{i}" for i in range(len(keep))]
+    obj, line, cells = [], [], []
+    for i, (key, _, kind) in enumerate(columns):
+        v, t = f"v{i}", f"t{i}"
+        mid.append(v)
+        if not key.startswith("-"):
+            if kind == "bool":
+                obj.append(f"'{key}', json(CASE WHEN {v} THEN 'true' ELSE 'false' END)")
+            else:
+                obj.append(f"'{key}', " + (f"json({v})" if kind == "json" else v))
+        if kind == "json":
+            continue
+        col = _col(len(line))
+        if kind == "int":
+            line.append(f"coalesce(CAST({v} AS TEXT), '')")
+            cells.append(f"CASE WHEN {v} IS NULL THEN '' ELSE '<c r=\"{col}#R#\"><v>' || "
+                         f"{v} || '</v></c>' END")  # fmt: skip
+            continue
+        mid.append(f"(CASE WHEN {v} THEN 'true' ELSE 'false' END) AS {t}" if kind == "bool"
+                   else f"{_neutral(v, kind == 'number')} AS {t}")  # fmt: skip
+        line.append(_csv(t))
+        cells.append(f"CASE WHEN {t} IS NULL THEN '' ELSE '<c r=\"{col}#R#\" t=\"inlineStr\">"
+                     f"<is><t xml:space=\"preserve\">' || {_xml_text(t)} || '</t></is></c>' END")  # fmt: skip
+    outer = [f"k{i}" for i in range(len(keep))]
+    outer += [f"json_object({', '.join(obj)})", " || ',' || ".join(line) + " || char(13, 10)",
+              " || ".join(cells)]  # fmt: skip
+    return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM "
+            f"(SELECT {', '.join(base)} {source} ORDER BY {order} LIMIT -1 OFFSET 0) "
+            f"LIMIT -1 OFFSET 0)")  # fmt: skip
+
+
+_IN_SCOPE = "EXISTS (SELECT 1 FROM x_scope s WHERE s.id = r.id)"
+_GROUP = (
+    ("group_id", "g.id", "int"), ("pair", "g.pair", "text"), ("kind", "g.kind", "text"),
+    ("state", "g.state", "text"), ("origin", "g.origin", "text"), ("rule", "g.rule", "text"),
+    ("score", _score_sql("g.score"), "number"), ("decided_by", "g.decided_by", "text"),
+    ("decided_at", iso_sql("g.decided_us"), "text"), ("reason", "g.reason", "text"),
+    ("note", "g.note", "text"),
 )  # fmt: skip
+_MEMBER = (
+    ("record_id", "r.id", "int"), ("side", "m.side", "text"), ("in_scope", _IN_SCOPE, "bool"),
+    ("source", "r.source", "text"), ("account", "r.account", "text"),
+    ("external_id", "r.external_id", "text"), ("kind", "r.kind", "text"),
+    ("ts", iso_sql("r.ts_us"), "text"), ("asset", "r.asset", "text"),
+    ("amount", "r.amount", "number"), ("fee", "r.fee", "number"),
+    ("fee_asset", "r.fee_asset", "text"), ("status", "r.status", "text"),
+    ("booking_date", "r.booking_date", "text"), ("value_date", "r.value_date", "text"),
+    ("reference", "r.reference", "text"), ("counterparty", "r.counterparty", "text"),
+    ("txid", "r.txid", "text"), ("memo", "r.memo", "text"),
+)  # fmt: skip
+_GROUP_JSON = ("json_object(" + ", ".join(f"'{k}', {e}" for k, e, _ in _GROUP)
+               + ", 'adjustments', json('[]'))")  # fmt: skip
+_MEMBERS_SQL = _formatted(
+    [*((f"-{k}", e, t) for k, e, t in _GROUP), *_MEMBER],
+    "FROM x_groups x JOIN match_groups g ON g.id = x.id AND g.kind = ? "
+    "JOIN group_members m ON m.group_id = g.id JOIN records r ON r.id = m.record_id",
+    "g.id, m.side, r.ts_us, r.id", keep=("g.id", "g.adjustments", _GROUP_JSON),
+)
 
 
-def group_members(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
-    """Rows of :data:`MEMBER_COLUMNS`, one per member of each staged group of ``kind``,
-    ordered by group, side, time and id (a group's members are consecutive)."""
-    yield from conn.execute(
-        "SELECT g.id, g.pair, g.kind, g.state, g.origin, g.rule, g.score, g.decided_by, "
-        "g.decided_us, g.reason, g.note, g.adjustments, m.side, r.id, "
-        "EXISTS (SELECT 1 FROM x_scope s WHERE s.id = r.id), r.source, r.account, "
-        "r.external_id, r.kind, r.ts_us, r.asset, r.amount, r.fee, r.fee_asset, r.status, "
-        "r.booking_date, r.value_date, r.reference, r.counterparty, r.txid, r.memo "
-        "FROM x_groups x JOIN match_groups g ON g.id = x.id AND g.kind = ? "
-        "JOIN group_members m ON m.group_id = g.id JOIN records r ON r.id = m.record_id "
-        "ORDER BY g.id, m.side, r.ts_us, r.id", (kind,),
-    )  # fmt: skip
+def group_members(conn: Connection, kind: str) -> Iterator[tuple[int, str | None, str, str,
+                                                                  str, str]]:  # fmt: skip
+    """(group id, adjustments JSON text, group JSON with ``"adjustments": []``, member
+    JSON, CSV line, cells) per member of each staged group of ``kind``, ordered by group,
+    side, time and id (a group's members are consecutive). The CSV line and the cells
+    hold the group's columns, then the member's."""
+    yield from conn.execute(_MEMBERS_SQL, (kind,))
 
 
-UNRESOLVED_COLUMNS = ("record_id", "pair", "side", "source", "account", "external_id", "kind",
-                      "ts_us", "asset", "amount", "state")  # fmt: skip
+_UNRESOLVED = (
+    ("record_id", "r.id", "int"), ("pair", "s.pair", "text"), ("side", "s.side", "text"),
+    ("source", "r.source", "text"), ("account", "r.account", "text"),
+    ("external_id", "r.external_id", "text"), ("kind", "r.kind", "text"),
+    ("ts", iso_sql("r.ts_us"), "text"), ("asset", "r.asset", "text"),
+    ("amount", "r.amount", "number"), ("state", "r.state", "text"),
+)  # fmt: skip
+_UNRESOLVED_SQL = _formatted(
+    _UNRESOLVED, "FROM x_scope s JOIN records r ON r.id = s.id "
+    "WHERE s.pair = ? AND r.state != 'matched'", "s.side, r.ts_us, r.id",
+)
 
 
-def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    """Rows of :data:`UNRESOLVED_COLUMNS`: in-scope records not matched, per pair (in the
+def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[str, str, str]]:
+    """(JSON, CSV line, cells) of the in-scope records not matched, per pair (in the
     session's order), left side first, by time and id."""
     for pair in pairs:
-        yield from conn.execute(
-            "SELECT r.id, s.pair, s.side, r.source, r.account, r.external_id, r.kind, r.ts_us, "
-            "r.asset, r.amount, r.state FROM x_scope s JOIN records r ON r.id = s.id "
-            "WHERE s.pair = ? AND r.state != 'matched' ORDER BY s.side, r.ts_us, r.id", (pair,),
-        )  # fmt: skip
+        yield from conn.execute(_UNRESOLVED_SQL, (pair,))
 
 
-DECISION_COLUMNS = ("seq", "at_us", "actor", "actor_kind", "action", "pair", "group_id",
-                    "record_ids", "session_id", "before", "after", "reason", "note",
-                    "prev_hash", "hash")  # fmt: skip
+_DECISION = (
+    ("seq", "d.seq", "int"), ("at", iso_sql("d.at_us"), "text"), ("at_us", "d.at_us", "int"),
+    ("actor", "d.actor", "text"), ("actor_kind", "d.actor_kind", "text"),
+    ("action", "d.action", "text"), ("pair", "d.pair", "text"),
+    ("group_id", "d.group_id", "int"), ("record_ids", "d.record_ids", "text"),
+    ("session_id", "d.session_id", "int"), ("before", "d.before", "text"),
+    ("after", "d.after", "text"), ("reason", "d.reason", "text"), ("note", "d.note", "text"),
+    ("prev_hash", "d.prev_hash", "text"), ("hash", "d.hash", "text"),
+)  # fmt: skip
+_DECISION_SQL = _formatted(
+    _DECISION, "FROM x_decisions x JOIN decisions d ON d.seq = x.seq", "d.seq")
 
 
-def decisions(conn: Connection) -> Iterator[tuple[Any, ...]]:
-    """Rows of :data:`DECISION_COLUMNS` of the staged decisions, by seq (JSON fields as
-    the exact text that was hashed)."""
-    yield from conn.execute(
-        f"SELECT {', '.join('d.' + c for c in DECISION_COLUMNS)} FROM x_decisions x "
-        "JOIN decisions d ON d.seq = x.seq ORDER BY d.seq"
-    )
+def decisions(conn: Connection) -> Iterator[tuple[str, str, str]]:
+    """(JSON, CSV line, cells) of the staged decisions, by seq; ``record_ids``, ``before``
+    and ``after`` are the exact JSON text that was hashed, as strings."""
+    yield from conn.execute(_DECISION_SQL)
 
 
 def decision_counts(conn: Connection) -> tuple[list[tuple[str, str, str, int]],
