@@ -637,28 +637,27 @@ class _Table:
 
 
 class _BigTable:
-    """One big table whose rows come formatted from SQL (CSV line and cells)."""
+    """One big table whose rows come formatted from SQL (neutralised CSV fields and cells)."""
 
     def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
                  header: tuple[str, ...]) -> None:  # fmt: skip
         self.out = csv_out
         self.sheets = sheets
-        buf = io.StringIO()
-        csv.writer(buf).writerow(header)
-        csv_out.write(buf.getvalue())
+        self.writer = csv.writer(csv_out)
+        self.writer.writerow(header)
         sheets.send(("sheet", name.capitalize(), list(header), [], None, True))
-        self.lines: list[str] = []
+        self.lines: list[tuple[Any, ...]] = []
         self.cells: list[str] = []
 
-    def row(self, line: str, cells: str) -> None:
-        self.lines.append(line)
+    def row(self, fields: tuple[Any, ...], cells: str) -> None:
+        self.lines.append(fields)
         self.cells.append(cells)
         if len(self.lines) >= _SHEET_ROWS:
             self.flush()
 
     def flush(self) -> None:
         if self.lines:
-            self.out.write("".join(self.lines))
+            self.writer.writerows(self.lines)
             self.sheets.send(("xml", self.cells))
             self.lines = []
             self.cells = []
@@ -709,7 +708,8 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], shee
             current: int | None = None
             head_json, head_adj = "", None
             members: list[str] = []
-            for gid, adj, gjson, mjson, line, cells in reads.group_members(conn, kind):
+            for row in reads.group_members(conn, kind):
+                gid, adj, gjson, mjson = row[:4]
                 if gid != current:
                     if current is not None:
                         j.item_text(_group_item(head_json, head_adj, members))
@@ -720,7 +720,7 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], shee
                             adjustments.append([gid, g["pair"], a["kind"], a["asset"],
                                                 a["amount"], a.get("note")])  # fmt: skip
                 members.append(mjson)
-                table.row(line, cells)
+                table.row(row[4:-1], row[-1])
             if current is not None:
                 j.item_text(_group_item(head_json, head_adj, members))
             table.flush()
@@ -746,9 +746,9 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], shee
         with staging.text(f"{name}.csv") as cf:
             table = _BigTable(cf, sheets, name, header)
             n = 0
-            for item, line, cells in rows:
-                j.item_text(item)
-                table.row(line, cells)
+            for row in rows:
+                j.item_text(row[0])
+                table.row(row[1:-1], row[-1])
                 n += 1
             table.flush()
         if key == "unresolved":

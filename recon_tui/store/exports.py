@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from recon_tui.model import Side
 from recon_tui.store.db import Connection, Store
@@ -154,11 +155,11 @@ def explained_in_scope(conn: Connection) -> int:
 
 # --- rows formatted in SQL ------------------------------------------------------------
 #
-# The big tables go out as JSON (one object per item), CSV lines and spreadsheet cells.
-# Formatting them in Python cost ~100 µs a row; SQLite's own functions do it in C, so each
-# row arrives as ready text and Python only writes it. The CSV text follows ``csv.writer``
-# (minimal quoting, ``\r\n``); cells that a spreadsheet would run as a formula get a
-# leading ``'`` (see ``services.export.safe_cell``, which does the same for small tables).
+# The big tables go out as JSON (one object per item), CSV rows and spreadsheet cells.
+# Building them as Python objects cost ~100 µs a row; here SQLite's own functions make the
+# JSON text and the cell XML in C, and hand the CSV fields over already neutralised: text
+# that a spreadsheet would run as a formula gets a leading ``'`` (as
+# ``services.export.safe_cell`` does for the small tables), so Python only writes.
 # Spreadsheet cells carry ``#R#`` for the row number (filled in by the writer); ``#`` in
 # text is written as ``&#35;`` so the placeholder cannot be forged.
 
@@ -178,15 +179,14 @@ def _neutral(x: str, numeric: bool) -> str:
     return f"(CASE WHEN {cond} THEN char(39) || {x} ELSE {x} END)"
 
 
-def _csv(x: str) -> str:
-    return (f"(CASE WHEN {x} IS NULL THEN '' WHEN instr({x}, ',') OR instr({x}, char(34)) "
-            f"OR instr({x}, char(10)) OR instr({x}, char(13)) "
-            f"THEN char(34) || replace({x}, char(34), char(34, 34)) || char(34) ELSE {x} END)")  # fmt: skip
+_XML_SPECIAL = "'*[&<>#]*'"
 
 
 def _xml_text(x: str) -> str:
-    return (f"replace(replace(replace(replace(substr({x}, 1, 32767), '&', '&amp;'), '<', "
-            f"'&lt;'), '>', '&gt;'), '#', '&#35;')")  # fmt: skip
+    # Excel keeps at most 32,767 characters of a cell; most text needs no escaping at all.
+    return (f"(CASE WHEN {x} NOT GLOB {_XML_SPECIAL} AND length({x}) <= 32767 THEN {x} "
+            f"ELSE replace(replace(replace(replace(substr({x}, 1, 32767), '&', '&amp;'), '<', "
+            f"'&lt;'), '>', '&gt;'), '#', '&#35;') END)")  # fmt: skip
 
 
 def iso_sql(x: str) -> str:
@@ -213,8 +213,8 @@ def _col(i: int) -> str:
 def _formatted(columns: Sequence[tuple[str, str, str]], source: str, order: str,
                keep: Sequence[str] = ()) -> str:  # fmt: skip
     """One query: per row of ``source`` (FROM … WHERE …, with ``?`` parameters) in
-    ``order``, the ``keep`` expressions, then the JSON object, the CSV line and the
-    spreadsheet cells of ``columns``: (JSON key, SQL expression, type) where type is
+    ``order``, the ``keep`` expressions, the JSON object, one CSV field per column and
+    the spreadsheet cells of ``columns``: (JSON key, SQL expression, type) where type is
     ``text``, ``number`` (decimal text), ``int``, ``bool`` (0/1) or ``json`` (already
     JSON, only in the object). A key starting with ``-`` is left out of the JSON object.
 
@@ -237,18 +237,20 @@ def _formatted(columns: Sequence[tuple[str, str, str]], source: str, order: str,
             continue
         col = _col(len(line))
         if kind == "int":
-            line.append(f"coalesce(CAST({v} AS TEXT), '')")
-            cells.append(f"CASE WHEN {v} IS NULL THEN '' ELSE '<c r=\"{col}#R#\"><v>' || "
-                         f"{v} || '</v></c>' END")  # fmt: skip
+            line.append(v)
+            cells.append(f"CASE WHEN {v} IS NULL THEN '' ELSE concat('<c r=\"{col}#R#\"><v>', "
+                         f"{v}, '</v></c>') END")  # fmt: skip
             continue
         mid.append(f"(CASE WHEN {v} THEN 'true' ELSE 'false' END) AS {t}" if kind == "bool"
                    else f"{_neutral(v, kind == 'number')} AS {t}")  # fmt: skip
-        line.append(_csv(t))
-        cells.append(f"CASE WHEN {t} IS NULL THEN '' ELSE '<c r=\"{col}#R#\" t=\"inlineStr\">"
-                     f"<is><t xml:space=\"preserve\">' || {_xml_text(t)} || '</t></is></c>' END")  # fmt: skip
+        line.append(t)
+        cells.append(f"CASE WHEN {t} IS NULL THEN '' ELSE concat('<c r=\"{col}#R#\" "
+                     f"t=\"inlineStr\"><is><t xml:space=\"preserve\">', {_xml_text(t)}, "
+                     "'</t></is></c>') END")  # fmt: skip
     outer = [f"k{i}" for i in range(len(keep))]
-    outer += [f"json_object({', '.join(obj)})", " || ',' || ".join(line) + " || char(13, 10)",
-              " || ".join(cells)]  # fmt: skip
+    # concat() builds each text in one allocation (a chain of || copies it at every step).
+    # CSV fields go out as columns: Python's csv writer quotes them faster than SQL can.
+    outer += [f"json_object({', '.join(obj)})", *line, f"concat({', '.join(cells)})"]
     return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM "
             f"(SELECT {', '.join(base)} {source} ORDER BY {order} LIMIT -1 OFFSET 0) "
             f"LIMIT -1 OFFSET 0)")  # fmt: skip
@@ -283,11 +285,10 @@ _MEMBERS_SQL = _formatted(
 )
 
 
-def group_members(conn: Connection, kind: str) -> Iterator[tuple[int, str | None, str, str,
-                                                                  str, str]]:  # fmt: skip
+def group_members(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
     """(group id, adjustments JSON text, group JSON with ``"adjustments": []``, member
-    JSON, CSV line, cells) per member of each staged group of ``kind``, ordered by group,
-    side, time and id (a group's members are consecutive). The CSV line and the cells
+    JSON, *CSV fields, cells) per member of each staged group of ``kind``, ordered by group,
+    side, time and id (a group's members are consecutive). The CSV fields and the cells
     hold the group's columns, then the member's."""
     yield from conn.execute(_MEMBERS_SQL, (kind,))
 
@@ -305,8 +306,8 @@ _UNRESOLVED_SQL = _formatted(
 )
 
 
-def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[str, str, str]]:
-    """(JSON, CSV line, cells) of the in-scope records not matched, per pair (in the
+def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """(JSON, *CSV fields, cells) of the in-scope records not matched, per pair (in the
     session's order), left side first, by time and id."""
     for pair in pairs:
         yield from conn.execute(_UNRESOLVED_SQL, (pair,))
@@ -325,8 +326,8 @@ _DECISION_SQL = _formatted(
     _DECISION, "FROM x_decisions x JOIN decisions d ON d.seq = x.seq", "d.seq")
 
 
-def decisions(conn: Connection) -> Iterator[tuple[str, str, str]]:
-    """(JSON, CSV line, cells) of the staged decisions, by seq; ``record_ids``, ``before``
+def decisions(conn: Connection) -> Iterator[tuple[Any, ...]]:
+    """(JSON, *CSV fields, cells) of the staged decisions, by seq; ``record_ids``, ``before``
     and ``after`` are the exact JSON text that was hashed, as strings."""
     yield from conn.execute(_DECISION_SQL)
 
