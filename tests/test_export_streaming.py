@@ -75,7 +75,7 @@ def test_formulas_are_neutralised_in_csv_and_xlsx_and_kept_in_json(closed, tmp_p
     assert negative and all(not r["amount"].startswith("'") for r in negative)
     for r in rows:  # no cell a spreadsheet would run
         for v in r.values():
-            assert not v or v[0] not in "=+@\t\r" and (v[0] != "-" or v[1:2].isdigit()), v
+            assert not v or (v[0] not in "=+@\t\r" and (v[0] != "-" or v[1:2].isdigit())), v
     wb = openpyxl.load_workbook(folder / "workbook.xlsx", read_only=True)
     sheet = [list(r) for r in wb["Groups"].iter_rows(values_only=True)]
     sheet += [list(r) for r in wb["Explained"].iter_rows(values_only=True)][1:]
