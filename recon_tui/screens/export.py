@@ -1,14 +1,18 @@
 """The export dialog (the ``e`` key): where to write a session's export, as a folder, a zip
 archive or an encrypted bundle, and whether an unclosed session may go out as a draft.
 
-The work is :func:`recon_tui.services.export.export_session`; a refusal (unresolved items,
-an existing target, a full disk) is shown as the dialog's one-line error.
+The dialog only gathers the choices (:class:`~recon_tui.services.export.ExportRequest`);
+the export itself (:func:`~recon_tui.services.export.run_request`: scrypt, the streamed
+files, fsync) runs in a thread worker, never on the UI thread. A refusal (unresolved
+items, an existing target, a full disk) is shown as the dialog's one-line error; success
+closes the dialog with the result.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Label, OptionList, Static
@@ -71,7 +75,8 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
             raise ValueError("choose a session")
         return self.choices[i].id
 
-    def result(self) -> export_service.ExportResult:
+    def result(self) -> export_service.ExportRequest:
+        """The user's choices, checked; raises ``ValueError`` with what to fix."""
         sid = self.chosen_session()
         out_text = self.query_one("#export-out", Input).value.strip()
         if not out_text:
@@ -84,14 +89,43 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
                 raise ValueError("an encrypted export needs a passphrase")
             if passphrase != self.query_one("#export-pass2", Input).value:
                 raise ValueError("the two passphrases differ")
+        return export_service.ExportRequest(
+            session_id=sid, out=Path(out_text).expanduser(),
+            zip_archive=self.query_one("#export-zip", Checkbox).value, encrypt=encrypt,
+            passphrase=passphrase, force=self.query_one("#export-force", Checkbox).value,
+        )  # fmt: skip
+
+    def action_submit(self) -> None:
+        if self.busy:
+            return
         try:
-            result = export_service.export_session(
-                self.store, sid, Path(out_text).expanduser(),
-                zip_archive=self.query_one("#export-zip", Checkbox).value, encrypt=encrypt,
-                passphrase=passphrase, force=self.query_one("#export-force", Checkbox).value,
-            )  # fmt: skip
+            request = self.result()
+        except ValueError as exc:
+            self.error(str(exc))
+            return
+        self.busy = True
+        self.error("exporting…")
+        self.export(request)
+
+    busy = False
+
+    @work(thread=True, exclusive=True, group="export")
+    def export(self, request: export_service.ExportRequest) -> None:
+        try:
+            result = export_service.run_request(self.store, request)
         except export_service.ExportRefused as exc:
             shown = "; ".join(r.line() for r in exc.unresolved[:3])
-            raise ValueError(f"{exc}{': ' + shown if shown else ''}") from None
+            self.app.call_from_thread(self._failed, f"{exc}{': ' + shown if shown else ''}")
+        except (ValueError, OSError) as exc:  # ExportError, SessionError: one line each
+            self.app.call_from_thread(self._failed, str(exc))
+        else:
+            self.app.call_from_thread(self._done, result)
+
+    def _failed(self, message: str) -> None:
+        self.busy = False
+        self.error(message)
+
+    def _done(self, result: export_service.ExportResult) -> None:
+        self.busy = False
         self.app.notify(result.line())
-        return result
+        self.dismiss(result)
