@@ -19,7 +19,8 @@ from recon_tui.screens.dashboard import DashboardScreen
 from recon_tui.screens.help import HelpScreen
 from recon_tui.screens.sources import SourcesScreen
 from recon_tui.screens.workbench import WorkbenchScreen
-from recon_tui.services.workbench import WorkbenchService
+from recon_tui.services.bundle import Services
+from recon_tui.services.export_request import ExportRequest
 from recon_tui.store import Store
 from recon_tui.store.records import ts_to_us
 
@@ -41,7 +42,9 @@ class ReconApp(App[None]):
     ) -> None:
         super().__init__()
         self.store = store
-        self.service = WorkbenchService(store)
+        self._now = now
+        self.services = Services.for_store(store, clock=self.now_us)
+        """Every service the screens call, one per job."""
         self._now = now
         self._start_pair = pair
         self._last_pair: str | None = pair
@@ -73,10 +76,8 @@ class ReconApp(App[None]):
     @work(thread=True, group="startup")
     def _check_audit_trail(self) -> None:
         """Walk the hash chain once at start: a tampered store is said loudly."""
-        from recon_tui.services.sessions import startup_check
-
         try:
-            warning = startup_check(self.store)
+            warning = self.services.audit.startup_check()
         except Exception as exc:  # a failed check is itself a warning, not a crash
             warning = f"audit check failed: {exc}"
         if warning:
@@ -98,12 +99,12 @@ class ReconApp(App[None]):
         self._close_messages_no_wait()
 
     def on_unmount(self) -> None:
-        self.service.close()
+        self.services.close()
 
     # --- navigation ------------------------------------------------------------------------
 
     def open_workbench(self, pair_name: str) -> None:
-        pair = self.service.pair(pair_name)
+        pair = self.services.pairs.get(pair_name)
         if pair is None:
             self.notify(f"no source pair '{pair_name}'", severity="error")
             return
@@ -124,7 +125,7 @@ class ReconApp(App[None]):
     def action_workbench(self) -> None:
         if isinstance(self.screen, WorkbenchScreen):
             return
-        name = self._last_pair or next((p.name for p in self.service.pairs()), None)
+        name = self._last_pair or next((p.name for p in self.services.pairs.list()), None)
         if name is None:
             self.notify("no source pairs yet", severity="warning")
             return
@@ -148,10 +149,24 @@ class ReconApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def action_export(self) -> None:
+    def action_export(self, session_id: int | None = None) -> None:
         from recon_tui.screens.export import ExportScreen
 
-        self.push_screen(ExportScreen())
+        self.push_screen(ExportScreen(session_id=session_id), self.run_export)
+
+    def run_export(self, request: ExportRequest | None) -> None:
+        """Run what the export dialog asked for, in a worker (scrypt, writes, fsync)."""
+        if request is not None:
+            self.notify(f"exporting session {request.session_id}…")
+            self._export(request)
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export(self, request: ExportRequest) -> None:
+        try:
+            line, ok = request.run(self.store).line(), True
+        except Exception as exc:  # one line, never a crash: a full disk, a refusal
+            line, ok = str(exc), False
+        self.call_from_thread(self.notify, line, severity="information" if ok else "error")
 
     # --- workers ---------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ class ReconCommands(Provider):
             ("Export", app.action_export, "Export a reconciliation session"),
             ("Help", app.action_help, "Keyboard map and how the workbench works"),
         ]
-        for p in app.service.pairs():
+        for p in app.services.pairs.list():
             cmds.append((f"Open pair {p.name}", partial(app.open_workbench, p.name),
                          f"{p.left.label()} vs {p.right.label()}"))  # fmt: skip
         return cmds

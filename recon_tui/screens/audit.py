@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from recon_tui import bindings
-from recon_tui.services import sessions
-from recon_tui.store import Store
+from recon_tui.errors import SessionError
+from recon_tui.services.bundle import Services, bundle_for, services_of
+from recon_tui.services.sessions import iso
 
 RECENT = 500
 """Without a record, group or session the view lists this many newest decisions."""
@@ -48,21 +50,21 @@ class AuditScreen(ModalScreen[None]):
 
     def __init__(
         self,
-        store: Store | None = None,
+        services: object | None = None,
         record_id: int | None = None,
         group_id: int | None = None,
         session_id: int | None = None,
     ) -> None:
         super().__init__()
-        self._store = store
+        self._services = bundle_for(services)
         self.record_id = record_id
         self.group_id = group_id
         self.session_id = session_id
         self.rows: list[dict[str, Any]] = []
 
     @property
-    def store(self) -> Store:
-        return self._store if self._store is not None else self.app.store  # type: ignore[attr-defined]
+    def services(self) -> Services:
+        return self._services if self._services is not None else services_of(self.app)
 
     def title_text(self) -> str:
         if self.record_id is not None:
@@ -90,18 +92,12 @@ class AuditScreen(ModalScreen[None]):
         table.focus()
 
     def load(self) -> None:
-        conn = self.store.connection()
-        if self.record_id is None and self.group_id is None and self.session_id is None:
-            rows = [sessions._decision(r) for r in conn.execute(
-                f"SELECT {', '.join(sessions.DECISION_COLS)} FROM decisions "
-                f"ORDER BY seq DESC LIMIT {RECENT}")][::-1]  # fmt: skip
-        else:
-            try:
-                rows = sessions.decisions_for(conn, record_id=self.record_id,
-                                              group_id=self.group_id, session_id=self.session_id)  # fmt: skip
-            except sessions.SessionError as exc:
-                self.query_one("#audit-status", Static).update(str(exc))
-                rows = []
+        try:
+            rows = self.services.audit.decisions(record_id=self.record_id, group_id=self.group_id,
+                                                 session_id=self.session_id, recent=RECENT)  # fmt: skip
+        except SessionError as exc:
+            self.query_one("#audit-status", Static).update(str(exc))
+            rows = []
         self.rows = rows
         table = self.query_one(DataTable)
         table.clear()
@@ -109,7 +105,7 @@ class AuditScreen(ModalScreen[None]):
             why = " · ".join(x for x in (d["reason"], d["note"]) if x)
             rids = d["record_ids"] or []
             table.add_row(
-                str(d["seq"]), (sessions.iso(d["at_us"]) or "")[:19].replace("T", " "),
+                str(d["seq"]), (iso(d["at_us"]) or "")[:19].replace("T", " "),
                 d["actor"], d["actor_kind"], d["action"], d["pair"] or "",
                 "" if d["group_id"] is None else str(d["group_id"]),
                 _short(",".join(map(str, rids)), 24), change_text(d), _short(why, 50),
@@ -125,7 +121,7 @@ class AuditScreen(ModalScreen[None]):
             return
         d = self.rows[event.cursor_row]
         lines = [
-            f"#{d['seq']} {d['action']} by {d['actor']} ({d['actor_kind']}) at {sessions.iso(d['at_us'])}",
+            f"#{d['seq']} {d['action']} by {d['actor']} ({d['actor_kind']}) at {iso(d['at_us'])}",
             f"records {d['record_ids']}" if d["record_ids"] else "",
             f"session {d['session_id']}" if d["session_id"] is not None else "",
             f"before {_short(d['before'], 200)}" if d["before"] is not None else "",
@@ -137,7 +133,16 @@ class AuditScreen(ModalScreen[None]):
         self.query_one("#audit-detail", Static).update("\n".join(x for x in lines if x))
 
     def action_verify(self) -> None:
-        report = sessions.verify_all(self.store.connection())
+        self.query_one("#audit-status", Static).update("verifying the chain…")
+        self._verify()
+
+    @work(thread=True, exclusive=True, group="verify")
+    def _verify(self) -> None:
+        """The chain walk reads every decision: off the UI thread."""
+        report = self.services.audit.verify()
+        self.app.call_from_thread(self._verified, report)
+
+    def _verified(self, report: Any) -> None:
         status = self.query_one("#audit-status", Static)
         if report.ok:
             status.update(f"Audit trail intact: {report.entries:,} decisions, "
@@ -147,3 +152,4 @@ class AuditScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+

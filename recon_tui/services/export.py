@@ -137,24 +137,6 @@ class ExportResult:
                 f"{self.audit_head['seq']}:{self.audit_head['hash'][:12]})")  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class ExportRequest:
-    """What the export dialog returns: the app runs :func:`run_request` in a worker."""
-
-    session_id: int
-    out: Path
-    zip_archive: bool = False
-    encrypt: bool = False
-    passphrase: str | None = field(default=None, repr=False)
-    force: bool = False
-
-
-def run_request(store: Store, request: ExportRequest) -> ExportResult:
-    return export_session(store, request.session_id, request.out,
-                          zip_archive=request.zip_archive, encrypt=request.encrypt,
-                          passphrase=request.passphrase, force=request.force)  # fmt: skip
-
-
 # --- columns ---------------------------------------------------------------------------
 
 MEMBER_FIELDS = (

@@ -52,15 +52,19 @@ def stage_scope(conn: Connection, pairs: Sequence[tuple[str, Side, Side]], start
                 end_us: int, session_id: int) -> None:  # fmt: skip
     """Fill ``x_scope``, ``x_groups`` and ``x_touched`` for a session's pairs and period."""
     conn.execute("CREATE TEMP TABLE x_scope (pair TEXT NOT NULL, id INTEGER NOT NULL, "
-                 "side TEXT NOT NULL, PRIMARY KEY (pair, id)) WITHOUT ROWID")  # fmt: skip
+                 "side TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (pair, id)) "
+                 "WITHOUT ROWID")  # fmt: skip
     conn.execute("CREATE INDEX temp.x_scope_id ON x_scope (id)")
     for name, left, right in pairs:
         for code, side in (("L", left), ("R", right)):
             where, params = side_clause(side)
+            where = " AND ".join(f"r.{c.strip()}" for c in where.split(" AND "))
+            # The record's state in this pair (``open`` when the pair holds none for it).
             conn.execute(
-                f"INSERT OR IGNORE INTO x_scope (pair, id, side) SELECT ?, id, ? FROM records "
-                f"WHERE {where} AND ts_us >= ? AND ts_us < ?",
-                (name, code, *params, start_us, end_us),
+                "INSERT OR IGNORE INTO x_scope (pair, id, side, state) SELECT ?, r.id, ?, "
+                "coalesce(ps.state, 'open') FROM records r LEFT JOIN pair_states ps "
+                f"ON ps.pair = ? AND ps.record_id = r.id WHERE {where} AND r.ts_us >= ? "
+                "AND r.ts_us < ?", (name, code, name, *params, start_us, end_us),
             )  # fmt: skip
     conn.execute("CREATE TEMP TABLE x_groups (id INTEGER PRIMARY KEY)")
     marks = ", ".join("?" * len(pairs))
@@ -111,7 +115,7 @@ def scope_totals(conn: Connection) -> Iterator[tuple[str, str, str, int, int, st
     """(pair, side, asset, count, not matched, amounts comma-joined) of the scope; the
     caller sums the exact decimals (SQL would sum them as floats)."""
     yield from conn.execute(
-        "SELECT s.pair, s.side, r.asset, count(*), sum(r.state != 'matched'), "
+        "SELECT s.pair, s.side, r.asset, count(*), sum(s.state != 'matched'), "
         "group_concat(r.amount) FROM x_scope s JOIN records r ON r.id = s.id GROUP BY 1, 2, 3"
     )
 
@@ -298,11 +302,11 @@ _UNRESOLVED = (
     ("source", "r.source", "text"), ("account", "r.account", "text"),
     ("external_id", "r.external_id", "text"), ("kind", "r.kind", "text"),
     ("ts", iso_sql("r.ts_us"), "text"), ("asset", "r.asset", "text"),
-    ("amount", "r.amount", "number"), ("state", "r.state", "text"),
+    ("amount", "r.amount", "number"), ("state", "s.state", "text"),
 )  # fmt: skip
 _UNRESOLVED_SQL = _formatted(
     _UNRESOLVED, "FROM x_scope s JOIN records r ON r.id = s.id "
-    "WHERE s.pair = ? AND r.state != 'matched'", "s.side, r.ts_us, r.id",
+    "WHERE s.pair = ? AND s.state != 'matched'", "s.side, r.ts_us, r.id",
 )
 
 

@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from recon_tui.services.workbench import Candidate, fmt_money, us_to_dt
+from recon_tui.formatting import fmt_difference, fmt_money, us_to_dt
+from recon_tui.services.candidate_view import CandidateView as Candidate
 
 
 def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:
@@ -28,7 +29,7 @@ def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:
     agree = " ".join(f"✓{k}" for k in c.agreed)
     disagree = " ".join(f"✗{k}" for k in c.disagreed)
     lag = "-" if c.date_lag_days is None else f"{c.date_lag_days}d"
-    t.append(f"\n  diff {c.amount_difference} · lag {lag}")
+    t.append(f"\n  diff {fmt_difference(c.difference)} · lag {lag}")
     if agree or disagree:
         t.append(f" · {agree} {disagree}".rstrip())
     for adj in c.adjustments[:2]:
