@@ -284,7 +284,7 @@ class _Staging:
         with _open_private(self.folder / name) as raw:
             sink = _Sink(raw, self.key, nonce)
             buffered = io.BufferedWriter(sink, _CHUNK)
-            yield buffered  # type: ignore[misc]
+            yield buffered
             buffered.flush()
             sink.finish()
             os.fsync(raw.fileno())
@@ -794,7 +794,7 @@ def _alive(pid: int) -> bool:
 def remove_stale_partials(final: Path) -> list[Path]:
     """Remove what killed exports to ``final`` left beside it (``.<name>.*.partial``
     whose writer is gone); returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     parent = final.parent
     if not parent.is_dir():
         return removed
@@ -1049,7 +1049,7 @@ def _archive(target: Path, conn: Connection, doc: dict[str, Any], snap: dict[str
                 raw.write(prefix)
             sink = _Sink(raw, key, nonce, prefix)
             buffered = io.BufferedWriter(sink, _CHUNK)
-            _zip_into(buffered, staging, root, names)  # type: ignore[arg-type]
+            _zip_into(buffered, staging, root, names)
             buffered.flush()
             sink.finish()
             os.fsync(raw.fileno())

@@ -146,7 +146,8 @@ class Workbook:
     def __init__(self, stream: IO[bytes], compresslevel: int = 1) -> None:
         self._guard = _Guard(stream)
         # Level 1: sheets of XML deflate ~10x anyway, and level 6 costs three times the CPU.
-        self._zip = zipfile.ZipFile(self._guard, "w", compression=zipfile.ZIP_DEFLATED,  # type: ignore[arg-type]
+        guarded: Any = self._guard  # a writable stream is all a zip being written needs
+        self._zip = zipfile.ZipFile(guarded, "w", compression=zipfile.ZIP_DEFLATED,
                                     compresslevel=compresslevel)  # fmt: skip
         self._names: list[str] = []
         self._open: tuple[IO[bytes], Sheet] | None = None
@@ -155,7 +156,8 @@ class Workbook:
         info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o600 << 16
-        return self._zip.open(info, "w")
+        entry: IO[bytes] = self._zip.open(info, "w")
+        return entry
 
     def sheet(self, name: str, *, widths: dict[int, float] | None = None,
               freeze_header: bool = True) -> Sheet:  # fmt: skip

@@ -228,7 +228,9 @@ def _formatted(columns: Sequence[tuple[str, str, str]], source: str, order: str,
     base = [f"{e} AS k{i}" for i, e in enumerate(keep)]
     base += [f"{expr} AS v{i}" for i, (_, expr, _) in enumerate(columns)]
     mid = [f"k{i}" for i in range(len(keep))]
-    obj, line, cells = [], [], []
+    obj: list[str] = []
+    line: list[str] = []
+    cells: list[str] = []
     for i, (key, _, kind) in enumerate(columns):
         v, t = f"v{i}", f"t{i}"
         mid.append(v)
