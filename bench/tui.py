@@ -108,6 +108,14 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
 
 
+def _no_engine(app: Any) -> None:
+    """Turn the on-demand engine off wherever this version of the app keeps the switch."""
+    services = getattr(app, "services", None)
+    for holder in (getattr(services, "candidates", None), getattr(app, "service", None)):
+        if holder is not None and hasattr(holder, "use_engine"):
+            holder.use_engine = False
+
+
 SPENT: list[float] = [0.0]
 """Seconds spent inside the pane (cursor watcher + line rendering) since the last reset."""
 
@@ -143,7 +151,7 @@ async def measure(path: Path, n: int, moves: int, pages: int) -> dict[str, float
     store = build(path, n)
     opened = time.perf_counter()
     app = ReconApp(store, pair="bench")
-    app.services.candidates.use_engine = False  # the engine would load every open item into memory
+    _no_engine(app)  # the engine would load every open item into memory
     out: dict[str, float] = {}
     async with app.run_test(size=(160, 48)) as pilot:
         pane: RecordPane | None = None
@@ -248,7 +256,7 @@ async def measure_flow(path: Path, n: int, keys: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     app = ReconApp(store)
-    app.service.use_engine = False  # stored suggestions only: the engine would load it all
+    _no_engine(app)  # stored suggestions only: the engine would load it all
     async with app.run_test(size=(160, 48)) as pilot:
 
         def painted() -> bool:
