@@ -21,6 +21,7 @@ from recon_tui.screens.sources import SourcesScreen
 from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services.bundle import Services
 from recon_tui.services.export_request import ExportRequest
+from recon_tui.services.runs import set_default_origin
 from recon_tui.store import Store
 from recon_tui.store.records import ts_to_us
 
@@ -41,6 +42,7 @@ class ReconApp(App[None]):
         self, store: Store, *, now: datetime | None = None, pair: str | None = None
     ) -> None:
         super().__init__()
+        set_default_origin("app")  # runs started from here are the app's (run history)
         self.store = store
         self._now = now
         self.services = Services.for_store(store, clock=self.now_us)
@@ -144,6 +146,13 @@ class ReconApp(App[None]):
             return
         self._go_base()
         self.push_screen(SessionsScreen())
+
+    def action_runs(self) -> None:
+        from recon_tui.screens.runs import RunsScreen
+
+        if not isinstance(self.screen, RunsScreen):
+            self._go_base()
+            self.push_screen(RunsScreen())
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

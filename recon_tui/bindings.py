@@ -15,6 +15,7 @@ APP = [
     Binding("f3", "app.workbench", "Workbench"),
     Binding("f4", "app.sources", "Sources"),
     Binding("f5", "app.sessions", "Sessions"),
+    Binding("f6", "app.runs", "Runs", show=False),
     Binding("ctrl+p", "app.command_palette", "Commands", show=False),
     Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True),
 ]
@@ -79,6 +80,12 @@ SESSIONS = [
     Binding("escape", "back", "Back", show=False),
 ]
 
+RUNS = [
+    Binding("r", "reload", "Refresh"),
+    Binding("f", "toggle_failed", "Failed only"),
+    Binding("escape", "back", "Back", show=False),
+]
+
 AUDIT = [
     Binding("escape,q", "close", "Close"),
     Binding("v", "verify", "Verify chain"),
@@ -96,6 +103,7 @@ KEYMAP_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Workbench: deciding", WORKBENCH),
     ("Sources", SOURCES),
     ("Sessions", SESSIONS),
+    ("Runs", RUNS),
     ("Audit trail", AUDIT),
     ("Dialogs", MODAL),
 ]

@@ -78,6 +78,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from recon_tui.model import canonical_amount
 from recon_tui.services import sessions
+from recon_tui.services.runs import export_summary, recorded
 from recon_tui.services.sessions import ScopedRecord, Session, iso
 from recon_tui.services.xlsx_stream import Workbook
 from recon_tui.store import Store
@@ -944,6 +945,7 @@ def default_name(session: Session, draft: bool) -> str:
     return f"recon-session-{session.id}{'-DRAFT' if draft else ''}"
 
 
+@recorded("export", scope=lambda a: f"session:{a['session_id']}", summary=export_summary)
 def export_session(
     store: Store,
     session_id: int | str,
