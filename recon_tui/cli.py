@@ -526,9 +526,44 @@ def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | N
            zip_archive: bool, encrypt: bool, force: bool) -> None:  # fmt: skip
     """Export a closed reconciliation SESSION (or --decrypt a bundle)."""
     from recon_tui.services import export as export_service
+    from recon_tui.services.sessions import SessionError
+    from recon_tui.store import keys
 
-    export_service.cli_export(c, session, decrypt_path, out, encrypt, zip_archive=zip_archive,
-                              force=force)
+    def passphrase(confirm: bool) -> str:
+        try:
+            return keys.ask_passphrase("Export passphrase: ", env=export_service.PASSPHRASE_ENV,
+                                       confirm=confirm)  # fmt: skip
+        except Exception as exc:  # KeyUnavailable: no terminal and no env
+            raise export_service.ExportError(str(exc)) from None
+
+    if decrypt_path is not None:
+        if session is not None or encrypt or zip_archive or force:
+            raise click.UsageError("--decrypt takes only a bundle and --out")
+        if out is None:
+            raise click.UsageError("--decrypt needs --out DIR (a new folder)")
+        path = export_service.open_bundle(decrypt_path, out, passphrase(confirm=False))
+        bad = export_service.check_manifest(path)
+        if bad:
+            raise export_service.ExportError(
+                f"opened into {path}, but {', '.join(bad)} do not match the manifest")
+        n = len(json.loads((path / "manifest.json").read_text("utf-8"))["files"])
+        click.echo(f"Opened {decrypt_path} into {path} ({n + 1} files, manifest checks out).")
+        return
+    if session is None:
+        raise click.UsageError("give a SESSION id (see 'recon-tui session list') or --decrypt")
+    secret = passphrase(confirm=True) if encrypt else None
+    try:
+        result = export_service.export_session(c.store(), session, out, zip_archive=zip_archive,
+                                               encrypt=encrypt, passphrase=secret, force=force)  # fmt: skip
+    except export_service.ExportRefused as exc:
+        for r in exc.unresolved[:20]:
+            click.echo("  unresolved " + r.line())
+        if len(exc.unresolved) > 20:
+            click.echo(f"  … and {len(exc.unresolved) - 20:,} more")
+        raise
+    except SessionError as exc:
+        raise export_service.ExportError(str(exc)) from None
+    click.echo(result.line())
 
 
 from recon_tui.cli_service import register as _register_service  # noqa: E402 - needs cli
