@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -22,13 +22,15 @@ from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services.workbench import WorkbenchService
 from recon_tui.store import Store
 from recon_tui.store.records import ts_to_us
+from recon_tui.typeahead import TypeAheadApp
 
 
-class ReconApp(App[None]):
+class ReconApp(TypeAheadApp):
     """recon-tui's app, constructed with an open store.
 
     ``now`` pins the clock the views use for ages ("synced 5m ago", break aging), so
-    tests and snapshots are deterministic; ``pair`` opens that pair's workbench at start.
+    tests and snapshots are deterministic; ``pair`` opens that pair's workbench at start;
+    ``blink=False`` keeps text cursors steady (snapshots must not catch a cursor mid-blink).
     """
 
     TITLE = "recon-tui"
@@ -37,9 +39,11 @@ class ReconApp(App[None]):
     COMMANDS = App.COMMANDS | {ReconCommands}
 
     def __init__(
-        self, store: Store, *, now: datetime | None = None, pair: str | None = None
-    ) -> None:
+        self, store: Store, *, now: datetime | None = None, pair: str | None = None,
+        blink: bool = True,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.blink = blink
         self.store = store
         self.service = WorkbenchService(store)
         self._now = now
@@ -96,6 +100,10 @@ class ReconApp(App[None]):
             Text(f"recon-tui stopped on an unexpected error; a crash report was written to {where}")
         )
         self._close_messages_no_wait()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not self.blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False  # type: ignore[attr-defined]
 
     def on_unmount(self) -> None:
         self.service.close()
