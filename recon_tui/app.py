@@ -61,6 +61,7 @@ class ReconApp(TypeAheadApp):
         if self._start_pair:
             self.open_workbench(self._start_pair)
         self._check_audit_trail()
+        self.set_timer(0.3, self._prepare_all_help)
         # Sources with their own interval sync by themselves while the app is open.
         self.set_interval(30, self._sync_due_sources)
 
@@ -110,14 +111,15 @@ class ReconApp(TypeAheadApp):
 
     # --- navigation ------------------------------------------------------------------------
 
-    def open_workbench(self, pair_name: str) -> None:
+    def open_workbench(self, pair_name: str, record_id: int | None = None) -> None:
+        """Open a pair's workbench (with ``record_id``: its cursor on that record)."""
         pair = self.service.pair(pair_name)
         if pair is None:
             self.notify(f"no source pair '{pair_name}'", severity="error")
             return
         self._last_pair = pair_name
         self._go_base()
-        self.push_screen(WorkbenchScreen(pair))
+        self.push_screen(WorkbenchScreen(pair, record_id=record_id))
 
     def _go_base(self) -> None:
         # Keep at most dashboard + one other screen on the stack.
@@ -153,8 +155,27 @@ class ReconApp(TypeAheadApp):
         self.push_screen(SessionsScreen())
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen_id = getattr(self.screen, "HELP_ID", None) or self.screen.id
+        # Each screen's help is composed once and kept (installed): opening it again is a
+        # push of a ready screen, one frame.
+        name = self._prepare_help(screen_id)
+        help_screen = self.get_screen(name)
+        assert isinstance(help_screen, HelpScreen)
+        help_screen.asked()
+        self.push_screen(name)
+
+    def _prepare_help(self, screen_id: str | None) -> str:
+        name = f"help-{screen_id}"
+        if not self.is_screen_installed(name):
+            self.install_screen(HelpScreen(screen_id), name)
+        return name
+
+    def _prepare_all_help(self) -> None:
+        """Compose the main screens' help while the app idles, so ``?`` is one frame."""
+        for screen_id in ("workbench", "dashboard", "sessions", "sources"):
+            self._prepare_help(screen_id)
 
     def action_export(self) -> None:
         from recon_tui.screens.export import ExportScreen

@@ -11,9 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, OptionList, Static
 
+from recon_tui.formatting import fmt_money
 from recon_tui.screens.modal_base import Dialog
 from recon_tui.services.decisions import DIFFERENCE_REASONS
-from recon_tui.services.workbench import fmt_money
 
 
 def totals_table(

@@ -15,9 +15,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from recon_tui import bindings
+from recon_tui.formatting import fmt_money, us_to_dt
 from recon_tui.messages import RowHighlighted, StoreChanged, SyncFinished
 from recon_tui.model import SourcePair
 from recon_tui.screens.confirm import ConfirmScreen
@@ -26,10 +27,13 @@ from recon_tui.screens.filter import FilterScreen
 from recon_tui.screens.manual_match import ManualMatchScreen
 from recon_tui.screens.note import NoteScreen
 from recon_tui.screens.reject import RejectScreen
+from recon_tui.screens.saved_filters import SavedFiltersScreen
+from recon_tui.screens.search import SearchScreen
 from recon_tui.services.decisions import DecisionError, Decisions
-from recon_tui.services.workbench import Candidate, PaneFilter, Row, SortSpec, fmt_money
+from recon_tui.services.workbench import Candidate, PaneFilter, Row, SortSpec
 from recon_tui.widgets.candidates import CandidatesPane
 from recon_tui.widgets.detail import DetailPane
+from recon_tui.widgets.key_footer import KeyFooter
 from recon_tui.widgets.record_pane import RecordPane
 
 SORTS = [SortSpec("ts"), SortSpec("ts", True), SortSpec("amount"), SortSpec("amount", True)]
@@ -44,8 +48,6 @@ def row_summary(row: Row) -> str:
 
 
 def _date(row: Row) -> str:
-    from recon_tui.services.workbench import us_to_dt
-
     return f"{us_to_dt(row.ts_us):%Y-%m-%d}"
 
 
@@ -53,9 +55,10 @@ class WorkbenchScreen(Screen[None]):
     BINDINGS = bindings.WORKBENCH
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
-    def __init__(self, pair: SourcePair) -> None:
+    def __init__(self, pair: SourcePair, record_id: int | None = None) -> None:
         super().__init__(id="workbench")
         self.pair = pair
+        self._start_record = record_id
         self._timer: Timer | None = None
         self._focused_row: Row | None = None
         self._cand_generation = 0
@@ -73,7 +76,7 @@ class WorkbenchScreen(Screen[None]):
             yield CandidatesPane(id="candidates")
             yield DetailPane(id="detail")
         yield Static("", id="wb-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.pair.name}: {self.pair.left.label()} vs {self.pair.right.label()}"
@@ -82,6 +85,32 @@ class WorkbenchScreen(Screen[None]):
         self.right.set_query()
         self.active = self.left
         self.left.focus()
+        if self._start_record is not None:
+            self.show_record(self._start_record)
+
+    def show_record(self, record_id: int) -> bool:
+        """Put the cursor on a record of this pair (the pane of its side, showing its state,
+        by date): where Enter on an unresolved item, an audit entry, a break of the aging
+        chart or a search hit leads."""
+        detail = self.service.record_detail(record_id)
+        rows = self.service.rows([record_id])
+        if detail is None or not rows:
+            self.notify(f"record {record_id} is not in the store", severity="warning")
+            return False
+        rec = detail["record"]
+        pane = next((p for p in (self.left, self.right) if p.side.admits(rec)), None)
+        if pane is None:
+            self.notify(f"{rec.external_id} is on neither side of {self.pair.name}",
+                        severity="warning")  # fmt: skip
+            return False
+        status = "matched" if detail["state"] == "matched" else "unmatched"
+        if pane.filter.status != status or not pane.filter.is_default() or pane.sort != SortSpec():
+            pane.set_query(filt=PaneFilter(status=status), sort=SortSpec())
+        pane.select_row(rows[0])
+        self.active = pane
+        pane.focus()
+        self._status(f"at {rec.source} {rec.external_id}")
+        return True
 
     # --- widgets -----------------------------------------------------------------------
 
@@ -332,6 +361,32 @@ class WorkbenchScreen(Screen[None]):
                 pane.focus()
 
         self.app.push_screen(FilterScreen(pane.filter, pane.side.label()), done)
+
+    def action_search(self) -> None:
+        """Search both sides of the pair; Enter on a hit puts the cursor on it."""
+
+        def done(record_id: int | None) -> None:
+            if record_id is not None:
+                self.show_record(record_id)
+
+        self.app.push_screen(SearchScreen(self.pair), done)
+
+    def action_saved_filters(self) -> None:
+        """This pair's named filters: apply one to the focused pane, or save its filter."""
+        pane = self.active
+
+        def done(filt: PaneFilter | None) -> None:
+            if filt is not None:
+                pane.set_query(filt=filt)
+                pane.focus()
+
+        self.app.push_screen(SavedFiltersScreen(self.pair.name, pane.filter), done)
+
+    def on_option_list_option_selected(self, event: Any) -> None:
+        # Enter on a highlighted candidate confirms it (the list takes Enter first).
+        if event.option_list is self.candidates:
+            event.stop()
+            self.action_confirm()
 
     def action_cycle_sort(self) -> None:
         pane = self.active

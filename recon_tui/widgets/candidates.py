@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from recon_tui.services.workbench import Candidate, fmt_money, us_to_dt
+from recon_tui.formatting import fmt_money, us_to_dt
+from recon_tui.services.workbench import Candidate
 
 
 def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:

@@ -22,18 +22,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from recon_tui import bindings
+from recon_tui.formatting import dr_cr, fmt_money, us_to_dt
 from recon_tui.messages import RowHighlighted
 from recon_tui.model import Side
-from recon_tui.services.workbench import (
-    PaneFilter,
-    Row,
-    SidePager,
-    SortSpec,
-    WorkbenchService,
-    dr_cr,
-    fmt_money,
-    us_to_dt,
-)
+from recon_tui.services.workbench import PaneFilter, Row, SidePager, SortSpec, WorkbenchService
 
 PAGE = 100
 WINDOW = 400
