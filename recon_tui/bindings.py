@@ -44,7 +44,8 @@ class Action:
 
     @property
     def id(self) -> str:
-        return f"{self.scope}.{self.action}"
+        """``scope.method``: ``app.help``, ``workbench.reject``."""
+        return f"{self.scope}.{self.action.rpartition('.')[2]}"
 
     @property
     def key_text(self) -> str:

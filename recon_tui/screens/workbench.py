@@ -8,6 +8,7 @@ The screen only arranges widgets and routes keys: reads go through
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from textual import on, work
@@ -18,8 +19,8 @@ from textual.timer import Timer
 from textual.widgets import Header, Static
 
 from recon_tui import bindings
-from recon_tui.formatting import fmt_money, us_to_dt
-from recon_tui.messages import RowHighlighted, StoreChanged, SyncFinished
+from recon_tui.formatting import fmt_amounts, fmt_money, us_to_dt
+from recon_tui.messages import MarksChanged, RowHighlighted, StoreChanged, SyncFinished
 from recon_tui.model import SourcePair
 from recon_tui.screens.confirm import ConfirmScreen
 from recon_tui.screens.explain import ExplainScreen
@@ -167,6 +168,19 @@ class WorkbenchScreen(Screen[None]):
         if cands.has_focus:
             return cands.selected
         return cands.candidates[0] if cands.candidates else None
+
+    @on(MarksChanged)
+    def _marks_changed(self, event: MarksChanged) -> None:
+        """Both panes' borders: each side's marked count and sum (the pane's own), and the
+        running difference L − R while both sides have marks."""
+        lt, rt = self.left.marked_totals(), self.right.marked_totals()
+        note = ""
+        if lt and rt:
+            diff = {a: lt.get(a, Decimal(0)) - rt.get(a, Decimal(0))
+                    for a in sorted(set(lt) | set(rt))}  # fmt: skip
+            note = "marked L − R " + fmt_amounts(diff)
+        self.left.show_marks_note(note)
+        self.right.show_marks_note(note)
 
     # --- refreshing ------------------------------------------------------------------------
 

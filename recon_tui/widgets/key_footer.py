@@ -14,17 +14,27 @@ from rich.text import Text
 from textual.screen import Screen
 from textual.widget import Widget
 
-from recon_tui.bindings import BY_ID, Action
+from recon_tui.bindings import BY_ID, Action, actions_in, scopes_of
 
 SEP = "  "
 HELP_ID = "app.help"
 
 
 def footer_entries(screen: Screen[object]) -> list[Action]:
-    """The registry actions active on ``screen`` (its focus chain), by footer priority."""
+    """The registry actions active on ``screen`` (its focus chain), by footer priority.
+
+    A key a focused widget binds itself (a table's Enter selects its row) counts as the
+    screen's action for that key: the screen acts on the widget's message (Enter on a pair
+    opens it)."""
+    screen_id = getattr(screen, "HELP_ID", None) or screen.id
+    by_key = {key.strip(): a for scope in scopes_of(screen_id) for a in actions_in(scope)
+              for key in a.keys.split(",")}  # fmt: skip
     seen: dict[str, Action] = {}
-    for active in screen.active_bindings.values():
-        action = BY_ID.get(active.binding.id or "")
+    for key, active in screen.active_bindings.items():
+        if active.binding.id:
+            action = BY_ID.get(active.binding.id)
+        else:
+            action = by_key.get(key)
         if action is not None and action.footer > 0 and active.enabled:
             seen.setdefault(action.id, action)
     return sorted(seen.values(), key=lambda a: a.footer)

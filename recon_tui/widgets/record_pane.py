@@ -11,6 +11,7 @@ with placeholder lines until it lands.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -22,8 +23,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from recon_tui import bindings
-from recon_tui.formatting import dr_cr, fmt_money, us_to_dt
-from recon_tui.messages import RowHighlighted
+from recon_tui.formatting import dr_cr, fmt_amounts, fmt_money, us_to_dt
+from recon_tui.messages import MarksChanged, RowHighlighted
 from recon_tui.model import Side
 from recon_tui.services.workbench import PaneFilter, Row, SidePager, SortSpec, WorkbenchService
 
@@ -69,6 +70,7 @@ class RecordPane(ScrollView, can_focus=True):
         self._generation = 0
         self._jumping: int | None = None
         self._last_row_id: int | None = None
+        self.marks_note = ""
         self.first_paint_s: float | None = None
         """perf_counter() of the first paint that showed real rows (for bench/tui.py)."""
 
@@ -312,12 +314,14 @@ class RecordPane(ScrollView, can_focus=True):
             self.marked[row.id] = row
         self._update_title()
         self.refresh()
+        self.post_message(MarksChanged(self))
         self.move_to(self.cursor + 1)
 
     def clear_marks(self) -> None:
         self.marked.clear()
         self._update_title()
         self.refresh()
+        self.post_message(MarksChanged(self))
 
     def select_row(self, row: Row) -> None:
         """Move the cursor onto ``row`` (found by keyset position; a count query)."""
@@ -350,8 +354,22 @@ class RecordPane(ScrollView, can_focus=True):
         if what:
             sub.append(f"filter {what}")
         if self.marked:
-            sub.append(f"{len(self.marked)} marked")
+            sub.append(f"{len(self.marked):,} marked Σ {fmt_amounts(self.marked_totals())}")
+        if self.marks_note:
+            sub.append(self.marks_note)
         self.border_subtitle = escape(" · ".join(sub))
+
+    def marked_totals(self) -> dict[str, Decimal]:
+        """Per asset, the exact sum of the marked items."""
+        out: dict[str, Decimal] = {}
+        for r in self.marked.values():
+            out[r.asset] = out.get(r.asset, Decimal(0)) + r.amount
+        return dict(sorted(out.items()))
+
+    def show_marks_note(self, note: str) -> None:
+        """A line about both sides' marks (the running difference), set by the workbench."""
+        self.marks_note = note
+        self._update_title()
 
     # --- rendering -------------------------------------------------------------------------
 
