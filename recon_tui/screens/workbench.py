@@ -30,6 +30,7 @@ from recon_tui.screens.note import NoteScreen
 from recon_tui.screens.reject import RejectScreen
 from recon_tui.screens.saved_filters import SavedFiltersScreen
 from recon_tui.screens.search import SearchScreen
+from recon_tui.services import writeoff
 from recon_tui.services.decisions import DecisionError, Decisions
 from recon_tui.services.workbench import Candidate, PaneFilter, Row, SortSpec
 from recon_tui.widgets.candidates import CandidatesPane
@@ -265,7 +266,13 @@ class WorkbenchScreen(Screen[None]):
             self.right.clear_marks()
             self._decided(f"matched {len(left)}:{len(right)} by hand (group {gid})")
 
-        self.app.push_screen(ManualMatchScreen(lt, rt, diff, len(left), len(right)), done)
+        policy = writeoff.policy(self.app.store, self.pair.name)  # type: ignore[attr-defined]
+        gross = writeoff.gross_of(lt, rt)
+
+        def check(reason: str | None) -> str | None:
+            return writeoff.check(policy, self.pair.name, diff, gross, reason)
+
+        self.app.push_screen(ManualMatchScreen(lt, rt, diff, len(left), len(right), check), done)
 
     def action_undo(self) -> None:
         try:

@@ -22,10 +22,11 @@ from decimal import Decimal
 from typing import Any
 
 from recon_tui.model import canonical_amount, dumps
-from recon_tui.services import sessions
+from recon_tui.services import sessions, writeoff
 from recon_tui.store import Store, now_us
 from recon_tui.store.audit import append, current_actor
 from recon_tui.store.db import Connection
+from recon_tui.store.records import get_records
 
 DIFFERENCE_REASONS = ("fee", "fx", "rounding", "write-off", "timing")
 REJECT_REASONS = ("wrong-counterparty", "wrong-amount", "wrong-date", "duplicate", "other")
@@ -147,6 +148,18 @@ def _net_difference(
         ):
             sums[asset] += side * Decimal(amount)
     return {a: d for a, d in sums.items() if d != 0}
+
+
+def _gross(conn: Connection, left_ids: Sequence[int], right_ids: Sequence[int]
+           ) -> dict[str, Decimal]:  # fmt: skip
+    """Per asset, the larger side's total in magnitude (what a relative limit is of)."""
+    sides = []
+    for ids in (left_ids, right_ids):
+        total: dict[str, Decimal] = defaultdict(Decimal)
+        for r in get_records(conn, ids):
+            total[r.asset] += r.amount
+        sides.append(total)
+    return writeoff.gross_of(sides[0], sides[1])
 
 
 def _check_open(conn: Connection, ids: Sequence[int]) -> None:
@@ -302,6 +315,11 @@ class Decisions:
                     )
                 if not note:
                     raise DecisionError("a difference needs a note saying why")
+                # Tolerance has limits: beyond the pair's, only a reason whose own covers it.
+                refusal = writeoff.check(writeoff.limits_for(conn, pair), pair, diff,
+                                         _gross(conn, left_ids, right_ids), reason)  # fmt: skip
+                if refusal:
+                    raise DecisionError(refusal)
                 adjustments = [
                     {"kind": reason, "asset": a, "amount": canonical_amount(v)}
                     for a, v in diff.items()

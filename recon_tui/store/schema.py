@@ -230,3 +230,12 @@ V2 = [
 ]
 
 MIGRATIONS.append(V2)
+
+
+V_WRITEOFF = [
+    # Per-pair write-off limits (issue 16.6), JSON read by recon_tui.services.writeoff;
+    # NULL keeps the defaults. ADD COLUMN leaves every existing pair as it was.
+    "ALTER TABLE source_pairs ADD COLUMN writeoff TEXT",
+]
+
+MIGRATIONS.append(V_WRITEOFF)
