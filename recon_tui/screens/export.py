@@ -18,6 +18,28 @@ from recon_tui.services import export as export_service
 from recon_tui.services import sessions
 from recon_tui.store import Store
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The folder recon-tui runs from (its source checkout): never a place for exports."""
+
+
+def default_folder() -> Path:
+    """Where exports go unless the user says otherwise: their documents folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_documents_dir()) / "recon-tui exports"
+
+
+def refuse_folder(target: Path, checkout: Path = CHECKOUT) -> str | None:
+    """Why ``target`` is no place for an export (inside recon-tui's own folder), or None."""
+    try:
+        resolved = target.resolve()
+    except OSError:
+        return None
+    if resolved == checkout or checkout in resolved.parents:
+        return (f"Write to: {target} is inside recon-tui's own folder ({checkout}); choose "
+                f"another, e.g. {default_folder()}")  # fmt: skip
+    return None
+
 
 class ExportScreen(Dialog[export_service.ExportResult | None]):
     """Export ``session_id`` (or a session chosen in the dialog); returns the result."""
@@ -48,7 +70,7 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
                 yield Static(f"Session {s.id} '{s.name}' — {s.state}\n{s.scope.label()}",
                              classes="dialog-message")  # fmt: skip
             yield Label("Write to (a new folder; .zip or bundle file with the options below)")
-            yield Input(value=str(Path.cwd()), id="export-out")
+            yield Input(value=str(default_folder()), id="export-out")
             yield Checkbox("Zip archive", id="export-zip")
             yield Checkbox("Encrypt (AES-256-GCM bundle, passphrase below)", id="export-encrypt")
             yield Checkbox("Draft: export even though the session is not closed", id="export-force")
@@ -75,7 +97,13 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
         sid = self.chosen_session()
         out_text = self.query_one("#export-out", Input).value.strip()
         if not out_text:
-            raise ValueError("give a folder to write to")
+            raise ValueError("Write to: give a folder to write to")
+        refusal = refuse_folder(Path(out_text).expanduser())
+        if refusal:
+            raise ValueError(refusal)
+        if Path(out_text).expanduser() == default_folder():
+            # The proposed folder holds every export, one named folder each.
+            default_folder().mkdir(parents=True, exist_ok=True)
         encrypt = self.query_one("#export-encrypt", Checkbox).value
         passphrase = None
         if encrypt:
@@ -91,7 +119,12 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
                 passphrase=passphrase, force=self.query_one("#export-force", Checkbox).value,
             )  # fmt: skip
         except export_service.ExportRefused as exc:
-            shown = "; ".join(r.line() for r in exc.unresolved[:3])
-            raise ValueError(f"{exc}{': ' + shown if shown else ''}") from None
+            # The service's text speaks to the CLI (--force); the dialog has its checkbox.
+            s = exc.session
+            what = (f"{len(exc.unresolved):,} unresolved item(s), e.g. "
+                    + "; ".join(r.line() for r in exc.unresolved[:2])) if exc.unresolved else (
+                    "nothing unresolved: close it on the sessions screen first")  # fmt: skip
+            raise ValueError(f"session {s.id} is {s.state} ({what}); tick Draft to export it "
+                             "as a draft anyway") from None
         self.app.notify(result.line())
         return result
