@@ -33,7 +33,7 @@ from recon_tui.screens.search import SearchScreen
 from recon_tui.services import writeoff
 from recon_tui.services.decisions import DecisionError, Decisions
 from recon_tui.services.workbench import Candidate, PaneFilter, Row, SortSpec
-from recon_tui.widgets.candidates import CandidatesPane
+from recon_tui.widgets.candidates import CandidatesPane, candidate_difference
 from recon_tui.widgets.detail import DetailPane
 from recon_tui.widgets.key_footer import KeyFooter
 from recon_tui.widgets.record_pane import RecordPane
@@ -237,7 +237,9 @@ class WorkbenchScreen(Screen[None]):
                 return
             self._decided(f"rejected ({result[0]}); it will not be suggested again")
 
-        summary = f"{cand.rule or 'suggestion'} {cand.score:.2f}, diff {cand.amount_difference}"
+        names = ", ".join(r.external_id for r in cand.counterparts[:4])
+        summary = (f"{cand.rule or 'suggestion'} {cand.score:.2f} · {names} · "
+                   f"L − R {candidate_difference(cand)}")  # fmt: skip
         self.app.push_screen(RejectScreen(summary), done)
 
     def action_manual_match(self) -> None:
