@@ -19,7 +19,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from recon_tui.bindings import SCOPES, help_rows, keymap_markdown, scopes_of
+from recon_tui.bindings import help_rows, keymap_markdown, scopes_of
 
 HELP_MD = Path(__file__).with_name("help.md")
 
@@ -52,6 +52,9 @@ def _prose(body: str) -> Text:
 
 
 KEY_WIDTH = 14
+SCREEN_TITLES = {"dashboard": "Dashboard", "workbench": "Workbench", "sources": "Sources",
+                 "sessions": "Sessions", "unresolved": "Unresolved items",
+                 "audit": "Audit trail"}  # fmt: skip
 
 
 def help_text(screen_id: str | None) -> tuple[Text, list[Text]]:
@@ -84,7 +87,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         prose, blocks = help_text(self.screen_id)
-        title = next((t for s, t in SCOPES.items() if s == self.screen_id), None)
+        title = SCREEN_TITLES.get(self.screen_id or "")
         with Vertical(id="help-dialog", classes="dialog") as v:
             v.border_title = f"Help · {title}" if title else "Help"
             with VerticalScroll(id="help-scroll"):
