@@ -102,7 +102,7 @@ async def measure(path: Path, n: int, moves: int, pages: int) -> dict[str, float
     store = build(path, n)
     opened = time.perf_counter()
     app = ReconApp(store, pair="bench")
-    app.service.use_engine = False  # the engine would load every open item into memory
+    app.services.candidates.use_engine = False  # the engine would load every open item into memory
     out: dict[str, float] = {}
     async with app.run_test(size=(160, 48)) as pilot:
         pane: RecordPane | None = None

@@ -19,7 +19,8 @@ from recon_tui.screens.dashboard import DashboardScreen
 from recon_tui.screens.help import HelpScreen
 from recon_tui.screens.sources import SourcesScreen
 from recon_tui.screens.workbench import WorkbenchScreen
-from recon_tui.services.workbench import WorkbenchService
+from recon_tui.services.bundle import Services
+from recon_tui.services.export_request import ExportRequest
 from recon_tui.store import Store
 from recon_tui.store.records import ts_to_us
 from recon_tui.typeahead import TypeAheadApp
@@ -45,7 +46,8 @@ class ReconApp(TypeAheadApp):
         super().__init__()
         self.blink = blink
         self.store = store
-        self.service = WorkbenchService(store)
+        self.services = Services.for_store(store, clock=self.now_us)
+        """Every service the screens call, one per job."""
         self._now = now
         self._start_pair = pair
         self._last_pair: str | None = pair
@@ -78,10 +80,8 @@ class ReconApp(TypeAheadApp):
     @work(thread=True, group="startup")
     def _check_audit_trail(self) -> None:
         """Walk the hash chain once at start: a tampered store is said loudly."""
-        from recon_tui.services.sessions import startup_check
-
         try:
-            warning = startup_check(self.store)
+            warning = self.services.audit.startup_check()
         except Exception as exc:  # a failed check is itself a warning, not a crash
             warning = f"audit check failed: {exc}"
         if warning:
@@ -107,13 +107,13 @@ class ReconApp(TypeAheadApp):
             event.widget.cursor_blink = False  # type: ignore[attr-defined]
 
     def on_unmount(self) -> None:
-        self.service.close()
+        self.services.close()
 
     # --- navigation ------------------------------------------------------------------------
 
     def open_workbench(self, pair_name: str, record_id: int | None = None) -> None:
         """Open a pair's workbench (with ``record_id``: its cursor on that record)."""
-        pair = self.service.pair(pair_name)
+        pair = self.services.pairs.get(pair_name)
         if pair is None:
             self.notify(f"no source pair '{pair_name}'", severity="error")
             return
@@ -134,7 +134,7 @@ class ReconApp(TypeAheadApp):
     def action_workbench(self) -> None:
         if isinstance(self.screen, WorkbenchScreen):
             return
-        name = self._last_pair or next((p.name for p in self.service.pairs()), None)
+        name = self._last_pair or next((p.name for p in self.services.pairs.list()), None)
         if name is None:
             self.notify("no source pairs yet", severity="warning")
             return
@@ -177,10 +177,24 @@ class ReconApp(TypeAheadApp):
         for screen_id in ("workbench", "dashboard", "sessions", "sources"):
             self._prepare_help(screen_id)
 
-    def action_export(self) -> None:
+    def action_export(self, session_id: int | None = None) -> None:
         from recon_tui.screens.export import ExportScreen
 
-        self.push_screen(ExportScreen())
+        self.push_screen(ExportScreen(session_id=session_id), self.run_export)
+
+    def run_export(self, request: ExportRequest | None) -> None:
+        """Run what the export dialog asked for, in a worker (scrypt, writes, fsync)."""
+        if request is not None:
+            self.notify(f"exporting session {request.session_id}…")
+            self._export(request)
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export(self, request: ExportRequest) -> None:
+        try:
+            line, ok = request.run(self.store).line(), True
+        except Exception as exc:  # one line, never a crash: a full disk, a refusal
+            line, ok = str(exc), False
+        self.call_from_thread(self.notify, line, severity="information" if ok else "error")
 
     # --- workers ---------------------------------------------------------------------------
 

@@ -124,6 +124,9 @@ ACTIONS: list[Action] = [
     _A("dashboard", "M", "run_matching", "Match", "Run the matchers on every pair", 4),
     _A("dashboard", "e", "export", "Export", "Export a reconciliation session", 5),
     _A("dashboard", "r", "reload", "Refresh", "Read the dashboard's figures again", 6),
+    _A("dashboard", "p", "new_pair", "New pair", "Add a source pair (two sides to reconcile)", 8),
+    _A("dashboard", "P", "edit_pair", "Edit pair", "Edit the highlighted pair's sides and rules",
+       9),
     # --- workbench: moving in a pane ----------------------------------------------------
     _A("pane", "down,j", "cursor_down", "Move", "Next item", 2, "↑↓", palette=False),
     _A("pane", "up,k", "cursor_up", "Up", "Previous item", 0, "↑", palette=False),

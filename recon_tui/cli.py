@@ -275,38 +275,9 @@ def source_remove(c: Ctx, name: str) -> None:
     click.echo(f"Source '{name}' removed.")
 
 
-@cli.group()
-def pair() -> None:
-    """Source pairs to reconcile."""
+from recon_tui.cli_pairs import register as _register_pairs  # noqa: E402
 
-
-@pair.command("add")
-@click.argument("name")
-@click.argument("left")
-@click.argument("right")
-@click.option("--left-account", default=None)
-@click.option("--right-account", default=None)
-@click.option("--rules", default="default", show_default=True)
-@pass_ctx
-def pair_add(c: Ctx, name: str, left: str, right: str, left_account: str | None,
-             right_account: str | None, rules: str) -> None:  # fmt: skip
-    """Reconcile source LEFT (optionally one account) against source RIGHT."""
-    from recon_tui.model import Side, SourcePair
-    from recon_tui.store.sources import add_pair
-
-    add_pair(
-        c.store(), SourcePair(name, Side(left, left_account), Side(right, right_account), rules)
-    )
-    click.echo(f"Pair '{name}' added.")
-
-
-@pair.command("list")
-@pass_ctx
-def pair_list(c: Ctx) -> None:
-    from recon_tui.store.sources import list_pairs
-
-    for p in list_pairs(c.store()):
-        click.echo(f"{p.name:<16} {p.left.label()} vs {p.right.label()}  rules={p.rules}")
+_register_pairs(cli, pass_ctx)
 
 
 @cli.command("import")

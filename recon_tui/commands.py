@@ -85,7 +85,7 @@ class ReconCommands(Provider):
         cmds: list[tuple[str, Callable[[], Awaitable[None] | None], str, float]] = [
             (title(a), partial(run, app, a), a.description, 1.0) for a in palette_actions()
         ]
-        for p in app.service.pairs():
+        for p in app.services.pairs.list():
             cmds.append((f"Open pair {p.name} · Workbench", partial(app.open_workbench, p.name),
                          f"{p.left.label()} vs {p.right.label()}", 1.0))  # fmt: skip
         return cmds

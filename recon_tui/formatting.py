@@ -18,12 +18,14 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 DEFAULT_PLACES: dict[str, int] = {
     "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "CAD": 2, "AUD": 2, "SEK": 2, "NOK": 2,
-    "DKK": 2, "PLN": 2, "JPY": 0, "USDT": 2, "USDC": 2, "DAI": 2,
-    "BTC": 8, "ETH": 8, "SOL": 8, "XRP": 6, "ADA": 6, "DOT": 8,
+    "DKK": 2, "PLN": 2, "JPY": 0, "USDT": 6, "USDC": 6,
+    "BTC": 8, "ETH": 8, "SOL": 9, "XRP": 6,
 }  # fmt: skip
 """Display places per asset; an asset not listed shows :data:`OTHER_PLACES`."""
 
 OTHER_PLACES = 8
+MIN_SHOWN = 8
+"""Kept for the services' re-export: the fewest places an asset finer than 8 shows."""
 MINUS = "\u2212"  # a real minus sign: distinct from a hyphen, and visible without colour
 
 PLACES: dict[str, int] = dict(DEFAULT_PLACES)

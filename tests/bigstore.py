@@ -17,7 +17,7 @@ from recon_tui.store.sources import add_pair, add_source
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 PAIR = "big"
 
-_COLS = (*RECORD_COLUMNS, "first_seen_us", "changed_us", "rev", "state")
+_COLS = (*RECORD_COLUMNS, "first_seen_us", "changed_us", "rev")
 _INSERT = f"INSERT INTO records ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
 
 
@@ -31,11 +31,10 @@ def _rows(source: str, n: int, seed: int) -> list[tuple[object, ...]]:
             ts += rnd.randrange(1, 3600) * 1_000_000
         cents = rnd.randrange(-5_000_000, 5_000_000) or 1
         amount = f"{'-' if cents < 0 else ''}{abs(cents) // 100}.{abs(cents) % 100:02d}"
-        state = "suggested" if rnd.random() < 0.2 else ("matched" if rnd.random() < 0.1 else "open")
         rows.append((
             source, f"{source.upper()}-{i:07d}", "transfer", ts, None, None, "EUR", amount,
             cents * 1_000_000, None, None, f"cp{rnd.randrange(500)}", f"REF{i:07d}", None,
-            None, None, None, "final", None, None, f"h{i}", ts, ts, 1, state,
+            None, None, None, "final", None, None, f"h{i}", ts, ts, 1,
         ))  # fmt: skip
     return rows
 
@@ -51,25 +50,32 @@ def big_store(path: Path, n_left: int = 100_000, n_right: int = 100_000) -> Stor
     add_pair(store, SourcePair(PAIR, Side("left"), Side("right")))
     with store.tx() as conn:
         conn.executemany(_INSERT, _rows("left", n_left, 1))
-        # The right side is the left one a minute later, its states reshuffled: copied
-        # inside SQLite, which costs a fraction of the Python round trip.
+        # The right side is the left one a minute later: copied inside SQLite, which costs a
+        # fraction of the Python round trip.
         picked = ", ".join(
             {"source": "'right'", "external_id": "'RIGHT-' || substr(external_id, 6)",
-             "ts_us": "ts_us + 60000000",
-             "state": "CASE id % 5 WHEN 0 THEN 'suggested' WHEN 1 THEN 'matched' "
-                      "ELSE 'open' END"}.get(c, c)
+             "ts_us": "ts_us + 60000000"}.get(c, c)
             for c in _COLS
         )  # fmt: skip
         conn.execute(f"INSERT INTO records ({', '.join(_COLS)}) SELECT {picked} FROM records "
                      "WHERE source = 'left' ORDER BY id LIMIT ?", (n_right,))  # fmt: skip
+        # The store admitted every record to the pair (open); mix the states, differently
+        # per side, so a pane merges its per-state index ranges.
+        conn.execute("UPDATE pair_states SET state = CASE WHEN side = 'L' THEN "
+                     "CASE record_id % 7 WHEN 0 THEN 'suggested' WHEN 3 THEN 'suggested' "
+                     "WHEN 5 THEN 'matched' ELSE 'open' END ELSE "
+                     "CASE record_id % 5 WHEN 0 THEN 'suggested' WHEN 1 THEN 'matched' "
+                     "ELSE 'open' END END WHERE pair = ?", (PAIR,))  # fmt: skip
     return store
 
 
 def expected_ids(store: Store, source: str, states: tuple[str, ...] = ("open", "suggested"),
                  *, desc: bool = False) -> list[int]:  # fmt: skip
-    """Every id of the side in pane order (ts, id), straight from the store."""
+    """Every id of the side in pane order (ts, id), straight from the records table and
+    the pair's states."""
     order = "DESC" if desc else "ASC"
     marks = ", ".join("?" * len(states))
     return [r for (r,) in store.connection().execute(
-        f"SELECT id FROM records WHERE source = ? AND state IN ({marks}) AND removed = 0 "
-        f"ORDER BY ts_us {order}, id {order}", (source, *states))]  # fmt: skip
+        f"SELECT r.id FROM records r JOIN pair_states s ON s.record_id = r.id AND s.pair = ? "
+        f"WHERE r.source = ? AND s.state IN ({marks}) AND r.removed = 0 "
+        f"ORDER BY r.ts_us {order}, r.id {order}", (PAIR, source, *states))]  # fmt: skip

@@ -50,8 +50,10 @@ def record_id(store: Store, source: str, external_id: str) -> int:
     return int(row[0])
 
 
-def state_of(store: Store, rid: int) -> str:
-    return str(store.connection().execute("SELECT state FROM records WHERE id = ?", (rid,)).fetchone()[0])
+def state_of(store: Store, rid: int, pair: str = PAIR) -> str:
+    from recon_tui.store.groups import state_of as pair_state
+
+    return str(pair_state(store.connection(), pair, rid))
 
 
 def resolve(store: Store, world: demo.DemoWorld, session: sessions.Session,

@@ -25,7 +25,7 @@ from recon_tui.screens.sessions import (
 from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services import saved_filters, sessions
 from recon_tui.services.decisions import Decisions
-from recon_tui.services.workbench import PaneFilter
+from recon_tui.services.panes import PaneFilter
 from recon_tui.store import Store
 from tests.workbench_fixtures import NOW, app_for, demo_store, settle
 
@@ -76,8 +76,8 @@ async def test_enter_on_an_unresolved_item_opens_it(store: Store) -> None:
 
 async def test_enter_on_an_audit_entry_opens_its_record(store: Store) -> None:
     rid = store.connection().execute(
-        "SELECT id FROM records WHERE source = 'bank' AND state != 'matched' ORDER BY id "
-        "LIMIT 1").fetchone()[0]  # fmt: skip
+        "SELECT record_id FROM pair_states WHERE pair = ? AND side = 'R' AND state != 'matched' "
+        "ORDER BY record_id LIMIT 1", (PAIR,)).fetchone()[0]  # fmt: skip
     Decisions(store).add_note("call the bank", record_id=rid)
     app = app_for(store)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -128,8 +128,9 @@ async def test_enter_on_an_aging_bucket_opens_its_oldest_break(store: Store) -> 
 
 async def test_search_both_sides_and_go_to_a_hit(store: Store) -> None:
     bank = store.connection().execute(
-        "SELECT id, external_id FROM records WHERE source = 'bank' AND state != 'matched' "
-        "ORDER BY id LIMIT 1").fetchone()  # fmt: skip
+        "SELECT r.id, r.external_id FROM records r JOIN pair_states s ON s.record_id = r.id "
+        "AND s.pair = ? AND s.side = 'R' AND s.state != 'matched' ORDER BY r.id LIMIT 1",
+        (PAIR,)).fetchone()  # fmt: skip
     app = app_for(store, PAIR)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
@@ -158,7 +159,7 @@ async def test_search_by_amount_finds_both_sides(store: Store) -> None:
     app = app_for(store, PAIR)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        hits = search_pair(app.service, app.screen.pair, f"{abs(float(amount)):,.2f}")
+        hits = search_pair(app.services.panes, app.screen.pair, f"{abs(float(amount)):,.2f}")
         assert {"L", "R"} <= {h.code for h in hits if h.why == "amount"}
 
 

@@ -64,7 +64,7 @@ async def test_random_positions_show_the_store_rows(big: Store, side: str) -> No
     assert len(ids) > 60_000
     rnd = random.Random(f"paging-{side}")
     app = app_for(big, PAIR)
-    app.service.use_engine = False
+    app.services.candidates.use_engine = False
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         wb = app.screen
@@ -112,7 +112,7 @@ async def test_random_positions_show_the_store_rows(big: Store, side: str) -> No
 async def test_descending_reload_keeps_the_first_row(big: Store) -> None:
     """A reload re-reads the window from its first row, inclusive, in either order."""
     app = app_for(big, PAIR)
-    app.service.use_engine = False
+    app.services.candidates.use_engine = False
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         pane = app.screen.left

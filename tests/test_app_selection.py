@@ -5,13 +5,15 @@ of a group."""
 from __future__ import annotations
 
 from decimal import Decimal
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
 from recon_tui.formatting import fmt_amounts
 from recon_tui.screens.workbench import WorkbenchScreen
-from recon_tui.services.workbench import Candidate, Row
+from recon_tui.services.candidate_view import CandidateView as Candidate
+from recon_tui.services.panes import Row
 from recon_tui.store import Store
 from recon_tui.widgets.candidates import describe
 from tests.workbench_fixtures import app_for, demo_store, settle
@@ -74,7 +76,8 @@ def test_candidate_lists_every_member() -> None:
     left = [_row(i, "100.00") for i in range(1, 8)]
     right = [_row(99, "-700.00")]
     c = Candidate(None, tuple(r.id for r in left), (99,), 0.93, "batch", "suggest", {}, [],
-                  "0", 1, counterparts=[*left, *right])  # fmt: skip
+                  difference={"EUR": D("1400.00")}, date_lag_days=1,
+                  counterparts=[*left, *right])  # fmt: skip
     text = describe(c, 1, focused_id=1).plain
     for r in [*left, *right]:
         assert r.external_id in text

@@ -12,7 +12,7 @@ from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services.decisions import rejection_key
 from recon_tui.store import Store
 from recon_tui.widgets.record_pane import RecordPane
-from tests.workbench_fixtures import app_for, demo_store, settle
+from tests.workbench_fixtures import agree_if_asked, app_for, demo_store, settle
 
 PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
@@ -81,7 +81,7 @@ async def test_reject_with_reason_is_not_suggested_again(store: Store) -> None:
         key = rejection_key([*cand.left_ids, *cand.right_ids])
         assert q(store, "SELECT count(*) FROM rejections WHERE key = ?", key) == [(1,)]
         # Neither stored suggestions nor the engine offer the rejected set again.
-        again = app.service.candidates(PAIR, row.id)
+        again = app.services.candidates.candidates(PAIR, row.id)
         assert all((c.left_ids, c.right_ids) != (cand.left_ids, cand.right_ids) for c in again)
 
 
@@ -110,6 +110,7 @@ async def test_manual_match_n_to_1_with_fee(store: Store) -> None:
         await pilot.press(*"bank fee")
         await pilot.press("enter")
         await settle(pilot)
+        await agree_if_asked(pilot)
         rows = q(store, "SELECT id, reason, note, adjustments, origin FROM match_groups "
                  "WHERE origin = 'manual'")  # fmt: skip
         assert len(rows) == 1
@@ -165,10 +166,12 @@ async def test_note_filter_and_explain(store: Store) -> None:
         await pilot.press(*"arrives next week")
         await pilot.press("enter")
         await settle(pilot)
+        await agree_if_asked(pilot)
         assert q(store, "SELECT kind, reason, note FROM match_groups WHERE origin = 'manual'") == [
             ("explained", "timing", "arrives next week")
         ]
-        assert q(store, "SELECT state FROM records WHERE id = ?", target.id) == [("matched",)]
+        assert q(store, "SELECT state FROM pair_states WHERE pair = ? AND record_id = ?",
+                 PAIR, target.id) == [("matched",)]  # fmt: skip
 
 
 async def test_accept_all_above_threshold_only(store: Store) -> None:

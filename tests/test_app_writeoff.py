@@ -69,10 +69,11 @@ def test_limits_live_on_the_pair_and_round_trip(store: Store) -> None:
 def _over_fee_pair(store: Store) -> tuple[int, int, Decimal]:
     """A ledger item and a bank item that differ by more than any fee limit allows."""
     rows = store.connection().execute(
-        "SELECT l.id, r.id, l.amount, r.amount FROM records l JOIN records r "
-        "ON r.source = 'bank' AND r.state != 'matched' WHERE l.source = 'ledger' "
-        "AND l.account = 'bank-eur' AND l.state != 'matched' ORDER BY l.id, r.id"
-    ).fetchall()
+        "SELECT l.id, r.id, l.amount, r.amount FROM pair_states ls "
+        "JOIN records l ON l.id = ls.record_id JOIN pair_states rs ON rs.pair = ls.pair "
+        "AND rs.side = 'R' AND rs.state != 'matched' JOIN records r ON r.id = rs.record_id "
+        "WHERE ls.pair = ? AND ls.side = 'L' AND ls.state != 'matched' ORDER BY l.id, r.id",
+        (PAIR,)).fetchall()  # fmt: skip
     for lid, rid, la, ra in rows:
         la, ra = D(la), D(ra)
         diff, gross = abs(la - ra), max(abs(la), abs(ra))

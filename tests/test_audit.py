@@ -177,7 +177,9 @@ def test_every_decision_kind_records_who_when_what_and_why(
     assert by_action["note"]["note"] == "asked the bank"
     if len(sugg) >= 2:
         assert by_action["confirm"]["before"] == {"state": "suggested"}
-        assert by_action["confirm"]["after"] == {"state": "confirmed"}
+        assert by_action["confirm"]["after"]["state"] == "confirmed"
+        # Every group the decision moved, so that undo can restore exactly these.
+        assert [sugg[0], "suggested", "confirmed"] in by_action["confirm"]["after"]["changes"]
         assert by_action["undo"]["before"]["action"] == "confirm"
         assert by_action["reject"]["reason"] == "wrong-amount"
     engine = conn.execute("SELECT actor, actor_kind, reason, after FROM decisions "

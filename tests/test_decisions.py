@@ -8,6 +8,7 @@ from recon_tui.model import Side, SourcePair, make_record
 from recon_tui.services.decisions import DecisionError, Decisions, create_group, refresh_states
 from recon_tui.store import Store
 from recon_tui.store.audit import verify
+from recon_tui.store.groups import state_of
 from recon_tui.store.records import apply_batch
 from recon_tui.store.sources import add_pair, add_source
 
@@ -49,7 +50,7 @@ def suggest(store: Store, left: list[int], right: list[int]) -> int:
 
 
 def state(store: Store, rid: int) -> str:
-    return store.conn.execute("SELECT state FROM records WHERE id = ?", (rid,)).fetchone()[0]
+    return str(state_of(store.conn, PAIR.name, rid))
 
 
 def test_confirm_marks_matched_and_stales_competitors(store: Store, world) -> None:
@@ -137,3 +138,92 @@ def test_a_posting_and_its_reversal_match_on_one_side(store: Store, world) -> No
         "reversal",
     )
     assert state(store, rid) == "matched"
+
+
+# --- undo is exact (issue 13.4) ----------------------------------------------------------
+
+
+def full_state(store: Store) -> tuple[object, ...]:
+    """Everything a decision may change: every group's state and decision fields, every
+    record's state and group in every pair, the rejections, the maintained totals. (A group
+    a decision created stays, ``undone``, as history after its undo.)"""
+    c = store.conn
+    return (
+        c.execute("SELECT id, state, decided_by, reason FROM match_groups WHERE state != 'undone' "
+                  "ORDER BY id").fetchall(),
+        c.execute("SELECT pair, record_id, state, group_id FROM pair_states ORDER BY 1, 2").fetchall(),
+        c.execute("SELECT pair, key FROM rejections ORDER BY 1, 2").fetchall(),
+        c.execute("SELECT * FROM pair_totals WHERE n != 0 ORDER BY 1, 2, 3, 4").fetchall(),
+    )
+
+
+def test_undo_of_a_manual_match_restores_the_engines_suggestion(store: Store, world) -> None:
+    """A manual match of one member of a suggested n:1 group dissolves that suggestion;
+    the service says so first, and undo brings it (and its members' states) back."""
+    big = suggest(store, [world["L1"], world["L2"], world["L3"]], [world["B3"]])
+    other = suggest(store, [world["L4"]], [world["B2"]])
+    before = full_state(store)
+    d = Decisions(store, "gus")
+    lost = d.dissolves(PAIR.name, [world["L1"], world["B1"]])
+    assert [x.group_id for x in lost] == [big] and lost[0].members == 4
+    d.manual_match(PAIR.name, [world["L1"]], [world["B1"]])
+    assert state(store, world["L2"]) == "open"  # dissolved with the suggestion
+    d.undo()
+    assert full_state(store) == before
+    assert state(store, world["L2"]) == "suggested" and other
+
+
+def test_undo_of_an_explained_break_restores_the_other_members(store: Store, world) -> None:
+    suggest(store, [world["L1"], world["L2"], world["L3"]], [world["B3"]])
+    before = full_state(store)
+    d = Decisions(store, "hal")
+    d.explain(PAIR.name, [world["L2"]], "timing", "next month")
+    assert {state(store, world[k]) for k in ("L1", "L3", "B3")} == {"open"}
+    d.undo()
+    assert full_state(store) == before
+
+
+@pytest.mark.parametrize("kind", ["confirm", "reject", "bulk", "manual", "explain"])
+def test_undo_of_each_decision_kind_restores_the_exact_prior_state(store: Store, world,
+                                                                   kind: str) -> None:  # fmt: skip
+    g1 = suggest(store, [world["L1"]], [world["B1"]])
+    suggest(store, [world["L1"]], [world["B3"]])  # a competitor, staled by a confirm of g1
+    g3 = suggest(store, [world["L2"], world["L3"]], [world["B2"]])
+    if kind == "manual":  # L3 vs B3 differ by 40%: a fee only where the pair allows that
+        from decimal import Decimal
+
+        from recon_tui.services import writeoff
+
+        wide = writeoff.Limit({}, Decimal(1))
+        writeoff.set_limits(store, PAIR.name, writeoff.Policy(writeoff.DEFAULT.limit,
+                                                              {"fee": wide}))  # fmt: skip
+    before = full_state(store)
+    d = Decisions(store, "ivy")
+    if kind == "confirm":
+        d.confirm(g1)
+    elif kind == "reject":
+        d.reject(g3, "wrong-amount")
+    elif kind == "bulk":
+        d.bulk_confirm([g1, g3])
+    elif kind == "manual":
+        d.manual_match(PAIR.name, [world["L3"]], [world["B3"]], reason="fee", note="x")
+    else:
+        d.explain(PAIR.name, [world["L1"], world["L4"]], "write-off", "small")
+    assert full_state(store) != before
+    d.undo()
+    assert full_state(store) == before
+    assert verify(store.conn).ok
+    undo = store.conn.execute("SELECT after FROM decisions WHERE action = 'undo'").fetchone()[0]
+    assert '"changes"' in undo  # the inverse is recorded as its own decision
+
+
+def test_undo_is_refused_when_a_group_moved_since(store: Store, world) -> None:
+    g1 = suggest(store, [world["L1"]], [world["B1"]])
+    Decisions(store, "jo").confirm(g1)
+    Decisions(store, "kim").reject(suggest(store, [world["L2"]], [world["B2"]]), "other")
+    with store.tx() as conn:  # someone else undid the confirm's group by other means
+        from recon_tui.store import groups
+
+        groups.set_state(conn, g1, "reopened")
+    with pytest.raises(DecisionError, match="no longer confirmed"):
+        Decisions(store, "jo").undo()

@@ -425,6 +425,9 @@ async def test_export_screen_writes_a_bundle(closed, tmp_path: Path) -> None:  #
         screen.query_one("#export-pass2", Input).value = "pw1"
         await pilot.press("ctrl+s")
         await pilot.pause()
-    assert results and results[0].encrypted and results[0].session.id == s.id
+    # The dialog returns what to do; the app runs it in a worker (here: run it directly).
+    assert results and results[0].encrypt and results[0].session_id == s.id
+    done = results[0].run(store)
+    assert done.encrypted and done.session.id == s.id
     opened = export.open_bundle(tmp_path / "ui.rtbundle", tmp_path / "ui", "pw1")
     assert export.check_manifest(opened) == []

@@ -12,7 +12,7 @@ import pytest
 from recon_tui import formatting as f
 from recon_tui.model import Side, SourcePair
 from recon_tui.screens.dashboard import difference_text, side_differences
-from recon_tui.services.workbench import PairSummary, SideSummary
+from recon_tui.services.dashboard import PairSummary, SideSummary
 
 D = Decimal
 

@@ -52,7 +52,9 @@ def ids(store: Store) -> dict[str, int]:
 
 
 def states(store: Store) -> dict[str, str]:
-    return dict(store.conn.execute("SELECT external_id, state FROM records"))
+    return dict(store.conn.execute(
+        "SELECT r.external_id, coalesce(s.state, 'open') FROM records r LEFT JOIN pair_states s "
+        "ON s.record_id = r.id AND s.pair = ?", (PAIR.name,)))  # fmt: skip
 
 
 def test_full_run_auto_confirms_clear_pairs_with_decisions(store: Store, svc: MatchService) -> None:

@@ -103,8 +103,8 @@ def test_closed_session_refuses_decisions_and_reopen_is_recorded(
 
     # Records of another pair are not locked.
     other = world.pair("ledger-kraken")
-    free = conn.execute("SELECT id FROM records WHERE source = ? AND state != 'matched' LIMIT 1",
-                        (other.right.source,)).fetchone()  # fmt: skip
+    free = conn.execute("SELECT record_id FROM pair_states WHERE pair = ? AND side = 'R' "
+                        "AND state != 'matched' LIMIT 1", (other.name,)).fetchone()  # fmt: skip
     if free:
         dec.add_note("fine", record_id=free[0])
 
@@ -292,6 +292,7 @@ async def test_sessions_screen_open_close_reopen(small: Store) -> None:
     from textual.widgets import DataTable, Input
 
     from recon_tui.screens.sessions import SessionsScreen, UnresolvedScreen
+    from tests.workbench_fixtures import settle
 
     store = small
 
@@ -308,13 +309,13 @@ async def test_sessions_screen_open_close_reopen(small: Store) -> None:
         app.screen.query_one("#session-to", Input).value = "2026-04-01"
         app.screen.query_one("#session-name", Input).value = "March"
         await pilot.press("ctrl+s")
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SessionsScreen)
         assert screen.query_one(DataTable).row_count == 1
         assert sessions.list_sessions(store.conn)[0].name == "March"
         await pilot.press("c", "enter")  # asks first; then unresolved: the list is shown
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, UnresolvedScreen) and len(app.screen.items) == 5
         await pilot.press("escape")
         dec = Decisions(store)
@@ -323,13 +324,13 @@ async def test_sessions_screen_open_close_reopen(small: Store) -> None:
         for ext in ("B1", "B2"):
             dec.explain("lb", [_id(store, "bank", ext)], "other", "n/a", side="R")
         await pilot.press("c", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert sessions.get_session(store.conn, 1).state == "closed"
         await pilot.press("R")
         await pilot.pause()
         app.screen.query_one("#reopen-reason", Input).value = "typo in a note"
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert sessions.get_session(store.conn, 1).state == "open"
         last = store.conn.execute("SELECT action, reason FROM decisions ORDER BY seq DESC").fetchone()
         assert last == ("session_reopen", "typo in a note")

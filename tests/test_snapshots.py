@@ -56,7 +56,7 @@ def snap_store(tmp_path: Path) -> Store:
 
 def _app(store: Store, pair: str | None = None) -> ReconApp:
     app = ReconApp(store, now=NOW, pair=pair, blink=False)
-    app.service.use_engine = False
+    app.services.candidates.use_engine = False
     return app
 
 

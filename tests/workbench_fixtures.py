@@ -51,3 +51,16 @@ async def settle(pilot: Pilot, rounds: int = 2) -> None:
                     await worker.wait()
             await pilot.pause(0.02)
         await pilot.pause()
+
+
+async def agree_if_asked(pilot: Pilot) -> bool:
+    """Answer OK when the workbench asks first whether to dissolve suggestions (an
+    explanation or manual match over records of live suggestions); True if it asked."""
+    from recon_tui.screens.confirm import ConfirmScreen
+
+    screen = pilot.app.screen
+    if isinstance(screen, ConfirmScreen) and screen.title_text.startswith("Dissolve"):
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        return True
+    return False

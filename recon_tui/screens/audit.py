@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from recon_tui import bindings
-from recon_tui.services import sessions
-from recon_tui.store import Store
+from recon_tui.errors import SessionError
+from recon_tui.services.bundle import Services, bundle_for, services_of
+from recon_tui.services.sessions import iso
 
 RECENT = 500
 """Without a record, group or session the view lists this many newest decisions."""
@@ -49,13 +51,13 @@ class AuditScreen(ModalScreen[None]):
 
     def __init__(
         self,
-        store: Store | None = None,
+        services: object | None = None,
         record_id: int | None = None,
         group_id: int | None = None,
         session_id: int | None = None,
     ) -> None:
         super().__init__()
-        self._store = store
+        self._services = bundle_for(services)
         self.record_id = record_id
         self.group_id = group_id
         self.session_id = session_id
@@ -63,8 +65,8 @@ class AuditScreen(ModalScreen[None]):
         self._names: dict[int, str] = {}
 
     @property
-    def store(self) -> Store:
-        return self._store if self._store is not None else self.app.store  # type: ignore[attr-defined]
+    def services(self) -> Services:
+        return self._services if self._services is not None else services_of(self.app)
 
     def title_text(self) -> str:
         if self.record_id is not None:
@@ -93,18 +95,12 @@ class AuditScreen(ModalScreen[None]):
         table.focus()
 
     def load(self) -> None:
-        conn = self.store.connection()
-        if self.record_id is None and self.group_id is None and self.session_id is None:
-            rows = [sessions._decision(r) for r in conn.execute(
-                f"SELECT {', '.join(sessions.DECISION_COLS)} FROM decisions "
-                f"ORDER BY seq DESC LIMIT {RECENT}")][::-1]  # fmt: skip
-        else:
-            try:
-                rows = sessions.decisions_for(conn, record_id=self.record_id,
-                                              group_id=self.group_id, session_id=self.session_id)  # fmt: skip
-            except sessions.SessionError as exc:
-                self.query_one("#audit-status", Static).update(str(exc))
-                rows = []
+        try:
+            rows = self.services.audit.decisions(record_id=self.record_id, group_id=self.group_id,
+                                                 session_id=self.session_id, recent=RECENT)  # fmt: skip
+        except SessionError as exc:
+            self.query_one("#audit-status", Static).update(str(exc))
+            rows = []
         self.rows = rows
         names = self._external_ids(rows)
         table = self.query_one(DataTable)
@@ -113,7 +109,7 @@ class AuditScreen(ModalScreen[None]):
             why = " · ".join(x for x in (d["reason"], d["note"]) if x)
             rids = d["record_ids"] or []
             table.add_row(
-                str(d["seq"]), (sessions.iso(d["at_us"]) or "")[:19].replace("T", " "),
+                str(d["seq"]), (iso(d["at_us"]) or "")[:19].replace("T", " "),
                 d["actor"], d["actor_kind"], d["action"], d["pair"] or "",
                 "" if d["group_id"] is None else str(d["group_id"]),
                 _short(", ".join(names.get(i, f"#{i}") for i in rids), 32), change_text(d),
@@ -130,7 +126,7 @@ class AuditScreen(ModalScreen[None]):
             return
         d = self.rows[event.cursor_row]
         lines = [
-            f"#{d['seq']} {d['action']} by {d['actor']} ({d['actor_kind']}) at {sessions.iso(d['at_us'])}",
+            f"#{d['seq']} {d['action']} by {d['actor']} ({d['actor_kind']}) at {iso(d['at_us'])}",
             ("records " + ", ".join(f"{self._names.get(i, '?')} (#{i})" for i in d["record_ids"])
              if d["record_ids"] else ""),
             f"session {d['session_id']}" if d["session_id"] is not None else "",
@@ -143,7 +139,16 @@ class AuditScreen(ModalScreen[None]):
         self.query_one("#audit-detail", Static).update("\n".join(x for x in lines if x))
 
     def action_verify(self) -> None:
-        report = sessions.verify_all(self.store.connection())
+        self.query_one("#audit-status", Static).update("verifying the chain…")
+        self._verify()
+
+    @work(thread=True, exclusive=True, group="verify")
+    def _verify(self) -> None:
+        """The chain walk reads every decision: off the UI thread."""
+        report = self.services.audit.verify()
+        self.app.call_from_thread(self._verified, report)
+
+    def _verified(self, report: Any) -> None:
         status = self.query_one("#audit-status", Static)
         if report.ok:
             status.update(f"Audit trail intact: {report.entries:,} decisions, "
@@ -153,12 +158,10 @@ class AuditScreen(ModalScreen[None]):
 
     def _external_ids(self, rows: list[dict[str, Any]]) -> dict[int, str]:
         """Record id -> its external id (the bank's, the file's), for every entry shown."""
-        service = getattr(self.app, "service", None)
         ids = sorted({i for d in rows for i in (d["record_ids"] or [])})
         names: dict[int, str] = {}
-        if service is not None:
-            for k in range(0, len(ids), 500):
-                names.update((r.id, r.external_id) for r in service.rows(ids[k : k + 500]))
+        for k in range(0, len(ids), 500):
+            names.update((r.id, r.external_id) for r in self.services.panes.rows(ids[k : k + 500]))
         self._names = names
         return names
 
@@ -180,13 +183,8 @@ class AuditScreen(ModalScreen[None]):
         self.app.open_workbench(pair, record_id=rids[0])  # type: ignore[attr-defined]
 
     def _pair_of(self, record_id: int) -> str | None:
-        service = self.app.service  # type: ignore[attr-defined]
-        detail = service.record_detail(record_id)
-        if detail is None:
-            return None
-        rec = detail["record"]
-        return next((p.name for p in service.pairs()
-                     if p.left.admits(rec) or p.right.admits(rec)), None)  # fmt: skip
+        detail = self.services.panes.record_detail(record_id)
+        return next(iter(detail["pairs"]), None) if detail else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -194,3 +192,4 @@ class AuditScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+

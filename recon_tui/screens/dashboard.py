@@ -17,8 +17,11 @@ from textual.widgets import DataTable, Header, Static
 from recon_tui import bindings
 from recon_tui.formatting import fmt_money
 from recon_tui.messages import StoreChanged, SyncFinished, SyncProgress
+from recon_tui.model import SourcePair
+from recon_tui.screens.pair_form import PairFormScreen
+from recon_tui.services.bundle import services_of
+from recon_tui.services.dashboard import AGING_BUCKETS, Dashboard, PairSummary
 from recon_tui.services.search import oldest_break
-from recon_tui.services.workbench import AGING_BUCKETS, Dashboard, PairSummary
 from recon_tui.widgets.aging_chart import AgingChart
 from recon_tui.widgets.key_footer import KeyFooter
 from recon_tui.widgets.source_health import SourceHealthRow
@@ -103,7 +106,8 @@ class DashboardScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="dashboard")
     def load(self) -> None:
-        data = self.app.service.dashboard(self.app.now_us())  # type: ignore[attr-defined]
+        services = services_of(self.app)
+        data = services.dashboard.dashboard(services.now_us())
         self.app.call_from_thread(self.show, data)
 
     def show(self, data: Dashboard) -> None:
@@ -168,7 +172,8 @@ class DashboardScreen(Screen[None]):
 
     def _open_break(self, p: PairSummary, bucket: int) -> None:
         """Enter on an age bucket: the workbench at that bucket's oldest break."""
-        row = oldest_break(self.app.service, p.pair, bucket, self.app.now_us())  # type: ignore[attr-defined]
+        services = services_of(self.app)
+        row = oldest_break(services.panes.for_pair(p.pair), p.pair, bucket, services.now_us())
         if row is None:
             self.notify(f"no breaks aged {AGING_BUCKETS[bucket]} in {p.pair.name}")
             return
@@ -183,6 +188,39 @@ class DashboardScreen(Screen[None]):
         target = self.focused
         if target is not None and hasattr(target, "action_cursor_up"):
             target.action_cursor_up()
+
+    # --- pairs ----------------------------------------------------------------------------
+
+    def action_new_pair(self) -> None:
+        sources = [s.info.name for s in self.data.sources] if self.data else []
+        self.app.push_screen(PairFormScreen(sources), lambda p: self._save_pair(p, new=True))
+
+    def action_edit_pair(self) -> None:
+        if not self.data or not self.data.pairs:
+            self.notify("no source pairs yet: p makes one", severity="warning")
+            return
+        row = self.query_one("#dash-pairs", DataTable).cursor_row
+        pair = self.data.pairs[min(row, len(self.data.pairs) - 1)].pair
+        sources = [s.info.name for s in self.data.sources]
+        self.app.push_screen(PairFormScreen(sources, pair), lambda p: self._save_pair(p, new=False))
+
+    def _save_pair(self, pair: SourcePair | None, *, new: bool) -> None:
+        if pair is not None:
+            self._write_pair(pair, new)
+
+    @work(thread=True, group="pairs")
+    def _write_pair(self, pair: SourcePair, new: bool) -> None:
+        pairs = services_of(self.app).pairs
+        try:
+            if new:
+                pairs.add(pair)
+            else:
+                pairs.edit(pair.name, left=pair.left, right=pair.right, rules=pair.rules)
+        except ValueError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"pair '{pair.name}' {'added' if new else 'saved'}")
+        self.app.call_from_thread(self.load)
 
     def action_sync_now(self) -> None:
         self.app.sync_now()  # type: ignore[attr-defined]

@@ -1,8 +1,9 @@
 """The export dialog (the ``e`` key): where to write a session's export, as a folder, a zip
 archive or an encrypted bundle, and whether an unclosed session may go out as a draft.
 
-The work is :func:`recon_tui.services.export.export_session`; a refusal (unresolved items,
-an existing target, a full disk) is shown as the dialog's one-line error.
+The dialog only returns an :class:`~recon_tui.services.export_request.ExportRequest`; the
+app runs it in a worker (scrypt and fsync take seconds) and shows the outcome, a refusal
+(unresolved items, an existing target, a full disk) as one line.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from textual.containers import Vertical
 from textual.widgets import Checkbox, Input, Label, OptionList, Static
 
 from recon_tui.screens.modal_base import Dialog
-from recon_tui.services import export as export_service
-from recon_tui.services import sessions
-from recon_tui.store import Store
+from recon_tui.services.bundle import Services, bundle_for, services_of
+from recon_tui.services.export_request import ExportRequest
+from recon_tui.services.sessions import Session
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 """The folder recon-tui runs from (its source checkout): never a place for exports."""
@@ -41,32 +42,32 @@ def refuse_folder(target: Path, checkout: Path = CHECKOUT) -> str | None:
     return None
 
 
-class ExportScreen(Dialog[export_service.ExportResult | None]):
-    """Export ``session_id`` (or a session chosen in the dialog); returns the result."""
+class ExportScreen(Dialog[ExportRequest | None]):
+    """Choose how to export ``session_id`` (or a session chosen in the dialog)."""
 
-    def __init__(self, store: Store | None = None, session_id: int | None = None) -> None:
+    def __init__(self, services: object | None = None, session_id: int | None = None) -> None:
         super().__init__()
-        self._store = store
+        self._services = bundle_for(services)
         self.session_id = session_id
-        self.choices: list[sessions.Session] = []
+        self.choices: list[Session] = []
 
     @property
-    def store(self) -> Store:
-        return self._store if self._store is not None else self.app.store  # type: ignore[attr-defined]
+    def services(self) -> Services:
+        return self._services if self._services is not None else services_of(self.app)
 
     def compose(self) -> ComposeResult:
-        conn = self.store.connection()
+        sessions = self.services.sessions
         with Vertical(classes="dialog", id="export-dialog") as v:
             v.border_title = "Export session"
             if self.session_id is None:
                 # Closed sessions first: they are what an export is for.
-                self.choices = sorted(sessions.list_sessions(conn),
+                self.choices = sorted(sessions.all(),
                                       key=lambda s: (s.state != "closed", -s.id))  # fmt: skip
                 yield Label("Session (↑↓, Enter)")
                 yield OptionList(*(f"{s.id}  {s.state:<6} {s.name}" for s in self.choices),
                                  id="export-session")  # fmt: skip
             else:
-                s = sessions.get_session(conn, self.session_id)
+                s = sessions.get(self.session_id)
                 yield Static(f"Session {s.id} '{s.name}' — {s.state}\n{s.scope.label()}",
                              classes="dialog-message")  # fmt: skip
             yield Label("Write to (a new folder; .zip or bundle file with the options below)")
@@ -93,7 +94,7 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
             raise ValueError("choose a session")
         return self.choices[i].id
 
-    def result(self) -> export_service.ExportResult:
+    def result(self) -> ExportRequest:
         sid = self.chosen_session()
         out_text = self.query_one("#export-out", Input).value.strip()
         if not out_text:
@@ -101,6 +102,12 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
         refusal = refuse_folder(Path(out_text).expanduser())
         if refusal:
             raise ValueError(refusal)
+        draft = self.query_one("#export-force", Checkbox).value
+        session = self.services.sessions.get(sid)
+        if session.state != "closed" and not draft:
+            # Said here, in the dialog's words (the service's refusal speaks to the CLI).
+            raise ValueError(f"session {session.id} is {session.state}: close it on the "
+                             "sessions screen first, or tick Draft to export it as a draft")
         if Path(out_text).expanduser() == default_folder():
             # The proposed folder holds every export, one named folder each.
             default_folder().mkdir(parents=True, exist_ok=True)
@@ -112,19 +119,8 @@ class ExportScreen(Dialog[export_service.ExportResult | None]):
                 raise ValueError("an encrypted export needs a passphrase")
             if passphrase != self.query_one("#export-pass2", Input).value:
                 raise ValueError("the two passphrases differ")
-        try:
-            result = export_service.export_session(
-                self.store, sid, Path(out_text).expanduser(),
-                zip_archive=self.query_one("#export-zip", Checkbox).value, encrypt=encrypt,
-                passphrase=passphrase, force=self.query_one("#export-force", Checkbox).value,
-            )  # fmt: skip
-        except export_service.ExportRefused as exc:
-            # The service's text speaks to the CLI (--force); the dialog has its checkbox.
-            s = exc.session
-            what = (f"{len(exc.unresolved):,} unresolved item(s), e.g. "
-                    + "; ".join(r.line() for r in exc.unresolved[:2])) if exc.unresolved else (
-                    "nothing unresolved: close it on the sessions screen first")  # fmt: skip
-            raise ValueError(f"session {s.id} is {s.state} ({what}); tick Draft to export it "
-                             "as a draft anyway") from None
-        self.app.notify(result.line())
-        return result
+        return ExportRequest(
+            sid, Path(out_text).expanduser(), zip_archive=self.query_one("#export-zip", Checkbox).value,
+            encrypt=encrypt, passphrase=passphrase,
+            force=self.query_one("#export-force", Checkbox).value,
+        )  # fmt: skip

@@ -11,7 +11,7 @@ from textual.widgets.option_list import Option
 
 from recon_tui.screens.modal_base import Dialog
 from recon_tui.services import saved_filters
-from recon_tui.services.workbench import PaneFilter
+from recon_tui.services.panes import PaneFilter
 
 
 class SavedFiltersScreen(Dialog[PaneFilter | None]):

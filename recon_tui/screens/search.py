@@ -4,8 +4,6 @@ puts the workbench cursor on it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -16,6 +14,7 @@ from textual.widgets.option_list import Option
 from recon_tui.formatting import fmt_money, us_to_dt
 from recon_tui.model import SourcePair
 from recon_tui.screens.modal_base import Dialog
+from recon_tui.services.bundle import services_of
 from recon_tui.services.search import Hit, search_pair
 
 
@@ -59,8 +58,7 @@ class SearchScreen(Dialog[int | None]):
 
     @work(thread=True, exclusive=True, group="search")
     def _search(self, generation: int, query: str) -> None:
-        service: Any = self.app.service  # type: ignore[attr-defined]
-        hits = search_pair(service, self.pair, query)
+        hits = search_pair(services_of(self.app).panes, self.pair, query)
         self.app.call_from_thread(self._show, generation, query, hits)
 
     def _show(self, generation: int, query: str, hits: list[Hit]) -> None:

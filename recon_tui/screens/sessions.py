@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
@@ -19,14 +20,21 @@ from textual.widgets import DataTable, Header, Input, Label, OptionList, Selecti
 from textual.widgets.option_list import Option
 
 from recon_tui import bindings
+from recon_tui.errors import SessionError
 from recon_tui.formatting import fmt_money, us_to_dt
 from recon_tui.screens.audit import AuditScreen
 from recon_tui.screens.confirm import ConfirmScreen
 from recon_tui.screens.export import ExportScreen
 from recon_tui.screens.modal_base import Dialog
-from recon_tui.services import sessions
-from recon_tui.store import Store
-from recon_tui.store.sources import list_pairs
+from recon_tui.services.bundle import Services, bundle_for, services_of
+from recon_tui.services.sessions import (
+    CloseRefused,
+    ScopedRecord,
+    Session,
+    iso,
+    iso_day,
+    parse_when,
+)
 from recon_tui.widgets.key_footer import KeyFooter
 
 SESSIONS_BINDINGS = bindings.SESSIONS
@@ -72,10 +80,10 @@ class OpenSessionDialog(Dialog[dict[str, Any] | None]):
             if not value:
                 raise ValueError(f"{name}: give a date (YYYY-MM-DD)")
             try:
-                sessions.parse_when(value)
+                parse_when(value)
             except ValueError:
                 raise ValueError(f"{name}: '{value}' is not a date (YYYY-MM-DD)") from None
-        if sessions.parse_when(start) >= sessions.parse_when(end):
+        if parse_when(start) >= parse_when(end):
             raise ValueError("To: must be after From (To is excluded)")
         name = self.query_one("#session-name", Input).value.strip() or None
         return {"pairs": chosen, "start": start, "end": end, "name": name}
@@ -103,7 +111,7 @@ class ReopenDialog(Dialog[str | None]):
         return reason
 
 
-def unresolved_text(r: sessions.ScopedRecord) -> Text:
+def unresolved_text(r: ScopedRecord) -> Text:
     """One unresolved item: pair and side, date, amount (display places, separators),
     external id, state."""
     t = Text(no_wrap=True, overflow="ellipsis")
@@ -122,7 +130,7 @@ class UnresolvedScreen(ModalScreen[None]):
     BINDINGS = bindings.UNRESOLVED
     SHOWN = 2000
 
-    def __init__(self, title: str, items: list[sessions.ScopedRecord]) -> None:
+    def __init__(self, title: str, items: list[ScopedRecord]) -> None:
         super().__init__()
         self.title_line = title
         self.items = items
@@ -168,14 +176,14 @@ class SessionsScreen(Screen[None]):
 
     BINDINGS = SESSIONS_BINDINGS
 
-    def __init__(self, store: Store | None = None) -> None:
+    def __init__(self, services: object | None = None) -> None:
         super().__init__(id="sessions")
-        self._store = store
-        self.rows: list[sessions.Session] = []
+        self._services = bundle_for(services)
+        self.rows: list[Session] = []
 
     @property
-    def store(self) -> Store:
-        return self._store if self._store is not None else self.app.store  # type: ignore[attr-defined]
+    def services(self) -> Services:
+        return self._services if self._services is not None else services_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -196,24 +204,24 @@ class SessionsScreen(Screen[None]):
     # --- data ----------------------------------------------------------------------------
 
     def action_reload(self) -> None:
-        conn = self.store.connection()
+        svc = self.services.sessions
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
-        self.rows = sessions.list_sessions(conn)
+        self.rows = svc.all()
         for s in self.rows:
-            todo = len(sessions.unresolved(conn, s)) if s.state == "open" else 0
+            todo = len(svc.unresolved(s)) if s.state == "open" else 0
             table.add_row(
                 str(s.id), s.state, s.name, ", ".join(s.scope.pair_names),
-                sessions.iso_day(s.scope.start_us), sessions.iso_day(s.scope.end_us), s.owner,
-                f"{todo:,}" if s.state == "open" else "", (sessions.iso(s.closed_us) or "")[:16],
+                iso_day(s.scope.start_us), iso_day(s.scope.end_us), s.owner,
+                f"{todo:,}" if s.state == "open" else "", (iso(s.closed_us) or "")[:16],
                 key=str(s.id),
             )  # fmt: skip
         if self.rows:
             table.move_cursor(row=min(max(keep, 0), len(self.rows) - 1))
         self._show_detail()
 
-    def selected(self) -> sessions.Session | None:
+    def selected(self) -> Session | None:
         if not self.rows:
             return None
         row = self.query_one(DataTable).cursor_row
@@ -229,7 +237,7 @@ class SessionsScreen(Screen[None]):
             detail.update("No sessions yet. Press n to open one for a pair and period.")
             return
         lines = [f"Session {s.id} '{s.name}' — {s.state}, owner {s.owner}",
-                 f"Scope {s.scope.label()}, as of {sessions.iso(s.scope.as_of_us)}"]  # fmt: skip
+                 f"Scope {s.scope.label()}, as of {iso(s.scope.as_of_us)}"]  # fmt: skip
         close = s.summary.get("close") if s.state == "closed" else None
         if close:
             for b in close["balances"]["by_asset"]:
@@ -245,28 +253,37 @@ class SessionsScreen(Screen[None]):
 
     # --- actions -------------------------------------------------------------------------
 
+    # Opening, closing and reopening write (and may wait on the store's write lock while a
+    # sync or a match run holds it): each runs in a worker and reports back here.
+
     def action_new_session(self) -> None:
-        pairs = [p.name for p in list_pairs(self.store)]
+        pairs = self.services.sessions.pair_names()
         if not pairs:
             self.notify("no source pairs yet", severity="warning")
             return
 
         def opened(spec: dict[str, Any] | None) -> None:
-            if spec is None:
-                return
-            try:
-                s = sessions.open_session(self.store, spec["pairs"], spec["start"], spec["end"],
-                                          name=spec["name"])  # fmt: skip
-            except sessions.SessionError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"opened session {s.id} '{s.name}': "
-                        f"{s.summary['open']['records']:,} records in scope")  # fmt: skip
-            self.action_reload()
+            if spec is not None:
+                self._open(spec)
 
         now_us = getattr(self.app, "now_us", None)
         today = us_to_dt(now_us()).date() if now_us else None
         self.app.push_screen(OpenSessionDialog(pairs, today), opened)
+
+    @work(thread=True, group="sessions")
+    def _open(self, spec: dict[str, Any]) -> None:
+        try:
+            s = self.services.sessions.open(spec["pairs"], spec["start"], spec["end"],
+                                            name=spec["name"])  # fmt: skip
+        except SessionError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._done, f"opened session {s.id} '{s.name}': "
+                                  f"{s.summary['open']['records']:,} records in scope")  # fmt: skip
+
+    def _done(self, message: str) -> None:
+        self.notify(message)
+        self.action_reload()
 
     def action_close_session(self) -> None:
         s = self.selected()
@@ -278,7 +295,7 @@ class SessionsScreen(Screen[None]):
 
         def answered(result: tuple[bool, str] | None) -> None:
             if result is not None:
-                self._close(s)
+                self._close(s.id)
 
         self.app.push_screen(ConfirmScreen(
             "Close session",
@@ -286,18 +303,21 @@ class SessionsScreen(Screen[None]):
             "and it can be exported; reopening later needs a reason.",
         ), answered)  # fmt: skip
 
-    def _close(self, s: sessions.Session) -> None:
+    @work(thread=True, group="sessions")
+    def _close(self, session_id: int) -> None:
         try:
-            closed = sessions.close_session(self.store, s.id)
-        except sessions.CloseRefused as exc:
-            self.notify(str(exc), severity="error")
-            self.app.push_screen(UnresolvedScreen(str(exc), exc.unresolved))
+            closed = self.services.sessions.close(session_id)
+        except CloseRefused as exc:
+            self.app.call_from_thread(self._refused, exc)
             return
-        except sessions.SessionError as exc:
-            self.notify(str(exc), severity="error")
+        except SessionError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.notify(f"closed session {closed.id} '{closed.name}'")
-        self.action_reload()
+        self.app.call_from_thread(self._done, f"closed session {closed.id} '{closed.name}'")
+
+    def _refused(self, exc: CloseRefused) -> None:
+        self.notify(str(exc), severity="error")
+        self.app.push_screen(UnresolvedScreen(str(exc), exc.unresolved))
 
     def action_reopen_session(self) -> None:
         s = self.selected()
@@ -308,23 +328,25 @@ class SessionsScreen(Screen[None]):
             return
 
         def reopened(reason: str | None) -> None:
-            if not reason:
-                return
-            try:
-                sessions.reopen_session(self.store, s.id, reason)
-            except sessions.SessionError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"reopened session {s.id}")
-            self.action_reload()
+            if reason:
+                self._reopen(s.id, reason)
 
         self.app.push_screen(ReopenDialog(f"Session {s.id} '{s.name}'"), reopened)
+
+    @work(thread=True, group="sessions")
+    def _reopen(self, session_id: int, reason: str) -> None:
+        try:
+            self.services.sessions.reopen(session_id, reason)
+        except SessionError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._done, f"reopened session {session_id}")
 
     def action_unresolved(self) -> None:
         s = self.selected()
         if s is None:
             return
-        items = sessions.unresolved(self.store.connection(), s)
+        items = self.services.sessions.unresolved(s)
         self.app.push_screen(UnresolvedScreen(
             f"Session {s.id} '{s.name}': {len(items):,} unresolved", items))  # fmt: skip
 
@@ -333,12 +355,13 @@ class SessionsScreen(Screen[None]):
         if s is None:
             self.notify("no session to export", severity="warning")
             return
-        self.app.push_screen(ExportScreen(self.store, s.id))
+        self.app.push_screen(ExportScreen(self.services, s.id),
+                             self.app.run_export)  # type: ignore[attr-defined]
 
     def action_audit(self) -> None:
         s = self.selected()
         if s is not None:
-            self.app.push_screen(AuditScreen(self.store, session_id=s.id))
+            self.app.push_screen(AuditScreen(self.services, session_id=s.id))
 
     def action_cursor_down(self) -> None:
         self.query_one(DataTable).action_cursor_down()

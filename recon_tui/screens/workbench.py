@@ -1,13 +1,14 @@
 """The workbench of one source pair: both sides' unmatched items, the candidates of the
 focused item and its detail; every decision by keyboard.
 
-The screen only arranges widgets and routes keys: reads go through
-:class:`~recon_tui.services.workbench.WorkbenchService`, decisions through
-:class:`~recon_tui.services.decisions.Decisions` (and the matching service when present).
+The screen only arranges widgets and routes keys: rows through the panes service,
+candidates through the candidates service, decisions through the decisions service (all
+from the app's :class:`~recon_tui.services.bundle.Services`); writes run in workers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from textual.timer import Timer
 from textual.widgets import Header, Static
 
 from recon_tui import bindings
+from recon_tui.errors import DecisionError
 from recon_tui.formatting import fmt_amounts, fmt_money, us_to_dt
 from recon_tui.messages import MarksChanged, RowHighlighted, StoreChanged, SyncFinished
 from recon_tui.model import SourcePair
@@ -31,8 +33,9 @@ from recon_tui.screens.reject import RejectScreen
 from recon_tui.screens.saved_filters import SavedFiltersScreen
 from recon_tui.screens.search import SearchScreen
 from recon_tui.services import writeoff
-from recon_tui.services.decisions import DecisionError, Decisions
-from recon_tui.services.workbench import Candidate, PaneFilter, Row, SortSpec
+from recon_tui.services.bundle import Services, services_of
+from recon_tui.services.candidate_view import CandidateView
+from recon_tui.services.panes import PaneFilter, Row, SortSpec
 from recon_tui.widgets.candidates import CandidatesPane, candidate_difference
 from recon_tui.widgets.detail import DetailPane
 from recon_tui.widgets.key_footer import KeyFooter
@@ -66,14 +69,15 @@ class WorkbenchScreen(Screen[None]):
         self._cand_generation = 0
 
     @property
-    def service(self) -> Any:
-        return self.app.service  # type: ignore[attr-defined]
+    def services(self) -> Services:
+        return services_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="wb-panes"):
-            yield RecordPane(self.service, self.pair.left, "L", id="left")
-            yield RecordPane(self.service, self.pair.right, "R", id="right")
+            panes = self.services.panes.for_pair(self.pair)
+            yield RecordPane(panes, self.pair.left, "L", id="left")
+            yield RecordPane(panes, self.pair.right, "R", id="right")
         with Horizontal(id="wb-lower"):
             yield CandidatesPane(id="candidates")
             yield DetailPane(id="detail")
@@ -94,8 +98,9 @@ class WorkbenchScreen(Screen[None]):
         """Put the cursor on a record of this pair (the pane of its side, showing its state,
         by date): where Enter on an unresolved item, an audit entry, a break of the aging
         chart or a search hit leads."""
-        detail = self.service.record_detail(record_id)
-        rows = self.service.rows([record_id])
+        panes = self.services.panes
+        detail = panes.record_detail(record_id, self.pair.name)
+        rows = panes.rows([record_id], self.pair.name)
         if detail is None or not rows:
             self.notify(f"record {record_id} is not in the store", severity="warning")
             return False
@@ -145,7 +150,7 @@ class WorkbenchScreen(Screen[None]):
 
     def _follow(self) -> None:
         row = self._focused_row
-        detail = self.service.record_detail(row.id) if row else None
+        detail = self.services.panes.record_detail(row.id, self.pair.name) if row else None
         self.query_one("#detail", DetailPane).show(detail)
         self._cand_generation += 1
         if row is None:
@@ -156,14 +161,14 @@ class WorkbenchScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="candidates")
     def _load_candidates(self, generation: int, record_id: int) -> None:
-        found = self.service.candidates(self.pair.name, record_id)
+        found = self.services.candidates.candidates(self.pair.name, record_id)
         self.app.call_from_thread(self._show_candidates, generation, record_id, found)
 
-    def _show_candidates(self, generation: int, record_id: int, found: list[Candidate]) -> None:
+    def _show_candidates(self, generation: int, record_id: int, found: list[CandidateView]) -> None:
         if generation == self._cand_generation:
             self.candidates.show(found, record_id)
 
-    def _chosen_candidate(self) -> Candidate | None:
+    def _chosen_candidate(self) -> CandidateView | None:
         """The highlighted candidate when the candidates pane has focus, else the best."""
         cands = self.candidates
         if cands.has_focus:
@@ -191,11 +196,9 @@ class WorkbenchScreen(Screen[None]):
         self._follow()
 
     def on_store_changed(self, event: StoreChanged) -> None:
-        self.service.forget_accounts()
         self.refresh_data(event.reason)
 
     def on_sync_finished(self, event: SyncFinished) -> None:
-        self.service.forget_accounts()
         self.refresh_data("sync")
 
     def _decided(self, message: str) -> None:
@@ -208,34 +211,67 @@ class WorkbenchScreen(Screen[None]):
         self._status(str(exc))
 
     # --- decisions -------------------------------------------------------------------------
+    # Every write runs in a worker (it may wait on the store's write lock while a sync or a
+    # match run holds it); the outcome comes back on the UI thread.
+
+    @work(thread=True, group="decide")
+    def _decide(self, what: Callable[[], str], after: Callable[[], None] | None = None) -> None:
+        try:
+            message = what()
+        except (DecisionError, ValueError) as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        if after is not None:
+            self.app.call_from_thread(after)
+        self.app.call_from_thread(self._decided, message)
+
+    def _ask_dissolving(self, ids: list[int], go: Callable[[], None], keep: int | None = None) -> None:
+        """Say first which suggestions an action would dissolve; go on when agreed."""
+        lost = self.services.decisions.dissolves(self.pair.name, ids, keep=keep)
+        if not lost:
+            go()
+            return
+        shown = "; ".join(d.line() for d in lost[:3]) + (
+            f" and {len(lost) - 3} more" if len(lost) > 3 else "")  # fmt: skip
+
+        def done(result: tuple[bool, str] | None) -> None:
+            if result is not None:
+                go()
+
+        self.app.push_screen(ConfirmScreen(
+            "Dissolve suggestions?", f"This also dissolves {shown}. Undo brings them back.",
+        ), done)  # fmt: skip
 
     def action_confirm(self) -> None:
         cand = self._chosen_candidate()
         if cand is None:
             self.notify("no suggestion for this item", severity="warning")
             return
-        try:
-            gid = self.service.accept(self.pair.name, cand)
-        except (DecisionError, ValueError) as exc:
-            self._failed(exc)
-            return
-        self._decided(f"confirmed group {gid} (score {cand.score:.2f})")
+        candidates = self.services.candidates
+
+        def go() -> None:
+            self._decide(lambda: f"confirmed group {candidates.accept(self.pair.name, cand)} "
+                                 f"(score {cand.score:.2f})")  # fmt: skip
+
+        self._ask_dissolving(list(cand.ids), go, keep=cand.group_id)
 
     def action_reject(self) -> None:
         cand = self._chosen_candidate()
         if cand is None:
             self.notify("no suggestion to reject", severity="warning")
             return
+        candidates = self.services.candidates
 
         def done(result: tuple[str, str | None] | None) -> None:
             if result is None or cand is None:
                 return
-            try:
-                self.service.reject(self.pair.name, cand, result[0], result[1])
-            except (DecisionError, ValueError) as exc:
-                self._failed(exc)
-                return
-            self._decided(f"rejected ({result[0]}); it will not be suggested again")
+            reason, note = result
+
+            def reject() -> str:
+                candidates.reject(self.pair.name, cand, reason, note)
+                return f"rejected ({reason}); it will not be suggested again"
+
+            self._decide(reject)
 
         names = ", ".join(r.external_id for r in cand.counterparts[:4])
         summary = (f"{cand.rule or 'suggestion'} {cand.score:.2f} · {names} · "
@@ -250,25 +286,26 @@ class WorkbenchScreen(Screen[None]):
                 severity="warning",
             )
             return
-        lt, rt = self.service.totals(left), self.service.totals(right)
-        diff = self.service.difference(lt, rt)
+        panes, decisions = self.services.panes, self.services.decisions
+        lt, rt = panes.totals(left), panes.totals(right)
+        diff = panes.difference(lt, rt)
+
+        def clear() -> None:
+            self.left.clear_marks()
+            self.right.clear_marks()
 
         def done(result: tuple[str | None, str | None] | None) -> None:
             if result is None:
                 return
             reason, note = result
-            try:
-                gid = Decisions(self.app.store).manual_match(  # type: ignore[attr-defined]
-                    self.pair.name, left, right, reason=reason, note=note
-                )
-            except (DecisionError, ValueError) as exc:
-                self._failed(exc)
-                return
-            self.left.clear_marks()
-            self.right.clear_marks()
-            self._decided(f"matched {len(left)}:{len(right)} by hand (group {gid})")
 
-        policy = writeoff.policy(self.app.store, self.pair.name)  # type: ignore[attr-defined]
+            def match() -> str:
+                gid = decisions.manual_match(self.pair.name, left, right, reason=reason, note=note)
+                return f"matched {len(left)}:{len(right)} by hand (group {gid})"
+
+            self._ask_dissolving([*left, *right], lambda: self._decide(match, clear))
+
+        policy = writeoff.policy(self.services.store, self.pair.name)
         gross = writeoff.gross_of(lt, rt)
 
         def check(reason: str | None) -> str | None:
@@ -277,12 +314,7 @@ class WorkbenchScreen(Screen[None]):
         self.app.push_screen(ManualMatchScreen(lt, rt, diff, len(left), len(right), check), done)
 
     def action_undo(self) -> None:
-        try:
-            message = Decisions(self.app.store).undo()  # type: ignore[attr-defined]
-        except DecisionError as exc:
-            self._failed(exc)
-            return
-        self._decided(message)
+        self._decide(self.services.decisions.undo)
 
     def _focused_record(self) -> Row | None:
         return self.active.current
@@ -292,16 +324,17 @@ class WorkbenchScreen(Screen[None]):
         if row is None:
             self.notify("no item to annotate", severity="warning")
             return
+        decisions = self.services.decisions
 
         def done(text: str | None) -> None:
             if not text or row is None:
                 return
-            try:
-                Decisions(self.app.store).add_note(text, record_id=row.id)  # type: ignore[attr-defined]
-            except DecisionError as exc:
-                self._failed(exc)
-                return
-            self._decided(f"note added to {row.external_id}")
+
+            def note() -> str:
+                decisions.add_note(text, record_id=row.id)
+                return f"note added to {row.external_id}"
+
+            self._decide(note)
 
         self.app.push_screen(NoteScreen(row_summary(row)), done)
 
@@ -313,28 +346,28 @@ class WorkbenchScreen(Screen[None]):
             return
         ids = [r.id for r in rows if r is not None]
         summary = row_summary(rows[0]) if len(rows) == 1 else f"{len(rows)} marked items"
+        decisions = self.services.decisions
 
         def done(result: tuple[str, str] | None) -> None:
             if result is None:
                 return
-            try:
-                gid = Decisions(self.app.store).explain(  # type: ignore[attr-defined]
-                    self.pair.name, ids, result[0], result[1], side=pane.code
-                )
-            except (DecisionError, ValueError) as exc:
-                self._failed(exc)
-                return
-            pane.clear_marks()
-            self._decided(f"break explained as {result[0]} (group {gid})")
+            reason, note = result
+
+            def explain() -> str:
+                gid = decisions.explain(self.pair.name, ids, reason, note, side=pane.code)
+                return f"break explained as {reason} (group {gid})"
+
+            self._ask_dissolving(ids, lambda: self._decide(explain, pane.clear_marks))
 
         self.app.push_screen(ExplainScreen(summary), done)
 
     def action_accept_all(self) -> None:
         filt = self.left.filter
+        candidates = self.services.candidates
 
         def preview(value: str) -> str:
             threshold = _threshold(value)
-            n = len(self.service.suggestions_above(self.pair, threshold, filt))
+            n = len(candidates.suggestions_above(self.pair, threshold, filt))
             return f"{n:,} suggestion(s) would be confirmed"
 
         def done(result: tuple[bool, str] | None) -> None:
@@ -357,8 +390,9 @@ class WorkbenchScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="bulk")
     def _bulk_confirm(self, threshold: float, filt: PaneFilter) -> None:
-        ids = self.service.suggestions_above(self.pair, threshold, filt)
-        n = Decisions(self.app.store).bulk_confirm(ids) if ids else 0  # type: ignore[attr-defined]
+        services = self.services
+        ids = services.candidates.suggestions_above(self.pair, threshold, filt)
+        n = services.decisions.bulk_confirm(ids) if ids else 0
         self.app.call_from_thread(
             self._decided, f"confirmed {n:,} suggestion(s) scoring ≥ {threshold:.2f}"
         )

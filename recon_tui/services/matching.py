@@ -16,9 +16,7 @@ sync added or changed, plus what they touch). Results are written in one transac
 
 from __future__ import annotations
 
-import json
 import time
-from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,35 +24,15 @@ from typing import Any
 from matchers.engine import Engine
 from matchers.results import Adjustment, Candidate, Proposal
 from matchers.rules import load_rules
-from recon_tui.model import Record, Side, SourcePair, canonical_amount
-from recon_tui.services import sessions
-from recon_tui.services.decisions import (
-    Decisions,
-    create_group,
-    group_members,
-    refresh_states,
-)
-from recon_tui.store import Store, now_us
-from recon_tui.store.audit import append, append_many
+from recon_tui.model import Record, SourcePair, canonical_amount
+from recon_tui.services.candidate_view import CandidateView
+from recon_tui.services.decisions import Decisions
+from recon_tui.store import Store, groups, now_us
+from recon_tui.store.audit import append_many
 from recon_tui.store.db import Connection
-from recon_tui.store.records import get_records, iter_records, load_prices, side_clause
-from recon_tui.store.sources import list_pairs
-
-
-@dataclass(slots=True)
-class CandidateView:
-    """A candidate as the workbench shows it: a stored suggestion or an engine candidate."""
-
-    group_id: int | None
-    left_ids: tuple[int, ...]
-    right_ids: tuple[int, ...]
-    score: float
-    rule: str
-    decision: str
-    explanation: dict[str, Any]
-    adjustments: list[dict[str, Any]]
-    amount_difference: str = "0"
-    date_lag_days: int | None = None
+from recon_tui.store.pairs import list_pairs
+from recon_tui.store.records import get_records, load_prices
+from recon_tui.store.sessions import locked_records, record_post_close
 
 
 @dataclass(slots=True)
@@ -103,37 +81,31 @@ def adjustment_json(a: Adjustment) -> dict[str, Any]:
     return d
 
 
-def _side_where(side: Side) -> tuple[str, tuple[Any, ...]]:
-    """A side's live records that no confirmed group holds (what the engine works on)."""
-    where, params = side_clause(side)
-    return where + " AND state != 'matched'", params
-
-
-def _rejected(conn: Connection, pair: str) -> set[frozenset[int]]:
-    return {
-        frozenset(int(x) for x in key.split(","))
-        for (key,) in conn.execute("SELECT key FROM rejections WHERE pair = ?", (pair,))
-    }
-
-
 def stored_suggestions(
     conn: Connection, pair: str, record_id: int, limit: int | None = None
 ) -> list[CandidateView]:
     """The live suggested groups of ``pair`` that contain the record, best score first."""
     out: list[CandidateView] = []
-    for gid, rule, score, expl, adj in conn.execute(
-        "SELECT g.id, g.rule, g.score, g.explanation, g.adjustments FROM match_groups g "
-        "JOIN group_members m ON m.group_id = g.id WHERE m.record_id = ? AND g.pair = ? "
-        "AND g.state = 'suggested' ORDER BY g.score DESC, g.id LIMIT ?",
-        (record_id, pair, -1 if limit is None else limit),
-    ):
-        members = group_members(conn, gid)
+    for g, members in groups.suggestions_of_record(conn, pair, record_id, limit):
         left = tuple(m.record_id for m in members if m.side == "L")
         right = tuple(m.record_id for m in members if m.side == "R")
-        out.append(MatchService._view(gid, left, right, score or 0.0, rule or "", "suggest",
-                                      json.loads(expl) if expl else {},
-                                      json.loads(adj) if adj else []))  # fmt: skip
+        out.append(view(g.id, left, right, g.score or 0.0, g.rule or "", "suggest",
+                        g.explanation or {}, g.adjustments or []))  # fmt: skip
     return out
+
+
+def view(gid: int | None, left: tuple[int, ...], right: tuple[int, ...], score: float,
+         rule: str, decision: str, expl: dict[str, Any], adj: list[dict[str, Any]]
+         ) -> CandidateView:  # fmt: skip
+    date = expl.get("date", {}) if isinstance(expl, dict) else {}
+    lag = date.get("lag_days") if isinstance(date, dict) else None
+    return CandidateView(gid, left, right, float(score), rule, decision, expl, adj,
+                         date_lag_days=int(lag) if isinstance(lag, int | float) else None)  # fmt: skip
+
+
+def from_candidate(c: Candidate) -> CandidateView:
+    return view(None, c.left_ids, c.right_ids, c.score, c.rule, "suggest", c.explanation,
+                [adjustment_json(a) for a in c.adjustments])  # fmt: skip
 
 
 class MatchService:
@@ -168,9 +140,7 @@ class MatchService:
         conn = self.store.connection()
         self._seen_seq[p.name] = self._decision_seq(conn)
         eng = Engine(load_rules(p.rules), prices=load_prices(conn))
-        lw, lp = _side_where(p.left)
-        rw, rp = _side_where(p.right)
-        eng.load(iter_records(conn, lw, lp), iter_records(conn, rw, rp))
+        eng.load(groups.iter_unmatched(conn, p.name, "L"), groups.iter_unmatched(conn, p.name, "R"))
         return eng
 
     @staticmethod
@@ -179,6 +149,8 @@ class MatchService:
 
     def _catch_up(self, pair: str, eng: Engine) -> None:
         """Apply decisions made since the engine was loaded (matched leave, undone return)."""
+        import json
+
         conn = self.store.connection()
         seq = self._decision_seq(conn)
         last = self._seen_seq.get(pair, 0)
@@ -193,26 +165,16 @@ class MatchService:
         self._resync(self.pair(pair), eng, ids)
 
     def _resync(self, p: SourcePair, eng: Engine, ids: Iterable[int]) -> list[int]:
-        """Re-read ``ids`` into the engine: open ones (re)added, others removed."""
+        """Re-read ``ids`` into the engine: the pair's unmatched ones (re)added, others out."""
         ids = list(ids)
         if not ids:
             return []
         eng.remove(ids)
         conn = self.store.connection()
-        state = dict(conn.execute(
-            f"SELECT id, state FROM records WHERE removed = 0 AND id IN ({', '.join('?' * len(ids))})",
-            ids,
-        )) if len(ids) < 30_000 else None  # fmt: skip
-        recs = get_records(conn, ids)
-        left: list[Record] = []
-        right: list[Record] = []
-        for r in recs:
-            if state is not None and state.get(r.id) in (None, "matched"):
-                continue
-            if p.left.admits(r):
-                left.append(r)
-            elif p.right.admits(r):
-                right.append(r)
+        sides = groups.unmatched_of(conn, p.name, ids)
+        recs = get_records(conn, sorted(sides))
+        left: list[Record] = [r for r in recs if r.id is not None and sides[r.id] == "L"]
+        right: list[Record] = [r for r in recs if r.id is not None and sides[r.id] == "R"]
         return eng.add(left, right)
 
     # --- runs -------------------------------------------------------------------------
@@ -225,34 +187,34 @@ class MatchService:
         dry_run: bool = False,
         full: bool = False,
     ) -> MatchRunResult:
-        """Run every (or the named) pair; incremental when ``changed_ids`` are given or a
-        previous run's revision is known, full otherwise."""
+        """Run every (or the named) pair; incremental from the pair's matched revision
+        (plus ``changed_ids``, when a sync or import names what it changed), full when
+        asked or when the pair never ran. Every run, whoever starts it, advances the pair's
+        revision in the transaction that writes its results."""
         result = MatchRunResult(dry_run=dry_run)
         names = list(pairs) if pairs else [p.name for p in list_pairs(self.store)]
         conn = self.store.connection()
-        current_rev = int(self.store.meta("rev", "0") or 0)
-        given = list(changed_ids) if changed_ids is not None else None
+        given = set(changed_ids) if changed_ids is not None else set()
         for name in names:
-            # Each pair remembers the store revision it last caught up to.
+            current_rev = int(self.store.meta("rev", "0") or 0)
             pair_rev = int(self.store.meta(f"matched_rev:{name}", "0") or 0)
             changed: list[int] | None
-            if full or (given is None and pair_rev == 0):
+            if full or pair_rev == 0:
                 changed = None
-            elif given is not None:
-                changed = given
             else:
-                changed = [
-                    i for (i,) in conn.execute("SELECT id FROM records WHERE rev > ?", (pair_rev,))
-                ]
-            result.runs.append(self.run_pair(name, changed, dry_run=dry_run))
-            if not dry_run and given is None:
-                self.store.set_meta(f"matched_rev:{name}", str(current_rev))
+                since = {i for (i,) in conn.execute(
+                    "SELECT id FROM records WHERE rev > ?", (pair_rev,))}  # fmt: skip
+                changed = sorted(since | given)
+            result.runs.append(self.run_pair(name, changed, dry_run=dry_run, rev=current_rev))
         return result
 
-    def run_pair(self, name: str, changed: list[int] | None, *, dry_run: bool = False) -> PairRun:
+    def run_pair(self, name: str, changed: list[int] | None, *, dry_run: bool = False,
+                 rev: int | None = None) -> PairRun:  # fmt: skip
         started = time.perf_counter()
         p = self.pair(name)
         conn = self.store.connection()
+        if rev is None:
+            rev = int(self.store.meta("rev", "0") or 0)
         reopened: list[int] = []
         if changed is None:
             # A full run starts from the store's truth, not from a warm engine.
@@ -260,129 +222,141 @@ class MatchService:
             self._engines[name] = eng
             new_ids = None
         else:
-            eng = self.engine(name)
-            recs = get_records(conn, changed)
-            mine = [
-                r.id for r in recs if r.id is not None and (p.left.admits(r) or p.right.admits(r))
-            ]
+            # Which changes are this pair's, before any engine is built: a run with none
+            # costs a lookup, not a load of every open item.
+            mine = sorted(groups.pairs_of_records(conn, changed).get(name, []))
             if not mine:
+                if not dry_run:
+                    with self.store.tx() as wconn:
+                        _advance(wconn, name, rev)
                 return PairRun(name, "incremental", seconds=time.perf_counter() - started)
+            eng = self.engine(name)
             if not dry_run:
                 reopened = self._reopen(p, mine)
             new_ids = self._resync(p, eng, [*mine, *reopened])
-        res = eng.run(new_ids, rejected=_rejected(conn, name))
+        res = eng.run(new_ids, rejected=groups.rejected_sets(conn, name))
         run = PairRun(
             name, "full" if changed is None else "incremental", scope=int(res.stats.get("scope", 0)),
             auto=len(res.auto), suggested=len(res.suggestions), reopened=len(reopened),
             proposals=res.proposals,
         )  # fmt: skip
         if not dry_run:
-            self._write(p, res.proposals, full=changed is None, scope_ids=new_ids)
+            run.auto = self._write(p, res.proposals, full=changed is None, scope_ids=new_ids,
+                                   rev=rev)  # fmt: skip
             eng.remove(i for prop in res.auto for i in prop.ids)
             self._seen_seq[name] = self._decision_seq(self.store.connection())
         run.seconds = time.perf_counter() - started
         return run
 
     def _reopen(self, p: SourcePair, ids: list[int]) -> list[int]:
-        """Confirmed groups with a member changed/removed by its source are reopened."""
+        """Confirmed groups of the pair whose member a source really changed (another
+        content hash, or removed) are reopened; bookkeeping alone never reopens one, and
+        a group inside a closed session stays as it is: the change is kept as a post-close
+        difference for the next session. Returns the reopened groups' members."""
+        members: list[int] = []
         with self.store.tx() as conn:
-            marks = ", ".join("?" * len(ids))
-            groups = [g for (g,) in conn.execute(
-                f"SELECT DISTINCT g.id FROM group_members m JOIN match_groups g ON g.id = m.group_id "
-                f"WHERE m.record_id IN ({marks}) AND g.state = 'confirmed' AND g.pair = ?",
-                (*ids, p.name),
-            )]  # fmt: skip
-            members: list[int] = []
-            for g in groups:
-                mids = [m.record_id for m in group_members(conn, g)]
+            touched = groups.groups_touching(conn, p.name, ids, ("confirmed",))
+            changed = groups.changed_since_grouped(conn, touched)
+            if not changed:
+                return []
+            by_group = groups.members_of(conn, changed)
+            locked = locked_records(conn, {m.record_id for ms in by_group.values() for m in ms})
+            entries: list[dict[str, Any]] = []
+            for g, moved in changed.items():
+                mids = [m.record_id for m in by_group.get(g, [])]
+                session = next((locked[r] for r in mids if r in locked), None)
+                if session is not None:
+                    for rid in moved:
+                        record_post_close(conn, locked.get(rid, session), p.name, rid, g)
+                    continue
+                groups.set_state(conn, g, "reopened", update_states=False)
                 members.extend(mids)
-                conn.execute("UPDATE match_groups SET state = 'reopened' WHERE id = ?", (g,))
-                append(conn, "reopen", actor="engine", actor_kind="system", pair=p.name, group_id=g,
-                       record_ids=mids, before={"state": "confirmed"}, after={"state": "reopened"},
-                       reason="source changed or removed a member")  # fmt: skip
+                entries.append({"action": "reopen", "actor": "engine", "actor_kind": "system",
+                                "pair": p.name, "group_id": g, "record_ids": mids,
+                                "before": {"state": "confirmed"}, "after": {"state": "reopened"},
+                                "reason": "source changed or removed a member"})  # fmt: skip
+            if entries:
+                append_many(conn, entries)
             if members:
-                refresh_states(conn, members)
+                groups.refresh(conn, members, p.name)
         return members
 
-    def _write(
-        self, p: SourcePair, proposals: list[Proposal], *, full: bool, scope_ids: list[int] | None
-    ) -> None:
+    def _write(self, p: SourcePair, proposals: list[Proposal], *, full: bool,
+               scope_ids: list[int] | None, rev: int) -> int:  # fmt: skip
+        """Write a run's results and advance the pair's revision, in one transaction.
+
+        Re-checks inside it that every record is still free in the pair (another process
+        may have matched some since the engine loaded): proposals over taken records are
+        dropped, and records of a closed session get neither groups nor suggestions.
+        Returns the number of groups auto-confirmed."""
         now = now_us()
+        name = p.name
         with self.store.tx() as conn:
             touched: set[int] = set()
             if full:
-                conn.execute(
-                    "UPDATE match_groups SET state = 'stale' WHERE pair = ? AND state = 'suggested' "
-                    "AND origin = 'engine'", (p.name,),
-                )  # fmt: skip
-                for side in (p.left, p.right):
-                    where, params = _side_where(side)
-                    conn.execute(f"UPDATE records SET state = 'open' WHERE {where}", params)
+                touched.update(groups.stale_engine_suggestions(conn, name))
+                groups.reset_unmatched(conn, name)
             else:
                 scope = set(scope_ids or ()) | {i for prop in proposals for i in prop.ids}
                 if scope:
-                    ids = sorted(scope)
-                    for i in range(0, len(ids), 5000):
-                        part = ids[i : i + 5000]
-                        marks = ", ".join("?" * len(part))
-                        stale = [g for (g,) in conn.execute(
-                            f"SELECT DISTINCT g.id FROM group_members m JOIN match_groups g "
-                            f"ON g.id = m.group_id WHERE m.record_id IN ({marks}) "
-                            f"AND g.state = 'suggested' AND g.origin = 'engine'", part,
-                        )]  # fmt: skip
-                        for g in stale:
-                            conn.execute(
-                                "UPDATE match_groups SET state = 'stale' WHERE id = ?", (g,)
-                            )
-                            touched.update(m.record_id for m in group_members(conn, g))
+                    touched.update(groups.stale_engine_suggestions(conn, name, scope))
                     touched.update(scope)
+            all_ids = {i for prop in proposals for i in prop.ids}
+            for alt in (a for prop in proposals for a in prop.alternatives):
+                all_ids.update(alt.ids)
+            state = groups.states(conn, name, all_ids)
+            free = {i for i, (st, live) in state.items() if live and st != "matched"}
+            locked = locked_records(conn, all_ids)
             decisions: list[dict[str, Any]] = []
             state_rows: dict[int, tuple[str, int | None]] = {}
             seen_keys: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
-            locked = sessions.locked_records(conn, {i for prop in proposals for i in prop.ids})
+            auto = 0
             for prop in proposals:
-                # A closed session is read-only: the engine only suggests inside it.
-                if prop.decision == "auto" and not (prop.ids & locked.keys()):
-                    gid = create_group(
-                        conn, p.name, prop.left_ids, prop.right_ids, state="confirmed",
+                if not prop.ids <= free or prop.ids & locked.keys():
+                    continue
+                if prop.decision == "auto":
+                    gid = groups.create_group(
+                        conn, name, prop.left_ids, prop.right_ids, state="confirmed",
                         origin="engine", rule=prop.rule, score=prop.score,
                         explanation=prop.explanation,
                         adjustments=[adjustment_json(a) for a in prop.adjustments] or None,
-                        decided_by="engine",
+                        decided_by="engine", update_states=False, check=False,
                     )  # fmt: skip
+                    auto += 1
                     decisions.append({
-                        "action": "auto_confirm", "pair": p.name, "group_id": gid,
+                        "action": "auto_confirm", "pair": name, "group_id": gid,
                         "record_ids": sorted(prop.ids), "at_us": now,
                         "after": {"state": "confirmed", "rule": prop.rule,
                                   "score": round(prop.score, 4)},
                         "reason": f"rule {prop.rule} score {prop.score:.3f}",
                     })  # fmt: skip
+                    free -= prop.ids
                     for i in prop.ids:
                         state_rows[i] = ("matched", gid)
                     continue
                 for option in (prop, *prop.alternatives):
                     key = (option.left_ids, option.right_ids)
-                    if key in seen_keys:
+                    if key in seen_keys or not option.ids <= free or option.ids & locked.keys():
                         continue
                     seen_keys.add(key)
-                    create_group(
-                        conn, p.name, option.left_ids, option.right_ids, state="suggested",
+                    groups.create_group(
+                        conn, name, option.left_ids, option.right_ids, state="suggested",
                         origin="engine", rule=option.rule, score=option.score,
                         explanation=option.explanation,
                         adjustments=[adjustment_json(a) for a in option.adjustments] or None,
+                        update_states=False,
                     )  # fmt: skip
                     for i in option.ids:
                         if state_rows.get(i, ("",))[0] != "matched":
                             state_rows[i] = ("suggested", None)
             if decisions:
                 append_many(conn, decisions)
-            conn.executemany(
-                "UPDATE records SET state = ?, group_id = ? WHERE id = ? AND state != 'matched'",
-                [(s, g, i) for i, (s, g) in state_rows.items()],
-            )
+            groups.set_states(conn, name, [(s, g, i) for i, (s, g) in state_rows.items()])
             rest = touched - state_rows.keys()
             if rest:
-                refresh_states(conn, rest)
+                groups.refresh(conn, rest, name)
+            _advance(conn, name, rev)
+        return auto
 
     # --- operator candidates ----------------------------------------------------------
 
@@ -399,56 +373,41 @@ class MatchService:
         """The warm engine's top-``k`` candidates for the record, best score first, less
         the (left ids, right ids) sets in ``exclude`` (e.g. already stored suggestions)."""
         eng = self.engine(pair)
-        found = eng.candidates(record_id, k, rejected=_rejected(self.store.connection(), pair))
-        views = [
-            self._from_candidate(c) for c in found if (c.left_ids, c.right_ids) not in exclude
-        ]
+        found = eng.candidates(record_id, k, rejected=groups.rejected_sets(self.store.connection(), pair))
+        views = [from_candidate(c) for c in found if (c.left_ids, c.right_ids) not in exclude]
         return sorted(views, key=lambda v: -v.score)
-
-    def _from_candidate(self, c: Candidate) -> CandidateView:
-        return self._view(None, c.left_ids, c.right_ids, c.score, c.rule, "suggest",
-                          c.explanation, [adjustment_json(a) for a in c.adjustments])  # fmt: skip
-
-    @staticmethod
-    def _view(gid: int | None, left: tuple[int, ...], right: tuple[int, ...], score: float,
-              rule: str, decision: str, expl: dict[str, Any],
-              adj: list[dict[str, Any]]) -> CandidateView:  # fmt: skip
-        amount = expl.get("amount", {}) if isinstance(expl, dict) else {}
-        date = expl.get("date", {}) if isinstance(expl, dict) else {}
-        lag = date.get("lag_days") if isinstance(date, dict) else None
-        diff = amount.get("difference", "0") if isinstance(amount, dict) else "0"
-        return CandidateView(gid, left, right, float(score), rule, decision, expl, adj,
-                             amount_difference=str(diff),
-                             date_lag_days=int(lag) if isinstance(lag, int | float) else None)  # fmt: skip
 
     def accept(self, pair: str, cand: CandidateView, note: str | None = None) -> int:
         """Confirm a candidate (persisting an engine candidate as a group first)."""
-        gid = cand.group_id if cand.group_id is not None else self._persist(pair, cand)
+        gid = cand.group_id if cand.group_id is not None else self.persist(pair, cand)
         Decisions(self.store).confirm(gid, note)
         self.engine(pair)  # catch the engine up with the decision
         return gid
 
     def reject(self, pair: str, cand: CandidateView, reason: str, note: str | None = None) -> None:
-        gid = cand.group_id if cand.group_id is not None else self._persist(pair, cand)
+        gid = cand.group_id if cand.group_id is not None else self.persist(pair, cand)
         Decisions(self.store).reject(gid, reason, note)
 
-    def _persist(self, pair: str, cand: CandidateView) -> int:
+    def persist(self, pair: str, cand: CandidateView) -> int:
+        """An engine candidate stored as a live suggestion (to be confirmed or rejected)."""
         with self.store.tx() as conn:
-            gid = create_group(
+            return groups.create_group(
                 conn, pair, cand.left_ids, cand.right_ids, state="suggested", origin="engine",
                 rule=cand.rule, score=cand.score, explanation=cand.explanation,
                 adjustments=cand.adjustments or None,
             )  # fmt: skip
-            refresh_states(conn, [*cand.left_ids, *cand.right_ids])
-        return gid
+
+
+def _advance(conn: Connection, pair: str, rev: int) -> None:
+    """The pair has caught up to store revision ``rev`` (inside the run's transaction)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "value = CASE WHEN CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER) "
+        "THEN excluded.value ELSE value END",
+        (f"matched_rev:{pair}", str(rev)),
+    )
 
 
 def pairs_of(store: Store, record_ids: Iterable[int]) -> dict[str, list[int]]:
     """Which pairs the given records belong to (for routing sync changes)."""
-    recs = get_records(store.connection(), record_ids)
-    out: dict[str, list[int]] = defaultdict(list)
-    for p in list_pairs(store):
-        for r in recs:
-            if r.id is not None and (p.left.admits(r) or p.right.admits(r)):
-                out[p.name].append(r.id)
-    return dict(out)
+    return groups.pairs_of_records(store.connection(), record_ids)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from recon_tui.services.workbench import PaneFilter
+from recon_tui.services.panes import PaneFilter
 from recon_tui.store import Store
 
 _PREFIX = "saved_filter:"

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from recon_tui.model import SourcePair
-from recon_tui.services.workbench import PaneFilter, Row
+from recon_tui.services.panes import PaneFilter, PanesService, Row
 
 LIMIT = 50
 """Hits per side and state (the dialog shows the first ones; a sharper query finds more)."""
@@ -39,15 +39,16 @@ def query_filters(query: str) -> list[tuple[str, PaneFilter]]:
     return out
 
 
-def search_pair(service: Any, pair: SourcePair, query: str, limit: int = LIMIT) -> list[Hit]:
+def search_pair(panes: PanesService, pair: SourcePair, query: str, limit: int = LIMIT
+                ) -> list[Hit]:  # fmt: skip
     """Hits on both sides, each record once (a worker's job: text search scans the side)."""
     hits: list[Hit] = []
     seen: set[int] = set()
     q = query.strip()
     if q.startswith("#") and q[1:].isdigit():
         rid = int(q[1:])
-        for row in service.rows([rid]):
-            detail = service.record_detail(rid)
+        for row in panes.rows([rid], pair.name):
+            detail = panes.record_detail(rid, pair.name)
             rec = detail["record"] if detail else None
             for code, side in (("L", pair.left), ("R", pair.right)):
                 if rec is not None and side.admits(rec):
@@ -57,7 +58,7 @@ def search_pair(service: Any, pair: SourcePair, query: str, limit: int = LIMIT) 
         for status in ("unmatched", "matched"):
             f = PaneFilter(filt.text, filt.amount_min, filt.amount_max, status=status)
             for code, side in (("L", pair.left), ("R", pair.right)):
-                for row in service.pager(side, f).first(limit):
+                for row in panes.pager(pair, side, f).first(limit):
                     if row.id not in seen:
                         seen.add(row.id)
                         hits.append(Hit(code, row, why))
@@ -71,13 +72,13 @@ BUCKET_DAYS = ((0, 1), (2, 7), (8, 30), (31, None))
 """Age (whole days) bounds of each aging bucket, as the dashboard counts them."""
 
 
-def oldest_break(service: Any, pair: SourcePair, bucket: int, now_us: int) -> Row | None:
+def oldest_break(panes: Any, pair: SourcePair, bucket: int, now_us: int) -> Row | None:
     """The oldest unmatched item of either side whose age falls in ``bucket``: where Enter
     on a bar of the dashboard's aging chart leads. Two keyset probes per side."""
     lo, hi = BUCKET_DAYS[bucket]
     found: list[Row] = []
     for side in (pair.left, pair.right):
-        pager = service.pager(side)
+        pager = panes.pager(side)  # a PairPanes: the pair's own pager of that side
         # Ages at most ``hi`` days are timestamps after now - (hi + 1) days.
         rows = pager.first(1) if hi is None else pager.after((now_us - (hi + 1) * DAY_US, 2**62), 1)
         found += [r for r in rows if lo <= (now_us - r.ts_us) // DAY_US <= (hi or 10**9)]

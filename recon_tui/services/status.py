@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+from recon_tui.model import canonical_amount
+from recon_tui.services.dashboard import AGING_BUCKETS, pair_counts, source_health
 from recon_tui.store import Store
 from recon_tui.store.audit import head
-from recon_tui.store.records import side_clause
-from recon_tui.store.sources import list_pairs, list_sources
+from recon_tui.store.groups import group_counts
 
 
 def _iso(us: int | None) -> str | None:
@@ -17,48 +19,45 @@ def _iso(us: int | None) -> str | None:
     return datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def status(store: Store) -> dict[str, Any]:
-    """Everything ``recon-tui status`` prints, as plain JSON-able data."""
+def status(store: Store, now_us: int | None = None) -> dict[str, Any]:
+    """Everything ``recon-tui status`` prints, as plain JSON-able data: the same counts as
+    the dashboard (:func:`~recon_tui.services.dashboard.pair_counts`), from the maintained
+    summaries."""
     conn = store.connection()
+    now = now_us if now_us is not None else time.time_ns() // 1000
     sources = []
-    counts = dict(
-        conn.execute("SELECT source, count(*) FROM records WHERE removed = 0 GROUP BY source")
-    )
-    for s in list_sources(store):
+    health = source_health(store)
+    for sh in health:
+        s = sh.info
         sources.append({
-            "name": s.name, "kind": s.kind, "label": s.label, "records": counts.get(s.name, 0),
+            "name": s.name, "kind": s.kind, "label": s.label, "records": sh.records,
             "last_sync": _iso(s.last_sync_us), "last_success": _iso(s.last_success_us),
             "last_error": s.last_error, "health": s.health,
             "interval_s": s.interval_s,
         })  # fmt: skip
     pairs = []
-    for p in list_pairs(store):
+    for ps in pair_counts(store, now):
+        p = ps.pair
         row: dict[str, Any] = {
             "name": p.name,
             "left": p.left.label(),
             "right": p.right.label(),
             "rules": p.rules,
         }
-        for side_name, side in (("left", p.left), ("right", p.right)):
-            where, params = side_clause(side)
-            by_state = dict(conn.execute(
-                f"SELECT state, count(*) FROM records WHERE {where} GROUP BY state", params
-            ))  # fmt: skip
+        for side_name, side in (("left", ps.left), ("right", ps.right)):
             row[side_name + "_counts"] = {
-                k: by_state.get(k, 0) for k in ("open", "suggested", "matched")
+                k: side.counts.get(k, 0) for k in ("open", "suggested", "matched")
             }
-        groups = dict(conn.execute(
-            "SELECT state || ':' || origin, count(*) FROM match_groups WHERE pair = ? GROUP BY 1",
-            (p.name,),
-        ))  # fmt: skip
-        row["groups"] = groups
+        row["aging"] = dict(zip(AGING_BUCKETS, ps.aging, strict=True))
+        row["difference"] = {a: canonical_amount(v) for a, v in ps.difference.items() if v != 0}
+        row["groups"] = group_counts(conn, p.name)
         pairs.append(row)
     seq, h = head(conn)
     return {
         "store": str(store.path),
         "schema_version": store.version,
         "key_method": store.info.method,
-        "records": sum(counts.values()),
+        "records": sum(sh.records for sh in health),
         "sources": sources,
         "pairs": pairs,
         "decisions": seq,

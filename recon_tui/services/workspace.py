@@ -10,7 +10,8 @@ from adapters import registry
 from recon_tui import paths
 from recon_tui.store import Store, StoreNotFound, keys
 from recon_tui.store.db import remove_store
-from recon_tui.store.sources import add_pair, add_source
+from recon_tui.store.pairs import add_pair
+from recon_tui.store.sources import add_source
 
 registry.register("demo", "recon_tui.demo_source:DemoAdapter")
 

@@ -232,6 +232,213 @@ V2 = [
 MIGRATIONS.append(V2)
 
 
+# --- per-pair record state, one live confirmed group per record and pair, totals ---------
+# (issues 11.2, 12.1, 12.3, 13.2). A record can sit on a side of several pairs; its
+# open/suggested/matched state is per pair (``pair_states``), kept beside a copy of what the
+# panes sort and the totals sum by (ts, amount key, asset, and the amount split into exact
+# integer parts: units, nano = the first 9 decimals, atto = the next 9, each signed), so a
+# pane pages one index and a dashboard reads ``pair_totals`` without touching records.
+
+
+def amount_parts_sql(col: str) -> tuple[str, str, str]:
+    """SQL expressions (units, nano, atto) splitting a canonical decimal TEXT column
+    (plain notation, at most 18 places) into exact signed integers."""
+    sgn = f"(CASE WHEN substr({col}, 1, 1) = '-' THEN -1 ELSE 1 END)"
+    t = f"ltrim({col}, '-')"
+    dot = f"instr({t}, '.')"
+    units = f"({sgn} * CAST(CASE WHEN {dot} > 0 THEN substr({t}, 1, {dot} - 1) ELSE {t} END AS INTEGER))"
+    frac = f"(CASE WHEN {dot} > 0 THEN substr({t}, {dot} + 1) ELSE '' END)"
+    nano = f"({sgn} * CAST(substr({frac} || '000000000', 1, 9) AS INTEGER))"
+    atto = f"({sgn} * CAST(substr(substr({frac}, 10) || '000000000', 1, 9) AS INTEGER))"
+    return units, nano, atto
+
+
+def admit_sql(rec: str, pair_filter: str = "1") -> str:
+    """INSERT of ``pair_states`` rows for a record alias ``rec`` (a table alias or ``new``)
+    into every pair whose left or right side admits it (left first on a tie)."""
+    u, n, a = amount_parts_sql(f"{rec}.amount")
+    rows = []
+    for code, s in (("L", "left"), ("R", "right")):
+        rows.append(
+            f"SELECT p.name, {rec}.id, '{code}', CASE WHEN {rec}.removed = 0 THEN 1 ELSE 0 END, "
+            f"{rec}.ts_us, {rec}.amount_e8, {rec}.asset, {u}, {n}, {a} FROM source_pairs p "
+            f"WHERE p.{s}_source = {rec}.source AND (p.{s}_account IS NULL "
+            f"OR p.{s}_account = {rec}.account) AND {pair_filter}"
+        )
+    return (
+        "INSERT OR IGNORE INTO pair_states (pair, record_id, side, live, ts_us, amount_e8, "
+        "asset, units, nano, atto) " + " UNION ALL ".join(rows)
+    )
+
+
+def _totals_sql(row: str, sign: str) -> str:
+    return (
+        "INSERT INTO pair_totals (pair, side, state, asset, n, units, nano, atto) "
+        f"SELECT {row}.pair, {row}.side, {row}.state, {row}.asset, {sign}1, {sign}{row}.units, "
+        f"{sign}{row}.nano, {sign}{row}.atto WHERE {row}.live = 1 "
+        "ON CONFLICT (pair, side, state, asset) DO UPDATE SET n = n + excluded.n, "
+        "units = units + excluded.units, nano = nano + excluded.nano, atto = atto + excluded.atto"
+    )
+
+
+def _pair_state_migration(conn: object) -> None:
+    """Create the per-pair tables, fill them from today's groups, and drop the global
+    ``records.state``/``group_id`` columns (nothing may read a global state any more)."""
+    ex = conn.execute  # type: ignore[attr-defined]
+    ex("""CREATE TABLE pair_states (
+        pair TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('L', 'R')),
+        state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'suggested', 'matched')),
+        group_id INTEGER,
+        live INTEGER NOT NULL DEFAULT 1,
+        ts_us INTEGER NOT NULL,
+        amount_e8 INTEGER NOT NULL,
+        asset TEXT NOT NULL,
+        units INTEGER NOT NULL,
+        nano INTEGER NOT NULL,
+        atto INTEGER NOT NULL,
+        PRIMARY KEY (pair, record_id)
+    ) WITHOUT ROWID""")
+    ex("""CREATE TABLE pair_totals (
+        pair TEXT NOT NULL,
+        side TEXT NOT NULL,
+        state TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        units INTEGER NOT NULL,
+        nano INTEGER NOT NULL,
+        atto INTEGER NOT NULL,
+        PRIMARY KEY (pair, side, state, asset)
+    ) WITHOUT ROWID""")
+    # What the engine and the panes read: a pair side's records of one state in ts or
+    # amount order (keyset pages, counts and aging ranges come straight off these).
+    ex("CREATE INDEX pair_states_ts ON pair_states (pair, side, state, ts_us, record_id) "
+       "WHERE live = 1")
+    ex("CREATE INDEX pair_states_amount ON pair_states (pair, side, state, amount_e8, record_id) "
+       "WHERE live = 1")
+    ex("CREATE INDEX pair_states_record ON pair_states (record_id)")
+    # Group members know their pair, whether their group is the live confirmed one, and the
+    # content hash the member had when grouped (a reopen needs a real change).
+    ex("ALTER TABLE group_members ADD COLUMN pair TEXT")
+    ex("ALTER TABLE group_members ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0")
+    ex("ALTER TABLE group_members ADD COLUMN content_hash TEXT")
+    ex("UPDATE group_members SET pair = (SELECT g.pair FROM match_groups g "
+       "WHERE g.id = group_members.group_id), content_hash = (SELECT r.content_hash "
+       "FROM records r WHERE r.id = group_members.record_id)")
+    # A store made before this may hold a record in two confirmed groups of one pair (two
+    # match runs at once): the older group stays, the newer ones are reopened, on record.
+    dupes = ex("""SELECT DISTINCT m.group_id FROM group_members m JOIN match_groups g
+        ON g.id = m.group_id WHERE g.state = 'confirmed' AND EXISTS (
+            SELECT 1 FROM group_members o JOIN match_groups h ON h.id = o.group_id
+            WHERE o.record_id = m.record_id AND o.pair = m.pair AND h.state = 'confirmed'
+            AND o.group_id < m.group_id) ORDER BY 1""").fetchall()
+    if dupes:
+        from recon_tui.store.audit import append_many
+
+        entries = []
+        for (gid,) in dupes:
+            ex("UPDATE match_groups SET state = 'reopened' WHERE id = ?", (gid,))
+            pair = ex("SELECT pair FROM match_groups WHERE id = ?", (gid,)).fetchone()[0]
+            ids = [r for (r,) in ex("SELECT record_id FROM group_members WHERE group_id = ? "
+                                    "ORDER BY record_id", (gid,))]
+            entries.append({"action": "reopen", "actor": "migration", "actor_kind": "system",
+                            "pair": pair, "group_id": gid, "record_ids": ids,
+                            "before": {"state": "confirmed"}, "after": {"state": "reopened"},
+                            "reason": "a member was already in an older confirmed group"})
+        append_many(conn, entries)  # type: ignore[arg-type]
+    ex("UPDATE group_members SET confirmed = 1 WHERE group_id IN "
+       "(SELECT id FROM match_groups WHERE state = 'confirmed')")
+    ex("CREATE UNIQUE INDEX group_members_one_confirmed ON group_members (pair, record_id) "
+       "WHERE confirmed = 1")
+    ex("CREATE INDEX match_groups_pair_state_origin ON match_groups (pair, state, origin)")
+    ex("""CREATE TRIGGER match_groups_confirmed_flag AFTER UPDATE OF state ON match_groups
+        WHEN (old.state = 'confirmed') != (new.state = 'confirmed')
+        BEGIN UPDATE group_members SET confirmed = (new.state = 'confirmed')
+              WHERE group_id = new.id; END""")
+    # Totals follow every row change of pair_states in the same transaction.
+    ex(f"CREATE TRIGGER pair_states_ins AFTER INSERT ON pair_states BEGIN "
+       f"{_totals_sql('new', '')}; END")
+    ex(f"CREATE TRIGGER pair_states_del AFTER DELETE ON pair_states BEGIN "
+       f"{_totals_sql('old', '-')}; END")
+    ex(f"""CREATE TRIGGER pair_states_upd AFTER UPDATE ON pair_states
+        WHEN old.state IS NOT new.state OR old.live != new.live OR old.asset IS NOT new.asset
+          OR old.units != new.units OR old.nano != new.nano OR old.atto != new.atto
+        BEGIN {_totals_sql('old', '-')}; {_totals_sql('new', '')}; END""")
+    # Live records per source, for status and the dashboard without a scan.
+    ex("""CREATE TABLE source_totals (
+        source TEXT PRIMARY KEY,
+        live INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID""")
+    ex("INSERT INTO source_totals (source, live) SELECT source, count(*) FROM records "
+       "WHERE removed = 0 GROUP BY source")
+    count_new = ("INSERT INTO source_totals (source, live) SELECT new.source, 1 "
+                 "WHERE new.removed = 0 ON CONFLICT (source) DO UPDATE SET live = live + 1")
+    # Records admit themselves to their pairs; a source edit carries over.
+    ex(f"CREATE TRIGGER records_admit AFTER INSERT ON records BEGIN {admit_sql('new')}; "
+       f"{count_new}; END")
+    ex("""CREATE TRIGGER records_count_removed AFTER UPDATE OF removed ON records
+        WHEN old.removed != new.removed BEGIN
+        INSERT INTO source_totals (source, live) VALUES (new.source, 0)
+            ON CONFLICT (source) DO NOTHING;
+        UPDATE source_totals SET live = live + (CASE WHEN new.removed = 0 THEN 1 ELSE -1 END)
+            WHERE source = new.source; END""")
+    u, n, a = amount_parts_sql("new.amount")
+    ex(f"""CREATE TRIGGER records_follow AFTER UPDATE OF ts_us, amount, amount_e8, asset, removed,
+        account ON records BEGIN
+        UPDATE pair_states SET ts_us = new.ts_us, amount_e8 = new.amount_e8, asset = new.asset,
+            units = {u}, nano = {n}, atto = {a},
+            live = CASE WHEN new.removed = 0 THEN 1 ELSE 0 END WHERE record_id = new.id;
+        {admit_sql('new')}; END""")
+    # Fill from today's data: every record of every pair side, then its state in that pair.
+    ex(admit_sql("r", "1").replace("FROM source_pairs p", "FROM records r, source_pairs p"))
+    ex("""UPDATE pair_states SET
+        group_id = (SELECT m.group_id FROM group_members m WHERE m.pair = pair_states.pair
+                    AND m.record_id = pair_states.record_id AND m.confirmed = 1),
+        state = CASE
+            WHEN EXISTS (SELECT 1 FROM group_members m WHERE m.pair = pair_states.pair
+                         AND m.record_id = pair_states.record_id AND m.confirmed = 1)
+                THEN 'matched'
+            WHEN EXISTS (SELECT 1 FROM group_members m JOIN match_groups g ON g.id = m.group_id
+                         WHERE m.pair = pair_states.pair AND m.record_id = pair_states.record_id
+                         AND g.state = 'suggested') THEN 'suggested'
+            ELSE 'open' END""")
+    ex("DROP INDEX IF EXISTS records_side")
+    ex("DROP INDEX IF EXISTS records_side_amount")
+    ex("DROP INDEX IF EXISTS records_group")
+    ex("ALTER TABLE records DROP COLUMN state")
+    ex("ALTER TABLE records DROP COLUMN group_id")
+    ex("CREATE INDEX records_source_account_ts ON records (source, account, ts_us)")
+    # A rejection is of a set of records in one pair (the same set may be fine elsewhere).
+    ex("""CREATE TABLE rejections_by_pair (
+        pair TEXT NOT NULL,
+        key TEXT NOT NULL,
+        decided_us INTEGER NOT NULL,
+        decided_by TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (pair, key)
+    )""")
+    ex("INSERT INTO rejections_by_pair SELECT pair, key, decided_us, decided_by, reason "
+       "FROM rejections")
+    ex("DROP TABLE rejections")
+    ex("ALTER TABLE rejections_by_pair RENAME TO rejections")
+    # Sessions: a source change inside a closed period is kept for the next session.
+    ex("""CREATE TABLE post_close_changes (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL,
+        pair TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        group_id INTEGER,
+        old_hash TEXT,
+        new_hash TEXT NOT NULL,
+        detected_us INTEGER NOT NULL,
+        UNIQUE (session_id, pair, record_id, new_hash)
+    )""")
+
+
+MIGRATIONS.append(_pair_state_migration)
+
+
 V_WRITEOFF = [
     # Per-pair write-off limits (issue 16.6), JSON read by recon_tui.services.writeoff;
     # NULL keeps the defaults. ADD COLUMN leaves every existing pair as it was.

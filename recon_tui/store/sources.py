@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from recon_tui.model import Side, SourcePair, dumps
+from recon_tui.model import dumps
 from recon_tui.store import keys
 from recon_tui.store.db import Store, now_us
+from recon_tui.store.pairs import add_pair, get_pair, list_pairs  # noqa: F401  (older callers)
 
 
 @dataclass(slots=True)
@@ -132,39 +133,6 @@ def record_failure(store: Store, name: str, message: str) -> None:
             "UPDATE sources SET last_sync_us = ?, last_error = ?, last_error_us = ? WHERE name = ?",
             (now, message[:2000], now, name),
         )
-
-
-# --- pairs -----------------------------------------------------------------------------
-
-
-def add_pair(store: Store, pair: SourcePair, position: int = 0) -> None:
-    with store.tx() as conn:
-        conn.execute(
-            "INSERT INTO source_pairs (name, left_source, left_account, right_source, "
-            "right_account, rules, position) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET left_source = excluded.left_source, "
-            "left_account = excluded.left_account, right_source = excluded.right_source, "
-            "right_account = excluded.right_account, rules = excluded.rules",
-            (pair.name, pair.left.source, pair.left.account, pair.right.source,
-             pair.right.account, pair.rules, position),
-        )  # fmt: skip
-
-
-def list_pairs(store: Store) -> list[SourcePair]:
-    return [
-        SourcePair(name=r[0], left=Side(r[1], r[2]), right=Side(r[3], r[4]), rules=r[5])
-        for r in store.connection().execute(
-            "SELECT name, left_source, left_account, right_source, right_account, rules "
-            "FROM source_pairs ORDER BY position, name"
-        )
-    ]
-
-
-def get_pair(store: Store, name: str) -> SourcePair | None:
-    for p in list_pairs(store):
-        if p.name == name:
-            return p
-    return None
 
 
 # --- secrets ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from recon_tui.services.workbench import AGING_BUCKETS
+from recon_tui.services.dashboard import AGING_BUCKETS
 
 BAR = 16
 

@@ -9,23 +9,15 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from recon_tui.formatting import fmt_amounts, fmt_money, us_to_dt
-from recon_tui.services.workbench import Candidate
+from recon_tui.services.candidate_view import CandidateView as Candidate
 
 MAX_MEMBERS = 200
 """Members listed per candidate; beyond this a group is not read line by line anyway."""
 
 
 def candidate_difference(c: Candidate) -> str:
-    """Left minus right of the candidate's members, per asset, at display precision (from
-    the members' exact amounts; the engine's text is used when members are missing)."""
-    have = {r.id for r in c.counterparts}
-    if not set(c.left_ids) | set(c.right_ids) <= have:
-        return c.amount_difference
-    diff: dict[str, Decimal] = {}
-    for r in c.counterparts:
-        sign = 1 if r.id in c.left_ids else -1
-        diff[r.asset] = diff.get(r.asset, Decimal(0)) + sign * r.amount
-    return fmt_amounts(dict(sorted(diff.items())))
+    """Left minus right of the candidate's members, per asset, at display precision."""
+    return fmt_amounts(dict(sorted(c.difference.items())))
 
 
 def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:

@@ -26,7 +26,7 @@ from recon_tui import bindings
 from recon_tui.formatting import dr_cr, fmt_amounts, fmt_money, us_to_dt
 from recon_tui.messages import MarksChanged, RowHighlighted
 from recon_tui.model import Side
-from recon_tui.services.workbench import PaneFilter, Row, SidePager, SortSpec, WorkbenchService
+from recon_tui.services.panes import PairPanes, PaneFilter, Row, SidePager, SortSpec
 
 PAGE = 100
 WINDOW = 400
@@ -53,7 +53,7 @@ class RecordPane(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
 
     def __init__(
-        self, service: WorkbenchService, side: Side, code: str, *, id: str | None = None
+        self, service: PairPanes, side: Side, code: str, *, id: str | None = None
     ) -> None:
         super().__init__(id=id)
         self.service = service

@@ -1,0 +1,144 @@
+"""The whole-store audit check: the hash chain (and its remembered head) walked, then the
+states of match groups and sessions compared with what the decisions log says of them.
+
+``verify_all`` and ``startup_check`` keep their names and signatures (the CLI's
+``verify``, the audit screen and the app's start call them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from recon_tui.store import Store
+from recon_tui.store.audit import verify as verify_chain
+from recon_tui.store.db import Connection
+from recon_tui.store.groups import all_group_states
+from recon_tui.store.sessions import session_states
+
+
+@dataclass(slots=True)
+class AuditReport:
+    """The chain walk plus the agreement of match-group states with the log."""
+
+    ok: bool
+    entries: int
+    head: str
+    broken_at: int | None = None
+    problem: str | None = None
+    state_problems: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.broken_at is not None or self.problem:
+            out.append(f"Audit trail BROKEN at decision {self.broken_at}: {self.problem}")
+        if self.state_problems:
+            shown = self.state_problems[:10]
+            out.append(f"{len(self.state_problems):,} match group or session state(s) disagree "
+                       f"with the decisions log:")  # fmt: skip
+            out.extend(f"  {p}" for p in shown)
+            if len(self.state_problems) > len(shown):
+                out.append(f"  … and {len(self.state_problems) - len(shown):,} more")
+        return out
+
+
+_CONFIRMING = ("confirm", "auto_confirm", "manual_match", "explain", "bulk_confirm")
+
+
+def group_state_problems(conn: Connection) -> list[str]:
+    """Groups whose state says confirmed/rejected/undone/reopened without the log agreeing.
+
+    The log's outcome of a group is its newest decision: ``after.state`` where given, the
+    action otherwise; an undo returns a confirm/reject to ``suggested`` and a manual match
+    or explanation to ``undone``. ``reopened`` (a source changed a member) may follow a
+    confirmation. Suggested and stale groups are the engine's and carry no decision.
+    """
+    outcome: dict[int, str] = {}
+    bulk: dict[int, list[int]] = {}
+    for seq, action, gid, before, after in conn.execute(
+        "SELECT seq, action, group_id, before, after FROM decisions WHERE group_id IS NOT NULL "
+        "OR action IN ('bulk_confirm', 'undo') ORDER BY seq"
+    ):
+        a = json.loads(after) if after else {}
+        b = json.loads(before) if before else {}
+        a = a if isinstance(a, dict) else {}
+        b = b if isinstance(b, dict) else {}
+        if action == "undo":
+            undone = b.get("action")
+            targets = bulk.get(int(b.get("seq") or 0), []) if undone == "bulk_confirm" else [gid]
+            back = "suggested" if undone in ("confirm", "bulk_confirm", "reject") else "undone"
+            for g in targets:
+                if g is not None:
+                    outcome[g] = back
+            continue
+        if a.get("groups") and "confirm" in action:
+            bulk[seq] = [int(g) for g in a["groups"]]
+            for g in bulk[seq]:
+                outcome[g] = "confirmed"
+            continue
+        if gid is None:
+            continue
+        if isinstance(a.get("state"), str):
+            outcome[gid] = a["state"]
+        elif action in _CONFIRMING:
+            outcome[gid] = "confirmed"
+        elif action == "reject":
+            outcome[gid] = "rejected"
+    problems: list[str] = []
+    decided = ("confirmed", "rejected", "undone", "reopened")
+    states = all_group_states(conn)
+    for gid, state in sorted(states.items()):
+        logged = outcome.get(gid)
+        if state in decided and logged != state:
+            says = f"the log says {logged}" if logged else "no decision says so"
+            problems.append(f"group {gid} is {state} but {says}")
+        elif logged in decided and state != logged and (logged, state) != ("confirmed", "reopened"):
+            problems.append(f"group {gid} is {state} but the log says {logged}")
+    for gid in sorted(set(outcome) - set(states)):
+        problems.append(f"group {gid} is in the decisions log but no longer exists")
+    return problems
+
+
+def session_state_problems(conn: Connection) -> list[str]:
+    """Sessions whose state differs from their newest open/close/reopen decision (flipping
+    a closed session to open in SQL would otherwise lift its read-only lock unseen)."""
+    logged: dict[int, str] = {}
+    for sid, action in conn.execute(
+        "SELECT session_id, action FROM decisions WHERE action IN "
+        "('session_open', 'session_close', 'session_reopen') ORDER BY seq"
+    ):
+        logged[sid] = "closed" if action == "session_close" else "open"
+    problems = []
+    for sid, state in session_states(conn).items():
+        if sid not in logged:
+            problems.append(f"session {sid} is {state} but no decision opened it")
+        elif logged[sid] != state:
+            problems.append(f"session {sid} is {state} but the log says {logged[sid]}")
+    return problems
+
+
+def verify_all(conn: Connection) -> AuditReport:
+    """Walk the hash chain (and its remembered head), then check group and session states
+    against it."""
+    r = verify_chain(conn)
+    report = AuditReport(r.ok, r.entries, r.head, r.broken_at, r.problem)
+    report.state_problems = group_state_problems(conn) + session_state_problems(conn)
+    report.ok = r.ok and not report.state_problems
+    return report
+
+
+def startup_check(store: Store) -> str | None:
+    """One warning line for the app's start when the audit trail is broken, else ``None``.
+
+    Walks the whole chain (SHA-256 per decision: ~1 s per million); call it from a worker.
+    """
+    report = verify_all(store.connection())
+    if report.ok:
+        return None
+    if report.broken_at is not None:
+        return (f"Audit trail BROKEN at decision {report.broken_at}: {report.problem} "
+                f"— run 'recon-tui verify'")  # fmt: skip
+    first = report.state_problems[0]
+    more = len(report.state_problems) - 1
+    return (f"Audit warning: {first}{f' (and {more} more)' if more else ''} "
+            f"— run 'recon-tui verify'")  # fmt: skip
