@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters import file_util as fu
-from adapters.base import Adapter, Batch, Capabilities, Setting
+from adapters.base import Adapter, Batch, Capabilities, IntOption, Setting
 from adapters.http_util import HTTP_SETTINGS, HttpSource, Reply, snippet
 from recon_tui.model import Record, ValidationError, make_record
 
@@ -57,8 +57,8 @@ class GoCardlessAdapter(Adapter):
         Setting("account", "Account label", help="IBAN or name stored on records"),
         Setting("base_url", "API base URL", default="https://bankaccountdata.gocardless.com"),
         Setting("date_from", "First sync from", help="YYYY-MM-DD; default 90 days ago"),
-        Setting("overlap_days", "Overlap (days)", default="10",
-                help="Days re-read each sync; banks book late"),
+        IntOption("overlap_days", "Overlap (days)", default=10, minimum=0,
+                  help="Days re-read each sync; banks book late"),
         *HTTP_SETTINGS,
     )
     SECRETS = (
@@ -80,7 +80,7 @@ class GoCardlessAdapter(Adapter):
         super().__init__(source, settings, secrets)
         self.account_id = str(self.settings["account_id"]).strip()
         self.account = str(self.settings.get("account") or self.account_id)
-        self.overlap = fu.as_int(source, "overlap_days", self.settings.get("overlap_days"), 10)
+        self.overlap = int(self.settings["overlap_days"])
         self.http = HttpSource(
             source, str(self.settings.get("base_url") or ""), self.settings,
             self.secrets.values(), describe_error=describe,

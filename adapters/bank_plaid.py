@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters import file_util as fu
-from adapters.base import Adapter, Batch, Capabilities, Setting
+from adapters.base import Adapter, Batch, Capabilities, IntOption, ListOption, Setting
 from adapters.http_util import HTTP_SETTINGS, HttpSource, Reply, snippet
 from recon_tui.model import Record, ValidationError, make_record
 
@@ -75,10 +75,11 @@ class PlaidAdapter(Adapter):
     SETTINGS = (
         Setting("base_url", "API base URL", default="https://production.plaid.com",
                 help="https://sandbox.plaid.com for sandbox"),
-        Setting("account_ids", "Plaid account ids", help="Comma-separated; empty: all"),
-        Setting("count", "Page size", default="500", help="1-500 per request"),
-        Setting("max_pages", "Page limit per sync", default="2000",
-                help="Guards against a server that never stops paginating"),
+        ListOption("account_ids", "Plaid account ids", help="Comma-separated; empty: all"),
+        IntOption("count", "Page size", default=500, minimum=1, maximum=500,
+                  help="1-500 per request"),
+        IntOption("max_pages", "Page limit per sync", default=2000, minimum=1,
+                  help="Guards against a server that never stops paginating"),
         *HTTP_SETTINGS,
     )
     SECRETS = (
@@ -97,9 +98,9 @@ class PlaidAdapter(Adapter):
         self, source: str, settings: dict[str, Any], secrets: dict[str, str] | None = None
     ) -> None:
         super().__init__(source, settings, secrets)
-        self.count = min(500, max(1, fu.as_int(source, "count", self.settings.get("count"), 500)))
-        self.max_pages = fu.as_int(source, "max_pages", self.settings.get("max_pages"), 2000)
-        self.accounts = set(fu.as_list(self.settings.get("account_ids")))
+        self.count = int(self.settings["count"])
+        self.max_pages = int(self.settings["max_pages"])
+        self.accounts = set(self.settings.get("account_ids") or [])
         self.http = HttpSource(
             source, str(self.settings.get("base_url") or ""), self.settings,
             self.secrets.values(), describe_error=describe,

@@ -15,9 +15,30 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from adapters.options import (
+    BoolOption,
+    ChoiceOption,
+    DecimalOption,
+    IntOption,
+    ListOption,
+    Option,
+    OptionError,
+    PathOption,
+    Setting,
+    TextOption,
+    parse_settings,
+)
 from recon_tui.model import Price, Record
+
+__all__ = [
+    "Adapter", "Batch", "BoolOption", "Capabilities", "ChoiceOption", "DecimalOption",
+    "IntOption", "ListOption", "Option", "PathOption", "PreviewRow", "Setting", "SourceError",
+    "StatementBalance", "TextOption",
+]
 
 
 class SourceError(Exception):
@@ -31,17 +52,38 @@ class SourceError(Exception):
         super().__init__(f"source '{source}'{loc}: {message}")
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """A declared option of an adapter; the CLI and the app's forms are generated from these."""
+BALANCE_KINDS = (
+    "opening", "closing", "interim_opening", "interim_closing", "available",
+    "forward_available", "ledger",
+)  # fmt: skip
 
-    name: str
-    label: str
-    required: bool = False
-    default: Any = None
-    help: str = ""
-    secret: bool = False
-    choices: tuple[str, ...] | None = None
+
+@dataclass(frozen=True, slots=True)
+class StatementBalance:
+    """A balance a statement states about itself (evidence, not a movement).
+
+    ``kind`` is one of :data:`BALANCE_KINDS`; ``statement`` names the statement inside the
+    file (MT940 ``:20:``/``:28C:``, camt ``Stmt/Id``, OFX account) so that re-importing the
+    same file replaces rather than adds.
+    """
+
+    account: str
+    asset: str
+    as_of: date
+    kind: str
+    amount: Decimal
+    statement: str
+    file: str
+
+
+@dataclass(slots=True)
+class PreviewRow:
+    """One parsed line for a live mapping preview: the record, or why it failed."""
+
+    line: int
+    cells: list[str]
+    record: Record | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +111,10 @@ class Batch:
     removed: list[str] = field(default_factory=list)
     """External ids the source says no longer exist."""
     prices: list[Price] = field(default_factory=list)
+    balances: list[StatementBalance] = field(default_factory=list)
+    """Statement balances, stored with the batch (file adapters send them with the last)."""
+    warnings: list[str] = field(default_factory=list)
+    """One-line notices the user asked for instead of a refusal (``balance_check=warn``)."""
     done: int | None = None
     total: int | None = None
     """Progress hints for progress bars (units of the adapter's choosing)."""
@@ -82,26 +128,20 @@ class Adapter(ABC):
 
     kind: ClassVar[str]
     label: ClassVar[str]
-    SETTINGS: ClassVar[tuple[Setting, ...]] = ()
-    SECRETS: ClassVar[tuple[Setting, ...]] = ()
+    SETTINGS: ClassVar[tuple[Option, ...]] = ()
+    SECRETS: ClassVar[tuple[Option, ...]] = ()
     capabilities: ClassVar[Capabilities]
 
     def __init__(
         self, source: str, settings: dict[str, Any], secrets: dict[str, str] | None = None
     ) -> None:
         self.source = source
-        self.settings = {s.name: s.default for s in self.SETTINGS if s.default is not None}
-        self.settings.update(settings)
+        try:
+            self.settings = parse_settings(self.SETTINGS, settings)
+        except OptionError as exc:
+            raise SourceError(source, exc.name, f"setting '{exc.name}' {exc.message}"
+                              if exc.message == "is required" else exc.message) from None
         self.secrets = dict(secrets or {})
-        for s in self.SETTINGS:
-            if s.required and self.settings.get(s.name) in (None, ""):
-                raise SourceError(source, s.name, f"setting '{s.name}' is required")
-            if s.choices and self.settings.get(s.name) not in (None, *s.choices):
-                raise SourceError(
-                    source,
-                    s.name,
-                    f"'{self.settings[s.name]}' is not one of {', '.join(s.choices)}",
-                )
         for s in self.SECRETS:
             if s.required and not self.secrets.get(s.name):
                 raise SourceError(source, s.name, f"secret '{s.name}' is missing from the keyring")
@@ -117,6 +157,19 @@ class Adapter(ABC):
     @property
     def implements_test_connection(self) -> bool:
         return type(self).test_connection is not Adapter.test_connection
+
+    def preview(self, n: int = 10) -> list[PreviewRow]:
+        """The first ``n`` rows parsed with the current settings. Optional (file mappings)."""
+        raise NotImplementedError
+
+    @classmethod
+    def implements_preview(cls) -> bool:
+        return cls.preview is not Adapter.preview
+
+    @classmethod
+    def reads_files(cls) -> bool:
+        """Whether ``import FILE`` makes sense for this kind (it reads a ``path``)."""
+        return cls.capabilities.paging == "file" and any(s.name == "path" for s in cls.SETTINGS)
 
     def error(self, where: str | None, message: str) -> SourceError:
         return SourceError(self.source, where, message)

@@ -39,7 +39,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from adapters.base import Adapter, Batch, Capabilities, Setting, SourceError
+from adapters.base import (
+    Adapter,
+    Batch,
+    BoolOption,
+    Capabilities,
+    DecimalOption,
+    IntOption,
+    ListOption,
+    Setting,
+    SourceError,
+    TextOption,
+)
 from adapters.ccxt_client import CcxtClient, now_ms
 from adapters.ccxt_profiles import Page, Profile, profile_for
 from recon_tui.model import Price, Record, ValidationError, make_price, make_record, to_utc
@@ -57,43 +68,32 @@ TRANSFER_STREAMS = ("deposits", "withdrawals", "ledger")
 """A stream that never had rows restarts this far before its last scanned window end."""
 
 
-def _as_list(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v).strip() for v in value if str(v).strip()]
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
 class CcxtExchangeAdapter(Adapter):
     """Any ccxt exchange; Binance, Kraken and Coinbase with hand-checked profiles."""
 
     kind = "ccxt"
     label = "Exchange (ccxt)"
     SETTINGS = (
-        Setting("exchange", "ccxt exchange id", required=True, help="binance, kraken, ..."),
-        Setting("sandbox", "Sandbox/testnet", default=False),
-        Setting("base_url", "API base URL override", help="for proxies and tests"),
-        Setting("assets", "Only these assets", help="comma-separated, e.g. BTC,USDT"),
-        Setting("symbols", "Only these markets", help="comma-separated, e.g. BTC/USDT"),
-        Setting("since", "Start date", help="ISO date; default: the exchange's beginning"),
-        Setting("what", "Streams", help="comma-separated: trades,deposits,withdrawals,ledger"),
-        Setting("price_symbols", "OHLCV close prices for", help="comma-separated markets"),
-        Setting("price_intervals", "Price intervals", default="1h,1d"),
-        Setting("page_limit", "Rows per request", help="default: the exchange's maximum"),
-        Setting("max_pages", "Page cap per window", default=10_000),
-        Setting("timeout_ms", "Request timeout (ms)", default=30_000),
-        Setting("rate_limit_ms", "ccxt rateLimit override (ms)", help="tests/proxies only"),
-        Setting("retry_attempts", "Attempts per request", default=5),
-        Setting("retry_wait_initial", "First retry wait (s)", default=0.5),
-        Setting("retry_wait_max", "Longest retry wait (s)", default=30.0),
-        Setting("max_response_bytes", "Largest accepted response", default=32 * 1024 * 1024),
+        TextOption("exchange", "ccxt exchange id", required=True, help="binance, kraken, ..."),
+        BoolOption("sandbox", "Sandbox/testnet", default=False),
+        TextOption("base_url", "API base URL override", help="for proxies and tests"),
+        ListOption("assets", "Only these assets", help="comma-separated, e.g. BTC,USDT"),
+        ListOption("symbols", "Only these markets", help="comma-separated, e.g. BTC/USDT"),
+        TextOption("since", "Start date", help="ISO date; default: the exchange's beginning"),
+        ListOption("what", "Streams", help="comma-separated: trades,deposits,withdrawals,ledger"),
+        ListOption("price_symbols", "OHLCV close prices for", help="comma-separated markets"),
+        ListOption("price_intervals", "Price intervals", default="1h,1d"),
+        IntOption("page_limit", "Rows per request", minimum=1,
+                  help="default: the exchange's maximum"),
+        IntOption("max_pages", "Page cap per window", default=10_000, minimum=1),
+        IntOption("timeout_ms", "Request timeout (ms)", default=30_000, minimum=1),
+        IntOption("rate_limit_ms", "ccxt rateLimit override (ms)", minimum=0,
+                  help="tests/proxies only"),
+        IntOption("retry_attempts", "Attempts per request", default=5, minimum=1),
+        DecimalOption("retry_wait_initial", "First retry wait (s)", default="0.5"),
+        DecimalOption("retry_wait_max", "Longest retry wait (s)", default="30"),
+        IntOption("max_response_bytes", "Largest accepted response", default=32 * 1024 * 1024,
+                  minimum=1),
     )
     SECRETS = (
         Setting("apiKey", "API key", required=True, secret=True),
@@ -115,14 +115,14 @@ class CcxtExchangeAdapter(Adapter):
         s = self.settings
         self.exchange_id = str(s["exchange"]).strip().lower()
         self.profile: Profile = profile_for(self.exchange_id)
-        self.assets = {a.upper() for a in _as_list(s.get("assets"))}
-        self.symbols = _as_list(s.get("symbols"))
-        self.price_symbols = _as_list(s.get("price_symbols"))
-        self.intervals = _as_list(s.get("price_intervals"))
+        self.assets = {a.upper() for a in s.get("assets") or []}
+        self.symbols = list(s.get("symbols") or [])
+        self.price_symbols = list(s.get("price_symbols") or [])
+        self.intervals = list(s.get("price_intervals") or [])
         for iv in self.intervals:
             if iv not in INTERVAL_MS:
                 raise self.error("price_intervals", f"'{iv}' is not one of 1h, 1d")
-        self.what = _as_list(s.get("what"))
+        self.what = list(s.get("what") or [])
         for w in self.what:
             if w not in STREAMS:
                 raise self.error("what", f"'{w}' is not one of {', '.join(STREAMS)}")
@@ -134,21 +134,18 @@ class CcxtExchangeAdapter(Adapter):
             except ValidationError as exc:
                 raise self.error("since", exc.detail) from None
             self.since_ms = int(dt.timestamp() * 1000)
-        try:
-            self.page_limit = int(s["page_limit"]) if s.get("page_limit") else None
-            self.max_pages = int(s["max_pages"])
-            timeout_ms = int(s["timeout_ms"])
-            rate_limit = int(s["rate_limit_ms"]) if s.get("rate_limit_ms") not in (None, "") \
-                else None
-            attempts = int(s["retry_attempts"])
-            wait_initial = float(s["retry_wait_initial"])
-            wait_max = float(s["retry_wait_max"])
-            max_bytes = int(s["max_response_bytes"])
-        except (TypeError, ValueError) as exc:
-            raise self.error("settings", f"bad numeric setting: {exc}") from None
+        # Parsed and bounded by their typed options; waits are seconds, not money.
+        self.page_limit = s.get("page_limit")
+        self.max_pages = int(s["max_pages"])
+        timeout_ms = int(s["timeout_ms"])
+        rate_limit = s.get("rate_limit_ms")
+        attempts = int(s["retry_attempts"])
+        wait_initial = float(s["retry_wait_initial"])
+        wait_max = float(s["retry_wait_max"])
+        max_bytes = int(s["max_response_bytes"])
         self._client_args = dict(
             options=copy.deepcopy(self.profile.options),
-            base_url=s.get("base_url") or None, sandbox=_as_bool(s.get("sandbox")),
+            base_url=s.get("base_url") or None, sandbox=bool(s.get("sandbox")),
             timeout_ms=timeout_ms, rate_limit_ms=rate_limit, attempts=attempts,
             wait_initial=wait_initial, wait_max=wait_max, max_response_bytes=max_bytes,
             number_as_str=self.profile.number_as_str,

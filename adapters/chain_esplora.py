@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters import file_util as fu
-from adapters.base import Adapter, Batch, Capabilities, Setting
+from adapters.base import Adapter, Batch, Capabilities, IntOption, ListOption, Setting
 from adapters.http_util import HTTP_SETTINGS, HttpSource
 from recon_tui.model import Record, ValidationError, make_record
 
@@ -51,10 +51,10 @@ class EsploraAdapter(Adapter):
     kind = "esplora"
     label = "Bitcoin address (Esplora)"
     SETTINGS = (
-        Setting("addresses", "Addresses", required=True, help="One or more, comma-separated"),
+        ListOption("addresses", "Addresses", required=True, help="One or more, comma-separated"),
         Setting("base_url", "Esplora API URL", default="https://blockstream.info/api"),
-        Setting("confirmations", "Confirmations to book", default="1"),
-        Setting("max_pages", "Page limit per address", default="100000"),
+        IntOption("confirmations", "Confirmations to book", default=1, minimum=1),
+        IntOption("max_pages", "Page limit per address", default=100000, minimum=1),
         *HTTP_SETTINGS,
     )
     capabilities = Capabilities(
@@ -70,13 +70,9 @@ class EsploraAdapter(Adapter):
         self, source: str, settings: dict[str, Any], secrets: dict[str, str] | None = None
     ) -> None:
         super().__init__(source, settings, secrets)
-        self.addresses = fu.as_list(self.settings.get("addresses") or self.settings.get("address"))
-        if not self.addresses:
-            raise self.error("addresses", "setting 'addresses' is required")
-        self.confirmations = max(
-            1, fu.as_int(source, "confirmations", self.settings.get("confirmations"), 1)
-        )
-        self.max_pages = fu.as_int(source, "max_pages", self.settings.get("max_pages"), 100000)
+        self.addresses = list(self.settings.get("addresses") or [])
+        self.confirmations = int(self.settings["confirmations"])
+        self.max_pages = int(self.settings["max_pages"])
         self.http = HttpSource(source, str(self.settings.get("base_url") or ""), self.settings)
 
     def test_connection(self) -> str:

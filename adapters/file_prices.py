@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters import file_util as fu
-from adapters.base import Adapter, Batch, Capabilities, Setting
+from adapters.base import Adapter, Batch, Capabilities, PathOption, Setting
 from recon_tui.model import Price, ValidationError, make_price
 
 _FIELDS = ("base", "quote", "ts", "interval", "close")
@@ -25,8 +25,9 @@ class PriceCsvAdapter(Adapter):
     kind = "prices-csv"
     label = "Prices (CSV)"
     SETTINGS = (
-        Setting("path", "Price file", required=True),
-        Setting("encoding", "Encoding", default="utf-8"),
+        PathOption("path", "Price file", required=True),
+        Setting("encoding", "8-bit encoding", default="cp1252",
+                help="Used only when the file is not UTF-8"),
         Setting("delimiter", "Delimiter", default="", help="Empty: detect"),
         Setting("decimal", "Decimal mark", default=".", choices=(".", ",")),
         Setting("base", "Base asset", help="When the file has no base column"),
@@ -39,7 +40,8 @@ class PriceCsvAdapter(Adapter):
 
     def batches(self, cursor: dict[str, Any] | None) -> Iterator[Batch]:
         data, name = fu.read_bytes(self.source, self.settings.get("path"))
-        text = fu.decode(self.source, name, data, str(self.settings.get("encoding") or "utf-8"))
+        text, _ = fu.decode_auto(self.source, name, data,
+                                 str(self.settings.get("encoding") or "cp1252"))
         if not text.strip():
             raise self.error(name, "file is empty")
         cols = {f: str(self.settings.get(f"{f}_column") or f) for f in _FIELDS}

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.base import Batch, SourceError
+from adapters.base import Batch, SourceError, StatementBalance
 from recon_tui.model import Price, Record, ValidationError, to_decimal
 
 BATCH_SIZE = 10_000
@@ -32,35 +32,6 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 """A statement bigger than this is a mistake (wrong file picked), not a statement."""
 
 T = TypeVar("T")
-
-
-# --- settings coercion: the store and the CLI hand settings over as text -----------------
-
-
-def as_bool(value: Any, default: bool = False) -> bool:
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
-
-
-def as_int(source: str, name: str, value: Any, default: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise SourceError(source, name, f"setting '{name}' must be a whole number") from None
-
-
-def as_list(value: Any) -> list[str]:
-    """A list setting given as a list or as comma/newline separated text."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [p.strip() for p in re.split(r"[,\n]", str(value)) if p.strip()]
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -116,13 +87,86 @@ def decode(source: str, name: str, data: bytes, encoding: str = "utf-8") -> str:
     return text
 
 
+_ALIASES = {"1252": "cp1252", "windows-1252": "cp1252", "usascii": "ascii", "us-ascii": "ascii",
+            "8859-1": "latin-1", "iso-8859-1": "latin-1", "none": "", "utf8": "utf-8",
+            "unicode": "utf-8"}  # fmt: skip
+
+
+def normalise_encoding(name: str | None) -> str:
+    """A codec name for what a file declares (``CHARSET:1252`` -> ``cp1252``)."""
+    n = (name or "").strip().strip("\"'").lower()
+    return _ALIASES.get(n, n)
+
+
+def decode_auto(
+    source: str, name: str, data: bytes, fallback: str = "cp1252", declared: str | None = None
+) -> tuple[str, str]:
+    """Decode ``data`` exactly once; returns (text, the encoding used).
+
+    Order: the file's own declaration (``declared``, e.g. an XML or OFX header), a byte
+    order mark, then strict UTF-8 (which 8-bit text almost never passes by accident), and
+    only then the configured 8-bit ``fallback``. A declared ``ascii`` is read as "no 8-bit
+    set named": such files routinely carry Latin-1 or UTF-8 names, so detection goes on.
+    """
+    enc = normalise_encoding(declared)
+    if enc and enc != "ascii":
+        if enc in ("utf-8", "utf-8-sig") and data.startswith(b"\xef\xbb\xbf"):
+            enc = "utf-8-sig"
+        return decode(source, name, data, enc), enc
+    if data.startswith(b"\xef\xbb\xbf"):
+        return decode(source, name, data, "utf-8-sig"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return decode(source, name, data, "utf-16"), "utf-16"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        enc = normalise_encoding(fallback) or "cp1252"
+        if enc in ("utf-8", "utf-8-sig"):
+            return decode(source, name, data, enc), enc  # the user insists: say where it fails
+        return decode(source, name, data, enc), enc
+    return decode(source, name, data, "utf-8") if "\x00" in text else text, "utf-8"
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 # --- numbers and dates --------------------------------------------------------------------
 
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+"""ASCII digits only: ``\\d`` would also accept Arabic-Indic or full-width digits as 123."""
+
+CURRENCY_SYMBOLS = {
+    "€": "EUR", "£": "GBP", "$": "USD", "US$": "USD", "¥": "JPY", "₹": "INR", "CHF": "CHF",
+    "₽": "RUB", "₺": "TRY", "zł": "PLN", "kr": "SEK", "R$": "BRL", "A$": "AUD", "C$": "CAD",
+    "₿": "BTC", "฿": "THB", "₩": "KRW", "₫": "VND", "₪": "ILS", "₴": "UAH",
+}  # fmt: skip
+"""Symbols seen in exports; ``$`` alone is read as USD (set the currency to override)."""
+
+_SYMBOLS_RE = "|".join(re.escape(k) for k in sorted(CURRENCY_SYMBOLS, key=len, reverse=True))
+_CURRENCY_AFFIX = re.compile(
+    rf"^\s*(?P<sign1>[+-]?)\s*(?P<pre>{_SYMBOLS_RE}|[A-Z]{{3}}(?=[\s0-9.,(+-]))?\s*"
+    rf"(?P<body>.*?)\s*(?P<post>{_SYMBOLS_RE}|(?<=[\s0-9.,)-])[A-Z]{{3,5}})?\s*$"
+)
+
+
+def split_currency(text: str) -> tuple[str, str | None]:
+    """(amount text, currency) from ``£500.00``, ``-$76.00``, ``EUR 1.234,56``, ``12 BTC``.
+
+    The sign may stand before the symbol (``-$76.00``) and stays on the amount. Text
+    without a symbol or code comes back unchanged with ``None``.
+    """
+    stripped = text.strip()
+    if stripped.startswith("(") and stripped.endswith(")"):  # (€12.50): a negative amount
+        inner, code = split_currency(stripped[1:-1])
+        return (f"({inner})", code) if code else (text, None)
+    m = _CURRENCY_AFFIX.match(text)
+    if not m or not (m.group("pre") or m.group("post")):
+        return text, None
+    if m.group("pre") and m.group("post"):
+        return text, None  # two currencies: leave it to parse_amount to refuse
+    code = m.group("pre") or m.group("post")
+    return m.group("sign1") + m.group("body"), CURRENCY_SYMBOLS.get(code, code)
 
 
 def parse_amount(text: str, field: str, decimal_sep: str = ".", thousands: str = "") -> Decimal:
@@ -149,6 +193,8 @@ def parse_amount(text: str, field: str, decimal_sep: str = ".", thousands: str =
     elif "," in s:
         raise ValidationError(field, f"{text!r}: ',' found but the decimal mark is '.'")
     if not _PLAIN_NUMBER.match(s):
+        if any(c.isdigit() and not c.isascii() for c in s):
+            raise ValidationError(field, f"{text!r} has non-ASCII digits; amounts use 0-9")
         raise ValidationError(field, f"{text!r} is not a number")
     d = to_decimal(s, field)
     return -d if negative else d
@@ -191,33 +237,100 @@ def bank_kind(amount: Decimal) -> str:
 # --- external ids -------------------------------------------------------------------------
 
 
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def identity_text(value: Any) -> str:
+    """A field as content-hash identity sees it: lower-case, spaces collapsed, and every
+    run of non-ASCII characters one ``?``.
+
+    That last rule is what makes an id survive a change of encoding: UTF-8 ``é`` read as
+    cp1252 is ``Ã©``, still one run of non-ASCII, so the identity of a line is the same
+    whichever ASCII-compatible code page decoded it.
+    """
+    if value is None:
+        return ""
+    text = " ".join(str(value).split()).lower()
+    return _NON_ASCII_RUN.sub("?", text)
+
+
 class ContentIds:
-    """Deterministic external ids for lines without a bank id.
+    """Deterministic external ids for lines without a usable bank id.
 
-    The id is a hash of (account, booking date, amount, currency, description) plus an
-    ordinal among identical lines of the same file, so two genuinely identical payments
-    on one day stay two records and re-importing the same or an overlapping statement
-    yields the same ids.
+    Identity: a hash of the line's own content as the file wrote it (for MT940 the
+    ``:61:`` and ``:86:`` text, for CSV the row's cells, for camt the entry's text)
+    seen through :func:`identity_text`, plus an ordinal among identical lines of the
+    same file. Not part of it: the encoding setting (see :func:`identity_text`) and the
+    column mapping (the whole row is hashed, not the mapped fields), so changing either
+    and re-importing updates records instead of duplicating them; a bank id that is
+    present but unusable (a placeholder or repeated) only ever sits in the hashed text.
 
-    Limits: the ordinal assumes statements cover whole days (true of bank exports); an
-    export that cuts a day in the middle, or a bank that rewrites a description between
-    two exports, produces new ids and therefore duplicates to review. Prefer the bank's
-    own transaction id whenever the format has one.
+    Limits: the ordinal assumes statements cover whole days (true of bank exports); a
+    bank that rewrites a line between two exports produces a new id, and so a duplicate
+    to review. Prefer the bank's own transaction id whenever the format has one.
     """
 
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
 
     def next(self, *parts: Any) -> str:
-        key = "\x1f".join("" if p is None else " ".join(str(p).split()).lower() for p in parts)
+        key = "\x1f".join(identity_text(p) for p in parts)
         digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         n = self._seen.get(digest, 0)
         self._seen[digest] = n + 1
         return f"h:{digest}:{n}"
 
 
+_PLACEHOLDERS = frozenset({"", "NONREF", "NOTPROVIDED", "NOT PROVIDED", "NONE", "N/A", "NA",
+                           "NULL", "-", "UNKNOWN", "NOREF", "NO REF"})  # fmt: skip
+
+
+def is_placeholder(value: str | None) -> bool:
+    """``NONREF``, ``NOTPROVIDED``, empty, all zeros: a field filled because it must be."""
+    if value is None:
+        return True
+    v = value.strip().upper()
+    if v in _PLACEHOLDERS:
+        return True
+    core = re.sub(r"[^0-9A-Z]", "", v)
+    return not core or set(core) == {"0"}
+
+
+def usable_ids(values: Iterable[str | None]) -> set[str]:
+    """The bank ids that may be external ids: present once in the file, not placeholders.
+
+    A repeated id (Danske repeats customer references, ABN AMRO repeats ``AcctSvcrRef``
+    across entries) cannot tell two lines apart, so those lines fall back to content ids.
+    """
+    counts: dict[str, int] = {}
+    for v in values:
+        if v is not None and not is_placeholder(v):
+            counts[v] = counts.get(v, 0) + 1
+    return {v for v, n in counts.items() if n == 1}
+
+
+def check_balance(
+    source: str, where: str, *, opening: Decimal, movements: Decimal, closing: Decimal,
+    currency: str, warn: bool, what: str = "statement",
+) -> str | None:  # fmt: skip
+    """Opening + movements must equal closing; a refusal (or, with ``warn``, a notice).
+
+    This is the check that catches a wrong sign, a lost line or a double-counted one.
+    """
+    expected = opening + movements
+    if expected == closing:
+        return None
+    diff = closing - expected
+    msg = (f"{what} does not add up: opening {opening:f} + lines {movements:f} = "
+           f"{expected:f}, but the closing balance is {closing:f} {currency} "
+           f"(off by {diff:+f})")  # fmt: skip
+    if warn:
+        return f"source '{source}' at {where}: {msg}"
+    raise SourceError(source, where, msg + "; set balance_check=warn to import anyway")
+
+
 class UniqueIds:
-    """Refuses a file that repeats a bank-given id: one of the two lines would be lost."""
+    """Refuses a file that repeats an id that must be unique (a ledger's own ids)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -282,12 +395,19 @@ def read_csv_table(
     header: str = "auto",
     want_columns: Iterable[str] = (),
     header_search: int = 30,
+    quotechar: str = '"',
+    escapechar: str | None = None,
+    allow_unterminated: bool = False,
 ) -> CsvTable:
     """Split ``text`` into rows; find the header row among the first lines.
 
     ``want_columns`` are the column names the mapping refers to: with ``header='auto'``
     the header is the first row (after ``skip_lines``) that contains all of them, which
     skips the account/period preamble many bank exports put above the table.
+
+    A file whose last line has no line end while its other lines have one is refused
+    (unless ``allow_unterminated``): that is what a download cut mid-value looks like
+    (``...,1234`` for ``1234.56``), and the cut value would otherwise parse.
     """
     # Only \n, \r\n and \r end lines: str.splitlines would also split on U+2028 and
     # friends, which may sit inside a quoted field.
@@ -296,7 +416,16 @@ def read_csv_table(
     delim = delimiter or sniff_delimiter([ln.rstrip("\r\n") for ln in body[:40]])
     if delim == "\\t":
         delim = "\t"
-    reader = csv.reader(io.StringIO("".join(body), newline=""), delimiter=delim, strict=True)
+    if (not allow_unterminated and len(lines) > 1 and lines[-1].strip()
+            and not lines[-1].endswith(("\n", "\r"))):
+        raise SourceError(
+            source, f"{name}:line {len(lines)}",
+            "the last line has no line end while the others do: the file looks cut short "
+            "(download it again, or set allow_unterminated=yes if it is complete)",
+        )
+    reader = csv.reader(io.StringIO("".join(body), newline=""), delimiter=delim, strict=True,
+                        quotechar=quotechar or '"', escapechar=escapechar or None,
+                        doublequote=not escapechar)  # fmt: skip
     rows: list[tuple[int, list[str]]] = []
     start = 1
     try:
@@ -307,8 +436,11 @@ def read_csv_table(
                 continue
             rows.append((line, row))
     except csv.Error as exc:
-        raise SourceError(source, f"{name}:line {skip_lines + reader.line_num}", str(exc)) from None
-    if text and not text.endswith(("\n", "\r")) and rows and _open_quote(lines[-1], delim):
+        msg = str(exc)
+        if "unexpected end of data" in msg:
+            msg = "the file ends inside a quoted field (cut short, or a stray quote)"
+        raise SourceError(source, f"{name}:line {skip_lines + reader.line_num}", msg) from None
+    if text and rows and _open_quote(lines[-1], quotechar or '"', escapechar):
         raise SourceError(source, f"{name}:line {rows[-1][0]}", "file ends inside a quoted field")
     wanted = [c.strip().lower() for c in want_columns if c and not c.strip().isdigit()]
     head: list[str] | None = None
@@ -337,8 +469,10 @@ def read_csv_table(
     return CsvTable(name, head, rows)
 
 
-def _open_quote(last_line: str, delim: str) -> bool:
-    return last_line.count('"') % 2 == 1
+def _open_quote(last_line: str, quote: str, escape: str | None) -> bool:
+    if escape:
+        last_line = last_line.replace(escape + quote, "").replace(escape + escape, "")
+    return last_line.count(quote) % 2 == 1
 
 
 class Columns:
@@ -390,12 +524,15 @@ def file_batches(
     records: Sequence[Record],
     cursor: dict[str, Any] | None,
     prices: Sequence[Price] = (),
+    balances: Sequence[StatementBalance] = (),
+    warnings: Sequence[str] = (),
 ) -> Iterator[Batch]:
     """Batches of a fully validated file.
 
     Cursor: ``{"file": name, "sha256": digest, "offset": n}``. A resumed import of the
     *same* file (same digest) skips the first ``n`` items; any other file starts at 0.
     Re-importing is harmless anyway: external ids are stable, so the store upserts.
+    The statement balances and warnings travel with the last batch.
     """
     skip = 0
     if cursor and cursor.get("sha256") == digest and isinstance(cursor.get("offset"), int):
@@ -407,6 +544,10 @@ def file_batches(
         done = skip + off + len(chunk)
         batch_cursor = {"file": name, "sha256": digest, "offset": done}
         if prices:
-            yield Batch(prices=list(chunk), cursor=batch_cursor, done=done, total=total)
+            batch = Batch(prices=list(chunk), cursor=batch_cursor, done=done, total=total)
         else:
-            yield Batch(records=list(chunk), cursor=batch_cursor, done=done, total=total)
+            batch = Batch(records=list(chunk), cursor=batch_cursor, done=done, total=total)
+        if done >= total:
+            batch.balances = list(balances)
+            batch.warnings = list(warnings)
+        yield batch

@@ -20,15 +20,17 @@ from typing import Any
 import httpx
 import stamina
 
-from adapters.base import Setting, SourceError
+from adapters.base import DecimalOption, IntOption, Option, SourceError
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Larger responses are refused: no bank page is that big, a runaway server might be."""
 
-HTTP_SETTINGS: tuple[Setting, ...] = (
-    Setting("timeout", "Timeout (s)", default="30", help="Per-request network timeout"),
-    Setting("retries", "Attempts", default="5", help="Attempts on network errors, 429 and 5xx"),
-    Setting("retry_wait", "First retry wait (s)", default="0.5", help="Doubles each attempt"),
+HTTP_SETTINGS: tuple[Option, ...] = (
+    DecimalOption("timeout", "Timeout (s)", default="30", help="Per-request network timeout"),
+    IntOption("retries", "Attempts", default=5, minimum=1,
+              help="Attempts on network errors, 429 and 5xx"),
+    DecimalOption("retry_wait", "First retry wait (s)", default="0.5",
+                  help="Doubles each attempt"),
 )
 """Settings every HTTP adapter declares (appended to its own)."""
 

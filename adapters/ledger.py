@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters import file_util as fu
-from adapters.base import Adapter, Batch, Capabilities, Setting
+from adapters.base import Adapter, Batch, Capabilities, ListOption, PathOption, Setting, TextOption
 from recon_tui.model import Record, ValidationError, make_record
 
 FIELDS = (
@@ -41,13 +41,16 @@ class LedgerAdapter(Adapter):
     kind = "ledger"
     label = "Internal ledger (CSV / JSON Lines)"
     SETTINGS = (
-        Setting("path", "Ledger export", required=True),
+        PathOption("path", "Ledger export", required=True),
         Setting("format", "Format", default="auto", choices=("auto", "csv", "jsonl")),
-        Setting("encoding", "Encoding", default="utf-8"),
+        Setting("encoding", "8-bit encoding", default="cp1252",
+                help="Used only when the file is not UTF-8"),
         Setting("delimiter", "Delimiter (CSV)", default="", help="Empty: detect"),
         Setting("decimal", "Decimal mark (CSV)", default=".", choices=(".", ",")),
         Setting("timezone", "Timezone of naive timestamps", default="UTC"),
-        Setting("kind_map", "Kind renames", help="ledger_kind=canonical_kind, ..."),
+        ListOption("kind_map", "Kind renames", help="ledger_kind=canonical_kind, ..."),
+        TextOption("default_kind", "Kind when the export has no kind column",
+                   help="e.g. transfer; rows with a kind keep theirs"),
         *(Setting(f"{f}_column", f"Column for {f}", default=f) for f in FIELDS),
     )
     capabilities = Capabilities(
@@ -65,7 +68,7 @@ class LedgerAdapter(Adapter):
             tz = self.settings["timezone"]
             raise self.error("timezone", f"unknown timezone '{tz}'") from None
         self.kind_map: dict[str, str] = {}
-        for pair in fu.as_list(self.settings.get("kind_map")):
+        for pair in self.settings.get("kind_map") or []:
             left, sep, right = pair.partition("=")
             if not sep or not left.strip() or not right.strip():
                 raise self.error("kind_map", f"'{pair}' is not ledger_kind=canonical_kind")
@@ -74,7 +77,8 @@ class LedgerAdapter(Adapter):
 
     def batches(self, cursor: dict[str, Any] | None) -> Iterator[Batch]:
         data, name = fu.read_bytes(self.source, self.settings.get("path"))
-        text = fu.decode(self.source, name, data, str(self.settings.get("encoding") or "utf-8"))
+        text, _ = fu.decode_auto(self.source, name, data,
+                                 str(self.settings.get("encoding") or "cp1252"))
         if not text.strip():
             raise self.error(name, "file is empty")
         fmt = str(self.settings.get("format") or "auto")
@@ -96,7 +100,8 @@ class LedgerAdapter(Adapter):
     # -- readers: both give (line, {column: value}) ----------------------------------------
 
     def _csv_rows(self, name: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-        want = [self.colmap[f] for f in _REQUIRED]
+        want = [self.colmap[f] for f in _REQUIRED
+                if not (f == "kind" and self.settings.get("default_kind"))]
         table = fu.read_csv_table(
             self.source, name, text, delimiter=str(self.settings.get("delimiter") or ""),
             want_columns=want, header_search=1,
@@ -170,6 +175,8 @@ class LedgerAdapter(Adapter):
         if not isinstance(ext, str | int) or isinstance(ext, bool):
             raise ValidationError("id", f"{type(ext).__name__} is not an id")
         kind = self._value(row, "kind")
+        if kind is None and self.settings.get("default_kind"):
+            kind = str(self.settings["default_kind"])
         if not isinstance(kind, str):
             raise ValidationError("kind", "missing" if kind is None else "must be text")
         kind = self.kind_map.get(kind.lower(), kind.lower())

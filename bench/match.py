@@ -8,6 +8,10 @@ closure evaluated; ``incremental_interior``: those whose candidates were all gen
 Peak RSS includes the generated records.
 
     .venv/bin/python bench/match.py --size 100000 [--json]
+    .venv/bin/python bench/match.py --world skewed --size 240000 [--cell base] [--json]
+
+``--world skewed`` uses ``bench/skewed_world.py`` (a book shaped like a real ledger vs
+bank statement: few counterparties, round amounts, fees of any size) instead.
 
 With ``--json`` the last line printed is one JSON object.
 """
@@ -33,12 +37,25 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=1000, help="new records (0: skip)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--world", choices=("synth", "skewed"), default="synth")
+    ap.add_argument("--cell", default="base", help="skewed: which cell of the matrix")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     t = time.perf_counter()
-    world = generate(args.size, seed=args.seed)
-    extra = generate(max(args.batch // 2, 1), seed=args.seed + 1, start_id=10**9)
+    if args.world == "skewed":
+        from bench.skewed_world import CELLS, with_days
+        from bench.skewed_world import generate as skewed
+
+        params = CELLS[args.cell]
+        world = skewed(args.size, params, seed=args.seed)
+        # The new records: ``--batch`` in all (half per side, as for synth), booked on
+        # one day like a day's sync of the same book, other ids.
+        extra = skewed(max(args.batch // 2, 1), with_days(params, 1), seed=args.seed + 1,
+                       start_id=10**9)
+    else:
+        world = generate(args.size, seed=args.seed)
+        extra = generate(max(args.batch // 2, 1), seed=args.seed + 1, start_id=10**9)
     gen_s = time.perf_counter() - t
     gc.freeze()  # millions of long-lived records: keep the cyclic GC off them
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -69,6 +86,7 @@ def main() -> None:
         inc_scope = inc.stats.get("scope")
         inc_interior = inc.stats.get("closure_interior")
     res = {
+        "world": args.world,
         "size": args.size,
         "left": len(world.left),
         "right": len(world.right),

@@ -35,8 +35,23 @@ API (all amounts ``Decimal``; scores floats in [0, 1]):
 * ``Engine.candidates(record_id, k=5, *, rejected=None, matched=()) -> list[Candidate]``
   with ``Candidate(record_id, left_ids, right_ids, score, rule, explanation,
   adjustments)`` and ``.counterpart_ids``.
+* ``Engine.fee_schedule``: a ``matchers.fees.FeeSchedule`` the caller learned from
+  confirmed groups (``learn_fee_schedule(groups)``, groups as (left records, right
+  records)); a gap it explains for the pair's counterparty counts like a declared fee
+  (auto-worthy; the adjustment's note says where it came from). ``None``: nothing learned.
+* A strong-key pair (txid, end-to-end id, reference) beyond the rule's amount or date
+  tolerance is still a candidate and a suggestion (never auto): its explanation's
+  ``amount`` entry carries ``difference_type`` (fee, partial, unknown, date) and a
+  ``tolerance`` entry says it is beyond tolerance.
+* Vetoes: a 1:1 pair whose txid / end-to-end id / reference / address disagree (where
+  the rule did not match on that key), or a round amount with a twin of the same
+  counterparty near either record, is never auto; the proposal's ``decision`` entry
+  starts with "vetoed:" and says why (``stats["auto_vetoed"]`` counts them).
+* Full runs repeat the pipeline without their autos until no new one appears
+  (``stats["fixpoint_passes"]``).
 
-Modules: normalize (text keys), rules (TOML schema), items (prepared records),
+Modules: normalize (text keys), rules (TOML schema), items (prepared records), fees
+(learned fee schedules),
 blocking (indexes), explain (scores and explanations), exact / tolerance / crossasset
 / groups / netting / contra (matchers), engine (pipeline, decisions, incremental), prices, synth
 (test data).

@@ -17,10 +17,16 @@ Three indexes per side, all kept current by ``add``/``remove``:
 A cell holding more than ``max_block`` items is *oversized*: records in it, or probing
 into it, fall back to the stricter key (asset, sign, exact amount, same day), and each
 fallback is counted in ``stats`` so the operator sees that some records were matched on
-a narrowed candidate set. Because oversize is a property of the cell, not of who
-probes, the candidate relation stays symmetric — which is what makes an incremental run
-equal a full one. An exact key shared by more than ``max_block`` records identifies
-nothing and is skipped (counted).
+a narrowed candidate set. For round amounts (where such crowds come from: one payer's
+100.00s) the cell is sub-blocked, not narrowed: ``rounds`` indexes them by (asset, sign,
+|amount|, payer key), day-sorted, and ``tolerance.payer_pairs`` adds the same-amount,
+same-payer counterparts of the other days of the window (work per record: that payer's
+records of that amount in the window). Group rules sub-block a busy payer the same way
+through the ``payer`` / ``parts`` family blocks (``groups._family_subblocks``).
+Because oversize is a property of the cell, not of who probes, the candidate relation
+stays symmetric — which is what makes an incremental run equal a full one. An exact
+key shared by more than ``max_block`` records identifies nothing and is skipped
+(counted).
 
 Full runs probe the amount cells block-wise in numpy instead (``matchers.vector``, same
 pairs); ``by_amount`` serves incremental runs and ``Engine.candidates``.
@@ -31,7 +37,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 
 from .items import Item
 
@@ -42,6 +49,16 @@ _LOG_STEP = math.log(1.02)
 def amount_bucket(mag: float) -> int:
     """Geometric 2 % buckets; zero gets its own bucket."""
     return math.floor(math.log(mag) / _LOG_STEP) if mag > 0 else -(1 << 30)
+
+
+def is_round(amount: Decimal) -> bool:
+    """A round amount: at most two significant digits (50, 100, 2500, 0.5 BTC). Payers
+    repeat such amounts, so they identify nothing by themselves."""
+    if not amount:
+        return False
+    return len(amount.normalize().as_tuple().digits) <= 2
+
+
 FAMILY_FIELDS = ("counterparty", "reference_family", "address")
 FAMILY_SCAN = 16
 """A reference / txid shared by more than this many times a family cap (any date) is
@@ -71,6 +88,10 @@ class SideIndex:
         # Which amount buckets exist per (asset, sign, date bucket): a probe walks only
         # existing cells, so a window reaching down to zero costs nothing extra.
         self.present: dict[tuple[str, int, int], list[int]] = {}
+        # (asset, sign, |amount|, payer key) -> ids, round amounts only: the twins a
+        # round-amount pair of one counterparty may be confused with (``twins``), and
+        # the sub-block of an oversized amount cell (``payer_block``).
+        self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
         self.items: dict[int, Item] = {}
 
     # --- maintenance -------------------------------------------------------------------
@@ -93,9 +114,12 @@ class SideIndex:
             else:
                 lst.append(value)
 
+        rounds = self.rounds
         for it in items:
             iid = it.id
             store[iid] = it
+            if is_round(it.amount):
+                put(rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, iid))
             if it.txid:
                 put(keys, ("txid", it.txid), iid)
                 put(cited, (it.asset, it.sign, it.ts), iid)
@@ -118,6 +142,11 @@ class SideIndex:
             if it.record.address:
                 put(families, (asset, sign, "address", it.key_value("address"), db), iid)
             put(families, (asset, sign, "date", "*", db), iid)
+            payer = it.payer
+            if payer:
+                put(families, (asset, sign, "payer", payer, db), iid)
+                if it.family and it.family != it.ref:
+                    put(families, (asset, sign, "parts", payer, db), iid)
             if it.memo:
                 cat = it.batch
                 if cat:
@@ -128,6 +157,8 @@ class SideIndex:
                         put(day_batches, cat, iid)
         for flst in self.fee_cells.values():
             flst.sort()
+        for rlst in rounds.values():
+            rlst.sort()
         present = self.present
         for (asset, sign, db, ab), lst in amounts.items():
             lst.sort()
@@ -141,6 +172,9 @@ class SideIndex:
         self.items[it.id] = it
         for k in self._key_keys(it):
             self.keys.setdefault(k, []).append(it.id)
+        if is_round(it.amount):
+            insort(self.rounds.setdefault((it.asset, it.sign, abs(it.amount), it.payer), []),
+                   (it.day, it.id))
         if it.txid:
             self.cited.setdefault((it.asset, it.sign, it.ts), []).append(it.id)
         akey = self._amount_key(it)
@@ -165,6 +199,8 @@ class SideIndex:
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
+        if is_round(it.amount):
+            _discard(self.rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, it.id))
         if it.txid:
             _discard(self.cited, (it.asset, it.sign, it.ts), it.id)
         if it.fee is not None:
@@ -233,8 +269,36 @@ class SideIndex:
         # Reference and txid blocks are served from ``keys`` (they are mostly unique:
         # a per-date-bucket copy would cost ~250 bytes per record for nothing).
         yield (it.asset, it.sign, "date", "*", db)
+        payer = it.payer
+        if payer:
+            # The payer's lines, and among them the parts of a reference family
+            # ("INV684315-0 .. -3"): the sub-blocks of a busy payer (``groups``).
+            yield (it.asset, it.sign, "payer", payer, db)
+            if it.family and it.family != it.ref:
+                yield (it.asset, it.sign, "parts", payer, db)
 
     # --- probes ------------------------------------------------------------------------
+
+    def payer_block(self, asset: str, sign: int, amount: Decimal, payer: str, day_lo: int,
+                    day_hi: int) -> list[tuple[int, int]]:
+        """(day, id) with this round |amount| and payer key (``Item.payer``) dated in
+        [day_lo, day_hi]: the sub-block an oversized amount cell is cut into
+        (``tolerance.payer_pairs``) and where twins are looked for."""
+        lst = self.rounds.get((asset, sign, amount, payer))
+        if not lst:
+            return []
+        return lst[bisect_left(lst, (day_lo, -1)):bisect_right(lst, (day_hi, 1 << 62))]
+
+    def twins(self, it: Item, day_lo: int, day_hi: int, is_open: Callable[[int], bool]
+              ) -> list[int]:
+        """Other open ids of this side with ``it``'s round |amount|, asset, sign and
+        counterparty, dated in [day_lo, day_hi] (``[]`` for an amount that is not round).
+        A round-amount pair with such a twin on either side is never auto: the same
+        party paid the same amount twice, and nothing but the date tells them apart."""
+        items = self.items
+        return [j for _, j in self.payer_block(it.asset, it.sign, abs(it.amount), it.payer,
+                                               day_lo, day_hi)
+                if j != it.id and items[j].cp == it.cp and is_open(j)]
 
     def by_key(self, key: str, value: str) -> list[int]:
         """Ids sharing an exact key; an oversized key block returns nothing (counted):

@@ -20,6 +20,8 @@ class Ctx:
     is_open: Callable[[int], bool]
     memo: dict[Any, Any] = field(default_factory=dict)
     """Per-context cache (group searches): valid while ``is_open`` does not change."""
+    fees: Any = None
+    """The engine's learned fee schedule (``matchers.fees.FeeSchedule``) or None."""
 
     def item(self, item_id: int) -> Item | None:
         it = self.sides[0].items.get(item_id)

@@ -11,7 +11,15 @@ the records still open; then
   becomes a suggestion; competing groups (sharing a record, above ``min_score``) are
   attached to it as ``alternatives``.
 
-Records proposed by a rule (auto or suggested) are not offered to later rules.
+Records proposed by a rule (auto or suggested) are not offered to later rules, except
+by a strong-key pair beyond tolerance (``explain.beyond``: a typed suggestion that never
+consumes its records nor rivals an in-tolerance candidate for auto).
+
+Vetoes (``veto_reason``): an auto-worthy 1:1 pair is only suggested when evidence
+contradicts it (txid / end-to-end id / reference / address present on both sides and
+different) or when its round amount has a twin of the same counterparty near either
+record. A full run then repeats the pipeline without its autos until none is new
+(``_fixpoint``), so one run ends where confirm-and-run-again ends.
 
 Incremental. Every decision above depends mostly on the candidate graph around a
 record, and that graph is symmetric (a pair is a candidate whichever side probes;
@@ -62,20 +70,26 @@ from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
 
-from recon_tui.model import Price, Record
+from rapidfuzz import fuzz
+
+from recon_tui.model import Price, Record, canonical_amount
 
 from . import contra, crossasset, exact, groups, netting, tolerance, vector
-from .blocking import SideIndex
+from .blocking import SideIndex, is_round
 from .context import Ctx
 from .crossasset import cross_pair
-from .explain import Scored, pair
+from .explain import Scored, beyond, pair
+from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
+from .normalize import norm_address
 from .prices import PriceTable
 from .results import Candidate, MatchResult, Proposal
 from .rules import Rule, RuleSet, load_rules
 
 CLOSURE_FRACTION = 0.2
 """An incremental closure above this share of the open items falls back to a full run."""
+FIXPOINT_PASSES = 3
+"""Extra pipeline passes of a full run without its autos (see ``Engine._fixpoint``)."""
 CLOSURE_HOPS = 1
 """Radius of the incremental closure: records this many links from a new one are
 interior (candidates generated); the next ring is boundary (endpoints only)."""
@@ -126,6 +140,13 @@ class Engine:
         self.prices = PriceTable(prices)
         self.stats: Counter[str] = Counter()
         self.check_closure = False
+        self.columnar = True
+        """Full runs probe the tolerance / similarity rules block-wise in numpy
+        (``matchers.vector``); False probes record by record (the reference path the
+        property tests compare it with)."""
+        self.fee_schedule: FeeSchedule | None = None
+        """Fees learned from confirmed groups (``matchers.fees``): a gap it explains is
+        a typed, auto-worthy fee. An input: the engine itself learns nothing."""
         """Count boundary records linking outside an incremental closure (costly)."""
         self._lazy_seconds = 0.0
         self._new_sides()
@@ -210,7 +231,7 @@ class Engine:
         def engine_open(i: int) -> bool:
             return (i in sides[LEFT].items or i in sides[RIGHT].items) and i not in matched_set
 
-        ctx = Ctx(sides, self.prices, self.stats, engine_open)
+        ctx = Ctx(sides, self.prices, self.stats, engine_open, fees=self.fee_schedule)
         # rule index -> {(left, right): Scored}, or a list of Scored (full run, one driver)
         pair_cands: dict[int, Any] = {
             ri: {} for ri in range(len(self.rules.rules))
@@ -239,6 +260,8 @@ class Engine:
         self.stats["candidates"] = sum(len(v) for v in pair_cands.values())
         proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy)
         del pair_cands  # the candidates are done with: free them before returning
+        if lazy:
+            proposals = self._fixpoint(ctx, proposals, matched_set, rej)
         if seeds is not None:
             proposals = [p for p in proposals if not seeds.isdisjoint(p.ids)]
         self.stats["proposals"] = len(proposals)
@@ -252,6 +275,42 @@ class Engine:
         stats["pipeline_seconds"] = round(t2 - t0 - collect, 4)
         stats["seconds"] = round(t2 - t0, 4)
         return MatchResult(proposals, stats)
+
+    def _fixpoint(
+        self,
+        ctx: Ctx,
+        proposals: list[Proposal],
+        matched_set: set[int],
+        rej: frozenset[frozenset[int]],
+    ) -> list[Proposal]:
+        """Full runs repeat the pipeline without the records just auto-confirmed until
+        no new auto appears (at most ``FIXPOINT_PASSES``): an auto can make a neighbour
+        unambiguous, and a service confirming the autos and matching again would find
+        it, so one full run must end where repeated runs end (the same confirmed groups
+        whether the operator matched once or imported first and matched again).
+        ``matched_set`` is the run's own set of closed ids (``ctx.is_open`` reads it)."""
+        autos = [p for p in proposals if p.decision == "auto"]
+        rest = proposals
+        for _ in range(FIXPOINT_PASSES):
+            if not autos:
+                break
+            for p in autos:
+                matched_set.update(p.ids)
+            # Only records that had a candidate can get an auto: those of the run's
+            # suggestions and their alternatives (a candidate's counterpart has that
+            # candidate too, so it is among them). The lazy pipeline probes its scope
+            # only, so a pass costs what is left undecided, not the book.
+            scope = {i for p in rest if p.decision != "auto"
+                     for q in (p, *p.alternatives) for i in q.ids
+                     if i not in matched_set}
+            if not scope:
+                break
+            again = self._pipeline(ctx, scope, {}, rej, None, True)
+            self.stats["fixpoint_passes"] += 1
+            autos = [p for p in again if p.decision == "auto"]
+            done = [p for p in rest if p.decision == "auto"]
+            rest = done + again
+        return rest
 
     def _drivers(self, rule: Rule) -> tuple[int, ...]:
         if rule.matcher == "group":
@@ -275,7 +334,7 @@ class Engine:
         similarity and tolerance probing."""
         rules = self.rules.rules
         rule = rules[ri]
-        if rule.matcher in ("tolerance", "similarity"):
+        if rule.matcher in ("tolerance", "similarity") and self.columnar:
             # Tolerance / similarity rules of one sign are probed together, block-wise
             # in numpy (``matchers.vector``): the same candidates as the per-record
             # probe. Rules already decided are not probed again.
@@ -288,6 +347,19 @@ class Engine:
             for i, r, lst in zip(ris, group, found, strict=True):
                 keep = r.min_score
                 out[i] = [s for s in lst if s.score >= keep]
+                # Sub-blocks of oversized amount cells (round amounts of one payer on
+                # other days), and gaps the learned schedule explains: what the cell
+                # probe cannot see, the same as the per-record path adds.
+                learned = bool(self.fee_schedule)
+                for it in self.sides[LEFT].items.values():
+                    if not ctx.is_open(it.id):
+                        continue
+                    if is_round(it.amount):
+                        out[i].extend(s for s in tolerance.payer_pairs(ctx, r, it)
+                                      if s.score >= keep)
+                    if learned:
+                        out[i].extend(s for s in tolerance.learned_pairs(ctx, r, it)
+                                      if s.score >= keep)
             return
         if rule.matcher == "contra":
             scope = getattr(ctx.is_open, "__self__", None)  # the pipeline's open set
@@ -414,7 +486,8 @@ class Engine:
         margin = self.rules.ambiguity_margin
         kept: list[Proposal] = []  # autos and ambiguous suggestions: they consume records
         weak: list[Proposal] = []  # below-threshold suggestions: later rules may do better
-        pipe_ctx = Ctx(ctx.sides, ctx.prices, ctx.stats, open_ids.__contains__)
+        pipe_ctx = Ctx(ctx.sides, ctx.prices, ctx.stats, open_ids.__contains__,
+                       fees=self.fee_schedule)
         for ri, rule in enumerate(self.rules.rules):
             if rule.matcher == "group":
                 cands = self._group_cands(pipe_ctx, rule, open_ids)
@@ -443,9 +516,18 @@ class Engine:
             for scored, decision, alts, reason in decide(rule, cands, margin, interior):
                 if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
                     decision, reason = "suggest", SPLIT
+                if decision == "auto":
+                    veto = veto_reason(ctx, rule, scored)
+                    if veto is not None:
+                        self.stats["auto_vetoed"] += 1
+                        decision, reason = "suggest", veto
                 p = self._proposal(rule, scored, decision, reason)
                 p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
-                if decision == "auto" or reason in ("ambiguous", OUT_OF_SCOPE, SPLIT) or alts:
+                if decision == "auto" or (not scored.beyond and (
+                        reason in ("ambiguous", OUT_OF_SCOPE, SPLIT) or alts
+                        or reason.startswith(VETO))):
+                    # A beyond-tolerance pair never consumes its records: a group rule
+                    # may still explain the gap (a batched send citing one txid).
                     kept.append(p)
                     open_ids.difference_update(scored.ids)
                 else:
@@ -514,8 +596,17 @@ class Engine:
             assert a is not None and b is not None
             if rule.matcher == "crossasset":
                 v = cross_pair(rule, self.prices, a, b, verbose=True)
+            elif rule.matcher == "exact":
+                fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
+                v = pair(rule, a, b, s.key, verbose=True, learned=exact.learned_fee(fctx, a, b))
+                if v is None:
+                    v = beyond(rule, a, b, s.key or rule.keys[0], verbose=True)
             else:
                 v = pair(rule, a, b, s.key, verbose=True)
+                if v is None and self.fee_schedule:
+                    fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
+                    v = pair(rule, a, b, s.key, verbose=True,
+                             learned=exact.learned_fee(fctx, a, b))
         assert v is not None
         return v
 
@@ -548,7 +639,7 @@ class Engine:
         def is_open(i: int) -> bool:
             return (i in sides[LEFT].items or i in sides[RIGHT].items) and i not in matched_set
 
-        ctx = Ctx(self.sides, self.prices, Counter(), is_open)
+        ctx = Ctx(self.sides, self.prices, Counter(), is_open, fees=self.fee_schedule)
         rej = _norm_rejected(rejected)
         best: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[Scored, Rule]] = {}
         for rule in self.rules.rules:
@@ -628,6 +719,8 @@ def decide(
         for s in cands:
             if s.score < thr:
                 break
+            if s.beyond:
+                continue  # beyond tolerance: a suggestion whatever its score
             if interior is not None and not interior.issuperset(s.ids):
                 continue  # boundary: its candidate lists are incomplete
             if _clear(s, by_rec, margin, thr):
@@ -644,7 +737,8 @@ def decide(
         if not clash:
             alts: list[Scored] = []
             reason = (
-                f"score {s.score:.3f} below auto threshold {thr}" if s.score < thr
+                BEYOND if s.beyond
+                else f"score {s.score:.3f} below auto threshold {thr}" if s.score < thr
                 else "suggest-only rule" if rule.outcome != "auto"
                 else OUT_OF_SCOPE
                 if interior is not None and not interior.issuperset(s.ids)
@@ -659,6 +753,54 @@ def decide(
             if len(alts) < 4:
                 alts.append(s)
     return out
+
+
+VETO = "vetoed: "
+BEYOND = "same key, beyond the rule's tolerance: suggested only"
+TWIN_WINDOW_FACTOR = 2
+"""Twins are looked for this many calendar windows of the rule around each record."""
+REF_DISAGREE = 75
+"""References both present and less similar than this (rapidfuzz ratio) disagree."""
+
+
+def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
+    """Why a 1:1 pair must not be auto-confirmed despite its score, or None.
+
+    * contradicting evidence: a strong key (reference, end-to-end id, txid, address)
+      present on both records and different, where the rule did not match on it (an
+      exact-reference pair with different txids is vetoed too);
+    * twins: a round amount where the same counterparty has another open record of
+      that amount near either record, and the pair shares no strong key.
+    Judged on engine-wide openness (``ctx``), so incremental and full runs agree."""
+    if len(s.left) != 1 or len(s.right) != 1 or rule.matcher in ("group", "contra"):
+        return None
+    a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+    if a is None or b is None:
+        return None
+    matched_on = set(rule.keys) if rule.matcher == "exact" else set()
+    for key, x, y in (("txid", a.txid, b.txid), ("end_to_end_id", a.e2e, b.e2e)):
+        if x and y and x != y and key not in matched_on:
+            return f"{VETO}{key} differs ({x!r} vs {y!r})"
+    if a.ref and b.ref and a.ref != b.ref and "reference" not in matched_on:
+        if fuzz.ratio(a.ref, b.ref) < REF_DISAGREE:
+            return f"{VETO}references disagree ({a.ref!r} vs {b.ref!r})"
+    aa, ba = a.record.address, b.record.address
+    if aa and ba and norm_address(aa) != norm_address(ba):
+        return f"{VETO}addresses differ"
+    strong = (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
+        a.txid and a.txid == b.txid)
+    if strong or (not is_round(a.amount) and not is_round(b.amount)):
+        return None
+    w = TWIN_WINDOW_FACTOR * rule.calendar_window
+    for it in (a, b):
+        if not is_round(it.amount):
+            continue
+        tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
+        if tw:
+            return (f"{VETO}round amount with a twin: the same counterparty has "
+                    f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
+                    f"within {w} days")
+    return None
 
 
 def _split_sibling(ctx: Ctx, s: Scored) -> bool:
@@ -699,6 +841,8 @@ def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float
         if lst[0] is not s:
             return False
         for o in lst[1:]:
+            if o.beyond:
+                continue  # out of tolerance: weaker evidence, never a rival for auto
             if o.score >= s.score - margin:
                 return False  # a second candidate within the margin
             for j in o.ids:

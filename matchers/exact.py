@@ -1,14 +1,19 @@
 """Exact-key matcher: on-chain txid, exchange/bank reference, end-to-end id.
 
-The strictest evidence: a shared key. Amounts must still agree within the rule's
-tolerance (a differing fee becomes an explicit adjustment); a shared key with a wildly
-different amount is not this rule's business (batches are caught by group rules).
+The strictest evidence: a shared key. Amounts must agree within the rule's tolerance
+for the pair to be auto-worthy (a differing fee becomes an explicit adjustment); a gap
+the learned fee schedule explains (``matchers.fees``) counts like a declared fee. A
+counterpart sharing the key but beyond the tolerance in amount or date is still a
+candidate (``explain.beyond``): scored below the auto threshold, its difference typed
+(fee, partial, unknown, date), so the operator sees it ranked and confirms with a reason.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from .context import Ctx
-from .explain import Scored, pair
+from .explain import Scored, beyond, pair
 from .items import LEFT, Item
 from .rules import Rule
 
@@ -27,7 +32,22 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
                 continue
             o = other.items[oid]
             a, b = (it, o) if it.side == LEFT else (o, it)
-            s = pair(rule, a, b, key)
+            s = pair(rule, a, b, key, learned=learned_fee(ctx, a, b))
+            if s is None:
+                # Same strong key, amount or date beyond tolerance: still a candidate.
+                s = beyond(rule, a, b, key)
             if s is not None and (oid not in found or s.score > found[oid].score):
                 found[oid] = s
     return list(found.values()), list(found)
+
+
+def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str] | None:
+    """(gap, where it was learned) when the engine's fee schedule explains ``a``-``b``."""
+    sched = ctx.fees
+    if not sched or a.asset != b.asset:
+        return None
+    gap = abs(abs(a.amount) - abs(b.amount))
+    if not gap:
+        return None
+    note = sched.source(a.asset, (a.cp, b.cp), gap)
+    return None if note is None else (gap, note)

@@ -42,6 +42,9 @@ class Scored:
     adjustments: list[Adjustment] = field(default_factory=list)
     key: str | None = None
     """The exact key that produced the pair (exact matcher), for the verbose re-score."""
+    beyond: bool = False
+    """A strong-key pair beyond the rule's tolerance (``beyond``): a suggestion that
+    never competes with in-tolerance candidates for auto (it is weaker evidence)."""
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -79,13 +82,16 @@ def amount_fit(
     fees: Sequence[Decimal],
     asset: str,
     verbose: bool = False,
+    learned: str = "",
 ) -> tuple[float, Adjustment | None, dict[str, Any]] | None:
     """How well two magnitudes agree under the rule, or None when outside every tolerance.
 
     ``fees`` are fees the records themselves declare (same asset): a gap equal to one of
-    them is a fee for certain. Otherwise a gap within the rounding tolerance is rounding,
-    and a gap within the fee range is a presumed fee (scored lower). The adjustment's
-    amount is ``left_mag - right_mag``; callers re-sign it from the left's view.
+    them is a fee for certain (``learned``: they are fees a learned schedule knows for
+    this counterparty, and ``learned`` says where they came from). Otherwise a gap
+    within the rounding tolerance is rounding, and a gap within the fee range is a
+    presumed fee (scored lower). The adjustment's amount is ``left_mag - right_mag``;
+    callers re-sign it from the left's view.
     """
     gap = left_mag - right_mag
     if not verbose:
@@ -119,8 +125,12 @@ def amount_fit(
         adj = Adjustment("rounding", asset, gap, "inside rounding tolerance")
         return 1.0 - 0.1 * float(size / rounding), adj, detail
     if size in fees:
-        detail.update(agree=True, detail=f"differ by the declared fee {canonical_amount(size)}")
-        return 0.97, Adjustment("fee", asset, gap, "declared fee"), detail
+        what = "a learned fee" if learned else "the declared fee"
+        detail.update(agree=True, detail=f"differ by {what} {canonical_amount(size)}",
+                      difference_type="fee")
+        if learned:
+            detail["fee_source"] = learned
+        return 0.97, Adjustment("fee", asset, gap, learned or "declared fee"), detail
     fee_cap = rule.presumed_fee_cap(larger, asset)
     if fee_cap > 0 and rule.fee_min <= size <= fee_cap:
         detail.update(agree=True, detail=f"differ by {canonical_amount(size)} (presumed fee)")
@@ -304,8 +314,12 @@ def pair(
     key_field: str | None = None,
     verbose: bool = False,
     texts: dict[str, Any] | None = None,
+    learned: tuple[Decimal, str] | None = None,
 ) -> Scored | None:
     """Score left item ``a`` against right item ``b`` under a same-asset 1:1 rule.
+
+    ``learned``: (gap, where it came from) when a learned fee schedule explains the
+    pair's gap (``matchers.fees``): the gap then counts like a declared fee.
 
     ``verbose=False`` (blocking-time scoring) skips building the explanation; the engine
     re-scores the few groups it proposes with ``verbose=True``. ``texts``: the pair's
@@ -325,7 +339,11 @@ def pair(
         if _best_text(texts) < min_sim:
             return None
     fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
-    fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose)
+    note = ""
+    if learned is not None:
+        fees.append(learned[0])
+        note = learned[1]
+    fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose, note)
     if fit is None:
         return None
     amount_score, adj, amount_detail = fit
@@ -351,3 +369,72 @@ def pair(
     return Scored(
         (a.id,), (b.id,), score, rule.name, explanation, [adj] if adj else [], key_field
     )
+
+
+BEYOND_DATE_FACTOR = 3
+"""A strong-key counterpart up to this many date windows away is still a candidate."""
+FEE_SHARE = Decimal("0.02")
+"""A gap beyond the fee cap up to this share of the larger amount is typed ``fee``."""
+PARTIAL_SHARE = Decimal("0.1")
+"""Above the fee share, the smaller amount at least this share of the larger: ``partial``."""
+
+
+def difference_type(gap: Decimal, larger: Decimal) -> str:
+    """How a gap beyond the auto tolerance reads: fee, partial or unknown."""
+    size = abs(gap)
+    if not size:
+        return "date"
+    if size <= FEE_SHARE * larger:
+        return "fee"
+    if larger - size >= PARTIAL_SHARE * larger:
+        return "partial"
+    return "unknown"
+
+
+def beyond(rule: Rule, a: Item, b: Item, key_field: str, verbose: bool = False) -> Scored | None:
+    """A pair agreeing on the strong key ``key_field`` whose amount or date is beyond the
+    rule's tolerance: never auto (``Scored.beyond``), but a ranked suggestion
+    with the difference shown and typed (``difference_type``), for the operator to
+    confirm with a reason. The rule's caps decide auto, not whether a candidate exists."""
+    if a.asset != b.asset or not sign_ok(rule, a.sign, b.sign):
+        return None
+    if rule.assets and a.asset not in rule.assets:
+        return None
+    days = lag(rule, a, b)
+    if days > BEYOND_DATE_FACTOR * max(rule.date_window_days, 1):
+        return None
+    lm, rm = abs(a.amount), abs(b.amount)
+    gap = lm - rm
+    larger = lm if lm > rm else rm
+    kind = difference_type(gap, larger)
+    amount_score = {"date": 1.0, "fee": 0.6, "partial": 0.3}.get(kind, 0.15)
+    texts = text_scores(a, b, key_field, verbose)
+    sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
+    d_score, date_detail = date_part(rule, days)
+    # Scored on its evidence (so an equal reference a week late outranks a same-amount
+    # stranger), floored at min_score; ``beyond`` keeps it from ever being auto.
+    raw = combine(rule, {"amount": amount_score, "date": d_score, **sims})
+    score = round(max(raw, rule.min_score), 6)
+    if not verbose:
+        return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ, key_field, True)
+    where = "beyond the date window" if kind == "date" else "beyond the rule's tolerance"
+    amount_detail: dict[str, Any] = {
+        "left": canonical_amount(lm),
+        "right": canonical_amount(rm),
+        "difference": canonical_amount(gap),
+        "agree": kind == "date",
+        "difference_type": kind,
+        "detail": (f"equal amounts, {where}" if kind == "date"
+                   else f"differ by {canonical_amount(abs(gap))} {where} ({kind})"),
+    }
+    explanation: dict[str, Any] = {"amount": amount_detail, "date": date_detail, **texts}
+    explanation["key"] = {"agree": True, "field": key_field, "detail": f"same {key_field}"}
+    explanation["tolerance"] = {
+        "agree": False,
+        "detail": f"same {key_field}, {where}: suggested only, confirm with a reason",
+    }
+    adjs = []
+    if kind == "fee":
+        adjs.append(Adjustment("fee", a.asset, a.amount - b.amount,
+                               "beyond the fee cap: confirm with a reason"))
+    return Scored((a.id,), (b.id,), score, rule.name, explanation, adjs, key_field, True)

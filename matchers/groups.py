@@ -26,10 +26,12 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from rapidfuzz import fuzz
+
 from recon_tui.model import canonical_amount
 
 from . import netting
-from .blocking import SideIndex
+from .blocking import FAMILY_SCAN, SideIndex
 from .context import Ctx
 from .explain import (
     NO_ADJ,
@@ -47,6 +49,8 @@ from .results import Adjustment
 from .rules import Rule
 from .subsets import scale_for, subset_sums
 
+CP_SIMILAR = 0.85
+"""Member counterparties at least this similar to the single's count as the same payer."""
 NODE_BUDGET = 2_000
 MITM_MAX = 24
 """Up to this many members a search the node budget cut short is finished by meet in
@@ -80,11 +84,20 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     lo, hi = _member_days(rule, one)
     found: set[int] = set()
     cap = FAMILY_CAP_FACTOR * rule.max_candidates
+    subs: list[list[int]] = []
     for key in rule.keys:
         value = one.key_value(key)
         if not value:
             continue
-        ids = other.by_family(one.asset, signs_for(rule, one.sign), key, value, lo, hi, cap)
+        signs = signs_for(rule, one.sign)
+        ids = other.by_family(one.asset, signs, key, value, lo, hi, cap)
+        if ids is None and key == "counterparty" and (one.family or one.payer):
+            # A busy payer: its block is cut into reference families, not skipped:
+            # the single's own family (its key, searched above or below), or, for a
+            # single without a reference (an empty remittance), the families of the
+            # payer's part lines (``_family_subblocks``).
+            ctx.stats["group_blocks_subblocked"] += 1
+            continue
         if ids is None:
             ctx.stats["group_blocks_oversized"] += 1
             continue
@@ -95,9 +108,40 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             for i in postings.values():
                 found.update(other.same_posting(other.items[i], cap))
         found.update(ids)
+    if "counterparty" in rule.keys and not one.family and one.payer:
+        subs = _family_subblocks(ctx, rule, one)
     if not found:
-        return [[]]  # (most date-only blocks are oversized)
-    return [_fit_block(ctx, rule, one, found)]
+        return subs or [[]]  # (most date-only blocks are oversized)
+    return [_fit_block(ctx, rule, one, found), *subs]
+
+
+def _family_subblocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """Sub-blocks for a single without a reference of its own: the part lines of its
+    payer (``Item.payer``; lines whose reference carries a part suffix, "INV684315-0 ..
+    -3", indexed apart in ``SideIndex.families`` under "parts") in the window that fit
+    ``one``'s amount, one block per reference family of two or more lines.
+
+    Bound on work per single: the payer's part lines in the window (a small share of
+    its lines; an oversized parts block is skipped and counted), then one subset search
+    per family of at most ``max_candidates``. What it keeps: every group of a busy
+    payer whose members share a family; what it cannot see there: a group whose
+    members share nothing but the payer (``group_blocks_subblocked`` counts the
+    busy payers that were cut this way, never silently)."""
+    other = ctx.other(one)
+    lo, hi = _member_days(rule, one)
+    cap = FAMILY_CAP_FACTOR * rule.max_candidates
+    ids = other.by_family(one.asset, signs_for(rule, one.sign), "parts", one.payer, lo, hi,
+                          FAMILY_SCAN * cap)
+    if ids is None:
+        ctx.stats["group_parts_oversized"] += 1
+        return []
+    if not ids:
+        return []
+    items = other.items
+    fams: dict[str, list[int]] = {}
+    for i in _fit_block(ctx, rule, one, ids, cut=False):
+        fams.setdefault(items[i].family, []).append(i)
+    return [_fit_block(ctx, rule, one, fams[f]) for f in sorted(fams) if len(fams[f]) >= 2]
 
 
 def _member_days(rule: Rule, one: Item) -> tuple[int, int]:
@@ -108,7 +152,9 @@ def _member_days(rule: Rule, one: Item) -> tuple[int, int]:
     return lo, hi
 
 
-def _fit_block(ctx: Ctx, rule: Rule, one: Item, found: Iterable[int]) -> list[int]:
+def _fit_block(
+    ctx: Ctx, rule: Rule, one: Item, found: Iterable[int], cut: bool = True
+) -> list[int]:
     """Window, direction and size filter of a block, capped to the nearest dates."""
     items = ctx.other(one).items
     gap = rule.max_amount_gap(abs(one.amount), one.asset)
@@ -121,7 +167,7 @@ def _fit_block(ctx: Ctx, rule: Rule, one: Item, found: Iterable[int]) -> list[in
                 or (before and m.day > one.day) or (after and m.day < one.day)):
             continue
         ids.append(i)
-    if len(ids) > rule.max_candidates:
+    if cut and len(ids) > rule.max_candidates:
         ctx.stats["group_blocks_cut"] += 1
         ids.sort(key=lambda i: (abs(items[i].day - one.day), i))
         del ids[rule.max_candidates :]
@@ -281,6 +327,13 @@ def group_score(
         # A batched send whose journal entry cites the txid on some lines only.
         keys_agree.append("txid")
     parts.update(key_parts(keys_agree))
+    if "counterparty" not in keys_agree and one.cp and "counterparty" in rule.weights:
+        # The two sides spell a payer differently ("Umbrella Foods Ltd" vs "UMBRELLA
+        # FOODS L"): the group's least similar member counterparty scores the field.
+        sims = [1.0 if m.cp == one.cp else fuzz.ratio(m.cp, one.cp) / 100.0
+                for m in members if m.cp]
+        if len(sims) == len(members) and min(sims) >= CP_SIMILAR:
+            parts["counterparty"] = min(sims)
     named = ""
     if "batch" in rule.keys:
         # The batch's category named in the single's text ("payroll" in a bulk debit's
@@ -367,6 +420,7 @@ def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
 def _for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
     parts = blocks(ctx, rule, one)
     out: list[Scored] = []
+    seen: set[tuple[int, ...]] = set()
     batch = "batch" in rule.keys
     for ids in parts:
         items = ctx.other(one).items
@@ -383,6 +437,10 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
         if not complete:
             ctx.stats["group_search_incomplete"] += 1
         for subset in subsets:
+            key = tuple(sorted(m.id for m in subset))
+            if key in seen:
+                continue  # found in two blocks (a shared family and its payer's sub-block)
+            seen.add(key)
             s = group_score(rule, one, subset)
             if s is not None:
                 if not complete:
@@ -465,12 +523,24 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
             # claim it (a crowded window is skipped and counted, as for ``date``).
             key, value = "date", "*"
         if value:
-            ids = ones.by_family(it.asset, signs_for(rule, it.sign), key, value,
-                                 it.day - cw, it.day + cw, cap)
+            signs = signs_for(rule, it.sign)
+            ids = ones.by_family(it.asset, signs, key, value, it.day - cw, it.day + cw, cap)
             if ids is None:
                 ctx.stats["group_reverse_oversized"] += 1
                 continue
             found.update(ids)
+    if "counterparty" in rule.keys and it.payer and it.family and it.family != it.ref:
+        # The mirror of ``_family_subblocks``: singles of this part line's payer with
+        # no reference of their own, large enough to hold it (symmetric links keep an
+        # incremental run equal to a full one).
+        ids = ones.by_family(it.asset, signs_for(rule, it.sign), "payer", it.payer,
+                             it.day - cw, it.day + cw, FAMILY_SCAN * cap)
+        if ids is None:
+            ctx.stats["group_reverse_oversized"] += 1
+        else:
+            mag = abs(it.amount)
+            found.update(i for i in ids if not ones.items[i].family
+                         and abs(ones.items[i].amount) >= mag)
     if "txid" in rule.keys and not it.txid:
         # An uncited line joins a batched send through its journal entry's cited lines.
         own = ctx.own(it)

@@ -16,6 +16,7 @@ from recon_tui.model import Record
 
 from .normalize import (
     batch_category,
+    memo_reference,
     norm_address,
     norm_name,
     norm_ref,
@@ -59,6 +60,13 @@ class Item:
         """The batch category (digit-free memo) or ""; derived, not stored: most items
         of a large book have none."""
         return batch_category(self.memo)
+
+    @property
+    def payer(self) -> str:
+        """The payer key: the first word of the normalised counterparty, which both
+        sides' spellings keep ("umbrella" of "Umbrella Foods Ltd" and "UMBRELLA FOODS
+        L"); a sub-blocking key, never evidence by itself."""
+        return self.cp.split(" ", 1)[0] if self.cp else ""
 
     def key_value(self, key: str) -> str:
         if key == "txid":
@@ -107,7 +115,8 @@ def prepare(r: Record, side: int) -> Item:
         bday = _BDAYS[day] = _DAYS.setdefault(-1 - bday, bday)
     else:
         day = _DAYS[day]
-    ref, family = ref_keys(r.reference)
+    # No reference field: a reference marked inside the remittance text stands in.
+    ref, family = ref_keys(r.reference or memo_reference(r.memo))
     return Item(
         id=r.id,
         side=side,

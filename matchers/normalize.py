@@ -23,12 +23,18 @@ LEGAL_FORMS = frozenset(
 
 REF_PREFIXES = (
     "sepa ct", "sepa dd", "sepa", "end to end", "e2e", "ref", "reference", "remittance",
-    "rf", "payment", "pmt", "trf", "transfer", "inv", "invoice", "batch",
+    "rf", "payment", "pmt", "trf", "transfer", "invoice", "inv", "batch",
+    # SWIFT MT940 / 942 field-86 subfield codes, as in "/ROC/INV123/" (reference of the
+    # customer), "/RFB/" (reference for the beneficiary), "/EREF/" (end to end):
+    "roc", "rfb", "eref", "cref", "kref", "mref",
 )
-"""Leading banking boilerplate stripped from references ("REF:", "SEPA CT")."""
+"""Leading banking boilerplate stripped from references ("REF:", "SEPA CT", "/ROC/").
+A prefix is stripped before a space or directly before digits: "INV684315",
+"INV 684315" and "inv-684315" are one reference, and so are "/ROC/INV684315/" and
+"REF INV684315"."""
 
 _PREFIX_RE = re.compile(
-    r"^(?:(?:" + "|".join(re.escape(p) for p in REF_PREFIXES) + r")\b\s*)+"
+    r"^(?:(?:" + "|".join(re.escape(p) for p in REF_PREFIXES) + r")(?:\b|(?=\d))\s*)+"
 )
 _FAMILY_SUFFIX = re.compile(r"(?:[ ]*(?:part|p|of)?[ ]*\b\d{1,2}){1,2}$")
 _FAMILY_DATE = re.compile(r"[ ]*\b\d{4} \d{2} \d{2}$")
@@ -106,6 +112,24 @@ def ref_keys(value: str | None) -> tuple[str, str]:
             text = shorter
     family = text.replace(" ", "")
     return ref, ref if family == ref else family
+
+
+_MEMO_REF = re.compile(
+    r"(?:/(?:roc|rfb|eref)/\s*|\b(?:ref|reference|invoice|inv|rf)\b[\s:#.-]*|\b(?=inv\d))"
+    r"([a-z0-9-]*\d{4,}(?:[a-z0-9-]*[a-z0-9])?)",
+    re.IGNORECASE,
+)
+
+
+def memo_reference(memo: str | None) -> str:
+    """A reference written inside remittance text ("PAYMENT INV684315 THANK YOU",
+    "/ROC/INV1/ ...", "Ref: 2026-118"), or "": only after a reference marker (REF,
+    INV, /ROC/ ...) and only a token with four or more digits, so free text never
+    becomes a key. Banks without a structured field put the reference there."""
+    if not memo:
+        return ""
+    m = _MEMO_REF.search(memo)
+    return m.group(0) if m else ""
 
 
 def norm_txid(value: str | None) -> str:

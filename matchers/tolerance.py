@@ -8,7 +8,9 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
+from .blocking import is_round
 from .context import Ctx
+from .exact import learned_fee
 from .explain import Scored, pair, signs_for
 from .items import LEFT, Item
 from .rules import Rule
@@ -75,5 +77,86 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
         if s is not None:
             out.append(s)
             links.append(oid)
+    extra = payer_pairs(ctx, rule, it)
+    if ctx.fees:
+        extra += learned_pairs(ctx, rule, it)
+    if extra:
+        have = set(links)
+        for s in extra:
+            oid = s.right[0] if left else s.left[0]
+            if oid not in have:
+                have.add(oid)
+                out.append(s)
+                links.append(oid)
     return out, links
+
+
+def payer_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
+    """The sub-block of an oversized amount cell: pairs of a round-amount ``it`` with
+    counterparts of the same |amount| and payer key (``Item.payer``) on another day
+    of the window, where ``it``'s cell or the counterpart's is oversized.
+
+    The cell probe pairs such records only on the strict key (same amount, same day),
+    so a 500.00 paid a day late in a crowd of 500.00s was no candidate at all; this
+    is the complement, not a repeat. Work per record: the payer's records of that
+    amount inside the window (one bisect into a day-sorted list)."""
+    if not is_round(it.amount) or not it.payer or (rule.assets and it.asset not in rule.assets):
+        return []
+    other = ctx.other(it)
+    own = ctx.own(it)
+    me_over = own.oversized(it)
+    cw = rule.calendar_window
+    left = it.side == LEFT
+    mag = abs(it.amount)
+    out: list[Scored] = []
+    for sign in signs_for(rule, it.sign):
+        for day, oid in other.payer_block(it.asset, sign, mag, it.payer, it.day - cw,
+                                          it.day + cw):
+            if day == it.day or not ctx.is_open(oid):
+                continue
+            o = other.items[oid]
+            if not (me_over or other.oversized(o)):
+                continue  # both cells of normal size: the cell probe has the pair
+            s = pair(rule, it, o) if left else pair(rule, o, it)
+            if s is not None:
+                out.append(s)
+    return out
+
+
+def learned_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
+    """Pairs of ``it`` whose gap is a fee the learned schedule knows for its
+    counterparty (``matchers.fees``) and that the rule's own tolerance does not admit:
+    probed at exactly |amount| -/+ each such fee. Counterpart pairs inside the
+    tolerance come from the ordinary probe (scored without the schedule, as the
+    vectorised path scores them)."""
+    sched = ctx.fees
+    if not sched or (rule.assets and it.asset not in rule.assets):
+        return []
+    fees = sched.fees_for(it.asset, it.cp)
+    if not fees:
+        return []
+    other = ctx.other(it)
+    own = ctx.own(it)
+    cw = rule.calendar_window
+    left = it.side == LEFT
+    mag = abs(it.amount)
+    out: list[Scored] = []
+    for fee in fees:
+        for target in (mag - fee, mag + fee):
+            if target <= 0:
+                continue
+            t = float(target)
+            ids = other.by_amount(it.asset, signs_for(rule, it.sign), t - 1e-9 * t - 1e-9,
+                                  t + 1e-9 * t + 1e-9, it.day - cw, it.day + cw, it, own)
+            for oid in ids:
+                o = other.items[oid]
+                if abs(o.amount) != target or not ctx.is_open(oid):
+                    continue
+                a, b = (it, o) if left else (o, it)
+                if pair(rule, a, b) is not None:
+                    continue  # inside the tolerance: the ordinary probe has it
+                s = pair(rule, a, b, learned=learned_fee(ctx, a, b))
+                if s is not None:
+                    out.append(s)
+    return out
 

@@ -170,8 +170,11 @@ def collect(
             tb = other_blocks.get((asset, tsign))
             if tb is None:
                 continue
-            for c0 in range(0, len(pb.items), CHUNK):
-                _probe(rules, active, asset, pb, tb, slice(c0, c0 + CHUNK), own_strict,
+            # Only open probers are probed (a fixpoint pass leaves few); the strict
+            # class sizes above still count the whole side, as the per-record probe.
+            live = np.flatnonzero(pb.open)
+            for c0 in range(0, len(live), CHUNK):
+                _probe(rules, active, asset, pb, tb, live[c0:c0 + CHUNK], own_strict,
                        cap, stats, out, left)
     return out
 
@@ -182,7 +185,7 @@ def _probe(
     asset: str,
     pb: _Block,
     tb: _Block,
-    sl: slice,
+    sl: np.ndarray,
     own_strict: np.ndarray,
     cap: int,
     stats: dict[str, int],
@@ -258,7 +261,7 @@ def _probe(
     if not len(sel):
         return
     mat = np.stack([m[sel] for m in masks], axis=1).tolist()
-    prow = (rows[sel] + (sl.start or 0)).tolist()
+    prow = sl[rows[sel]].tolist()
     tix = idx[sel].tolist()
     pitems, titems = pb.items, tb.items
     rlist = [rules[k] for k in active]

@@ -21,6 +21,7 @@ from recon_tui.screens.sources import SourcesScreen
 from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services.bundle import Services
 from recon_tui.services.export_request import ExportRequest
+from recon_tui.services.runs import set_default_origin
 from recon_tui.store import Store
 from recon_tui.store.records import ts_to_us
 from recon_tui.typeahead import TypeAheadApp
@@ -45,6 +46,7 @@ class ReconApp(TypeAheadApp):
     ) -> None:  # fmt: skip
         super().__init__()
         self.blink = blink
+        set_default_origin("app")  # runs started from here are the app's (run history)
         self.store = store
         self.services = Services.for_store(store, clock=self.now_us)
         """Every service the screens call, one per job."""
@@ -153,6 +155,13 @@ class ReconApp(TypeAheadApp):
             return
         self._go_base()
         self.push_screen(SessionsScreen())
+
+    def action_runs(self) -> None:
+        from recon_tui.screens.runs import RunsScreen
+
+        if not isinstance(self.screen, RunsScreen):
+            self._go_base()
+            self.push_screen(RunsScreen())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

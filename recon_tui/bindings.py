@@ -65,6 +65,7 @@ SCOPES: dict[str, str] = {
     "workbench": "Workbench: deciding",
     "sources": "Sources",
     "sessions": "Sessions",
+    "runs": "Runs",
     "unresolved": "Unresolved items",
     "audit": "Audit trail",
     "dialog": "Dialogs",
@@ -76,6 +77,7 @@ SCREEN_SCOPES: dict[str, tuple[str, ...]] = {
     "workbench": ("pane", "workbench"),
     "sources": ("sources",),
     "sessions": ("sessions",),
+    "runs": ("runs",),
     "unresolved": ("unresolved",),
     "audit": ("audit",),
 }
@@ -85,7 +87,7 @@ _KEY_NAMES = {
     "question_mark": "?", "slash": "/", "right_square_bracket": "]", "space": "Space",
     "enter": "Enter", "escape": "Esc", "tab": "Tab", "shift+tab": "Shift+Tab",
     "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "up": "↑",
-    "down": "↓", "f2": "F2", "f3": "F3", "f4": "F4", "f5": "F5",
+    "down": "↓", "f2": "F2", "f3": "F3", "f4": "F4", "f5": "F5", "f6": "F6",
 }  # fmt: skip
 
 
@@ -110,6 +112,8 @@ ACTIONS: list[Action] = [
     _A("app", "f4", "app.sources", "Sources", "Sources: add, edit, test and sync", 32),
     _A("app", "f5", "app.sessions", "Sessions",
        "Sessions: open, close, reopen and export reconciliation periods", 33),
+    _A("app", "f6", "app.runs", "Runs", "Runs: every sync, match, export and verify, and how it ended",
+       36),
     _A("app", "ctrl+p", "app.command_palette", "Commands",
        "Command palette: every action of every screen, by name", 35, palette=False),
     _A("app", "ctrl+q", "app.quit", "Quit", "Quit recon-tui", 34, priority=True),
@@ -189,6 +193,10 @@ ACTIONS: list[Action] = [
     _A("sessions", "up,k", "cursor_up", "Up", "Previous session", 0, "↑", palette=False),
     _A("sessions", "r", "reload", "Refresh", "Read the sessions again"),
     _A("sessions", "escape", "back", "Back", "Back to the dashboard", palette=False),
+    # --- runs ----------------------------------------------------------------------------
+    _A("runs", "r", "reload", "Refresh", "Read the run history again", 2),
+    _A("runs", "f", "toggle_failed", "Failed only", "Show only the runs that failed, or all", 3),
+    _A("runs", "escape", "back", "Back", "Back to the dashboard", palette=False),
     # --- unresolved items ----------------------------------------------------------------
     _A("unresolved", "enter", "open_record", "Open",
        "Open the highlighted item in its pair's workbench", 2, palette=False),
@@ -249,6 +257,7 @@ PANE = bindings_for("pane")
 WORKBENCH = bindings_for("workbench")
 SOURCES = bindings_for("sources")
 SESSIONS = bindings_for("sessions")
+RUNS = bindings_for("runs")
 UNRESOLVED = bindings_for("unresolved")
 AUDIT = bindings_for("audit")
 MODAL = bindings_for("dialog")

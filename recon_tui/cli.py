@@ -10,9 +10,8 @@ import json
 import os
 import re
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -65,7 +64,7 @@ class Ctx:
 PASSPHRASE_TRIES = 3
 
 
-def _open_with_tries(open_store: Any, path: Path) -> Store:
+def _open_with_tries(open_store: Callable[[Path], Store], path: Path) -> Store:
     """A typed passphrase gets three tries (a typo is not the end of the session); one from
     the environment, or a keyring key, gets one."""
     from recon_tui.store.errors import StoreKeyError
@@ -199,58 +198,49 @@ def source_add(c: Ctx, name: str, kind: str, settings: tuple[str, ...],
     """Add a source NAME of KIND (see 'recon-tui source kinds')."""
     import os
 
-    from adapters import registry
-    from recon_tui.store.sources import add_source, set_secret
+    from recon_tui.services.sources import SourceSettingsError, add_source, set_secret
 
-    try:
-        cls = registry.get(kind)
-    except KeyError as exc:
-        raise click.ClickException(str(exc.args[0])) from None
-    values: dict[str, Any] = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--set")
-        values[key.strip()] = _coerce_setting(value)
-    known = {s.name for s in cls.SETTINGS}
-    unknown = set(values) - known
-    if unknown and known:
-        raise click.ClickException(
-            f"unknown setting(s) {', '.join(sorted(unknown))} for kind '{kind}' "
-            f"(known: {', '.join(sorted(known))})"
-        )
+    values = _settings_arg(settings)
     store = c.store()
-    add_source(
-        store,
-        name,
-        kind,
-        values,
-        label=label,
-        interval_s=parse_duration(every) if every else None,
-        replace=replace,
-    )
-    for secret in secret_names:
-        env = f"RECON_TUI_SECRET_{secret.upper()}"
-        value = os.environ.get(env) or click.prompt(f"{secret} for {name}", hide_input=True)
-        where = set_secret(store, name, secret, value)
-        click.echo(
-            f"Secret '{secret}' saved in the {'OS keyring' if where == 'keyring' else 'encrypted store'}."
-        )
+    try:
+        add_source(store, name, kind, values, label=label,
+                   interval_s=parse_duration(every) if every else None, replace=replace)
+        for secret in secret_names:
+            env = f"RECON_TUI_SECRET_{secret.upper()}"
+            value = os.environ.get(env) or click.prompt(f"{secret} for {name}", hide_input=True)
+            where = set_secret(store, name, secret, value)
+            click.echo(f"Secret '{secret}' saved in the "
+                       f"{'OS keyring' if where == 'keyring' else 'encrypted store'}.")
+    except SourceSettingsError as exc:
+        raise click.ClickException(f"source '{name}': {exc}") from None
     click.echo(f"Source '{name}' ({kind}) {'updated' if replace else 'added'}.")
 
 
-def _coerce_setting(value: str) -> Any:
-    low = value.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if value.startswith(("{", "[")):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+@source.command("edit")
+@click.argument("name")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="A setting to change (KEY= clears it).")
+@pass_ctx
+def source_edit(c: Ctx, name: str, settings: tuple[str, ...]) -> None:
+    """Change settings of source NAME; each value is checked by its typed option."""
+    from recon_tui.services.sources import SourceSettingsError, edit_source
+
+    try:
+        edit_source(c.store(), name, _settings_arg(settings))
+    except SourceSettingsError as exc:
+        raise click.ClickException(f"source '{name}': {exc}") from None
+    click.echo(f"Source '{name}' updated.")
+
+
+def _settings_arg(items: tuple[str, ...]) -> dict[str, str]:
+    """``--set KEY=VALUE`` pairs as text: the source's typed options parse them."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--set")
+        values[key.strip()] = value
+    return values
 
 
 @source.command("list")
@@ -286,12 +276,20 @@ _register_pairs(cli, pass_ctx)
 @pass_ctx
 def import_(c: Ctx, source_name: str, file: Path) -> None:
     """Import a statement or ledger FILE into file source SOURCE_NAME (idempotent)."""
+    from recon_tui.services.sources import SourceSettingsError, check_import
     from recon_tui.services.sync import import_file
 
-    report = import_file(c.store(), source_name, str(file))
+    store = c.store()
+    try:
+        check_import(store, source_name)
+    except SourceSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    report = import_file(store, source_name, str(file))
     if not report.ok:
         raise click.ClickException(report.error or "import failed")
     click.echo(report.line())
+    for w in report.warnings:
+        click.echo(f"warning: {w}")
     _match_after(c, report.changed_ids)
 
 
@@ -304,30 +302,23 @@ def import_(c: Ctx, source_name: str, file: Path) -> None:
 @pass_ctx
 def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) -> None:
     """Sync sources (default: all), incrementally; one failing source does not stop others."""
-    from recon_tui.services.sync import due_sources, sync_all
-    from recon_tui.store import now_us
+    from recon_tui.services.sync import sync_all
 
-    interval = parse_duration(every) if every else None
+    if every:  # the service's scheduler, in this process, with sync jobs only
+        from recon_tui.cli_service import sync_every
+
+        sync_every(c, sources, parse_duration(every), match=not no_match)
+        return
     store = c.store()
-    first = True
-    while True:
-        if first or interval is None:
-            names: list[str] | None = list(sources) or None
-        else:
-            names = due_sources(store, now_us(), default_interval_s=interval, names=sources)
-        first = False
-        reports = sync_all(store, names) if names is None or names else []
-        changed: list[int] = []
-        for r in reports:
-            click.echo(r.line())
-            changed.extend(r.changed_ids)
-        if not no_match:
-            _match_after(c, changed)
-        if interval is None:
-            if any(not r.ok for r in reports):
-                sys.exit(1)
-            return
-        time.sleep(interval)
+    reports = sync_all(store, list(sources) or None)
+    changed: list[int] = []
+    for r in reports:
+        click.echo(r.line())
+        changed.extend(r.changed_ids)
+    if not no_match:
+        _match_after(c, changed)
+    if any(not r.ok for r in reports):
+        sys.exit(1)
 
 
 def _match_after(c: Ctx, changed_ids: list[int]) -> None:
@@ -410,9 +401,9 @@ def rekey(c: Ctx, use_passphrase: bool) -> None:
 def verify(c: Ctx) -> None:
     """Check the decisions log: its hash chain, its remembered head (a deleted newest entry),
     and that match-group states agree with it; exit 1 on any problem."""
-    from recon_tui.services.sessions import verify_all
+    from recon_tui.services.verify import verify_store
 
-    report = verify_all(c.store().connection())
+    report = verify_store(c.store())
     if report.ok:
         click.echo(f"Audit trail intact: {report.entries:,} decisions, head {report.head[:16]}.")
         return
@@ -548,6 +539,11 @@ def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | N
 
     export_service.cli_export(c, session, decrypt_path, out, encrypt, zip_archive=zip_archive,
                               force=force)
+
+
+from recon_tui.cli_service import register as _register_service  # noqa: E402 - needs cli
+
+_register_service(cli)  # serve, schedule, token, runs, webhook
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -100,13 +100,18 @@ def test_csv_preview_rows_and_errors(tmp_path: Path) -> None:
     assert rows[2].error and "booking_date" in rows[2].error
 
 
-def test_csv_wrong_encoding(tmp_path: Path) -> None:
-    path = write(tmp_path, "latin.csv", "Date,Amount,Memo\n2024-01-01,1,Café\n".encode("cp1252"))
-    e = err("csv", {"path": path, "date_column": "Date", "amount_column": "Amount"})
-    assert e.where == "latin.csv:line 2" and "encoding" in e.message
-    ok = records("csv", {"path": path, "date_column": "Date", "amount_column": "Amount",
-                         "memo_column": "Memo", "encoding": "cp1252"})
-    assert next(iter(ok.values())).memo == "Café"
+def test_csv_encoding_detected_before_the_8bit_fallback(tmp_path: Path) -> None:
+    cols = {"date_column": "Date", "amount_column": "Amount", "memo_column": "Memo"}
+    body = "Date,Amount,Memo\n2024-01-01,1,Café\n"
+    latin = write(tmp_path, "latin.csv", body.encode("cp1252"))
+    utf8 = write(tmp_path, "utf8.csv", body.encode("utf-8"))
+    bom = write(tmp_path, "bom.csv", b"\xef\xbb\xbf" + body.encode("utf-8"))
+    memos = {n: next(iter(records("csv", {"path": p, **cols}).values())).memo
+             for n, p in (("latin", latin), ("utf8", utf8), ("bom", bom))}  # fmt: skip
+    assert memos == {"latin": "Café", "utf8": "Café", "bom": "Café"}
+    # A fallback that cannot read the bytes says where and what to set, in one line.
+    e = err("csv", {"path": latin, **cols, "encoding": "ascii"})
+    assert e.where == "latin.csv:line 2" and "encoding" in e.message and "\n" not in str(e)
 
 
 def test_csv_wrong_columns(tmp_path: Path) -> None:
@@ -122,11 +127,18 @@ def test_csv_garbage_amounts(tmp_path: Path, amount: str) -> None:
     assert e.where == "g.csv:line 3, field 'amount'"
 
 
-def test_csv_duplicate_bank_ids(tmp_path: Path) -> None:
-    path = write(tmp_path, "d.csv", "Id,Date,Amount\nA1,2024-01-01,1\nA1,2024-01-02,2\n")
-    e = err("csv", {"path": path, "date_column": "Date", "amount_column": "Amount",
-                    "id_column": "Id"})
-    assert e.where == "d.csv:line 3" and "first seen at d.csv:line 2" in e.message
+def test_csv_repeated_or_placeholder_bank_ids_fall_back_to_content_ids(tmp_path: Path) -> None:
+    path = write(tmp_path, "d.csv", "Id,Date,Amount\nA1,2024-01-01,1\nA1,2024-01-02,2\n"
+                                    "B7,2024-01-03,3\nNONREF,2024-01-04,4\n0000,2024-01-05,5\n")
+    recs = records("csv", {"path": path, "date_column": "Date", "amount_column": "Amount",
+                           "id_column": "Id", "account": "X"})
+    by_amount = {r.amount: r for r in recs.values()}
+    assert len(recs) == 5
+    assert by_amount[Decimal(3)].external_id == "X:B7"  # unique and real: the bank's id
+    for a in (1, 2, 4, 5):  # repeated or placeholder: content id, the bank value kept
+        assert by_amount[Decimal(a)].external_id.startswith("h:")
+    assert by_amount[Decimal(1)].attrs["bank_id"] == "A1"
+    assert "bank_id" not in by_amount[Decimal(4)].attrs
 
 
 def test_csv_truncated_and_short_rows(tmp_path: Path) -> None:
@@ -181,14 +193,15 @@ def test_ofx_truncated_and_garbage(tmp_path: Path) -> None:
     assert "not an OFX file" in e.message
     bad = text.replace("<TRNAMT>-1234.56", "<TRNAMT>12abc")
     e = err("ofx", {"path": write(tmp_path, "amt.ofx", bad)})
-    assert e.where == "amt.ofx" and "Amount" in e.message
+    assert e.where == "amt.ofx:line 41" and "Amount" in e.message
 
 
-def test_ofx_duplicate_fitid(tmp_path: Path) -> None:
+def test_ofx_repeated_fitid_falls_back_to_content_ids(tmp_path: Path) -> None:
     text = (DATA / "statement_jan.ofx").read_text().replace("202401050002", "202401020001")
-    e = err("ofx", {"path": write(tmp_path, "dup.ofx", text)})
-    assert e.where is not None and e.where.startswith("dup.ofx:line ")
-    assert "duplicate transaction id '000123456789:202401020001'" in e.message
+    recs = records("ofx", {"path": write(tmp_path, "dup.ofx", text)})
+    assert len(recs) == len(records("ofx", {"path": str(DATA / "statement_jan.ofx")}))
+    repeated = [r for r in recs.values() if r.attrs.get("fitid") == "202401020001"]
+    assert len(repeated) == 2 and all(r.external_id.startswith("h:") for r in repeated)
 
 
 # --- MT940 ----------------------------------------------------------------------------------
@@ -210,18 +223,21 @@ def test_mt940_truncated_and_garbage(tmp_path: Path) -> None:
     text = (DATA / "statement.sta").read_text()
     cut = text[: text.index(":62F:C240131USD")]
     e = err("mt940", {"path": write(tmp_path, "cut.sta", cut)})
-    assert e.where == "cut.sta:line 14" and "truncated" in e.message
+    assert e.where == "cut.sta:line 19, field ':62F:'" and "truncated" in e.message
     bad = text.replace(":61:2401030103C15000,00", ":61:2401030103C15X00,00")
     e = err("mt940", {"path": write(tmp_path, "bad.sta", bad)})
     assert e.where == "bad.sta:line 8, field ':61:'"
     e = err("mt940", {"path": write(tmp_path, "x.sta", "Date,Amount\n")})
-    assert "not an MT940 file" in e.message
+    assert "not an MT940/MT942 file" in e.message
 
 
-def test_mt940_duplicate_reference(tmp_path: Path) -> None:
+def test_mt940_repeated_reference_falls_back_to_content_ids(tmp_path: Path) -> None:
     text = (DATA / "statement.sta").read_text().replace("B4A03XYZ456", "B4A02ABC123")
-    e = err("mt940", {"path": write(tmp_path, "dup.sta", text)})
-    assert e.where == "dup.sta:line 8" and "duplicate" in e.message
+    recs = records("mt940", {"path": write(tmp_path, "dup.sta", text)})
+    assert len(recs) == 4
+    repeated = [r for r in recs.values() if r.attrs.get("bank_reference") == "B4A02ABC123"]
+    assert len(repeated) == 2 and all(r.external_id.startswith("h:") for r in repeated)
+    assert "NL91ABNA0417164300:B4A02ABC123" not in recs
 
 
 # --- camt -----------------------------------------------------------------------------------
@@ -265,7 +281,7 @@ def test_camt_refuses_dtd_and_truncation(tmp_path: Path) -> None:
     assert "invalid XML" in e.message
     bad = text.replace("<CdtDbtInd>DBIT</CdtDbtInd>", "<CdtDbtInd>MAYBE</CdtDbtInd>", 1)
     e = err("camt", {"path": write(tmp_path, "ind.xml", bad)})
-    assert e.where == "ind.xml:line 40, field 'CdtDbtInd'"
+    assert e.where == "ind.xml:line 40 (Stmt[1]/Ntry[2]), field 'CdtDbtInd'"
     e = err("camt", {"path": write(tmp_path, "other.xml", "<Document><Foo/></Document>")})
     assert "not camt" in e.message
 

@@ -23,6 +23,7 @@ from recon_tui.screens.audit import AuditScreen
 from recon_tui.screens.dashboard import DashboardScreen
 from recon_tui.screens.help import HelpScreen
 from recon_tui.screens.modal_base import Dialog
+from recon_tui.screens.runs import RunsScreen
 from recon_tui.screens.sessions import SessionsScreen, UnresolvedScreen
 from recon_tui.screens.sources import SourcesScreen
 from recon_tui.screens.workbench import WorkbenchScreen
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.anyio
 OWNERS = {
     "app": ReconApp, "dashboard": DashboardScreen, "pane": RecordPane,
     "workbench": WorkbenchScreen, "sources": SourcesScreen, "sessions": SessionsScreen,
-    "unresolved": UnresolvedScreen, "audit": AuditScreen, "dialog": Dialog,
+    "runs": RunsScreen, "unresolved": UnresolvedScreen, "audit": AuditScreen, "dialog": Dialog,
 }  # fmt: skip
 
 

@@ -74,9 +74,8 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-# Screens owned by the sources work (typed settings, services/sources.py) still reach the
-# store and adapters directly; they leave this list when that lands.
-_NOT_YET = {"recon_tui/screens/source_form.py", "recon_tui/screens/sources.py"}
+# The sources screens now go through services/sources.py (issue 14's typed settings work).
+_NOT_YET: set[str] = set()
 
 
 def _imports_all(path: Path) -> set[str]:

@@ -1,9 +1,10 @@
 """The sources screen: every configured source with its health; add or edit one through a
-form generated from its adapter's declared settings and secrets; test the connection; sync."""
+form generated from its adapter's declared settings and secrets; test the connection; sync.
+
+Every read and write goes through :mod:`recon_tui.services.sources`; saving a form and
+testing a connection run in workers, never on the UI thread."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -14,9 +15,9 @@ from textual.widgets.option_list import Option
 
 from recon_tui import bindings
 from recon_tui.messages import SyncFinished
-from recon_tui.screens.source_form import KindScreen, SourceFormScreen
+from recon_tui.screens.source_form import KindScreen, SourceDraft, SourceFormScreen
+from recon_tui.services import sources as svc
 from recon_tui.services.workbench import SourceHealth, ago
-from recon_tui.store.sources import list_sources
 
 
 class SourcesScreen(Screen[None]):
@@ -43,7 +44,7 @@ class SourcesScreen(Screen[None]):
     def load(self) -> None:
         store = self.app.store  # type: ignore[attr-defined]
         now = self.app.now_us()  # type: ignore[attr-defined]
-        self.items = [SourceHealth(s, 0) for s in list_sources(store)]
+        self.items = [SourceHealth(s, 0) for s in svc.list_sources(store)]
         lst = self.query_one("#sources-list", OptionList)
         keep = lst.highlighted
         lst.clear_options()
@@ -65,7 +66,7 @@ class SourcesScreen(Screen[None]):
     def action_add_source(self) -> None:
         def chosen(kind: str | None) -> None:
             if kind:
-                self.app.push_screen(SourceFormScreen(kind), lambda _r: self.load())
+                self.app.push_screen(SourceFormScreen(kind), self._save)
 
         self.app.push_screen(KindScreen(), chosen)
 
@@ -73,7 +74,26 @@ class SourcesScreen(Screen[None]):
         cur = self._current()
         if cur is None:
             return
-        self.app.push_screen(SourceFormScreen(cur.info.kind, cur.info), lambda _r: self.load())
+        self.app.push_screen(SourceFormScreen(cur.info.kind, cur.info), self._save)
+
+    def _save(self, draft: SourceDraft | None) -> None:
+        if draft is not None:
+            self.query_one("#sources-status", Static).update(f"saving {draft.name}…")
+            self._save_draft(draft)
+
+    @work(thread=True, exclusive=True, group="save")
+    def _save_draft(self, d: SourceDraft) -> None:
+        try:
+            message = svc.save_draft(self.app.store, d.name, d.kind, d.settings, d.secrets,  # type: ignore[attr-defined]
+                                     replace=d.replace, label=d.label,
+                                     interval_s=d.interval_s)  # fmt: skip
+        except (svc.SourceSettingsError, ValueError) as exc:
+            message = str(exc)
+        self.app.call_from_thread(self._saved, message)
+
+    def _saved(self, message: str) -> None:
+        self._tested(message)
+        self.load()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_edit_source()
@@ -90,7 +110,7 @@ class SourcesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="test")
     def _test(self, name: str) -> None:
-        self.app.call_from_thread(self._tested, test_connection(self.app.store, name))  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._tested, svc.test_connection(self.app.store, name))  # type: ignore[attr-defined]
 
     def _tested(self, message: str) -> None:
         self.query_one("#sources-status", Static).update(message)
@@ -99,22 +119,3 @@ class SourcesScreen(Screen[None]):
     def on_sync_finished(self, event: SyncFinished) -> None:
         self.load()
 
-
-def test_connection(store: Any, name: str) -> str:
-    """One line: the adapter's own connection check, or why there is none."""
-    from adapters.base import SourceError
-    from recon_tui.services.sync import make_adapter
-    from recon_tui.store.sources import get_source
-
-    info = get_source(store, name)
-    if info is None:
-        return f"no source named '{name}'"
-    try:
-        adapter = make_adapter(store, info)
-        if not adapter.implements_test_connection:
-            return f"{name}: this kind of source has no connection test"
-        return f"{name}: {adapter.test_connection()}"
-    except SourceError as exc:
-        return str(exc)
-    except Exception as exc:  # a plugin's bug is a message, not a crash
-        return f"{name}: {type(exc).__name__}: {exc}"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recon_tui.services import history
+from recon_tui.services.runs import recorded, verify_summary
 from recon_tui.services.verify import AuditReport, startup_check, verify_all
 from recon_tui.store import Store
 from recon_tui.store.db import Connection
@@ -34,6 +35,8 @@ class AuditService:
         return history.decisions_for(conn, record_id=record_id, group_id=group_id,
                                      session_id=session_id)  # fmt: skip
 
+    @recorded("verify", scope=lambda a: "audit", store=lambda a: a["self"].store,
+              summary=verify_summary)  # fmt: skip
     def verify(self) -> AuditReport:
         return verify_all(self._conn())
 

@@ -52,6 +52,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from recon_tui.model import canonical_amount
 from recon_tui.services import sessions
+from recon_tui.services.runs import export_summary, recorded
 from recon_tui.services.sessions import ScopedRecord, Session, SessionError, iso
 from recon_tui.store import Store
 from recon_tui.store.audit import append, current_actor, entry_hash, head
@@ -586,6 +587,7 @@ def default_name(session: Session, draft: bool) -> str:
     return f"recon-session-{session.id}{'-DRAFT' if draft else ''}"
 
 
+@recorded("export", scope=lambda a: f"session:{a['session_id']}", summary=export_summary)
 def export_session(
     store: Store,
     session_id: int | str,

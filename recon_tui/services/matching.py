@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matchers.engine import Engine
+from matchers.fees import FeeSchedule, learn_fee_schedule
 from matchers.results import Adjustment, Candidate, Proposal
 from matchers.rules import load_rules
 from recon_tui.model import Record, SourcePair, canonical_amount
 from recon_tui.services.candidate_view import CandidateView
 from recon_tui.services.decisions import Decisions
+from recon_tui.services.runs import match_summary, recorded
 from recon_tui.store import Store, groups, now_us
 from recon_tui.store.audit import append_many
 from recon_tui.store.db import Connection
@@ -108,6 +110,18 @@ def from_candidate(c: Candidate) -> CandidateView:
                 [adjustment_json(a) for a in c.adjustments])  # fmt: skip
 
 
+def _learned_fees(conn: Connection, pair: str, limit: int = 20_000) -> FeeSchedule:
+    """The pair's fee schedule, learned from its latest confirmed groups that carry an
+    adjustment (a gap): what makes a recurring wire fee an explained auto next time."""
+    members = groups.members_of(conn, groups.confirmed_with_gap(conn, pair, limit))
+    recs = {r.id: r for r in get_records(conn, [m.record_id for ms in members.values()
+                                                for m in ms])}
+    pairs = [([recs[m.record_id] for m in ms if m.side == "L" and m.record_id in recs],
+              [recs[m.record_id] for m in ms if m.side == "R" and m.record_id in recs])
+             for ms in members.values()]
+    return learn_fee_schedule(pairs)
+
+
 class MatchService:
     """Matching over one store; keeps one engine per pair warm for candidate lookups."""
 
@@ -141,6 +155,7 @@ class MatchService:
         self._seen_seq[p.name] = self._decision_seq(conn)
         eng = Engine(load_rules(p.rules), prices=load_prices(conn))
         eng.load(groups.iter_unmatched(conn, p.name, "L"), groups.iter_unmatched(conn, p.name, "R"))
+        eng.fee_schedule = _learned_fees(conn, p.name)
         return eng
 
     @staticmethod
@@ -208,6 +223,8 @@ class MatchService:
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run, rev=current_rev))
         return result
 
+    @recorded("match", scope=lambda a: a["name"], store=lambda a: a["self"].store,
+              skip=lambda a: a["dry_run"], summary=match_summary)  # fmt: skip
     def run_pair(self, name: str, changed: list[int] | None, *, dry_run: bool = False,
                  rev: int | None = None) -> PairRun:  # fmt: skip
         started = time.perf_counter()

@@ -17,7 +17,8 @@ from adapters import registry
 from adapters.base import Adapter, Batch, SourceError
 from recon_tui.model import ValidationError
 from recon_tui.services.prefetch import prefetch
-from recon_tui.store import Store
+from recon_tui.services.runs import recorded, sync_summary
+from recon_tui.store import Store, statements
 from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import (
     SourceInfo,
@@ -49,13 +50,18 @@ class SyncReport:
     seconds: float = 0.0
     error: str | None = None
     changed_ids: list[int] = field(default_factory=list)
+    balances: int = 0
+    warnings: list[str] = field(default_factory=list)
+    """Notices the source asked for instead of a refusal (``balance_check=warn``)."""
 
     def line(self) -> str:
         if not self.ok:
             return f"{self.source}: FAILED — {self.error}"
+        bal = f", {self.balances} statement balances" if self.balances else ""
+        warn = f" ({len(self.warnings)} warning(s))" if self.warnings else ""
         return (
             f"{self.source}: +{self.added} new, {self.changed} changed, {self.removed} removed, "
-            f"{self.unchanged} unchanged, {self.prices} prices in {self.seconds:.1f}s"
+            f"{self.unchanged} unchanged, {self.prices} prices{bal} in {self.seconds:.1f}s{warn}"
         )
 
 
@@ -77,6 +83,7 @@ def make_adapter(
     return cls(info.name, settings, secrets)
 
 
+@recorded("sync", scope=lambda a: a["name"], summary=sync_summary)
 def sync_source(
     store: Store,
     name: str,
@@ -105,7 +112,14 @@ def sync_source(
                 )  # fmt: skip
 
         for batch, ready in prefetch(prepared()):
-            result = write_batch(store, ready)
+            if batch.balances:
+                # The statement's own balances commit with its last records, or not at all.
+                with store.tx() as conn:
+                    result = write_batch(store, ready)
+                    report.balances += statements.save(conn, name, batch.balances)
+            else:
+                result = write_batch(store, ready)
+            report.warnings.extend(batch.warnings)
             report.batches += 1
             report.added += result.added
             report.changed += result.changed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from recon_tui.services.runs import recorded, startup_check_summary, verify_summary
 from recon_tui.store import Store
 from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
@@ -127,6 +128,7 @@ def verify_all(conn: Connection) -> AuditReport:
     return report
 
 
+@recorded("verify", scope=lambda a: "audit", summary=startup_check_summary)
 def startup_check(store: Store) -> str | None:
     """One warning line for the app's start when the audit trail is broken, else ``None``.
 
@@ -142,3 +144,9 @@ def startup_check(store: Store) -> str | None:
     more = len(report.state_problems) - 1
     return (f"Audit warning: {first}{f' (and {more} more)' if more else ''} "
             f"— run 'recon-tui verify'")  # fmt: skip
+
+
+@recorded("verify", scope=lambda a: "audit", summary=verify_summary)
+def verify_store(store: Store) -> AuditReport:
+    """:func:`verify_all` as a recorded run (``recon-tui verify``, the service's start)."""
+    return verify_all(store.connection())

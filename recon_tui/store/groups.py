@@ -192,6 +192,15 @@ def suggested_above(conn: Connection, pair: str, threshold: float) -> list[int]:
     ]  # fmt: skip
 
 
+def confirmed_with_gap(conn: Connection, pair: str, limit: int) -> list[int]:
+    """Ids of the pair's latest ``limit`` confirmed groups carrying an adjustment (a
+    fee / rounding gap): what the matcher learns a fee schedule from."""
+    return [g for (g,) in conn.execute(
+        "SELECT id FROM match_groups WHERE pair = ? AND state = 'confirmed' "
+        "AND adjustments IS NOT NULL AND adjustments NOT IN ('', '[]') ORDER BY id DESC "
+        "LIMIT ?", (pair, limit))]  # fmt: skip
+
+
 def group_counts(conn: Connection, pair: str) -> dict[str, int]:
     """``state:origin`` -> number of groups of the pair (for ``status``)."""
     return dict(conn.execute(

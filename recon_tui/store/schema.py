@@ -438,6 +438,99 @@ def _pair_state_migration(conn: object) -> None:
 
 MIGRATIONS.append(_pair_state_migration)
 
+# Statement balances (issue 14): what each statement file says about itself (opening,
+# closing, interim, available). Queried only through recon_tui/store/statements.py.
+V_STATEMENTS = [
+    """CREATE TABLE IF NOT EXISTS statement_balances (
+        source TEXT NOT NULL,
+        account TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        file TEXT NOT NULL,
+        imported_us INTEGER NOT NULL,
+        PRIMARY KEY (source, account, asset, statement, kind, as_of)
+    )""",
+    "CREATE INDEX IF NOT EXISTS statement_balances_asof "
+    "ON statement_balances (account, asset, as_of)",
+]
+
+MIGRATIONS.append(V_STATEMENTS)
+
+
+
+SERVICE_STATEMENTS = [
+    # The headless service (issue 15). Run history: every sync, match, export and verify,
+    # whoever started it (cli, app, service, an API token); counts and errors as JSON/text.
+    """CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        scope TEXT,
+        origin TEXT NOT NULL,
+        started_by TEXT NOT NULL,
+        parent_id INTEGER,
+        started_us INTEGER NOT NULL,
+        finished_us INTEGER,
+        outcome TEXT NOT NULL DEFAULT 'running',
+        counts TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        pid INTEGER
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_kind_scope ON runs (kind, scope, id)",
+    "CREATE INDEX IF NOT EXISTS runs_outcome ON runs (outcome, id)",
+    # API bearer tokens: only a SHA-256 of the (high-entropy, random) token is kept.
+    """CREATE TABLE IF NOT EXISTS api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('read', 'operator')),
+        token_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_us INTEGER,
+        last_used_us INTEGER
+    )""",
+    # The schedule as data: one row per job ('sync:<source>', 'match:<pair>'), overriding
+    # the defaults (a source's own interval; a nightly full match per pair).
+    """CREATE TABLE IF NOT EXISTS schedule (
+        job TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sync', 'match')),
+        target TEXT NOT NULL,
+        interval_s INTEGER,
+        cron TEXT,
+        full INTEGER NOT NULL DEFAULT 0,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        updated_us INTEGER NOT NULL
+    )""",
+    # Webhooks (the signing secret lives here, inside the encrypted store) and deliveries.
+    """CREATE TABLE IF NOT EXISTS webhooks (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        events TEXT NOT NULL,
+        aging_days INTEGER,
+        aging_threshold INTEGER,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_us INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        webhook_id INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        status INTEGER,
+        outcome TEXT NOT NULL,
+        error TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_hook ON webhook_deliveries (webhook_id, id)",
+]
+
+MIGRATIONS.append(SERVICE_STATEMENTS)
+
 
 V_WRITEOFF = [
     # Per-pair write-off limits (issue 16.6), JSON read by recon_tui.services.writeoff;

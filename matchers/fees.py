@@ -1,0 +1,111 @@
+"""Learned fee schedules: recurring amount gaps seen on confirmed groups.
+
+A wire fee of 15.00 that one payer's bank always takes is not noise: once the operator
+has confirmed it a few times, the same gap on the next payment of that payer is an
+explained difference, as good as a declared fee. The engine is pure, so the schedule is
+an input: the service builds it from confirmed groups' records with
+:func:`learn_fee_schedule` and sets ``Engine.fee_schedule``; the engine types such a gap
+as a ``fee`` adjustment whose note says where it came from.
+
+Keyed per (asset, normalised counterparty, |gap|), on both sides' counterparty names
+(the ledger and the bank spell a payer differently), and per (asset, pair) for fees
+every payer pays (a higher bar: ``MIN_SEEN_PAIR``); a gap counts once per group.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from recon_tui.model import Record
+
+from .normalize import norm_name
+
+MIN_SEEN = 3
+"""Confirmed occurrences before a gap is an auto-worthy explained fee."""
+MIN_SEEN_PAIR = 10
+"""Confirmed occurrences across the whole pair (any payer) before a gap is a pair-wide
+explained fee (a receiving bank's flat wire fee)."""
+PAIR = "*"
+"""The counterparty key of pair-wide counts."""
+MAX_FEE_SHARE = Decimal("0.05")
+"""A gap above this share of the larger amount is a partial payment, never a fee."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """Fees learned per (asset, counterparty): ``{(asset, cp): {fee: times seen}}``."""
+
+    seen: dict[tuple[str, str], dict[Decimal, int]] = field(default_factory=dict)
+    min_seen: int = MIN_SEEN
+    min_seen_pair: int = MIN_SEEN_PAIR
+
+    def count(self, asset: str, counterparties: Iterable[str], gap: Decimal) -> int:
+        """How many confirmed groups showed ``gap``: of these (normalised)
+        counterparties, or, scaled to ``min_seen``, of the whole pair (``PAIR``: a fee
+        the receiving bank takes from every payer, seen ``min_seen_pair`` times)."""
+        best = 0
+        for cp in counterparties:
+            if cp:
+                n = self.seen.get((asset, cp), {}).get(gap, 0)
+                best = max(best, n)
+        whole = self.seen.get((asset, PAIR), {}).get(gap, 0)
+        if whole >= self.min_seen_pair:
+            best = max(best, self.min_seen * whole // self.min_seen_pair)
+        return best
+
+    def source(self, asset: str, counterparties: Iterable[str], gap: Decimal) -> str | None:
+        """Where an explained ``gap`` was learned (for the adjustment's note), or None."""
+        own = max((self.seen.get((asset, cp), {}).get(gap, 0) for cp in counterparties if cp),
+                  default=0)
+        if own >= self.min_seen:
+            return f"learned fee: seen {own} times on confirmed groups of this counterparty"
+        whole = self.seen.get((asset, PAIR), {}).get(gap, 0)
+        if whole >= self.min_seen_pair:
+            return f"learned fee: seen {whole} times on confirmed groups of this source pair"
+        return None
+
+    def fees_for(self, asset: str, counterparty: str) -> list[Decimal]:
+        """The auto-worthy fees of one counterparty (its own, seen ``min_seen`` times,
+        and the pair's, seen ``min_seen_pair`` times), sorted."""
+        got = self.seen.get((asset, counterparty)) if counterparty else None
+        out = {f for f, n in got.items() if n >= self.min_seen} if got else set()
+        whole = self.seen.get((asset, PAIR))
+        if whole:
+            out.update(f for f, n in whole.items() if n >= self.min_seen_pair)
+        return sorted(out)
+
+    def explains(self, asset: str, counterparties: Iterable[str], gap: Decimal) -> bool:
+        return self.count(asset, counterparties, gap) >= self.min_seen
+
+    def __bool__(self) -> bool:
+        return bool(self.seen)
+
+
+def learn_fee_schedule(
+    groups: Iterable[tuple[Sequence[Record], Sequence[Record]]], min_seen: int = MIN_SEEN,
+    min_seen_pair: int = MIN_SEEN_PAIR,
+) -> FeeSchedule:
+    """A schedule from confirmed groups, each (left records, right records).
+
+    A group's gap is |sum left| - |sum right| (one asset only); zero gaps and gaps above
+    ``MAX_FEE_SHARE`` of the larger total teach nothing."""
+    counts: dict[tuple[str, str], Counter[Decimal]] = {}
+    for left, right in groups:
+        recs = [*left, *right]
+        if not left or not right or len({r.asset for r in recs}) != 1:
+            continue
+        asset = recs[0].asset
+        lt = abs(sum((r.amount for r in left), Decimal(0)))
+        rt = abs(sum((r.amount for r in right), Decimal(0)))
+        gap = abs(lt - rt)
+        if not gap or gap > MAX_FEE_SHARE * max(lt, rt):
+            continue
+        gap = gap.normalize()
+        for cp in {norm_name(r.counterparty) for r in recs} - {""}:
+            counts.setdefault((asset, cp), Counter())[gap] += 1
+        counts.setdefault((asset, PAIR), Counter())[gap] += 1
+    return FeeSchedule({k: dict(v) for k, v in counts.items()}, min_seen,
+                       max(min_seen_pair, min_seen))
