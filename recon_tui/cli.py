@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -65,7 +67,7 @@ class Ctx:
             if self.demo:
                 self._store = workspace.open_demo(self.path)
             else:
-                self._store = workspace.open_store(self.path)
+                self._store = _open_with_tries(workspace.open_store, self.path)
         return self._store
 
     def close(self) -> None:
@@ -79,6 +81,28 @@ class Ctx:
 
 def _say(line: str) -> None:
     click.echo(line, err=True)
+
+
+PASSPHRASE_TRIES = 3
+
+
+def _open_with_tries(open_store: Callable[[Path], Store], path: Path) -> Store:
+    """A typed passphrase gets three tries (a typo is not the end of the session); one from
+    the environment, or a keyring key, gets one."""
+    from recon_tui.store.errors import StoreKeyError
+    from recon_tui.store.keys import PASSPHRASE_ENV
+
+    for attempt in range(1, PASSPHRASE_TRIES + 1):
+        try:
+            return open_store(path)
+        except StoreKeyError:
+            typed = sys.stdin.isatty() and not os.environ.get(PASSPHRASE_ENV)
+            if not typed or attempt == PASSPHRASE_TRIES:
+                raise
+            left = PASSPHRASE_TRIES - attempt
+            click.echo(f"that passphrase does not open {path}; {left} tr"
+                       f"{'y' if left == 1 else 'ies'} left", err=True)  # fmt: skip
+    raise AssertionError("unreachable")
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -344,8 +368,30 @@ def match(c: Ctx, dry_run: bool, pair_names: tuple[str, ...], full: bool) -> Non
     result = MatchService(c.store()).run_all(
         pairs=list(pair_names) or None, dry_run=dry_run, full=full
     )
-    for line in result.lines(verbose=dry_run):
+    for line in _external_id_lines(c.store(), result.lines(verbose=dry_run)):
         click.echo(line)
+
+
+def _external_id_lines(store: Store, lines: list[str]) -> list[str]:
+    """``L[1957] R[171]`` -> ``L[JE00001957 #1957] R[BNK-171 #171]``: a record is named
+    by its external id (the bank's, the file's) as well as the store's id."""
+    from recon_tui.store.records import get_records
+
+    pattern = re.compile(r"\b([LR])\[([\d, ]*)\]")
+    ids = sorted({int(i) for line in lines for _, grp in pattern.findall(line)
+                  for i in grp.replace(" ", "").split(",") if i})  # fmt: skip
+    names: dict[int, str] = {}
+    conn = store.connection()
+    for k in range(0, len(ids), 500):
+        names.update((r.id, r.external_id) for r in get_records(conn, ids[k : k + 500])
+                     if r.id is not None)  # fmt: skip
+
+    def named(m: re.Match[str]) -> str:
+        got = [int(i) for i in m.group(2).replace(" ", "").split(",") if i]
+        shown = ", ".join(f"{names.get(i, '?')} #{i}" for i in got)
+        return f"{m.group(1)}[{shown}]"
+
+    return [pattern.sub(named, line) for line in lines]
 
 
 @cli.command()

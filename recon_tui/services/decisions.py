@@ -24,11 +24,13 @@ from typing import Any
 
 from recon_tui.errors import DecisionError
 from recon_tui.model import canonical_amount
+from recon_tui.services import writeoff
 from recon_tui.services.session_lock import guard
 from recon_tui.store import Store, groups
 from recon_tui.store.audit import append, current_actor
 from recon_tui.store.db import Connection
 from recon_tui.store.groups import Member, create_group, rejection_key
+from recon_tui.store.records import get_records
 
 __all__ = [
     "DIFFERENCE_REASONS", "EXPLAIN_REASONS", "REJECT_REASONS", "UNDOABLE", "DecisionError",
@@ -82,6 +84,18 @@ def _net_difference(conn: Connection, left: Sequence[int], right: Sequence[int]
         for r in get_records(conn, ids):
             sums[r.asset] += sign * r.amount
     return {a: d for a, d in sums.items() if d != 0}
+
+
+def _gross(conn: Connection, left_ids: Sequence[int], right_ids: Sequence[int]
+           ) -> dict[str, Decimal]:  # fmt: skip
+    """Per asset, the larger side's total in magnitude (what a relative limit is of)."""
+    sides = []
+    for ids in (left_ids, right_ids):
+        total: dict[str, Decimal] = defaultdict(Decimal)
+        for r in get_records(conn, ids):
+            total[r.asset] += r.amount
+        sides.append(total)
+    return writeoff.gross_of(sides[0], sides[1])
 
 
 def _changes_json(changes: list[Change]) -> list[list[Any]]:
@@ -225,6 +239,11 @@ class Decisions:
                     )
                 if not note:
                     raise DecisionError("a difference needs a note saying why")
+                # Tolerance has limits: beyond the pair's, only a reason whose own covers it.
+                refusal = writeoff.check(writeoff.limits_for(conn, pair), pair, diff,
+                                         _gross(conn, left_ids, right_ids), reason)  # fmt: skip
+                if refusal:
+                    raise DecisionError(refusal)
                 adjustments = [
                     {"kind": reason, "asset": a, "amount": canonical_amount(v)}
                     for a, v in diff.items()

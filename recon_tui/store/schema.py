@@ -643,3 +643,12 @@ def ensure_state_log_triggers(conn: object) -> int:
                 execute(sql)
                 made += 1
     return made
+
+
+V_WRITEOFF = [
+    # Per-pair write-off limits (issue 16.6), JSON read by recon_tui.services.writeoff;
+    # NULL keeps the defaults. ADD COLUMN leaves every existing pair as it was.
+    "ALTER TABLE source_pairs ADD COLUMN writeoff TEXT",
+]
+
+MIGRATIONS.append(V_WRITEOFF)
