@@ -26,12 +26,14 @@ import ccxt
 import stamina
 
 from adapters.base import SourceError
+from adapters.redact import LogFilter, Redactor, register
 from recon_tui.model import ValidationError, to_decimal
 
 T = TypeVar("T")
 
 # ccxt logs full request headers (API keys) at DEBUG; give it a muted logger of its own.
 _WIRE_LOG = logging.getLogger("adapters.ccxt_exchange.wire")
+_WIRE_LOG.addFilter(LogFilter())  # should anyone turn the wire log on: no secrets in it
 _WIRE_LOG.propagate = False
 _WIRE_LOG.setLevel(logging.CRITICAL)
 
@@ -78,6 +80,8 @@ class CcxtClient:
     ) -> None:
         self.source = source
         self._secret_values = [v for v in secrets.values() if v]
+        self._redact = Redactor(self._secret_values)
+        register(self._secret_values)
         cls = getattr(ccxt, exchange_id, None)
         if cls is None or exchange_id not in ccxt.exchanges:
             raise SourceError(source, "exchange", f"'{exchange_id}' is not a ccxt exchange id")
@@ -216,12 +220,13 @@ class CcxtClient:
         else:
             # ccxt's parsers choke on malformed payloads with TypeError/KeyError & co.
             msg = f"malformed response ({type(exc).__name__}: {self._snippet(str(exc))})"
-        return SourceError(self.source, where, msg)
+        return SourceError(self.source, self._redact(where), self._redact(msg))
 
     def _snippet(self, text: str, limit: int = 200) -> str:
         text = re.sub(r"https?://\S+", lambda m: _scrub_url(m.group(0)), text)
         for value in self._secret_values:
             text = text.replace(value, "***")
+        text = self._redact(text)  # and its URL/base64/hex/case forms
         text = " ".join(text.split())
         return text[:limit] + ("…" if len(text) > limit else "")
 

@@ -5,7 +5,7 @@ API source needs: timeouts, retries with exponential backoff (``stamina``) on ne
 errors, 429 and 5xx (honouring ``Retry-After``), a cap on response size, exact JSON
 (``parse_float=Decimal``; NaN/Infinity refused), and errors as
 :class:`~adapters.base.SourceError` located at ``"POST /path"`` with every secret value
-redacted from the message.
+redacted from the message (with its URL, base64, hex and case variants: :mod:`adapters.redact`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import httpx
 import stamina
 
 from adapters.base import DecimalOption, IntOption, Option, SourceError
+from adapters.redact import Redactor, register
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Larger responses are refused: no bank page is that big, a runaway server might be."""
@@ -94,6 +95,8 @@ class HttpSource:
     ) -> None:
         self.source = source
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._redactor = Redactor(self._secrets)
+        register(self._secrets)
         self.timeout = _num(source, "timeout", settings.get("timeout"), 30.0)
         self.attempts = max(1, int(_num(source, "retries", settings.get("retries"), 5)))
         self.wait_initial = _num(source, "retry_wait", settings.get("retry_wait"), 0.5)
@@ -118,11 +121,14 @@ class HttpSource:
         """Also redact ``value`` (a token obtained at run time) from every message."""
         if value and len(value) >= 4:
             self._secrets = sorted({*self._secrets, value}, key=len, reverse=True)
+            self._redactor.add(value)
+            register([value])
 
     def redact(self, text: str) -> str:
-        for s in self._secrets:
+        """``text`` with every secret masked, verbatim or encoded (URL, base64, hex, case)."""
+        for s in self._secrets:  # short ones (4-5 chars) verbatim only
             text = text.replace(s, "***")
-        return text
+        return self._redactor(text)
 
     def error(self, where: str, message: str) -> SourceError:
         return SourceError(self.source, self.redact(where), self.redact(message))

@@ -22,6 +22,7 @@ from recon_tui.model import Side, SourcePair
 from recon_tui.services.dashboard import DashboardService
 from recon_tui.services.status import status
 from recon_tui.store import Store
+from recon_tui.store.admission import admit_range
 from recon_tui.store.pairs import add_pair
 from recon_tui.store.sources import add_source
 
@@ -31,6 +32,7 @@ PAIR = SourcePair("ledger-bank", Side("ledger"), Side("bank"))
 def _bulk(store: Store, source: str, n: int) -> None:
     with store.tx() as conn:
         rev = store.next_rev(conn)
+        before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
         conn.execute(
             """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
             INSERT INTO records (source, external_id, kind, ts_us, asset, amount, amount_e8,
@@ -42,6 +44,7 @@ def _bulk(store: Store, source: str, n: int) -> None:
                 'REF' || i, 'booked', hex(randomblob(16)), 0, 0, ? FROM n""",
             (n, source, rev),
         )
+        admit_range(conn, before + 1, before + n)
 
 
 def _match_share(store: Store, n: int, share: float) -> None:

@@ -1,10 +1,24 @@
-"""TUI benchmark: first paint of the workbench and cursor latency over N records per side.
+"""TUI benchmark: the screens a user waits for, and key latency, over N records per side.
 
 Builds (once, reused across runs in a temp dir keyed by size) a store with ``--size``
-synthetic records on each side of one pair, written with ``write_batch``; then launches the
-app on that pair through Pilot and times the first painted rows, ``down`` moves and
-``pagedown`` presses. Pilot adds ~60 ms of its own per key, so move figures are reported net
-of the same presses on a 100-row store measured in the same run.
+synthetic records on each side of one pair, written with ``write_batch``; every 50th
+ledger item has two bank look-alikes (same amount, reference and day), which the engine
+(run once at build) can only suggest. Then, driving the app through Pilot with keys only:
+
+``dashboard_paint_s``  app start to the dashboard painted (its tables filled, no worker left)
+``pair_open_s``        Enter on the dashboard to the workbench's panes painted
+``first_paint_s``      the workbench opened directly on the pair (``--pair``): first rows
+``move_*``/``pagedown_*``  cursor keys in a pane (net of the same keys on a 100-row store)
+``candidates_ms``      cursor moved onto an item to its candidates shown (p50/p95)
+``confirm_ms``         Enter on a suggestion to the panes and candidates updated (p50/p95)
+``undo_ms``            ``u`` to the panes and candidates updated (p50/p95)
+``status_s``           the status service (what ``recon-tui status`` prints) on an open
+                       store; ``status_cli_s`` the command itself, process start included
+
+Pilot adds ~60 ms of its own per key: key figures are given raw and net of the same
+measurement on a 100-row store in the same run (LIMITS.md). Widgets are found by class
+and observed through their public state, so the bench keeps working while screens change;
+a figure it cannot take is reported as null.
 
     .venv/bin/python bench/tui.py --size 100000 --json
 """
@@ -12,13 +26,16 @@ of the same presses on a 100-row store measured in the same run.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,22 +52,44 @@ NAMES = ["ACME LTD", "Globex GmbH", "Initech Inc", "Umbrella plc", "Hooli SA", "
 
 
 def _chunk(source: str, start: int, n: int) -> list[Record]:
+    """Records ``start``.. of one side. Amounts never meet across sides, except every 50th
+    ledger item, which has two bank look-alikes (same amount, reference, day): ambiguous,
+    so the engine suggests them and never confirms them itself."""
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
-    sign = 1 if source == "ledger" else -1
-    return [
-        Record(source=source, external_id=f"{source[0]}{i:09d}", kind="payment",
-               ts=t0 + timedelta(seconds=i * 31), asset="EUR", account="acct",
-               amount=Decimal(sign * (i % 100_000 - 50_000)).scaleb(-2),
-               counterparty=NAMES[i % len(NAMES)], reference=f"INV-{i % 97_000:06d}",
-               raw={"id": i})
-        for i in range(start, min(start + BATCH, n))
-    ]  # fmt: skip
+    out = []
+    for i in range(start, min(start + BATCH, n)):
+        ts = t0 + timedelta(seconds=i * 31)
+        if source == "ledger":
+            amount = Decimal(1_000_000 + i).scaleb(-2)
+            out.append(Record(source=source, external_id=f"l{i:09d}", kind="payment", ts=ts,
+                              asset="EUR", account="acct", amount=amount,
+                              counterparty=NAMES[i % len(NAMES)], reference=f"INV-{i:08d}",
+                              raw={"id": i}))  # fmt: skip
+            continue
+        if i % 50 == 0:
+            for copy in ("a", "b"):
+                out.append(Record(source=source, external_id=f"b{i:09d}{copy}", kind="payment",
+                                  ts=ts, asset="EUR", account="acct",
+                                  amount=Decimal(1_000_000 + i).scaleb(-2),
+                                  counterparty=NAMES[i % len(NAMES)], reference=f"INV-{i:08d}",
+                                  raw={"id": i, "copy": copy}))  # fmt: skip
+        else:
+            out.append(Record(source=source, external_id=f"b{i:09d}", kind="payment", ts=ts,
+                              asset="EUR", account="acct", amount=Decimal(-(i + 7)).scaleb(-2),
+                              counterparty=NAMES[i % len(NAMES)], reference=f"PAY-{i:08d}",
+                              raw={"id": i}))  # fmt: skip
+    return out
 
 
 def build(path: Path, n: int) -> Store:
-    """Open the cached store for ``n`` per side, or build it."""
-    if path.exists():
+    """Open the cached store for ``n`` per side, or build it (records, pair, one engine run)."""
+    ok = path.with_suffix(".ok")
+    if path.exists() and ok.exists():
         return Store.open(path, passphrase=PASS)
+    from recon_tui.services.matching import MatchService
+    from recon_tui.store.db import remove_store
+
+    remove_store(path)
     store = Store.init(path, passphrase=PASS)
     for source in ("ledger", "bank"):
         add_source(store, source, "csv")
@@ -59,12 +98,22 @@ def build(path: Path, n: int) -> Store:
             write_batch(store, ready)
     add_pair(store, SourcePair("bench", Side("ledger", "acct"), Side("bank", "acct")))
     store.conn.execute("ANALYZE")
+    MatchService(store).run_all()
+    ok.touch()
     return store
 
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
+
+
+def _no_engine(app: Any) -> None:
+    """Turn the on-demand engine off wherever this version of the app keeps the switch."""
+    services = getattr(app, "services", None)
+    for holder in (getattr(services, "candidates", None), getattr(app, "service", None)):
+        if holder is not None and hasattr(holder, "use_engine"):
+            holder.use_engine = False
 
 
 SPENT: list[float] = [0.0]
@@ -102,7 +151,7 @@ async def measure(path: Path, n: int, moves: int, pages: int) -> dict[str, float
     store = build(path, n)
     opened = time.perf_counter()
     app = ReconApp(store, pair="bench")
-    app.services.candidates.use_engine = False  # the engine would load every open item into memory
+    _no_engine(app)  # the engine would load every open item into memory
     out: dict[str, float] = {}
     async with app.run_test(size=(160, 48)) as pilot:
         pane: RecordPane | None = None
@@ -148,17 +197,167 @@ async def measure(path: Path, n: int, moves: int, pages: int) -> dict[str, float
     return out
 
 
+SHOWN: list[tuple[float, bool]] = []
+"""(time, final) of every candidates-pane update: final unless it is the interim note."""
+
+
+def _watch_candidates() -> bool:
+    """Record every candidates-pane update (public ``show``); False if there is no pane."""
+    try:
+        from recon_tui.widgets.candidates import CandidatesPane
+    except ImportError:
+        return False
+    if getattr(CandidatesPane, "_bench_watched", False):
+        return True
+    orig = getattr(CandidatesPane, "show", None)
+    if orig is None:
+        return False
+
+    def show(self, candidates, focused_id=None, note="", *a, **k):  # type: ignore[no-untyped-def]
+        SHOWN.append((time.perf_counter(), bool(candidates) or "looking" not in str(note)))
+        return orig(self, candidates, focused_id, note, *a, **k)
+
+    CandidatesPane.show = show  # type: ignore[method-assign]
+    CandidatesPane._bench_watched = True  # type: ignore[attr-defined]
+    return True
+
+
+async def _until(pilot: Any, check: Any, timeout: float = 120.0) -> bool:
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        if check():
+            return True
+        await pilot.pause(0.005)
+    return False
+
+
+def _busy(app: Any) -> bool:
+    return any(w.is_running or w.state.name == "PENDING" for w in app.workers)
+
+
+async def _shown_after(pilot: Any, app: Any, t0: float, timeout: float = 30.0) -> float | None:
+    """Seconds from ``t0`` to the first final candidates update after it, then idle."""
+    ok = await _until(pilot, lambda: any(t > t0 and final for t, final in SHOWN), timeout)
+    if not ok:
+        return None
+    t = next(t for t, final in SHOWN if t > t0 and final)
+    await _until(pilot, lambda: not _busy(app), timeout)
+    return t - t0
+
+
+async def measure_flow(path: Path, n: int, keys: int) -> dict[str, Any]:
+    """Dashboard, pair opening, candidates, confirm and undo, through keys only."""
+    from textual.widgets import DataTable
+
+    from recon_tui.app import ReconApp
+
+    watched = _watch_candidates()
+    store = build(path, n)
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    app = ReconApp(store)
+    _no_engine(app)  # stored suggestions only: the engine would load it all
+    async with app.run_test(size=(160, 48)) as pilot:
+
+        def painted() -> bool:
+            tables = list(app.screen.query(DataTable))
+            return bool(tables) and any(t.row_count for t in tables) and not _busy(app)
+
+        out["dashboard_paint_s"] = (time.perf_counter() - t0) if await _until(pilot, painted) \
+            else None  # fmt: skip
+        from recon_tui.widgets.record_pane import RecordPane
+
+        t = time.perf_counter()
+        await pilot.press("enter")
+
+        def opened() -> bool:
+            panes = list(app.screen.query(RecordPane))
+            return len(panes) >= 2 and all(p.first_paint_s is not None for p in panes) \
+                and not _busy(app)  # fmt: skip
+
+        out["pair_open_s"] = (time.perf_counter() - t) if await _until(pilot, opened) else None
+        if not watched or out["pair_open_s"] is None:
+            store.close()
+            return out
+        await pilot.pause(0.3)
+        cands: list[float] = []
+        for _ in range(keys):  # moving onto the next item shows its candidates
+            t = time.perf_counter()
+            await pilot.press("down")
+            got = await _shown_after(pilot, app, t)
+            if got is not None:
+                cands.append(got * 1000)
+        out["candidates_ms"] = cands
+        confirms: list[float] = []
+        undos: list[float] = []
+        for _ in range(keys):
+            # "s" jumps to the next suggested item (its candidates shown), Enter confirms it.
+            t = time.perf_counter()
+            await pilot.press("s")
+            await _shown_after(pilot, app, t)
+            t = time.perf_counter()
+            await pilot.press("enter")
+            got = await _shown_after(pilot, app, t)
+            if got is not None:
+                confirms.append(got * 1000)
+            t = time.perf_counter()
+            await pilot.press("u")
+            got = await _shown_after(pilot, app, t)
+            if got is not None:
+                undos.append(got * 1000)
+        out["confirm_ms"] = confirms
+        out["undo_ms"] = undos
+    store.close()
+    return out
+
+
+def _status(path: Path) -> dict[str, Any]:
+    from recon_tui.services import status
+
+    store = Store.open(path, passphrase=PASS)
+    store.connection().execute("SELECT 1").fetchone()
+    t = time.perf_counter()
+    status.status(store)
+    service = time.perf_counter() - t
+    store.close()
+    env = {**os.environ, "RECON_TUI_PASSPHRASE": PASS}
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "recon_tui.cli", "--store", str(path), "status"],
+                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    cli = time.perf_counter() - t if done.returncode == 0 else None
+    return {"status_s": round(service, 3), "status_cli_s": round(cli, 3) if cli else None}
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+def _p(xs: list[float] | None, p: float) -> float | None:
+    return round(_pct(xs, p), 1) if xs else None
+
+
+def _net(big: list[float] | None, base: list[float] | None, p: float) -> float | None:
+    if not big:
+        return None
+    return round(max(0.0, _pct(big, p) - (_pct(base, p) if base else 0.0)), 1)
+
+
 def main() -> None:
-    args = parser(__doc__.splitlines()[0], 100_000).parse_args()
+    p = parser(__doc__.splitlines()[0], 100_000)
+    p.add_argument("--keys", type=int, default=20, help="candidates/confirm/undo samples")
+    args = p.parse_args()
     root = Path(tempfile.gettempdir()) / "recon-tui-bench-tui"
     root.mkdir(exist_ok=True)
     t = time.perf_counter()
-    big_path = root / f"n{args.size}.db"
-    existed = big_path.exists()
+    big_path = root / f"v2-n{args.size}.db"
+    existed = big_path.with_suffix(".ok").exists()
     build(big_path, args.size).close()
     build_s = time.perf_counter() - t
-    base = asyncio.run(measure(root / "n100.db", 100, 100, 30))
+    base = asyncio.run(measure(root / "v2-n100.db", 100, 100, 30))
     big = asyncio.run(measure(big_path, args.size, 100, 30))
+    base_flow = asyncio.run(measure_flow(root / "v2-n100.db", 100, args.keys))
+    flow = asyncio.run(measure_flow(big_path, args.size, args.keys))
+    status_figures = _status(big_path)
     report({
         "size_per_side": args.size,
         "store_reused": existed,
@@ -178,6 +377,20 @@ def main() -> None:
         "pilot_raw_move_p95_ms": round(big["move_p95"], 1),
         "pilot_raw_pagedown_p95_ms": round(big["page_p95"], 1),
         "jump_to_end_s": round(big["end_s"], 3),
+        "dashboard_paint_s": _r(flow.get("dashboard_paint_s")),
+        "pair_open_s": _r(flow.get("pair_open_s")),
+        "candidates_ms_p50": _p(flow.get("candidates_ms"), 0.5),
+        "candidates_ms_p95": _p(flow.get("candidates_ms"), 0.95),
+        "candidates_ms_p95_net": _net(flow.get("candidates_ms"), base_flow.get("candidates_ms"), 0.95),
+        "confirm_ms_p50": _p(flow.get("confirm_ms"), 0.5),
+        "confirm_ms_p95": _p(flow.get("confirm_ms"), 0.95),
+        "confirm_ms_p95_net": _net(flow.get("confirm_ms"), base_flow.get("confirm_ms"), 0.95),
+        "undo_ms_p50": _p(flow.get("undo_ms"), 0.5),
+        "undo_ms_p95": _p(flow.get("undo_ms"), 0.95),
+        "undo_ms_p95_net": _net(flow.get("undo_ms"), base_flow.get("undo_ms"), 0.95),
+        "confirms_measured": len(flow.get("confirm_ms") or []),
+        **status_figures,
+        "load_avg": round(os.getloadavg()[0], 1),
         "rows_counted": int(big["count"]),
         "peak_rss_mb": peak_rss_mb(),
     }, args.json)  # fmt: skip

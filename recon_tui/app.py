@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 
@@ -24,13 +24,15 @@ from recon_tui.services.export_request import ExportRequest
 from recon_tui.services.runs import set_default_origin
 from recon_tui.store import Store
 from recon_tui.store.records import ts_to_us
+from recon_tui.typeahead import TypeAheadApp
 
 
-class ReconApp(App[None]):
+class ReconApp(TypeAheadApp):
     """recon-tui's app, constructed with an open store.
 
     ``now`` pins the clock the views use for ages ("synced 5m ago", break aging), so
-    tests and snapshots are deterministic; ``pair`` opens that pair's workbench at start.
+    tests and snapshots are deterministic; ``pair`` opens that pair's workbench at start;
+    ``blink=False`` keeps text cursors steady (snapshots must not catch a cursor mid-blink).
     """
 
     TITLE = "recon-tui"
@@ -39,12 +41,13 @@ class ReconApp(App[None]):
     COMMANDS = App.COMMANDS | {ReconCommands}
 
     def __init__(
-        self, store: Store, *, now: datetime | None = None, pair: str | None = None
-    ) -> None:
+        self, store: Store, *, now: datetime | None = None, pair: str | None = None,
+        blink: bool = True,
+    ) -> None:  # fmt: skip
         super().__init__()
+        self.blink = blink
         set_default_origin("app")  # runs started from here are the app's (run history)
         self.store = store
-        self._now = now
         self.services = Services.for_store(store, clock=self.now_us)
         """Every service the screens call, one per job."""
         self._now = now
@@ -62,6 +65,7 @@ class ReconApp(App[None]):
         if self._start_pair:
             self.open_workbench(self._start_pair)
         self._check_audit_trail()
+        self.set_timer(0.3, self._prepare_all_help)
         # Sources with their own interval sync by themselves while the app is open.
         self.set_interval(30, self._sync_due_sources)
 
@@ -100,19 +104,24 @@ class ReconApp(App[None]):
         )
         self._close_messages_no_wait()
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not self.blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False  # type: ignore[attr-defined]
+
     def on_unmount(self) -> None:
         self.services.close()
 
     # --- navigation ------------------------------------------------------------------------
 
-    def open_workbench(self, pair_name: str) -> None:
+    def open_workbench(self, pair_name: str, record_id: int | None = None) -> None:
+        """Open a pair's workbench (with ``record_id``: its cursor on that record)."""
         pair = self.services.pairs.get(pair_name)
         if pair is None:
             self.notify(f"no source pair '{pair_name}'", severity="error")
             return
         self._last_pair = pair_name
         self._go_base()
-        self.push_screen(WorkbenchScreen(pair))
+        self.push_screen(WorkbenchScreen(pair, record_id=record_id))
 
     def _go_base(self) -> None:
         # Keep at most dashboard + one other screen on the stack.
@@ -155,8 +164,27 @@ class ReconApp(App[None]):
             self.push_screen(RunsScreen())
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen_id = getattr(self.screen, "HELP_ID", None) or self.screen.id
+        # Each screen's help is composed once and kept (installed): opening it again is a
+        # push of a ready screen, one frame.
+        name = self._prepare_help(screen_id)
+        help_screen = self.get_screen(name)
+        assert isinstance(help_screen, HelpScreen)
+        help_screen.asked()
+        self.push_screen(name)
+
+    def _prepare_help(self, screen_id: str | None) -> str:
+        name = f"help-{screen_id}"
+        if not self.is_screen_installed(name):
+            self.install_screen(HelpScreen(screen_id), name)
+        return name
+
+    def _prepare_all_help(self) -> None:
+        """Compose the main screens' help while the app idles, so ``?`` is one frame."""
+        for screen_id in ("workbench", "dashboard", "sessions", "sources"):
+            self._prepare_help(screen_id)
 
     def action_export(self, session_id: int | None = None) -> None:
         from recon_tui.screens.export import ExportScreen
@@ -207,11 +235,12 @@ class ReconApp(App[None]):
         ok = True
         changed: list[int] = []
         try:
-            for report in sync_all(self.store, names, progress=progress):
-                lines.append(report.line())
-                ok = ok and report.ok
-                changed.extend(report.changed_ids)
-            lines += _match_lines(self.store, changed_ids=changed) if changed else []
+            with self.store.run_lock("sync"):  # one writing run at a time, across processes
+                for report in sync_all(self.store, names, progress=progress):
+                    lines.append(report.line())
+                    ok = ok and report.ok
+                    changed.extend(report.changed_ids)
+                lines += _match_lines(self.store, changed_ids=changed) if changed else []
         except Exception as exc:  # never let a worker crash the app
             ok = False
             lines.append(f"sync failed: {exc}")
@@ -250,6 +279,7 @@ def _match_lines(store: Store, **kwargs: Any) -> list[str]:
     from recon_tui.services.matching import MatchService
 
     try:
-        return list(MatchService(store).run_all(**kwargs).lines())
+        with store.run_lock("match"):  # one writing run at a time, across processes
+            return list(MatchService(store).run_all(**kwargs).lines())
     except Exception as exc:  # the matcher failing is news, not a crash
         return [f"matching failed: {exc}"]

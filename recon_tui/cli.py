@@ -6,9 +6,12 @@ unexpected crash writes a report file (see :mod:`recon_tui.crash`) instead of a 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -16,6 +19,7 @@ import click
 from recon_tui import paths
 from recon_tui.crash import write_crash_report
 from recon_tui.store import Store, StoreError
+from recon_tui.store.lock import run_lock
 
 DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
 
@@ -36,6 +40,19 @@ class Ctx:
         self.store_path = store_path
         self.demo = demo
         self._store: Store | None = None
+        self._held: contextlib.ExitStack | None = None
+
+    def hold(self, kind: str) -> None:
+        """Take the store's run lock for the rest of the command, before opening the store
+        (a rekey must finish before we read its key); waits with a message, or one line."""
+        if self._held is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(run_lock(self.path, kind, say=_say))
+            self._held = stack
+
+    def run(self, kind: str) -> contextlib.AbstractContextManager[None]:
+        """The run lock for one block (``sync --every`` holds it per tick, not while idle)."""
+        return run_lock(self.path, kind, say=_say)
 
     @property
     def path(self) -> Path:
@@ -50,13 +67,42 @@ class Ctx:
             if self.demo:
                 self._store = workspace.open_demo(self.path)
             else:
-                self._store = workspace.open_store(self.path)
+                self._store = _open_with_tries(workspace.open_store, self.path)
         return self._store
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+PASSPHRASE_TRIES = 3
+
+
+def _open_with_tries(open_store: Callable[[Path], Store], path: Path) -> Store:
+    """A typed passphrase gets three tries (a typo is not the end of the session); one from
+    the environment, or a keyring key, gets one."""
+    from recon_tui.store.errors import StoreKeyError
+    from recon_tui.store.keys import PASSPHRASE_ENV
+
+    for attempt in range(1, PASSPHRASE_TRIES + 1):
+        try:
+            return open_store(path)
+        except StoreKeyError:
+            typed = sys.stdin.isatty() and not os.environ.get(PASSPHRASE_ENV)
+            if not typed or attempt == PASSPHRASE_TRIES:
+                raise
+            left = PASSPHRASE_TRIES - attempt
+            click.echo(f"that passphrase does not open {path}; {left} tr"
+                       f"{'y' if left == 1 else 'ies'} left", err=True)  # fmt: skip
+    raise AssertionError("unreachable")
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -255,6 +301,7 @@ def import_(c: Ctx, source_name: str, file: Path) -> None:
     from recon_tui.services.sources import SourceSettingsError, check_import
     from recon_tui.services.sync import import_file
 
+    c.hold("import")
     store = c.store()
     try:
         check_import(store, source_name)
@@ -286,13 +333,14 @@ def sync(c: Ctx, sources: tuple[str, ...], every: str | None, no_match: bool) ->
         sync_every(c, sources, parse_duration(every), match=not no_match)
         return
     store = c.store()
-    reports = sync_all(store, list(sources) or None)
-    changed: list[int] = []
-    for r in reports:
-        click.echo(r.line())
-        changed.extend(r.changed_ids)
-    if not no_match:
-        _match_after(c, changed)
+    with c.run("sync"):  # one writing run at a time (the lock before the store's key)
+        reports = sync_all(store, list(sources) or None)
+        changed: list[int] = []
+        for r in reports:
+            click.echo(r.line())
+            changed.extend(r.changed_ids)
+        if not no_match:
+            _match_after(c, changed)
     if any(not r.ok for r in reports):
         sys.exit(1)
 
@@ -315,11 +363,35 @@ def match(c: Ctx, dry_run: bool, pair_names: tuple[str, ...], full: bool) -> Non
     """Run the matchers headless (incremental unless --full)."""
     from recon_tui.services.matching import MatchService
 
+    if not dry_run:
+        c.hold("match")
     result = MatchService(c.store()).run_all(
         pairs=list(pair_names) or None, dry_run=dry_run, full=full
     )
-    for line in result.lines(verbose=dry_run):
+    for line in _external_id_lines(c.store(), result.lines(verbose=dry_run)):
         click.echo(line)
+
+
+def _external_id_lines(store: Store, lines: list[str]) -> list[str]:
+    """``L[1957] R[171]`` -> ``L[JE00001957 #1957] R[BNK-171 #171]``: a record is named
+    by its external id (the bank's, the file's) as well as the store's id."""
+    from recon_tui.store.records import get_records
+
+    pattern = re.compile(r"\b([LR])\[([\d, ]*)\]")
+    ids = sorted({int(i) for line in lines for _, grp in pattern.findall(line)
+                  for i in grp.replace(" ", "").split(",") if i})  # fmt: skip
+    names: dict[int, str] = {}
+    conn = store.connection()
+    for k in range(0, len(ids), 500):
+        names.update((r.id, r.external_id) for r in get_records(conn, ids[k : k + 500])
+                     if r.id is not None)  # fmt: skip
+
+    def named(m: re.Match[str]) -> str:
+        got = [int(i) for i in m.group(2).replace(" ", "").split(",") if i]
+        shown = ", ".join(f"{names.get(i, '?')} #{i}" for i in got)
+        return f"{m.group(1)}[{shown}]"
+
+    return [pattern.sub(named, line) for line in lines]
 
 
 @cli.command()
@@ -343,9 +415,16 @@ def status(c: Ctx, as_json: bool) -> None:
 )
 @pass_ctx
 def rekey(c: Ctx, use_passphrase: bool) -> None:
-    """Rotate the store's key (re-encrypts every page)."""
+    """Rotate the store's key (re-encrypts every page). Ctrl+C and SIGTERM wait until the
+    store is consistent; an interruption at any point leaves the old or the new key working."""
+    c.hold("rekey")
     store = c.store()
-    store.rekey(use_keyring=False if use_passphrase else None)
+    try:
+        store.rekey(use_keyring=False if use_passphrase else None)
+    except KeyboardInterrupt:
+        click.echo("Interrupted after the rekey finished: the store is under its new key.",
+                   err=True)  # fmt: skip
+        sys.exit(130)
     where = "the OS keyring" if store.info.method == "keyring" else "your new passphrase"
     click.echo(f"Store re-encrypted under a new key, kept in {where}.")
 
@@ -385,6 +464,7 @@ def session_open(c: Ctx, pairs: tuple[str, ...], start: str, end: str, name: str
     """Open a session over --pair for the period [--from, --to)."""
     from recon_tui.services import sessions
 
+    c.hold("session open")
     s = sessions.open_session(c.store(), list(pairs), start, end, name=name, as_of=as_of)
     opened = s.summary.get("open", {})
     click.echo(f"Opened session {s.id} '{s.name}' ({s.scope.label()}): "
@@ -447,6 +527,7 @@ def session_close(c: Ctx, session_id: str, note: str | None) -> None:
     from recon_tui.services import sessions
 
     try:
+        c.hold("session close")
         s = sessions.close_session(c.store(), session_id, note=note)
     except sessions.CloseRefused as exc:
         for r in exc.unresolved[:20]:
@@ -470,6 +551,7 @@ def session_reopen(c: Ctx, session_id: str, reason: str) -> None:
     """Reopen a closed session (recorded, with the reason, in the audit trail)."""
     from recon_tui.services import sessions
 
+    c.hold("session reopen")
     s = sessions.reopen_session(c.store(), session_id, reason)
     click.echo(f"Reopened session {s.id} '{s.name}'.")
 
@@ -490,9 +572,44 @@ def export(c: Ctx, session: str | None, decrypt_path: Path | None, out: Path | N
            zip_archive: bool, encrypt: bool, force: bool) -> None:  # fmt: skip
     """Export a closed reconciliation SESSION (or --decrypt a bundle)."""
     from recon_tui.services import export as export_service
+    from recon_tui.services.sessions import SessionError
+    from recon_tui.store import keys
 
-    export_service.cli_export(c, session, decrypt_path, out, encrypt, zip_archive=zip_archive,
-                              force=force)
+    def passphrase(confirm: bool) -> str:
+        try:
+            return keys.ask_passphrase("Export passphrase: ", env=export_service.PASSPHRASE_ENV,
+                                       confirm=confirm)  # fmt: skip
+        except Exception as exc:  # KeyUnavailable: no terminal and no env
+            raise export_service.ExportError(str(exc)) from None
+
+    if decrypt_path is not None:
+        if session is not None or encrypt or zip_archive or force:
+            raise click.UsageError("--decrypt takes only a bundle and --out")
+        if out is None:
+            raise click.UsageError("--decrypt needs --out DIR (a new folder)")
+        path = export_service.open_bundle(decrypt_path, out, passphrase(confirm=False))
+        bad = export_service.check_manifest(path)
+        if bad:
+            raise export_service.ExportError(
+                f"opened into {path}, but {', '.join(bad)} do not match the manifest")
+        n = len(json.loads((path / "manifest.json").read_text("utf-8"))["files"])
+        click.echo(f"Opened {decrypt_path} into {path} ({n + 1} files, manifest checks out).")
+        return
+    if session is None:
+        raise click.UsageError("give a SESSION id (see 'recon-tui session list') or --decrypt")
+    secret = passphrase(confirm=True) if encrypt else None
+    try:
+        result = export_service.export_session(c.store(), session, out, zip_archive=zip_archive,
+                                               encrypt=encrypt, passphrase=secret, force=force)  # fmt: skip
+    except export_service.ExportRefused as exc:
+        for r in exc.unresolved[:20]:
+            click.echo("  unresolved " + r.line())
+        if len(exc.unresolved) > 20:
+            click.echo(f"  … and {len(exc.unresolved) - 20:,} more")
+        raise
+    except SessionError as exc:
+        raise export_service.ExportError(str(exc)) from None
+    click.echo(result.line())
 
 
 from recon_tui.cli_service import register as _register_service  # noqa: E402 - needs cli
@@ -502,9 +619,14 @@ _register_service(cli)  # serve, schedule, token, runs, webhook
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, crash reports instead of tracebacks."""
-    from adapters.base import SourceError
-    from recon_tui.model import ValidationError
+    import os
 
+    from adapters.base import SourceError
+    from adapters.redact import redact
+    from recon_tui.model import ValidationError
+    from recon_tui.store.errors import sqlite_line
+
+    os.umask(0o077)  # everything we write (store, key info, exports, reports) is owner-only
     try:
         cli.main(args=argv, prog_name="recon-tui", standalone_mode=False)
     except click.exceptions.Abort:
@@ -514,7 +636,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (StoreError, SourceError, ValidationError, ValueError, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -522,6 +644,14 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:
+        known = sqlite_line(exc) if type(exc).__module__.startswith("sqlcipher3") else None
+        if known is not None:  # a busy store, a full disk: the user's to fix, not a crash
+            click.echo(f"error: {known}", err=True)
+            sys.exit(1)
+        if isinstance(exc, MemoryError):
+            click.echo("error: out of memory (the input is too large for this machine)",
+                       err=True)  # fmt: skip
+            sys.exit(1)
         report = write_crash_report(exc)
         click.echo(
             f"error: unexpected {type(exc).__name__}; a crash report was written to {report}",

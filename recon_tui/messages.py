@@ -50,3 +50,11 @@ class OpenPair(Message):
     def __init__(self, pair: str) -> None:
         super().__init__()
         self.pair = pair
+
+
+class MarksChanged(Message):
+    """A record pane's marked items changed (the workbench shows the running sums)."""
+
+    def __init__(self, pane: Any) -> None:
+        super().__init__()
+        self.pane = pane

@@ -86,6 +86,14 @@ async def test_reject_with_reason_is_not_suggested_again(store: Store) -> None:
 
 
 async def test_manual_match_n_to_1_with_fee(store: Store) -> None:
+    # A pair whose fee limit covers whatever these three items differ by (the default
+    # limits are tested in test_app_writeoff.py).
+    from decimal import Decimal
+
+    from recon_tui.services import writeoff
+
+    wide = writeoff.Limit({}, Decimal(100))
+    writeoff.set_limits(store, PAIR, writeoff.Policy(writeoff.DEFAULT.limit, {"fee": wide}))
     app = app_for(store, PAIR)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)

@@ -189,6 +189,14 @@ def test_undo_of_each_decision_kind_restores_the_exact_prior_state(store: Store,
     g1 = suggest(store, [world["L1"]], [world["B1"]])
     suggest(store, [world["L1"]], [world["B3"]])  # a competitor, staled by a confirm of g1
     g3 = suggest(store, [world["L2"], world["L3"]], [world["B2"]])
+    if kind == "manual":  # L3 vs B3 differ by 40%: a fee only where the pair allows that
+        from decimal import Decimal
+
+        from recon_tui.services import writeoff
+
+        wide = writeoff.Limit({}, Decimal(1))
+        writeoff.set_limits(store, PAIR.name, writeoff.Policy(writeoff.DEFAULT.limit,
+                                                              {"fee": wide}))  # fmt: skip
     before = full_state(store)
     d = Decisions(store, "ivy")
     if kind == "confirm":

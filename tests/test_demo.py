@@ -341,3 +341,67 @@ def test_summary(world: DemoWorld) -> None:
     assert set(s["by_pair"]) == {p.name for p in world.pairs}
     assert sum(s["ledger_by_account"].values()) == len(world.records["ledger"])
     assert s["prices"] == len(world.prices)
+
+
+# --- the package's one scenario table, and the workspace built from the world ---------------
+
+
+def test_one_scenario_table_drives_every_generator() -> None:
+    from recon_tui.demo import scenarios
+    from recon_tui.demo.bank import _BankGen
+    from recon_tui.demo.exchange import _ExchangeGen
+    from recon_tui.demo.wallet import _WalletGen
+
+    assert demo.SCENARIOS == tuple(sc.name for sc in scenarios.TABLE)
+    assert list(demo.MIX) == [p.name for p in demo.PAIRS] == list(scenarios.PAIR_ORDER)
+    for gen in (_BankGen, _ExchangeGen, _WalletGen):
+        for sc in scenarios.TABLE:  # each generator plays every scenario of the table itself
+            assert getattr(gen, sc.method) is not getattr(scenarios._PairGen, sc.method), (gen, sc)
+
+
+def test_workspace_is_what_syncing_the_demo_sources_makes(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build_demo writes the world once, straight in; the store equals the one the demo
+    adapters' sync path makes (records and their ids, versions, groups, cursors), and a
+    later sync finds nothing new."""
+    import hashlib
+
+    from recon_tui.services.matching import MatchService
+    from recon_tui.services.sync import sync_all
+    from recon_tui.services.workspace import build_demo
+    from recon_tui.store import Store
+    from recon_tui.store.pairs import add_pair
+    from recon_tui.store.sources import add_source
+
+    monkeypatch.setenv("RECON_TUI_PASSPHRASE", "demo")
+    size = 120
+    old = Store.init(tmp_path / "sync.db", passphrase="demo", use_keyring=False)
+    world = generate(size=size, seed=7)
+    for src in world.sources:
+        add_source(old, src["name"], "demo", {"feed": src["name"], "size": size, "seed": 7},
+                   label=src.get("label"))  # fmt: skip
+    for i, pair in enumerate(world.pairs):
+        add_pair(old, pair, position=i)
+    sync_all(old)
+    MatchService(old).run_all()
+    new = build_demo(tmp_path / "direct.db", size=size, seed=7)
+
+    def digest(store: Store) -> str:
+        h = hashlib.sha256()
+        for q in (
+            "SELECT id, source, external_id, content_hash, removed, version FROM records "
+            "ORDER BY id",
+            "SELECT pair, kind, state, origin, rule, score FROM match_groups ORDER BY id",
+            "SELECT group_id, record_id, side FROM group_members ORDER BY 1, 2",
+            "SELECT record_id, version, snapshot FROM record_versions ORDER BY 1, 2",
+            "SELECT name, cursor, records_added, records_changed FROM sources ORDER BY name",
+        ):
+            for row in store.conn.execute(q):
+                h.update(repr(row).encode())
+        return h.hexdigest()
+
+    assert digest(new) == digest(old)
+    assert all(r.added == 0 and r.changed == 0 for r in sync_all(new))
+    old.close()
+    new.close()

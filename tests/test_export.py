@@ -187,13 +187,22 @@ def test_export_of_a_closed_session_is_complete_exact_and_valid(closed, tmp_path
         summary = list(csv.DictReader(f))
     assert {r["pair"] for r in summary} == {PAIR, "*"}
 
-    # XLSX: a workbook with the tables, amounts stored as text.
-    with zipfile.ZipFile(folder / "workbook.xlsx") as z:
-        wb = z.read("xl/workbook.xml").decode()
-        strings = z.read("xl/sharedStrings.xml").decode()
-    for sheet in ("Session", "Groups", "Explained", "Summary", "Decisions"):
-        assert f'name="{sheet}"' in wb
-    assert json_amounts[0] in strings
+    # XLSX: a workbook with the tables (read by a real reader), amounts stored as text.
+    import openpyxl
+
+    wb = openpyxl.load_workbook(folder / "workbook.xlsx", read_only=True)
+    assert wb.sheetnames == ["Session", "Groups", "Explained", "Adjustments", "Summary",
+                             "Unresolved", "Decisions"]  # fmt: skip
+    sheet = [list(r) for r in wb["Groups"].iter_rows(values_only=True)]
+    assert tuple(sheet[0]) == export.MEMBER_HEADER
+    amount = sheet[0].index("amount")
+    assert sorted(r[amount] for r in sheet[1:]) == json_amounts  # text, exact
+    assert len(sheet) - 1 == len(rows)
+    decisions = list(wb["Decisions"].iter_rows(values_only=True))
+    assert len(decisions) - 1 == len(doc["decisions"])
+    summary_sheet = list(wb["Summary"].iter_rows(values_only=True))
+    assert "left_total (number)" in summary_sheet[0]
+    wb.close()
 
 
 def test_secrets_never_reach_an_export(closed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -318,19 +327,21 @@ def test_disk_full_at_rename_leaves_nothing(closed, tmp_path: Path, monkeypatch:
 def test_failing_midway_through_the_files_leaves_nothing(closed, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     store, _world, s, _ = closed
-    real = export._write_synced
+    real = export._open_private
     written: list[str] = []
 
-    def flaky(path: Path, data: bytes) -> None:
+    def flaky(path: Path):  # type: ignore[no-untyped-def]
         if len(written) == 3:
             raise OSError(errno.EIO, "Input/output error")
         written.append(path.name)
-        real(path, data)
+        return real(path)
 
-    monkeypatch.setattr(export, "_write_synced", flaky)
-    with pytest.raises(export.ExportError, match=r"could not write .*Input/output error"):
-        export.export_session(store, s.id, tmp_path / "x")
-    assert not (tmp_path / "x").exists() and _leftovers(tmp_path) == []
+    monkeypatch.setattr(export, "_open_private", flaky)
+    for kw in ({}, {"zip_archive": True}, {"encrypt": True, "passphrase": "p"}):
+        written.clear()
+        with pytest.raises(export.ExportError, match=r"could not write .*Input/output error"):
+            export.export_session(store, s.id, tmp_path / "x", **kw)  # type: ignore[arg-type]
+        assert not (tmp_path / "x").exists() and _leftovers(tmp_path) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")

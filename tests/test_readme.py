@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from recon_tui.screens.help import keymap_markdown
+from recon_tui.bindings import keymap_markdown
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def readme_keymap() -> str:
-    return keymap_markdown().replace("\n## ", "\n### ").strip()
+    return keymap_markdown()
 
 
 def test_readme_keyboard_map_is_current() -> None:

@@ -314,7 +314,7 @@ async def test_sessions_screen_open_close_reopen(small: Store) -> None:
         assert isinstance(screen, SessionsScreen)
         assert screen.query_one(DataTable).row_count == 1
         assert sessions.list_sessions(store.conn)[0].name == "March"
-        await pilot.press("c")  # unresolved: the list is shown
+        await pilot.press("c", "enter")  # asks first; then unresolved: the list is shown
         await settle(pilot)
         assert isinstance(app.screen, UnresolvedScreen) and len(app.screen.items) == 5
         await pilot.press("escape")
@@ -323,7 +323,7 @@ async def test_sessions_screen_open_close_reopen(small: Store) -> None:
             dec.explain("lb", [_id(store, "ledger", ext)], "other", "n/a")
         for ext in ("B1", "B2"):
             dec.explain("lb", [_id(store, "bank", ext)], "other", "n/a", side="R")
-        await pilot.press("c")
+        await pilot.press("c", "enter")
         await settle(pilot)
         assert sessions.get_session(store.conn, 1).state == "closed"
         await pilot.press("R")

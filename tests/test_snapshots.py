@@ -1,5 +1,5 @@
 """The look of the app, pinned: dashboard, workbench with candidates, filter, manual match
-and help, at 80x24 and 160x48.
+and help, at 80x24 and 200x50.
 
 Deterministic by construction: a demo world without a matching run (suggestions are made
 here, by amount), pinned sync times, a fixed "now", and stored suggestions only (the
@@ -18,7 +18,7 @@ from recon_tui.services.workspace import build_demo
 from recon_tui.store import Store
 from tests.workbench_fixtures import NOW, SYNCED_US, settle
 
-SIZES = [(80, 24), (160, 48)]
+SIZES = [(80, 24), (200, 50)]
 PAIR = "ledger-bank"
 
 
@@ -55,7 +55,7 @@ def snap_store(tmp_path: Path) -> Store:
 
 
 def _app(store: Store, pair: str | None = None) -> ReconApp:
-    app = ReconApp(store, now=NOW, pair=pair)
+    app = ReconApp(store, now=NOW, pair=pair, blink=False)
     app.services.candidates.use_engine = False
     return app
 

@@ -234,3 +234,53 @@ def test_a_store_made_by_the_previous_release_opens_and_keeps_its_state(
 def _side(conn, pair: str, rid: int) -> str:  # type: ignore[no-untyped-def]
     return conn.execute("SELECT side FROM pair_states WHERE pair = ? AND record_id = ?",
                         (pair, rid)).fetchone()[0]  # fmt: skip
+
+
+def test_a_doubled_match_of_an_old_store_is_reopened_on_record(tmp_path: Path) -> None:
+    """Two match runs at once could leave a record in two confirmed groups of one pair
+    (issue 12.1) in a store of the old release: after the migration the older group keeps
+    the record, and the next match run reopens the newer one with a decision."""
+    for name in ("release-419601b.db", "release-419601b.db.keyinfo.json"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    path = tmp_path / "release-419601b.db"
+    old = Store.open(path, passphrase="old-release", migrate=False)
+    with old.tx() as conn:  # what a second, concurrent run wrote
+        gid, pair = conn.execute("SELECT id, pair FROM match_groups WHERE state = 'confirmed' "
+                                 "AND origin = 'engine' ORDER BY id LIMIT 1").fetchone()  # fmt: skip
+        cur = conn.execute("INSERT INTO match_groups (pair, kind, state, origin, created_us) "
+                           "VALUES (?, 'match', 'confirmed', 'engine', 1)", (pair,))  # fmt: skip
+        conn.execute("INSERT INTO group_members (group_id, record_id, side) SELECT ?, record_id, "
+                     "side FROM group_members WHERE group_id = ?", (cur.lastrowid, gid))  # fmt: skip
+    twin = cur.lastrowid
+    old.close()
+    store = Store.open(path, passphrase="old-release")
+    conn = store.conn
+    assert groups.doubled_groups(conn) == [twin]
+    members = [m.record_id for m in groups.members(conn, twin)]
+    assert all(groups.record_pairs(conn, r)[pair][2] == gid for r in members)
+    MatchService(store).run_all()
+    assert groups.get_group(conn, twin).state == "reopened"
+    assert groups.doubled_groups(conn) == []
+    assert conn.execute("SELECT reason FROM decisions WHERE action = 'reopen' AND group_id = ?",
+                        (twin,)).fetchone()[0].startswith("a member was already")  # fmt: skip
+    store.close()
+
+
+def test_group_counts_are_kept_with_every_group_change(two_pairs: Store) -> None:
+    store = two_pairs
+
+    def slow() -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for pair, key, n in store.conn.execute(
+            "SELECT pair, state || ':' || origin, count(*) FROM match_groups GROUP BY 1, 2"
+        ):
+            out.setdefault(pair, {})[key] = n
+        return out
+
+    MatchService(store).run_all()
+    apply_batch(store, "bank2", [rec("bank2", "C9", "-9.99", "NOPE-9", 9)])
+    d = Decisions(store)
+    d.explain(P2.name, [ids(store)["C9"]], "other", "x", side="R")
+    d.undo()
+    assert {p: groups.group_counts(store.conn, p) for p in (P1.name, P2.name)} == {
+        p: slow().get(p, {}) for p in (P1.name, P2.name)}  # fmt: skip

@@ -50,8 +50,9 @@ def test_fmt_money_precision_and_sign() -> None:
     assert fmt_money(Decimal("-1234.5"), "EUR") == "−1,234.50"
     assert fmt_money(Decimal("0.1"), "BTC") == "0.10000000"
     assert fmt_money(Decimal("1.5"), "USDT") == "1.500000"
-    assert fmt_money(Decimal("0.123456789012345678"), "ETH") == "0.123456789012345678"
-    assert fmt_money(Decimal("2"), "ETH") == "2.000000"
+    # ETH shows 8 places (issue 16.2); the detail pane has every digit (fmt_exact).
+    assert fmt_money(Decimal("0.123456789012345678"), "ETH") == "0.12345679"
+    assert fmt_money(Decimal("2"), "ETH") == "2.00000000"
     assert dr_cr(Decimal("-1")) == "DR" and dr_cr(Decimal("1")) == "CR"
 
 

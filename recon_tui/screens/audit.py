@@ -46,6 +46,7 @@ def change_text(d: dict[str, Any]) -> str:
 class AuditScreen(ModalScreen[None]):
     """Decisions for ``record_id``, ``group_id`` or ``session_id`` (the newest ones if none)."""
 
+    HELP_ID = "audit"
     BINDINGS = AUDIT_BINDINGS
 
     def __init__(
@@ -61,6 +62,7 @@ class AuditScreen(ModalScreen[None]):
         self.group_id = group_id
         self.session_id = session_id
         self.rows: list[dict[str, Any]] = []
+        self._names: dict[int, str] = {}
 
     @property
     def services(self) -> Services:
@@ -82,7 +84,8 @@ class AuditScreen(ModalScreen[None]):
             yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
             yield Static("", id="audit-detail")
             yield Static("", id="audit-status")
-            yield Static("↑↓: select · v: verify the chain · Esc: close", classes="dialog-keys")
+            yield Static("↑↓: select · Enter: open the record · v: verify the chain · Esc: close",
+                         classes="dialog-keys")  # fmt: skip
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -99,6 +102,7 @@ class AuditScreen(ModalScreen[None]):
             self.query_one("#audit-status", Static).update(str(exc))
             rows = []
         self.rows = rows
+        names = self._external_ids(rows)
         table = self.query_one(DataTable)
         table.clear()
         for d in rows:
@@ -108,7 +112,8 @@ class AuditScreen(ModalScreen[None]):
                 str(d["seq"]), (iso(d["at_us"]) or "")[:19].replace("T", " "),
                 d["actor"], d["actor_kind"], d["action"], d["pair"] or "",
                 "" if d["group_id"] is None else str(d["group_id"]),
-                _short(",".join(map(str, rids)), 24), change_text(d), _short(why, 50),
+                _short(", ".join(names.get(i, f"#{i}") for i in rids), 32), change_text(d),
+                _short(why, 50),
                 key=str(d["seq"]),
             )  # fmt: skip
         if not rows:
@@ -122,7 +127,8 @@ class AuditScreen(ModalScreen[None]):
         d = self.rows[event.cursor_row]
         lines = [
             f"#{d['seq']} {d['action']} by {d['actor']} ({d['actor_kind']}) at {iso(d['at_us'])}",
-            f"records {d['record_ids']}" if d["record_ids"] else "",
+            ("records " + ", ".join(f"{self._names.get(i, '?')} (#{i})" for i in d["record_ids"])
+             if d["record_ids"] else ""),
             f"session {d['session_id']}" if d["session_id"] is not None else "",
             f"before {_short(d['before'], 200)}" if d["before"] is not None else "",
             f"after  {_short(d['after'], 200)}" if d["after"] is not None else "",
@@ -149,6 +155,40 @@ class AuditScreen(ModalScreen[None]):
                           f"head {report.head[:16]}.")  # fmt: skip
         else:
             status.update("\n".join(report.lines()[:4]))
+
+    def _external_ids(self, rows: list[dict[str, Any]]) -> dict[int, str]:
+        """Record id -> its external id (the bank's, the file's), for every entry shown."""
+        ids = sorted({i for d in rows for i in (d["record_ids"] or [])})
+        names: dict[int, str] = {}
+        for k in range(0, len(ids), 500):
+            names.update((r.id, r.external_id) for r in self.services.panes.rows(ids[k : k + 500]))
+        self._names = names
+        return names
+
+    def action_open_record(self) -> None:
+        """Enter on an entry: its (first) record in its pair's workbench."""
+        row = self.query_one(DataTable).cursor_row
+        if not 0 <= row < len(self.rows):
+            return
+        d = self.rows[row]
+        rids = d["record_ids"] or []
+        if not rids:
+            self.notify("this entry names no record", severity="warning")
+            return
+        pair = d["pair"] or self._pair_of(rids[0])
+        if pair is None:
+            self.notify(f"record {rids[0]} is in no pair", severity="warning")
+            return
+        self.dismiss(None)
+        self.app.open_workbench(pair, record_id=rids[0])  # type: ignore[attr-defined]
+
+    def _pair_of(self, record_id: int) -> str | None:
+        detail = self.services.panes.record_detail(record_id)
+        return next(iter(detail["pairs"]), None) if detail else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_record()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
@@ -52,8 +53,11 @@ class ConfirmScreen(Dialog[tuple[bool, str] | None]):
                 text = str(exc)
             self.query_one("#confirm-preview", Static).update(text)
 
-    def key_enter(self) -> None:
+    def key_enter(self, event: events.Key) -> None:
         if self.value_label is None:
+            # Stopped: unstopped, the Enter would bubble on to the app and run the binding
+            # of whatever screen the answer opens (Enter there too).
+            event.stop()
             self.action_submit()
 
     def result(self) -> tuple[bool, str]:

@@ -4,14 +4,15 @@ asset. Aggregates load in a worker; the screen never waits on them."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from recon_tui import bindings
 from recon_tui.formatting import fmt_money
@@ -19,8 +20,10 @@ from recon_tui.messages import StoreChanged, SyncFinished, SyncProgress
 from recon_tui.model import SourcePair
 from recon_tui.screens.pair_form import PairFormScreen
 from recon_tui.services.bundle import services_of
-from recon_tui.services.dashboard import Dashboard, PairSummary
+from recon_tui.services.dashboard import AGING_BUCKETS, Dashboard, PairSummary
+from recon_tui.services.search import oldest_break
 from recon_tui.widgets.aging_chart import AgingChart
+from recon_tui.widgets.key_footer import KeyFooter
 from recon_tui.widgets.source_health import SourceHealthRow
 
 
@@ -29,12 +32,20 @@ def _counts(p: PairSummary, state: str) -> str:
 
 
 _STATES = (("open", "open"), ("suggested", "suggested"), ("matched", "matched"))
-"""(state, column title) of the amounts table; L − R sits in the open column."""
+"""(state, column title) of the amounts table."""
+
+
+def side_differences(p: PairSummary, state: str) -> dict[str, Decimal]:
+    """Per asset: the left side's ``state`` amount minus the right side's."""
+    left, right = p.left.amounts.get(state, {}), p.right.amounts.get(state, {})
+    return {a: left.get(a, Decimal(0)) - right.get(a, Decimal(0))
+            for a in sorted(set(left) | set(right))}  # fmt: skip
 
 
 def difference_text(p: PairSummary) -> Table | Text:
-    """Per side and asset: the amount of open, suggested and matched items; then the
-    unmatched difference L − R per asset (what the workbench has left to explain)."""
+    """Per side and asset: the amount of open, suggested and matched items; then, labelled
+    apart, the open difference L − R (what is left to explain) and the suggested one (what
+    the engine's suggestions would settle), each in its own column."""
     table = Table(box=None, pad_edge=False, expand=True, show_edge=False)
     table.add_column("", no_wrap=True, min_width=10)
     for _, title in _STATES:
@@ -50,17 +61,17 @@ def difference_text(p: PairSummary) -> Table | Text:
             table.add_row(f"{label} {asset}", *cells)
     if not table.row_count:
         return Text("nothing to reconcile yet")
-    for a, v in sorted(p.difference.items()):
-        table.add_row(Text(f"L − R {a}", style="bold"), Text(fmt_money(v, a), style="bold"), "", "")
+    for a, v in side_differences(p, "open").items():
+        table.add_row(Text(f"open L − R {a}", style="bold"), Text(fmt_money(v, a), style="bold"),
+                      "", "")  # fmt: skip
+    for a, v in side_differences(p, "suggested").items():
+        table.add_row(Text(f"sugg. L − R {a}", style="bold"), "",
+                      Text(fmt_money(v, a), style="bold"), "")  # fmt: skip
     return table
 
 
 class DashboardScreen(Screen[None]):
-    # p / P: new pair / edit the highlighted pair (kept off the footer until the keymap in
-    # bindings.py names them).
-    BINDINGS = [*bindings.DASHBOARD,
-                Binding("p", "new_pair", "New pair", show=False),
-                Binding("P", "edit_pair", "Edit pair", show=False)]  # fmt: skip
+    BINDINGS = bindings.DASHBOARD
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
     def __init__(self) -> None:
@@ -81,7 +92,7 @@ class DashboardScreen(Screen[None]):
                 diff = Static("", id="dash-diff")
                 diff.border_title = "Amounts and difference"
                 yield diff
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#dash-pairs", DataTable)
@@ -142,12 +153,41 @@ class DashboardScreen(Screen[None]):
         diff.border_title = f"Amounts and difference · {p.pair.name}"
         diff.update(difference_text(p))
 
-    def action_open_pair(self) -> None:
+    def _pair(self) -> PairSummary | None:
         if not self.data or not self.data.pairs:
+            return None
+        row = self.query_one("#dash-pairs", DataTable).cursor_row
+        return self.data.pairs[min(max(row, 0), len(self.data.pairs) - 1)]
+
+    def action_open_pair(self) -> None:
+        p = self._pair()
+        if p is None:
             self.notify("no source pairs yet", severity="warning")
             return
-        row = self.query_one("#dash-pairs", DataTable).cursor_row
-        self.app.open_workbench(self.data.pairs[row].pair.name)  # type: ignore[attr-defined]
+        chart = self.query_one("#dash-aging", AgingChart)
+        if chart.has_focus:
+            self._open_break(p, chart.bucket)
+            return
+        self.app.open_workbench(p.pair.name)  # type: ignore[attr-defined]
+
+    def _open_break(self, p: PairSummary, bucket: int) -> None:
+        """Enter on an age bucket: the workbench at that bucket's oldest break."""
+        services = services_of(self.app)
+        row = oldest_break(services.panes.for_pair(p.pair), p.pair, bucket, services.now_us())
+        if row is None:
+            self.notify(f"no breaks aged {AGING_BUCKETS[bucket]} in {p.pair.name}")
+            return
+        self.app.open_workbench(p.pair.name, record_id=row.id)  # type: ignore[attr-defined]
+
+    def action_cursor_down(self) -> None:
+        target = self.focused
+        if target is not None and hasattr(target, "action_cursor_down"):
+            target.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        target = self.focused
+        if target is not None and hasattr(target, "action_cursor_up"):
+            target.action_cursor_up()
 
     # --- pairs ----------------------------------------------------------------------------
 

@@ -19,6 +19,28 @@ from recon_tui.services.bundle import Services, bundle_for, services_of
 from recon_tui.services.export_request import ExportRequest
 from recon_tui.services.sessions import Session
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The folder recon-tui runs from (its source checkout): never a place for exports."""
+
+
+def default_folder() -> Path:
+    """Where exports go unless the user says otherwise: their documents folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_documents_dir()) / "recon-tui exports"
+
+
+def refuse_folder(target: Path, checkout: Path = CHECKOUT) -> str | None:
+    """Why ``target`` is no place for an export (inside recon-tui's own folder), or None."""
+    try:
+        resolved = target.resolve()
+    except OSError:
+        return None
+    if resolved == checkout or checkout in resolved.parents:
+        return (f"Write to: {target} is inside recon-tui's own folder ({checkout}); choose "
+                f"another, e.g. {default_folder()}")  # fmt: skip
+    return None
+
 
 class ExportScreen(Dialog[ExportRequest | None]):
     """Choose how to export ``session_id`` (or a session chosen in the dialog)."""
@@ -49,7 +71,7 @@ class ExportScreen(Dialog[ExportRequest | None]):
                 yield Static(f"Session {s.id} '{s.name}' — {s.state}\n{s.scope.label()}",
                              classes="dialog-message")  # fmt: skip
             yield Label("Write to (a new folder; .zip or bundle file with the options below)")
-            yield Input(value=str(Path.cwd()), id="export-out")
+            yield Input(value=str(default_folder()), id="export-out")
             yield Checkbox("Zip archive", id="export-zip")
             yield Checkbox("Encrypt (AES-256-GCM bundle, passphrase below)", id="export-encrypt")
             yield Checkbox("Draft: export even though the session is not closed", id="export-force")
@@ -76,7 +98,19 @@ class ExportScreen(Dialog[ExportRequest | None]):
         sid = self.chosen_session()
         out_text = self.query_one("#export-out", Input).value.strip()
         if not out_text:
-            raise ValueError("give a folder to write to")
+            raise ValueError("Write to: give a folder to write to")
+        refusal = refuse_folder(Path(out_text).expanduser())
+        if refusal:
+            raise ValueError(refusal)
+        draft = self.query_one("#export-force", Checkbox).value
+        session = self.services.sessions.get(sid)
+        if session.state != "closed" and not draft:
+            # Said here, in the dialog's words (the service's refusal speaks to the CLI).
+            raise ValueError(f"session {session.id} is {session.state}: close it on the "
+                             "sessions screen first, or tick Draft to export it as a draft")
+        if Path(out_text).expanduser() == default_folder():
+            # The proposed folder holds every export, one named folder each.
+            default_folder().mkdir(parents=True, exist_ok=True)
         encrypt = self.query_one("#export-encrypt", Checkbox).value
         passphrase = None
         if encrypt:

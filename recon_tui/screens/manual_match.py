@@ -4,6 +4,7 @@ stored as an explicit adjustment on the group."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from rich.table import Table
@@ -39,9 +40,11 @@ class ManualMatchScreen(Dialog[tuple[str | None, str | None] | None]):
 
     def __init__(
         self, left: dict[str, Decimal], right: dict[str, Decimal], diff: dict[str, Decimal],
-        n_left: int, n_right: int,
+        n_left: int, n_right: int, check: Callable[[str | None], str | None] | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.check = check
+        """The pair's write-off policy: a refusal line for a reason, or None."""
         self.left, self.right, self.diff = left, right, diff
         self.n_left, self.n_right = n_left, n_right
         self.balanced = all(v == 0 for v in diff.values())
@@ -55,8 +58,9 @@ class ManualMatchScreen(Dialog[tuple[str | None, str | None] | None]):
                 yield Static("The sides balance.", classes="dialog-message")
                 yield Label("Note (optional)")
             else:
-                yield Static("The sides differ: give a reason and a note.",
-                             classes="dialog-message")  # fmt: skip
+                yield Static("The sides differ: give a reason and a note. Beyond the pair's "
+                             "write-off limit only a reason whose own limit covers the "
+                             "difference is accepted.", classes="dialog-message")  # fmt: skip
                 yield Label("Reason for the difference (↑↓, Enter)")
                 yield OptionList(*DIFFERENCE_REASONS, id="match-reason")
                 yield Label("Note (required)")
@@ -77,7 +81,10 @@ class ManualMatchScreen(Dialog[tuple[str | None, str | None] | None]):
             return (None, note)
         i = self.query_one(OptionList).highlighted
         if i is None:
-            raise ValueError("choose a reason for the difference")
+            raise ValueError("reason: choose one for the difference")
+        reason = DIFFERENCE_REASONS[i]
+        if self.check is not None and (refusal := self.check(reason)):
+            raise ValueError(refusal)
         if not note:
-            raise ValueError("a difference needs a note saying why")
-        return (DIFFERENCE_REASONS[i], note)
+            raise ValueError("note: a difference needs a note saying why")
+        return (reason, note)

@@ -29,9 +29,11 @@ class Dialog(ModalScreen[T]):
 
     def on_mount(self) -> None:
         # Start in the first field, not on the scrolling container around the fields.
+        # ``set_focus`` now, not ``widget.focus()``: that one is queued behind the keys the
+        # user typed while the dialog opened, which then reached no field and were lost.
         for widget in self.query("Input, OptionList, SelectionList, Select, Checkbox, Switch"):
             if widget.focusable:
-                widget.focus()
+                self.set_focus(widget)
                 break
 
     def action_submit(self) -> None:

@@ -7,18 +7,23 @@ The work is :mod:`recon_tui.services.sessions`; this screen only asks and shows.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, SelectionList, Static
+from textual.widgets import DataTable, Header, Input, Label, OptionList, SelectionList, Static
+from textual.widgets.option_list import Option
 
 from recon_tui import bindings
 from recon_tui.errors import SessionError
+from recon_tui.formatting import fmt_money, us_to_dt
 from recon_tui.screens.audit import AuditScreen
+from recon_tui.screens.confirm import ConfirmScreen
 from recon_tui.screens.export import ExportScreen
 from recon_tui.screens.modal_base import Dialog
 from recon_tui.services.bundle import Services, bundle_for, services_of
@@ -30,16 +35,24 @@ from recon_tui.services.sessions import (
     iso_day,
     parse_when,
 )
+from recon_tui.widgets.key_footer import KeyFooter
 
 SESSIONS_BINDINGS = bindings.SESSIONS
+
+
+def last_full_month(today: date) -> tuple[date, date]:
+    """``[first day of last month, first day of this month)``: a new session's default."""
+    first = today.replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1), first
 
 
 class OpenSessionDialog(Dialog[dict[str, Any] | None]):
     """Asks for the pairs, the period ``[from, to)`` and an optional name."""
 
-    def __init__(self, pairs: list[str]) -> None:
+    def __init__(self, pairs: list[str], today: date | None = None) -> None:
         super().__init__()
         self.pairs = pairs
+        self.today = today or datetime.now(UTC).date()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="open-session-dialog") as v:
@@ -47,10 +60,11 @@ class OpenSessionDialog(Dialog[dict[str, Any] | None]):
             yield Label("Source pairs (Space: choose)")
             yield SelectionList[str](*((p, p, i == 0) for i, p in enumerate(self.pairs)),
                                      id="session-pairs")  # fmt: skip
+            start, end = last_full_month(self.today)
             yield Label("From (YYYY-MM-DD, UTC, included)")
-            yield Input(placeholder="2026-10-01", id="session-from")
+            yield Input(start.isoformat(), id="session-from")
             yield Label("To (YYYY-MM-DD, UTC, excluded)")
-            yield Input(placeholder="2026-11-01", id="session-to")
+            yield Input(end.isoformat(), id="session-to")
             yield Label("Name (optional)")
             yield Input(placeholder="e.g. October bank", id="session-name")
             yield Static("", id="dialog-error", classes="dialog-error")
@@ -62,8 +76,15 @@ class OpenSessionDialog(Dialog[dict[str, Any] | None]):
             raise ValueError("choose at least one source pair")
         start = self.query_one("#session-from", Input).value.strip()
         end = self.query_one("#session-to", Input).value.strip()
-        parse_when(start)  # SessionError is a ValueError: shown as the error line
-        parse_when(end)
+        for name, value in (("From", start), ("To", end)):
+            if not value:
+                raise ValueError(f"{name}: give a date (YYYY-MM-DD)")
+            try:
+                parse_when(value)
+            except ValueError:
+                raise ValueError(f"{name}: '{value}' is not a date (YYYY-MM-DD)") from None
+        if parse_when(start) >= parse_when(end):
+            raise ValueError("To: must be after From (To is excluded)")
         name = self.query_one("#session-name", Input).value.strip() or None
         return {"pairs": chosen, "start": start, "end": end, "name": name}
 
@@ -90,10 +111,24 @@ class ReopenDialog(Dialog[str | None]):
         return reason
 
 
-class UnresolvedScreen(ModalScreen[None]):
-    """What keeps a session from closing: its unresolved in-scope records."""
+def unresolved_text(r: ScopedRecord) -> Text:
+    """One unresolved item: pair and side, date, amount (display places, separators),
+    external id, state."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(f"{r.pair} {r.side} ", style="bold")
+    t.append(f"{us_to_dt(r.ts_us):%Y-%m-%d} {fmt_money(r.amount, r.asset):>18} {r.asset:<5} ")
+    t.append(f"{r.source}:{r.external_id}", style="bold")
+    t.append(f"  {r.state}")
+    return t
 
-    BINDINGS = [Binding("escape,q,enter", "close", "Close")]
+
+class UnresolvedScreen(ModalScreen[None]):
+    """What keeps a session from closing: its unresolved in-scope records. Enter on one
+    opens it in its pair's workbench."""
+
+    HELP_ID = "unresolved"
+    BINDINGS = bindings.UNRESOLVED
+    SHOWN = 2000
 
     def __init__(self, title: str, items: list[ScopedRecord]) -> None:
         super().__init__()
@@ -104,14 +139,33 @@ class UnresolvedScreen(ModalScreen[None]):
         with Vertical(classes="dialog", id="unresolved-dialog") as v:
             v.border_title = "Unresolved"
             yield Static(self.title_line, classes="dialog-message")
-            with VerticalScroll():
-                shown = self.items[:500]
-                text = "\n".join(r.line() for r in shown) or "Nothing unresolved."
-                if len(self.items) > len(shown):
-                    text += f"\n… and {len(self.items) - len(shown):,} more"
-                yield Static(text, id="unresolved-list")
-            yield Static("Match or explain these in the workbench · Esc: close",
-                         classes="dialog-keys")  # fmt: skip
+            shown = self.items[: self.SHOWN]
+            lst = OptionList(*(Option(unresolved_text(r), id=str(i)) for i, r in enumerate(shown)),
+                             id="unresolved-list")  # fmt: skip
+            if not shown:
+                lst.add_option(Option("Nothing unresolved.", disabled=True))
+            yield lst
+            more = len(self.items) - len(shown)
+            yield Static((f"{more:,} more not listed · " if more > 0 else "")
+                         + "Enter: open in the workbench · Esc: close", classes="dialog-keys")  # fmt: skip
+
+    def on_mount(self) -> None:
+        lst = self.query_one(OptionList)
+        self.set_focus(lst)
+        if self.items:
+            lst.highlighted = 0
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_open_record()
+
+    def action_open_record(self) -> None:
+        lst = self.query_one(OptionList)
+        if not self.items or lst.highlighted is None:
+            return
+        r = self.items[lst.highlighted]
+        self.dismiss(None)
+        self.app.open_workbench(r.pair, record_id=r.id)  # type: ignore[attr-defined]
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -135,7 +189,7 @@ class SessionsScreen(Screen[None]):
         yield Header(show_clock=False)
         yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="sessions-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -187,9 +241,14 @@ class SessionsScreen(Screen[None]):
         close = s.summary.get("close") if s.state == "closed" else None
         if close:
             for b in close["balances"]["by_asset"]:
-                lines.append(f"  {b['asset']:<6} L {b['left_total']}  R {b['right_total']}  "
-                             f"diff {b['difference']}  adj {b['adjustments']}  "
-                             f"explained {b['explained']}  unadjusted {b['unadjusted']}")  # fmt: skip
+                a = b["asset"]
+
+                def m(key: str, a: str = a, b: dict[str, Any] = b) -> str:
+                    return fmt_money(Decimal(str(b[key])), a)
+
+                lines.append(f"  {a:<6} L {m('left_total')}  R {m('right_total')}  "
+                             f"L − R {m('difference')}  adjusted {m('adjustments')}  "
+                             f"explained {m('explained')}  unadjusted {m('unadjusted')}")  # fmt: skip
         detail.update("\n".join(lines))
 
     # --- actions -------------------------------------------------------------------------
@@ -207,7 +266,9 @@ class SessionsScreen(Screen[None]):
             if spec is not None:
                 self._open(spec)
 
-        self.app.push_screen(OpenSessionDialog(pairs), opened)
+        now_us = getattr(self.app, "now_us", None)
+        today = us_to_dt(now_us()).date() if now_us else None
+        self.app.push_screen(OpenSessionDialog(pairs, today), opened)
 
     @work(thread=True, group="sessions")
     def _open(self, spec: dict[str, Any]) -> None:
@@ -226,8 +287,21 @@ class SessionsScreen(Screen[None]):
 
     def action_close_session(self) -> None:
         s = self.selected()
-        if s is not None:
-            self._close(s.id)
+        if s is None:
+            return
+        if s.state != "open":
+            self.notify(f"session {s.id} is {s.state}, not open", severity="warning")
+            return
+
+        def answered(result: tuple[bool, str] | None) -> None:
+            if result is not None:
+                self._close(s.id)
+
+        self.app.push_screen(ConfirmScreen(
+            "Close session",
+            f"Close session {s.id} '{s.name}' ({s.scope.label()})? Its figures are frozen "
+            "and it can be exported; reopening later needs a reason.",
+        ), answered)  # fmt: skip
 
     @work(thread=True, group="sessions")
     def _close(self, session_id: int) -> None:
@@ -288,6 +362,12 @@ class SessionsScreen(Screen[None]):
         s = self.selected()
         if s is not None:
             self.app.push_screen(AuditScreen(self.services, session_id=s.id))
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -9,18 +9,20 @@ from the app's :class:`~recon_tui.services.bundle.Services`); writes run in work
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from recon_tui import bindings
 from recon_tui.errors import DecisionError
-from recon_tui.formatting import fmt_difference, fmt_money, us_to_dt
-from recon_tui.messages import RowHighlighted, StoreChanged, SyncFinished
+from recon_tui.formatting import fmt_amounts, fmt_money, us_to_dt
+from recon_tui.messages import MarksChanged, RowHighlighted, StoreChanged, SyncFinished
 from recon_tui.model import SourcePair
 from recon_tui.screens.confirm import ConfirmScreen
 from recon_tui.screens.explain import ExplainScreen
@@ -28,11 +30,15 @@ from recon_tui.screens.filter import FilterScreen
 from recon_tui.screens.manual_match import ManualMatchScreen
 from recon_tui.screens.note import NoteScreen
 from recon_tui.screens.reject import RejectScreen
+from recon_tui.screens.saved_filters import SavedFiltersScreen
+from recon_tui.screens.search import SearchScreen
+from recon_tui.services import writeoff
 from recon_tui.services.bundle import Services, services_of
 from recon_tui.services.candidate_view import CandidateView
 from recon_tui.services.panes import PaneFilter, Row, SortSpec
-from recon_tui.widgets.candidates import CandidatesPane
+from recon_tui.widgets.candidates import CandidatesPane, candidate_difference
 from recon_tui.widgets.detail import DetailPane
+from recon_tui.widgets.key_footer import KeyFooter
 from recon_tui.widgets.record_pane import RecordPane
 
 SORTS = [SortSpec("ts"), SortSpec("ts", True), SortSpec("amount"), SortSpec("amount", True)]
@@ -54,9 +60,10 @@ class WorkbenchScreen(Screen[None]):
     BINDINGS = bindings.WORKBENCH
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
-    def __init__(self, pair: SourcePair) -> None:
+    def __init__(self, pair: SourcePair, record_id: int | None = None) -> None:
         super().__init__(id="workbench")
         self.pair = pair
+        self._start_record = record_id
         self._timer: Timer | None = None
         self._focused_row: Row | None = None
         self._cand_generation = 0
@@ -75,7 +82,7 @@ class WorkbenchScreen(Screen[None]):
             yield CandidatesPane(id="candidates")
             yield DetailPane(id="detail")
         yield Static("", id="wb-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.pair.name}: {self.pair.left.label()} vs {self.pair.right.label()}"
@@ -84,6 +91,33 @@ class WorkbenchScreen(Screen[None]):
         self.right.set_query()
         self.active = self.left
         self.left.focus()
+        if self._start_record is not None:
+            self.show_record(self._start_record)
+
+    def show_record(self, record_id: int) -> bool:
+        """Put the cursor on a record of this pair (the pane of its side, showing its state,
+        by date): where Enter on an unresolved item, an audit entry, a break of the aging
+        chart or a search hit leads."""
+        panes = self.services.panes
+        detail = panes.record_detail(record_id, self.pair.name)
+        rows = panes.rows([record_id], self.pair.name)
+        if detail is None or not rows:
+            self.notify(f"record {record_id} is not in the store", severity="warning")
+            return False
+        rec = detail["record"]
+        pane = next((p for p in (self.left, self.right) if p.side.admits(rec)), None)
+        if pane is None:
+            self.notify(f"{rec.external_id} is on neither side of {self.pair.name}",
+                        severity="warning")  # fmt: skip
+            return False
+        status = "matched" if detail["state"] == "matched" else "unmatched"
+        if pane.filter.status != status or not pane.filter.is_default() or pane.sort != SortSpec():
+            pane.set_query(filt=PaneFilter(status=status), sort=SortSpec())
+        pane.select_row(rows[0])
+        self.active = pane
+        pane.focus()
+        self._status(f"at {rec.source} {rec.external_id}")
+        return True
 
     # --- widgets -----------------------------------------------------------------------
 
@@ -140,6 +174,19 @@ class WorkbenchScreen(Screen[None]):
         if cands.has_focus:
             return cands.selected
         return cands.candidates[0] if cands.candidates else None
+
+    @on(MarksChanged)
+    def _marks_changed(self, event: MarksChanged) -> None:
+        """Both panes' borders: each side's marked count and sum (the pane's own), and the
+        running difference L − R while both sides have marks."""
+        lt, rt = self.left.marked_totals(), self.right.marked_totals()
+        note = ""
+        if lt and rt:
+            diff = {a: lt.get(a, Decimal(0)) - rt.get(a, Decimal(0))
+                    for a in sorted(set(lt) | set(rt))}  # fmt: skip
+            note = "marked L − R " + fmt_amounts(diff)
+        self.left.show_marks_note(note)
+        self.right.show_marks_note(note)
 
     # --- refreshing ------------------------------------------------------------------------
 
@@ -201,12 +248,17 @@ class WorkbenchScreen(Screen[None]):
             self.notify("no suggestion for this item", severity="warning")
             return
         candidates = self.services.candidates
+        # Competing suggestions of these records go with a confirm (that is what choosing
+        # one means): no question, but the message says how many, and undo restores them.
+        lost = len(self.services.decisions.dissolves(self.pair.name, list(cand.ids),
+                                                     keep=cand.group_id))  # fmt: skip
+        also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
 
-        def go() -> None:
-            self._decide(lambda: f"confirmed group {candidates.accept(self.pair.name, cand)} "
-                                 f"(score {cand.score:.2f})")  # fmt: skip
+        def confirm() -> str:
+            gid = candidates.accept(self.pair.name, cand)
+            return f"confirmed group {gid} (score {cand.score:.2f}){also}"
 
-        self._ask_dissolving(list(cand.ids), go, keep=cand.group_id)
+        self._decide(confirm)
 
     def action_reject(self) -> None:
         cand = self._chosen_candidate()
@@ -226,7 +278,9 @@ class WorkbenchScreen(Screen[None]):
 
             self._decide(reject)
 
-        summary = f"{cand.rule or 'suggestion'} {cand.score:.2f}, diff {fmt_difference(cand.difference)}"
+        names = ", ".join(r.external_id for r in cand.counterparts[:4])
+        summary = (f"{cand.rule or 'suggestion'} {cand.score:.2f} · {names} · "
+                   f"L − R {candidate_difference(cand)}")  # fmt: skip
         self.app.push_screen(RejectScreen(summary), done)
 
     def action_manual_match(self) -> None:
@@ -256,7 +310,13 @@ class WorkbenchScreen(Screen[None]):
 
             self._ask_dissolving([*left, *right], lambda: self._decide(match, clear))
 
-        self.app.push_screen(ManualMatchScreen(lt, rt, diff, len(left), len(right)), done)
+        policy = writeoff.policy(self.services.store, self.pair.name)
+        gross = writeoff.gross_of(lt, rt)
+
+        def check(reason: str | None) -> str | None:
+            return writeoff.check(policy, self.pair.name, diff, gross, reason)
+
+        self.app.push_screen(ManualMatchScreen(lt, rt, diff, len(left), len(right), check), done)
 
     def action_undo(self) -> None:
         self._decide(self.services.decisions.undo)
@@ -363,6 +423,32 @@ class WorkbenchScreen(Screen[None]):
                 pane.focus()
 
         self.app.push_screen(FilterScreen(pane.filter, pane.side.label()), done)
+
+    def action_search(self) -> None:
+        """Search both sides of the pair; Enter on a hit puts the cursor on it."""
+
+        def done(record_id: int | None) -> None:
+            if record_id is not None:
+                self.show_record(record_id)
+
+        self.app.push_screen(SearchScreen(self.pair), done)
+
+    def action_saved_filters(self) -> None:
+        """This pair's named filters: apply one to the focused pane, or save its filter."""
+        pane = self.active
+
+        def done(filt: PaneFilter | None) -> None:
+            if filt is not None:
+                pane.set_query(filt=filt)
+                pane.focus()
+
+        self.app.push_screen(SavedFiltersScreen(self.pair.name, pane.filter), done)
+
+    def on_option_list_option_selected(self, event: Any) -> None:
+        # Enter on a highlighted candidate confirms it (the list takes Enter first).
+        if event.option_list is self.candidates:
+            event.stop()
+            self.action_confirm()
 
     def action_cycle_sort(self) -> None:
         pane = self.active

@@ -18,14 +18,11 @@ class AuditService:
     def __init__(self, store: Store, reader: Callable[[], Connection] | None = None) -> None:
         self.store = store
         self._reader = reader or store.connection
-        """Where reads go (the app's UI-thread reader; workers use their own)."""
+        """Where reads go: the app passes its panes' ``conn`` (a reader of the UI thread's
+        own there, the worker's connection in a worker)."""
 
     def _conn(self) -> Connection:
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            return self._reader()
-        return self.store.connection()
+        return self._reader()
 
     def decisions(self, *, record_id: int | None = None, group_id: int | None = None,
                   session_id: int | None = None, recent: int = 200) -> list[dict[str, Any]]:  # fmt: skip

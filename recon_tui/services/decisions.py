@@ -24,11 +24,13 @@ from typing import Any
 
 from recon_tui.errors import DecisionError
 from recon_tui.model import canonical_amount
+from recon_tui.services import writeoff
 from recon_tui.services.session_lock import guard
 from recon_tui.store import Store, groups
 from recon_tui.store.audit import append, current_actor
 from recon_tui.store.db import Connection
 from recon_tui.store.groups import Member, create_group, rejection_key
+from recon_tui.store.records import get_records
 
 __all__ = [
     "DIFFERENCE_REASONS", "EXPLAIN_REASONS", "REJECT_REASONS", "UNDOABLE", "DecisionError",
@@ -84,6 +86,18 @@ def _net_difference(conn: Connection, left: Sequence[int], right: Sequence[int]
     return {a: d for a, d in sums.items() if d != 0}
 
 
+def _gross(conn: Connection, left_ids: Sequence[int], right_ids: Sequence[int]
+           ) -> dict[str, Decimal]:  # fmt: skip
+    """Per asset, the larger side's total in magnitude (what a relative limit is of)."""
+    sides = []
+    for ids in (left_ids, right_ids):
+        total: dict[str, Decimal] = defaultdict(Decimal)
+        for r in get_records(conn, ids):
+            total[r.asset] += r.amount
+        sides.append(total)
+    return writeoff.gross_of(sides[0], sides[1])
+
+
 def _changes_json(changes: list[Change]) -> list[list[Any]]:
     return [[g, b, a] for g, b, a in changes]
 
@@ -114,11 +128,16 @@ class Decisions:
 
     # --- confirm / reject ---------------------------------------------------------------
 
-    def _confirm(self, conn: Connection, group_id: int, note: str | None) -> list[Change]:
+    @staticmethod
+    def _suggestion(conn: Connection, group_id: int) -> tuple[groups.Group, list[int]]:
+        """The group, refused unless it is a live suggestion, and its member ids."""
         g = groups.get_group(conn, group_id)
         if g.state != "suggested":
             raise DecisionError(f"group {group_id} is {g.state}, not a suggestion")
-        ids = [m.record_id for m in groups.members(conn, group_id)]
+        return g, [m.record_id for m in groups.members(conn, group_id)]
+
+    def _confirm(self, conn: Connection, group_id: int, note: str | None) -> list[Change]:
+        g, ids = self._suggestion(conn, group_id)
         groups.set_state(conn, group_id, "confirmed", decided_by=self.actor, note=note,
                          update_states=False)  # fmt: skip
         staled = groups.stale_overlapping(conn, g.pair, ids, keep=group_id)
@@ -163,10 +182,7 @@ class Decisions:
             raise DecisionError(f"reason must be one of {', '.join(REJECT_REASONS)}")
         with self.store.tx() as conn:
             guard(conn, group_ids=[group_id])
-            g = groups.get_group(conn, group_id)
-            if g.state != "suggested":
-                raise DecisionError(f"group {group_id} is {g.state}, not a suggestion")
-            ids = [m.record_id for m in groups.members(conn, group_id)]
+            g, ids = self._suggestion(conn, group_id)
             groups.set_state(conn, group_id, "rejected", decided_by=self.actor, reason=reason,
                              note=note)  # fmt: skip
             groups.add_rejection(conn, g.pair, ids, self.actor, reason)
@@ -223,6 +239,11 @@ class Decisions:
                     )
                 if not note:
                     raise DecisionError("a difference needs a note saying why")
+                # Tolerance has limits: beyond the pair's, only a reason whose own covers it.
+                refusal = writeoff.check(writeoff.limits_for(conn, pair), pair, diff,
+                                         _gross(conn, left_ids, right_ids), reason)  # fmt: skip
+                if refusal:
+                    raise DecisionError(refusal)
                 adjustments = [
                     {"kind": reason, "asset": a, "amount": canonical_amount(v)}
                     for a, v in diff.items()

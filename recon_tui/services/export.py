@@ -2,7 +2,9 @@
 
 An export holds, for one session (see :mod:`recon_tui.services.sessions`):
 
-``session.json``      the whole export as one JSON document (``export_schema.json``)
+``session.json``      the whole export as one JSON document (``export_schema.json``); the
+                      big arrays (groups, explained, unresolved, decisions) hold one item
+                      per line
 ``groups.csv``        matched groups, one row per member (source, external id, amounts)
 ``explained.csv``     explained breaks, one row per record, with reason and note
 ``adjustments.csv``   adjustments recorded on groups (fees, fx, write-offs…)
@@ -11,19 +13,39 @@ An export holds, for one session (see :mod:`recon_tui.services.sessions`):
 ``decisions.csv``     the session's decisions, with their chain hashes
 ``workbook.xlsx``     the same tables as sheets
 ``export_schema.json`` the JSON Schema of ``session.json``
-``manifest.json``     SHA-256 of every other file and the audit-chain head
+``manifest.json``     SHA-256 of every other file, the audit-chain head and the snapshot read
 
 Money is exact decimal text everywhere (never floats); times are ISO-8601 UTC. Decision
 rows carry ``record_ids``/``before``/``after`` as the exact JSON text that was hashed, so
 an auditor can recompute each row's hash from the export alone (see :func:`decision_hash`).
 
-Everything is built in memory and published atomically: files go to a temporary
-directory (or file) beside the target, are fsynced, then renamed into place; any failure
-removes the temporary and leaves nothing under the final name. ``encrypt`` writes only an
-encrypted bundle (AES-256-GCM, key from the passphrase by scrypt, random salt and nonce
-in the bundle header, header authenticated) — no plaintext touches the disk. Secrets
-(store key, passphrases, source settings and secrets, raw source payloads) are never read
-into an export.
+**Streaming.** Nothing is built in memory: the session is read in one read transaction of
+a connection of its own (:func:`recon_tui.store.exports.snapshot`, so writers are never
+held up and the export is one consistent state, recorded in the manifest as
+``snapshot``), row by row, and every row goes straight into the files that show it; each
+file's SHA-256 is computed as it is written. 500,000 records export in seconds, in flat
+memory (``bench/export.py``).
+
+**Spreadsheet safety.** CSV and XLSX cells that a spreadsheet would read as a formula
+(text starting with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading single quote, as
+OWASP recommends for CSV injection. Columns that hold numbers (amounts, fees, totals,
+scores) keep a value that is exactly a decimal number (``-12.50``) as it is, so amounts
+stay numeric; anything else in them is quoted like text. ``session.json`` keeps every
+value verbatim (it is data, not a sheet).
+
+**Publishing.** Files are written into a partial folder ``.<name>.<pid>.partial`` (0700)
+beside the target, fsynced, then renamed into place; any failure removes it, and the next
+export to that place removes one left by a killed run. For a zip or a bundle the files
+are first staged in that folder *sealed* (AES-256-GCM under a random key that exists only
+in this process's memory), then streamed into the archive; an encrypted bundle is
+encrypted as it streams, so no plaintext of an encrypted export ever touches the disk.
+Exported files are 0600, folders 0700. The bundle is ``magic | u32 header length | header
+JSON | AES-256-GCM(zip)`` with the key from the passphrase by scrypt, random salt and
+nonce in the header, header authenticated. Secrets (store key, passphrases, source
+settings and secrets, raw source payloads) are never read into an export.
+
+This module raises :class:`ExportError` (one line) and returns data; the CLI and the app
+format it.
 """
 
 from __future__ import annotations
@@ -35,29 +57,35 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import struct
-import tempfile
 import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from recon_tui.model import canonical_amount
 from recon_tui.services import sessions
 from recon_tui.services.runs import export_summary, recorded
-from recon_tui.services.sessions import ScopedRecord, Session, SessionError, iso
-from recon_tui.store import Store
+from recon_tui.services.sessions import ScopedRecord, Session, iso
+from recon_tui.services.xlsx_stream import Workbook
+from recon_tui.store import Store, keys
+from recon_tui.store import exports as reads
 from recon_tui.store.audit import append, current_actor, entry_hash, head
-from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
+from recon_tui.store.errors import StoreKeyError
 
 FORMAT = "recon-tui.session-export"
 VERSION = 1
@@ -67,6 +95,7 @@ BUNDLE_FORMAT = "recon-tui.encrypted-export"
 BUNDLE_SUFFIX = ".rtbundle"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 MAX_HEADER = 64 * 1024
+_CHUNK = 1 << 20
 
 
 class ExportError(ValueError):
@@ -98,6 +127,7 @@ class ExportResult:
     audit_head: dict[str, Any]
     manifest_sha256: str
     session: Session = field(repr=False)
+    snapshot: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
         kind = ("an encrypted bundle" if self.encrypted else "a zip archive" if self.zipped
@@ -108,7 +138,7 @@ class ExportResult:
                 f"{self.audit_head['seq']}:{self.audit_head['hash'][:12]})")  # fmt: skip
 
 
-# --- gathering -------------------------------------------------------------------------
+# --- columns ---------------------------------------------------------------------------
 
 MEMBER_FIELDS = (
     "record_id", "side", "in_scope", "source", "account", "external_id", "kind", "ts", "asset",
@@ -128,82 +158,57 @@ SUMMARY_FIELDS = (
     "adjustments", "explained", "explained_count", "outside_period", "unadjusted",
     "unresolved_count",
 )  # fmt: skip
+UNRESOLVED_FIELDS = ("record_id", "pair", "side", "source", "account", "external_id", "kind",
+                     "ts", "asset", "amount", "state")  # fmt: skip
+ADJUSTMENT_FIELDS = ("group_id", "pair", "kind", "asset", "amount", "note")
+# One header for group and member columns: both have a "kind", so name them apart.
+MEMBER_HEADER = (*("group_kind" if k == "kind" else k for k in GROUP_FIELDS),
+                 *("record_kind" if k == "kind" else k for k in MEMBER_FIELDS))  # fmt: skip
+NUMBER_COLUMNS = frozenset({
+    "score", "amount", "fee", "left_total", "right_total", "difference", "adjustments",
+    "explained", "outside_period", "unadjusted",
+})  # fmt: skip
+"""Columns whose values are numbers: a value that is exactly a decimal stays as it is."""
+_NUMERIC_COPY = ("left_total", "right_total", "difference", "adjustments", "explained",
+                 "outside_period", "unadjusted")  # fmt: skip
 
 
-def _score(v: float | None) -> str | None:
-    # Scores are not money, but the document carries no floats at all: keep it uniform.
-    return None if v is None else format(Decimal(repr(v)).normalize(), "f")
+# --- cells -----------------------------------------------------------------------------
+
+_TRIGGERS = frozenset("=+-@\t\r")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
 
 
-def _members(conn: Connection, gids: list[int], in_scope: set[int],
-             ) -> dict[int, list[dict[str, Any]]]:  # fmt: skip
-    out: dict[int, list[dict[str, Any]]] = {g: [] for g in gids}
-    for part in sessions._chunks(gids):
-        marks = ", ".join("?" * len(part))
-        for row in conn.execute(
-            "SELECT m.group_id, m.side, r.id, r.source, r.account, r.external_id, r.kind, "
-            "r.ts_us, r.asset, r.amount, r.fee, r.fee_asset, r.status, r.booking_date, "
-            "r.value_date, r.reference, r.counterparty, r.txid, r.memo FROM group_members m "
-            f"JOIN records r ON r.id = m.record_id WHERE m.group_id IN ({marks}) "
-            "ORDER BY m.group_id, m.side, r.ts_us, r.id", part,
-        ):  # fmt: skip
-            (gid, side, rid, source, account, ext, kind, ts_us, asset, amount, fee, fee_asset,
-             status, booking, value, reference, counterparty, txid, memo) = row  # fmt: skip
-            out[gid].append({
-                "record_id": rid, "side": side, "in_scope": rid in in_scope, "source": source,
-                "account": account, "external_id": ext, "kind": kind, "ts": iso(ts_us),
-                "asset": asset, "amount": amount, "fee": fee, "fee_asset": fee_asset,
-                "status": status, "booking_date": booking, "value_date": value,
-                "reference": reference, "counterparty": counterparty, "txid": txid, "memo": memo,
-            })  # fmt: skip
-    return out
+def safe_cell(value: Any, numeric: bool = False) -> Any:
+    """A value as a spreadsheet cell: booleans as ``true``/``false``; text a spreadsheet
+    would run as a formula gets a leading ``'`` (OWASP), except an exact decimal number
+    in a number column (``-12.50`` is an amount, not a formula)."""
+    if value.__class__ is str:
+        if value and value[0] in _TRIGGERS and not (numeric and _DECIMAL.match(value)):
+            return "'" + value
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return value
 
 
-def _groups(conn: Connection, records: list[ScopedRecord]) -> list[dict[str, Any]]:
-    """Confirmed groups (matches and explained breaks) with a member in scope."""
-    in_scope = {r.id for r in records}
-    pairs = {r.pair for r in records}
-    gids: set[int] = set()
-    for part in sessions._chunks(sorted(in_scope)):
-        marks = ", ".join("?" * len(part))
-        gids.update(g for (g,) in conn.execute(
-            f"SELECT DISTINCT g.id FROM group_members m JOIN match_groups g ON g.id = m.group_id "
-            f"WHERE m.record_id IN ({marks}) AND g.state = 'confirmed'", part))  # fmt: skip
-    ordered = sorted(gids)
-    members = _members(conn, ordered, in_scope)
-    out = []
-    for part in sessions._chunks(ordered):
-        marks = ", ".join("?" * len(part))
-        for row in conn.execute(
-            "SELECT id, pair, kind, state, origin, rule, score, decided_by, decided_us, reason, "
-            f"note, adjustments FROM match_groups WHERE id IN ({marks}) ORDER BY id", part,
-        ):  # fmt: skip
-            if row[1] not in pairs:
-                continue
-            adjustments = [
-                {"kind": str(a.get("kind", "")), "asset": str(a["asset"]),
-                 "amount": canonical_amount(Decimal(str(a["amount"]))),
-                 "note": a.get("note")}
-                for a in (json.loads(row[11]) if row[11] else []) or []
-                if isinstance(a, dict) and "asset" in a and "amount" in a
-            ]  # fmt: skip
-            out.append({
-                "group_id": row[0], "pair": row[1], "kind": row[2], "state": row[3],
-                "origin": row[4], "rule": row[5], "score": _score(row[6]),
-                "decided_by": row[7], "decided_at": iso(row[8]), "reason": row[9],
-                "note": row[10], "adjustments": adjustments, "members": members[row[0]],
-            })  # fmt: skip
-    return out
+def _cells(row: list[Any], numeric: tuple[bool, ...]) -> list[Any]:
+    return [safe_cell(v, n) for v, n in zip(row, numeric, strict=True)]
 
 
-def _decision_out(d: dict[str, Any], raw: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        "seq": d["seq"], "at": iso(d["at_us"]), "at_us": d["at_us"], "actor": d["actor"],
-        "actor_kind": d["actor_kind"], "action": d["action"], "pair": d["pair"],
-        "group_id": d["group_id"], "record_ids": raw[0], "session_id": d["session_id"],
-        "before": raw[1], "after": raw[2], "reason": d["reason"], "note": d["note"],
-        "prev_hash": d["prev_hash"], "hash": d["hash"],
-    }  # fmt: skip
+def _flags(header: tuple[str, ...]) -> tuple[bool, ...]:
+    return tuple(h in NUMBER_COLUMNS for h in header)
+
+
+def _adjustments(text: str | None) -> list[dict[str, Any]]:
+    return [
+        {"kind": str(a.get("kind", "")), "asset": str(a["asset"]),
+         "amount": canonical_amount(Decimal(str(a["amount"]))), "note": a.get("note")}
+        for a in (json.loads(text) if text else []) or []
+        if isinstance(a, dict) and "asset" in a and "amount" in a
+    ]  # fmt: skip
 
 
 def decision_hash(d: dict[str, Any]) -> str:
@@ -214,40 +219,187 @@ def decision_hash(d: dict[str, Any]) -> str:
     return entry_hash(d["prev_hash"], content)
 
 
-def _decisions(conn: Connection, session: Session) -> list[dict[str, Any]]:
-    chosen = sessions.decisions_for(conn, session_id=session.id)
-    raw: dict[int, tuple[Any, ...]] = {}
-    seqs = [d["seq"] for d in chosen]
-    for part in sessions._chunks(seqs):
-        marks = ", ".join("?" * len(part))
-        for seq, rids, before, after in conn.execute(
-            f"SELECT seq, record_ids, before, after FROM decisions WHERE seq IN ({marks})", part
-        ):
-            raw[seq] = (rids, before, after)
-    return [_decision_out(d, raw[d["seq"]]) for d in chosen]
+# --- output streams --------------------------------------------------------------------
 
 
-def build_document(conn: Connection, session: Session, *, actor: str, draft: bool,
-                   generated_at: str) -> dict[str, Any]:  # fmt: skip
-    """The ``session.json`` document (see ``export_schema.json``)."""
-    records = sessions.scope_records(conn, session.scope)
-    groups = _groups(conn, records)
-    decisions = _decisions(conn, session)
-    balances = sessions.balances(conn, session, records)
-    h_seq, h_hash = head(conn)
-    open_items = [r for r in records if r.state != "matched"]
-    matched = [g for g in groups if g["kind"] != "explained"]
-    explained = [g for g in groups if g["kind"] == "explained"]
-    explained_ids = {m["record_id"] for g in explained for m in g["members"] if m["in_scope"]}
-    deciders: dict[tuple[str, str, str], int] = {}
-    for d in decisions:
-        key = (d["actor"], d["actor_kind"], d["action"])
-        deciders[key] = deciders.get(key, 0) + 1
-    by_decider: dict[tuple[str, str, str], int] = {}
-    for g in groups:
-        key = (g["decided_by"] or "", g["origin"], g["kind"])
-        by_decider[key] = by_decider.get(key, 0) + 1
+class _Sink(io.RawIOBase):
+    """A file being written: counts and hashes its plaintext; optionally encrypts it
+    (AES-256-GCM, the tag appended on close) before it reaches ``raw``."""
+
+    def __init__(self, raw: IO[bytes], key: bytes | None = None, nonce: bytes = b"",
+                 aad: bytes = b"") -> None:  # fmt: skip
+        super().__init__()
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self._enc = None
+        if key is not None:
+            self._enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+            if aad:
+                self._enc.authenticate_additional_data(aad)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self.sha256.update(data)
+        self.size += len(data)
+        self._raw.write(self._enc.update(data) if self._enc is not None else data)
+        return len(data)
+
+    def finish(self) -> None:
+        """Finish the cipher (the tag) and flush; the caller closes ``raw``."""
+        if self._enc is not None:
+            self._raw.write(self._enc.finalize() + self._enc.tag)
+            self._enc = None
+        self._raw.flush()
+
+
+def _open_private(path: Path) -> IO[bytes]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    return os.fdopen(fd, "wb", buffering=_CHUNK)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class _Staging:
+    """The files of one export as they are written: plain in the partial folder (a folder
+    export) or sealed under a key held only in memory (a zip or a bundle, assembled after)."""
+
+    def __init__(self, folder: Path, sealed: bool) -> None:
+        self.folder = folder
+        self.key = AESGCM.generate_key(bit_length=256) if sealed else None
+        self.files: dict[str, tuple[int, str, bytes]] = {}  # name -> (bytes, sha256, nonce)
+
+    @contextlib.contextmanager
+    def binary(self, name: str) -> Iterator[IO[bytes]]:
+        nonce = secrets.token_bytes(12) if self.key is not None else b""
+        with _open_private(self.folder / name) as raw:
+            sink = _Sink(raw, self.key, nonce)
+            buffered = io.BufferedWriter(sink, _CHUNK)
+            yield buffered
+            buffered.flush()
+            sink.finish()
+            os.fsync(raw.fileno())
+        self.files[name] = (sink.size, sink.sha256.hexdigest(), nonce)
+
+    @contextlib.contextmanager
+    def text(self, name: str) -> Iterator[IO[str]]:
+        with self.binary(name) as b:
+            t = io.TextIOWrapper(b, encoding="utf-8", newline="", write_through=False)
+            yield t
+            t.flush()
+            t.detach()
+
+    def read(self, name: str) -> Iterator[bytes]:
+        """The plaintext of a staged file, in chunks (sealed ones checked at the end)."""
+        size, _, nonce = self.files[name]
+        with open(self.folder / name, "rb") as f:
+            if self.key is None:
+                while chunk := f.read(_CHUNK):
+                    yield chunk
+                return
+            dec = Cipher(algorithms.AES(self.key), modes.GCM(nonce)).decryptor()
+            left = size
+            while left > 0:
+                chunk = f.read(min(_CHUNK, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                yield dec.update(chunk)
+            tag = f.read(16)
+            try:
+                dec.finalize_with_tag(tag)
+            except (InvalidTag, ValueError):
+                raise ExportError(f"the staged {name} changed on disk while exporting") from None
+
+
+# --- the document ----------------------------------------------------------------------
+
+
+def _sum(amounts: str | None) -> Decimal:
+    """Exact sum of comma-joined decimal texts (amounts never hold a comma)."""
+    return sum(map(Decimal, amounts.split(",")), Decimal(0)) if amounts else Decimal(0)
+
+
+def _gather(conn: Connection, session: Session, *, actor: str, draft: bool,
+            generated_at: str) -> dict[str, Any]:  # fmt: skip
+    """Stage the scope and compute everything of ``session.json`` except its big arrays."""
     scope = session.scope
+    reads.stage_scope(conn, [(p.name, p.left, p.right) for p in scope.pairs], scope.start_us,
+                      scope.end_us, session.id)  # fmt: skip
+    reads.stage_decisions(conn, session.id)
+    pairs = {p.name for p in scope.pairs}
+    zero = Decimal(0)
+    acc: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    in_scope = unresolved = 0
+    for pair, side, asset, n, not_matched, amounts in reads.scope_totals(conn):
+        a, c = acc[(pair, asset)], counts[(pair, asset)]
+        total = _sum(amounts)
+        in_scope += n
+        if side == "L":
+            a["left_total"] += total
+            c["left_count"] += n
+        else:
+            a["right_total"] += total
+            c["right_count"] += n
+        c["unresolved"] += not_matched
+        unresolved += not_matched
+    for pair, kind, side, asset, member_in_scope, n, amounts in reads.member_totals(conn):
+        if pair not in pairs:
+            continue
+        total = _sum(amounts)
+        signed = total if side == "L" else -total
+        if member_in_scope:
+            if kind == "explained":
+                acc[(pair, asset)]["explained"] += signed
+                counts[(pair, asset)]["explained_count"] += n
+        elif kind == "match":
+            acc[(pair, asset)]["outside_period"] += signed
+    for _gid, pair, _kind, adj in reads.group_adjustments(conn):
+        for item in _adjustments(adj):
+            acc[(pair, item["asset"])]["adjustments"] += Decimal(item["amount"])
+    by_pair: list[dict[str, Any]] = []
+    by_asset: dict[str, dict[str, Any]] = {}
+    for (pair, asset), a in sorted(acc.items()):
+        c = counts[(pair, asset)]
+        diff = a["left_total"] - a["right_total"]
+        row = {
+            "pair": pair, "asset": asset, "left_count": c["left_count"],
+            "left_total": a["left_total"], "right_count": c["right_count"],
+            "right_total": a["right_total"], "difference": diff,
+            "adjustments": a["adjustments"], "explained": a["explained"],
+            "explained_count": c["explained_count"], "outside_period": a["outside_period"],
+            "unadjusted": diff - a["adjustments"] + a["outside_period"] - a["explained"],
+            "unresolved_count": c["unresolved"],
+        }  # fmt: skip
+        by_pair.append(row)
+        b = by_asset.setdefault(asset, {"asset": asset})
+        for k, v in row.items():
+            if k not in ("pair", "asset"):
+                b[k] = b.get(k, 0 if isinstance(v, int) else zero) + v
+
+    def money(r: dict[str, Any]) -> dict[str, Any]:
+        return {k: canonical_amount(v) if isinstance(v, Decimal) else v for k, v in r.items()}
+
+    group_counts = reads.group_counts(conn)
+    matched = sum(n for _, _, k, n in group_counts if k != "explained")
+    explained = sum(n for _, _, k, n in group_counts if k == "explained")
+    by_decider: dict[tuple[str, str, str], int] = defaultdict(int)
+    for decided_by, origin, kind, n in group_counts:
+        by_decider[(decided_by or "", origin, kind)] += n
+    explained_ids = reads.explained_in_scope(conn)
+    decision_counts, last = reads.decision_counts(conn)
+    h_seq, h_hash = head(conn)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -266,157 +418,340 @@ def build_document(conn: Connection, session: Session, *, actor: str, draft: boo
             "reopened": int(session.summary.get("reopened", 0)),
         },
         "audit": {"entries": h_seq, "head_seq": h_seq, "head_hash": h_hash,
-                  "session_head": ({"seq": decisions[-1]["seq"], "hash": decisions[-1]["hash"]}
-                                   if decisions else None)},
+                  "session_head": {"seq": last[0], "hash": last[1]} if last else None},
         "summary": {
-            "records": {"in_scope": len(records),
-                        "matched": len(records) - len(open_items) - len(explained_ids),
-                        "explained": len(explained_ids), "unresolved": len(open_items)},
-            "groups": {"matched": len(matched), "explained": len(explained),
+            "records": {"in_scope": in_scope,
+                        "matched": in_scope - unresolved - explained_ids,
+                        "explained": explained_ids, "unresolved": unresolved},
+            "groups": {"matched": matched, "explained": explained,
                        # Auto means confirmed by the engine itself; an engine suggestion
                        # that an operator confirmed counts as the operator's decision.
-                       "auto": sum(1 for g in groups if g["decided_by"] == "engine"),
-                       "manual": sum(1 for g in groups if g["decided_by"] != "engine")},
-            "by_pair": balances["by_pair"],
-            "by_asset": balances["by_asset"],
+                       "auto": sum(n for d, _, _, n in group_counts if d == "engine"),
+                       "manual": sum(n for d, _, _, n in group_counts if d != "engine")},
+            "by_pair": [money(r) for r in by_pair],
+            "by_asset": [money(b) for _, b in sorted(by_asset.items())],
             "decisions_by_actor": [
                 {"actor": a, "actor_kind": k, "action": act, "count": n}
-                for (a, k, act), n in sorted(deciders.items())
+                for a, k, act, n in decision_counts
             ],
             "groups_by_decider": [
                 {"decided_by": a, "origin": o, "kind": k, "count": n}
                 for (a, o, k), n in sorted(by_decider.items())
             ],
         },
-        "groups": matched,
-        "explained": explained,
-        "unresolved": [
-            {"record_id": r.id, "pair": r.pair, "side": r.side, "source": r.source,
-             "account": r.account, "external_id": r.external_id, "kind": r.kind,
-             "ts": iso(r.ts_us), "asset": r.asset, "amount": canonical_amount(r.amount),
-             "state": r.state}
-            for r in open_items
-        ],
-        "decisions": decisions,
     }  # fmt: skip
 
 
-# --- rendering -------------------------------------------------------------------------
+class _JsonDoc:
+    """``session.json`` written as it goes: small parts indented, big arrays one item a line."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self._first_key = True
+        self._items = 0
+
+    def _key(self, key: str) -> None:
+        self.out.write(("{\n" if self._first_key else ",\n") + f"  {json.dumps(key)}: ")
+        self._first_key = False
+
+    def value(self, key: str, value: Any) -> None:
+        self._key(key)
+        self.out.write(json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  "))
+
+    def begin(self, key: str) -> None:
+        self._key(key)
+        self.out.write("[")
+        self._items = 0
+
+    def item(self, value: Any) -> None:
+        self.out.write(("\n    " if self._items == 0 else ",\n    ")
+                       + json.dumps(value, ensure_ascii=False))  # fmt: skip
+        self._items += 1
+
+    def item_text(self, text: str) -> None:
+        """An item that is JSON text already."""
+        self.out.write(("\n    " if self._items == 0 else ",\n    ") + text)
+        self._items += 1
+
+    def end(self) -> None:
+        self.out.write("\n  ]" if self._items else "]")
+
+    def close(self) -> None:
+        self.out.write("\n}\n")
 
 
-def _csv(header: tuple[str, ...] | list[str], rows: list[list[Any]]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    for row in rows:
-        w.writerow(["" if v is None else "true" if v is True else "false" if v is False else v
-                    for v in row])  # fmt: skip
-    return buf.getvalue().encode("utf-8")
-
-
-def _tables(doc: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
-    """The CSV/XLSX tables of a document: name -> (header, rows)."""
-    def member_rows(groups: list[dict[str, Any]]) -> list[list[Any]]:
-        return [[*(g[k] for k in GROUP_FIELDS), *(m[k] for k in MEMBER_FIELDS)]
-                for g in groups for m in g["members"]]  # fmt: skip
-
-    summary = [[r.get(k) for k in SUMMARY_FIELDS] for r in doc["summary"]["by_pair"]]
-    summary += [["*", *(r.get(k) for k in SUMMARY_FIELDS[1:])] for r in doc["summary"]["by_asset"]]
-    unresolved_fields = ["record_id", "pair", "side", "source", "account", "external_id", "kind",
-                         "ts", "asset", "amount", "state"]  # fmt: skip
-    # One header for group and member columns: both have a "kind", so name them apart.
-    header = [*("group_kind" if k == "kind" else k for k in GROUP_FIELDS),
-              *("record_kind" if k == "kind" else k for k in MEMBER_FIELDS)]  # fmt: skip
-    return {
-        "groups": (header, member_rows(doc["groups"])),
-        "explained": (header, member_rows(doc["explained"])),
-        "adjustments": (["group_id", "pair", "kind", "asset", "amount", "note"], [
-            [g["group_id"], g["pair"], a["kind"], a["asset"], a["amount"], a.get("note")]
-            for g in doc["groups"] + doc["explained"] for a in g["adjustments"]
-        ]),
-        "summary": (list(SUMMARY_FIELDS), summary),
-        "unresolved": (unresolved_fields,
-                       [[u[k] for k in unresolved_fields] for u in doc["unresolved"]]),
-        "decisions": (list(DECISION_FIELDS),
-                      [[d[k] for k in DECISION_FIELDS] for d in doc["decisions"]]),
-    }  # fmt: skip
-
-
-_NUMERIC_COPY = ("left_total", "right_total", "difference", "adjustments", "explained",
-                 "outside_period", "unadjusted")  # fmt: skip
-
-
-def _xlsx(doc: dict[str, Any], tables: dict[str, tuple[list[str], list[list[Any]]]]) -> bytes:
-    import xlsxwriter
-
-    buf = io.BytesIO()
-    # in_memory: xlsxwriter would otherwise stage plaintext parts in the system temp dir.
-    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-               "strings_to_numbers": False}  # fmt: skip
-    wb = xlsxwriter.Workbook(buf, options)
-    bold = wb.add_format({"bold": True})
-    s = doc["session"]
-    info = wb.add_worksheet("Session")
-    facts = [
-        ("Session", f"{s['id']} {s['name']}"), ("State", s["state"]),
-        ("Draft", "yes" if doc["draft"] else "no"), ("Owner", s["owner"]),
-        ("Pairs", ", ".join(p["name"] for p in s["pairs"])),
-        ("Period start (incl.)", s["period"]["start"]), ("Period end (excl.)", s["period"]["end"]),
-        ("As of", s["as_of"]), ("Opened", s["opened_at"]), ("Closed", s["closed_at"] or ""),
-        ("Generated", doc["generated_at"]), ("Generated by", doc["generated_by"]),
-        ("Audit head", f"{doc['audit']['head_seq']}:{doc['audit']['head_hash']}"),
-        ("Amounts", "exact decimal text; the Summary sheet adds numeric copies (≈) for sums"),
-    ]  # fmt: skip
-    for i, (k, v) in enumerate(facts):
-        info.write_string(i, 0, k, bold)
-        info.write_string(i, 1, str(v))
-    info.set_column(0, 0, 22)
-    info.set_column(1, 1, 70)
-    for name, (header, rows) in tables.items():
-        ws = wb.add_worksheet(name.capitalize())
-        extra = [h for h in header if name == "summary" and h in _NUMERIC_COPY]
-        for c, h in enumerate([*header, *(f"{h} (number)" for h in extra)]):
-            ws.write_string(0, c, h, bold)
-        for r, row in enumerate(rows, start=1):
-            for c, v in enumerate(row):
-                if v is None:
-                    continue
-                # Always strings: exact amounts, and no formula injection from source text.
-                ws.write_string(r, c, v if isinstance(v, str) else json.dumps(v))
-            for j, h in enumerate(extra):
-                v = row[header.index(h)]
-                if v is not None:
-                    ws.write_number(r, len(header) + j, float(Decimal(v)))
-        ws.freeze_panes(1, 0)
-    wb.close()
-    return buf.getvalue()
+def _group_item(gjson: str, adj: str | None, members: list[str]) -> str:
+    """A group's JSON item: its own fields (adjustments parsed and made exact when it has
+    some) and its members' objects."""
+    if adj:
+        g = json.loads(gjson)
+        g["adjustments"] = _adjustments(adj)
+        gjson = json.dumps(g, ensure_ascii=False, separators=(",", ":"))
+    return f'{gjson[:-1]},"members":[{",".join(members)}]}}'
 
 
 def schema_text() -> bytes:
     return resources.files("recon_tui").joinpath("export_schema.json").read_bytes()
 
 
-def render(doc: dict[str, Any]) -> dict[str, bytes]:
-    """All files of an export, ``manifest.json`` last (it lists the others' SHA-256)."""
-    files: dict[str, bytes] = {
-        "session.json": (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
-    }
-    tables = _tables(doc)
-    for name, (header, rows) in tables.items():
-        files[f"{name}.csv"] = _csv(header, rows)
-    files["workbook.xlsx"] = _xlsx(doc, tables)
-    files["export_schema.json"] = schema_text()
+INT_COLUMNS = frozenset({
+    "group_id", "record_id", "seq", "at_us", "session_id", "left_count", "right_count",
+    "explained_count", "unresolved_count",
+})  # fmt: skip
+"""Columns of whole numbers: written to the workbook as numbers."""
+_SHEET_ROWS = 2_000  # CSV rows per hand-over to the workbook writer
+
+
+def _sheet_cells(header: tuple[str, ...], extra: tuple[str, ...]
+                 ) -> Callable[[list[str]], list[Any]]:  # fmt: skip
+    """CSV text fields -> workbook cells: empty is no cell, whole-number columns are
+    numbers, ``extra`` columns get a numeric copy (≈) appended; the rest is the same text
+    as the CSV (already neutralised)."""
+    ints = [i for i, h in enumerate(header) if h in INT_COLUMNS]
+    copies = [header.index(h) for h in extra]
+
+    def cells(fields: list[str]) -> list[Any]:
+        out: list[Any] = [f if f else None for f in fields]
+        for i in ints:
+            v = out[i]
+            if v is not None and v.isdigit():
+                out[i] = int(v)
+        for i in copies:
+            v = fields[i]
+            out.append(float(Decimal(v)) if _DECIMAL.match(v) else None)
+        return out
+
+    return cells
+
+
+def _sheets_loop(recv: Callable[[], Any], wb: Workbook) -> None:
+    """Build the workbook from the messages of :class:`_Sheets` (here or in a child)."""
+    cells: Callable[[list[str]], list[Any]] = list
+    sheet = None
+    while True:
+        msg = recv()
+        op = msg[0]
+        if op == "sheet":
+            _, name, header, extra, widths, freeze = msg
+            sheet = wb.sheet(name, widths=widths, freeze_header=freeze)
+            if header:
+                sheet.row([*header, *(f"{h} (number)" for h in extra)], style=1)
+            cells = _sheet_cells(tuple(header), tuple(extra)) if header else list
+        elif op == "csv":
+            assert sheet is not None
+            for fields in csv.reader(io.StringIO(msg[1])):
+                sheet.row(cells(fields))
+        elif op == "xml":
+            assert sheet is not None
+            sheet.cells(msg[1])
+        elif op == "rows":
+            assert sheet is not None
+            for r in msg[1]:
+                sheet.row(r)
+        elif op == "close":
+            wb.close()
+            return
+
+
+class _Sheets:
+    """The workbook, written by a thread of its own from the same text as the CSV files:
+    its work is mostly deflate, which runs without the GIL, so it takes the second core."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
+        self._error: BaseException | None = None
+        self._wb = Workbook(stream)
+
+        def run() -> None:
+            try:
+                _sheets_loop(self._queue.get, self._wb)
+            except BaseException as exc:  # handed to the writer at close
+                self._error = exc
+                self._wb.abort()
+                while self._queue.get()[0] != "close":
+                    pass
+
+        self._thread = threading.Thread(target=run, name="export-workbook", daemon=True)
+        self._thread.start()
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        self._queue.put(msg)
+
+    def close(self) -> None:
+        self._queue.put(("close",))
+        self._thread.join()
+        if self._error is not None:
+            raise ExportError(f"writing workbook.xlsx failed: {self._error}")
+
+    def abort(self) -> None:
+        self._wb.abort()
+        self._queue.put(("close",))
+        self._thread.join(timeout=30)
+
+
+class _Table:
+    """One small table going out as a CSV file and a workbook sheet (cells made here)."""
+
+    def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
+                 header: tuple[str, ...], extra: tuple[str, ...] = ()) -> None:  # fmt: skip
+        self.out = csv_out
+        self.sheets = sheets
+        self.buf = io.StringIO()
+        self.writer = csv.writer(self.buf)
+        self.writer.writerow(header)
+        self.out.write(self.buf.getvalue())
+        self.buf.seek(0)
+        self.buf.truncate()
+        sheets.send(("sheet", name.capitalize(), list(header), list(extra), None, True))
+        self.flags = _flags(header)
+
+    def row(self, values: list[Any]) -> None:
+        self.writer.writerow(_cells(values, self.flags))
+
+    def flush(self) -> None:
+        text = self.buf.getvalue()
+        self.buf.seek(0)
+        self.buf.truncate()
+        self.out.write(text)
+        self.sheets.send(("csv", text))
+
+
+class _BigTable:
+    """One big table whose rows come formatted from SQL (neutralised CSV fields and cells)."""
+
+    def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
+                 header: tuple[str, ...]) -> None:  # fmt: skip
+        self.out = csv_out
+        self.sheets = sheets
+        self.writer = csv.writer(csv_out)
+        self.writer.writerow(header)
+        sheets.send(("sheet", name.capitalize(), list(header), [], None, True))
+        self.lines: list[tuple[Any, ...]] = []
+        self.cells: list[str] = []
+
+    def row(self, fields: tuple[Any, ...], cells: str) -> None:
+        self.lines.append(fields)
+        self.cells.append(cells)
+        if len(self.lines) >= _SHEET_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            self.writer.writerows(self.lines)
+            self.sheets.send(("xml", self.cells))
+            self.lines = []
+            self.cells = []
+
+
+def _write_all(conn: Connection, staging: _Staging, doc: dict[str, Any]) -> int:
+    """Write every file of the export into ``staging``; returns the unresolved count."""
+    counter = [0]
+    with staging.binary("workbook.xlsx") as xf:
+        sheets = _Sheets(xf)
+        try:
+            with staging.text("session.json") as jf:
+                _write_tables(conn, staging, doc, sheets, _JsonDoc(jf), counter)
+            sheets.close()
+        except BaseException:
+            sheets.abort()
+            raise
+    with staging.binary("export_schema.json") as f:
+        f.write(schema_text())
+    return counter[0]
+
+
+def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], sheets: _Sheets,
+                  j: _JsonDoc, counter: list[int]) -> None:  # fmt: skip
+    pair_names = [p["name"] for p in doc["session"]["pairs"]]
+    for key in ("format", "version", "generated_at", "generated_by", "draft", "session",
+                "audit", "summary"):  # fmt: skip
+        j.value(key, doc[key])
+    s = doc["session"]
+    sheets.send(("sheet", "Session", [], [], {0: 22, 1: 70}, False))
+    sheets.send(("rows", [[k, safe_cell(str(v))] for k, v in [
+        ("Session", f"{s['id']} {s['name']}"), ("State", s["state"]),
+        ("Draft", "yes" if doc["draft"] else "no"), ("Owner", s["owner"]),
+        ("Pairs", ", ".join(p["name"] for p in s["pairs"])),
+        ("Period start (incl.)", s["period"]["start"]),
+        ("Period end (excl.)", s["period"]["end"]), ("As of", s["as_of"]),
+        ("Opened", s["opened_at"]), ("Closed", s["closed_at"] or ""),
+        ("Generated", doc["generated_at"]), ("Generated by", doc["generated_by"]),
+        ("Audit head", f"{doc['audit']['head_seq']}:{doc['audit']['head_hash']}"),
+        ("Amounts", "exact decimal text; the Summary sheet adds numeric copies (≈) for sums"),
+    ]]))  # fmt: skip
+    adjustments: list[list[Any]] = []
+    for key, kind, name in (("groups", "match", "groups"),
+                            ("explained", "explained", "explained")):  # fmt: skip
+        j.begin(key)
+        with staging.text(f"{name}.csv") as cf:
+            table = _BigTable(cf, sheets, name, MEMBER_HEADER)
+            current: int | None = None
+            head_json, head_adj = "", None
+            members: list[str] = []
+            for row in reads.group_members(conn, kind):
+                gid, adj, gjson, mjson = row[:4]
+                if gid != current:
+                    if current is not None:
+                        j.item_text(_group_item(head_json, head_adj, members))
+                    current, head_json, head_adj, members = gid, gjson, adj, []
+                    if adj:
+                        g = json.loads(gjson)
+                        for a in _adjustments(adj):
+                            adjustments.append([gid, g["pair"], a["kind"], a["asset"],
+                                                a["amount"], a.get("note")])  # fmt: skip
+                members.append(mjson)
+                table.row(row[4:-1], row[-1])
+            if current is not None:
+                j.item_text(_group_item(head_json, head_adj, members))
+            table.flush()
+        j.end()
+    with staging.text("adjustments.csv") as cf:
+        small = _Table(cf, sheets, "adjustments", ADJUSTMENT_FIELDS)
+        for values in adjustments:
+            small.row(values)
+        small.flush()
+    with staging.text("summary.csv") as cf:
+        extra = tuple(h for h in SUMMARY_FIELDS if h in _NUMERIC_COPY)
+        small = _Table(cf, sheets, "summary", SUMMARY_FIELDS, extra)
+        for r in doc["summary"]["by_pair"]:
+            small.row([r.get(k) for k in SUMMARY_FIELDS])
+        for r in doc["summary"]["by_asset"]:
+            small.row(["*", *(r.get(k) for k in SUMMARY_FIELDS[1:])])
+        small.flush()
+    for key, name, header, rows in (
+        ("unresolved", "unresolved", UNRESOLVED_FIELDS, reads.unresolved(conn, pair_names)),
+        ("decisions", "decisions", DECISION_FIELDS, reads.decisions(conn)),
+    ):  # fmt: skip
+        j.begin(key)
+        with staging.text(f"{name}.csv") as cf:
+            table = _BigTable(cf, sheets, name, header)
+            n = 0
+            for row in rows:
+                j.item_text(row[0])
+                table.row(row[1:-1], row[-1])
+                n += 1
+            table.flush()
+        if key == "unresolved":
+            counter[0] = n
+        j.end()
+    j.close()
+
+
+def _manifest(doc: dict[str, Any], staging: _Staging, snapshot: dict[str, Any]) -> bytes:
     manifest = {
         "format": FORMAT, "version": VERSION, "generated_at": doc["generated_at"],
         "session_id": doc["session"]["id"], "session_state": doc["session"]["state"],
         "draft": doc["draft"], "audit_head": {"seq": doc["audit"]["head_seq"],
                                               "hash": doc["audit"]["head_hash"]},
         "session_head": doc["audit"]["session_head"],
-        "files": [{"name": n, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
-                  for n, b in sorted(files.items())],
+        "snapshot": snapshot,
+        "files": [{"name": n, "bytes": size, "sha256": sha}
+                  for n, (size, sha, _) in sorted(staging.files.items())],
     }  # fmt: skip
-    files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
-    return files
+    return (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
 
 
 def check_manifest(folder: Path) -> list[str]:
@@ -425,28 +760,59 @@ def check_manifest(folder: Path) -> list[str]:
     bad = []
     for f in manifest["files"]:
         p = folder / f["name"]
-        if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != f["sha256"]:
+        if not p.is_file() or _file_sha256(p) != f["sha256"]:
             bad.append(f["name"])
     return bad
 
 
-# --- atomic publishing -----------------------------------------------------------------
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+# --- partial folders ---------------------------------------------------------------------
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+def _partial_name(final: Path, pid: int) -> str:
+    return f".{final.name}.{pid}.partial"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(final: Path) -> list[Path]:
+    """Remove what killed exports to ``final`` left beside it (``.<name>.*.partial``
+    whose writer is gone); returns what was removed."""
+    removed: list[Path] = []
+    parent = final.parent
+    if not parent.is_dir():
+        return removed
+    prefix = f".{final.name}."
+    for p in parent.iterdir():
+        if not (p.name.startswith(prefix) and p.name.endswith(".partial")):
+            continue
+        middle = p.name[len(prefix) : -len(".partial")]
+        if middle.isdigit() and _alive(int(middle)):
+            continue  # an export running now
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        removed.append(p)
+    return removed
 
 
 def _refuse_existing(final: Path) -> None:
@@ -454,73 +820,15 @@ def _refuse_existing(final: Path) -> None:
         raise ExportError(f"{final} already exists; choose another --out")
 
 
-def publish_folder(files: dict[str, bytes], final: Path) -> None:
-    """Write ``files`` into a new folder ``final``, atomically."""
-    _refuse_existing(final)
-    parent = final.parent
-    tmp: Path | None = None
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
-        for name, data in files.items():
-            _write_synced(tmp / name, data)
-        _fsync_dir(tmp)
-        os.replace(tmp, final)
-        tmp = None
-        _fsync_dir(parent)
-    except OSError as exc:
-        raise ExportError(f"could not write {final}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def publish_file(data: bytes, final: Path) -> None:
-    """Write one file ``final`` atomically (temp file beside it, fsync, rename)."""
-    _refuse_existing(final)
-    parent = final.parent
-    tmp: str | None = None
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-        tmp = None
-        _fsync_dir(parent)
-    except OSError as exc:
-        raise ExportError(f"could not write {final}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def zip_bytes(files: dict[str, bytes], root: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            info = zipfile.ZipInfo(f"{root}/{name}", date_time=(2000, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            z.writestr(info, data)
-    return buf.getvalue()
-
-
-# --- encryption ------------------------------------------------------------------------
+# --- archives and bundles ----------------------------------------------------------------
 
 
 def _kdf(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
 
-def encrypt_bundle(payload: bytes, passphrase: str) -> bytes:
-    """``magic | u32 header length | header JSON | AES-256-GCM(payload)``; the header
-    (KDF parameters, salt, nonce) is authenticated as associated data."""
-    if not passphrase:
-        raise ExportError("an encrypted export needs a passphrase")
+def _bundle_prefix(passphrase: str) -> tuple[bytes, bytes, bytes]:
+    """(prefix, key, nonce) of a new bundle: magic, header length, header."""
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
     header = json.dumps({
         "format": BUNDLE_FORMAT, "version": 1, "cipher": "AES-256-GCM", "kdf": "scrypt",
@@ -528,8 +836,28 @@ def encrypt_bundle(payload: bytes, passphrase: str) -> bytes:
         "salt": base64.b64encode(salt).decode(), "nonce": base64.b64encode(nonce).decode(),
     }, separators=(",", ":")).encode()  # fmt: skip
     prefix = BUNDLE_MAGIC + struct.pack(">I", len(header)) + header
-    key = _kdf(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return prefix, _kdf(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P), nonce
+
+
+def encrypt_bundle(payload: bytes, passphrase: str) -> bytes:
+    """A whole bundle in memory (small payloads; the export streams instead)."""
+    if not passphrase:
+        raise ExportError("an encrypted export needs a passphrase")
+    prefix, key, nonce = _bundle_prefix(passphrase)
     return prefix + AESGCM(key).encrypt(nonce, payload, prefix)
+
+
+def _zip_into(raw: IO[bytes], staging: _Staging, root: str, names: list[str]) -> None:
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name in names:
+            info = zipfile.ZipInfo(f"{root}/{name}", date_time=(2000, 1, 1, 0, 0, 0))
+            # The workbook is a zip already: storing it is as small and costs nothing.
+            info.compress_type = (zipfile.ZIP_STORED if name.endswith(".xlsx")
+                                  else zipfile.ZIP_DEFLATED)  # fmt: skip
+            info.external_attr = 0o600 << 16
+            with z.open(info, "w", force_zip64=True) as entry:
+                for chunk in staging.read(name):
+                    entry.write(chunk)
 
 
 def decrypt_bundle_bytes(blob: bytes, passphrase: str) -> bytes:
@@ -548,8 +876,10 @@ def decrypt_bundle_bytes(blob: bytes, passphrase: str) -> bytes:
         params = int(h["n"]), int(h["r"]), int(h["p"])
     except (ValueError, KeyError, TypeError):
         raise damaged from None
-    if not (2**10 <= params[0] <= 2**20 and params[1] <= 32 and params[2] <= 16):
-        raise damaged  # refuse absurd KDF costs from a crafted header
+    try:  # refuse absurd or malformed KDF costs from a crafted header, in one line
+        params = keys.check_scrypt(*(h["n"], h["r"], h["p"]), "bundle header")
+    except StoreKeyError as exc:
+        raise ExportError(str(exc)) from None
     key = _kdf(passphrase, salt, *params)
     try:
         return AESGCM(key).decrypt(nonce, blob[12 + n :], prefix)
@@ -564,20 +894,50 @@ def open_bundle(bundle: Path, out: Path, passphrase: str) -> Path:
     except OSError as exc:
         raise ExportError(f"cannot read {bundle}: {exc.strerror or exc}") from None
     payload = decrypt_bundle_bytes(blob, passphrase)
-    files: dict[str, bytes] = {}
+    del blob
+    out = Path(out)
+    _refuse_existing(out)
+    remove_stale_partials(out)
+
+    def fill(folder: Path) -> None:
+        try:
+            with zipfile.ZipFile(io.BytesIO(payload)) as z:
+                for info in z.infolist():
+                    if info.is_dir():
+                        continue
+                    name = info.filename.split("/", 1)[-1]
+                    if not name or "/" in name or "\\" in name or name in (".", ".."):
+                        raise ExportError(
+                            f"the bundle holds an unexpected path {info.filename!r}")
+                    with z.open(info) as src, _open_private(folder / name) as dst:
+                        shutil.copyfileobj(src, dst, _CHUNK)
+                        dst.flush()
+                        os.fsync(dst.fileno())
+        except zipfile.BadZipFile:
+            raise ExportError("the bundle's content is damaged") from None
+
+    _publish(out, fill)
+    return out
+
+
+def _publish(final: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a new partial folder and rename it to ``final``; removed on any failure."""
+    parent = final.parent
+    work: Path | None = None
     try:
-        with zipfile.ZipFile(io.BytesIO(payload)) as z:
-            for info in z.infolist():
-                if info.is_dir():
-                    continue
-                name = info.filename.split("/", 1)[-1]
-                if not name or "/" in name or "\\" in name or name in (".", ".."):
-                    raise ExportError(f"the bundle holds an unexpected path {info.filename!r}")
-                files[name] = z.read(info)
-    except zipfile.BadZipFile:
-        raise ExportError("the bundle's content is damaged") from None
-    publish_folder(files, Path(out))
-    return Path(out)
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = parent / _partial_name(final, os.getpid())
+        os.mkdir(work, 0o700)
+        fill(work)
+        _fsync_dir(work)
+        os.replace(work, final)
+        work = None
+        _fsync_dir(parent)
+    except OSError as exc:
+        raise ExportError(f"could not write {final}: {exc.strerror or exc}") from None
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 # --- the export itself -----------------------------------------------------------------
@@ -603,93 +963,106 @@ def export_session(
     listing what is unresolved) unless ``force``, which writes a draft.
 
     ``out`` is the final path (folder, ``.zip`` or bundle); an existing directory receives
-    the default name inside it; ``None`` means the current directory.
+    the default name inside it; ``None`` means the current directory. The store is read in
+    one snapshot and is never locked against writers while the files are built.
     """
     actor = actor or current_actor()
     if encrypt and not passphrase:
         raise ExportError("an encrypted export needs a passphrase")
-    with store.tx() as conn:  # one consistent snapshot (the write lock keeps writers out)
-        session = sessions.get_session(conn, session_id)
-        chain = verify_chain(conn)
-        if not chain.ok:
-            raise ExportError(f"the audit trail is broken at decision {chain.broken_at} "
-                              f"({chain.problem}); run 'recon-tui verify'")  # fmt: skip
-        draft = session.state != "closed"
-        if draft and not force:
-            raise ExportRefused(session, sessions.unresolved(conn, session))
-        from datetime import UTC, datetime
-
-        generated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        doc = build_document(conn, session, actor=actor, draft=draft, generated_at=generated)
-    files = render(doc)
-    name = default_name(session, draft)
-    suffix = BUNDLE_SUFFIX if encrypt else ".zip" if zip_archive else ""
-    target = Path(out) if out is not None else Path.cwd() / (name + suffix)
-    if target.is_dir():
-        target = target / (name + suffix)
-    if encrypt:
-        assert passphrase is not None
-        publish_file(encrypt_bundle(zip_bytes(files, name), passphrase), target)
-    elif zip_archive:
-        publish_file(zip_bytes(files, name), target)
-    else:
-        publish_folder(files, target)
-    manifest_sha = hashlib.sha256(files["manifest.json"]).hexdigest()
-    with store.tx() as conn:  # who exported what, bound to the chain
-        append(conn, "session_export", actor=actor, session_id=session.id,
+    try:
+        with reads.snapshot(store) as conn:
+            session = sessions.get_session(conn, session_id)
+            audit = sessions.verify_all(conn)  # the chain, and the tables against the logs
+            if not audit.ok:
+                first = (audit.problem if audit.broken_at is not None
+                         else audit.state_problems[0])  # fmt: skip
+                raise ExportError(f"export refused: the store disagrees with its audit trail "
+                                  f"({first}); run 'recon-tui verify'")  # fmt: skip
+            draft = session.state != "closed"
+            if draft and not force:
+                raise ExportRefused(session, sessions.unresolved(conn, session))
+            name = default_name(session, draft)
+            suffix = BUNDLE_SUFFIX if encrypt else ".zip" if zip_archive else ""
+            target = Path(out) if out is not None else Path.cwd() / (name + suffix)
+            if target.is_dir():
+                target = target / (name + suffix)
+            _refuse_existing(target)
+            remove_stale_partials(target)
+            generated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            h_seq, h_hash = head(conn)
+            snap = {"audit_seq": h_seq, "audit_hash": h_hash,
+                    "store_rev": reads.store_rev(conn), "read_at": generated,
+                    "consistent": "one read transaction"}  # fmt: skip
+            doc = _gather(conn, session, actor=actor, draft=draft, generated_at=generated)
+            box: dict[str, Any] = {}
+            if encrypt or zip_archive:
+                _archive(target, conn, doc, snap, box, name, passphrase if encrypt else None)
+            else:
+                _folder(target, conn, doc, snap, box)
+    except sessions.SessionError as exc:
+        raise ExportError(str(exc)) from None
+    manifest_sha = hashlib.sha256(box["manifest"]).hexdigest()
+    with store.tx() as wconn:  # who exported what, bound to the chain: one short write
+        append(wconn, "session_export", actor=actor, session_id=session.id,
                after={"manifest_sha256": manifest_sha, "draft": draft, "encrypted": encrypt,
-                      "files": len(files), "audit_head": doc["audit"]["head_seq"]})  # fmt: skip
+                      "files": len(box["files"]), "audit_head": doc["audit"]["head_seq"],
+                      "store_rev": snap["store_rev"]})  # fmt: skip
     return ExportResult(
-        path=target, files=sorted(files), draft=draft, encrypted=encrypt, zipped=zip_archive,
-        unresolved=len(doc["unresolved"]), manifest_sha256=manifest_sha,
+        path=target, files=box["files"], draft=draft, encrypted=encrypt, zipped=zip_archive,
+        unresolved=box["unresolved"], manifest_sha256=manifest_sha,
         audit_head={"seq": doc["audit"]["head_seq"], "hash": doc["audit"]["head_hash"]},
-        session=session,
+        session=session, snapshot=snap,
     )  # fmt: skip
 
 
-# --- command line ----------------------------------------------------------------------
+def _folder(target: Path, conn: Connection, doc: dict[str, Any], snap: dict[str, Any],
+            box: dict[str, Any]) -> None:  # fmt: skip
+    def fill(work: Path) -> None:
+        staging = _Staging(work, sealed=False)
+        box["unresolved"] = _write_all(conn, staging, doc)
+        box["manifest"] = _manifest(doc, staging, snap)
+        with _open_private(work / "manifest.json") as f:
+            f.write(box["manifest"])
+            f.flush()
+            os.fsync(f.fileno())
+        box["files"] = sorted([*staging.files, "manifest.json"])
+
+    _publish(target, fill)
 
 
-def _passphrase(confirm: bool) -> str:
-    from recon_tui.store import keys
-
+def _archive(target: Path, conn: Connection, doc: dict[str, Any], snap: dict[str, Any],
+             box: dict[str, Any], root: str, passphrase: str | None) -> None:  # fmt: skip
+    """A zip (or, with a passphrase, an encrypted bundle of one) at ``target``: files
+    staged sealed in the partial folder, then streamed into the archive there."""
+    parent = target.parent
+    work: Path | None = None
     try:
-        return keys.ask_passphrase("Export passphrase: ", env=PASSPHRASE_ENV, confirm=confirm)
-    except Exception as exc:  # KeyUnavailable: no terminal and no env
-        raise ExportError(str(exc)) from None
-
-
-def cli_export(
-    c: Any, session: str | None, decrypt_path: Path | None, out: Path | None, encrypt: bool,
-    *, zip_archive: bool = False, force: bool = False,
-) -> None:  # fmt: skip
-    """``recon-tui export``: one line on success, one ``error:`` line (exit 1) on failure."""
-    import click
-
-    if decrypt_path is not None:
-        if session is not None or encrypt or zip_archive or force:
-            raise click.UsageError("--decrypt takes only a bundle and --out")
-        if out is None:
-            raise click.UsageError("--decrypt needs --out DIR (a new folder)")
-        path = open_bundle(decrypt_path, out, _passphrase(confirm=False))
-        bad = check_manifest(path)
-        if bad:
-            raise ExportError(f"opened into {path}, but {', '.join(bad)} do not match the manifest")
-        n = len(json.loads((path / "manifest.json").read_text("utf-8"))["files"])
-        click.echo(f"Opened {decrypt_path} into {path} ({n + 1} files, manifest checks out).")
-        return
-    if session is None:
-        raise click.UsageError("give a SESSION id (see 'recon-tui session list') or --decrypt")
-    passphrase = _passphrase(confirm=True) if encrypt else None
-    try:
-        result = export_session(c.store(), session, out, zip_archive=zip_archive,
-                                encrypt=encrypt, passphrase=passphrase, force=force)  # fmt: skip
-    except ExportRefused as exc:
-        for r in exc.unresolved[:20]:
-            click.echo("  unresolved " + r.line())
-        if len(exc.unresolved) > 20:
-            click.echo(f"  … and {len(exc.unresolved) - 20:,} more")
-        raise
-    except SessionError as exc:
-        raise ExportError(str(exc)) from None
-    click.echo(result.line())
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        work = parent / _partial_name(target, os.getpid())
+        os.mkdir(work, 0o700)
+        staging = _Staging(work, sealed=True)
+        box["unresolved"] = _write_all(conn, staging, doc)
+        box["manifest"] = _manifest(doc, staging, snap)
+        with staging.binary("manifest.json") as f:
+            f.write(box["manifest"])
+        names = sorted(staging.files)
+        box["files"] = names
+        with _open_private(work / "archive") as raw:
+            key: bytes | None = None
+            nonce = prefix = b""
+            if passphrase is not None:
+                prefix, key, nonce = _bundle_prefix(passphrase)
+                raw.write(prefix)
+            sink = _Sink(raw, key, nonce, prefix)
+            buffered = io.BufferedWriter(sink, _CHUNK)
+            _zip_into(buffered, staging, root, names)
+            buffered.flush()
+            sink.finish()
+            os.fsync(raw.fileno())
+        os.replace(work / "archive", target)
+        _fsync_dir(parent)
+    except OSError as exc:
+        raise ExportError(f"could not write {target}: {exc.strerror or exc}") from None
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)

@@ -32,8 +32,8 @@ from recon_tui.services.runs import match_summary, recorded
 from recon_tui.store import Store, groups, now_us
 from recon_tui.store.audit import append_many
 from recon_tui.store.db import Connection
-from recon_tui.store.pairs import list_pairs
-from recon_tui.store.records import get_records, load_prices
+from recon_tui.store.pairs import advance_matched_rev, list_pairs
+from recon_tui.store.records import changed_since, get_records, load_prices
 from recon_tui.store.sessions import locked_records, record_post_close
 
 
@@ -207,6 +207,8 @@ class MatchService:
         asked or when the pair never ran. Every run, whoever starts it, advances the pair's
         revision in the transaction that writes its results."""
         result = MatchRunResult(dry_run=dry_run)
+        if not dry_run:
+            self.repair_doubled()
         names = list(pairs) if pairs else [p.name for p in list_pairs(self.store)]
         conn = self.store.connection()
         given = set(changed_ids) if changed_ids is not None else set()
@@ -217,8 +219,7 @@ class MatchService:
             if full or pair_rev == 0:
                 changed = None
             else:
-                since = {i for (i,) in conn.execute(
-                    "SELECT id FROM records WHERE rev > ?", (pair_rev,))}  # fmt: skip
+                since = set(changed_since(conn, pair_rev))
                 changed = sorted(since | given)
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run, rev=current_rev))
         return result
@@ -245,7 +246,7 @@ class MatchService:
             if not mine:
                 if not dry_run:
                     with self.store.tx() as wconn:
-                        _advance(wconn, name, rev)
+                        advance_matched_rev(wconn, name, rev)
                 return PairRun(name, "incremental", seconds=time.perf_counter() - started)
             eng = self.engine(name)
             if not dry_run:
@@ -264,6 +265,27 @@ class MatchService:
             self._seen_seq[name] = self._decision_seq(self.store.connection())
         run.seconds = time.perf_counter() - started
         return run
+
+    def repair_doubled(self) -> int:
+        """Reopen, on record, the confirmed groups a migration found doubling a record of an
+        older confirmed group (stores written before the unique index); returns how many."""
+        with self.store.tx() as conn:
+            doubled = groups.doubled_groups(conn)
+            if not doubled:
+                return 0
+            entries: list[dict[str, Any]] = []
+            by_group = groups.members_of(conn, doubled)
+            for g in doubled:
+                row = groups.set_state(conn, g, "reopened", update_states=False)
+                mids = [m.record_id for m in by_group.get(g, [])]
+                groups.refresh(conn, mids, row.pair)
+                entries.append({"action": "reopen", "actor": "engine", "actor_kind": "system",
+                                "pair": row.pair, "group_id": g, "record_ids": mids,
+                                "before": {"state": "confirmed"}, "after": {"state": "reopened"},
+                                "reason": "a member was already in an older confirmed group"})  # fmt: skip
+            append_many(conn, entries)
+            groups.forget_doubled(conn, doubled)
+        return len(doubled)
 
     def _reopen(self, p: SourcePair, ids: list[int]) -> list[int]:
         """Confirmed groups of the pair whose member a source really changed (another
@@ -372,7 +394,7 @@ class MatchService:
             rest = touched - state_rows.keys()
             if rest:
                 groups.refresh(conn, rest, name)
-            _advance(conn, name, rev)
+            advance_matched_rev(conn, name, rev)
         return auto
 
     # --- operator candidates ----------------------------------------------------------
@@ -413,16 +435,6 @@ class MatchService:
                 rule=cand.rule, score=cand.score, explanation=cand.explanation,
                 adjustments=cand.adjustments or None,
             )  # fmt: skip
-
-
-def _advance(conn: Connection, pair: str, rev: int) -> None:
-    """The pair has caught up to store revision ``rev`` (inside the run's transaction)."""
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-        "value = CASE WHEN CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER) "
-        "THEN excluded.value ELSE value END",
-        (f"matched_rev:{pair}", str(rev)),
-    )
 
 
 def pairs_of(store: Store, record_ids: Iterable[int]) -> dict[str, list[int]]:

@@ -293,7 +293,8 @@ class ServiceScheduler:
             if self.stopping.is_set():
                 break
             try:
-                report = sync_source(self.store, name, progress=self._progress)
+                with self.store.run_lock("sync"):  # one writing run at a time, across processes
+                    report = sync_source(self.store, name, progress=self._progress)
             except runs.Interrupted:
                 log.info("sync interrupted by shutdown", extra={"source": name})
                 raise
@@ -316,7 +317,7 @@ class ServiceScheduler:
         from recon_tui.services.matching import pairs_of
 
         for pair, ids in pairs_of(self.store, changed_ids).items():
-            with self._match_lock:
+            with self._match_lock, self.store.run_lock("match"):
                 try:
                     self.matcher().run_all(pairs=[pair], changed_ids=ids)
                 except Exception as exc:
@@ -326,7 +327,7 @@ class ServiceScheduler:
         for pair in pairs:
             if self.stopping.is_set():
                 break
-            with self._match_lock:
+            with self._match_lock, self.store.run_lock("match"):
                 try:
                     for line in self.matcher().run_all(pairs=[pair], full=full).lines():
                         log.info("match finished", extra={"pair": pair, "summary": line})

@@ -335,14 +335,11 @@ class SessionService:
     def __init__(self, store: Store, reader: Callable[[], Connection] | None = None) -> None:
         self.store = store
         self._reader = reader or store.connection
-        """Where reads go (the app's UI-thread reader; workers use their own)."""
+        """Where reads go: the app passes its panes' ``conn`` (a reader of the UI thread's
+        own there, the worker's connection in a worker)."""
 
     def _conn(self) -> Connection:
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            return self._reader()
-        return self.store.connection()
+        return self._reader()
 
     def all(self) -> list[Session]:
         return list_sessions(self._conn())

@@ -8,6 +8,7 @@ failing source records its error in its health and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,10 +16,12 @@ from typing import Any
 
 from adapters import registry
 from adapters.base import Adapter, Batch, SourceError
+from adapters.redact import redact
+from adapters.redact import register as register_secrets
 from recon_tui.model import Record, ValidationError
 from recon_tui.services.prefetch import prefetch
 from recon_tui.services.runs import recorded, sync_summary
-from recon_tui.store import Store, statements
+from recon_tui.store import Store, StoreError, statements
 from recon_tui.store.records import PreparedBatch, adopt_legacy_ids, prepare_batch, write_batch
 from recon_tui.store.sources import (
     SourceInfo,
@@ -78,6 +81,7 @@ def make_adapter(
     except KeyError as exc:
         raise SourceError(info.name, "kind", str(exc.args[0])) from None
     secrets = get_secrets(store, info.name, [s.name for s in cls.SECRETS])
+    register_secrets(secrets.values())  # so every report and error line can mask them
     settings = dict(info.settings)
     settings.update(overrides or {})
     return cls(info.name, settings, secrets)
@@ -137,6 +141,8 @@ def sync_source(
         report.ok = True
     except SourceError as exc:
         report.error = str(exc)
+    except StoreError as exc:  # a full disk, a busy store: one line, the user's to fix
+        report.error = f"source '{name}': {exc}"
     except ValidationError as exc:
         report.error = f"source '{name}': {exc}"
     except ValueError as exc:
@@ -144,6 +150,7 @@ def sync_source(
     except Exception as exc:  # an adapter bug must not take the other sources down
         report.error = f"source '{name}': unexpected {type(exc).__name__}: {exc}"
     report.seconds = time.monotonic() - started
+    report.error = redact(report.error) if report.error else report.error
     if report.ok:
         record_success(store, name, report.added, report.changed, report.removed)
     else:
@@ -191,15 +198,30 @@ def import_file(
     store: Store, name: str, path: str, *, progress: ProgressFn | None = None,
     on_changes: ChangesFn | None = None,
 ) -> SyncReport:  # fmt: skip
-    """Import one statement/ledger file into a file source (idempotent re-import)."""
-    return sync_source(
-        store,
-        name,
-        overrides={"path": path},
-        progress=progress,
-        on_changes=on_changes,
-        keep_cursor=False,
-    )
+    """Import one statement/ledger file into a file source (idempotent re-import).
+
+    The whole import is one transaction (its batches are savepoints): a file that fails
+    part-way, or a disk that fills, leaves the store exactly as it was.
+    """
+    try:
+        with store.tx():
+            report = sync_source(store, name, overrides={"path": path}, progress=progress,
+                                 on_changes=on_changes, keep_cursor=False)  # fmt: skip
+            if not report.ok:
+                raise _ImportFailed(report)
+    except _ImportFailed as failed:
+        report = failed.report
+        report.added = report.changed = report.removed = report.unchanged = 0
+        report.changed_ids = []
+        with contextlib.suppress(StoreError):  # the failure itself was rolled back with it
+            record_failure(store, name, report.error or "import failed")
+    return report
+
+
+class _ImportFailed(Exception):
+    def __init__(self, report: SyncReport) -> None:
+        super().__init__(report.error)
+        self.report = report
 
 
 def due_sources(

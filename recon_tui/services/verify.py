@@ -123,7 +123,10 @@ def verify_all(conn: Connection) -> AuditReport:
     against it."""
     r = verify_chain(conn)
     report = AuditReport(r.ok, r.entries, r.head, r.broken_at, r.problem)
-    report.state_problems = group_state_problems(conn) + session_state_problems(conn)
+    from recon_tui.services import integrity  # the tables rebuilt from the keyed logs
+
+    report.state_problems = (group_state_problems(conn) + session_state_problems(conn)
+                             + integrity.state_problems(conn))  # fmt: skip
     report.ok = r.ok and not report.state_problems
     return report
 

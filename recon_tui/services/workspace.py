@@ -47,10 +47,10 @@ def build_demo(
     match: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> Store:
-    """Create (or, unless ``fresh``, reuse) the demo store: sources, pairs, synced data,
-    and a first matching run."""
+    """Create (or, unless ``fresh``, reuse) the demo store: sources, pairs, the world's
+    records (generated once and written straight in), and one matching run."""
     from recon_tui import demo
-    from recon_tui.services.sync import sync_all
+    from recon_tui.demo.load import load_world
 
     path = path or paths.demo_store()
     say = progress or (lambda _msg: None)
@@ -72,9 +72,9 @@ def build_demo(
         )  # fmt: skip
     for i, pair in enumerate(world.pairs):
         add_pair(store, pair, position=i)
-    say("syncing the demo sources")
-    for report in sync_all(store):
-        say("  " + report.line())
+    say("writing the demo sources")
+    load_world(store, world, say)  # the world made once, straight in (no second copy)
+    del world
     if match:
         from recon_tui.services.matching import MatchService
 

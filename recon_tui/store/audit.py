@@ -1,23 +1,203 @@
-"""The append-only, hash-chained decisions log (the audit trail).
+"""The append-only, keyed, hash-chained decisions log (the audit trail), and the keyed
+state log that SQL triggers keep of every group, membership, record-version and session
+change.
 
 Every decision — the engine's auto-confirms and every operator action — is one row whose
-``hash`` is SHA-256 over the previous row's hash and this row's canonical content. Editing
-or deleting any row (even with the append-only triggers dropped) breaks the chain at that
-row, which :func:`verify` reports.
+``hash`` is SHA-256 over the previous row's hash and this row's content (public: an
+auditor re-hashes an export with it). Since the store has an *audit key* (every store made
+or opened by this version), each entry from the keyed-from point on also carries ``mac``,
+HMAC-SHA256 of its seq and hash under the audit key; older entries (``seq < from``, the
+legacy chain) have none and are checked by their hashes alone. Editing or deleting any row
+(even with the append-only triggers dropped) breaks the chain at that row, and rewriting a
+row with the chain recomputed is caught by its MAC, which cannot be made without the key.
+
+The audit key is derived once from the store's data key with HKDF-SHA256 and kept in
+``meta.audit_key`` wrapped (AES-GCM) under a second HKDF derivation of the current data
+key, the keyed-from point bound in as associated data: a rekey re-wraps it
+(``audit_key_next`` first, switched after), so the chain stays verifiable across key
+rotations while nobody without the data key can read or forge it.
+
+The state log (``state_log``, schema migration ``V_AUDIT``) is written by triggers: each
+row's ``mac`` is the HMAC of its content chained to the previous row, computed by the
+``recon_state_mac`` SQL function that only this process's store connections know. A change
+made behind the app's back (triggers dropped, or a SQLite shell that lacks the function)
+either leaves no log row or a forged one; ``verify`` replays the log and names the first
+place where the tables disagree with it (:mod:`recon_tui.services.integrity`).
 """
 
 from __future__ import annotations
 
+import base64
 import getpass
 import hashlib
+import hmac
 import json
+import secrets
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from recon_tui.model import dumps
 from recon_tui.store.db import Connection, now_us
+from recon_tui.store.errors import StoreError
 
 GENESIS = "0" * 64
+AUDIT_KEY_META = "audit_key"
+AUDIT_KEY_NEXT_META = "audit_key_next"
+
+TxFactory = Callable[[], AbstractContextManager[Connection]]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKey:
+    """The HMAC key of the chain and the first decision it covers."""
+
+    key: bytes
+    from_seq: int
+
+
+def _hkdf(secret: bytes, store_id: str, info: bytes) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=store_id.encode("utf-8"), info=info
+    ).derive(secret)
+
+
+def derive_audit_key(data_key: bytes, store_id: str) -> bytes:
+    """The chain's HMAC key: HKDF-SHA256 of the store's data key (done once per store)."""
+    return _hkdf(data_key, store_id, b"recon-tui audit chain v1")
+
+
+def _wrap(ak: AuditKey, data_key: bytes, store_id: str) -> str:
+    nonce = secrets.token_bytes(12)
+    aad = f"{store_id}|{ak.from_seq}".encode()
+    box = AESGCM(_hkdf(data_key, store_id, b"recon-tui audit key wrap v1"))
+    wrapped = box.encrypt(nonce, ak.key, aad)
+    return json.dumps({"v": 1, "from": ak.from_seq, "nonce": base64.b64encode(nonce).decode(),
+                       "key": base64.b64encode(wrapped).decode()})  # fmt: skip
+
+
+def _unwrap(text: str | None, data_key: bytes, store_id: str) -> AuditKey | None:
+    if not text:
+        return None
+    try:
+        d = json.loads(text)
+        from_seq = int(d["from"])
+        aad = f"{store_id}|{from_seq}".encode()
+        box = AESGCM(_hkdf(data_key, store_id, b"recon-tui audit key wrap v1"))
+        key = box.decrypt(base64.b64decode(d["nonce"]), base64.b64decode(d["key"]), aad)
+    except (ValueError, KeyError, TypeError, InvalidTag):
+        return None
+    return AuditKey(key, from_seq)
+
+
+def _meta(conn: Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def peek_key(conn: Connection, data_key: bytes, store_id: str) -> AuditKey | None:
+    """The audit key if the store already has one (before migrating: a later migration's
+    decisions and state changes must be sealed too); never creates or repairs."""
+    try:
+        current = _meta(conn, AUDIT_KEY_META)
+    except Exception:  # no meta table yet (a store being made)
+        return None
+    return _unwrap(current, data_key, store_id)
+
+
+def load_key(conn: Connection, data_key: bytes, store_id: str, tx: TxFactory) -> AuditKey:
+    """The store's audit key; created (keyed from the next decision on) when it has none,
+    recovered from ``audit_key_next`` after a rekey interrupted before its last step."""
+    current = _meta(conn, AUDIT_KEY_META)
+    ak = _unwrap(current, data_key, store_id)
+    if ak is not None:
+        return ak
+    pending = _unwrap(_meta(conn, AUDIT_KEY_NEXT_META), data_key, store_id)
+    if pending is not None:
+        finish_rekey(conn, tx)
+        return pending
+    if current is not None:
+        raise StoreError(
+            "the store's audit key record is damaged (meta.audit_key): the audit trail "
+            "cannot be checked or extended; run 'recon-tui verify'"
+        )
+    with tx() as wconn:
+        if _meta(wconn, AUDIT_KEY_META) is None:
+            seq = head(wconn)[0]
+            ak = AuditKey(derive_audit_key(data_key, store_id), seq + 1)
+            wconn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                          (AUDIT_KEY_META, _wrap(ak, data_key, store_id)))  # fmt: skip
+            return ak
+    return load_key(conn, data_key, store_id, tx)  # another process made it first
+
+
+def prepare_rekey(conn: Connection, ak: object, new_key: bytes, store_id: str,
+                  tx: TxFactory) -> None:  # fmt: skip
+    """Before ``PRAGMA rekey``: the audit key wrapped for the new data key, beside the old."""
+    if not isinstance(ak, AuditKey):
+        return
+    with tx() as wconn:
+        wconn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (AUDIT_KEY_NEXT_META, _wrap(ak, new_key, store_id)),
+        )
+
+
+def finish_rekey(conn: Connection, tx: TxFactory) -> None:
+    """After the switch: the new wrapping becomes the audit key record."""
+    with tx() as wconn:
+        nxt = _meta(wconn, AUDIT_KEY_NEXT_META)
+        if nxt is None:
+            return
+        wconn.execute("UPDATE meta SET value = ? WHERE key = ?", (nxt, AUDIT_KEY_META))
+        wconn.execute("DELETE FROM meta WHERE key = ?", (AUDIT_KEY_NEXT_META,))
+
+
+def key_of(conn: Connection) -> AuditKey | None:
+    """The audit key bound to one of the store's connections (``None`` elsewhere)."""
+    box = getattr(conn, "audit_box", None)
+    value = getattr(box, "value", None)
+    return value if isinstance(value, AuditKey) else None
+
+
+def state_mac(key: bytes, kind: str, ref: int, field: str, value: Any, prev: str | None) -> str:
+    payload = json.dumps([kind, ref, field, value, prev or GENESIS], separators=(",", ":"))
+    return hmac.new(key, b"state|" + payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_INTERRUPTED = threading.Event()
+
+
+def take_interrupt() -> bool:
+    """Whether Ctrl+C landed inside one of our SQL functions (SQLite then reports only "user-
+    defined function raised exception"); the caller turns that back into KeyboardInterrupt."""
+    hit = _INTERRUPTED.is_set()
+    _INTERRUPTED.clear()
+    return hit
+
+
+def register_functions(conn: Connection) -> None:
+    """Give a store connection ``recon_state_mac``, which the state-log triggers call."""
+
+    def mac(kind: str, ref: int, field: str, value: Any, prev: str | None) -> str:
+        try:
+            ak = key_of(conn)
+            if ak is None:
+                raise ValueError("no audit key: this connection may not change audited state")
+            return state_mac(ak.key, kind, ref, field, value, prev)
+        except KeyboardInterrupt:
+            _INTERRUPTED.set()  # SQLite swallows it; tx() raises it again after rolling back
+            raise
+
+    conn.create_function("recon_state_mac", 5, mac, deterministic=True)
 
 _FIELDS = (
     "seq, at_us, actor, actor_kind, action, pair, group_id, record_ids, session_id, "
@@ -34,8 +214,20 @@ def current_actor() -> str:
 
 
 def entry_hash(prev_hash: str, content: tuple[Any, ...]) -> str:
+    """The public link of one entry: SHA-256 over the previous hash and this content (an
+    auditor re-hashes an export's decisions with it, no key needed)."""
     payload = prev_hash + "|" + json.dumps(list(content), separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def entry_mac(key: AuditKey, seq: int, entry_hash_hex: str) -> str:
+    """The keyed seal of one entry: HMAC-SHA256 under the audit key of its seq and hash
+    (the hash already covers the content and the previous entry)."""
+    return hmac.new(key.key, f"decision|{seq}|{entry_hash_hex}".encode(), hashlib.sha256).hexdigest()
+
+
+def _mac_for(key: AuditKey | None, seq: int, h: str) -> str | None:
+    return entry_mac(key, seq, h) if key is not None and seq >= key.from_seq else None
 
 
 def head(conn: Connection) -> tuple[int, str]:
@@ -70,9 +262,13 @@ def append(
         dumps(after) if after is not None else None, reason, note,
     )  # fmt: skip
     h = entry_hash(prev, content)
-    conn.execute(
-        f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})", (*content, prev, h)
-    )
+    key = key_of(conn)
+    if key is None:  # no audit key (yet): a legacy entry, as before the keyed chain
+        conn.execute(f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})",
+                     (*content, prev, h))  # fmt: skip
+    else:
+        conn.execute(f"INSERT INTO decisions ({_FIELDS}, mac) VALUES ({', '.join('?' * 16)})",
+                     (*content, prev, h, _mac_for(key, seq, h)))  # fmt: skip
     return seq
 
 
@@ -81,6 +277,7 @@ def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
     seq, prev = head(conn)
     rows = []
     now = now_us()
+    key = key_of(conn)
     for e in entries:
         seq += 1
         rids = e.get("record_ids")
@@ -93,9 +290,14 @@ def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
             e.get("reason"), e.get("note"),
         )  # fmt: skip
         h = entry_hash(prev, content)
-        rows.append((*content, prev, h))
+        rows.append((*content, prev, h) if key is None else (*content, prev, h, _mac_for(key, seq, h)))
         prev = h
-    conn.executemany(f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})", rows)
+    if key is None:  # no audit key (yet, e.g. inside a migration): legacy entries
+        conn.executemany(f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})", rows)
+    else:
+        conn.executemany(
+            f"INSERT INTO decisions ({_FIELDS}, mac) VALUES ({', '.join('?' * 16)})", rows
+        )
 
 
 @dataclass(slots=True)
@@ -108,13 +310,21 @@ class VerifyResult:
 
 
 def verify(conn: Connection) -> VerifyResult:
-    """Walk the chain from the start; report the first row whose hash or link is wrong."""
+    """Walk the chain from the start; report the first row whose hash or link is wrong.
+
+    Entries from the audit key's keyed-from point on must carry a valid HMAC: one that
+    only verifies as plain SHA-256 was rewritten by someone without the key.
+    """
+    key = key_of(conn)
+    if key is None and _meta(conn, AUDIT_KEY_META) is not None:
+        return VerifyResult(False, 0, GENESIS, None,
+                            "the audit key could not be loaded: keyed entries cannot be checked")
     prev = GENESIS
     expected_seq = 0
     count = 0
-    for row in conn.execute(f"SELECT {_FIELDS} FROM decisions ORDER BY seq"):
+    for row in conn.execute(f"SELECT {_FIELDS}, mac FROM decisions ORDER BY seq"):
         expected_seq += 1
-        content, prev_hash, h = tuple(row[:13]), row[13], row[14]
+        content, prev_hash, h, mac = tuple(row[:13]), row[13], row[14], row[15]
         if row[0] != expected_seq:
             return VerifyResult(
                 False,
@@ -135,6 +345,13 @@ def verify(conn: Connection) -> VerifyResult:
                 row[0],
                 f"entry {row[0]} was altered (its content does not match its hash)",
             )
+        want = _mac_for(key, row[0], h)
+        if want is not None and not (isinstance(mac, str) and hmac.compare_digest(want, mac)):
+            return VerifyResult(
+                False, count, prev, row[0],
+                f"entry {row[0]} was rewritten without the audit key (its keyed MAC does "
+                f"not match: the chain was recomputed)",
+            )  # fmt: skip
         prev = h
         count += 1
     return _check_head(conn, count, prev)

@@ -11,27 +11,53 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlcipher3
 import sqlite_utils
 
-from recon_tui.store import keys, schema
+from recon_tui.store import keys, lock, schema
 from recon_tui.store.errors import (
     KeyUnavailable,
+    StoreBusy,
     StoreError,
     StoreExists,
     StoreKeyError,
     StoreNotFound,
+    sqlite_line,
 )
 
 Connection = sqlcipher3.Connection
 DatabaseError = sqlcipher3.DatabaseError
 IntegrityError = sqlcipher3.IntegrityError
+OperationalError = sqlcipher3.OperationalError
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long one statement waits for another connection's write lock (SQLite's own wait)."""
+BUSY_RETRY_S = 30.0
+"""Beyond that, ``BEGIN IMMEDIATE`` is retried with backoff for this long, then one line."""
+
+
+class AuditBox:
+    """The store's audit key, shared by all its connections (see :mod:`recon_tui.store.audit`);
+    ``value`` is ``None`` until the key is loaded."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: object | None = None
+
+
+class StoreConnection(sqlcipher3.Connection):
+    """A SQLCipher connection that knows its store's audit key (``audit_box``)."""
+
+    audit_box: AuditBox | None = None
 
 
 def now_us() -> int:
@@ -42,8 +68,14 @@ def now_us() -> int:
 PAGE_SIZE = 16384
 
 
-def _connect(path: Path, key: bytes) -> Connection:
-    conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+def _connect(path: Path, key: bytes, box: AuditBox | None = None) -> Connection:
+    try:
+        conn = sqlcipher3.connect(
+            str(path), isolation_level=None, check_same_thread=False, factory=StoreConnection
+        )
+    except OperationalError as exc:
+        raise (sqlite_line(exc, str(path)) or StoreError(f"cannot open {path}")) from None
+    conn.audit_box = box
     # SQLCipher logs decryption failures to stderr by default; we report them ourselves.
     with contextlib.suppress(DatabaseError):
         conn.execute("PRAGMA cipher_log_level = NONE")
@@ -51,8 +83,18 @@ def _connect(path: Path, key: bytes) -> Connection:
     # 16 KiB pages: fewer per-page HMACs and IVs; measured ~8% faster bulk ingest than 4 KiB.
     # Not stored in the (encrypted) header, so every connection must set the same value.
     conn.execute(f"PRAGMA cipher_page_size = {PAGE_SIZE}")
+    # Before the first read: a store busy under a rekey must wait, not look like a bad key.
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except OperationalError as exc:
+        conn.close()
+        busy = sqlite_line(exc, str(path))
+        if busy is not None:
+            raise busy from None
+        raise StoreKeyError(
+            f"the key or passphrase does not open {path} (wrong key, or not a recon-tui store)"
+        ) from None
     except DatabaseError:
         conn.close()
         raise StoreKeyError(
@@ -62,9 +104,23 @@ def _connect(path: Path, key: bytes) -> Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
+    limit = os.environ.get("RECON_TUI_TEST_MAX_PAGES", "")
+    if limit.isdigit():  # tests: a store that "fills the disk" at this many pages
+        conn.execute(f"PRAGMA max_page_count = {int(limit)}")
+    if box is not None:
+        from recon_tui.store import audit
+
+        audit.register_functions(conn)
     return conn
+
+
+def _private(paths: list[Path]) -> None:
+    """Owner-only permissions (0600) on the store's files; best effort on odd filesystems."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            if p.exists() and p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
 
 
 class Store:
@@ -75,7 +131,8 @@ class Store:
         self.path = path
         self._key = key
         self.info = info
-        self.conn = _connect(path, key)
+        self._audit = AuditBox()
+        self.conn = _connect(path, key, self._audit)
         self.db = sqlite_utils.Database(self.conn)
         self._lock = threading.RLock()
         self._depth = 0
@@ -96,7 +153,8 @@ class Store:
         info_path = keys.keyinfo_path(path)
         if path.exists() or info_path.exists():
             raise StoreExists(f"a store already exists at {path}; refusing to overwrite it")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if use_keyring is None:
             use_keyring = passphrase is None and keys.keyring_available()
         info = keys.KeyInfo(
@@ -114,8 +172,11 @@ class Store:
             key = keys.derive_key(passphrase, info)
         info.save(info_path)
         try:
+            # Created 0600 before SQLite touches it: the WAL and SHM inherit its mode.
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             store = cls(path, key, info)
             store.migrate()
+            store._load_audit_key()
         except BaseException:
             # Leave nothing half-made behind: a later init must be able to start over.
             for p in (path, info_path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -126,28 +187,85 @@ class Store:
 
     @classmethod
     def open(cls, path: Path, *, passphrase: str | None = None, migrate: bool = True) -> Store:
-        """Open an existing store; never creates one."""
+        """Open an existing store; never creates one.
+
+        An interrupted :meth:`rekey` leaves the new key info beside the old one
+        (``<db>.keyinfo.next.json``): both are tried, so the old or the new passphrase
+        (or keyring entry) opens the store, and the switch is finished here.
+        """
         path = Path(path)
         if not path.exists():
             raise StoreNotFound(
                 f"no store at {path}; create one with 'recon-tui init' "
                 "(or try the demo: 'recon-tui demo --open')"
             )
-        info = keys.KeyInfo.load(keys.keyinfo_path(path))
-        key = cls._load_key(info, passphrase)
-        store = cls(path, key, info)
+        info_path, next_path = keys.keyinfo_path(path), keys.keyinfo_next_path(path)
+        info = keys.KeyInfo.load(info_path)
+        pending = keys.KeyInfo.load(next_path) if next_path.exists() else None
+        if pending is not None and passphrase is None and info.method == pending.method == (
+            "passphrase"
+        ):  # one prompt, tried against both salts
+            passphrase = keys.ask_passphrase("Store passphrase: ")
+        try:
+            key = cls._load_key(info, passphrase)
+            store = cls(path, key, info)
+            used_next = False
+        except (StoreKeyError, KeyUnavailable):
+            if pending is None:
+                raise
+            try:  # the new key (a passphrase asked for, or the keyring's ':next' entry)
+                key = cls._load_key(pending, passphrase, next_entry=True)
+                store = cls(path, key, pending)
+            except StoreKeyError:
+                raise StoreKeyError(
+                    f"neither the old nor the new key opens {path} (an interrupted rekey "
+                    "left both): give the old or the new passphrase"
+                ) from None
+            used_next = True
+        _private([path, info_path, next_path, Path(f"{path}-wal"), Path(f"{path}-shm")])
+        if pending is not None:
+            store._settle_rekey(pending, used_next)
         if migrate:
+            from recon_tui.store import audit
+
+            store._audit.value = audit.peek_key(store.conn, store._key, store.info.store_id)
             store.migrate()
+            store._load_audit_key()
         return store
 
+    def _settle_rekey(self, pending: keys.KeyInfo, used_next: bool) -> None:
+        """Finish (new key works) or drop (old key works) an interrupted rekey's key info.
+
+        Only under the run lock, taken without waiting: a rekey still running in another
+        process holds it, and its next key info must not be touched.
+        """
+        info_path, next_path = keys.keyinfo_path(self.path), keys.keyinfo_next_path(self.path)
+        username = keys.keyring_username(self.info.store_id)
+        try:
+            with lock.run_lock(self.path, "key recovery", wait=0):
+                if used_next:
+                    if pending.method == "keyring":
+                        keys.keyring_set(username, self._key.hex())
+                    keys.replace_synced(next_path, info_path)
+                    keys.keyring_delete(username + ":next")
+                    keys.keyring_delete(username + ":previous")
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        next_path.unlink()
+                    keys.keyring_delete(username + ":next")
+        except StoreBusy:
+            pass
+
     @staticmethod
-    def _load_key(info: keys.KeyInfo, passphrase: str | None) -> bytes:
+    def _load_key(info: keys.KeyInfo, passphrase: str | None, *, next_entry: bool = False) -> bytes:
         if info.method == "keyring":
             if not keys.keyring_available():
                 raise KeyUnavailable(
                     "this store's key is in an OS keyring, but no keyring backend is available"
                 )
-            hexkey = keys.keyring_get(keys.keyring_username(info.store_id))
+            username = keys.keyring_username(info.store_id)
+            hexkey = keys.keyring_get(username + ":next") if next_entry else None
+            hexkey = hexkey or keys.keyring_get(username)
             if not hexkey:
                 raise StoreKeyError("the OS keyring has no key for this store")
             try:
@@ -159,6 +277,12 @@ class Store:
                 passphrase = keys.ask_passphrase("Store passphrase: ")
             return keys.derive_key(passphrase, info)
         raise StoreKeyError(f"unknown key method {info.method!r}")
+
+    def _load_audit_key(self) -> None:
+        """Load (or, on a store that never had one, create) the audit chain's key."""
+        from recon_tui.store import audit
+
+        self._audit.value = audit.load_key(self.conn, self._key, self.info.store_id, self.tx)
 
     def close(self) -> None:
         with self._lock:
@@ -182,7 +306,7 @@ class Store:
         the main connection; a reader of their own means they only ever see committed data
         (WAL snapshot per statement) and never wait on a half-written transaction.
         """
-        return _connect(self.path, self._key)
+        return _connect(self.path, self._key, self._audit)
 
     def connection(self) -> Connection:
         """A read connection for the calling thread (the main one for the owning thread)."""
@@ -190,40 +314,81 @@ class Store:
             return self.conn
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, self._key)
+            conn = _connect(self.path, self._key, self._audit)
             self._local.conn = conn
         return conn
 
+    def run_lock(
+        self, kind: str, *, wait: float | None = None, say: Callable[[str], None] | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the store's run lock (see :mod:`recon_tui.store.lock`) for a writing run."""
+        return lock.run_lock(self.path, kind, wait=wait, say=say)
+
     # --- transactions ----------------------------------------------------------------
+
+    def _begin(self, conn: Connection) -> None:
+        """``BEGIN IMMEDIATE``, retried with backoff when another process holds the write
+        lock past SQLite's own wait; one :class:`StoreBusy` line when that runs out too."""
+        deadline = time.monotonic() + BUSY_RETRY_S
+        pause = 0.05
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                line = sqlite_line(exc, str(self.path))
+                if not isinstance(line, StoreBusy):
+                    raise (line or exc) from None
+                if time.monotonic() >= deadline:
+                    raise line from None
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Connection]:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints.
 
         Everything inside commits together or not at all: a crash, kill or exception
-        leaves the store as it was.
+        leaves the store as it was. SQLite conditions a user can cause (a full disk, a
+        store kept busy by another process) come out as one-line :class:`StoreError`\\ s.
         """
         with self._lock:
             conn = self.conn
             if self._depth == 0:
-                conn.execute("BEGIN IMMEDIATE")
+                self._begin(conn)
             else:
                 conn.execute(f"SAVEPOINT sp{self._depth}")
             self._depth += 1
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 self._depth -= 1
                 if self._depth == 0:
-                    conn.execute("ROLLBACK")
+                    with contextlib.suppress(OperationalError):
+                        conn.execute("ROLLBACK")
                 else:
-                    conn.execute(f"ROLLBACK TO sp{self._depth}")
-                    conn.execute(f"RELEASE sp{self._depth}")
+                    # A full disk may already have rolled the whole transaction back.
+                    with contextlib.suppress(OperationalError):
+                        conn.execute(f"ROLLBACK TO sp{self._depth}")
+                        conn.execute(f"RELEASE sp{self._depth}")
+                if isinstance(exc, OperationalError):
+                    from recon_tui.store.audit import take_interrupt
+
+                    if take_interrupt():  # Ctrl+C inside a trigger's function: still Ctrl+C
+                        raise KeyboardInterrupt from None
+                    line = sqlite_line(exc, str(self.path))
+                    if line is not None:
+                        raise line from None
                 raise
             else:
                 self._depth -= 1
                 if self._depth == 0:
-                    conn.execute("COMMIT")
+                    try:
+                        conn.execute("COMMIT")
+                    except OperationalError as exc:
+                        with contextlib.suppress(OperationalError):
+                            conn.execute("ROLLBACK")
+                        raise (sqlite_line(exc, str(self.path)) or exc) from None
                 else:
                     conn.execute(f"RELEASE sp{self._depth}")
 
@@ -253,6 +418,9 @@ class Store:
                         conn.execute(sql)
                 conn.execute(f"PRAGMA user_version = {target}")
             applied += 1
+        if applied and migrations is None:
+            with self.tx() as conn:
+                schema.ensure_state_log_triggers(conn)
         return applied
 
     # --- meta ------------------------------------------------------------------------
@@ -276,12 +444,23 @@ class Store:
 
     # --- key rotation ----------------------------------------------------------------
 
-    def rekey(self, *, new_passphrase: str | None = None, use_keyring: bool | None = None) -> None:
-        """Re-encrypt the store under a fresh random key (SQLCipher ``PRAGMA rekey``).
+    REKEY_STEPS = ("begin", "next_saved", "prepared", "rekeyed", "switched", "done")
+    """The rekey's steps; ``RECON_TUI_REKEY_PAUSE=<step>`` pauses there (tests send signals)."""
 
-        The new key is saved (keyring entry or new salt) only after the rekey succeeded;
-        the old keyring entry is kept under ``…:previous`` until then, so an interruption
-        can be recovered from.
+    def rekey(self, *, new_passphrase: str | None = None, use_keyring: bool | None = None) -> None:
+        """Re-encrypt the store under a fresh random key (SQLCipher ``PRAGMA rekey``), so
+        that no interruption can lose it:
+
+        1. the new key info is written beside the old one (``<db>.keyinfo.next.json``, and
+           a keyring key under ``…:next``), fsync'd, before any page changes;
+        2. the audit key is re-wrapped for the new key (``meta.audit_key_next``);
+        3. ``PRAGMA rekey`` rewrites every page in one rollback-journal transaction (a kill
+           mid-way rolls back to the old key on the next open);
+        4. the new key info replaces the old one atomically (rename + directory fsync).
+
+        :meth:`open` tries both key infos, so after a kill at any step the old or the new
+        key opens the store with all its data. SIGINT and SIGTERM are held until the store
+        is consistent and delivered afterwards.
         """
         if use_keyring is None:
             use_keyring = self.info.method == "keyring" and new_passphrase is None
@@ -298,30 +477,44 @@ class Store:
             new_info.salt = keys.new_salt()
             new_key = keys.derive_key(new_passphrase, new_info)
         username = keys.keyring_username(self.info.store_id)
-        with self._lock:
-            if self.info.method == "keyring":
-                keys.keyring_set(username + ":previous", self._key.hex())
+        info_path, next_path = keys.keyinfo_path(self.path), keys.keyinfo_next_path(self.path)
+        from recon_tui.store import audit
+
+        with self._lock, lock.run_lock(self.path, "rekey"), _deferred_signals() as held:
+            _rekey_step("begin")
             if use_keyring:
                 keys.keyring_set(username + ":next", new_key.hex())
+            new_info.save(next_path)
+            _rekey_step("next_saved")
+            audit.prepare_rekey(self.conn, self._audit.value, new_key, self.info.store_id,
+                                self.tx)  # fmt: skip
+            _rekey_step("prepared")
             reader = getattr(self._local, "conn", None)
             if reader is not None:
                 reader.close()
                 self._local.conn = None
-            # rekey rewrites every page; do it out of WAL so no old-key frames linger.
+            # rekey rewrites every page; do it out of WAL so no old-key frames linger, and
+            # in one journal transaction so a kill mid-way rolls back to the old key.
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.conn.execute("PRAGMA journal_mode = DELETE")
             self.conn.execute(f"PRAGMA rekey = {keys.key_pragma_value(new_key)}")
             self.conn.execute("PRAGMA journal_mode = WAL")
+            self._key = new_key
+            _rekey_step("rekeyed")
             if use_keyring:
                 keys.keyring_set(username, new_key.hex())
-                keys.keyring_delete(username + ":next")
-            new_info.save(keys.keyinfo_path(self.path))
-            if self.info.method == "keyring":
-                keys.keyring_delete(username + ":previous")
-            if self.info.method == "keyring" and not use_keyring:
-                keys.keyring_delete(username)
-            self._key = new_key
+            keys.replace_synced(next_path, info_path)
             self.info = new_info
+            _rekey_step("switched")
+            audit.finish_rekey(self.conn, self.tx)
+            keys.keyring_delete(username + ":next")
+            keys.keyring_delete(username + ":previous")
+            if not use_keyring:
+                keys.keyring_delete(username)
+            _rekey_step("done")
+        if held:
+            # Delivered now that the store is consistent (KeyboardInterrupt for SIGINT).
+            signal.raise_signal(held[0])
 
     # --- info ------------------------------------------------------------------------
 
@@ -335,8 +528,34 @@ class Store:
         return int(self.connection().execute(sql, params).fetchone()[0])
 
 
+def _rekey_step(step: str) -> None:
+    """Test hook: pause at ``$RECON_TUI_REKEY_PAUSE`` for ``$RECON_TUI_REKEY_PAUSE_S`` s."""
+    if os.environ.get("RECON_TUI_REKEY_PAUSE") == step:
+        print(f"rekey-step {step}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get("RECON_TUI_REKEY_PAUSE_S", "2")))
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[list[int]]:
+    """Hold SIGINT/SIGTERM for the block (main thread only); yields the signals received."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, lambda signum, _frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def remove_store(path: Path) -> None:
     """Delete a store's files (used by ``demo --fresh``); the keyring entry is left alone."""
-    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), keys.keyinfo_path(path)):
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), keys.keyinfo_path(path),
+              keys.keyinfo_next_path(path), lock.lock_path(path), Path(f"{path}-journal")):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(p)

@@ -202,9 +202,10 @@ def confirmed_with_gap(conn: Connection, pair: str, limit: int) -> list[int]:
 
 
 def group_counts(conn: Connection, pair: str) -> dict[str, int]:
-    """``state:origin`` -> number of groups of the pair (for ``status``)."""
+    """``state:origin`` -> number of groups of the pair (for ``status``; from the totals
+    the ``match_groups_count_*`` triggers keep)."""
     return dict(conn.execute(
-        "SELECT state || ':' || origin, count(*) FROM match_groups WHERE pair = ? GROUP BY 1",
+        "SELECT state || ':' || origin, n FROM group_totals WHERE pair = ? AND n != 0",
         (pair,),
     ).fetchall())  # fmt: skip
 
@@ -554,3 +555,14 @@ def member_amounts(conn: Connection, group_ids: Iterable[int]
         ):  # fmt: skip
             out.setdefault(gid, []).append((side, rid, asset, amount))
     return out
+
+
+def doubled_groups(conn: Connection) -> list[int]:
+    """Confirmed groups a migration found holding a record that an older confirmed group of
+    the pair holds too (from before the unique index): to be reopened on record."""
+    return [g for (g,) in conn.execute("SELECT group_id FROM doubled_groups ORDER BY 1")]
+
+
+def forget_doubled(conn: Connection, group_ids: Iterable[int]) -> None:
+    for part in chunks(group_ids):
+        conn.execute(f"DELETE FROM doubled_groups WHERE group_id IN ({marks(len(part))})", part)

@@ -30,9 +30,76 @@ SCRYPT_N = 2**15
 SCRYPT_R = 8
 SCRYPT_P = 1
 
+# Bounds on scrypt costs read from files (key info, export bundle headers): a crafted file
+# must not make us spend minutes or gigabytes (scrypt needs 128 * n * r bytes).
+SCRYPT_N_RANGE = (2**10, 2**20)
+SCRYPT_R_MAX = 32
+SCRYPT_P_MAX = 16
+SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+SCRYPT_MAX_WORK = 2**24  # n * r * p: the default is 2**18
+
+
+def check_scrypt(n: object, r: object, p: object, where: str) -> tuple[int, int, int]:
+    """Validated scrypt (n, r, p) from a file; one-line :class:`StoreKeyError` otherwise."""
+    values = (n, r, p)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise StoreKeyError(f"{where}: scrypt parameters must be whole numbers")
+    n_, r_, p_ = (int(v) for v in values)  # type: ignore[call-overload]
+    lo, hi = SCRYPT_N_RANGE
+    if not (lo <= n_ <= hi and n_ & (n_ - 1) == 0):
+        raise StoreKeyError(f"{where}: scrypt n={n_} is outside 2^10..2^20 (a power of two)")
+    if not (1 <= r_ <= SCRYPT_R_MAX and 1 <= p_ <= SCRYPT_P_MAX):
+        raise StoreKeyError(
+            f"{where}: scrypt r={r_}, p={p_} are outside 1..{SCRYPT_R_MAX} and 1..{SCRYPT_P_MAX}"
+        )
+    if 128 * n_ * r_ > SCRYPT_MAX_MEMORY or n_ * r_ * p_ > SCRYPT_MAX_WORK:
+        raise StoreKeyError(
+            f"{where}: scrypt n={n_}, r={r_}, p={p_} would cost more than "
+            f"{SCRYPT_MAX_MEMORY // 2**20} MiB or {SCRYPT_MAX_WORK:,} blocks; refused"
+        )
+    return n_, r_, p_
+
 
 def keyinfo_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".keyinfo.json")
+
+
+def keyinfo_next_path(db_path: Path) -> Path:
+    """Where a rekey writes the new key info before touching any page."""
+    return db_path.with_name(db_path.name + ".keyinfo.next.json")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_synced(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically and durably, owner-only (0600)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def replace_synced(src: Path, dst: Path) -> None:
+    """Rename ``src`` over ``dst`` and make it durable (the atomic switch of a rekey)."""
+    os.replace(src, dst)
+    fsync_dir(dst.parent)
 
 
 @dataclass(slots=True)
@@ -55,26 +122,32 @@ class KeyInfo:
     @classmethod
     def load(cls, path: Path) -> KeyInfo:
         try:
+            if path.stat().st_size > 64 * 1024:
+                raise ValueError("too big")
             data = json.loads(path.read_text("utf-8"))
-            return cls(
-                store_id=str(data["store_id"]),
-                method=str(data["method"]),
-                salt=data.get("salt"),
-                n=int(data.get("n", SCRYPT_N)),
-                r=int(data.get("r", SCRYPT_R)),
-                p=int(data.get("p", SCRYPT_P)),
-            )
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            info = cls(store_id=str(data["store_id"]), method=str(data["method"]))
+            if info.method == "passphrase":
+                salt = data.get("salt")
+                if not isinstance(salt, str) or not 16 <= len(base64.b64decode(salt)) <= 64:
+                    raise ValueError("bad salt")
+                info.salt = salt
+                info.n, info.r, info.p = check_scrypt(
+                    data.get("n", SCRYPT_N), data.get("r", SCRYPT_R), data.get("p", SCRYPT_P),
+                    f"key info file {path}",
+                )
+            return info
         except FileNotFoundError:
             raise StoreKeyError(
                 f"key info file {path} is missing; the store cannot be opened without it"
             ) from None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
             raise StoreKeyError(f"key info file {path} is damaged") from None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), "utf-8")
-        os.replace(tmp, path)
+        """Write atomically, fsync'd, 0600 (a rekey relies on it being on disk)."""
+        write_synced(path, self.to_json())
 
 
 def keyring_available() -> bool:
@@ -139,7 +212,8 @@ def derive_key(passphrase: str, info: KeyInfo) -> bytes:
     """scrypt(passphrase, salt) -> 32 bytes; deliberately slow (~50-100 ms)."""
     if not info.salt:
         raise StoreKeyError("key info has no salt for the passphrase method")
-    kdf = Scrypt(salt=base64.b64decode(info.salt), length=32, n=info.n, r=info.r, p=info.p)
+    n, r, p = check_scrypt(info.n, info.r, info.p, "key info")
+    kdf = Scrypt(salt=base64.b64decode(info.salt), length=32, n=n, r=r, p=p)
     return kdf.derive(passphrase.encode("utf-8"))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from recon_tui.model import Side, SourcePair
 from recon_tui.store import groups
 from recon_tui.store.db import Connection, Store
-from recon_tui.store.schema import admit_sql
+from recon_tui.store.schema import TOTALS_OF_NEW_SQL, admit_sql
 
 _COLS = "name, left_source, left_account, right_source, right_account, rules"
 
@@ -45,6 +45,9 @@ def admit(conn: Connection, name: str) -> None:
         admit_sql("r", "p.name = ?").replace("FROM source_pairs p", "FROM records r, source_pairs p"),
         (name, name),
     )
+    # The pair's totals afresh from its rows (states move them by trigger from here on).
+    conn.execute("DELETE FROM pair_totals WHERE pair = ?", (name,))
+    conn.execute(TOTALS_OF_NEW_SQL.format(where="pair = ?"), (name,))
     grouped = [r for (r,) in conn.execute(
         "SELECT DISTINCT record_id FROM group_members WHERE pair = ?", (name,))]  # fmt: skip
     groups.refresh(conn, grouped, name)
@@ -98,3 +101,14 @@ def delete_pair(conn: Connection, name: str) -> None:
     conn.execute("DELETE FROM pair_states WHERE pair = ?", (name,))
     conn.execute("DELETE FROM pair_totals WHERE pair = ?", (name,))
     conn.execute("DELETE FROM source_pairs WHERE name = ?", (name,))
+
+
+def advance_matched_rev(conn: Connection, pair: str, rev: int) -> None:
+    """The pair has caught up to store revision ``rev`` (in the run's own transaction;
+    never moves back)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "value = CASE WHEN CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER) "
+        "THEN excluded.value ELSE value END",
+        (f"matched_rev:{pair}", str(rev)),
+    )

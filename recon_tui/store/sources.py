@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.redact import register as register_secrets
 from recon_tui.model import dumps
 from recon_tui.store import keys
 from recon_tui.store.db import Store, now_us
@@ -171,4 +172,5 @@ def get_secrets(store: Store, source: str, names: list[str]) -> dict[str, str]:
             value = row[0] if row else None
         if value is not None:
             out[name] = value
+    register_secrets(out.values())  # handed out: mask them (and their encodings) everywhere
     return out

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from recon_tui.formatting import fmt_difference, fmt_money, us_to_dt
+from recon_tui.formatting import fmt_amounts, fmt_money, us_to_dt
 from recon_tui.services.candidate_view import CandidateView as Candidate
+
+MAX_MEMBERS = 200
+"""Members listed per candidate; beyond this a group is not read line by line anyway."""
+
+
+def candidate_difference(c: Candidate) -> str:
+    """Left minus right of the candidate's members, per asset, at display precision."""
+    return fmt_amounts(dict(sorted(c.difference.items())))
 
 
 def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:
@@ -18,22 +28,30 @@ def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:
     t.append(f"#{rank} ", style="bold")
     t.append(f"{c.score:.2f} ", style="bold")
     t.append(f"{c.rule or '-'} {shape} {kind}/{c.decision}")
-    others = [r for r in c.counterparts if r.id != focused_id]
-    for r in others[:3]:
+    # Every member, the focused one included and marked (the pane scrolls): a counterpart
+    # hidden behind "… and 4 more" while lines stood empty was how mistakes were made.
+    members = sorted(c.counterparts, key=lambda r: (r.id not in c.left_ids, r.ts_us, r.id))
+    for r in members[:MAX_MEMBERS]:
         side = "L" if r.id in c.left_ids else "R"
-        t.append(f"\n  {side} {us_to_dt(r.ts_us):%Y-%m-%d} ")
-        t.append(f"{fmt_money(r.amount, r.asset):>16} {r.asset:<5} ")
+        t.append(f"\n {'▸' if r.id == focused_id else ' '}{side} {us_to_dt(r.ts_us):%Y-%m-%d} ")
+        t.append(f"{fmt_money(r.amount, r.asset):>17} {r.asset:<5} ")
+        t.append(f"{r.external_id} ", style="bold")
         t.append((r.counterparty or r.reference or r.memo or r.kind)[:40])
-    if len(others) > 3:
-        t.append(f"\n  … and {len(others) - 3} more")
+    if len(members) > MAX_MEMBERS:
+        t.append(f"\n  … and {len(members) - MAX_MEMBERS:,} more (the detail lists them)")
     agree = " ".join(f"✓{k}" for k in c.agreed)
     disagree = " ".join(f"✗{k}" for k in c.disagreed)
     lag = "-" if c.date_lag_days is None else f"{c.date_lag_days}d"
-    t.append(f"\n  diff {fmt_difference(c.difference)} · lag {lag}")
+    t.append(f"\n  L − R {candidate_difference(c)} · lag {lag}")
     if agree or disagree:
         t.append(f" · {agree} {disagree}".rstrip())
     for adj in c.adjustments[:2]:
-        t.append(f" · adj {adj.get('kind')} {adj.get('amount')} {adj.get('asset')}")
+        asset = str(adj.get("asset") or "")
+        try:
+            amount = fmt_money(Decimal(str(adj.get("amount"))), asset)
+        except ArithmeticError:
+            amount = str(adj.get("amount"))
+        t.append(f" · adj {adj.get('kind')} {amount} {asset}")
     return t
 
 

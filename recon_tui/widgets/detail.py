@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from recon_tui.services.workbench import dr_cr, fmt_money
+from recon_tui.formatting import dr_cr, fmt_exact, fmt_money, is_rounded
 
 _FIELDS = ("kind", "status", "account", "counterparty", "reference", "memo", "txid", "address",
            "booking_date", "value_date")  # fmt: skip
@@ -26,6 +26,12 @@ def render_detail(d: dict[str, Any] | None) -> Text:
     t.append(f"{fmt_money(r.amount, r.asset)} {r.asset}", style="bold")
     if r.fee is not None:
         t.append(f"  fee {fmt_money(r.fee, r.fee_asset or r.asset)} {r.fee_asset or r.asset}")
+    # The list rounds to the asset's display places; the record's own figure is here whole.
+    t.append(f"\nexact        {fmt_exact(r.amount, r.asset)} {r.asset}")
+    if is_rounded(r.amount, r.asset):
+        t.append("  (rounded in the lists)", style="italic")
+    if r.fee is not None and is_rounded(r.fee, r.fee_asset or r.asset):
+        t.append(f"\nexact fee    {fmt_exact(r.fee)} {r.fee_asset or r.asset}")
     t.append(f"\nstate {d['state']}  v{d['version']}  id {r.id}")
     if d["removed"]:
         t.append("  REMOVED by source", style="bold")

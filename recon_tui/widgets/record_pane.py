@@ -11,6 +11,7 @@ with placeholder lines until it lands.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 from rich.segment import Segment
 from rich.style import Style
@@ -22,18 +23,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from recon_tui import bindings
-from recon_tui.messages import RowHighlighted
+from recon_tui.formatting import dr_cr, fmt_amounts, fmt_money, us_to_dt
+from recon_tui.messages import MarksChanged, RowHighlighted
 from recon_tui.model import Side
-from recon_tui.services.workbench import (
-    PaneFilter,
-    Row,
-    SidePager,
-    SortSpec,
-    WorkbenchService,
-    dr_cr,
-    fmt_money,
-    us_to_dt,
-)
+from recon_tui.services.panes import PairPanes, PaneFilter, Row, SidePager, SortSpec
 
 PAGE = 100
 WINDOW = 400
@@ -60,7 +53,7 @@ class RecordPane(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
 
     def __init__(
-        self, service: WorkbenchService, side: Side, code: str, *, id: str | None = None
+        self, service: PairPanes, side: Side, code: str, *, id: str | None = None
     ) -> None:
         super().__init__(id=id)
         self.service = service
@@ -77,6 +70,7 @@ class RecordPane(ScrollView, can_focus=True):
         self._generation = 0
         self._jumping: int | None = None
         self._last_row_id: int | None = None
+        self.marks_note = ""
         self.first_paint_s: float | None = None
         """perf_counter() of the first paint that showed real rows (for bench/tui.py)."""
 
@@ -109,20 +103,22 @@ class RecordPane(ScrollView, can_focus=True):
         """Re-read after a decision or a sync: same place, fresh rows and count."""
         self._generation += 1
         self.pager = self.service.pager(self.side, self.filter, self.sort)
-        if self._rows:
-            first = self._rows[0]
-            # Inclusive keyset: (k, id) >= (k0, id0)  <=>  (k, id) > (k0, id0 - 1).
-            self._rows = self.pager.after((first.key, first.id - 1), len(self._rows) + PAGE)
+        if self._rows and self._base > 0:
+            want = len(self._rows) + PAGE
+            self._rows = self.pager.after(self._from(self._rows[0]), want)
         else:
+            # At the top, read from the top: a row restored (undo) before the old first row
+            # belongs in the pane too.
             self._base = 0
-            self._rows = self.pager.first(PAGE)
+            want = len(self._rows) + PAGE
+            self._rows = self.pager.first(want)
         if not self._rows and self._base:
             self._base = 0
-            self._rows = self.pager.first(PAGE)
-        self._at_end = False
+            want = PAGE
+            self._rows = self.pager.first(want)
+        self._at_end = len(self._rows) < want
         self.count = None
-        if self._base == 0 and len(self._rows) < PAGE:
-            self._at_end = True
+        if self._at_end and self._base == 0:
             self.count = len(self._rows)
         else:
             self._count(self._generation)
@@ -131,6 +127,12 @@ class RecordPane(ScrollView, can_focus=True):
         self._update_title()
         self.refresh()
         self._announce(force=True)
+
+    def _from(self, row: Row) -> tuple[int, int]:
+        """The keyset that makes ``after`` start at ``row`` itself (inclusive), in either
+        order: (k, id) >= (k0, id0) is (k, id) > (k0, id0 - 1) ascending, < (k0, id0 + 1)
+        descending."""
+        return (row.key, row.id + 1 if self.sort.desc else row.id - 1)
 
     @work(thread=True, exclusive=True, group="count")
     def _count(self, generation: int) -> None:
@@ -212,17 +214,22 @@ class RecordPane(ScrollView, can_focus=True):
         self._trim(a, b)
 
     def _trim(self, a: int, b: int) -> None:
-        if len(self._rows) <= WINDOW:
+        """Shrink the window to :data:`WINDOW` rows (or [a, b) if wider), keeping [a, b)
+        and as many rows either side of it as fit: the far ends go, never the rows asked
+        for (dropping from the end regardless lost the cursor row after ~20 PgDn)."""
+        n = len(self._rows)
+        size = max(WINDOW, b - a)
+        if n <= size:
             return
-        # Keep the rows around [a, b) and drop the far end of the window.
-        keep_from = max(self._base, min(a, b - WINDOW) - PAGE)
-        drop = keep_from - self._base
-        if drop > 0:
-            del self._rows[:drop]
-            self._base += drop
-        if len(self._rows) > WINDOW:
-            del self._rows[WINDOW:]
+        base, end = self._base, self._base + n
+        lo = max(base, min(a - (size - (b - a)) // 2, end - size))
+        hi = min(end, lo + size)
+        if hi < end:
+            del self._rows[hi - base :]
             self._at_end = False
+        if lo > base:
+            del self._rows[: lo - base]
+            self._base = lo
 
     @work(thread=True, exclusive=True, group="jump")
     def _jump(self, generation: int, offset: int, n: int) -> None:
@@ -307,17 +314,19 @@ class RecordPane(ScrollView, can_focus=True):
             self.marked[row.id] = row
         self._update_title()
         self.refresh()
+        self.post_message(MarksChanged(self))
         self.move_to(self.cursor + 1)
 
     def clear_marks(self) -> None:
         self.marked.clear()
         self._update_title()
         self.refresh()
+        self.post_message(MarksChanged(self))
 
     def select_row(self, row: Row) -> None:
         """Move the cursor onto ``row`` (found by keyset position; a count query)."""
         pos = self.pager.position(row.sort_key)
-        self._rows = self.pager.after((row.key, row.id - 1), PAGE)
+        self._rows = self.pager.after(self._from(row), PAGE)
         self._base = pos
         self._at_end = False
         self.cursor = pos
@@ -345,8 +354,22 @@ class RecordPane(ScrollView, can_focus=True):
         if what:
             sub.append(f"filter {what}")
         if self.marked:
-            sub.append(f"{len(self.marked)} marked")
+            sub.append(f"{len(self.marked):,} marked Σ {fmt_amounts(self.marked_totals())}")
+        if self.marks_note:
+            sub.append(self.marks_note)
         self.border_subtitle = escape(" · ".join(sub))
+
+    def marked_totals(self) -> dict[str, Decimal]:
+        """Per asset, the exact sum of the marked items."""
+        out: dict[str, Decimal] = {}
+        for r in self.marked.values():
+            out[r.asset] = out.get(r.asset, Decimal(0)) + r.amount
+        return dict(sorted(out.items()))
+
+    def show_marks_note(self, note: str) -> None:
+        """A line about both sides' marks (the running difference), set by the workbench."""
+        self.marks_note = note
+        self._update_title()
 
     # --- rendering -------------------------------------------------------------------------
 

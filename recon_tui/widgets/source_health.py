@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from recon_tui.services.workbench import SourceHealth, ago
+from recon_tui.formatting import ago
+from recon_tui.services.workbench import SourceHealth
 
 HEALTH_MARK = {"ok": "✔ ok", "failing": "✗ failing", "never synced": "– never"}
 

@@ -1,0 +1,133 @@
+"""Export benchmark: time and peak memory of exporting one session of ``--size`` records.
+
+Builds (once, cached under the temp dir keyed by size) a store with ``--size`` records in
+one pair's scope (half ledger, half bank, written with ``write_batch``), matched by the
+engine (exact txids; about 2% of each side left as breaks so the draft has unresolved
+rows), and one open session over the whole period. Then, in a fresh child process so the
+figure is the export's alone, exports that session as a draft folder (``--encrypt``: as
+an encrypted bundle) and reports the wall time and the child's peak RSS.
+
+    .venv/bin/python bench/export.py --size 500000 --json
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import parser, peak_rss_mb, report
+
+BATCH = 10_000
+PASS = "bench"
+NAMES = ["ACME LTD", "Globex GmbH", "Initech Inc", "Umbrella plc", "Hooli SA", "Vandelay Imp"]
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _chunk(source: str, start: int, stop: int) -> list:  # type: ignore[type-arg]
+    from recon_tui.model import Record
+
+    out = []
+    for i in range(start, stop):
+        if i % 50 == (7 if source == "ledger" else 13):
+            continue  # a break: this side only
+        cents = (i * 7919) % 2_000_000 + 100
+        sign = 1 if i % 3 else -1
+        out.append(Record(
+            source=source, external_id=f"{source[0]}{i:09d}", kind="transfer",
+            ts=T0 + timedelta(seconds=i * 53), asset="EUR", account="acct",
+            amount=Decimal(sign * cents).scaleb(-2), txid=f"0x{i:016x}",
+            counterparty=NAMES[i % len(NAMES)], reference=f"INV-{i:08d}",
+            memo=f"=HYPERLINK(\"x\") {NAMES[i % len(NAMES)]}" if i % 1000 == 0 else None,
+            raw={"id": i},
+        ))  # fmt: skip
+    return out
+
+
+def build(path: Path, size: int) -> None:
+    """The cached store: two sources, one pair, matched, one open session."""
+    from recon_tui.model import Side, SourcePair
+    from recon_tui.services.matching import MatchService
+    from recon_tui.services.sessions import open_session
+    from recon_tui.store import Store
+    from recon_tui.store.db import remove_store
+    from recon_tui.store.records import prepare_batch, write_batch
+    from recon_tui.store.sources import add_pair, add_source
+
+    remove_store(path)
+    store = Store.init(path, passphrase=PASS)
+    per_side = size // 2
+    for source in ("ledger", "bank"):
+        add_source(store, source, "csv")
+        for i in range(0, per_side, BATCH):
+            write_batch(store, prepare_batch(source, _chunk(source, i, min(i + BATCH, per_side))))
+    add_pair(store, SourcePair("bench", Side("ledger", "acct"), Side("bank", "acct")))
+    store.conn.execute("ANALYZE")
+    MatchService(store).run_all()
+    end = T0 + timedelta(seconds=per_side * 53 + 86_400)
+    open_session(store, ["bench"], T0.date(), end.date() + timedelta(days=1), name="bench")
+    store.close()
+    path.with_suffix(".ok").touch()  # a build cut short is redone next time
+
+
+def child(path: Path, out: Path, encrypt: bool) -> None:
+    from recon_tui.services.export import export_session
+    from recon_tui.store import Store
+
+    store = Store.open(path, passphrase=PASS)
+    t = time.perf_counter()
+    result = export_session(store, 1, out, force=True, encrypt=encrypt,
+                            passphrase="bench-export" if encrypt else None)  # fmt: skip
+    seconds = time.perf_counter() - t
+    store.close()
+    size = sum(p.stat().st_size for p in out.rglob("*")) if out.is_dir() else out.stat().st_size
+    print(json.dumps({"export_s": round(seconds, 2), "peak_rss_mb": peak_rss_mb(),
+                      "files": len(result.files), "export_mb": round(size / 2**20, 1),
+                      "unresolved": result.unresolved}))  # fmt: skip
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0], 100_000)
+    p.add_argument("--encrypt", action="store_true", help="export an encrypted bundle")
+    p.add_argument("--child", type=Path, help=argparse_hidden())
+    p.add_argument("--out", type=Path, help=argparse_hidden())
+    args = p.parse_args()
+    if args.child:
+        child(args.child, args.out, args.encrypt)
+        return
+    root = Path(tempfile.gettempdir()) / "recon-tui-bench-export"
+    root.mkdir(exist_ok=True)
+    path = root / f"n{args.size}.db"
+    existed = path.with_suffix(".ok").exists()
+    t = time.perf_counter()
+    if not existed:
+        build(path, args.size)
+    build_s = time.perf_counter() - t
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        out = Path(tmp) / ("bundle.rtbundle" if args.encrypt else "export")
+        cmd = [sys.executable, __file__, "--child", str(path), "--out", str(out)]
+        if args.encrypt:
+            cmd.append("--encrypt")
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"export failed: {done.stderr.strip().splitlines()[-1:]}")
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+    report({"records": args.size, "store_reused": existed, "build_s": round(build_s, 1),
+            "encrypted": args.encrypt, **figures}, args.json)  # fmt: skip
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""The store's state rebuilt from its logs and compared with its tables (``verify``'s state
+check, and what ``export`` refuses on).
+
+Two logs, both keyed (see :mod:`recon_tui.store.audit`):
+
+- the **decisions log**: a confirmed group's members are the ``record_ids`` of the decision
+  that confirmed it (``auto_confirm``, ``confirm``, ``manual_match``, ``explain``; the union
+  over a ``bulk_confirm``'s groups), and a ``reopened`` group needs its ``reopen`` decision;
+- the **state log** (``state_log``, written by triggers): every group's state and members,
+  every record's version and content hash, every session's state, each row sealed by an
+  HMAC chained to the one before.
+
+Each check yields one line naming the place (which group, record or session), what the log
+says and what the table says, in a stable order, so the first line is the first difference.
+Tables and columns relied on: ``match_groups (id, state)``, ``group_members (group_id,
+record_id, side)``, ``records (id, version, content_hash, rev)``, ``sessions (id, state)``,
+``decisions (seq, action, group_id, record_ids, before, after)``, ``state_log``, and
+``meta.state_log_from`` (where the state log starts: older groups, sessions and record
+revisions are legacy and checked by the decisions log only).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from recon_tui.store.audit import key_of, state_mac
+from recon_tui.store.db import Connection
+
+CONFIRMING = ("auto_confirm", "confirm", "manual_match", "explain")
+DECIDED = ("confirmed", "rejected", "undone", "reopened")
+
+
+def state_problems(conn: Connection) -> list[str]:
+    """Every disagreement between the tables and the two logs, the first difference first
+    (state log seals, then groups, records and sessions against the state log, then
+    confirmed groups against their decisions)."""
+    pages = page_problems(conn)
+    if pages:
+        return pages  # damaged pages: nothing read from them can be trusted
+    chain = state_log_problems(conn)
+    if chain:
+        return chain  # a forged or altered state log: replaying it would mislead
+    return replay_problems(conn) + decision_member_problems(conn) + reopen_problems(conn)
+
+
+def page_problems(conn: Connection) -> list[str]:
+    """Pages of the encrypted file whose HMAC fails (damage or tampering below SQL)."""
+    try:
+        rows = conn.execute("PRAGMA cipher_integrity_check").fetchall()
+    except Exception:  # a plain SQLite connection (tests, tools) has no such pragma
+        return []
+    return [f"the store file is damaged: {r[0]}" for r in rows[:5]]
+
+
+# --- the state log's own seals ---------------------------------------------------------
+
+
+def state_log_problems(conn: Connection) -> list[str]:
+    """The first state-log row whose keyed MAC or link is wrong (at most one line)."""
+    if not _has_table(conn, "state_log"):
+        return []
+    key = key_of(conn)
+    prev: str | None = None
+    last_seq = 0
+    for seq, kind, ref, field, value, mac in conn.execute(
+        "SELECT seq, kind, ref, field, value, mac FROM state_log ORDER BY seq"
+    ):
+        if key is None:
+            return ["the state log cannot be checked: the audit key is not loaded"]
+        if seq != last_seq + 1:
+            return [f"state log entry {last_seq + 1} is missing (next is {seq})"]
+        want = state_mac(key.key, kind, ref, field, value, prev)
+        if not hmac.compare_digest(want, str(mac)):
+            return [f"state log entry {seq} ({kind} {ref} {field} {value}) was altered or "
+                    f"forged: its keyed MAC does not match"]  # fmt: skip
+        prev, last_seq = str(mac), seq
+    return []
+
+
+# --- tables against the state log ------------------------------------------------------
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return row.fetchone() is not None
+
+
+def _log_from(conn: Connection) -> dict[str, int]:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'state_log_from'").fetchone()
+    try:
+        data = json.loads(row[0]) if row else {}
+    except ValueError:
+        data = {}
+    return {k: int(data.get(k) or 0) for k in ("group", "session", "rev")}
+
+
+def _members_text(members: Iterable[str]) -> str:
+    ms = sorted(members, key=lambda m: (m[0], int(m[1:])))
+    return ", ".join(ms) if ms else "none"
+
+
+def replay_problems(conn: Connection) -> list[str]:
+    """Replay the state log and compare each group, record and session with its table row."""
+    if not _has_table(conn, "state_log"):
+        return []
+    since = _log_from(conn)
+    g_state: dict[int, str | None] = {}
+    g_members: dict[int, set[str]] = defaultdict(set)
+    s_state: dict[int, str | None] = {}
+    r_version: dict[int, str] = {}
+    for kind, ref, field, value in conn.execute(
+        "SELECT kind, ref, field, value FROM state_log ORDER BY seq"
+    ):
+        if kind == "group":
+            g_state[ref] = value if field == "state" else None
+        elif kind == "member":
+            (g_members[ref].add if field == "add" else g_members[ref].discard)(value)
+        elif kind == "session":
+            s_state[ref] = value if field == "state" else None
+        elif kind == "record":
+            r_version[ref] = value
+    out: list[str] = []
+    # Groups: state and members.
+    t_state = dict(conn.execute("SELECT id, state FROM match_groups").fetchall())
+    t_members: dict[int, set[str]] = defaultdict(set)
+    for gid, rid, side in conn.execute("SELECT group_id, record_id, side FROM group_members"):
+        t_members[gid].add(f"{side}{rid}")
+    for gid in sorted(set(g_state) | {g for g in t_state if g > since["group"]}
+                      | {g for g in t_members if g > since["group"]}):  # fmt: skip
+        logged, table = g_state.get(gid), t_state.get(gid)
+        if logged != table:
+            out.append(f"group {gid}: the state log says {_state(logged)}, "
+                       f"the table says {_state(table)}")  # fmt: skip
+            continue
+        lm, tm = g_members.get(gid, set()), t_members.get(gid, set())
+        if lm != tm:
+            extra, missing = sorted(tm - lm), sorted(lm - tm)
+            what = "; ".join(
+                [f"member {m} added" for m in extra] + [f"member {m} removed" for m in missing]
+            )
+            out.append(f"group {gid} ({table}): the state log says members "
+                       f"{_members_text(lm)}, the table says {_members_text(tm)} ({what})")  # fmt: skip
+    # Records: version and content hash.
+    for rid in sorted(r_version):
+        row = conn.execute("SELECT version, content_hash FROM records WHERE id = ?", (rid,))
+        found = row.fetchone()
+        table = f"{found[0]}:{found[1]}" if found else None
+        if table != r_version[rid]:
+            out.append(f"record {rid}: the state log says version {_version(r_version[rid])}, "
+                       f"the table says {_version(table)}")  # fmt: skip
+    for rid, version, h in conn.execute(
+        "SELECT id, version, content_hash FROM records WHERE version > 1 AND rev > ?",
+        (since["rev"],),
+    ):
+        if rid not in r_version:
+            out.append(f"record {rid}: the table says version {version}:{h}, but the state "
+                       f"log has no change of it")  # fmt: skip
+    # Sessions.
+    t_sessions = dict(conn.execute("SELECT id, state FROM sessions").fetchall())
+    for sid in sorted(set(s_state) | {s for s in t_sessions if s > since["session"]}):
+        logged, table = s_state.get(sid), t_sessions.get(sid)
+        if logged != table:
+            out.append(f"session {sid}: the state log says {_state(logged)}, "
+                       f"the table says {_state(table)}")  # fmt: skip
+    return out
+
+
+def _state(value: str | None) -> str:
+    return value if value is not None else "no such row"
+
+
+def _version(value: str | None) -> str:
+    return value.replace(":", " hash ", 1) if value else "no such record"
+
+
+# --- confirmed groups against their decisions ------------------------------------------
+
+
+def _json(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _confirming(conn: Connection) -> tuple[dict[int, set[int]], list[tuple[list[int], set[int]]]]:
+    """Members each confirmed group had when its decision confirmed it, and the bulk confirms
+    (their groups and the union of their members)."""
+    single: dict[int, set[int]] = {}
+    bulk: list[tuple[list[int], set[int]]] = []
+    for action, gid, rids, after in conn.execute(
+        "SELECT action, group_id, record_ids, after FROM decisions WHERE action IN "
+        f"({', '.join('?' * (len(CONFIRMING) + 1))}) ORDER BY seq", (*CONFIRMING, "bulk_confirm"),
+    ):  # fmt: skip
+        ids = _json(rids)
+        ids = {int(i) for i in ids} if isinstance(ids, list) else set()
+        if action == "bulk_confirm":
+            a = _json(after)
+            groups = [int(g) for g in a.get("groups", [])] if isinstance(a, dict) else []
+            bulk.append((groups, ids))
+        elif gid is not None:
+            single[int(gid)] = ids
+    return single, bulk
+
+
+def decision_member_problems(conn: Connection) -> list[str]:
+    """Confirmed groups whose members are not those their confirming decision names."""
+    single, bulk = _confirming(conn)
+    members: dict[int, set[int]] = defaultdict(set)
+    confirmed = [g for (g,) in conn.execute(
+        "SELECT id FROM match_groups WHERE state = 'confirmed' ORDER BY id")]  # fmt: skip
+    for gid, rid in conn.execute(
+        "SELECT m.group_id, m.record_id FROM group_members m JOIN match_groups g "
+        "ON g.id = m.group_id WHERE g.state = 'confirmed'"
+    ):
+        members[gid].add(rid)
+    in_bulk: dict[int, set[int]] = {}
+    for groups, ids in bulk:
+        for g in groups:
+            in_bulk[g] = ids
+    out: list[str] = []
+    for gid in confirmed:
+        have = members.get(gid, set())
+        if gid in single and gid not in in_bulk:
+            want = single[gid]
+        elif gid in in_bulk:
+            want = in_bulk[gid]
+            if have <= want:
+                continue  # a bulk confirm names only the union of its groups' members
+        else:
+            continue  # no confirming decision: the group-state check reports it
+        if have != want:
+            extra, missing = sorted(have - want), sorted(want - have)
+            what = "; ".join([f"record {r} added" for r in extra]
+                             + [f"record {r} missing" for r in missing])  # fmt: skip
+            out.append(f"group {gid} (confirmed): its decision says records "
+                       f"{', '.join(map(str, sorted(want))) or 'none'}, the table says "
+                       f"{', '.join(map(str, sorted(have))) or 'none'} ({what})")  # fmt: skip
+    return out
+
+
+def reopen_problems(conn: Connection) -> list[str]:
+    """``reopened`` groups whose newest decision is not the ``reopen`` that says so (the
+    group-state check lets confirmed -> reopened pass; a deleted reopen must not)."""
+    newest: dict[int, str] = {}
+    for gid, action in conn.execute(
+        "SELECT group_id, action FROM decisions WHERE group_id IS NOT NULL ORDER BY seq"
+    ):
+        newest[int(gid)] = action
+    out = []
+    for (gid,) in conn.execute("SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id"):
+        if newest.get(gid) != "reopen":
+            says = f"its last decision is {newest[gid]}" if gid in newest else "no decision"
+            out.append(f"group {gid}: the table says reopened, but {says} (no reopen logged)")
+    return out

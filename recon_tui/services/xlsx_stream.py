@@ -1,0 +1,261 @@
+"""A streaming XLSX writer: rows go out as they come, memory stays flat.
+
+An XLSX workbook is a zip of a few fixed XML parts plus one XML part per sheet; only the
+sheets are big. This writes each sheet's rows straight into its zip entry (inline
+strings, no shared-string table, so nothing is kept per cell) and the fixed parts at the
+end. It exists because the session export must write 500,000 rows in seconds:
+xlsxwriter's ``constant_memory`` mode measured 223 µs per 30-cell row on this machine
+(about two minutes for 500k rows) against 15 µs here, and it stages each sheet as a
+plaintext temp file, which an encrypted export must never do.
+
+A sheet holds at most Excel's 1,048,576 rows; further rows are counted and left out.
+Cells: ``None`` is left empty, ``int`` and ``float`` are numbers, ``str`` is text (XML
+escaped, control characters dropped, cut at Excel's 32,767 characters). Sheets are
+written one after the other (a zip entry at a time): open one with :meth:`Workbook.sheet`,
+write its rows, close it, then the next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_MAX_TEXT = 32_767
+_SLOW = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|^\s|\s$")
+_DROP = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_FLUSH = 2_000  # rows per write into the zip entry
+MAX_ROWS = 1_048_576
+"""Excel's rows per sheet: rows past it are left out (the CSV files are complete)."""
+
+
+def _letters(n: int) -> str:
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+_COLS = [_letters(i) for i in range(702)]  # A .. ZZ
+
+
+def _text(v: str) -> str:
+    """The ``<is>`` body of a text cell."""
+    if len(v) > _MAX_TEXT:
+        v = v[:_MAX_TEXT]
+    if _SLOW.search(v) is None:
+        return f"<t>{v}</t>"
+    v = _DROP.sub("", v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<t xml:space="preserve">{v}</t>'
+
+
+class Sheet:
+    """One sheet being written; rows are numbered from 1 in the order they are given."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._n = 0
+        self._dropped = 0
+        self._buf: list[str] = []
+
+    @property
+    def dropped(self) -> int:
+        """Rows left out past :data:`MAX_ROWS`."""
+        return self._dropped
+
+    def row(self, values: Sequence[Any], style: int = 0) -> None:
+        """Append one row (``style`` 1: bold, for headers)."""
+        if self._n >= MAX_ROWS:
+            self._dropped += 1
+            return
+        self._n += 1
+        rs = str(self._n)
+        s = f' s="{style}"' if style else ""
+        parts = [f'<row r="{rs}">']
+        for col, v in zip(_COLS, values, strict=False):
+            if v is None:
+                continue
+            cls = v.__class__
+            if cls is str:
+                parts.append(f'<c r="{col}{rs}"{s} t="inlineStr"><is>{_text(v)}</is></c>')
+            elif cls is bool:
+                parts.append(f'<c r="{col}{rs}"{s} t="inlineStr"><is><t>'
+                             f'{"true" if v else "false"}</t></is></c>')  # fmt: skip
+            elif cls is int or cls is float:
+                parts.append(f'<c r="{col}{rs}"{s}><v>{v!r}</v></c>')
+            else:
+                parts.append(f'<c r="{col}{rs}"{s} t="inlineStr"><is>{_text(str(v))}</is></c>')
+        parts.append("</row>")
+        self._buf.append("".join(parts))
+        if len(self._buf) >= _FLUSH:
+            self.flush()
+
+    def cells(self, rows: Iterable[str]) -> None:
+        """Append rows given as cell XML with ``#R#`` where the row number goes (made by
+        SQL, see :mod:`recon_tui.store.exports`; control characters are dropped here)."""
+        for cells in rows:
+            if self._n >= MAX_ROWS:
+                self._dropped += 1
+                continue
+            self._n += 1
+            rs = str(self._n)
+            text = f'<row r="{rs}">{cells.replace("#R#", rs)}</row>'
+            if _DROP.search(text) is not None:
+                text = _DROP.sub("", text)
+            self._buf.append(text)
+        if len(self._buf) >= _FLUSH:
+            self.flush()
+
+    def rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        for r in rows:
+            self.row(r)
+
+    def flush(self) -> None:
+        if self._buf:
+            self._stream.write("".join(self._buf).encode("utf-8"))
+            self._buf.clear()
+
+
+class _Guard:
+    """The workbook's view of its stream: after :meth:`Workbook.abort` it swallows writes,
+    so an abandoned zip never writes its end into a file being thrown away."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.dead = False
+
+    def write(self, b: bytes) -> int:
+        return len(b) if self.dead else self.stream.write(b)
+
+    def flush(self) -> None:
+        if not self.dead:
+            self.stream.flush()
+
+
+class Workbook:
+    """An XLSX workbook written into ``stream`` (any binary stream; seekable or not)."""
+
+    def __init__(self, stream: IO[bytes], compresslevel: int = 1) -> None:
+        self._guard = _Guard(stream)
+        # Level 1: sheets of XML deflate ~10x anyway, and level 6 costs three times the CPU.
+        guarded: Any = self._guard  # a writable stream is all a zip being written needs
+        self._zip = zipfile.ZipFile(guarded, "w", compression=zipfile.ZIP_DEFLATED,
+                                    compresslevel=compresslevel)  # fmt: skip
+        self._names: list[str] = []
+        self._open: tuple[IO[bytes], Sheet] | None = None
+
+    def _entry(self, name: str) -> IO[bytes]:
+        info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o600 << 16
+        entry: IO[bytes] = self._zip.open(info, "w")
+        return entry
+
+    def sheet(self, name: str, *, widths: dict[int, float] | None = None,
+              freeze_header: bool = True) -> Sheet:  # fmt: skip
+        """Start the next sheet (closing the previous one)."""
+        self.end_sheet()
+        self._names.append(name)
+        entry = self._entry(f"xl/worksheets/sheet{len(self._names)}.xml")
+        selected = ' tabSelected="1"' if len(self._names) == 1 else ""
+        pane = ('<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+                if freeze_header else "")  # fmt: skip
+        cols = ""
+        if widths:
+            cols = "<cols>" + "".join(
+                f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>'
+                for c, w in sorted(widths.items())
+            ) + "</cols>"  # fmt: skip
+        entry.write((f'{_HEAD}<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}"><sheetViews>'
+                     f'<sheetView workbookViewId="0"{selected}>{pane}</sheetView></sheetViews>'
+                     f'<sheetFormatPr defaultRowHeight="15"/>{cols}<sheetData>').encode())  # fmt: skip
+        sheet = Sheet(entry)
+        self._open = (entry, sheet)
+        return sheet
+
+    def end_sheet(self) -> None:
+        if self._open is None:
+            return
+        entry, sheet = self._open
+        sheet.flush()
+        entry.write(b"</sheetData></worksheet>")
+        entry.close()
+        self._open = None
+
+    def abort(self) -> None:
+        """Give up (the file is being thrown away): write nothing more."""
+        self._guard.dead = True
+        self._open = None
+        with contextlib.suppress(Exception):
+            self._zip.close()
+
+    def close(self) -> None:
+        """Write the fixed parts and finish the zip."""
+        self.end_sheet()
+        n = len(self._names)
+        sheets = "".join(
+            f'<sheet name="{_xml_attr(name)}" sheetId="{i}" r:id="rId{i}"/>'
+            for i, name in enumerate(self._names, start=1)
+        )
+        parts = {
+            "[Content_Types].xml": (
+                f'{_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+                'content-types"><Default Extension="rels" ContentType="application/'
+                'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+                'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
+                'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+                'sheet.main+xml"/><Override PartName="/xl/styles.xml" ContentType="application/'
+                'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+                + "".join(
+                    f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+                    for i in range(1, n + 1)
+                ) + "</Types>"
+            ),
+            "_rels/.rels": (
+                f'{_HEAD}<Relationships xmlns="{_PKG}"><Relationship Id="rId1" '
+                f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+            ),
+            "xl/workbook.xml": (
+                f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><bookViews><workbookView/>'
+                f"</bookViews><sheets>{sheets}</sheets></workbook>"
+            ),
+            "xl/_rels/workbook.xml.rels": (
+                f'{_HEAD}<Relationships xmlns="{_PKG}">'
+                + "".join(
+                    f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" '
+                    f'Target="worksheets/sheet{i}.xml"/>' for i in range(1, n + 1)
+                )
+                + f'<Relationship Id="rId{n + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
+                "</Relationships>"
+            ),
+            "xl/styles.xml": (
+                f'{_HEAD}<styleSheet xmlns="{_MAIN}"><fonts count="2"><font><sz val="11"/>'
+                '<name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/>'
+                '</font></fonts><fills count="2"><fill><patternFill patternType="none"/></fill>'
+                '<fill><patternFill patternType="gray125"/></fill></fills><borders count="1">'
+                "<border><left/><right/><top/><bottom/><diagonal/></border></borders>"
+                '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+                '</cellStyleXfs><cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" '
+                'borderId="0" xfId="0"/><xf numFmtId="0" fontId="1" fillId="0" borderId="0" '
+                'xfId="0" applyFont="1"/></cellXfs><cellStyles count="1"><cellStyle '
+                'name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+            ),
+        }
+        for name, text in parts.items():
+            with self._entry(name) as f:
+                f.write(text.encode("utf-8"))
+        self._zip.close()
+
+
+def _xml_attr(v: str) -> str:
+    return (v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))  # fmt: skip
