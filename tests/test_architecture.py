@@ -100,17 +100,15 @@ def test_services_import_neither_textual_nor_click() -> None:
         rel = str(path.relative_to(ROOT))
         for name in _imports_all(path):
             top = name.split(".")[0]
-            if rel == "recon_tui/services/export.py" and top == "click":
-                continue  # the export work removes this (issue 11); not this module's owner
             assert top not in ("textual", "click", "rich"), f"{rel} imports {name}"
 
 
 def test_group_tables_have_one_owner() -> None:
     """No SQL on match groups, their members, per-pair state, rejections or notes outside
-    ``recon_tui/store/`` (the export keeps its own reads until it moves onto store.groups)."""
+    ``recon_tui/store/``."""
     tables = ("match_groups", "group_members", "pair_states", "pair_totals", "rejections",
               "notes ")  # fmt: skip
-    allowed = {"recon_tui/services/export.py"}
+    allowed: set[str] = set()
     for path in modules("recon_tui"):
         rel = str(path.relative_to(ROOT))
         if rel.startswith("recon_tui/store/") or rel in allowed:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from recon_tui.demo.world import DemoWorld
 from recon_tui.demo_source import BATCH as DEMO_BATCH
@@ -44,9 +46,14 @@ def _batches(world: DemoWorld, name: str) -> Iterator[PreparedBatch]:
 
 
 def load_world(store: Store, world: DemoWorld,
-               say: Callable[[str], None] | None = None) -> dict[str, int]:  # fmt: skip
+               say: Callable[[str], None] | None = None,
+               run: Callable[[str], AbstractContextManager[Any]] | None = None,
+               ) -> dict[str, int]:  # fmt: skip
     """Write every source of ``world`` (its sources and pairs already added); returns the
-    records written per source. Empties ``world.records``/``pending`` as it goes."""
+    records written per source. Empties ``world.records``/``pending`` as it goes.
+
+    ``run(name)``, when given, wraps each source's write (the caller records it as that
+    source's sync run, as a real first sync would be); it yields a handle with ``counts``."""
     counts: dict[str, int] = {}
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the world is millions of small objects: a collection would rescan them
@@ -54,11 +61,14 @@ def load_world(store: Store, world: DemoWorld,
         for name in sorted(src["name"] for src in world.sources):  # sync's order
             started = time.perf_counter()
             added = changed = 0
-            for ready in prefetch(_batches(world, name)):
-                result = write_batch(store, ready)
-                added += result.added
-                changed += result.changed
-            record_success(store, name, added, changed, 0)
+            with run(name) if run else nullcontext() as handle:
+                for ready in prefetch(_batches(world, name)):
+                    result = write_batch(store, ready)
+                    added += result.added
+                    changed += result.changed
+                record_success(store, name, added, changed, 0)
+                if handle is not None:
+                    handle.counts.update(added=added, changed=changed, removed=0)
             counts[name] = added
             world.records[name] = []
             world.pending[name] = []

@@ -96,8 +96,11 @@ def parse_settings(kind: str, raw: dict[str, Any], *, partial: bool = False) -> 
                 f"(--set {missing[0]}=…)"
             )
         try:  # what only the adapter can judge (cross-field rules)
+            # Secrets are asked for after the settings are saved: placeholders here, so this
+            # check judges the settings alone.
             cls("check", {**out, **({"path": out.get("path") or "(given at import)"}
-                                   if cls.reads_files() else {})})  # fmt: skip
+                                   if cls.reads_files() else {})},
+                {s.name: "(checked at sync)" for s in cls.SECRETS})  # fmt: skip
         except SourceError as exc:
             where = f"setting '{exc.where}': " if exc.where else ""
             raise SourceSettingsError(f"{where}{exc.message}") from None

@@ -123,7 +123,7 @@ def verify_all(conn: Connection) -> AuditReport:
     against it."""
     r = verify_chain(conn)
     report = AuditReport(r.ok, r.entries, r.head, r.broken_at, r.problem)
-    from recon_tui.services import integrity  # the tables rebuilt from the keyed logs
+    from recon_tui.store import integrity  # the tables rebuilt from the keyed logs
 
     report.state_problems = (group_state_problems(conn) + session_state_problems(conn)
                              + integrity.state_problems(conn))  # fmt: skip

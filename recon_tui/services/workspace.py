@@ -73,7 +73,10 @@ def build_demo(
     for i, pair in enumerate(world.pairs):
         add_pair(store, pair, position=i)
     say("writing the demo sources")
-    load_world(store, world, say)  # the world made once, straight in (no second copy)
+    from recon_tui.services.runs import record_run
+
+    # The world made once, straight in (no second copy); each source's write is its sync run.
+    load_world(store, world, say, run=lambda name: record_run(store, "sync", name))
     del world
     if match:
         from recon_tui.services.matching import MatchService

@@ -22,7 +22,7 @@ row's ``mac`` is the HMAC of its content chained to the previous row, computed b
 ``recon_state_mac`` SQL function that only this process's store connections know. A change
 made behind the app's back (triggers dropped, or a SQLite shell that lacks the function)
 either leaves no log row or a forged one; ``verify`` replays the log and names the first
-place where the tables disagree with it (:mod:`recon_tui.services.integrity`).
+place where the tables disagree with it (:mod:`recon_tui.store.integrity`).
 """
 
 from __future__ import annotations
