@@ -11,6 +11,7 @@ from pathlib import Path
 
 from recon_tui.model import Side, SourcePair
 from recon_tui.store import Store
+from recon_tui.store.admission import admit_range
 from recon_tui.store.records import RECORD_COLUMNS
 from recon_tui.store.sources import add_pair, add_source
 
@@ -59,8 +60,11 @@ def big_store(path: Path, n_left: int = 100_000, n_right: int = 100_000) -> Stor
         )  # fmt: skip
         conn.execute(f"INSERT INTO records ({', '.join(_COLS)}) SELECT {picked} FROM records "
                      "WHERE source = 'left' ORDER BY id LIMIT ?", (n_right,))  # fmt: skip
-        # The store admitted every record to the pair (open); mix the states, differently
+        # Records written behind the record writer join their pair as it would have them
+        # join (set-based admission, in this transaction), all open; then mix the states, differently
         # per side, so a pane merges its per-state index ranges.
+        (last,) = conn.execute("SELECT max(id) FROM records").fetchone()
+        admit_range(conn, 1, last)
         conn.execute("UPDATE pair_states SET state = CASE WHEN side = 'L' THEN "
                      "CASE record_id % 7 WHEN 0 THEN 'suggested' WHEN 3 THEN 'suggested' "
                      "WHEN 5 THEN 'matched' ELSE 'open' END ELSE "

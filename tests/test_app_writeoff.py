@@ -120,3 +120,30 @@ async def test_write_off_beyond_the_limit_is_refused_in_the_dialog(store: Store)
             "SELECT count(*) FROM match_groups WHERE origin = 'manual'").fetchone()[0]  # fmt: skip
         assert n == 0
         await pilot.press("escape")
+
+
+def test_pair_limits_cli_sets_a_reason_limit_that_the_policy_then_applies(tmp_path: Path) -> None:
+    """`recon-tui pair limits` changes one reason's bound for one asset and keeps the rest;
+    the issue's 28.61-on-2,101.05 fee is accepted once the pair allows 1.5%."""
+    from tests.test_cli import run
+
+    db = str(tmp_path / "s.db")
+    assert run(["--store", db, "demo", "--size", "60", "--no-open"], env_pass="demo").returncode == 0
+    r = run(["--store", db, "pair", "limits", "ledger-bank", "--reason", "fee", "--abs", "EUR=30",
+             "--rel", "1.5"], env_pass="demo")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "EUR 30," in r.stdout.split("fee", 1)[1].splitlines()[0]
+    store = Store.open(Path(db), passphrase="demo")
+    try:
+        p = writeoff.policy(store, "ledger-bank")
+        assert p.reasons["fee"].relative == D("0.015") and p.reasons["fee"].absolute["EUR"] == 30
+        assert p.reasons["fee"].absolute["USD"] == D("25.00")  # other assets kept
+        diff, gross = {"EUR": D("-28.61")}, {"EUR": D("2101.05")}
+        assert writeoff.check(p, "ledger-bank", diff, gross, "fee") is None
+        assert writeoff.check(writeoff.DEFAULT, "ledger-bank", diff, gross, "fee") is not None
+    finally:
+        store.close()
+    bad = run(["--store", db, "pair", "limits", "ledger-bank", "--abs", "EUR=x"], env_pass="demo")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "not a decimal" in bad.stderr
+    gone = run(["--store", db, "pair", "limits", "nope"], env_pass="demo")
+    assert gone.returncode == 1 and "no source pair 'nope'" in gone.stderr

@@ -20,6 +20,7 @@ from typing import Any
 
 from recon_tui.formatting import fmt_money
 from recon_tui.store import Store
+from recon_tui.store import pairs as store_pairs
 from recon_tui.store.db import Connection
 
 FIAT = ("EUR", "USD", "GBP", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN", "USDT", "USDC")
@@ -142,10 +143,8 @@ def gross_of(left: Mapping[str, Decimal], right: Mapping[str, Decimal]) -> dict[
 
 def limits_for(conn: Connection, pair: str) -> Policy:
     """The pair's policy (the defaults where it sets none)."""
-    row = conn.execute("SELECT writeoff FROM source_pairs WHERE name = ?", (pair,)).fetchone()
-    if row is None or not row[0]:
-        return DEFAULT
-    return Policy.from_json(json.loads(row[0]))
+    stored = store_pairs.writeoff_of(conn, pair)
+    return DEFAULT if not stored else Policy.from_json(json.loads(stored))
 
 
 def policy(store: Store, pair: str) -> Policy:
@@ -155,8 +154,20 @@ def policy(store: Store, pair: str) -> Policy:
 def set_limits(store: Store, pair: str, policy: Policy | None) -> None:
     """Store a pair's policy (``None``: back to the defaults)."""
     with store.tx() as conn:
-        n = conn.execute("UPDATE source_pairs SET writeoff = ? WHERE name = ?",
-                         (None if policy is None else json.dumps(policy.to_json()), pair),
-                         ).rowcount  # fmt: skip
-        if not n:
+        if not store_pairs.set_writeoff(
+            conn, pair, None if policy is None else json.dumps(policy.to_json())
+        ):
             raise ValueError(f"no source pair '{pair}'")
+
+
+def with_limit(base: Policy, reason: str | None, absolute: Mapping[str, Decimal],
+               relative: Decimal | None) -> Policy:  # fmt: skip
+    """``base`` with the pair's limit (``reason`` None) or one reason's limit changed."""
+    old = base.limit if reason is None else base.reasons.get(reason, Limit())
+    # Named assets change, the others keep their bound; no --rel keeps the relative one.
+    limit = Limit({**old.absolute, **absolute}, old.relative if relative is None else relative)
+    if reason is None:
+        return Policy(limit, dict(base.reasons))
+    if reason not in base.reasons:
+        raise ValueError(f"unknown reason '{reason}' (known: {', '.join(sorted(base.reasons))})")
+    return Policy(base.limit, {**base.reasons, reason: limit})

@@ -112,3 +112,16 @@ def advance_matched_rev(conn: Connection, pair: str, rev: int) -> None:
         "THEN excluded.value ELSE value END",
         (f"matched_rev:{pair}", str(rev)),
     )
+
+
+def writeoff_of(conn: Connection, pair: str) -> str | None:
+    """The pair's write-off policy as stored (JSON text; ``None``: the defaults)."""
+    row = conn.execute("SELECT writeoff FROM source_pairs WHERE name = ?", (pair,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_writeoff(conn: Connection, pair: str, policy_json: str | None) -> bool:
+    """Store the pair's write-off policy; ``False`` when there is no such pair."""
+    n = conn.execute("UPDATE source_pairs SET writeoff = ? WHERE name = ?",
+                     (policy_json, pair)).rowcount  # fmt: skip
+    return bool(n)
