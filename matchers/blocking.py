@@ -185,8 +185,8 @@ class SideIndex:
         insort(cell, (it.mag, it.id))
         if it.fee is not None:
             insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
-        for k in self._family_keys(it):
-            self.families.setdefault(k, []).append(it.id)
+        for fk in self._family_keys(it):
+            self.families.setdefault(fk, []).append(it.id)
         cat = it.batch
         if cat:
             self.batches.setdefault((it.asset, it.sign, it.day), {}).setdefault(cat, []).append(
@@ -207,9 +207,9 @@ class SideIndex:
             fkey = self._amount_key(it)
             flst = self.fee_cells.get(fkey)
             if flst is not None:
-                k = bisect_left(flst, (it.mag, it.id))
-                if k < len(flst) and flst[k][1] == it.id:
-                    del flst[k]
+                pos = bisect_left(flst, (it.mag, it.id))
+                if pos < len(flst) and flst[pos][1] == it.id:
+                    del flst[pos]
                 if not flst:
                     del self.fee_cells[fkey]
         lst = self.amounts.get(self._amount_key(it))
@@ -224,8 +224,8 @@ class SideIndex:
                 buckets.remove(akey[3])
                 if not buckets:
                     del self.present[akey[:3]]
-        for k in self._family_keys(it):
-            _discard(self.families, k, it.id)
+        for fk in self._family_keys(it):
+            _discard(self.families, fk, it.id)
         cat = it.batch
         if cat:
             bkey = (it.asset, it.sign, it.day)
@@ -451,7 +451,7 @@ class SideIndex:
         self, asset: str, signs: tuple[int, ...], day_lo: int, day_hi: int
     ) -> list[tuple[int, str, list[int]]]:
         """The batches (day, category, ids) of the date window: live lists, not copies."""
-        out = []
+        out: list[tuple[int, str, list[int]]] = []
         batches = self.batches
         for sign in signs:
             for day in range(day_lo, day_hi + 1):
@@ -461,7 +461,7 @@ class SideIndex:
         return out
 
 
-def _discard(index: dict, key: object, item_id: int) -> None:  # type: ignore[type-arg]
+def _discard(index: dict, key: object, item_id: object) -> None:  # type: ignore[type-arg]
     lst = index.get(key)
     if lst is None:
         return

@@ -243,7 +243,7 @@ class Engine:
             scope = {i for s in sides for i in s.items if i not in matched_set}
             pair_cands = {}  # collected rule by rule as the pipeline reaches each
         else:
-            seeds = {i for i in set(new_ids) if engine_open(i)}
+            seeds = {i for i in set(new_ids or ()) if engine_open(i)}
             limit = max(CLOSURE_FRACTION * len(self), 1000)
             closed = self._closure(ctx, sorted(seeds), pair_cands, limit)
             if closed is None:
@@ -456,7 +456,7 @@ class Engine:
             # Does the boundary link further (is the closure truncated)? Costs a third
             # ring of candidate generation: tests and diagnostics only.
             self.stats["closure_truncated"] = sum(
-                1 for x in frontier if self._links_out(ctx, self.item(x), interior)  # type: ignore[arg-type]
+                1 for x in frontier if self._links_out(ctx, self.item(x), interior)  # type: ignore[arg-type,misc]
             )
         return seen, interior
 

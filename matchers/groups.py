@@ -406,7 +406,7 @@ def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
     if rule.type == "n:m":
         return netting.generate(ctx, rule, one)
     key = (rule.name, one.id)
-    hit = ctx.memo.get(key)
+    hit: tuple[list[Scored], list[int]] | None = ctx.memo.get(key)
     if hit is not None:
         return hit
     res = _for_one(ctx, rule, one)

@@ -17,7 +17,7 @@ def scale_for(values: Iterable[Decimal]) -> int:
         exp = v.as_tuple().exponent
         if isinstance(exp, int) and -exp > places:
             places = -exp
-    return 10**places
+    return int(10**places)
 
 
 def subset_sums(values: list[int], max_count: int) -> list[tuple[int, int, int]]:
