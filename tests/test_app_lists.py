@@ -27,22 +27,17 @@ from recon_tui.services import saved_filters, sessions
 from recon_tui.services.decisions import Decisions
 from recon_tui.services.panes import PaneFilter
 from recon_tui.store import Store
-from tests.workbench_fixtures import NOW, app_for, demo_store, settle
+from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
+    NOW,
+    app_for,
+    asyncio_backend,
+    demo_store,
+    demo_store_fixture,
+    settle,
+)
 
 PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = demo_store(tmp_path)
-    yield s
-    s.close()
 
 
 def at(app) -> tuple[WorkbenchScreen, int | None]:  # type: ignore[no-untyped-def]

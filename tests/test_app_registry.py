@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import statistics
-from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
@@ -30,7 +29,13 @@ from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.store import Store
 from recon_tui.widgets.key_footer import KeyFooter, footer_entries
 from recon_tui.widgets.record_pane import RecordPane
-from tests.workbench_fixtures import app_for, demo_store, settle
+from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
+    app_for,
+    asyncio_backend,
+    demo_store,
+    demo_store_fixture,
+    settle,
+)
 
 PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
@@ -40,18 +45,6 @@ OWNERS = {
     "workbench": WorkbenchScreen, "sources": SourcesScreen, "sessions": SessionsScreen,
     "runs": RunsScreen, "unresolved": UnresolvedScreen, "audit": AuditScreen, "dialog": Dialog,
 }  # fmt: skip
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = demo_store(tmp_path)
-    yield s
-    s.close()
 
 
 def test_every_action_is_bound_where_it_runs() -> None:

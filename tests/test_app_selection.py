@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
@@ -16,22 +15,16 @@ from recon_tui.services.candidate_view import CandidateView as Candidate
 from recon_tui.services.panes import Row
 from recon_tui.store import Store
 from recon_tui.widgets.candidates import describe
-from tests.workbench_fixtures import app_for, demo_store, settle
+from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
+    app_for,
+    asyncio_backend,
+    demo_store,
+    demo_store_fixture,
+    settle,
+)
 
 PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = demo_store(tmp_path)
-    yield s
-    s.close()
 
 
 async def test_marked_sums_and_difference_in_the_borders(store: Store) -> None:

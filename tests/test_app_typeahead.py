@@ -3,8 +3,6 @@ the app has drawn anything, lands where it would have landed typed slowly."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual import events
 from textual.widgets import Input
@@ -12,22 +10,16 @@ from textual.widgets import Input
 from recon_tui.screens.filter import FilterScreen
 from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.store import Store
-from tests.workbench_fixtures import app_for, demo_store, settle
+from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
+    app_for,
+    asyncio_backend,
+    demo_store,
+    demo_store_fixture,
+    settle,
+)
 
 PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = demo_store(tmp_path)
-    yield s
-    s.close()
 
 
 def typed(app, *keys: str) -> None:  # type: ignore[no-untyped-def]

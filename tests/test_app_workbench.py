@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,22 +11,17 @@ from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services.decisions import rejection_key
 from recon_tui.store import Store
 from recon_tui.widgets.record_pane import RecordPane
-from tests.workbench_fixtures import agree_if_asked, app_for, demo_store, settle
+from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
+    agree_if_asked,
+    app_for,
+    asyncio_backend,
+    demo_store,
+    demo_store_fixture,
+    settle,
+)
 
 PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = demo_store(tmp_path)
-    yield s
-    s.close()
 
 
 def q(store: Store, sql: str, *params: object) -> list[tuple]:

@@ -14,23 +14,17 @@ from recon_tui.screens.workbench import WorkbenchScreen
 from recon_tui.services import writeoff
 from recon_tui.services.decisions import DecisionError, Decisions
 from recon_tui.store import Store
-from tests.workbench_fixtures import app_for, demo_store, settle
+from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
+    app_for,
+    asyncio_backend,
+    demo_store,
+    demo_store_fixture,
+    settle,
+)
 
 PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
 D = Decimal
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = demo_store(tmp_path)
-    yield s
-    s.close()
 
 
 def test_policy_the_issue_example_is_refused_as_a_fee() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled, WorkerError, WorkerFailed, WorkerState
 
@@ -25,6 +27,21 @@ def demo_store(path: Path, size: int = 60) -> Store:
         conn.execute("UPDATE sources SET last_sync_us = ?, last_success_us = ?",
                      (SYNCED_US, SYNCED_US))  # fmt: skip
     return store
+
+
+@pytest.fixture(name="anyio_backend")
+def asyncio_backend() -> str:
+    """The app tests run on asyncio (import this fixture into the test module)."""
+    return "asyncio"
+
+
+@pytest.fixture(name="store")
+def demo_store_fixture(tmp_path: Path) -> Iterator[Store]:
+    """``store``: a small demo store for one test, closed after it (import into the test
+    module; it overrides conftest's empty store there)."""
+    s = demo_store(tmp_path)
+    yield s
+    s.close()
 
 
 def app_for(store: Store, pair: str | None = None) -> ReconApp:
