@@ -129,13 +129,56 @@ def load_key(conn: Connection, data_key: bytes, store_id: str, tx: TxFactory) ->
             "cannot be checked or extended; run 'recon-tui verify'"
         )
     with tx() as wconn:
-        if _meta(wconn, AUDIT_KEY_META) is None:
-            seq = head(wconn)[0]
-            ak = AuditKey(derive_audit_key(data_key, store_id), seq + 1)
-            wconn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
-                          (AUDIT_KEY_META, _wrap(ak, data_key, store_id)))  # fmt: skip
-            return ak
+        made = key_in_tx(wconn, data_key, store_id, create=True)
+        if made is not None:
+            return made
     return load_key(conn, data_key, store_id, tx)  # another process made it first
+
+
+def key_in_tx(conn: Connection, data_key: bytes, store_id: str, *, create: bool) -> AuditKey | None:
+    """The audit key as the caller's write transaction sees it (under SQLite's write lock,
+    so what another process committed meanwhile is seen), created there when ``create``
+    and the store has none yet: the migration that adds the state log makes the key in
+    its own transaction, so no audited row is ever written without one. ``None`` when
+    there is none to read (no ``meta`` yet, or a damaged record: :func:`load_key` names it).
+
+    Never makes a key for a store whose log is already keyed (its record was deleted):
+    a fresh key would start a new keyed-from point and wave the older entries through as
+    legacy ones; that is refused in one line instead.
+    """
+    try:
+        current = _meta(conn, AUDIT_KEY_META)
+    except Exception:  # no meta table yet (a store being made, before its first migration)
+        return None
+    ak = _unwrap(current, data_key, store_id)
+    if ak is not None:
+        return ak
+    pending = _unwrap(_meta(conn, AUDIT_KEY_NEXT_META), data_key, store_id)
+    if pending is not None or current is not None or not create:
+        return pending
+    if _keyed_history(conn):
+        raise StoreError(
+            "the store's audit key record is missing (meta.audit_key) although its log is "
+            "keyed: the audit trail cannot be checked or extended; run 'recon-tui verify'"
+        )
+    ak = AuditKey(derive_audit_key(data_key, store_id), head(conn)[0] + 1)
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)",
+                 (AUDIT_KEY_META, _wrap(ak, data_key, store_id)))  # fmt: skip
+    return ak
+
+
+def has_state_log(conn: Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'state_log'").fetchone() is not None
+
+
+def _keyed_history(conn: Connection) -> bool:
+    """Whether entries sealed with an audit key exist (keyed decisions or state-log rows)."""
+    try:
+        if conn.execute("SELECT 1 FROM decisions WHERE mac IS NOT NULL LIMIT 1").fetchone():
+            return True
+    except Exception:  # a legacy store without the mac column yet
+        return False
+    return has_state_log(conn) and conn.execute("SELECT 1 FROM state_log LIMIT 1").fetchone() is not None
 
 
 def prepare_rekey(conn: Connection, ak: object, new_key: bytes, store_id: str,
@@ -173,15 +216,26 @@ def state_mac(key: bytes, kind: str, ref: int, field: str, value: Any, prev: str
     return hmac.new(key, b"state|" + payload.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-_INTERRUPTED = threading.Event()
+class AuditUnavailable(StoreError):
+    """An audited change was refused because this connection has no audit key."""
 
 
-def take_interrupt() -> bool:
-    """Whether Ctrl+C landed inside one of our SQL functions (SQLite then reports only "user-
-    defined function raised exception"); the caller turns that back into KeyboardInterrupt."""
-    hit = _INTERRUPTED.is_set()
-    _INTERRUPTED.clear()
-    return hit
+_FAULT = threading.local()
+
+
+def take_fault() -> BaseException | None:
+    """What our SQL function raised in this thread, if anything (SQLite reports only "user-
+    defined function raised exception"; :meth:`Store.tx` turns it back into that: Ctrl+C
+    stays KeyboardInterrupt, anything else becomes one :class:`StoreError` line). ``None``
+    when the function never got to its first line: an asynchronous exception (a signal's
+    KeyboardInterrupt) raised on entry, before any ``try`` could see it."""
+    exc = getattr(_FAULT, "exc", None)
+    _FAULT.exc = None
+    return exc
+
+
+def clear_fault() -> None:
+    _FAULT.exc = None
 
 
 def register_functions(conn: Connection) -> None:
@@ -191,13 +245,27 @@ def register_functions(conn: Connection) -> None:
         try:
             ak = key_of(conn)
             if ak is None:
-                raise ValueError("no audit key: this connection may not change audited state")
+                raise AuditUnavailable(
+                    "this store connection has no audit key, so it may not change audited "
+                    "state (groups, members, record versions, sessions): nothing was written"
+                )
             return state_mac(ak.key, kind, ref, field, value, prev)
-        except KeyboardInterrupt:
-            _INTERRUPTED.set()  # SQLite swallows it; tx() raises it again after rolling back
+        except BaseException as exc:  # KeyboardInterrupt too: SQLite swallows it
+            _FAULT.exc = exc
             raise
 
     conn.create_function("recon_state_mac", 5, mac, deterministic=True)
+
+
+def _refuse_unkeyed(conn: Connection) -> None:
+    """An entry without a MAC is written only before the store had a state log (a legacy
+    store's early migrations); on a keyed store a connection without the key refuses."""
+    if has_state_log(conn):
+        raise AuditUnavailable(
+            "this store connection has no audit key, so it may not append to the audit "
+            "trail: nothing was written"
+        )
+
 
 _FIELDS = (
     "seq, at_us, actor, actor_kind, action, pair, group_id, record_ids, session_id, "
@@ -264,6 +332,7 @@ def append(
     h = entry_hash(prev, content)
     key = key_of(conn)
     if key is None:  # no audit key (yet): a legacy entry, as before the keyed chain
+        _refuse_unkeyed(conn)
         conn.execute(f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})",
                      (*content, prev, h))  # fmt: skip
     else:
@@ -293,6 +362,7 @@ def append_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
         rows.append((*content, prev, h) if key is None else (*content, prev, h, _mac_for(key, seq, h)))
         prev = h
     if key is None:  # no audit key (yet, e.g. inside a migration): legacy entries
+        _refuse_unkeyed(conn)
         conn.executemany(f"INSERT INTO decisions ({_FIELDS}) VALUES ({', '.join('?' * 15)})", rows)
     else:
         conn.executemany(
@@ -319,6 +389,10 @@ def verify(conn: Connection) -> VerifyResult:
     if key is None and _meta(conn, AUDIT_KEY_META) is not None:
         return VerifyResult(False, 0, GENESIS, None,
                             "the audit key could not be loaded: keyed entries cannot be checked")
+    if key is None and _keyed_history(conn):
+        return VerifyResult(False, 0, GENESIS, None,
+                            "the audit key record is missing (meta.audit_key) but the log is "
+                            "keyed: keyed entries cannot be checked")
     prev = GENESIS
     expected_seq = 0
     count = 0

@@ -42,6 +42,7 @@ BUSY_TIMEOUT_MS = 10_000
 """How long one statement waits for another connection's write lock (SQLite's own wait)."""
 BUSY_RETRY_S = 30.0
 """Beyond that, ``BEGIN IMMEDIATE`` is retried with backoff for this long, then one line."""
+_FUNCTION_FAILED = "user-defined function raised exception"
 
 
 class AuditBox:
@@ -350,12 +351,27 @@ class Store:
 
         Everything inside commits together or not at all: a crash, kill or exception
         leaves the store as it was. SQLite conditions a user can cause (a full disk, a
-        store kept busy by another process) come out as one-line :class:`StoreError`\\ s.
+        store kept busy by another process) come out as one-line :class:`StoreError`\\ s,
+        and so does a failure inside the state log's SQL function; Ctrl+C stays
+        KeyboardInterrupt wherever it lands.
         """
         with self._lock:
             conn = self.conn
+            if not conn.in_transaction:
+                self._depth = 0  # a Ctrl+C between BEGIN's failure and our count: start over
+            elif self._depth == 0:
+                # A transaction left open by a Ctrl+C that landed between BEGIN and our
+                # bookkeeping: nothing of it was committed, so roll it back and start clean.
+                with contextlib.suppress(OperationalError):
+                    conn.execute("ROLLBACK")
             if self._depth == 0:
                 self._begin(conn)
+                try:
+                    self._begin_audit(conn)
+                except BaseException:
+                    with contextlib.suppress(OperationalError):
+                        conn.execute("ROLLBACK")
+                    raise
             else:
                 conn.execute(f"SAVEPOINT sp{self._depth}")
             self._depth += 1
@@ -372,10 +388,8 @@ class Store:
                         conn.execute(f"ROLLBACK TO sp{self._depth}")
                         conn.execute(f"RELEASE sp{self._depth}")
                 if isinstance(exc, OperationalError):
-                    from recon_tui.store.audit import take_interrupt
-
-                    if take_interrupt():  # Ctrl+C inside a trigger's function: still Ctrl+C
-                        raise KeyboardInterrupt from None
+                    if _FUNCTION_FAILED in str(exc):
+                        raise self._function_fault() from None
                     line = sqlite_line(exc, str(self.path))
                     if line is not None:
                         raise line from None
@@ -391,6 +405,36 @@ class Store:
                         raise (sqlite_line(exc, str(self.path)) or exc) from None
                 else:
                     conn.execute(f"RELEASE sp{self._depth}")
+
+    def _begin_audit(self, conn: Connection) -> None:
+        """Under the write lock just taken: forget a stale function fault, and if this
+        store has no audit key loaded yet (it was opened while another process was still
+        creating the store, or without migrating), read it now, as this transaction sees
+        the store. Never creates one here: only the migration that adds the state log
+        does (see :meth:`migrate`)."""
+        from recon_tui.store import audit
+
+        audit.clear_fault()
+        if self._audit.value is None:
+            self._audit.value = audit.key_in_tx(conn, self._key, self.info.store_id,
+                                                create=False)  # fmt: skip
+
+    def _function_fault(self) -> BaseException:
+        """What to raise for SQLite's "user-defined function raised exception"."""
+        from recon_tui.store import audit
+
+        fault = audit.take_fault()
+        if fault is None:
+            if threading.current_thread() is threading.main_thread():
+                # Our function raised before its first line: only an asynchronous exception
+                # does that, and on the main thread that is a signal's (Ctrl+C).
+                return KeyboardInterrupt()
+            return StoreError(f"an audited change to the store ({self.path}) failed inside "
+                              "SQLite; nothing was written")  # fmt: skip
+        if not isinstance(fault, Exception) or isinstance(fault, StoreError):
+            return fault  # KeyboardInterrupt, SystemExit; or our own one-line refusal
+        return StoreError(f"an audited change to the store ({self.path}) could not be sealed "
+                          f"({type(fault).__name__}: {fault}); nothing was written")  # fmt: skip
 
     # --- schema ----------------------------------------------------------------------
 
@@ -411,17 +455,34 @@ class Store:
         for target in range(current + 1, len(steps) + 1):
             step = steps[target - 1]
             with self.tx() as conn:
+                # Another process opening the same (new) store may have applied this step
+                # while we waited for the write lock: look again under it.
+                if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= target:
+                    continue
                 if callable(step):
                     step(conn)
                 else:
                     for sql in step:
                         conn.execute(sql)
                 conn.execute(f"PRAGMA user_version = {target}")
+                if migrations is None:
+                    self._seal_key(conn)
             applied += 1
         if applied and migrations is None:
             with self.tx() as conn:
                 schema.ensure_state_log_triggers(conn)
         return applied
+
+    def _seal_key(self, conn: Connection) -> None:
+        """Inside a migration's transaction: once the store has a state log (the migration
+        that adds it, or any after), it has an audit key, made in that same transaction,
+        so neither a later migration nor another process ever writes an audited row
+        without one."""
+        from recon_tui.store import audit
+
+        if self._audit.value is None and audit.has_state_log(conn):
+            self._audit.value = audit.key_in_tx(conn, self._key, self.info.store_id,
+                                                create=True)  # fmt: skip
 
     # --- meta ------------------------------------------------------------------------
 
