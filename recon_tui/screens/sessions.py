@@ -274,12 +274,16 @@ class SessionsScreen(Screen[None]):
     def _open(self, spec: dict[str, Any]) -> None:
         try:
             s = self.services.sessions.open(spec["pairs"], spec["start"], spec["end"],
-                                            name=spec["name"])  # fmt: skip
+                                            name=spec["name"], say=self._waiting)  # fmt: skip
         except SessionError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
         self.app.call_from_thread(self._done, f"opened session {s.id} '{s.name}': "
                                   f"{s.summary['open']['records']:,} records in scope")  # fmt: skip
+
+    def _waiting(self, line: str) -> None:
+        """From a worker: another run holds the store ("waiting for match (pid …)…")."""
+        self.app.call_from_thread(self.notify, line, severity="warning")
 
     def _done(self, message: str) -> None:
         self.notify(message)
@@ -306,7 +310,7 @@ class SessionsScreen(Screen[None]):
     @work(thread=True, group="sessions")
     def _close(self, session_id: int) -> None:
         try:
-            closed = self.services.sessions.close(session_id)
+            closed = self.services.sessions.close(session_id, say=self._waiting)
         except CloseRefused as exc:
             self.app.call_from_thread(self._refused, exc)
             return
@@ -336,7 +340,7 @@ class SessionsScreen(Screen[None]):
     @work(thread=True, group="sessions")
     def _reopen(self, session_id: int, reason: str) -> None:
         try:
-            self.services.sessions.reopen(session_id, reason)
+            self.services.sessions.reopen(session_id, reason, say=self._waiting)
         except SessionError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return

@@ -23,6 +23,7 @@ re-exported here for older callers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +45,7 @@ from recon_tui.services.verify import (
 from recon_tui.store import Store, groups, now_us
 from recon_tui.store.audit import append, current_actor, head
 from recon_tui.store.db import Connection
+from recon_tui.store.errors import StoreError
 from recon_tui.store.pairs import get_pair
 from recon_tui.store.sessions import (
     PairScope,
@@ -356,11 +358,29 @@ class SessionService:
         return [p.name for p in list_pairs(self.store)]
 
     def open(self, pairs: Sequence[str], start: str | date | datetime, end: str | date | datetime,
-             *, name: str | None = None, as_of: str | date | datetime | None = None) -> Session:  # fmt: skip
-        return open_session(self.store, pairs, start, end, name=name, as_of=as_of)
+             *, name: str | None = None, as_of: str | date | datetime | None = None,
+             say: Callable[[str], None] | None = None) -> Session:  # fmt: skip
+        with self._run("session open", say):
+            return open_session(self.store, pairs, start, end, name=name, as_of=as_of)
 
-    def close(self, session_id: int | str, note: str | None = None) -> Session:
-        return close_session(self.store, session_id, note=note)
+    def close(self, session_id: int | str, note: str | None = None,
+              say: Callable[[str], None] | None = None) -> Session:  # fmt: skip
+        with self._run("session close", say):
+            return close_session(self.store, session_id, note=note)
 
-    def reopen(self, session_id: int | str, reason: str) -> Session:
-        return reopen_session(self.store, session_id, reason)
+    def reopen(self, session_id: int | str, reason: str,
+               say: Callable[[str], None] | None = None) -> Session:  # fmt: skip
+        with self._run("session reopen", say):
+            return reopen_session(self.store, session_id, reason)
+
+    @contextlib.contextmanager
+    def _run(self, kind: str, say: Callable[[str], None] | None) -> Iterator[None]:
+        """A session change is a writing run, from the app as from the CLI: it takes the
+        store's run lock (``say`` hears "waiting for match (pid …)…" while another run
+        holds it), and a store that stays busy, or fills its disk, is one
+        :class:`SessionError` line for the screen to show."""
+        try:
+            with self.store.run_lock(kind, say=say):
+                yield
+        except StoreError as exc:
+            raise SessionError(str(exc)) from None

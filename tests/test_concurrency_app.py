@@ -1,0 +1,165 @@
+"""The app beside another writing run: the sessions screen takes the store's run lock like
+the CLI does (says whom it waits for, opens once the run ends, or refuses in one line),
+driven through Pilot with the lock held by a real second process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recon_tui.model import Side, SourcePair, make_record
+from recon_tui.services import sessions
+from recon_tui.store import Store
+from recon_tui.store.lock import holder
+from recon_tui.store.records import apply_batch
+from recon_tui.store.sources import add_pair, add_source
+from tests.integrity_kit import ROOT, env
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from recon_tui.store.lock import run_lock
+    db, release = Path(sys.argv[1]), Path(sys.argv[2])
+    with run_lock(db, "match", wait=0):
+        print("held", flush=True)
+        while not release.exists():
+            time.sleep(0.02)
+    """
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def booked(tmp_path: Path) -> Iterator[Store]:
+    store = Store.init(tmp_path / "app.db", passphrase="pw")
+    add_source(store, "ledger", "csv")
+    add_source(store, "bank", "csv")
+    add_pair(store, SourcePair("lb", Side("ledger"), Side("bank")))
+
+    def rec(src: str, ext: str, amount: str) -> object:
+        return make_record(source=src, external_id=ext, kind="payment",
+                           ts="2026-03-10T10:00:00Z", asset="EUR", amount=amount)  # fmt: skip
+
+    apply_batch(store, "ledger", [rec("ledger", "L1", "100.00")])  # type: ignore[list-item]
+    apply_batch(store, "bank", [rec("bank", "B1", "100.00")])  # type: ignore[list-item]
+    yield store
+    store.close()
+
+
+def _hold(db: Path, release: Path) -> subprocess.Popen[str]:
+    """Another process holding the store's run lock (as a CLI ``match`` would) until told."""
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(release)], cwd=ROOT,
+                         env=env(db.parent / "home"), stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stdout is not None and p.stdout.readline().strip() == "held"
+    return p
+
+
+def _messages(app: object) -> list[str]:
+    return [str(n.message) for n in app._notifications]  # type: ignore[attr-defined]
+
+
+async def _open_march(pilot: object, app: object) -> None:
+    from textual.widgets import Input
+
+    await pilot.press("n")  # type: ignore[attr-defined]
+    await pilot.pause()  # type: ignore[attr-defined]
+    app.screen.query_one("#session-from", Input).value = "2026-03-01"  # type: ignore[attr-defined]
+    app.screen.query_one("#session-to", Input).value = "2026-04-01"  # type: ignore[attr-defined]
+    app.screen.query_one("#session-name", Input).value = "March"  # type: ignore[attr-defined]
+    await pilot.press("ctrl+s")  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_session_changes_from_the_app_wait_for_a_run_then_go_ahead(
+    booked: Store, tmp_path: Path
+) -> None:
+    from textual.app import App
+
+    from recon_tui.screens.sessions import SessionsScreen
+    from tests.workbench_fixtures import settle
+
+    store = booked
+    release = tmp_path / "release"
+    other = _hold(store.path, release)
+    try:
+
+        class Host(App[None]):
+            def on_mount(self) -> None:
+                self.push_screen(SessionsScreen(store))
+
+        app = Host()
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            await _open_march(pilot, app)
+            deadline = time.monotonic() + 10
+            while not any("waiting for match" in m for m in _messages(app)):
+                assert time.monotonic() < deadline, _messages(app)
+                await pilot.pause(0.05)
+            line = next(m for m in _messages(app) if "waiting for match" in m)
+            assert f"(pid {other.pid}" in line and "\n" not in line
+            # Still waiting (the UI answers meanwhile): nothing opened behind the run's back.
+            await pilot.pause(0.3)
+            assert sessions.list_sessions(store.connection()) == []
+            assert isinstance(app.screen, SessionsScreen)
+            release.touch()  # the run ends: the session opens
+            other.wait(timeout=30)
+            deadline = time.monotonic() + 20
+            while not sessions.list_sessions(store.connection()):
+                assert time.monotonic() < deadline, _messages(app)
+                await pilot.pause(0.05)
+            await settle(pilot)
+            assert any("opened session 1 'March'" in m for m in _messages(app))
+            assert holder(store.path) is None  # and the screen's worker let the lock go
+    finally:
+        release.touch()
+        other.wait(timeout=30)
+
+
+@pytest.mark.anyio
+async def test_a_session_change_against_a_busy_store_is_one_line(
+    booked: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.app import App
+
+    from recon_tui.screens.sessions import SessionsScreen
+    from tests.workbench_fixtures import settle
+
+    monkeypatch.setenv("RECON_TUI_LOCK_WAIT", "0.3")
+    store = booked
+    opened = sessions.open_session(store, ["lb"], "2026-03-01", "2026-04-01", name="March")
+    release = tmp_path / "release"
+    other = _hold(store.path, release)
+    try:
+
+        class Host(App[None]):
+            def on_mount(self) -> None:
+                self.push_screen(SessionsScreen(store))
+
+        app = Host()
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("c", "enter")  # close the selected session: asks first
+            deadline = time.monotonic() + 10
+            while not any("is busy" in m for m in _messages(app)):
+                assert time.monotonic() < deadline, _messages(app)
+                await pilot.pause(0.05)
+            await settle(pilot)
+            busy = [m for m in _messages(app) if "is busy" in m]
+            assert len(busy) == 1 and "\n" not in busy[0]
+            assert busy[0].startswith(f"the store is busy: match (pid {other.pid}")
+            assert isinstance(app.screen, SessionsScreen)  # no crash, no unresolved list
+            assert sessions.get_session(store.connection(), opened.id).state == "open"
+    finally:
+        release.touch()
+        other.wait(timeout=30)
