@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recon_tui.model import Side, SourcePair  # noqa: E402
-from recon_tui.services.decisions import DecisionError, Decisions  # noqa: E402
+from recon_tui.services.decisions import DecisionError, DecisionNotWritten, Decisions  # noqa: E402
 from recon_tui.services.matching import MatchService  # noqa: E402
 from recon_tui.services.sessions import verify_all  # noqa: E402
 from recon_tui.services.sync import import_file, sync_source  # noqa: E402
@@ -137,6 +137,8 @@ class Soak:
             while time.monotonic() < self.until:
                 try:
                     self._decide(store, dec)
+                except DecisionNotWritten as exc:  # the store, not the decision, refused
+                    self._failure("decision", str(exc))
                 except DecisionError:
                     self.ops["decision refused"] += 1
                 except StoreError as exc:
@@ -244,8 +246,10 @@ class Soak:
         out, err = p.communicate()
         if p.returncode in (-signal.SIGKILL, -signal.SIGINT, 130):
             return True  # killed (or interrupted) on purpose
-        if err.rstrip().endswith("KeyboardInterrupt") and "recon_tui" not in err:
-            return True  # Ctrl+C while Python itself was still starting, before our code ran
+        if err.rstrip().endswith("KeyboardInterrupt") and ", in main\n" not in err:
+            # Ctrl+C while Python was still importing (ours or the standard library's),
+            # before the CLI's main() that turns it into "Interrupted." was even called.
+            return True
         if p.returncode != 0:
             text = err.strip() or out.strip()
             if kind == "sync" and p.returncode == 1 and "FAILED" in out and not err.strip():

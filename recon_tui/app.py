@@ -48,12 +48,20 @@ class ReconApp(TypeAheadApp):
         self.blink = blink
         set_default_origin("app")  # runs started from here are the app's (run history)
         self.store = store
+        store.on_wait = self._store_waiting  # a decision waiting on an import says so
         self.services = Services.for_store(store, clock=self.now_us)
         """Every service the screens call, one per job."""
         self._now = now
         self._start_pair = pair
         self._last_pair: str | None = pair
         self.syncing = False
+
+    def _store_waiting(self, line: str) -> None:
+        """A write (in a worker) waits for another run: one line, the UI keeps going."""
+        try:
+            self.call_from_thread(self.notify, line, severity="warning")
+        except RuntimeError:  # already on the UI thread
+            self.notify(line, severity="warning")
 
     def now_us(self) -> int:
         return ts_to_us(self._now) if self._now is not None else time.time_ns() // 1000

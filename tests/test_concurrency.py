@@ -164,7 +164,9 @@ def test_an_error_inside_the_state_log_function_is_one_line(tmp_path: Path) -> N
     assert "\n" not in line and "no audit key" in line and "nothing was written" in line
     assert store.count("SELECT count(*) FROM match_groups") == 0
     # Nor does the decisions log take an unsealed entry on a keyed store.
-    with pytest.raises(StoreError, match="no audit key"):
+    from recon_tui.services.decisions import DecisionNotWritten
+
+    with pytest.raises(DecisionNotWritten, match="no audit key"):  # the app's one line
         Decisions(store, actor="x").add_note("unsealed?")
     # verify says the log is keyed but the key record is gone.
     report = verify_all(store.connection())

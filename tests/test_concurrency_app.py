@@ -163,3 +163,126 @@ async def test_a_session_change_against_a_busy_store_is_one_line(
     finally:
         release.touch()
         other.wait(timeout=30)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from recon_tui.store import Store
+    from recon_tui.store.lock import run_lock
+    db, release, passphrase = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    with run_lock(db, "import", wait=0):  # as 'recon-tui import' holds it
+        store = Store.open(db, passphrase=passphrase)
+        store.conn.execute("BEGIN IMMEDIATE")  # its one transaction: SQLite's write lock
+        store.conn.execute("UPDATE meta SET value = value WHERE key = 'rev'")
+        print("writing", flush=True)
+        while not release.exists():
+            time.sleep(0.02)
+        store.conn.execute("COMMIT")
+        store.close()
+    """
+)
+
+
+def _import_running(db: Path, release: Path) -> subprocess.Popen[str]:
+    """Another process in the middle of a long import: the run lock and the write lock."""
+    p = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(release), "demo"],
+                         cwd=ROOT, env=env(db.parent / "home"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stdout is not None and p.stdout.readline().strip() == "writing", p.communicate()
+    return p
+
+
+async def _confirm_first_suggestion(pilot: object, app: object) -> int:
+    from recon_tui.screens.workbench import WorkbenchScreen
+    from tests.workbench_fixtures import settle
+
+    await settle(pilot)  # type: ignore[arg-type]
+    await pilot.press("s")  # type: ignore[attr-defined]
+    await settle(pilot)  # type: ignore[arg-type]
+    wb = app.screen  # type: ignore[attr-defined]
+    assert isinstance(wb, WorkbenchScreen)
+    gid = wb.candidates.candidates[0].group_id
+    assert gid is not None
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    return int(gid)
+
+
+def _state(store: Store, gid: int) -> str:
+    return str(store.connection().execute("SELECT state FROM match_groups WHERE id = ?",
+                                          (gid,)).fetchone()[0])  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_a_decision_during_a_long_import_waits_visibly_then_lands(tmp_path: Path) -> None:
+    """The operator confirms while another process imports (one long transaction): the
+    app says at once whom the decision waits for, the UI keeps answering, and the
+    decision lands when the import commits (not refused after SQLite's 40 s)."""
+    from recon_tui.screens.workbench import WorkbenchScreen
+    from tests.workbench_fixtures import app_for, demo_store, settle
+
+    store = demo_store(tmp_path)
+    release = tmp_path / "release"
+    other = _import_running(store.path, release)
+    try:
+        app = app_for(store, "ledger-bank")
+        async with app.run_test(size=(160, 48)) as pilot:
+            gid = await _confirm_first_suggestion(pilot, app)
+            deadline = time.monotonic() + 10
+            while not any("waiting for import" in m for m in _messages(app)):
+                assert time.monotonic() < deadline, _messages(app)
+                await pilot.pause(0.05)
+            line = next(m for m in _messages(app) if "waiting for import" in m)
+            assert f"(pid {other.pid}" in line and "\n" not in line
+            t0 = time.monotonic()
+            await pilot.press("down")  # the UI answers while the decision waits
+            assert time.monotonic() - t0 < 2
+            assert isinstance(app.screen, WorkbenchScreen)
+            assert _state(store, gid) == "suggested"
+            release.touch()
+            assert other.wait(timeout=30) == 0
+            deadline = time.monotonic() + 20
+            while _state(store, gid) != "confirmed":
+                assert time.monotonic() < deadline, _messages(app)
+                await pilot.pause(0.05)
+            await settle(pilot)
+            assert not any("busy" in m for m in _messages(app))
+    finally:
+        release.touch()
+        other.wait(timeout=30)
+        store.close()
+
+
+@pytest.mark.anyio
+async def test_a_decision_that_outwaits_its_bound_is_one_line_and_the_app_lives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recon_tui.screens.workbench import WorkbenchScreen
+    from recon_tui.store import db as dbmod
+    from tests.workbench_fixtures import app_for, demo_store, settle
+
+    monkeypatch.setattr(dbmod, "BUSY_RETRY_S", 0.5)
+    monkeypatch.setenv("RECON_TUI_LOCK_WAIT", "1")
+    store = demo_store(tmp_path)
+    release = tmp_path / "release"
+    other = _import_running(store.path, release)
+    try:
+        app = app_for(store, "ledger-bank")
+        async with app.run_test(size=(160, 48)) as pilot:
+            gid = await _confirm_first_suggestion(pilot, app)
+            deadline = time.monotonic() + 15
+            while not any("kept writing" in m for m in _messages(app)):
+                assert time.monotonic() < deadline, _messages(app)
+                await pilot.pause(0.05)
+            await settle(pilot)
+            refused = [m for m in _messages(app) if "kept writing" in m]
+            assert len(refused) == 1 and "\n" not in refused[0]
+            assert refused[0].startswith(f"the store is busy: import (pid {other.pid}")
+            assert "nothing was written" in refused[0]
+            assert isinstance(app.screen, WorkbenchScreen)  # the worker did not take the app down
+            assert _state(store, gid) == "suggested"
+    finally:
+        release.touch()
+        other.wait(timeout=30)
+        store.close()

@@ -15,9 +15,10 @@ would dissolve, so a screen can ask first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from recon_tui.services.session_lock import guard
 from recon_tui.store import Store, groups
 from recon_tui.store.audit import append, current_actor
 from recon_tui.store.db import Connection
+from recon_tui.store.errors import StoreError
 from recon_tui.store.groups import Member, create_group, rejection_key
 from recon_tui.store.records import get_records
 
@@ -102,6 +104,11 @@ def _changes_json(changes: list[Change]) -> list[list[Any]]:
     return [[g, b, a] for g, b, a in changes]
 
 
+class DecisionNotWritten(DecisionError):
+    """The store could not take a decision now (kept busy by a run past the wait, a full
+    disk): one line for the operator, nothing written."""
+
+
 class Decisions:
     """Operator decisions over one store."""
 
@@ -111,6 +118,17 @@ class Decisions:
         self.actor = actor or current_actor()
         self._reader = reader or store.connection
         """Where read-only questions (:meth:`dissolves`) read: the app's UI-thread reader."""
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """The decision's one short transaction; a store condition the operator can meet
+        (a long import holding the write lock, a full disk) is one :class:`DecisionNotWritten`
+        line, which the app shows like any refusal instead of losing its worker."""
+        try:
+            with self.store.tx() as conn:
+                yield conn
+        except StoreError as exc:
+            raise DecisionNotWritten(str(exc)) from None
 
     # --- asking first --------------------------------------------------------------------
 
@@ -146,7 +164,7 @@ class Decisions:
 
     def confirm(self, group_id: int, note: str | None = None) -> None:
         """Confirm a suggested group (its records must still be free in its pair)."""
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             guard(conn, group_ids=[group_id])
             changes = self._confirm(conn, group_id, note)
             g = groups.get_group(conn, group_id)
@@ -160,7 +178,7 @@ class Decisions:
         """Confirm many suggestions as one decision (undone together); skips conflicts."""
         done: list[int] = []
         changes: list[Change] = []
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             guard(conn, group_ids=group_ids)
             for gid in group_ids:
                 if groups.get_group(conn, gid).state != "suggested":
@@ -180,7 +198,7 @@ class Decisions:
         """Reject a suggestion; the engine never proposes the same set in this pair again."""
         if reason not in REJECT_REASONS:
             raise DecisionError(f"reason must be one of {', '.join(REJECT_REASONS)}")
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             guard(conn, group_ids=[group_id])
             g, ids = self._suggestion(conn, group_id)
             groups.set_state(conn, group_id, "rejected", decided_by=self.actor, reason=reason,
@@ -219,7 +237,7 @@ class Decisions:
         if len(left_ids) + len(right_ids) < 2:
             raise DecisionError("mark at least two items (one on each side, or a reversal pair)")
         one_sided = not left_ids or not right_ids
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             ids = [*left_ids, *right_ids]
             guard(conn, record_ids=ids, session_id=session_id)
             groups.check_free(conn, pair, ids)
@@ -268,7 +286,7 @@ class Decisions:
             raise DecisionError(f"reason must be one of {', '.join(EXPLAIN_REASONS)}")
         if not note:
             raise DecisionError("an explained break needs a note")
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             guard(conn, record_ids=record_ids, session_id=session_id)
             left = list(record_ids) if side == "L" else []
             right = list(record_ids) if side == "R" else []
@@ -291,7 +309,7 @@ class Decisions:
 
         if not text.strip():
             raise DecisionError("empty note")
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             guard(conn, record_ids=[record_id] if record_id is not None else (),
                   group_ids=[group_id], session_id=session_id)  # fmt: skip
             add_note(conn, text, actor=self.actor, record_id=record_id, group_id=group_id,
@@ -345,7 +363,7 @@ class Decisions:
         its state before (a group it created becomes ``undone``), rejections it added are
         lifted, and every record state follows; refused if anything moved those groups
         since. Recorded as its own ``undo`` decision."""
-        with self.store.tx() as conn:
+        with self._tx() as conn:
             last = self.last_undoable(conn)
             if last is None:
                 raise DecisionError("nothing to undo")

@@ -40,8 +40,11 @@ OperationalError = sqlcipher3.OperationalError
 
 BUSY_TIMEOUT_MS = 10_000
 """How long one statement waits for another connection's write lock (SQLite's own wait)."""
-BUSY_RETRY_S = 30.0
-"""Beyond that, ``BEGIN IMMEDIATE`` is retried with backoff for this long, then one line."""
+BUSY_RETRY_S = 40.0
+"""``BEGIN IMMEDIATE`` is retried with backoff for this long, then one line (while a writing
+run holds the run lock: as long as the run lock's own wait, see :meth:`Store._begin`)."""
+BEGIN_TRY_MS = 250
+"""SQLite's own wait per ``BEGIN IMMEDIATE`` try (statements inside use BUSY_TIMEOUT_MS)."""
 _FUNCTION_FAILED = "user-defined function raised exception"
 
 
@@ -137,6 +140,8 @@ class Store:
         self.db = sqlite_utils.Database(self.conn)
         self._lock = threading.RLock()
         self._depth = 0
+        self.on_wait: Callable[[str], None] | None = None
+        """Hears one line (in the waiting thread) when a write waits for another run."""
         self._local = threading.local()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -328,22 +333,53 @@ class Store:
     # --- transactions ----------------------------------------------------------------
 
     def _begin(self, conn: Connection) -> None:
-        """``BEGIN IMMEDIATE``, retried with backoff when another process holds the write
-        lock past SQLite's own wait; one :class:`StoreBusy` line when that runs out too."""
-        deadline = time.monotonic() + BUSY_RETRY_S
+        """``BEGIN IMMEDIATE``, retried with backoff while another connection holds SQLite's
+        write lock; one :class:`StoreBusy` line when the wait runs out.
+
+        While a writing run (an import: one transaction by design, so a full disk or a
+        kill leaves nothing half-written) holds the store's run lock, a short write such
+        as an operator's decision waits for it as long as a run waits for a run
+        (``RECON_TUI_LOCK_WAIT``, 120 s by default) instead of failing after
+        :data:`BUSY_RETRY_S`, and :attr:`on_wait` hears once, within a fraction of a
+        second, whom it waits for ("waiting for import (pid …) to finish writing…").
+        """
+        started = time.monotonic()
         pause = 0.05
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                line = sqlite_line(exc, str(self.path))
-                if not isinstance(line, StoreBusy):
-                    raise (line or exc) from None
-                if time.monotonic() >= deadline:
-                    raise line from None
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
+        told = False
+        # Short tries, our own backoff between them: we learn within 0.25 s that we wait
+        # (and say so), not after SQLite's whole busy_timeout.
+        conn.execute(f"PRAGMA busy_timeout = {BEGIN_TRY_MS}")
+        try:
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except OperationalError as exc:
+                    line = sqlite_line(exc, str(self.path))
+                    if not isinstance(line, StoreBusy):
+                        raise (line or exc) from None
+                    run = lock.holder(self.path)
+                    limit = max(BUSY_RETRY_S, lock.default_wait()) if run else BUSY_RETRY_S
+                    waited = time.monotonic() - started
+                    if waited >= limit:
+                        if run:
+                            raise StoreBusy(
+                                f"the store is busy: {lock.describe(run)} kept writing to it "
+                                f"for {waited:.0f}s; nothing was written; try again when it "
+                                f"ends (or wait longer with {lock.LOCK_WAIT_ENV}=SECONDS)"
+                            ) from None
+                        raise line from None
+                    if not told and self.on_wait is not None:
+                        told = True
+                        who = lock.describe(run) if run else "another connection"
+                        with contextlib.suppress(Exception):  # a notice never breaks a write
+                            self.on_wait(f"waiting for {who} to finish writing (up to "
+                                         f"{limit:g}s)…")  # fmt: skip
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.5)
+        finally:
+            with contextlib.suppress(OperationalError):
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -355,7 +391,7 @@ class Store:
         and so does a failure inside the state log's SQL function; Ctrl+C stays
         KeyboardInterrupt wherever it lands.
         """
-        with self._lock:
+        with self._write_turn():
             conn = self.conn
             if not conn.in_transaction:
                 self._depth = 0  # a Ctrl+C between BEGIN's failure and our count: start over
@@ -405,6 +441,23 @@ class Store:
                         raise (sqlite_line(exc, str(self.path)) or exc) from None
                 else:
                     conn.execute(f"RELEASE sp{self._depth}")
+
+    @contextlib.contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """This store's writer lock (one connection writes, threads take turns): a thread
+        that has to wait for another thread's run (the app's import in a worker) says so
+        through :attr:`on_wait` like one waiting for another process."""
+        if not self._lock.acquire(timeout=BEGIN_TRY_MS / 1000):
+            if self.on_wait is not None:
+                who = lock.describe(lock.holder(self.path)) if lock.holder(self.path) else (
+                    "another writer in this process")  # fmt: skip
+                with contextlib.suppress(Exception):
+                    self.on_wait(f"waiting for {who} to finish writing…")
+            self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _begin_audit(self, conn: Connection) -> None:
         """Under the write lock just taken: forget a stale function fault, and if this
