@@ -10,7 +10,10 @@ refuses at once) and ends in one line (:class:`~recon_tui.store.errors.StoreBusy
 The lock is re-entrant in the thread that holds it (``import`` holds it and then runs the
 automatic match, which asks again); another thread of the same process waits like another
 process would. Operator decisions do not take it: they are short transactions that
-interleave with a run's own (SQLite's ``busy_timeout`` makes them wait their turn).
+interleave with a run's own. A run that writes in one long transaction (an import, so
+that a full disk or a kill leaves nothing half-written) keeps SQLite's write lock for its
+whole length; a decision then waits for it as long as a run waits for a run, saying whom
+it waits for (:meth:`recon_tui.store.db.Store._begin`), and ends in one line past that.
 """
 
 from __future__ import annotations
