@@ -213,7 +213,9 @@ class Soak:
             else:
                 self.failed[kind] += 1
                 if len(self.errors) < 20:
-                    self.errors.append(f"{kind}: {text.strip()[-300:]}")
+                    ours = [ln.strip() for ln in text.splitlines() if "recon_tui" in ln]
+                    where = f" [last frame of ours: {ours[-1][-160:]}]" if ours else ""
+                    self.errors.append(f"{kind}: {text.strip()[-300:]}{where}")
 
     # --- the run -----------------------------------------------------------------------
 

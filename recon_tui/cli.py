@@ -621,10 +621,14 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, crash reports instead of tracebacks."""
     import os
 
-    from adapters.base import SourceError
-    from adapters.redact import redact
-    from recon_tui.model import ValidationError
-    from recon_tui.store.errors import sqlite_line
+    try:  # a Ctrl+C while these load is still "Interrupted.", never a traceback
+        from adapters.base import SourceError
+        from adapters.redact import redact
+        from recon_tui.model import ValidationError
+        from recon_tui.store.errors import sqlite_line
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
 
     os.umask(0o077)  # everything we write (store, key info, exports, reports) is owner-only
     try:

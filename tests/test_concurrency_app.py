@@ -237,7 +237,7 @@ async def test_a_decision_during_a_long_import_waits_visibly_then_lands(tmp_path
             assert f"(pid {other.pid}" in line and "\n" not in line
             t0 = time.monotonic()
             await pilot.press("down")  # the UI answers while the decision waits
-            assert time.monotonic() - t0 < 2
+            assert time.monotonic() - t0 < 5  # Pilot's own ~60 ms, on a busy machine
             assert isinstance(app.screen, WorkbenchScreen)
             assert _state(store, gid) == "suggested"
             release.touch()
