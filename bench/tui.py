@@ -26,12 +26,14 @@ a figure it cannot take is reported as null.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -39,11 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import parser, peak_rss_mb, report
+from bench.common import parser, peak_rss_mb, produced, report
 from recon_tui.model import Record, Side, SourcePair
-from recon_tui.services.prefetch import prefetch
-from recon_tui.store import Store
-from recon_tui.store.records import prepare_batch, write_batch
+from recon_tui.store import Store, schema
+from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import add_pair, add_source
 
 BATCH = 20_000
@@ -81,6 +82,10 @@ def _chunk(source: str, start: int, n: int) -> list[Record]:
     return out
 
 
+def _prepared(source: str, start: int, n: int) -> Iterator[PreparedBatch]:
+    yield prepare_batch(source, _chunk(source, start, n))
+
+
 def build(path: Path, n: int) -> Store:
     """Open the cached store for ``n`` per side, or build it (records, pair, one engine run)."""
     ok = path.with_suffix(".ok")
@@ -91,14 +96,19 @@ def build(path: Path, n: int) -> Store:
 
     remove_store(path)
     store = Store.init(path, passphrase=PASS)
+    t = time.perf_counter()
     for source in ("ledger", "bank"):
         add_source(store, source, "csv")
-        batches = (prepare_batch(source, _chunk(source, i, n)) for i in range(0, n, BATCH))
-        for ready in prefetch(batches):
-            write_batch(store, ready)
     add_pair(store, SourcePair("bench", Side("ledger", "acct"), Side("bank", "acct")))
+    # Records made and converted in a second process, written (and admitted) here.
+    jobs = [(source, i, n) for source in ("ledger", "bank") for i in range(0, n, BATCH)]
+    for ready in produced(_prepared, jobs):
+        write_batch(store, ready)
+    print(f"build: records {time.perf_counter() - t:.1f}s", file=sys.stderr)
     store.conn.execute("ANALYZE")
+    t = time.perf_counter()
     MatchService(store).run_all()
+    print(f"build: match {time.perf_counter() - t:.1f}s, peak {peak_rss_mb()} MB", file=sys.stderr)
     ok.touch()
     return store
 
@@ -349,13 +359,16 @@ def main() -> None:
     root = Path(tempfile.gettempdir()) / "recon-tui-bench-tui"
     root.mkdir(exist_ok=True)
     t = time.perf_counter()
-    big_path = root / f"v2-n{args.size}.db"
+    # Keyed by the schema's source too: a store cached by another checkout may carry other
+    # migrations under the same version number.
+    tag = hashlib.sha1(Path(schema.__file__).read_bytes()).hexdigest()[:8]
+    big_path = root / f"v2-{tag}-n{args.size}.db"
     existed = big_path.with_suffix(".ok").exists()
     build(big_path, args.size).close()
     build_s = time.perf_counter() - t
-    base = asyncio.run(measure(root / "v2-n100.db", 100, 100, 30))
+    base = asyncio.run(measure(root / f"v2-{tag}-n100.db", 100, 100, 30))
     big = asyncio.run(measure(big_path, args.size, 100, 30))
-    base_flow = asyncio.run(measure_flow(root / "v2-n100.db", 100, args.keys))
+    base_flow = asyncio.run(measure_flow(root / f"v2-{tag}-n100.db", 100, args.keys))
     flow = asyncio.run(measure_flow(big_path, args.size, args.keys))
     status_figures = _status(big_path)
     report({
