@@ -3,7 +3,9 @@
 Builds (once, reused across runs in a temp dir keyed by size) a store with ``--size``
 synthetic records on each side of one pair, written with ``write_batch``; every 50th
 ledger item has two bank look-alikes (same amount, reference and day), which the engine
-(run once at build) can only suggest. Then, driving the app through Pilot with keys only:
+(run once at build) can only suggest. Above ``ENGINE_MAX`` per side the build writes those
+suggestions itself through the store's group writer (the engine would not fit in memory).
+Then, driving the app through Pilot with keys only:
 
 ``dashboard_paint_s``  app start to the dashboard painted (its tables filled, no worker left)
 ``pair_open_s``        Enter on the dashboard to the workbench's panes painted
@@ -42,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import parser, peak_rss_mb, produced, report
-from recon_tui.model import Record, Side, SourcePair
+from recon_tui.model import Record, Side, SourcePair, canonical_amount
 from recon_tui.store import Store, schema
 from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import add_pair, add_source
@@ -86,6 +88,55 @@ def _prepared(source: str, start: int, n: int) -> Iterator[PreparedBatch]:
     yield prepare_batch(source, _chunk(source, start, n))
 
 
+ENGINE_MAX = 200_000
+"""Above this many per side the build writes the engine's suggestions itself (the engine
+holds every open record in memory: ~630 MB and 3 minutes at 100k per side here, past the
+machine's 4 GB at 1M)."""
+
+
+def _engine_suggestions(store: Store, n: int) -> None:
+    """What the engine leaves on this data, written through the store's group writer: the
+    only items whose amounts meet are every 50th ledger item and its two bank look-alikes
+    (same amount, reference, counterparty and day), so each gets two suggestions, neither
+    confirmed (ambiguous), with the explanation the engine gives them (checked against an
+    engine run at 100k per side: 4,000 suggested groups, rule ``reference``, score 1.0)."""
+    from recon_tui.store import groups
+
+    def ids(source: str, external_ids: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in range(0, len(external_ids), 10_000):
+            part = external_ids[i : i + 10_000]
+            out.update(store.conn.execute(
+                f"SELECT external_id, id FROM records WHERE source = ? AND external_id IN "
+                f"({', '.join('?' * len(part))})", (source, *part)).fetchall())  # fmt: skip
+        return out
+
+    items = range(0, n, 50)
+    left = ids("ledger", [f"l{i:09d}" for i in items])
+    right = ids("bank", [f"b{i:09d}{c}" for i in items for c in "ab"])
+    with store.tx() as conn:
+        for i in items:
+            amount = canonical_amount(Decimal(1_000_000 + i).scaleb(-2))
+            name = NAMES[i % len(NAMES)].split()[0].lower()
+            explanation = {
+                "amount": {"left": amount, "right": amount, "difference": "0", "agree": True,
+                           "detail": "equal amounts"},
+                "date": {"agree": True, "lag_days": 0,
+                         "detail": "0 business days apart (window 5)"},
+                "reference": {"agree": True, "similarity": 1.0, "detail": "same reference"},
+                "counterparty": {"agree": True, "similarity": 1.0,
+                                 "detail": f"'{name}' ~ '{name}'"},
+                "memo": {"agree": None, "similarity": None, "detail": "missing on a side"},
+                "key": {"agree": True, "field": "reference", "detail": "same reference"},
+            }  # fmt: skip
+            for c in "ab":  # the engine names the ambiguity on the first of the two
+                why = {**explanation, "decision": {"agree": False, "detail": "ambiguous"}} \
+                    if c == "a" else explanation  # fmt: skip
+                groups.create_group(conn, "bench", [left[f"l{i:09d}"]], [right[f"b{i:09d}{c}"]],
+                                    state="suggested", origin="engine", rule="reference",
+                                    score=1.0, explanation=why)  # fmt: skip
+
+
 def build(path: Path, n: int) -> Store:
     """Open the cached store for ``n`` per side, or build it (records, pair, one engine run)."""
     ok = path.with_suffix(".ok")
@@ -107,7 +158,10 @@ def build(path: Path, n: int) -> Store:
     print(f"build: records {time.perf_counter() - t:.1f}s", file=sys.stderr)
     store.conn.execute("ANALYZE")
     t = time.perf_counter()
-    MatchService(store).run_all()
+    if n <= ENGINE_MAX:
+        MatchService(store).run_all()
+    else:
+        _engine_suggestions(store, n)
     print(f"build: match {time.perf_counter() - t:.1f}s, peak {peak_rss_mb()} MB", file=sys.stderr)
     ok.touch()
     return store
