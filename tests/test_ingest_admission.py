@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -108,4 +109,37 @@ def test_amount_parts_match_sql(tmp_path: Path, text: str) -> None:
     u, n, a = amount_parts_sql("?1")
     assert amount_parts(text) == tuple(store.conn.execute(f"SELECT {u}, {n}, {a}", (text,))
                                        .fetchone())  # fmt: skip
+    store.close()
+
+
+def test_aging_counts_equal_a_full_count(tmp_path: Path) -> None:
+    """The oldest aging bucket taken from the maintained totals equals counting it."""
+    from recon_tui.store.summary import aging_counts
+
+    store = _store(tmp_path / "a.db")
+    _load(store)
+    apply_batch(store, "bank", [], removed=["bank-3", "bank-4", "bank-40"])  # live = 0
+    with store.tx() as conn:
+        conn.execute("UPDATE pair_states SET state = 'suggested' WHERE record_id % 7 = 0")
+        conn.execute("UPDATE pair_states SET state = 'matched' WHERE record_id % 5 = 0")
+    t0 = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+    day = 86_400_000_000
+    bounds = [t0 + 10 * day, t0 + 5 * day, t0 + 2 * day]
+    edges = [None, *bounds, None]
+    for pair, side in store.conn.execute("SELECT DISTINCT pair, side FROM pair_states"):
+        for states in (("open",), ("open", "suggested"), ("matched",)):
+            want = []
+            for hi, lo in pairwise(edges):
+                sql = (f"SELECT count(*) FROM pair_states WHERE pair = ? AND side = ? AND live = 1 "
+                       f"AND state IN ({', '.join('?' * len(states))})")  # fmt: skip
+                params: list[object] = [pair, side, *states]
+                if hi is not None:
+                    sql += " AND ts_us <= ?"
+                    params.append(hi)
+                if lo is not None:
+                    sql += " AND ts_us > ?"
+                    params.append(lo)
+                want.append(store.conn.execute(sql, params).fetchone()[0])
+            assert aging_counts(store.conn, pair, side, states, bounds) == want
+            assert sum(want) > 0 or states == ("matched",)
     store.close()
