@@ -7,7 +7,8 @@ ledger item has two bank look-alikes (same amount, reference and day), which the
 suggestions itself through the store's group writer (the engine would not fit in memory).
 Then, driving the app through Pilot with keys only:
 
-``dashboard_paint_s``  app start to the dashboard painted (its tables filled, no worker left)
+``dashboard_paint_s``  app start to the dashboard painted (its tables filled, its loader done)
+``startup_idle_s``     app start to no worker left (the start's audit-trail walk included)
 ``pair_open_s``        Enter on the dashboard to the workbench's panes painted
 ``first_paint_s``      the workbench opened directly on the pair (``--pair``): first rows
 ``move_*``/``pagedown_*``  cursor keys in a pane (net of the same keys on a 100-row store)
@@ -295,8 +296,9 @@ async def _until(pilot: Any, check: Any, timeout: float = 120.0) -> bool:
     return False
 
 
-def _busy(app: Any) -> bool:
-    return any(w.is_running or w.state.name == "PENDING" for w in app.workers)
+def _busy(app: Any, group: str | None = None) -> bool:
+    return any((w.is_running or w.state.name == "PENDING") and group in (None, w.group)
+               for w in app.workers)  # fmt: skip
 
 
 async def _shown_after(pilot: Any, app: Any, t0: float, timeout: float = 30.0) -> float | None:
@@ -325,10 +327,14 @@ async def measure_flow(path: Path, n: int, keys: int) -> dict[str, Any]:
 
         def painted() -> bool:
             tables = list(app.screen.query(DataTable))
-            return bool(tables) and any(t.row_count for t in tables) and not _busy(app)
+            return bool(tables) and any(t.row_count for t in tables) and not _busy(app, "dashboard")
 
         out["dashboard_paint_s"] = (time.perf_counter() - t0) if await _until(pilot, painted) \
             else None  # fmt: skip
+        # The start's other work (the audit trail's walk) runs beside the dashboard, which
+        # it does not hold up; the time until the app is idle is its own figure.
+        out["startup_idle_s"] = (time.perf_counter() - t0) if await _until(
+            pilot, lambda: not _busy(app), timeout=600) else None  # fmt: skip
         from recon_tui.widgets.record_pane import RecordPane
 
         t = time.perf_counter()
@@ -445,6 +451,7 @@ def main() -> None:
         "pilot_raw_pagedown_p95_ms": round(big["page_p95"], 1),
         "jump_to_end_s": round(big["end_s"], 3),
         "dashboard_paint_s": _r(flow.get("dashboard_paint_s")),
+        "startup_idle_s": _r(flow.get("startup_idle_s")),
         "pair_open_s": _r(flow.get("pair_open_s")),
         "candidates_ms_p50": _p(flow.get("candidates_ms"), 0.5),
         "candidates_ms_p95": _p(flow.get("candidates_ms"), 0.95),
