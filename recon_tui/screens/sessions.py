@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Header, Input, Label, OptionList, SelectionList, Static
+from textual.widgets import DataTable, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from recon_tui import bindings
@@ -36,6 +36,7 @@ from recon_tui.services.sessions import (
     parse_when,
 )
 from recon_tui.widgets.key_footer import KeyFooter
+from recon_tui.widgets.tick_list import TickList
 
 SESSIONS_BINDINGS = bindings.SESSIONS
 
@@ -57,9 +58,9 @@ class OpenSessionDialog(Dialog[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="open-session-dialog") as v:
             v.border_title = "Open a reconciliation session"
-            yield Label("Source pairs (Space: choose)")
-            yield SelectionList[str](*((p, p, i == 0) for i, p in enumerate(self.pairs)),
-                                     id="session-pairs")  # fmt: skip
+            yield Label("Source pairs (Space: tick or untick; ✓ is in the session)")
+            yield TickList[str](*((p, p, i == 0) for i, p in enumerate(self.pairs)),
+                                id="session-pairs")  # fmt: skip
             start, end = last_full_month(self.today)
             yield Label("From (YYYY-MM-DD, UTC, included)")
             yield Input(start.isoformat(), id="session-from")
@@ -71,7 +72,7 @@ class OpenSessionDialog(Dialog[dict[str, Any] | None]):
             yield Static("Enter in the name or Ctrl+S: open · Esc: cancel", classes="dialog-keys")
 
     def result(self) -> dict[str, Any]:
-        chosen = list(self.query_one(SelectionList).selected)
+        chosen = list(self.query_one(TickList).selected)
         if not chosen:
             raise ValueError("choose at least one source pair")
         start = self.query_one("#session-from", Input).value.strip()
@@ -278,7 +279,8 @@ class SessionsScreen(Screen[None]):
         except SessionError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self._done, f"opened session {s.id} '{s.name}': "
+        self.app.call_from_thread(self._done, f"opened session {s.id} '{s.name}' for "
+                                  f"{', '.join(s.scope.pair_names)}: "
                                   f"{s.summary['open']['records']:,} records in scope")  # fmt: skip
 
     def _done(self, message: str) -> None:
