@@ -123,6 +123,25 @@ def unresolved_text(r: ScopedRecord) -> Text:
     return t
 
 
+def accepted_lines(acc: dict[str, Any] | None) -> list[str]:
+    """The session's accepted differences: groups matched with a fee, FX, rounding or a
+    write-off, per asset (display places) and reason."""
+    if acc is None:
+        return []
+    if not acc.get("groups"):
+        return ["Accepted differences: none (every match balances exactly)"]
+    lines = [f"Accepted differences: {acc['groups']:,} matched group(s) with a difference"]
+    for a in acc["by_asset"]:
+        asset = a["asset"]
+        reasons = "  ".join(
+            f"{r['reason']} {r['groups']:,} · {fmt_money(Decimal(r['amount']), asset)}"
+            for r in a["by_reason"]
+        )
+        lines.append(f"  {asset:<6} {a['groups']:,} group(s) · "
+                     f"{fmt_money(Decimal(a['amount']), asset)}   {reasons}")  # fmt: skip
+    return lines
+
+
 class UnresolvedScreen(ModalScreen[None]):
     """What keeps a session from closing: its unresolved in-scope records. Enter on one
     opens it in its pair's workbench."""
@@ -181,6 +200,8 @@ class SessionsScreen(Screen[None]):
         super().__init__(id="sessions")
         self._services = bundle_for(services)
         self.rows: list[Session] = []
+        self.accepted: dict[int, dict[str, Any]] = {}
+        """Accepted differences per session id (read with the sessions)."""
 
     @property
     def services(self) -> Services:
@@ -210,6 +231,7 @@ class SessionsScreen(Screen[None]):
         keep = table.cursor_row
         table.clear()
         self.rows = svc.all()
+        self.accepted = {s.id: svc.accepted_differences(s) for s in self.rows}
         for s in self.rows:
             todo = len(svc.unresolved(s)) if s.state == "open" else 0
             table.add_row(
@@ -250,6 +272,7 @@ class SessionsScreen(Screen[None]):
                 lines.append(f"  {a:<6} L {m('left_total')}  R {m('right_total')}  "
                              f"L − R {m('difference')}  adjusted {m('adjustments')}  "
                              f"explained {m('explained')}  unadjusted {m('unadjusted')}")  # fmt: skip
+        lines.extend(accepted_lines(self.accepted.get(s.id)))
         detail.update("\n".join(lines))
 
     # --- actions -------------------------------------------------------------------------

@@ -88,7 +88,7 @@ from recon_tui.store.db import Connection
 from recon_tui.store.errors import StoreKeyError
 
 FORMAT = "recon-tui.session-export"
-VERSION = 1
+VERSION = 2
 PASSPHRASE_ENV = "RECON_TUI_EXPORT_PASSPHRASE"
 BUNDLE_MAGIC = b"RTUIXB01"
 BUNDLE_FORMAT = "recon-tui.encrypted-export"
@@ -438,6 +438,7 @@ def _gather(conn: Connection, session: Session, *, actor: str, draft: bool,
                 {"decided_by": a, "origin": o, "kind": k, "count": n}
                 for (a, o, k), n in sorted(by_decider.items())
             ],
+            "accepted_differences": sessions.accepted(conn, session),  # version 2
         },
     }  # fmt: skip
 
