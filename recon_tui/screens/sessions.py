@@ -269,8 +269,12 @@ class SessionsScreen(Screen[None]):
                 def m(key: str, a: str = a, b: dict[str, Any] = b) -> str:
                     return fmt_money(Decimal(str(b[key])), a)
 
+                # Every term of unadjusted = L − R − adjusted + outside period − explained,
+                # so the line adds up as read (a match whose counterpart lies outside the
+                # period accounts for most of a short period's L − R).
                 lines.append(f"  {a:<6} L {m('left_total')}  R {m('right_total')}  "
                              f"L − R {m('difference')}  adjusted {m('adjustments')}  "
+                             f"outside period {m('outside_period')}  "
                              f"explained {m('explained')}  unadjusted {m('unadjusted')}")  # fmt: skip
         lines.extend(accepted_lines(self.accepted.get(s.id)))
         detail.update("\n".join(lines))
