@@ -241,7 +241,11 @@ class SessionsScreen(Screen[None]):
                 key=str(s.id),
             )  # fmt: skip
         if self.rows:
-            table.move_cursor(row=min(max(keep, 0), len(self.rows) - 1))
+            # Back on the session last looked at (the screen is new each time F5 opens it).
+            last = getattr(self.app, "last_session_id", None)
+            at = next((i for i, s in enumerate(self.rows) if s.id == last), None)
+            row = at if at is not None and keep <= 0 else keep
+            table.move_cursor(row=min(max(row, 0), len(self.rows) - 1))
         self._show_detail()
 
     def selected(self) -> Session | None:
@@ -251,6 +255,9 @@ class SessionsScreen(Screen[None]):
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        s = self.selected()
+        if s is not None and hasattr(self.app, "last_session_id"):
+            setattr(self.app, "last_session_id", s.id)  # noqa: B010 (any App, not only ours)
         self._show_detail()
 
     def _show_detail(self) -> None:
