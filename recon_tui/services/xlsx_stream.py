@@ -70,11 +70,9 @@ def _text(v: str) -> str:
     return f'<t xml:space="preserve">{v}</t>'
 
 
-_ESCAPE = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# A field that starts or ends with whitespace needs xml:space="preserve": first a cheap
-# look over a whole CSV text (false alarms only cost the exact look per row).
-_EDGE = re.compile(r'(?:^|,)"?\s|\s"?(?:,|$)', re.M)
-_EDGE_ROW = re.compile(r"(?:^|\x1f)\s|\s(?:\x1f|$)")
+# The control characters XML 1.0 cannot hold, for a quick look at ASCII text (the regex
+# scans ~15 ns a character; ``translate`` is a table look-up in C).
+_CONTROLS = str.maketrans("", "", "".join(map(chr, [*range(9), 11, 12, *range(14, 32)])))
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
 
 
@@ -178,11 +176,11 @@ class Sheet:
                            for i in copies]  # fmt: skip
                 self.row(values)
             return
-        if _ESCAPE.search(text) is not None:
-            if _DROP.search(text) is not None:
-                text = _DROP.sub("", text)
+        if "&" in text or "<" in text or ">" in text:
             text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        edges = _EDGE.search(text) is not None
+        if (text.translate(_CONTROLS) != text if text.isascii()
+                else _DROP.search(text) is not None):  # fmt: skip
+            text = _DROP.sub("", text)
         templates = self._templates
         get = _getter(sorted(ints)) if ints else None
         buf = self._buf
@@ -191,7 +189,7 @@ class Sheet:
             if n >= MAX_ROWS:
                 self._dropped += 1
                 continue
-            if ((edges and _EDGE_ROW.search("\x1f".join(fields)) is not None)
+            if (list(map(str.strip, fields)) != fields
                     or max(map(len, fields), default=0) > _MAX_TEXT
                     or (get is not None and not _digits(get(fields)))):  # fmt: skip
                 self._n = n
