@@ -53,6 +53,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -247,7 +248,7 @@ class _Sink(io.RawIOBase):
         return True
 
     def write(self, b: Any) -> int:
-        data = bytes(b)
+        data = b if isinstance(b, bytes) else memoryview(b).cast("B")
         self.sha256.update(data)
         self.size += len(data)
         self._raw.write(self._enc.update(data) if self._enc is not None else data)
@@ -587,6 +588,11 @@ class _Sheets:
                 pass
 
     # -- the writer's side
+    @property
+    def remote(self) -> bool:
+        """Whether the workbook is built in a child (CSV text goes to it as UTF-8)."""
+        return self._proc is not None
+
     def send(self, op: str, arg: Any = None) -> None:
         self._queue.put(xlsx_stream.frame(op, arg) if self._proc is not None else (op, arg))
 
@@ -667,8 +673,9 @@ class _Csv:
         text = self.buf.getvalue()
         self.buf.seek(0)
         self.buf.truncate()
-        self.out.write(text.encode("utf-8"))
-        self.sheets.send("csv", text)
+        data = text.encode("utf-8")
+        self.out.write(data)
+        self.sheets.send("csv", data if self.sheets.remote else text)
 
 
 def _neutralise(values: tuple[Any, ...], numeric: tuple[bool, ...]) -> tuple[Any, ...]:
@@ -683,10 +690,17 @@ _GROUP_KEYS = (*GROUP_FIELDS, "adjustments", "members")
 _BY_SIDE_TIME_ID = operator.itemgetter(2, 8, 1)  # side, ts_us, record id of a member row
 
 
+@functools.cache
+def _hms() -> list[str]:
+    return [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+
+
 def _iso_cache() -> Callable[[int | None], str | None]:
-    """``sessions.iso`` for many timestamps: the date part made once per day."""
+    """``sessions.iso`` for many timestamps: the date part made once per day, the time of
+    day looked up (86,400 strings, built once)."""
     days: dict[int, str] = {}
     epoch = date(1970, 1, 1)
+    hms = _hms()
 
     def iso_us(us: int | None) -> str | None:
         if us is None:
@@ -696,11 +710,9 @@ def _iso_cache() -> Callable[[int | None], str | None]:
         if prefix is None:
             prefix = days[day] = (epoch + timedelta(days=day)).isoformat() + "T"
         seconds, micro = divmod(rest, 1_000_000)
-        hours, seconds = divmod(seconds, 3600)
-        minutes, seconds = divmod(seconds, 60)
         if micro:
-            return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{micro:06d}Z"
-        return f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}Z"
+            return f"{prefix}{hms[seconds]}.{micro:06d}Z"
+        return prefix + hms[seconds] + "Z"
 
     return iso_us
 
@@ -730,8 +742,11 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
     members = reads.group_members(conn, kind)
     pending = next(members, None)
     items: list[bytes] = []
+    keys = MEMBER_FIELDS
+    numeric = _MEMBER_NUMERIC
     with staging.binary(f"{name}.csv") as cf:
         table = _Csv(cf, sheets, name, MEMBER_HEADER)
+        lines = table.rows
         for g in reads.groups(conn, kind):
             gid = g[0]
             rows = []
@@ -741,28 +756,31 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
                 pending = next(members, None)
             if not rows:
                 continue  # a group without members shows nowhere (as ever)
-            rows.sort(key=_BY_SIDE_TIME_ID)
+            if len(rows) > 1:
+                rows.sort(key=_BY_SIDE_TIME_ID)
             gcsv = (gid, g[1], g[2], g[3], g[4], g[5], g[6], g[7], iso_us(g[8]), g[9], g[10])
             adj = _adjustments(g[11]) if g[11] else []
             for a in adj:
                 adjustments.append([gid, g[1], a["kind"], a["asset"], a["amount"],
                                     a.get("note")])  # fmt: skip
-            gjson = dict(zip(_GROUP_KEYS, (*gcsv, adj, None), strict=True))
+            gjson = dict(zip(_GROUP_KEYS, (*gcsv, adj, None), strict=False))
             if g[12]:
                 gcsv = _neutralise(gcsv, _GROUP_NUMERIC)
             objs = []
             for m in rows:
                 mcsv = (m[1], m[2], "true" if m[3] else "false", m[4], m[5], m[6], m[7],
                         iso_us(m[8]), *m[9:20])  # fmt: skip
-                obj = dict(zip(MEMBER_FIELDS, mcsv, strict=True))
-                obj["in_scope"] = bool(m[3])
+                obj = dict(zip(keys, mcsv, strict=False))  # (strict costs a check a row)
+                obj["in_scope"] = m[3] == 1
                 objs.append(obj)
-                table.add(gcsv + (_neutralise(mcsv, _MEMBER_NUMERIC) if m[20] else mcsv))
+                lines.append(gcsv + (_neutralise(mcsv, numeric) if m[20] else mcsv))
             gjson["members"] = objs
             items.append(_dumps(gjson))
             if len(items) >= _ROWS:
                 j.items(items)
                 items = []
+                table.flush()
+                lines = table.rows
         j.items(items)
         table.flush()
 

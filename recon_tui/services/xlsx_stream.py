@@ -82,6 +82,26 @@ def _typed(field: str, integer: bool) -> Any:
     return int(field) if integer and field.isdigit() else field
 
 
+_limited = False
+"""Whether this process's csv readers refuse fields over :data:`_MAX_TEXT` (set by
+:func:`serve`: a process of its own, where the global limit bothers nobody)."""
+
+
+def _parse(text: str) -> tuple[list[list[str]], bool]:
+    """The rows of CSV ``text``, and whether no field is over :data:`_MAX_TEXT` (known for
+    free where the reader's field limit is set, else each row is measured)."""
+    if not _limited:
+        return list(csv.reader(io.StringIO(text))), False
+    try:
+        return list(csv.reader(io.StringIO(text))), True
+    except csv.Error:  # a long field: read again without the limit, measure each row
+        csv.field_size_limit(sys.maxsize)
+        try:
+            return list(csv.reader(io.StringIO(text))), False
+        finally:
+            csv.field_size_limit(_MAX_TEXT)
+
+
 def _unescape(field: str) -> str:
     if "&" not in field:
         return field
@@ -185,12 +205,13 @@ class Sheet:
         get = _getter(sorted(ints)) if ints else None
         buf = self._buf
         n = self._n
-        for fields in csv.reader(io.StringIO(text)):
+        rows, short = _parse(text)
+        for fields in rows:
             if n >= MAX_ROWS:
                 self._dropped += 1
                 continue
             if (list(map(str.strip, fields)) != fields
-                    or max(map(len, fields), default=0) > _MAX_TEXT
+                    or (not short and max(map(len, fields), default=0) > _MAX_TEXT)
                     or (get is not None and not _digits(get(fields)))):  # fmt: skip
                 self._n = n
                 self.row([_typed(_unescape(f), i in ints) for i, f in enumerate(fields)])
@@ -417,6 +438,9 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
         op = _OPS[head[:1]]
         return op, payload.decode("utf-8") if op == "csv" else json.loads(payload)
 
+    global _limited
+    csv.field_size_limit(_MAX_TEXT)
+    _limited = True
     build(recv, Workbook(out))
     out.flush()
 
