@@ -219,3 +219,22 @@ def test_csv_text_matches_csv_writer(closed, tmp_path: Path) -> None:  # type: i
     assert [r["memo"] for r in rows] == [m["memo"] or "" for m in members]
     assert 'a, "quoted"\nline' in [r["memo"] for r in rows]
     assert os.path.getsize(folder / "groups.csv") > 0
+
+
+def test_a_workbook_child_that_dies_fails_the_export_cleanly(closed, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """The workbook's child process exiting early is one ExportError line, and nothing is
+    left behind (no partial folder, no export logged); a working child afterwards exports."""
+    store, _world, s, _ = closed
+    before = store.count("SELECT count(*) FROM decisions")
+    fake = tmp_path / "fake-python"
+    fake.write_text("#!/bin/sh\necho 'workbook child gave up' >&2\nexit 3\n")
+    fake.chmod(0o700)
+    monkeypatch.setattr(export.sys, "executable", str(fake))
+    with pytest.raises(export.ExportError, match=r"writing workbook\.xlsx failed: workbook child gave up"):
+        export.export_session(store, s.id, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p for p in tmp_path.iterdir() if ".partial" in p.name] == []
+    assert store.count("SELECT count(*) FROM decisions") == before
+    monkeypatch.undo()
+    assert export.export_session(store, s.id, tmp_path / "out").path.is_dir()

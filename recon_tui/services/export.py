@@ -23,8 +23,14 @@ an auditor can recompute each row's hash from the export alone (see :func:`decis
 a connection of its own (:func:`recon_tui.store.exports.snapshot`, so writers are never
 held up and the export is one consistent state, recorded in the manifest as
 ``snapshot``), row by row, and every row goes straight into the files that show it; each
-file's SHA-256 is computed as it is written. 500,000 records export in seconds, in flat
-memory (``bench/export.py``).
+file's SHA-256 is computed as it is written. The big tables come from the store as raw
+columns (:mod:`recon_tui.store.exports`) and are formatted here, once per value: the
+timestamps from a per-day cache, each JSON item by ``orjson``, the CSV rows by the csv
+module in chunks of a few thousand rows, and the workbook from that same CSV text in a
+child process (see :class:`_Sheets`), which keeps the second core busy. The files are
+byte for byte what the earlier SQL-formatted export wrote (``tests/test_export_equivalence.py``).
+``bench/export.py`` measures it; most of a large export's time is the store's own audit
+check, which the export runs first.
 
 **Spreadsheet safety.** CSV and XLSX cells that a spreadsheet would read as a formula
 (text starting with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading single quote, as
@@ -527,6 +533,7 @@ class _Sheets:
         self._stream = stream
         self._queue: queue.Queue[bytes | tuple[str, Any] | None] = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
+        self._disk_error: OSError | None = None  # writing the staged file failed
         self._proc: subprocess.Popen[bytes] | None = None
         threads: list[threading.Thread] = []
         if os.environ.get(_XLSX_CHILD_ENV) != "1" and not getattr(sys, "frozen", False):
@@ -567,10 +574,14 @@ class _Sheets:
         out = self._proc.stdout
         try:
             while chunk := out.read(_CHUNK):
-                self._stream.write(chunk)
-        except BaseException as exc:  # e.g. the disk is full: stop the child
+                try:
+                    self._stream.write(chunk)
+                except OSError as exc:  # e.g. the disk is full: stop the child
+                    self._disk_error = exc
+                    self._proc.kill()
+                    return
+        except BaseException as exc:
             self._error = self._error or exc
-            self._proc.kill()
 
     def _build_here(self) -> None:
         def recv() -> tuple[str, Any]:
@@ -582,6 +593,10 @@ class _Sheets:
 
         try:
             xlsx_stream.build(recv, xlsx_stream.Workbook(self._stream))
+        except OSError as exc:  # writing the staged file
+            self._disk_error = exc
+            while self._queue.get() is not None:
+                pass
         except BaseException as exc:  # handed to the writer at close
             self._error = self._error or exc
             while self._queue.get() is not None:
@@ -612,11 +627,11 @@ class _Sheets:
             assert self._proc.stderr is not None
             lines = self._proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
             self._proc.stderr.close()
-            if code != 0 and self._error is None:
-                why = lines[-1] if lines else f"exit status {code}"
-        if self._error is not None:
-            if isinstance(self._error, OSError):
-                raise self._error  # a write of the staged file: reported like the others
+            if code != 0:  # the child's own last line says why (a broken pipe here does not)
+                why = lines[-1] if lines else f"the workbook's process ended with status {code}"
+        if self._disk_error is not None:
+            raise self._disk_error  # reported like any other write of the export
+        if not why and self._error is not None:
             why = str(self._error) or type(self._error).__name__
         if why:
             raise ExportError(f"writing workbook.xlsx failed: {why}")
