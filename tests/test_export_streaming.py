@@ -238,3 +238,11 @@ def test_a_workbook_child_that_dies_fails_the_export_cleanly(closed, tmp_path: P
     assert store.count("SELECT count(*) FROM decisions") == before
     monkeypatch.undo()
     assert export.export_session(store, s.id, tmp_path / "out").path.is_dir()
+
+
+def test_the_workbook_child_gets_no_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECON_TUI_PASSPHRASE", "SECRET-CANARY-env")
+    monkeypatch.setenv(export.PASSPHRASE_ENV, "SECRET-CANARY-export")
+    env = export._child_env()
+    assert not any("SECRET-CANARY" in v for v in env.values())
+    assert set(env) <= {"PATH", "SYSTEMROOT", "LANG", "LC_ALL", "PYTHONPATH"}

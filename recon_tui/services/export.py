@@ -518,6 +518,15 @@ def _ints(header: tuple[str, ...]) -> list[int]:
     return [i for i, h in enumerate(header) if h in INT_COLUMNS]
 
 
+def _child_env() -> dict[str, str]:
+    """The workbook child's environment: where to find this package, and nothing else of
+    ours (no passphrase or key variable reaches it; it needs none). The child inherits no
+    open file either (``close_fds``), so not the store's lock."""
+    keep = {k: os.environ[k] for k in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL") if k in os.environ}
+    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    return {**keep, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
 class _Sheets:
     """The workbook, built from the CSV text of the tables as it is written (see
     :func:`recon_tui.services.xlsx_stream.build`).
@@ -541,9 +550,7 @@ class _Sheets:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-m", "recon_tui.services.xlsx_stream"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                        [str(Path(__file__).resolve().parents[2]),
-                         *filter(None, [os.environ.get("PYTHONPATH")])])},
+                    env=_child_env(),
                 )  # fmt: skip
         if self._proc is not None:
             threads = [threading.Thread(target=self._feed, name="export-workbook-in"),
