@@ -245,4 +245,24 @@ def test_the_workbook_child_gets_no_secret_from_the_environment(monkeypatch: pyt
     monkeypatch.setenv(export.PASSPHRASE_ENV, "SECRET-CANARY-export")
     env = export._child_env()
     assert not any("SECRET-CANARY" in v for v in env.values())
-    assert set(env) <= {"PATH", "SYSTEMROOT", "LANG", "LC_ALL", "PYTHONPATH"}
+    assert set(env) <= {"PATH", "SYSTEMROOT", "LANG", "LC_ALL"}
+
+
+def test_a_recon_tui_folder_in_the_working_directory_is_not_the_workbook_child(
+        closed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """Exporting from inside another checkout (an older recon_tui in the working
+    directory) still runs this package's workbook writer."""
+    import openpyxl
+
+    store, _world, s, _ = closed
+    decoy = tmp_path / "cwd" / "recon_tui" / "services"
+    decoy.mkdir(parents=True)
+    for d in (decoy.parent, decoy):
+        (d / "__init__.py").write_text("")
+    (decoy / "xlsx_stream.py").write_text("import sys\nsys.exit(0)  # an old module: no writer\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "cwd"))
+    folder = export.export_session(store, s.id, tmp_path / "out").path
+    wb = openpyxl.load_workbook(folder / "workbook.xlsx", read_only=True)
+    assert "Groups" in wb.sheetnames
+    wb.close()

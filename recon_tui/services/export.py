@@ -518,20 +518,28 @@ def _ints(header: tuple[str, ...]) -> list[int]:
     return [i for i, h in enumerate(header) if h in INT_COLUMNS]
 
 
+def _child_command() -> list[str]:
+    """The workbook child: this Python, isolated (``-I``: neither the working directory nor
+    ``PYTHON*`` variables on its path, so a ``recon_tui`` folder where the user stands
+    cannot stand in for ours), importing this very package."""
+    root = str(Path(__file__).resolve().parents[2])
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            "from recon_tui.services.xlsx_stream import main; main()")  # fmt: skip
+    return [sys.executable, "-I", "-c", code]
+
+
 def _child_env() -> dict[str, str]:
-    """The workbook child's environment: where to find this package, and nothing else of
-    ours (no passphrase or key variable reaches it; it needs none). The child inherits no
-    open file either (``close_fds``), so not the store's lock."""
-    keep = {k: os.environ[k] for k in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL") if k in os.environ}
-    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
-    return {**keep, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    """The workbook child's environment: nothing of ours (no passphrase or key variable
+    reaches it; it needs none). The child inherits no open file either (``close_fds``), so
+    not the store's lock."""
+    return {k: os.environ[k] for k in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL") if k in os.environ}
 
 
 class _Sheets:
     """The workbook, built from the CSV text of the tables as it is written (see
     :func:`recon_tui.services.xlsx_stream.build`).
 
-    By default in a child process (``python -m recon_tui.services.xlsx_stream``): turning
+    By default in a child process (:func:`_child_command`): turning
     half a million rows into cell XML and deflating it is as much work as everything else
     of the export, and a process of its own runs it on the second core. The messages go to
     it through a pipe and the workbook's bytes come back through one, into ``stream`` (the
@@ -548,9 +556,8 @@ class _Sheets:
         if os.environ.get(_XLSX_CHILD_ENV) != "1" and not getattr(sys, "frozen", False):
             with contextlib.suppress(OSError):
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "recon_tui.services.xlsx_stream"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    env=_child_env(),
+                    _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=_child_env(),
                 )  # fmt: skip
         if self._proc is not None:
             threads = [threading.Thread(target=self._feed, name="export-workbook-in"),
@@ -638,7 +645,9 @@ class _Sheets:
                 why = lines[-1] if lines else f"the workbook's process ended with status {code}"
         if self._disk_error is not None:
             raise self._disk_error  # reported like any other write of the export
-        if not why and self._error is not None:
+        if not why and isinstance(self._error, BrokenPipeError):
+            why = "the workbook's process ended before the export did"
+        elif not why and self._error is not None:
             why = str(self._error) or type(self._error).__name__
         if why:
             raise ExportError(f"writing workbook.xlsx failed: {why}")

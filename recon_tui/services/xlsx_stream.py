@@ -17,8 +17,8 @@ write its rows, close it, then the next.
 The session export hands its big tables over as the CSV text it has just written
 (:meth:`Sheet.csv_text`): that text is already neutralised, so the sheet is built from it
 with one template per pattern of empty cells instead of a function call per cell, and in
-a process of its own (:func:`serve`, ``python -m recon_tui.services.xlsx_stream``: CSV in
-on stdin, the workbook's bytes out on stdout, nothing on disk) so it takes the machine's
+a process of its own (:func:`main`: CSV in on stdin, the workbook's bytes out on stdout,
+nothing on disk) so it takes the machine's
 second core while the export writes the other files.
 """
 
@@ -445,8 +445,13 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     out.flush()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The child's entry point (see ``services.export._Sheets``)."""
     try:
         serve(sys.stdin.buffer, sys.stdout.buffer)
     except (EOFError, BrokenPipeError):  # the export gave up: it throws the file away
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
