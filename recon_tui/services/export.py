@@ -553,7 +553,8 @@ class _Sheets:
         self._disk_error: OSError | None = None  # writing the staged file failed
         self._proc: subprocess.Popen[bytes] | None = None
         threads: list[threading.Thread] = []
-        if os.environ.get(_XLSX_CHILD_ENV) != "1" and not getattr(sys, "frozen", False):
+        if (os.environ.get(_XLSX_CHILD_ENV) != "1" and sys.executable
+                and not getattr(sys, "frozen", False)):  # fmt: skip
             with contextlib.suppress(OSError):
                 self._proc = subprocess.Popen(
                     _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -190,7 +190,7 @@ class Sheet:
         cannot say (a field with edge whitespace, too long a text, a non-digit in a
         number column) go through :meth:`row`."""
         if copies:  # small tables only: the general path
-            for fields in csv.reader(io.StringIO(text)):
+            for fields in _parse(text)[0]:
                 values: list[Any] = [_typed(f, i in ints) for i, f in enumerate(fields)]
                 values += [float(Decimal(fields[i])) if _DECIMAL.match(fields[i]) else None
                            for i in copies]  # fmt: skip
