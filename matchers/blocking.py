@@ -39,6 +39,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
 from .items import Item
 
@@ -93,6 +94,11 @@ class SideIndex:
         # the sub-block of an oversized amount cell (``payer_block``).
         self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
         self.items: dict[int, Item] = {}
+        self.version = 0
+        """Bumped by every change: derived views (``matchers.vector``'s sorted blocks)
+        are rebuilt only when it moved."""
+        self.derived: dict[str, tuple[int, Any]] = {}
+        """Derived views keyed by name, each with the ``version`` it was built at."""
 
     # --- maintenance -------------------------------------------------------------------
 
@@ -103,6 +109,7 @@ class SideIndex:
         cited = self.cited
         b = self.day_bucket
         fee_cells = self.fee_cells
+        self.version += 1
 
         def put(index: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
             # A new block starts as an exact-size one-element list: most keys and
@@ -168,6 +175,7 @@ class SideIndex:
 
     def add(self, it: Item) -> None:
         self.remove(it.id)
+        self.version += 1
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         self.items[it.id] = it
         for k in self._key_keys(it):
@@ -196,6 +204,7 @@ class SideIndex:
         it = self.items.pop(item_id, None)
         if it is None:
             return None
+        self.version += 1
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
