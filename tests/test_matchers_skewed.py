@@ -237,6 +237,52 @@ def test_columnar_path_gives_the_reference_paths_proposals(seed: int, cell: str,
     assert got[0] == got[1]
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), cell=st.sampled_from(sorted(CELLS)),
+       size=st.integers(50, 600))
+def test_fixpoint_pair_reuse_gives_the_probe_every_pass_proposals(seed: int, cell: str,
+                                                                   size: int) -> None:
+    """The fixpoint passes of a full run reuse the first pass's 1:1 candidates and probe
+    only the pairs it lacks: the same proposals, alternatives included, as probing every
+    pass anew."""
+    w = skewed(size, CELLS[cell], seed=seed)
+    hist = [([r], [b]) for r, b in zip(w.left[:50], w.right[:50], strict=False)]
+    schedule = learn_fee_schedule(hist, min_seen=1)
+    got = []
+    passes = []
+    for reuse in (True, False):
+        e = Engine("default")
+        e.reuse_pairs = reuse
+        e.fee_schedule = schedule
+        e.load(w.left, w.right)
+        res = e.run()
+        passes.append(res.stats.get("fixpoint_passes", 0))
+        got.append(sorted(
+            (p.left_ids, p.right_ids, p.rule, p.decision, p.score,
+             sorted((a.left_ids, a.right_ids, a.rule, a.score) for a in p.alternatives))
+            for p in res.proposals))
+    assert got[0] == got[1]
+    assert passes[0] == passes[1]
+
+
+def test_fixpoint_pair_reuse_on_a_book_that_needs_passes() -> None:
+    """A book where the fixpoint does run passes (so the cache is exercised): same
+    proposals with and without the reuse."""
+    w = skewed(3000, CELLS["hard"], seed=3)
+    got = []
+    for reuse in (True, False):
+        e = Engine("default")
+        e.reuse_pairs = reuse
+        e.load(w.left, w.right)
+        res = e.run()
+        assert res.stats.get("fixpoint_passes", 0) >= 1
+        got.append(sorted(
+            (p.left_ids, p.right_ids, p.rule, p.decision, p.score,
+             sorted((a.left_ids, a.right_ids, a.rule, a.score) for a in p.alternatives))
+            for p in res.proposals))
+    assert got[0] == got[1]
+
+
 # --- order of setup --------------------------------------------------------------------
 
 
