@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from .items import Item
+from .items import Item, is_round  # noqa: F401  (re-exported: matchers.blocking.is_round)
 
 KEY_FIELDS = ("txid", "reference", "end_to_end_id")
 _LOG_STEP = math.log(1.02)
@@ -52,12 +52,6 @@ def amount_bucket(mag: float) -> int:
     return math.floor(math.log(mag) / _LOG_STEP) if mag > 0 else -(1 << 30)
 
 
-def is_round(amount: Decimal) -> bool:
-    """A round amount: at most two significant digits (50, 100, 2500, 0.5 BTC). Payers
-    repeat such amounts, so they identify nothing by themselves."""
-    if not amount:
-        return False
-    return len(amount.normalize().as_tuple().digits) <= 2
 
 
 FAMILY_FIELDS = ("counterparty", "reference_family", "address")
@@ -125,7 +119,7 @@ class SideIndex:
         for it in items:
             iid = it.id
             store[iid] = it
-            if is_round(it.amount):
+            if it.round:
                 put(rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, iid))
             if it.txid:
                 put(keys, ("txid", it.txid), iid)
@@ -180,7 +174,7 @@ class SideIndex:
         self.items[it.id] = it
         for k in self._key_keys(it):
             self.keys.setdefault(k, []).append(it.id)
-        if is_round(it.amount):
+        if it.round:
             insort(self.rounds.setdefault((it.asset, it.sign, abs(it.amount), it.payer), []),
                    (it.day, it.id))
         if it.txid:
@@ -208,7 +202,7 @@ class SideIndex:
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
-        if is_round(it.amount):
+        if it.round:
             _discard(self.rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, it.id))
         if it.txid:
             _discard(self.cited, (it.asset, it.sign, it.ts), it.id)

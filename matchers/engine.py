@@ -76,7 +76,7 @@ from rapidfuzz import fuzz
 from recon_tui.model import Price, Record, canonical_amount
 
 from . import contra, crossasset, exact, groups, netting, tolerance, vector
-from .blocking import SideIndex, is_round
+from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
 from .explain import Scored, beyond, pair
@@ -502,7 +502,7 @@ class Engine:
                 if payer_keys is not None and (
                         it.asset, abs(it.amount), it.payer) not in payer_keys:
                     pass
-                elif is_round(it.amount):
+                elif it.round:
                     res.extend(s for s in tolerance.payer_pairs(tctx, r, it)
                                if s.score >= keep)
                 if learned:
@@ -912,11 +912,11 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
         return f"{VETO}addresses differ"
     strong = (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
         a.txid and a.txid == b.txid)
-    if strong or (not is_round(a.amount) and not is_round(b.amount)):
+    if strong or (not a.round and not b.round):
         return None
     w = TWIN_WINDOW_FACTOR * rule.calendar_window
     for it in (a, b):
-        if not is_round(it.amount):
+        if not it.round:
             continue
         tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
         if tw:

@@ -8,7 +8,6 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
-from .blocking import is_round
 from .context import Ctx
 from .exact import learned_fee
 from .explain import Scored, pair, signs_for
@@ -100,7 +99,7 @@ def payer_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     so a 500.00 paid a day late in a crowd of 500.00s was no candidate at all; this
     is the complement, not a repeat. Work per record: the payer's records of that
     amount inside the window (one bisect into a day-sorted list)."""
-    if not is_round(it.amount) or not it.payer or (rule.assets and it.asset not in rule.assets):
+    if not it.round or not it.payer or (rule.assets and it.asset not in rule.assets):
         return []
     other = ctx.other(it)
     own = ctx.own(it)
