@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -86,9 +87,16 @@ def collect(ctx: Ctx, rule: Rule, sides: Iterable[SideIndex],
     return out
 
 
+@lru_cache(maxsize=1 << 16)
+def _naming_text(reference: str | None, memo: str) -> str:
+    """What a record's reference and memo can name, as ``_names`` searches it (one
+    record is compared with every same-amount posting of its window: cached)."""
+    return norm_ref(reference) + " " + memo.replace(" ", "")
+
+
 def _names(a: Item, b: Item) -> bool:
     """Whether ``a``'s reference or memo names ``b`` (its external id or reference)."""
-    text = norm_ref(a.record.reference) + " " + a.memo.replace(" ", "")
+    text = _naming_text(a.record.reference, a.memo)
     for key in (norm_ref(b.record.external_id), b.ref):
         if key and len(key) >= 4 and key in text:
             return True
