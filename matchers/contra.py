@@ -88,6 +88,12 @@ def collect(ctx: Ctx, rule: Rule, sides: Iterable[SideIndex],
 
 
 @lru_cache(maxsize=1 << 16)
+def _cp_set_ratio(x: str, y: str) -> float:
+    """``token_set_ratio`` of two counterparty names, 0..1 (few distinct names: cached)."""
+    return fuzz.token_set_ratio(x, y) / 100.0
+
+
+@lru_cache(maxsize=1 << 16)
 def _naming_text(reference: str | None, memo: str) -> str:
     """What a record's reference and memo can name, as ``_names`` searches it (one
     record is compared with every same-amount posting of its window: cached)."""
@@ -115,7 +121,7 @@ def score(rule: Rule, a: Item, b: Item, verbose: bool = False) -> Scored | None:
     linked = _names(a, b) or _names(b, a)
     cp: float | None = None
     if a.cp and b.cp:
-        cp = 1.0 if a.cp == b.cp else fuzz.token_set_ratio(a.cp, b.cp) / 100.0
+        cp = 1.0 if a.cp == b.cp else _cp_set_ratio(a.cp, b.cp)
     if not linked and (cp is None or cp < 0.85):
         return None  # an equal amount alone is no reversal
     parts: dict[str, float | None] = {
