@@ -894,8 +894,12 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
       exact-reference pair with different txids is vetoed too);
     * twins: a round amount where the same counterparty has another open record of
       that amount near either record, and the pair shares no strong key.
-    Judged on engine-wide openness (``ctx``), so incremental and full runs agree."""
-    if len(s.left) != 1 or len(s.right) != 1 or rule.matcher in ("group", "contra"):
+    Judged on engine-wide openness (``ctx``), so incremental and full runs agree.
+
+    A 1:n / n:1 group is vetoed on contradicting evidence too (``_group_veto``)."""
+    if rule.matcher == "group":
+        return _group_veto(ctx, rule, s)
+    if len(s.left) != 1 or len(s.right) != 1 or rule.matcher == "contra":
         return None
     a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
     if a is None or b is None:
@@ -923,6 +927,51 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
             return (f"{VETO}round amount with a twin: the same counterparty has "
                     f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
                     f"within {w} days")
+    return None
+
+
+def _refs_agree(one: Item, m: Item) -> bool:
+    """Whether a group member's reference fits the single's: equal, one's family the
+    other's reference ("BATCH INV684315" vs "INV684315-2", "ORD9" vs "ORD9 part 2"), or
+    similar (``REF_DISAGREE``)."""
+    return (m.ref == one.ref or m.family in (one.ref, one.family) or one.family == m.ref
+            or fuzz.ratio(one.ref, m.ref) >= REF_DISAGREE)
+
+
+def _group_veto(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
+    """Why a 1:n / n:1 group must not be auto-confirmed, or None: a member whose
+    reference (or txid) is present and contradicts the single's, or round amounts
+    only, sharing no reference family or txid. Such a group balances
+    by coincidence of amounts of one payer — a member paying another invoice, the true
+    counterpart not (yet) imported: measured on chronological slices of a hard skewed
+    book, the incremental runs auto-confirmed a 4,653.22 invoice as a 4,603.22 line
+    plus another invoice's 50.00 payment before the invoice's own 50.00 fee was seen."""
+    if rule.type not in ("1:n", "n:1"):
+        return None
+    one_ids, many = (s.left, s.right) if groups.one_side(rule) == LEFT else (s.right, s.left)
+    if len(one_ids) != 1:
+        return None
+    one = ctx.item(one_ids[0])
+    if one is None:
+        return None
+    for i in many:
+        m = ctx.item(i)
+        if m is None:
+            continue
+        if one.txid and m.txid and m.txid != one.txid:
+            return f"{VETO}a member's txid differs from the single's ({m.txid!r})"
+        if one.ref and m.ref and not _refs_agree(one, m):
+            return (f"{VETO}a member's reference disagrees with the single's "
+                    f"({m.ref!r} vs {one.ref!r})")
+    ms = [m for m in (ctx.item(i) for i in many) if m is not None]
+    if one.round and ms and all(m.round for m in ms):
+        # Round amounts of one payer (250 + 250 = 500) balance by coincidence unless
+        # the members share a reference family or the single's txid.
+        fams = {m.family for m in ms}
+        shared = (len(fams) == 1 and "" not in fams) or (
+            one.txid and all(m.txid == one.txid for m in ms))
+        if not shared:
+            return f"{VETO}round amounts sharing no reference: the sum may be a coincidence"
     return None
 
 
