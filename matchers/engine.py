@@ -470,8 +470,9 @@ class Engine:
         probed for payer sub-block pairs only if one of them shares its round
         |amount| and payer (``tolerance.payer_pairs`` finds nothing else)."""
         rules = self.rules.rules
-        tctx = ctx if target_open == ctx.is_open else Ctx(
-            ctx.sides, ctx.prices, ctx.stats, target_open, fees=ctx.fees)
+        # A context of its own: its memo (the pairs' text similarities, shared by the
+        # rules of the group) is freed when the probe returns.
+        tctx = Ctx(ctx.sides, ctx.prices, ctx.stats, target_open, fees=ctx.fees)
         if not probers:
             return [[] for _ in ris]
         rule = rules[ris[0]]
@@ -602,6 +603,7 @@ class Engine:
         open_ids = scope  # consumed: the caller does not use the scope afterwards
         # Pass 1 of a full run logs what it consumes, in order (``_PairCache``).
         log = cache.consumed if cache is not None and not cache.passes else None
+        autoed: set[int] = set()  # this pass's autos (pruned from the cache)
         margin = self.rules.ambiguity_margin
         kept: list[Proposal] = []  # autos and ambiguous suggestions: they consume records
         weak: list[Proposal] = []  # below-threshold suggestions: later rules may do better
@@ -651,8 +653,16 @@ class Engine:
                     open_ids.difference_update(scored.ids)
                     if log is not None:
                         log.extend(scored.ids)
+                    if decision == "auto" and cache is not None:
+                        autoed.update(scored.ids)
                 else:
                     weak.append(p)
+            if cache is not None and ri in cache.entries:
+                # Confirmed records never come back in a later pass: drop their pairs
+                # from the cache now (most of a rule's candidates), not at the end.
+                cover, lst = cache.entries[ri]
+                cache.entries[ri] = (cover, [s for s in lst if s.left[0] not in autoed
+                                             and s.right[0] not in autoed])
         # Weak suggestions fill in, strictest rule first, where nothing stronger exists;
         # a later overlapping one becomes an alternative of the earlier one.
         # Only ids of weak suggestions are ever looked up: a map of every kept id would
