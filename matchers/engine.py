@@ -18,8 +18,11 @@ consumes its records nor rivals an in-tolerance candidate for auto).
 Vetoes (``veto_reason``): an auto-worthy 1:1 pair is only suggested when evidence
 contradicts it (txid / end-to-end id / reference / address present on both sides and
 different) or when its round amount has a twin of the same counterparty near either
-record. A full run then repeats the pipeline without its autos until none is new
-(``_fixpoint``), so one run ends where confirm-and-run-again ends.
+record. A 1:n / n:1 group is vetoed when a member's reference or txid contradicts the
+single's, or when round amounts only balance with no shared reference family or txid.
+A full run then repeats the pipeline without its autos until none is new
+(``_fixpoint``), so one run ends where confirm-and-run-again ends; those passes reuse
+the first pass's 1:1 candidates (``_PairCache``) and probe only the pairs it lacks.
 
 Incremental. Every decision above depends mostly on the candidate graph around a
 record, and that graph is symmetric (a pair is a candidate whichever side probes;

@@ -180,7 +180,7 @@ def _static_memo(side: SideIndex) -> dict[Any, Any]:
     hit = side.derived.get("group_blocks")
     if hit is None or hit[0] != side.version:
         hit = side.derived["group_blocks"] = (side.version, {})
-    return hit[1]  # type: ignore[no-any-return]
+    return hit[1]
 
 
 def _member_days(rule: Rule, one: Item) -> tuple[int, int]:
