@@ -385,3 +385,14 @@ def test_chronological_slices_confirm_what_one_run_confirms_mostly() -> None:
         got |= _confirm_all(e, set(ids))
     got |= _confirm_all(e)
     assert len(got ^ one_run) <= 0.01 * len(one_run)
+
+
+def test_explained_reads_what_the_two_properties_read() -> None:
+    """``Proposal.explained`` (one verbose re-score, as the service's writer uses it)
+    returns what ``explanation`` and ``adjustments`` return, fee adjustments included."""
+    w = skewed(300, CELLS["bigfees"], seed=2)
+    ps = run(w.left, w.right)
+    assert any(p.adjustments for p in ps)
+    for p in ps:
+        for q in (p, *p.alternatives):
+            assert q.explained() == (q.explanation, q.adjustments)
