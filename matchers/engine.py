@@ -318,6 +318,10 @@ class Engine:
         del pair_cands  # the candidates are done with: free them before returning
         if lazy:
             proposals = self._fixpoint(ctx, proposals, matched_set, rej, cache)
+            for side in sides:
+                # The full run's sorted blocks and block lookups: a warm engine between
+                # runs holds only its indexes (the next full run rebuilds them).
+                side.derived.clear()
         del cache
         if seeds is not None:
             proposals = [p for p in proposals if not seeds.isdisjoint(p.ids)]
