@@ -93,7 +93,7 @@ def _cp_set_ratio(x: str, y: str) -> float:
     return fuzz.token_set_ratio(x, y) / 100.0
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _naming_text(reference: str | None, memo: str) -> str:
     """What a record's reference and memo can name, as ``_names`` searches it (one
     record is compared with every same-amount posting of its window: cached)."""
