@@ -33,13 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from bench.common import parser, peak_rss_mb, report
-from matchers.synth import generate
+from bench.common import parser, peak_rss_mb, produced, report, synth_batches
 from recon_tui.model import Side, SourcePair
 from recon_tui.services import runs as runs_service
 from recon_tui.services.tokens import create_token
 from recon_tui.store import Store
-from recon_tui.store.records import apply_batch
+from recon_tui.store.records import write_batch
 from recon_tui.store.sources import add_pair, add_source
 
 PAIR = "ledger-bank"
@@ -52,16 +51,17 @@ def build(path: Path, size: int, n_runs: int) -> tuple[Store, float]:
     add_source(store, "ledger", "synthetic", {})
     add_source(store, "bank", "synthetic", {})
     add_pair(store, SourcePair(PAIR, Side("ledger"), Side("bank")))
-    # Generated in slices so a million per side never sits in memory at once.
+    # Generated in slices so a million per side never sits in memory at once; generation
+    # and conversion run in a second process (bench.common.produced), the rows are written
+    # here through the store's batch writer (admission included).
     step = 100_000
+    slices = [(min(step, size - first), 3 + n, 1 + 4 * first)
+              for n, first in enumerate(range(0, size, step))]  # fmt: skip
     done_id = 0
-    for n, first in enumerate(range(0, size, step)):
-        world = generate(min(step, size - first), seed=3 + n, start_id=1 + 4 * first)
-        for side in (world.left, world.right):
-            for i in range(0, len(side), 20_000):
-                chunk = side[i : i + 20_000]
-                apply_batch(store, chunk[0].source, chunk)
-        del world
+    for ready in produced(synth_batches, slices):
+        if ready is not None:
+            write_batch(store, ready)
+            continue
         with store.tx() as conn:  # benchmark shortcut: states as a match run would leave them
             conn.execute(
                 "UPDATE pair_states SET state = CASE WHEN record_id % 20 = 0 THEN 'open' "
@@ -152,6 +152,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _peak_rss_of(pid: int) -> float | None:
+    """Peak resident memory of another process (Linux VmHWM), in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0], 100_000)
     p.add_argument("--requests", type=int, default=200, help="per endpoint (latency)")
@@ -209,6 +220,7 @@ def main() -> None:
                 cpu_ms = (_cpu_seconds(proc.pid) - cpu0) * 1000 / max(loaded["load_requests"], 1)
                 loaded["server_cpu_ms_per_request"] = round(cpu_ms, 2)
                 metrics = c.get("/metrics").text
+            server_rss_mb = _peak_rss_of(proc.pid)
             compute_s = next(float(x.split()[-1]) for x in metrics.splitlines()
                              if x.startswith("recon_overview_compute_seconds "))  # fmt: skip
         finally:
@@ -225,7 +237,8 @@ def main() -> None:
         "overview_first_seconds": round(first_compute, 2),
         "overview_refresh_seconds": round(compute_s, 3),
         "load_rate": args.rate, "load_seconds": args.load_seconds, **loaded,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(), "server_peak_rss_mb": server_rss_mb,
+        "load_avg": round(os.getloadavg()[0], 1),
     }  # fmt: skip
     report(figures, args.json)
 

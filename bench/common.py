@@ -1,11 +1,16 @@
-"""Helpers shared by the benchmark scripts: argument parsing, peak memory, JSON output."""
+"""Helpers shared by the benchmark scripts: argument parsing, peak memory, JSON output, and
+building big stores with the Python half of the work in a second process."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
+import queue
 import resource
 import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 
@@ -27,3 +32,65 @@ def report(figures: dict[str, Any], as_json: bool) -> None:
     else:
         for k, v in figures.items():
             print(f"{k:>24}: {v}", file=sys.stdout)
+
+
+# --- building big stores: the Python work in a second process ------------------------------
+
+
+def _produce(fn: Callable[..., Iterable[Any]], jobs: list[tuple[Any, ...]], q: Any) -> None:
+    try:
+        for job in jobs:
+            for item in fn(*job):
+                q.put(("item", item))
+        q.put(("done", None))
+    except BaseException:  # handed to the parent, which raises it
+        q.put(("error", traceback.format_exc()))
+
+
+def produced(fn: Callable[..., Iterable[Any]], jobs: list[tuple[Any, ...]],
+             depth: int = 3) -> Iterator[Any]:  # fmt: skip
+    """Yield every item of ``fn(*job)`` for each job, in order, computed in one child
+    process a few items ahead of the consumer (bounded: at most ``depth`` items waiting).
+
+    A big store's build is half Python (generating records, converting them to rows:
+    hashing, JSON) and half SQLite; a producer *thread* shares the GIL with the writer,
+    a process does not, so the two halves overlap on this machine's two cores. ``fn``
+    must be importable (a module-level function) and its items picklable; the rows it
+    yields still go through the store's own writer in this process.
+    """
+    ctx = mp.get_context("spawn")  # no fork of an open SQLCipher connection
+    q = ctx.Queue(maxsize=depth)
+    child = ctx.Process(target=_produce, args=(fn, jobs, q), daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                kind, item = q.get(timeout=5)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(f"the producer process died (exit {child.exitcode})") \
+                        from None  # fmt: skip
+                continue
+            if kind == "done":
+                return
+            if kind == "error":
+                raise RuntimeError(f"the producer process failed:\n{item}")
+            yield item
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=10)
+
+
+def synth_batches(n: int, seed: int, start_id: int, batch: int = 20_000) -> Iterator[Any]:
+    """One slice of the matchers' synthetic ledger-vs-bank world (``n`` per side) as
+    prepared batches (left side, then right), then ``None`` to mark the slice's end."""
+    from matchers.synth import generate
+    from recon_tui.store.records import prepare_batch
+
+    world = generate(n, seed=seed, start_id=start_id)
+    for side in (world.left, world.right):
+        for i in range(0, len(side), batch):
+            chunk = side[i : i + batch]
+            yield prepare_batch(chunk[0].source, chunk)
+    yield None

@@ -8,7 +8,13 @@ in all), then times, on a fresh SQLCipher store:
 ``insert``      the prepared rows written (``write_batch``, 10,000 per transaction)
 ``end_to_end``  the sync service's path: batch n+1 converted in a producer thread while
                 batch n is written (``prefetch``)
+``end_to_end_process``  the same with the records made and converted in a second process
+                (``bench.common.produced``), only written here (not with ``--demo``)
 ``resync``      the same records again (all unchanged): an idempotent re-import
+
+The records are admitted to their source pairs as they are written, as a real source's
+are (a ledger-vs-bank pair; the demo's four pairs with ``--demo``); ``--no-pair`` leaves
+the store without pairs (admission then costs nothing).
 
 Each stage reports wall seconds, CPU seconds of this process (all threads) and records
 per second of each. On a shared machine the wall figures move with the load (given as
@@ -20,10 +26,11 @@ per second of each. On a shared machine the wall figures move with the load (giv
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,21 +38,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import parser, peak_rss_mb, report
-from recon_tui.model import Record
+from bench.common import parser, peak_rss_mb, produced, report
+from recon_tui.model import Record, Side, SourcePair
 from recon_tui.services.prefetch import prefetch
 from recon_tui.store import Store
-from recon_tui.store.records import apply_batch, prepare_batch, write_batch
-from recon_tui.store.sources import add_source
+from recon_tui.store.records import PreparedBatch, apply_batch, prepare_batch, write_batch
+from recon_tui.store.sources import add_pair, add_source
 
 BATCH = 10_000
 NAMES = ["ACME LTD", "Globex GmbH", "Initech Inc", "Umbrella plc", "Hooli SA", "Vandelay Imp"]
 
 
-def make(n: int) -> list[Record]:
+def make(n: int, start: int = 0) -> list[Record]:
+    """Records ``start`` .. ``n - 1`` of the synthetic bank statement."""
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     out = []
-    for i in range(n):
+    for i in range(start, n):
         amount = Decimal(i % 100_000 - 50_000).scaleb(-2)
         out.append(Record(
             source="bank", external_id=f"B{i:09d}", kind="payment",
@@ -65,6 +73,12 @@ def demo_records(size: int) -> dict[str, list[Record]]:
     return {name: recs for name, recs in world.records.items() if recs}
 
 
+def made_and_prepared(start: int, stop: int) -> Iterator[PreparedBatch]:
+    """The producer process's job: records made (as an adapter reading a file would) and
+    converted to rows there."""
+    yield prepare_batch("bank", make(stop, start))
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
@@ -75,22 +89,39 @@ def chunks(records: list[Record]) -> list[list[Record]]:
     return [records[i : i + BATCH] for i in range(0, len(records), BATCH)]
 
 
-def fresh(tmp: str, name: str, sources: list[str]) -> Store:
+def fresh(tmp: str, name: str, sources: list[str], pairs: list[SourcePair]) -> Store:
     store = Store.init(Path(tmp) / f"{name}.db", passphrase="bench")
-    for s in sources:
+    for s in {*sources, *(side.source for p in pairs for side in (p.left, p.right))}:
         add_source(store, s, "csv")
+    for i, pair in enumerate(pairs):
+        add_pair(store, pair, position=i)
     return store
+
+
+def pairs_for(demo: bool, paired: bool) -> list[SourcePair]:
+    """The pairs records are admitted to as they are written (what a real source has)."""
+    if not paired:
+        return []
+    if demo:
+        from recon_tui.demo import PAIRS
+
+        return list(PAIRS)
+    return [SourcePair("ledger-bank", Side("ledger"), Side("bank"))]
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0], 100_000)
     p.add_argument("--demo", action="store_true",
                    help="ingest the demo world's records (every source) instead")
+    p.add_argument("--no-pair", action="store_true",
+                   help="no source pairs (records are not admitted to any pair)")
     args = p.parse_args()
+    pairs = pairs_for(args.demo, not args.no_pair)
     load = os.getloadavg()[0]
     by_source = demo_records(args.size) if args.demo else {"bank": make(args.size)}
     n = sum(len(v) for v in by_source.values())
-    figures: dict[str, Any] = {"records": n, "demo": args.demo, "load_avg": round(load, 1)}
+    figures: dict[str, Any] = {"records": n, "demo": args.demo, "paired": bool(pairs),
+                               "load_avg": round(load, 1)}  # fmt: skip
 
     def stage(name: str, wall: float, cpu: float) -> None:
         figures[f"{name}_s"] = round(wall, 2)
@@ -102,11 +133,11 @@ def main() -> None:
         prepared: list[Any] = []
         stage("convert", *timed(lambda: prepared.extend(
             prepare_batch(s, c) for s, recs in by_source.items() for c in chunks(recs))))
-        store = fresh(tmp, "insert", list(by_source))
+        store = fresh(tmp, "insert", list(by_source), pairs)
         stage("insert", *timed(lambda: [write_batch(store, b) for b in prepared]))
         store.close()
         prepared.clear()
-        store = fresh(tmp, "e2e", list(by_source))
+        store = fresh(tmp, "e2e", list(by_source), pairs)
 
         def end_to_end() -> None:
             for s, recs in by_source.items():
@@ -114,6 +145,22 @@ def main() -> None:
                     write_batch(store, ready)
 
         stage("end_to_end", *timed(end_to_end))
+        if not args.demo:
+            # Records read and converted in a second process, written here: what a file
+            # import costs when the parsing runs beside the writer instead of under its GIL.
+            store.close()
+            store = fresh(tmp, "e2e_process", list(by_source), pairs)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+            def end_to_end_process() -> None:
+                jobs = [(i, min(i + BATCH, n)) for i in range(0, n, BATCH)]
+                for ready in produced(made_and_prepared, jobs):
+                    write_batch(store, ready)
+
+            stage("end_to_end_process", *timed(end_to_end_process))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            figures["end_to_end_process_producer_cpu_s"] = round(
+                after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime, 2)
         stage("resync", *timed(lambda: [apply_batch(store, s, c) for s, recs in
                                         by_source.items() for c in chunks(recs)]))  # fmt: skip
         count = store.count("SELECT count(*) FROM records")

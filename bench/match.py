@@ -5,7 +5,9 @@ that a million records per side fit in memory. ``full_seconds`` covers load (ind
 plus the full run; ``incremental_seconds`` covers adding 1,000 new records and
 ``run(new_ids=...)`` against the N open ones (``incremental_scope``: records the bounded
 closure evaluated; ``incremental_interior``: those whose candidates were all generated).
-Peak RSS includes the generated records.
+Peak RSS includes the generated records. ``full_cpu_seconds``: the process's CPU time
+over load + full run (the machine is shared: wall time moves with the neighbours' load,
+CPU time much less; numpy may add a second thread's time).
 
     .venv/bin/python bench/match.py --size 100000 [--json]
     .venv/bin/python bench/match.py --world skewed --size 240000 [--cell base] [--json]
@@ -61,12 +63,14 @@ def main() -> None:
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     engine = Engine("default")
+    c0 = time.process_time()
     t = time.perf_counter()
     engine.load(world.left, world.right)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     full = engine.run()
     run_s = time.perf_counter() - t
+    full_cpu = time.process_time() - c0
 
     t = time.perf_counter()
     probe = list(engine.sides[0].items)[:1000]
@@ -76,13 +80,16 @@ def main() -> None:
 
     new_ids: list[int] = []
     inc_s = None
+    inc_cpu = None
     inc_scope = None
     inc_interior = None
     if args.batch:
+        c0 = time.process_time()
         t = time.perf_counter()
         new_ids = engine.add(left=extra.left, right=extra.right)
         inc = engine.run(new_ids=set(new_ids))
         inc_s = round(time.perf_counter() - t, 3)
+        inc_cpu = round(time.process_time() - c0, 3)
         inc_scope = inc.stats.get("scope")
         inc_interior = inc.stats.get("closure_interior")
     res = {
@@ -94,8 +101,10 @@ def main() -> None:
         "load_seconds": round(load_s, 2),
         "run_seconds": round(run_s, 2),
         "full_seconds": round(load_s + run_s, 2),
+        "full_cpu_seconds": round(full_cpu, 2),
         "incremental_records": len(new_ids),
         "incremental_seconds": inc_s,
+        "incremental_cpu_seconds": inc_cpu,
         "incremental_scope": inc_scope,
         "incremental_interior": inc_interior,
         "candidates_ms": round(cand_ms, 3),

@@ -39,8 +39,9 @@ from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
-from .items import Item
+from .items import Item, is_round  # noqa: F401  (re-exported: matchers.blocking.is_round)
 
 KEY_FIELDS = ("txid", "reference", "end_to_end_id")
 _LOG_STEP = math.log(1.02)
@@ -51,12 +52,6 @@ def amount_bucket(mag: float) -> int:
     return math.floor(math.log(mag) / _LOG_STEP) if mag > 0 else -(1 << 30)
 
 
-def is_round(amount: Decimal) -> bool:
-    """A round amount: at most two significant digits (50, 100, 2500, 0.5 BTC). Payers
-    repeat such amounts, so they identify nothing by themselves."""
-    if not amount:
-        return False
-    return len(amount.normalize().as_tuple().digits) <= 2
 
 
 FAMILY_FIELDS = ("counterparty", "reference_family", "address")
@@ -93,6 +88,11 @@ class SideIndex:
         # the sub-block of an oversized amount cell (``payer_block``).
         self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
         self.items: dict[int, Item] = {}
+        self.version = 0
+        """Bumped by every change: derived views (``matchers.vector``'s sorted blocks)
+        are rebuilt only when it moved."""
+        self.derived: dict[str, tuple[int, Any]] = {}
+        """Derived views keyed by name, each with the ``version`` it was built at."""
 
     # --- maintenance -------------------------------------------------------------------
 
@@ -103,6 +103,7 @@ class SideIndex:
         cited = self.cited
         b = self.day_bucket
         fee_cells = self.fee_cells
+        self.version += 1
 
         def put(index: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
             # A new block starts as an exact-size one-element list: most keys and
@@ -118,7 +119,7 @@ class SideIndex:
         for it in items:
             iid = it.id
             store[iid] = it
-            if is_round(it.amount):
+            if it.round:
                 put(rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, iid))
             if it.txid:
                 put(keys, ("txid", it.txid), iid)
@@ -168,11 +169,12 @@ class SideIndex:
 
     def add(self, it: Item) -> None:
         self.remove(it.id)
+        self.version += 1
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         self.items[it.id] = it
         for k in self._key_keys(it):
             self.keys.setdefault(k, []).append(it.id)
-        if is_round(it.amount):
+        if it.round:
             insort(self.rounds.setdefault((it.asset, it.sign, abs(it.amount), it.payer), []),
                    (it.day, it.id))
         if it.txid:
@@ -196,10 +198,11 @@ class SideIndex:
         it = self.items.pop(item_id, None)
         if it is None:
             return None
+        self.version += 1
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         for k in self._key_keys(it):
             _discard(self.keys, k, it.id)
-        if is_round(it.amount):
+        if it.round:
             _discard(self.rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, it.id))
         if it.txid:
             _discard(self.cited, (it.asset, it.sign, it.ts), it.id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -86,9 +87,22 @@ def collect(ctx: Ctx, rule: Rule, sides: Iterable[SideIndex],
     return out
 
 
+@lru_cache(maxsize=1 << 16)
+def _cp_set_ratio(x: str, y: str) -> float:
+    """``token_set_ratio`` of two counterparty names, 0..1 (few distinct names: cached)."""
+    return fuzz.token_set_ratio(x, y) / 100.0
+
+
+@lru_cache(maxsize=1 << 14)
+def _naming_text(reference: str | None, memo: str) -> str:
+    """What a record's reference and memo can name, as ``_names`` searches it (one
+    record is compared with every same-amount posting of its window: cached)."""
+    return norm_ref(reference) + " " + memo.replace(" ", "")
+
+
 def _names(a: Item, b: Item) -> bool:
     """Whether ``a``'s reference or memo names ``b`` (its external id or reference)."""
-    text = norm_ref(a.record.reference) + " " + a.memo.replace(" ", "")
+    text = _naming_text(a.record.reference, a.memo)
     for key in (norm_ref(b.record.external_id), b.ref):
         if key and len(key) >= 4 and key in text:
             return True
@@ -107,7 +121,7 @@ def score(rule: Rule, a: Item, b: Item, verbose: bool = False) -> Scored | None:
     linked = _names(a, b) or _names(b, a)
     cp: float | None = None
     if a.cp and b.cp:
-        cp = 1.0 if a.cp == b.cp else fuzz.token_set_ratio(a.cp, b.cp) / 100.0
+        cp = 1.0 if a.cp == b.cp else _cp_set_ratio(a.cp, b.cp)
     if not linked and (cp is None or cp < 0.85):
         return None  # an equal amount alone is no reversal
     parts: dict[str, float | None] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -139,6 +140,14 @@ def amount_fit(
     return None
 
 
+@lru_cache(maxsize=1 << 16)
+def cp_similarity(x: str, y: str) -> float:
+    """Similarity of two different normalised counterparty names (0..1), memoised: a
+    book has few distinct names and spellings, and ``token_set_ratio`` is the dearest
+    call of a pair's scoring."""
+    return max(fuzz.ratio(x, y), fuzz.token_set_ratio(x, y)) / 100.0
+
+
 def text_scores(
     a: Item, b: Item, key_field: str | None = None, verbose: bool = False
 ) -> dict[str, Any]:
@@ -163,9 +172,7 @@ def text_scores(
             ref_detail = f"{r!r} in memo {memo!r}"
     cp: float | None = None
     if a.cp and b.cp:
-        cp = 1.0 if a.cp == b.cp else max(
-            fuzz.ratio(a.cp, b.cp), fuzz.token_set_ratio(a.cp, b.cp)
-        ) / 100.0
+        cp = 1.0 if a.cp == b.cp else cp_similarity(a.cp, b.cp)
     memo_s: float | None = None
     if a.memo and b.memo:
         memo_s = 1.0 if a.memo == b.memo else fuzz.token_set_ratio(a.memo, b.memo) / 100.0

@@ -90,7 +90,16 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
         if not value:
             continue
         signs = signs_for(rule, one.sign)
-        ids = other.by_family(one.asset, signs, key, value, lo, hi, cap)
+        if key == "counterparty":
+            # Shared by every single of that payer on that day: looked up once.
+            memo = _static_memo(other)
+            mkey = (rule.name, "cp", one.asset, one.sign, value, one.day)
+            if mkey in memo:
+                ids = memo[mkey]
+            else:
+                ids = memo[mkey] = other.by_family(one.asset, signs, key, value, lo, hi, cap)
+        else:
+            ids = other.by_family(one.asset, signs, key, value, lo, hi, cap)
         if ids is None and key == "counterparty" and (one.family or one.payer):
             # A busy payer: its block is cut into reference families, not skipped:
             # the single's own family (its key, searched above or below), or, for a
@@ -128,20 +137,50 @@ def _family_subblocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     members share nothing but the payer (``group_blocks_subblocked`` counts the
     busy payers that were cut this way, never silently)."""
     other = ctx.other(one)
-    lo, hi = _member_days(rule, one)
-    cap = FAMILY_CAP_FACTOR * rule.max_candidates
-    ids = other.by_family(one.asset, signs_for(rule, one.sign), "parts", one.payer, lo, hi,
-                          FAMILY_SCAN * cap)
-    if ids is None:
+    memo = _static_memo(other)
+    mkey = (rule.name, "parts", one.asset, one.sign, one.payer, one.day)
+    if mkey in memo:
+        window = memo[mkey]
+    else:
+        # The payer's part lines inside ``one``'s window and direction (``_fit_block``
+        # but the amount): the same for every single of that payer on that day.
+        lo, hi = _member_days(rule, one)
+        cap = FAMILY_CAP_FACTOR * rule.max_candidates
+        ids = other.by_family(one.asset, signs_for(rule, one.sign), "parts", one.payer,
+                              lo, hi, FAMILY_SCAN * cap)
+        if ids is None:
+            window = None
+        else:
+            items = other.items
+            before, after = rule.member_dates == "before", rule.member_dates == "after"
+            window = []
+            for i in sorted(ids):
+                m = items[i]
+                if (lag(rule, one, m) > rule.date_window_days
+                        or (before and m.day > one.day) or (after and m.day < one.day)):
+                    continue
+                window.append((i, abs(m.amount), m.family))
+        memo[mkey] = window
+    if window is None:
         ctx.stats["group_parts_oversized"] += 1
         return []
-    if not ids:
+    if not window:
         return []
-    items = other.items
+    limit = abs(one.amount) + rule.max_amount_gap(abs(one.amount), one.asset)
     fams: dict[str, list[int]] = {}
-    for i in _fit_block(ctx, rule, one, ids, cut=False):
-        fams.setdefault(items[i].family, []).append(i)
+    for i, mag, family in window:
+        if mag <= limit:
+            fams.setdefault(family, []).append(i)
     return [_fit_block(ctx, rule, one, fams[f]) for f in sorted(fams) if len(fams[f]) >= 2]
+
+
+def _static_memo(side: SideIndex) -> dict[Any, Any]:
+    """Block lookups that depend on the side's items only (not on which are open),
+    kept while the side is unchanged (``SideIndex.version``)."""
+    hit = side.derived.get("group_blocks")
+    if hit is None or hit[0] != side.version:
+        hit = side.derived["group_blocks"] = (side.version, {})
+    return hit[1]
 
 
 def _member_days(rule: Rule, one: Item) -> tuple[int, int]:

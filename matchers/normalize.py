@@ -58,6 +58,7 @@ def norm_name(value: str | None) -> str:
     return " ".join(words)
 
 
+@lru_cache(maxsize=1 << 14)
 def norm_ref(value: str | None) -> str:
     """A reference without boilerplate prefixes, case and punctuation, spaces squeezed.
 

@@ -89,6 +89,18 @@ class Proposal:
             expl.update(self._extra)
         return expl
 
+    def explained(self) -> tuple[dict[str, Any], list[Adjustment]]:
+        """(explanation, adjustments) from one verbose re-score, where reading both
+        properties would run it twice (a writer storing every proposal of a run)."""
+        if self._explain is None or (
+                self._explanation is not None and self._adjustments is not None):
+            return self.explanation, self.adjustments
+        expl, adjs = self._explain()
+        if self._extra:
+            expl.update(self._extra)
+        return (expl if self._explanation is None else self._explanation,
+                adjs if self._adjustments is None else self._adjustments)
+
     @property
     def adjustments(self) -> list[Adjustment]:
         if self._adjustments is not None:

@@ -8,10 +8,9 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
-from .blocking import is_round
 from .context import Ctx
 from .exact import learned_fee
-from .explain import Scored, pair, signs_for
+from .explain import Scored, pair, signs_for, text_scores
 from .items import LEFT, Item
 from .rules import Rule
 
@@ -73,7 +72,8 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
             continue  # outside every tolerance and no declared fee: cannot fit
         if not is_open(oid):
             continue
-        s = pair(rule, it, o) if left else pair(rule, o, it)
+        a, b = (it, o) if left else (o, it)
+        s = pair(rule, a, b, texts=_texts(ctx, a, b))
         if s is not None:
             out.append(s)
             links.append(oid)
@@ -91,6 +91,17 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
     return out, links
 
 
+def _texts(ctx: Ctx, a: Item, b: Item) -> dict[str, float | None]:
+    """The pair's ``text_scores``, once per context: every tolerance / similarity rule
+    scores the same pairs (the incremental closure probes a record rule by rule), and
+    the similarities depend on the two records only."""
+    key = ("texts", a.id, b.id)
+    hit: dict[str, float | None] | None = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.memo[key] = text_scores(a, b)
+    return hit
+
+
 def payer_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     """The sub-block of an oversized amount cell: pairs of a round-amount ``it`` with
     counterparts of the same |amount| and payer key (``Item.payer``) on another day
@@ -100,7 +111,7 @@ def payer_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     so a 500.00 paid a day late in a crowd of 500.00s was no candidate at all; this
     is the complement, not a repeat. Work per record: the payer's records of that
     amount inside the window (one bisect into a day-sorted list)."""
-    if not is_round(it.amount) or not it.payer or (rule.assets and it.asset not in rule.assets):
+    if not it.round or not it.payer or (rule.assets and it.asset not in rule.assets):
         return []
     other = ctx.other(it)
     own = ctx.own(it)
@@ -117,7 +128,8 @@ def payer_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
             o = other.items[oid]
             if not (me_over or other.oversized(o)):
                 continue  # both cells of normal size: the cell probe has the pair
-            s = pair(rule, it, o) if left else pair(rule, o, it)
+            a, b = (it, o) if left else (o, it)
+            s = pair(rule, a, b, texts=_texts(ctx, a, b))
             if s is not None:
                 out.append(s)
     return out

@@ -86,6 +86,17 @@ class _Block:
 
 
 def _blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
+    """The side's blocks, rebuilt only when the side changed (``SideIndex.version``): a
+    full run probes several times (rule groups, fixpoint passes) over the same items."""
+    hit = side.derived.get("vector_blocks")
+    if hit is not None and hit[0] == side.version:
+        return hit[1]  # type: ignore[no-any-return]
+    blocks = _build_blocks(side)
+    side.derived["vector_blocks"] = (side.version, blocks)
+    return blocks
+
+
+def _build_blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
     cap = side.max_block
     over: set[int] = set()
     for cell in side.amounts.values():
@@ -147,17 +158,21 @@ def collect(
     is_open: Callable[[int], bool],
     stats: dict[str, int],
     left: bool = True,
+    target_open: Callable[[int], bool] | None = None,
 ) -> list[list[Scored]]:
     """Candidates of each rule (all of one ``sign`` setting) for every open record of
     ``probers`` against ``targets``: ``[generate(ctx, rule, it)[0] for it]`` per rule,
-    concatenated (order aside)."""
+    concatenated (order aside). ``target_open``: which counterparts are open, when
+    not ``is_open`` (a fixpoint pass probes only the pairs its cache lacks)."""
     out: list[list[Scored]] = [[] for _ in rules]
     if not probers.items or not targets.items:
         return out
     own_blocks = _blocks(probers)
     other_blocks = _blocks(targets)
-    for blk in (*own_blocks.values(), *other_blocks.values()):
-        blk.open = np.fromiter((is_open(i) for i in blk.ids.tolist()), np.bool_, len(blk.ids))
+    for blocks, test in ((own_blocks, is_open), (other_blocks, target_open or is_open)):
+        for blk in blocks.values():
+            blk.open = np.fromiter((test(i) for i in blk.ids.tolist()), np.bool_,
+                                   len(blk.ids))
     cap = targets.max_block
     for (asset, sign), pb in own_blocks.items():
         active = [k for k, r in enumerate(rules) if not (r.assets and asset not in r.assets)]

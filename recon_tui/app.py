@@ -54,6 +54,8 @@ class ReconApp(TypeAheadApp):
         self._now = now
         self._start_pair = pair
         self._last_pair: str | None = pair
+        self.last_session_id: int | None = None
+        """The session last highlighted on the sessions screen (F5 puts the cursor back there)."""
         self.syncing = False
 
     def _store_waiting(self, line: str) -> None:

@@ -139,7 +139,7 @@ ACTIONS: list[Action] = [
     _A("pane", "home,g", "first", "Top", "First item of the pane", 0, "g"),
     _A("pane", "end,G", "last", "End", "Last item of the pane", 0, "G"),
     _A("pane", "space", "toggle_mark", "Mark",
-       "Mark or unmark the item (marked sums show in the pane's border)", 3),
+       "Mark or unmark the item and move to the next (sums show in the border)", 3),
     # --- workbench: deciding -------------------------------------------------------------
     _A("workbench", "tab", "app.focus_next", "Pane", "Next pane (left, right, candidates)",
        palette=False),

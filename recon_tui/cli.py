@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -512,6 +513,7 @@ def session_show(c: Ctx, session_id: str) -> None:
         click.echo(f"  {b['pair']:<16} {b['asset']:<6} L {b['left_total']} ({b['left_count']}) "
                    f"R {b['right_total']} ({b['right_count']}) diff {b['difference']} "
                    f"adj {b['adjustments']} unadjusted {b['unadjusted']}")  # fmt: skip
+    _echo_accepted(sessions.accepted(conn, s))
     items = sessions.unresolved(conn, s)
     click.echo(f"  {len(items):,} unresolved")
     for r in items[:50]:
@@ -541,6 +543,17 @@ def session_close(c: Ctx, session_id: str, note: str | None) -> None:
         click.echo(f"  {b['asset']:<6} L {b['left_total']} R {b['right_total']} "
                    f"diff {b['difference']} adj {b['adjustments']} "
                    f"unadjusted {b['unadjusted']}")  # fmt: skip
+    _echo_accepted(sessions.accepted(c.store().connection(), s))
+
+
+def _echo_accepted(acc: dict[str, Any]) -> None:
+    """The accepted differences of a session: matched groups with a fee, FX, rounding or a
+    write-off, per asset (exact) and reason."""
+    click.echo(f"  accepted differences: {acc['groups']:,} matched group(s)")
+    for a in acc["by_asset"]:
+        reasons = ", ".join(f"{r['reason']} {r['groups']:,} = {r['amount']}"
+                            for r in a["by_reason"])  # fmt: skip
+        click.echo(f"    {a['asset']:<6} {a['groups']:,} group(s) {a['amount']} ({reasons})")
 
 
 @session.command("reopen")

@@ -133,9 +133,10 @@ async def test_help_is_for_the_screen_and_opens_at_once(store: Store) -> None:
                 await pilot.press("escape")
                 await pilot.pause()
         # From the key to the first painted frame, inside the app (Pilot's own ~60 ms round
-        # trip left out, LIMITS.md); the old Markdown help took 1.4-1.7 s. Median of nine
-        # opens, so one slow frame of a busy machine does not decide.
-        assert statistics.median(times) < 0.150, times
+        # trip left out, LIMITS.md). This guards the design (help built from the registry,
+        # not the old Markdown render that took 1.4-1.7 s), not a figure: 40-70 ms quiet,
+        # 167 ms at load 11 on 2 cores, so the bound leaves room for a busy CI machine.
+        assert statistics.median(times) < 1.0, times
 
 
 async def test_palette_finds_every_action_with_its_key(store: Store) -> None:

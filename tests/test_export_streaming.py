@@ -180,13 +180,13 @@ def test_streaming_workbook_reads_back(tmp_path: Path) -> None:
         sh.row(["text", "int", "none", "float"], style=1)
         sh.row(["a & b <c> ", 7, None, 1.5])
         sh.row(["ctrl\x01char", -3, None, None])
-        sh.cells(['<c r="A#R#" t="inlineStr"><is><t>from sql &#35;1</t></is></c><c r="B#R#"><v>9</v></c>'])
+        sh.csv_text('from csv #1,9\r\n', ints=frozenset({1}))
         wb.sheet("Other")
         wb.close()
     book = openpyxl.load_workbook(path)
     rows = list(book["Data"].iter_rows(values_only=True))
     assert rows == [("text", "int", "none", "float"), ("a & b <c> ", 7, None, 1.5),
-                    ("ctrlchar", -3, None, None), ("from sql #1", 9, None, None)]  # fmt: skip
+                    ("ctrlchar", -3, None, None), ("from csv #1", 9, None, None)]  # fmt: skip
     assert book.sheetnames == ["Data", "Other"] and book["Data"]["A1"].font.b
 
 
@@ -219,3 +219,50 @@ def test_csv_text_matches_csv_writer(closed, tmp_path: Path) -> None:  # type: i
     assert [r["memo"] for r in rows] == [m["memo"] or "" for m in members]
     assert 'a, "quoted"\nline' in [r["memo"] for r in rows]
     assert os.path.getsize(folder / "groups.csv") > 0
+
+
+def test_a_workbook_child_that_dies_fails_the_export_cleanly(closed, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """The workbook's child process exiting early is one ExportError line, and nothing is
+    left behind (no partial folder, no export logged); a working child afterwards exports."""
+    store, _world, s, _ = closed
+    before = store.count("SELECT count(*) FROM decisions")
+    fake = tmp_path / "fake-python"
+    fake.write_text("#!/bin/sh\necho 'workbook child gave up' >&2\nexit 3\n")
+    fake.chmod(0o700)
+    monkeypatch.setattr(export.sys, "executable", str(fake))
+    with pytest.raises(export.ExportError, match=r"writing workbook\.xlsx failed: workbook child gave up"):
+        export.export_session(store, s.id, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p for p in tmp_path.iterdir() if ".partial" in p.name] == []
+    assert store.count("SELECT count(*) FROM decisions") == before
+    monkeypatch.undo()
+    assert export.export_session(store, s.id, tmp_path / "out").path.is_dir()
+
+
+def test_the_workbook_child_gets_no_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECON_TUI_PASSPHRASE", "SECRET-CANARY-env")
+    monkeypatch.setenv(export.PASSPHRASE_ENV, "SECRET-CANARY-export")
+    env = export._child_env()
+    assert not any("SECRET-CANARY" in v for v in env.values())
+    assert set(env) <= {"PATH", "SYSTEMROOT", "LANG", "LC_ALL"}
+
+
+def test_a_recon_tui_folder_in_the_working_directory_is_not_the_workbook_child(
+        closed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """Exporting from inside another checkout (an older recon_tui in the working
+    directory) still runs this package's workbook writer."""
+    import openpyxl
+
+    store, _world, s, _ = closed
+    decoy = tmp_path / "cwd" / "recon_tui" / "services"
+    decoy.mkdir(parents=True)
+    for d in (decoy.parent, decoy):
+        (d / "__init__.py").write_text("")
+    (decoy / "xlsx_stream.py").write_text("import sys\nsys.exit(0)  # an old module: no writer\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "cwd"))
+    folder = export.export_session(store, s.id, tmp_path / "out").path
+    wb = openpyxl.load_workbook(folder / "workbook.xlsx", read_only=True)
+    assert "Groups" in wb.sheetnames
+    wb.close()

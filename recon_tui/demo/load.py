@@ -10,18 +10,29 @@ store keeps the pending-then-booked history), 10,000 records per transaction thr
 :func:`~recon_tui.store.records.write_batch` — and each source's cursor is left at its
 end, so that sync then finds nothing new. Each source's records are dropped from the
 world once written, so memory falls as the load goes on.
+
+:func:`generate_and_load` does the same with the Python half in a second process: the
+child generates the world and converts each batch to rows (hashing, JSON), the caller's
+process only writes them (SQLite) — the two halves overlap on two cores, and the writer
+never holds the world. The batches and their order are the same (``_batches``), so the
+store is identical either way (``tests/test_demo_load.py``).
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing as mp
+import os
+import queue
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from recon_tui.demo.world import DemoWorld
 from recon_tui.demo_source import BATCH as DEMO_BATCH
+from recon_tui.model import SourcePair
 from recon_tui.services.prefetch import prefetch
 from recon_tui.store import Store
 from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
@@ -45,6 +56,20 @@ def _batches(world: DemoWorld, name: str) -> Iterator[PreparedBatch]:
                             cursor={"offset": min(i + BATCH, total)}, set_cursor=last)  # fmt: skip
 
 
+def _write_source(store: Store, name: str, batches: Iterator[PreparedBatch],
+                  run: Callable[[str], AbstractContextManager[Any]] | None) -> tuple[int, int]:
+    added = changed = 0
+    with run(name) if run else nullcontext() as handle:
+        for ready in batches:
+            result = write_batch(store, ready)
+            added += result.added
+            changed += result.changed
+        record_success(store, name, added, changed, 0)
+        if handle is not None:
+            handle.counts.update(added=added, changed=changed, removed=0)
+    return added, changed
+
+
 def load_world(store: Store, world: DemoWorld,
                say: Callable[[str], None] | None = None,
                run: Callable[[str], AbstractContextManager[Any]] | None = None,
@@ -60,15 +85,7 @@ def load_world(store: Store, world: DemoWorld,
     try:
         for name in sorted(src["name"] for src in world.sources):  # sync's order
             started = time.perf_counter()
-            added = changed = 0
-            with run(name) if run else nullcontext() as handle:
-                for ready in prefetch(_batches(world, name)):
-                    result = write_batch(store, ready)
-                    added += result.added
-                    changed += result.changed
-                record_success(store, name, added, changed, 0)
-                if handle is not None:
-                    handle.counts.update(added=added, changed=changed, removed=0)
+            added, changed = _write_source(store, name, prefetch(_batches(world, name)), run)
             counts[name] = added
             world.records[name] = []
             world.pending[name] = []
@@ -78,4 +95,103 @@ def load_world(store: Store, world: DemoWorld,
     finally:
         if gc_was_enabled:
             gc.enable()
+    return counts
+
+
+# --- the same, with generation and conversion in a child process -------------------------
+
+_DEPTH = 4  # batches waiting in the pipe (~10k rows each): bounds the writer's memory
+
+
+def _produce(size: int, seed: int, q: Any, parent: int) -> None:
+    """Child: generate the world, hand over its sources and pairs, then every source's
+    batches in sync's order; an error goes to the parent as its traceback."""
+
+    def put(item: tuple[Any, ...]) -> None:
+        while True:
+            try:
+                q.put(item, timeout=1)
+                return
+            except queue.Full:
+                if os.getppid() != parent:  # the writer is gone (killed): stop, quietly
+                    raise SystemExit(0) from None
+
+    try:
+        from recon_tui import demo
+
+        gc.disable()
+        world = demo.generate(size=size, seed=seed)
+        put(("world", world.sources, world.pairs))
+        for name in sorted(src["name"] for src in world.sources):
+            for ready in _batches(world, name):
+                put(("batch", name, ready))
+            put(("end", name, None))
+            world.records[name] = []
+            world.pending[name] = []
+        put(("done", None, None))
+    except SystemExit:
+        raise
+    except BaseException:
+        put(("error", traceback.format_exc(), None))
+
+
+def generate_and_load(
+    store: Store, size: int, seed: int,
+    setup: Callable[[list[dict[str, Any]], list[SourcePair]], None],
+    say: Callable[[str], None] | None = None,
+    run: Callable[[str], AbstractContextManager[Any]] | None = None,
+) -> dict[str, int]:  # fmt: skip
+    """Generate the demo world of ``(size, seed)`` in a child process and write it here.
+
+    ``setup(sources, pairs)`` is called once the child has them (add them to the store);
+    then every source is written as :func:`load_world` writes it. Returns the records
+    written per source. A failure in the child is raised here as a ``RuntimeError`` with
+    its traceback; each source's batches are written as they arrive, in their own
+    transactions, exactly as :func:`load_world` does.
+    """
+    ctx = mp.get_context("spawn")  # never fork a process holding an open store
+    q = ctx.Queue(maxsize=_DEPTH)
+    child = ctx.Process(target=_produce, args=(size, seed, q, os.getpid()), daemon=True,
+                        name="demo-generator")  # fmt: skip
+
+    def receive() -> tuple[str, Any, Any]:
+        while True:
+            try:
+                return q.get(timeout=2)  # type: ignore[no-any-return]
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        f"the demo generator stopped (exit code {child.exitcode})") from None
+
+    counts: dict[str, int] = {}
+    child.start()
+    try:
+        kind, sources, pairs = receive()
+        if kind == "error":
+            raise RuntimeError(f"the demo generator failed:\n{sources}")
+        setup(sources, pairs)
+        while True:
+            kind, name, _ = head = receive()
+            if kind == "done":
+                break
+            if kind == "error":
+                raise RuntimeError(f"the demo generator failed:\n{name}")
+            started = time.perf_counter()
+
+            def batches(item: tuple[str, Any, Any] = head) -> Iterator[PreparedBatch]:
+                while item[0] != "end":
+                    if item[0] == "error":
+                        raise RuntimeError(f"the demo generator failed:\n{item[1]}")
+                    yield item[2]
+                    item = receive()
+
+            added, changed = _write_source(store, name, batches(), run)
+            counts[name] = added
+            if say:
+                seconds = time.perf_counter() - started
+                say(f"  {name}: +{added:,} new, {changed:,} changed in {seconds:.1f}s")
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=10)
     return counts

@@ -18,6 +18,7 @@ from recon_tui.screens.modal_base import Dialog
 from recon_tui.services.bundle import Services, bundle_for, services_of
 from recon_tui.services.export_request import ExportRequest
 from recon_tui.services.sessions import Session
+from recon_tui.widgets.tick_box import TickBox
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 """The folder recon-tui runs from (its source checkout): never a place for exports."""
@@ -72,9 +73,9 @@ class ExportScreen(Dialog[ExportRequest | None]):
                              classes="dialog-message")  # fmt: skip
             yield Label("Write to (a new folder; .zip or bundle file with the options below)")
             yield Input(value=str(default_folder()), id="export-out")
-            yield Checkbox("Zip archive", id="export-zip")
-            yield Checkbox("Encrypt (AES-256-GCM bundle, passphrase below)", id="export-encrypt")
-            yield Checkbox("Draft: export even though the session is not closed", id="export-force")
+            yield TickBox("Zip archive", id="export-zip")
+            yield TickBox("Encrypt (AES-256-GCM bundle, passphrase below)", id="export-encrypt")
+            yield TickBox("Draft: export even though the session is not closed", id="export-force")
             yield Input(placeholder="passphrase (encrypt only)", password=True, id="export-pass")
             yield Input(placeholder="repeat passphrase", password=True, id="export-pass2")
             yield Static("", id="dialog-error", classes="dialog-error")

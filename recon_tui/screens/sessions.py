@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Header, Input, Label, OptionList, SelectionList, Static
+from textual.widgets import DataTable, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from recon_tui import bindings
@@ -36,6 +36,7 @@ from recon_tui.services.sessions import (
     parse_when,
 )
 from recon_tui.widgets.key_footer import KeyFooter
+from recon_tui.widgets.tick_list import TickList
 
 SESSIONS_BINDINGS = bindings.SESSIONS
 
@@ -57,9 +58,9 @@ class OpenSessionDialog(Dialog[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="open-session-dialog") as v:
             v.border_title = "Open a reconciliation session"
-            yield Label("Source pairs (Space: choose)")
-            yield SelectionList[str](*((p, p, i == 0) for i, p in enumerate(self.pairs)),
-                                     id="session-pairs")  # fmt: skip
+            yield Label("Source pairs (Space: tick or untick; ✓ is in the session)")
+            yield TickList[str](*((p, p, i == 0) for i, p in enumerate(self.pairs)),
+                                id="session-pairs")  # fmt: skip
             start, end = last_full_month(self.today)
             yield Label("From (YYYY-MM-DD, UTC, included)")
             yield Input(start.isoformat(), id="session-from")
@@ -71,7 +72,7 @@ class OpenSessionDialog(Dialog[dict[str, Any] | None]):
             yield Static("Enter in the name or Ctrl+S: open · Esc: cancel", classes="dialog-keys")
 
     def result(self) -> dict[str, Any]:
-        chosen = list(self.query_one(SelectionList).selected)
+        chosen = list(self.query_one(TickList).selected)
         if not chosen:
             raise ValueError("choose at least one source pair")
         start = self.query_one("#session-from", Input).value.strip()
@@ -120,6 +121,25 @@ def unresolved_text(r: ScopedRecord) -> Text:
     t.append(f"{r.source}:{r.external_id}", style="bold")
     t.append(f"  {r.state}")
     return t
+
+
+def accepted_lines(acc: dict[str, Any] | None) -> list[str]:
+    """The session's accepted differences: groups matched with a fee, FX, rounding or a
+    write-off, per asset (display places) and reason."""
+    if acc is None:
+        return []
+    if not acc.get("groups"):
+        return ["Accepted differences: none (every match balances exactly)"]
+    lines = [f"Accepted differences: {acc['groups']:,} matched group(s) with a difference"]
+    for a in acc["by_asset"]:
+        asset = a["asset"]
+        reasons = "  ".join(
+            f"{r['reason']} {r['groups']:,} · {fmt_money(Decimal(r['amount']), asset)}"
+            for r in a["by_reason"]
+        )
+        lines.append(f"  {asset:<6} {a['groups']:,} group(s) · "
+                     f"{fmt_money(Decimal(a['amount']), asset)}   {reasons}")  # fmt: skip
+    return lines
 
 
 class UnresolvedScreen(ModalScreen[None]):
@@ -180,6 +200,8 @@ class SessionsScreen(Screen[None]):
         super().__init__(id="sessions")
         self._services = bundle_for(services)
         self.rows: list[Session] = []
+        self.accepted: dict[int, dict[str, Any]] = {}
+        """Accepted differences per session id (read with the sessions)."""
 
     @property
     def services(self) -> Services:
@@ -209,6 +231,7 @@ class SessionsScreen(Screen[None]):
         keep = table.cursor_row
         table.clear()
         self.rows = svc.all()
+        self.accepted = {s.id: svc.accepted_differences(s) for s in self.rows}
         for s in self.rows:
             todo = len(svc.unresolved(s)) if s.state == "open" else 0
             table.add_row(
@@ -218,7 +241,11 @@ class SessionsScreen(Screen[None]):
                 key=str(s.id),
             )  # fmt: skip
         if self.rows:
-            table.move_cursor(row=min(max(keep, 0), len(self.rows) - 1))
+            # Back on the session last looked at (the screen is new each time F5 opens it).
+            last = getattr(self.app, "last_session_id", None)
+            at = next((i for i, s in enumerate(self.rows) if s.id == last), None)
+            row = at if at is not None and keep <= 0 else keep
+            table.move_cursor(row=min(max(row, 0), len(self.rows) - 1))
         self._show_detail()
 
     def selected(self) -> Session | None:
@@ -228,6 +255,9 @@ class SessionsScreen(Screen[None]):
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        s = self.selected()
+        if s is not None and hasattr(self.app, "last_session_id"):
+            setattr(self.app, "last_session_id", s.id)  # noqa: B010 (any App, not only ours)
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -246,9 +276,14 @@ class SessionsScreen(Screen[None]):
                 def m(key: str, a: str = a, b: dict[str, Any] = b) -> str:
                     return fmt_money(Decimal(str(b[key])), a)
 
+                # Every term of unadjusted = L − R − adjusted + outside period − explained,
+                # so the line adds up as read (a match whose counterpart lies outside the
+                # period accounts for most of a short period's L − R).
                 lines.append(f"  {a:<6} L {m('left_total')}  R {m('right_total')}  "
                              f"L − R {m('difference')}  adjusted {m('adjustments')}  "
+                             f"outside period {m('outside_period')}  "
                              f"explained {m('explained')}  unadjusted {m('unadjusted')}")  # fmt: skip
+        lines.extend(accepted_lines(self.accepted.get(s.id)))
         detail.update("\n".join(lines))
 
     # --- actions -------------------------------------------------------------------------
@@ -278,7 +313,8 @@ class SessionsScreen(Screen[None]):
         except SessionError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self._done, f"opened session {s.id} '{s.name}': "
+        self.app.call_from_thread(self._done, f"opened session {s.id} '{s.name}' for "
+                                  f"{', '.join(s.scope.pair_names)}: "
                                   f"{s.summary['open']['records']:,} records in scope")  # fmt: skip
 
     def _waiting(self, line: str) -> None:

@@ -23,8 +23,14 @@ an auditor can recompute each row's hash from the export alone (see :func:`decis
 a connection of its own (:func:`recon_tui.store.exports.snapshot`, so writers are never
 held up and the export is one consistent state, recorded in the manifest as
 ``snapshot``), row by row, and every row goes straight into the files that show it; each
-file's SHA-256 is computed as it is written. 500,000 records export in seconds, in flat
-memory (``bench/export.py``).
+file's SHA-256 is computed as it is written. The big tables come from the store as raw
+columns (:mod:`recon_tui.store.exports`) and are formatted here, once per value: the
+timestamps from a per-day cache, each JSON item by ``orjson``, the CSV rows by the csv
+module in chunks of a few thousand rows, and the workbook from that same CSV text in a
+child process (see :class:`_Sheets`), which keeps the second core busy. The files are
+byte for byte what the earlier SQL-formatted export wrote (``tests/test_export_equivalence.py``).
+``bench/export.py`` measures it; most of a large export's time is the store's own audit
+check, which the export runs first.
 
 **Spreadsheet safety.** CSV and XLSX cells that a spreadsheet would read as a formula
 (text starting with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading single quote, as
@@ -53,34 +59,40 @@ from __future__ import annotations
 import base64
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
+import operator
 import os
+import queue
 import re
 import secrets
 import shutil
 import struct
+import subprocess
+import sys
+import threading
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from recon_tui.model import canonical_amount
-from recon_tui.services import sessions
+from recon_tui.services import sessions, xlsx_stream
 from recon_tui.services.runs import export_summary, recorded
 from recon_tui.services.sessions import ScopedRecord, Session, iso
-from recon_tui.services.xlsx_stream import Workbook
 from recon_tui.store import Store, keys
 from recon_tui.store import exports as reads
 from recon_tui.store.audit import append, current_actor, entry_hash, head
@@ -88,7 +100,7 @@ from recon_tui.store.db import Connection
 from recon_tui.store.errors import StoreKeyError
 
 FORMAT = "recon-tui.session-export"
-VERSION = 1
+VERSION = 2
 PASSPHRASE_ENV = "RECON_TUI_EXPORT_PASSPHRASE"
 BUNDLE_MAGIC = b"RTUIXB01"
 BUNDLE_FORMAT = "recon-tui.encrypted-export"
@@ -242,7 +254,7 @@ class _Sink(io.RawIOBase):
         return True
 
     def write(self, b: Any) -> int:
-        data = bytes(b)
+        data = b if isinstance(b, bytes) else memoryview(b).cast("B")
         self.sha256.update(data)
         self.size += len(data)
         self._raw.write(self._enc.update(data) if self._enc is not None else data)
@@ -438,56 +450,55 @@ def _gather(conn: Connection, session: Session, *, actor: str, draft: bool,
                 {"decided_by": a, "origin": o, "kind": k, "count": n}
                 for (a, o, k), n in sorted(by_decider.items())
             ],
+            "accepted_differences": sessions.accepted(conn, session),  # version 2
         },
     }  # fmt: skip
 
 
 class _JsonDoc:
-    """``session.json`` written as it goes: small parts indented, big arrays one item a line."""
+    """``session.json`` written as it goes: small parts indented, big arrays one item a
+    line (the items are compact JSON bytes, see :func:`_dumps`)."""
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self._first_key = True
         self._items = 0
 
     def _key(self, key: str) -> None:
-        self.out.write(("{\n" if self._first_key else ",\n") + f"  {json.dumps(key)}: ")
+        self.out.write((("{\n" if self._first_key else ",\n") + f"  {json.dumps(key)}: ")
+                       .encode("utf-8"))  # fmt: skip
         self._first_key = False
 
     def value(self, key: str, value: Any) -> None:
         self._key(key)
-        self.out.write(json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  "))
+        text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        self.out.write(text.encode("utf-8"))
 
     def begin(self, key: str) -> None:
         self._key(key)
-        self.out.write("[")
+        self.out.write(b"[")
         self._items = 0
 
-    def item(self, value: Any) -> None:
-        self.out.write(("\n    " if self._items == 0 else ",\n    ")
-                       + json.dumps(value, ensure_ascii=False))  # fmt: skip
-        self._items += 1
-
-    def item_text(self, text: str) -> None:
-        """An item that is JSON text already."""
-        self.out.write(("\n    " if self._items == 0 else ",\n    ") + text)
-        self._items += 1
+    def items(self, items: list[bytes]) -> None:
+        """Items that are JSON bytes already."""
+        if not items:
+            return
+        lead = b"\n    " if self._items == 0 else b",\n    "
+        self.out.write(lead + b",\n    ".join(items))
+        self._items += len(items)
 
     def end(self) -> None:
-        self.out.write("\n  ]" if self._items else "]")
+        self.out.write(b"\n  ]" if self._items else b"]")
 
     def close(self) -> None:
-        self.out.write("\n}\n")
+        self.out.write(b"\n}\n")
 
 
-def _group_item(gjson: str, adj: str | None, members: list[str]) -> str:
-    """A group's JSON item: its own fields (adjustments parsed and made exact when it has
-    some) and its members' objects."""
-    if adj:
-        g = json.loads(gjson)
-        g["adjustments"] = _adjustments(adj)
-        gjson = json.dumps(g, ensure_ascii=False, separators=(",", ":"))
-    return f'{gjson[:-1]},"members":[{",".join(members)}]}}'
+def _dumps(value: Any) -> bytes:
+    """Compact JSON, text verbatim (UTF-8, not ``\\u`` escapes): byte for byte what SQLite's
+    ``json_object`` and ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` write for
+    these values (ints, text, booleans, null), at a tenth of the cost."""
+    return orjson.dumps(value)
 
 
 def schema_text() -> bytes:
@@ -499,151 +510,244 @@ INT_COLUMNS = frozenset({
     "explained_count", "unresolved_count",
 })  # fmt: skip
 """Columns of whole numbers: written to the workbook as numbers."""
-_SHEET_ROWS = 2_000  # CSV rows per hand-over to the workbook writer
+_ROWS = 4_096  # rows per CSV chunk (and per hand-over to the workbook)
+_XLSX_CHILD_ENV = "RECON_TUI_EXPORT_XLSX_INPROCESS"
+"""Set to 1 to build the workbook in a thread of the exporting process (no child)."""
 
 
-def _sheet_cells(header: tuple[str, ...], extra: tuple[str, ...]
-                 ) -> Callable[[list[str]], list[Any]]:  # fmt: skip
-    """CSV text fields -> workbook cells: empty is no cell, whole-number columns are
-    numbers, ``extra`` columns get a numeric copy (≈) appended; the rest is the same text
-    as the CSV (already neutralised)."""
-    ints = [i for i, h in enumerate(header) if h in INT_COLUMNS]
-    copies = [header.index(h) for h in extra]
-
-    def cells(fields: list[str]) -> list[Any]:
-        out: list[Any] = [f if f else None for f in fields]
-        for i in ints:
-            v = out[i]
-            if v is not None and v.isdigit():
-                out[i] = int(v)
-        for i in copies:
-            v = fields[i]
-            out.append(float(Decimal(v)) if _DECIMAL.match(v) else None)
-        return out
-
-    return cells
+def _ints(header: tuple[str, ...]) -> list[int]:
+    return [i for i, h in enumerate(header) if h in INT_COLUMNS]
 
 
-def _sheets_loop(recv: Callable[[], Any], wb: Workbook) -> None:
-    """Build the workbook from the messages of :class:`_Sheets` (here or in a child)."""
-    cells: Callable[[list[str]], list[Any]] = list
-    sheet = None
-    while True:
-        msg = recv()
-        op = msg[0]
-        if op == "sheet":
-            _, name, header, extra, widths, freeze = msg
-            sheet = wb.sheet(name, widths=widths, freeze_header=freeze)
-            if header:
-                sheet.row([*header, *(f"{h} (number)" for h in extra)], style=1)
-            cells = _sheet_cells(tuple(header), tuple(extra)) if header else list
-        elif op == "csv":
-            assert sheet is not None
-            for fields in csv.reader(io.StringIO(msg[1])):
-                sheet.row(cells(fields))
-        elif op == "xml":
-            assert sheet is not None
-            sheet.cells(msg[1])
-        elif op == "rows":
-            assert sheet is not None
-            for r in msg[1]:
-                sheet.row(r)
-        elif op == "close":
-            wb.close()
-            return
+def _child_command() -> list[str]:
+    """The workbook child: this Python, isolated (``-I``: neither the working directory nor
+    ``PYTHON*`` variables on its path, so a ``recon_tui`` folder where the user stands
+    cannot stand in for ours), importing this very package."""
+    root = str(Path(__file__).resolve().parents[2])
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            "from recon_tui.services.xlsx_stream import main; main()")  # fmt: skip
+    return [sys.executable, "-I", "-c", code]
+
+
+def _child_env() -> dict[str, str]:
+    """The workbook child's environment: nothing of ours (no passphrase or key variable
+    reaches it; it needs none). The child inherits no open file either (``close_fds``), so
+    not the store's lock."""
+    return {k: os.environ[k] for k in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL") if k in os.environ}
 
 
 class _Sheets:
-    """The workbook, written by a thread of its own from the same text as the CSV files:
-    its work is mostly deflate, which runs without the GIL, so it takes the second core."""
+    """The workbook, built from the CSV text of the tables as it is written (see
+    :func:`recon_tui.services.xlsx_stream.build`).
+
+    By default in a child process (:func:`_child_command`): turning
+    half a million rows into cell XML and deflating it is as much work as everything else
+    of the export, and a process of its own runs it on the second core. The messages go to
+    it through a pipe and the workbook's bytes come back through one, into ``stream`` (the
+    staged file: hashed, and sealed when the export is), so nothing of it touches the disk
+    in plaintext. Where no child can be started, a thread does the same work here."""
 
     def __init__(self, stream: IO[bytes]) -> None:
-        import queue
-        import threading
-
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
+        self._stream = stream
+        self._queue: queue.Queue[bytes | tuple[str, Any] | None] = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
-        self._wb = Workbook(stream)
+        self._disk_error: OSError | None = None  # writing the staged file failed
+        self._proc: subprocess.Popen[bytes] | None = None
+        threads: list[threading.Thread] = []
+        if (os.environ.get(_XLSX_CHILD_ENV) != "1" and sys.executable
+                and not getattr(sys, "frozen", False)):  # fmt: skip
+            with contextlib.suppress(OSError):
+                self._proc = subprocess.Popen(
+                    _child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=_child_env(),
+                )  # fmt: skip
+        if self._proc is not None:
+            threads = [threading.Thread(target=self._feed, name="export-workbook-in"),
+                       threading.Thread(target=self._drain, name="export-workbook-out")]
+        else:
+            threads = [threading.Thread(target=self._build_here, name="export-workbook")]
+        self._threads = threads
+        for t in threads:
+            t.daemon = True
+            t.start()
 
-        def run() -> None:
-            try:
-                _sheets_loop(self._queue.get, self._wb)
-            except BaseException as exc:  # handed to the writer at close
-                self._error = exc
-                self._wb.abort()
-                while self._queue.get()[0] != "close":
-                    pass
+    # -- transports
+    def _feed(self) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        pipe = self._proc.stdin
+        try:
+            while (msg := self._queue.get()) is not None:
+                assert isinstance(msg, bytes)
+                pipe.write(msg)
+            pipe.close()
+        except BaseException as exc:  # the child died: the reader reports why
+            self._error = self._error or exc
+            while self._queue.get() is not None:
+                pass
 
-        self._thread = threading.Thread(target=run, name="export-workbook", daemon=True)
-        self._thread.start()
+    def _drain(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        out = self._proc.stdout
+        try:
+            while chunk := out.read(_CHUNK):
+                try:
+                    self._stream.write(chunk)
+                except OSError as exc:  # e.g. the disk is full: stop the child
+                    self._disk_error = exc
+                    self._proc.kill()
+                    return
+        except BaseException as exc:
+            self._error = self._error or exc
 
-    def send(self, msg: tuple[Any, ...]) -> None:
-        self._queue.put(msg)
+    def _build_here(self) -> None:
+        def recv() -> tuple[str, Any]:
+            msg = self._queue.get()
+            if msg is None:
+                raise EOFError("the export gave up")
+            assert isinstance(msg, tuple)
+            return msg
+
+        try:
+            xlsx_stream.build(recv, xlsx_stream.Workbook(self._stream))
+        except OSError as exc:  # writing the staged file
+            self._disk_error = exc
+            while self._queue.get() is not None:
+                pass
+        except BaseException as exc:  # handed to the writer at close
+            self._error = self._error or exc
+            while self._queue.get() is not None:
+                pass
+
+    # -- the writer's side
+    @property
+    def remote(self) -> bool:
+        """Whether the workbook is built in a child (CSV text goes to it as UTF-8)."""
+        return self._proc is not None
+
+    def send(self, op: str, arg: Any = None) -> None:
+        self._queue.put(xlsx_stream.frame(op, arg) if self._proc is not None else (op, arg))
+
+    def sheet(self, name: str, header: tuple[str, ...] = (), copies: tuple[int, ...] = (),
+              widths: dict[int, float] | None = None, freeze: bool = True) -> None:  # fmt: skip
+        self.send("sheet", {"name": name, "header": list(header), "ints": _ints(header),
+                            "copies": list(copies), "widths": widths, "freeze": freeze})  # fmt: skip
 
     def close(self) -> None:
-        self._queue.put(("close",))
-        self._thread.join()
-        if self._error is not None:
-            raise ExportError(f"writing workbook.xlsx failed: {self._error}")
+        self.send("close")
+        self._queue.put(None)
+        for t in self._threads:
+            t.join()
+        why = ""
+        if self._proc is not None:
+            code = self._proc.wait()
+            assert self._proc.stderr is not None
+            lines = self._proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+            self._proc.stderr.close()
+            if code != 0:  # the child's own last line says why (a broken pipe here does not)
+                why = lines[-1] if lines else f"the workbook's process ended with status {code}"
+        if self._disk_error is not None:
+            raise self._disk_error  # reported like any other write of the export
+        if not why and isinstance(self._error, BrokenPipeError):
+            why = "the workbook's process ended before the export did"
+        elif not why and self._error is not None:
+            why = str(self._error) or type(self._error).__name__
+        if why:
+            raise ExportError(f"writing workbook.xlsx failed: {why}")
 
     def abort(self) -> None:
-        self._wb.abort()
-        self._queue.put(("close",))
-        self._thread.join(timeout=30)
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+        with contextlib.suppress(queue.Full):
+            while True:  # make room, then tell the feeding thread to stop
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._queue.put(None, timeout=5)
+        for t in self._threads:
+            t.join(timeout=30)
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                self._proc.wait(timeout=30)
+            for pipe in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(Exception):
+                        pipe.close()
 
 
-class _Table:
-    """One small table going out as a CSV file and a workbook sheet (cells made here)."""
+class _Csv:
+    """One table going out as a CSV file and a workbook sheet: rows are buffered, written
+    as CSV text in chunks, and the same text goes to the workbook."""
 
-    def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
-                 header: tuple[str, ...], extra: tuple[str, ...] = ()) -> None:  # fmt: skip
-        self.out = csv_out
+    def __init__(self, out: IO[bytes], sheets: _Sheets, name: str, header: tuple[str, ...],
+                 extra: tuple[str, ...] = ()) -> None:  # fmt: skip
+        self.out = out
         self.sheets = sheets
         self.buf = io.StringIO()
         self.writer = csv.writer(self.buf)
         self.writer.writerow(header)
-        self.out.write(self.buf.getvalue())
+        out.write(self.buf.getvalue().encode("utf-8"))
         self.buf.seek(0)
         self.buf.truncate()
-        sheets.send(("sheet", name.capitalize(), list(header), list(extra), None, True))
-        self.flags = _flags(header)
+        sheets.sheet(name.capitalize(), header, tuple(header.index(h) for h in extra))
+        self.rows: list[Any] = []
 
-    def row(self, values: list[Any]) -> None:
-        self.writer.writerow(_cells(values, self.flags))
-
-    def flush(self) -> None:
-        text = self.buf.getvalue()
-        self.buf.seek(0)
-        self.buf.truncate()
-        self.out.write(text)
-        self.sheets.send(("csv", text))
-
-
-class _BigTable:
-    """One big table whose rows come formatted from SQL (neutralised CSV fields and cells)."""
-
-    def __init__(self, csv_out: IO[str], sheets: _Sheets, name: str,
-                 header: tuple[str, ...]) -> None:  # fmt: skip
-        self.out = csv_out
-        self.sheets = sheets
-        self.writer = csv.writer(csv_out)
-        self.writer.writerow(header)
-        sheets.send(("sheet", name.capitalize(), list(header), [], None, True))
-        self.lines: list[tuple[Any, ...]] = []
-        self.cells: list[str] = []
-
-    def row(self, fields: tuple[Any, ...], cells: str) -> None:
-        self.lines.append(fields)
-        self.cells.append(cells)
-        if len(self.lines) >= _SHEET_ROWS:
+    def add(self, fields: Any) -> None:
+        self.rows.append(fields)
+        if len(self.rows) >= _ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if self.lines:
-            self.writer.writerows(self.lines)
-            self.sheets.send(("xml", self.cells))
-            self.lines = []
-            self.cells = []
+        if not self.rows:
+            return
+        self.writer.writerows(self.rows)
+        self.rows = []
+        text = self.buf.getvalue()
+        self.buf.seek(0)
+        self.buf.truncate()
+        data = text.encode("utf-8")
+        self.out.write(data)
+        self.sheets.send("csv", data if self.sheets.remote else text)
+
+
+def _neutralise(values: tuple[Any, ...], numeric: tuple[bool, ...]) -> tuple[Any, ...]:
+    return tuple(safe_cell(v, n) for v, n in zip(values, numeric, strict=True))
+
+
+_MEMBER_NUMERIC = _flags(MEMBER_FIELDS)
+_GROUP_NUMERIC = _flags(GROUP_FIELDS)
+_UNRESOLVED_NUMERIC = _flags(UNRESOLVED_FIELDS)
+_DECISION_NUMERIC = _flags(DECISION_FIELDS)
+_GROUP_KEYS = (*GROUP_FIELDS, "adjustments", "members")
+_BY_SIDE_TIME_ID = operator.itemgetter(2, 8, 1)  # side, ts_us, record id of a member row
+
+
+@functools.cache
+def _hms() -> list[str]:
+    return [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+
+
+def _iso_cache() -> Callable[[int | None], str | None]:
+    """``sessions.iso`` for many timestamps: the date part made once per day, the time of
+    day looked up (86,400 strings, built once)."""
+    days: dict[int, str] = {}
+    epoch = date(1970, 1, 1)
+    hms = _hms()
+
+    def iso_us(us: int | None) -> str | None:
+        if us is None:
+            return None
+        day, rest = divmod(us, 86_400_000_000)
+        prefix = days.get(day)
+        if prefix is None:
+            prefix = days[day] = (epoch + timedelta(days=day)).isoformat() + "T"
+        seconds, micro = divmod(rest, 1_000_000)
+        if micro:
+            return f"{prefix}{hms[seconds]}.{micro:06d}Z"
+        return prefix + hms[seconds] + "Z"
+
+    return iso_us
 
 
 def _write_all(conn: Connection, staging: _Staging, doc: dict[str, Any]) -> int:
@@ -652,7 +756,7 @@ def _write_all(conn: Connection, staging: _Staging, doc: dict[str, Any]) -> int:
     with staging.binary("workbook.xlsx") as xf:
         sheets = _Sheets(xf)
         try:
-            with staging.text("session.json") as jf:
+            with staging.binary("session.json") as jf:
                 _write_tables(conn, staging, doc, sheets, _JsonDoc(jf), counter)
             sheets.close()
         except BaseException:
@@ -663,6 +767,80 @@ def _write_all(conn: Connection, staging: _Staging, doc: dict[str, Any]) -> int:
     return counter[0]
 
 
+def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _JsonDoc,
+                  kind: str, name: str, adjustments: list[list[Any]],
+                  iso_us: Callable[[int | None], str | None]) -> None:  # fmt: skip
+    """One group kind: a JSON item per group (its members inside, by side, time and id)
+    and a CSV row per member (the group's columns, then the member's)."""
+    members = reads.group_members(conn, kind)
+    pending = next(members, None)
+    items: list[bytes] = []
+    keys = MEMBER_FIELDS
+    numeric = _MEMBER_NUMERIC
+    with staging.binary(f"{name}.csv") as cf:
+        table = _Csv(cf, sheets, name, MEMBER_HEADER)
+        lines = table.rows
+        for g in reads.groups(conn, kind):
+            gid = g[0]
+            rows = []
+            while pending is not None and pending[0] <= gid:
+                if pending[0] == gid:
+                    rows.append(pending)
+                pending = next(members, None)
+            if not rows:
+                continue  # a group without members shows nowhere (as ever)
+            if len(rows) > 1:
+                rows.sort(key=_BY_SIDE_TIME_ID)
+            gcsv = (gid, g[1], g[2], g[3], g[4], g[5], g[6], g[7], iso_us(g[8]), g[9], g[10])
+            adj = _adjustments(g[11]) if g[11] else []
+            for a in adj:
+                adjustments.append([gid, g[1], a["kind"], a["asset"], a["amount"],
+                                    a.get("note")])  # fmt: skip
+            gjson = dict(zip(_GROUP_KEYS, (*gcsv, adj, None), strict=False))
+            if g[12]:
+                gcsv = _neutralise(gcsv, _GROUP_NUMERIC)
+            objs = []
+            for m in rows:
+                mcsv = (m[1], m[2], "true" if m[3] else "false", m[4], m[5], m[6], m[7],
+                        iso_us(m[8]), *m[9:20])  # fmt: skip
+                obj = dict(zip(keys, mcsv, strict=False))  # (strict costs a check a row)
+                obj["in_scope"] = m[3] == 1
+                objs.append(obj)
+                lines.append(gcsv + (_neutralise(mcsv, numeric) if m[20] else mcsv))
+            gjson["members"] = objs
+            items.append(_dumps(gjson))
+            if len(items) >= _ROWS:
+                j.items(items)
+                items = []
+                table.flush()
+                lines = table.rows
+        j.items(items)
+        table.flush()
+
+
+def _write_rows(staging: _Staging, sheets: _Sheets, j: _JsonDoc, name: str,
+                header: tuple[str, ...], numeric: tuple[bool, ...],
+                rows: Iterator[tuple[Any, ...]],
+                shape: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> int:  # fmt: skip
+    """A flat table (unresolved records, decisions): ``shape`` turns a store row into the
+    table's fields, which go to the JSON array as an object, the CSV and the sheet."""
+    items: list[bytes] = []
+    n = 0
+    with staging.binary(f"{name}.csv") as cf:
+        table = _Csv(cf, sheets, name, header)
+        for row in rows:
+            fields = shape(row)
+            items.append(_dumps(dict(zip(header, fields, strict=True))))
+            table.add(_neutralise(fields, numeric) if row[-1] else fields)
+            n += 1
+            if len(items) >= _ROWS:
+                j.items(items)
+                items = []
+        j.items(items)
+        table.flush()
+    return n
+
+
 def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], sheets: _Sheets,
                   j: _JsonDoc, counter: list[int]) -> None:  # fmt: skip
     pair_names = [p["name"] for p in doc["session"]["pairs"]]
@@ -670,8 +848,8 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], shee
                 "audit", "summary"):  # fmt: skip
         j.value(key, doc[key])
     s = doc["session"]
-    sheets.send(("sheet", "Session", [], [], {0: 22, 1: 70}, False))
-    sheets.send(("rows", [[k, safe_cell(str(v))] for k, v in [
+    sheets.sheet("Session", widths={0: 22, 1: 70}, freeze=False)
+    sheets.send("rows", [[k, safe_cell(str(v))] for k, v in [
         ("Session", f"{s['id']} {s['name']}"), ("State", s["state"]),
         ("Draft", "yes" if doc["draft"] else "no"), ("Owner", s["owner"]),
         ("Pairs", ", ".join(p["name"] for p in s["pairs"])),
@@ -681,62 +859,38 @@ def _write_tables(conn: Connection, staging: _Staging, doc: dict[str, Any], shee
         ("Generated", doc["generated_at"]), ("Generated by", doc["generated_by"]),
         ("Audit head", f"{doc['audit']['head_seq']}:{doc['audit']['head_hash']}"),
         ("Amounts", "exact decimal text; the Summary sheet adds numeric copies (≈) for sums"),
-    ]]))  # fmt: skip
+    ]])  # fmt: skip
+    iso_us = _iso_cache()
     adjustments: list[list[Any]] = []
-    for key, kind, name in (("groups", "match", "groups"),
-                            ("explained", "explained", "explained")):  # fmt: skip
+    for key, kind in (("groups", "match"), ("explained", "explained")):
         j.begin(key)
-        with staging.text(f"{name}.csv") as cf:
-            table = _BigTable(cf, sheets, name, MEMBER_HEADER)
-            current: int | None = None
-            head_json, head_adj = "", None
-            members: list[str] = []
-            for row in reads.group_members(conn, kind):
-                gid, adj, gjson, mjson = row[:4]
-                if gid != current:
-                    if current is not None:
-                        j.item_text(_group_item(head_json, head_adj, members))
-                    current, head_json, head_adj, members = gid, gjson, adj, []
-                    if adj:
-                        g = json.loads(gjson)
-                        for a in _adjustments(adj):
-                            adjustments.append([gid, g["pair"], a["kind"], a["asset"],
-                                                a["amount"], a.get("note")])  # fmt: skip
-                members.append(mjson)
-                table.row(row[4:-1], row[-1])
-            if current is not None:
-                j.item_text(_group_item(head_json, head_adj, members))
-            table.flush()
+        _write_groups(conn, staging, sheets, j, kind, key, adjustments, iso_us)
         j.end()
-    with staging.text("adjustments.csv") as cf:
-        small = _Table(cf, sheets, "adjustments", ADJUSTMENT_FIELDS)
+    with staging.binary("adjustments.csv") as cf:
+        small = _Csv(cf, sheets, "adjustments", ADJUSTMENT_FIELDS)
         for values in adjustments:
-            small.row(values)
+            small.add(_cells(values, _flags(ADJUSTMENT_FIELDS)))
         small.flush()
-    with staging.text("summary.csv") as cf:
+    with staging.binary("summary.csv") as cf:
         extra = tuple(h for h in SUMMARY_FIELDS if h in _NUMERIC_COPY)
-        small = _Table(cf, sheets, "summary", SUMMARY_FIELDS, extra)
+        small = _Csv(cf, sheets, "summary", SUMMARY_FIELDS, extra)
+        flags = _flags(SUMMARY_FIELDS)
         for r in doc["summary"]["by_pair"]:
-            small.row([r.get(k) for k in SUMMARY_FIELDS])
+            small.add(_cells([r.get(k) for k in SUMMARY_FIELDS], flags))
         for r in doc["summary"]["by_asset"]:
-            small.row(["*", *(r.get(k) for k in SUMMARY_FIELDS[1:])])
+            small.add(_cells(["*", *(r.get(k) for k in SUMMARY_FIELDS[1:])], flags))
         small.flush()
-    for key, name, header, rows in (
-        ("unresolved", "unresolved", UNRESOLVED_FIELDS, reads.unresolved(conn, pair_names)),
-        ("decisions", "decisions", DECISION_FIELDS, reads.decisions(conn)),
-    ):  # fmt: skip
-        j.begin(key)
-        with staging.text(f"{name}.csv") as cf:
-            table = _BigTable(cf, sheets, name, header)
-            n = 0
-            for row in rows:
-                j.item_text(row[0])
-                table.row(row[1:-1], row[-1])
-                n += 1
-            table.flush()
-        if key == "unresolved":
-            counter[0] = n
-        j.end()
+    j.begin("unresolved")
+    counter[0] = _write_rows(
+        staging, sheets, j, "unresolved", UNRESOLVED_FIELDS, _UNRESOLVED_NUMERIC,
+        reads.unresolved(conn, pair_names),
+        lambda r: (*r[:7], iso_us(r[7]), r[8], r[9], r[10]),
+    )  # fmt: skip
+    j.end()
+    j.begin("decisions")
+    _write_rows(staging, sheets, j, "decisions", DECISION_FIELDS, _DECISION_NUMERIC,
+                reads.decisions(conn), lambda r: (r[0], iso_us(r[1]), *r[1:15]))  # fmt: skip
+    j.end()
     j.close()
 
 

@@ -354,11 +354,12 @@ class MatchService:
                 if not prop.ids <= free or prop.ids & locked.keys():
                     continue
                 if prop.decision == "auto":
+                    expl, adjs = prop.explained()  # one verbose re-score, not two
                     gid = groups.create_group(
                         conn, name, prop.left_ids, prop.right_ids, state="confirmed",
                         origin="engine", rule=prop.rule, score=prop.score,
-                        explanation=prop.explanation,
-                        adjustments=[adjustment_json(a) for a in prop.adjustments] or None,
+                        explanation=expl,
+                        adjustments=[adjustment_json(a) for a in adjs] or None,
                         decided_by="engine", update_states=False, check=False,
                     )  # fmt: skip
                     auto += 1
@@ -378,11 +379,12 @@ class MatchService:
                     if key in seen_keys or not option.ids <= free or option.ids & locked.keys():
                         continue
                     seen_keys.add(key)
+                    expl, adjs = option.explained()
                     groups.create_group(
                         conn, name, option.left_ids, option.right_ids, state="suggested",
                         origin="engine", rule=option.rule, score=option.score,
-                        explanation=option.explanation,
-                        adjustments=[adjustment_json(a) for a in option.adjustments] or None,
+                        explanation=expl,
+                        adjustments=[adjustment_json(a) for a in adjs] or None,
                         update_states=False,
                     )  # fmt: skip
                     for i in option.ids:

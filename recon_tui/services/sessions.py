@@ -52,6 +52,7 @@ from recon_tui.store.sessions import (
     Scope,
     ScopedRecord,
     Session,
+    accepted_differences,
     get_session,
     insert_session,
     iso,
@@ -77,6 +78,8 @@ __all__ = [
     "Session",
     "SessionError",
     "_decision",
+    "accepted",
+    "accepted_differences",
     "balances",
     "close_session",
     "decisions_for",
@@ -213,6 +216,16 @@ def balances(conn: Connection, session: Session, records: list[ScopedRecord] | N
 def _money(row: dict[str, Any]) -> dict[str, Any]:
     return {k: canonical_amount(v) if isinstance(v, Decimal) else v for k, v in row.items()}
 
+def accepted(conn: Connection, session: Session) -> dict[str, Any]:
+    """The differences the session's matches accepted (fees, FX, rounding, write-offs),
+    per asset and reason (:func:`recon_tui.store.sessions.accepted_differences`): as frozen
+    at the close for a closed session, as they stand now for an open one."""
+    close = session.summary.get("close") if session.closed else None
+    if close and "accepted_differences" in close:
+        return dict(close["accepted_differences"])
+    return accepted_differences(conn, session.scope)
+
+
 # --- open / close / reopen -------------------------------------------------------------
 
 
@@ -297,6 +310,7 @@ def close_session(store: Store, session_id: int | str, *, actor: str | None = No
         close: dict[str, Any] = {
             "records": len(records), "digest": _digest(records), "totals": totals(records),
             "balances": balances(conn, s, records), "changes": changes,
+            "accepted_differences": accepted_differences(conn, s.scope),
             "audit_head": {"seq": h_seq, "hash": h_hash}, "note": note,
         }  # fmt: skip
         summary = {**s.summary, "close": close}
@@ -351,6 +365,9 @@ class SessionService:
 
     def unresolved(self, session: Session) -> list[ScopedRecord]:
         return unresolved(self._conn(), session)
+
+    def accepted_differences(self, session: Session) -> dict[str, Any]:
+        return accepted(self._conn(), session)
 
     def pair_names(self) -> list[str]:
         from recon_tui.store.pairs import list_pairs

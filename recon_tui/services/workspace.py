@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from adapters import registry
 from recon_tui import paths
@@ -38,6 +39,11 @@ def open_demo(path: Path | None = None) -> Store:
     return Store.open(path, passphrase=_demo_passphrase())
 
 
+GENERATE_APART_FROM = 20_000
+"""Demo sizes from which the world is generated in a child process (below, starting one
+costs more than it saves)."""
+
+
 def build_demo(
     path: Path | None = None,
     *,
@@ -50,7 +56,7 @@ def build_demo(
     """Create (or, unless ``fresh``, reuse) the demo store: sources, pairs, the world's
     records (generated once and written straight in), and one matching run."""
     from recon_tui import demo
-    from recon_tui.demo.load import load_world
+    from recon_tui.demo.load import generate_and_load, load_world
 
     path = path or paths.demo_store()
     say = progress or (lambda _msg: None)
@@ -64,20 +70,28 @@ def build_demo(
     passphrase = _demo_passphrase()
     store = Store.init(path, passphrase=passphrase, use_keyring=passphrase is None)
     say(f"generating the demo world (size {size}, seed {seed})")
-    world = demo.generate(size=size, seed=seed)
-    for src in world.sources:
-        add_source(
-            store, src["name"], "demo", {"feed": src["name"], "size": size, "seed": seed},
-            label=src.get("label"),
-        )  # fmt: skip
-    for i, pair in enumerate(world.pairs):
-        add_pair(store, pair, position=i)
-    say("writing the demo sources")
     from recon_tui.services.runs import record_run
 
+    def setup(sources: list[dict[str, Any]], pairs: list[Any]) -> None:
+        for src in sources:
+            add_source(
+                store, src["name"], "demo", {"feed": src["name"], "size": size, "seed": seed},
+                label=src.get("label"),
+            )  # fmt: skip
+        for i, pair in enumerate(pairs):
+            add_pair(store, pair, position=i)
+        say("writing the demo sources")
+
     # The world made once, straight in (no second copy); each source's write is its sync run.
-    load_world(store, world, say, run=lambda name: record_run(store, "sync", name))
-    del world
+    # A big world is generated and converted in a child process while this one writes.
+    if size >= GENERATE_APART_FROM:
+        generate_and_load(store, size, seed, setup, say,
+                          run=lambda name: record_run(store, "sync", name))  # fmt: skip
+    else:
+        world = demo.generate(size=size, seed=seed)
+        setup(world.sources, world.pairs)
+        load_world(store, world, say, run=lambda name: record_run(store, "sync", name))
+        del world
     if match:
         from recon_tui.services.matching import MatchService
 

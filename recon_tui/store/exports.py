@@ -122,13 +122,14 @@ def scope_totals(conn: Connection) -> Iterator[tuple[str, str, str, int, int, st
 
 def member_totals(conn: Connection) -> Iterator[tuple[str, str, str, str, int, int, str]]:
     """(group pair, group kind, member side, asset, in the pair's scope 0/1, count,
-    amounts comma-joined) over the members of the staged groups."""
+    amounts comma-joined) over the members of the staged groups (CROSS JOIN: from the
+    staged groups out, never a scan of every record in the store)."""
     yield from conn.execute(
         "SELECT g.pair, g.kind, m.side, r.asset, "
         "EXISTS (SELECT 1 FROM x_scope s WHERE s.pair = g.pair AND s.id = r.id) AS ins, "
-        "count(*), group_concat(r.amount) FROM x_groups x JOIN match_groups g ON g.id = x.id "
-        "JOIN group_members m ON m.group_id = g.id JOIN records r ON r.id = m.record_id "
-        "GROUP BY 1, 2, 3, 4, 5"
+        "count(*), group_concat(r.amount) FROM x_groups x CROSS JOIN match_groups g "
+        "ON g.id = x.id CROSS JOIN group_members m ON m.group_id = g.id "
+        "CROSS JOIN records r ON r.id = m.record_id GROUP BY 1, 2, 3, 4, 5"
     )
 
 
@@ -136,7 +137,7 @@ def group_adjustments(conn: Connection) -> Iterator[tuple[int, str, str, str]]:
     """(group id, pair, kind, adjustments JSON) of the staged groups that have some."""
     yield from conn.execute(
         "SELECT g.id, g.pair, g.kind, g.adjustments FROM x_groups x "
-        "JOIN match_groups g ON g.id = x.id WHERE g.adjustments IS NOT NULL ORDER BY g.id"
+        "CROSS JOIN match_groups g ON g.id = x.id WHERE g.adjustments IS NOT NULL ORDER BY x.id"
     )
 
 
@@ -144,7 +145,7 @@ def group_counts(conn: Connection) -> list[tuple[str | None, str, str, int]]:
     """(decided_by, origin, kind, count) over the staged groups."""
     return conn.execute(
         "SELECT g.decided_by, g.origin, g.kind, count(*) FROM x_groups x "
-        "JOIN match_groups g ON g.id = x.id GROUP BY 1, 2, 3"
+        "CROSS JOIN match_groups g ON g.id = x.id GROUP BY 1, 2, 3"
     ).fetchall()
 
 
@@ -157,15 +158,15 @@ def explained_in_scope(conn: Connection) -> int:
     ).fetchone()[0])  # fmt: skip
 
 
-# --- rows formatted in SQL ------------------------------------------------------------
+# --- rows for the big tables -----------------------------------------------------------
 #
-# The big tables go out as JSON (one object per item), CSV rows and spreadsheet cells.
-# Building them as Python objects cost ~100 µs a row; here SQLite's own functions make the
-# JSON text and the cell XML in C, and hand the CSV fields over already neutralised: text
-# that a spreadsheet would run as a formula gets a leading ``'`` (as
-# ``services.export.safe_cell`` does for the small tables), so Python only writes.
-# Spreadsheet cells carry ``#R#`` for the row number (filled in by the writer); ``#`` in
-# text is written as ``&#35;`` so the placeholder cannot be forged.
+# The big tables (group members, unresolved records, decisions) are read as raw columns and
+# formatted in Python (``services.export``): SQLite building the JSON text, CSV fields and
+# cell XML itself spent ~200 µs a row in expression evaluation and string copies. SQL adds
+# only what it decides cheaply on its own values: a ``needs quoting`` flag per row, true
+# when some text field starts with a character a spreadsheet would run as a formula
+# (``= + - @`` tab CR) and, for number columns, is not also an exact decimal (``-12.50`` is
+# an amount). Python then looks at the fields of the rare flagged rows only.
 
 _TRIGGERS = "(61, 43, 45, 64, 9, 13)"  # = + - @ tab CR
 
@@ -176,166 +177,104 @@ def _is_decimal(x: str) -> str:
             f"AND {body} NOT GLOB '*.*.*' AND {body} NOT GLOB '*.')")  # fmt: skip
 
 
-def _neutral(x: str, numeric: bool) -> str:
-    cond = f"unicode({x}) IN {_TRIGGERS}"
-    if numeric:
-        cond += f" AND NOT {_is_decimal(x)}"
-    return f"(CASE WHEN {cond} THEN char(39) || {x} ELSE {x} END)"
+def _flag(text: Sequence[str], numbers: Sequence[str] = ()) -> str:
+    """SQL: true when one of ``text`` (or, not an exact decimal, one of ``numbers``) starts
+    with a formula trigger. The text columns are tested as one: joined with a unit
+    separator before each, one GLOB finds a trigger after any separator (a test per
+    column cost more than reading the row)."""
+    terms = []
+    if text:
+        joined = ", ".join(f"char(31), {x}" for x in text)
+        # '*' US '[' - = + @ TAB CR ']' '*'
+        terms.append(f"concat({joined}) GLOB char(42, 31, 91, 45, 61, 43, 64, 9, 13, 93, 42)")
+    terms += [f"({x} GLOB char(91, 61, 43, 64, 9, 13, 93, 42) OR ({x} GLOB '-*' AND NOT "
+              f"{_is_decimal(x)}))" for x in numbers]  # fmt: skip
+    return f"({' OR '.join(terms)})"
 
 
-_XML_SPECIAL = "'*[&<>#]*'"
-
-
-def _xml_text(x: str) -> str:
-    # Excel keeps at most 32,767 characters of a cell; most text needs no escaping at all.
-    return (f"(CASE WHEN {x} NOT GLOB {_XML_SPECIAL} AND length({x}) <= 32767 THEN {x} "
-            f"ELSE replace(replace(replace(replace(substr({x}, 1, 32767), '&', '&amp;'), '<', "
-            f"'&lt;'), '>', '&gt;'), '#', '&#35;') END)")  # fmt: skip
-
-
-def iso_sql(x: str) -> str:
-    """SQL for ``sessions.iso`` of a µs timestamp (``…Z``, µs only when not zero)."""
-    return (f"(CASE WHEN {x} IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S', "
-            f"{x} / 1000000 - ({x} % 1000000 < 0), 'unixepoch') || CASE WHEN {x} % 1000000 = 0 "
-            f"THEN '' ELSE printf('.%06d', ({x} % 1000000 + 1000000) % 1000000) END || 'Z' END)")  # fmt: skip
-
-
-def _score_sql(x: str) -> str:
-    # Six places are plenty for a score, and decimal text never has an exponent.
-    return (f"(CASE WHEN {x} IS NULL THEN NULL ELSE "
-            f"rtrim(rtrim(printf('%.6f', {x}), '0'), '.') END)")  # fmt: skip
-
-
-def _col(i: int) -> str:
-    out, n = "", i + 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        out = chr(65 + r) + out
-    return out
-
-
-def _formatted(columns: Sequence[tuple[str, str, str]], source: str, order: str,
-               keep: Sequence[str] = ()) -> str:  # fmt: skip
-    """One query: per row of ``source`` (FROM … WHERE …, with ``?`` parameters) in
-    ``order``, the ``keep`` expressions, the JSON object, one CSV field per column and
-    the spreadsheet cells of ``columns``: (JSON key, SQL expression, type) where type is
-    ``text``, ``number`` (decimal text), ``int``, ``bool`` (0/1) or ``json`` (already
-    JSON, only in the object). A key starting with ``-`` is left out of the JSON object.
-
-    Each value is computed once: the base values, their neutralised text, and the
-    formatting are three nested selects that SQLite may not flatten (``OFFSET 0``), so they
-    stream as co-routines instead of repeating every expression in every use."""
-    base = [f"{e} AS k{i}" for i, e in enumerate(keep)]
-    base += [f"{expr} AS v{i}" for i, (_, expr, _) in enumerate(columns)]
-    mid = [f"k{i}" for i in range(len(keep))]
-    obj: list[str] = []
-    line: list[str] = []
-    cells: list[str] = []
-    for i, (key, _, kind) in enumerate(columns):
-        v, t = f"v{i}", f"t{i}"
-        mid.append(v)
-        if not key.startswith("-"):
-            if kind == "bool":
-                obj.append(f"'{key}', json(CASE WHEN {v} THEN 'true' ELSE 'false' END)")
-            else:
-                obj.append(f"'{key}', " + (f"json({v})" if kind == "json" else v))
-        if kind == "json":
-            continue
-        col = _col(len(line))
-        if kind == "int":
-            line.append(v)
-            cells.append(f"CASE WHEN {v} IS NULL THEN '' ELSE concat('<c r=\"{col}#R#\"><v>', "
-                         f"{v}, '</v></c>') END")  # fmt: skip
-            continue
-        mid.append(f"(CASE WHEN {v} THEN 'true' ELSE 'false' END) AS {t}" if kind == "bool"
-                   else f"{_neutral(v, kind == 'number')} AS {t}")  # fmt: skip
-        line.append(t)
-        cells.append(f"CASE WHEN {t} IS NULL THEN '' ELSE concat('<c r=\"{col}#R#\" "
-                     f"t=\"inlineStr\"><is><t xml:space=\"preserve\">', {_xml_text(t)}, "
-                     "'</t></is></c>') END")  # fmt: skip
-    outer = [f"k{i}" for i in range(len(keep))]
-    # concat() builds each text in one allocation (a chain of || copies it at every step).
-    # CSV fields go out as columns: Python's csv writer quotes them faster than SQL can.
-    outer += [f"json_object({', '.join(obj)})", *line, f"concat({', '.join(cells)})"]
-    return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM "
-            f"(SELECT {', '.join(base)} {source} ORDER BY {order} LIMIT -1 OFFSET 0) "
-            f"LIMIT -1 OFFSET 0)")  # fmt: skip
-
-
-_IN_SCOPE = "EXISTS (SELECT 1 FROM x_scope s WHERE s.id = r.id)"
-_GROUP = (
-    ("group_id", "g.id", "int"), ("pair", "g.pair", "text"), ("kind", "g.kind", "text"),
-    ("state", "g.state", "text"), ("origin", "g.origin", "text"), ("rule", "g.rule", "text"),
-    ("score", _score_sql("g.score"), "number"), ("decided_by", "g.decided_by", "text"),
-    ("decided_at", iso_sql("g.decided_us"), "text"), ("reason", "g.reason", "text"),
-    ("note", "g.note", "text"),
+GROUP_COLUMNS = ("id", "pair", "kind", "state", "origin", "rule", "score", "decided_by",
+                 "decided_us", "reason", "note", "adjustments")  # fmt: skip
+# Decimal text with six places at most (never ``1e-07``), as every export has written it.
+_SCORE = ("(CASE WHEN g.score IS NULL THEN NULL ELSE "
+          "rtrim(rtrim(printf('%.6f', g.score), '0'), '.') END)")  # fmt: skip
+_GROUPS_SQL = (
+    f"SELECT {', '.join(_SCORE if c == 'score' else 'g.' + c for c in GROUP_COLUMNS)}, "
+    f"{_flag([f'g.{c}' for c in (*GROUP_COLUMNS[1:6], 'decided_by', 'reason', 'note')])} "
+    "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id WHERE g.kind = ? ORDER BY x.id"
 )  # fmt: skip
-_MEMBER = (
-    ("record_id", "r.id", "int"), ("side", "m.side", "text"), ("in_scope", _IN_SCOPE, "bool"),
-    ("source", "r.source", "text"), ("account", "r.account", "text"),
-    ("external_id", "r.external_id", "text"), ("kind", "r.kind", "text"),
-    ("ts", iso_sql("r.ts_us"), "text"), ("asset", "r.asset", "text"),
-    ("amount", "r.amount", "number"), ("fee", "r.fee", "number"),
-    ("fee_asset", "r.fee_asset", "text"), ("status", "r.status", "text"),
-    ("booking_date", "r.booking_date", "text"), ("value_date", "r.value_date", "text"),
-    ("reference", "r.reference", "text"), ("counterparty", "r.counterparty", "text"),
-    ("txid", "r.txid", "text"), ("memo", "r.memo", "text"),
+MEMBER_COLUMNS = ("group_id", "record_id", "side", "in_scope", "source", "account",
+                  "external_id", "kind", "ts_us", "asset", "amount", "fee", "fee_asset",
+                  "status", "booking_date", "value_date", "reference", "counterparty",
+                  "txid", "memo")  # fmt: skip
+_MEMBER_TEXT = ["r.source", "r.account", "r.external_id", "r.kind", "r.asset", "r.fee_asset",
+                "r.status", "r.booking_date", "r.value_date", "r.reference",
+                "r.counterparty", "r.txid", "r.memo"]  # fmt: skip
+# Members in group order (x_groups' key, then group_members' own key order): no sort of
+# the whole table in SQL; the writer orders each group's few members by side, time, id.
+# CROSS JOIN fixes the loop order: the temp tables have no statistics, and the planner
+# would otherwise scan ``records`` and sort the result.
+_MEMBERS_SQL = (
+    "SELECT m.group_id, r.id, m.side, EXISTS (SELECT 1 FROM x_scope s WHERE s.id = r.id), "
+    "r.source, r.account, r.external_id, r.kind, r.ts_us, r.asset, r.amount, r.fee, "
+    "r.fee_asset, r.status, r.booking_date, r.value_date, r.reference, r.counterparty, "
+    f"r.txid, r.memo, {_flag(_MEMBER_TEXT, ['r.amount', 'r.fee'])} "
+    "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id AND g.kind = ? "
+    "CROSS JOIN group_members m ON m.group_id = x.id CROSS JOIN records r ON r.id = m.record_id "
+    "ORDER BY x.id"
 )  # fmt: skip
-_GROUP_JSON = ("json_object(" + ", ".join(f"'{k}', {e}" for k, e, _ in _GROUP)
-               + ", 'adjustments', json('[]'))")  # fmt: skip
-_MEMBERS_SQL = _formatted(
-    [*((f"-{k}", e, t) for k, e, t in _GROUP), *_MEMBER],
-    "FROM x_groups x JOIN match_groups g ON g.id = x.id AND g.kind = ? "
-    "JOIN group_members m ON m.group_id = g.id JOIN records r ON r.id = m.record_id",
-    "g.id, m.side, r.ts_us, r.id", keep=("g.id", "g.adjustments", _GROUP_JSON),
-)
+_ROWS = 4_096  # rows per fetchmany
+
+
+def _stream(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+    cur = conn.execute(sql, params)
+    while rows := cur.fetchmany(_ROWS):
+        yield from rows
+
+
+def groups(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
+    """(*``GROUP_COLUMNS``, needs quoting) per staged group of ``kind``, by id."""
+    return _stream(conn, _GROUPS_SQL, (kind,))
 
 
 def group_members(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
-    """(group id, adjustments JSON text, group JSON with ``"adjustments": []``, member
-    JSON, *CSV fields, cells) per member of each staged group of ``kind``, ordered by group,
-    side, time and id (a group's members are consecutive). The CSV fields and the cells
-    hold the group's columns, then the member's."""
-    yield from conn.execute(_MEMBERS_SQL, (kind,))
+    """(*``MEMBER_COLUMNS``, needs quoting) per member of each staged group of ``kind``, in
+    group id order (a group's members are consecutive, in no particular order)."""
+    return _stream(conn, _MEMBERS_SQL, (kind,))
 
 
-_UNRESOLVED = (
-    ("record_id", "r.id", "int"), ("pair", "s.pair", "text"), ("side", "s.side", "text"),
-    ("source", "r.source", "text"), ("account", "r.account", "text"),
-    ("external_id", "r.external_id", "text"), ("kind", "r.kind", "text"),
-    ("ts", iso_sql("r.ts_us"), "text"), ("asset", "r.asset", "text"),
-    ("amount", "r.amount", "number"), ("state", "s.state", "text"),
+UNRESOLVED_COLUMNS = ("record_id", "pair", "side", "source", "account", "external_id",
+                      "kind", "ts_us", "asset", "amount", "state")  # fmt: skip
+_UNRESOLVED_TEXT = ("source", "account", "external_id", "kind", "asset")
+_UNRESOLVED_SQL = (
+    "SELECT r.id, s.pair, s.side, r.source, r.account, r.external_id, r.kind, r.ts_us, "
+    "r.asset, r.amount, s.state, "
+    f"{_flag(['s.pair', 's.state', *(f'r.{c}' for c in _UNRESOLVED_TEXT)], ['r.amount'])} "
+    "FROM x_scope s JOIN records r ON r.id = s.id WHERE s.pair = ? AND s.state != 'matched' "
+    "ORDER BY s.side, r.ts_us, r.id"
 )  # fmt: skip
-_UNRESOLVED_SQL = _formatted(
-    _UNRESOLVED, "FROM x_scope s JOIN records r ON r.id = s.id "
-    "WHERE s.pair = ? AND s.state != 'matched'", "s.side, r.ts_us, r.id",
-)
 
 
 def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    """(JSON, *CSV fields, cells) of the in-scope records not matched, per pair (in the
-    session's order), left side first, by time and id."""
+    """(*``UNRESOLVED_COLUMNS``, needs quoting) of the in-scope records not matched, per
+    pair (in the session's order), left side first, by time and id."""
     for pair in pairs:
-        yield from conn.execute(_UNRESOLVED_SQL, (pair,))
+        yield from _stream(conn, _UNRESOLVED_SQL, (pair,))
 
 
-_DECISION = (
-    ("seq", "d.seq", "int"), ("at", iso_sql("d.at_us"), "text"), ("at_us", "d.at_us", "int"),
-    ("actor", "d.actor", "text"), ("actor_kind", "d.actor_kind", "text"),
-    ("action", "d.action", "text"), ("pair", "d.pair", "text"),
-    ("group_id", "d.group_id", "int"), ("record_ids", "d.record_ids", "text"),
-    ("session_id", "d.session_id", "int"), ("before", "d.before", "text"),
-    ("after", "d.after", "text"), ("reason", "d.reason", "text"), ("note", "d.note", "text"),
-    ("prev_hash", "d.prev_hash", "text"), ("hash", "d.hash", "text"),
+DECISION_COLUMNS = ("seq", "at_us", "actor", "actor_kind", "action", "pair", "group_id",
+                    "record_ids", "session_id", "before", "after", "reason", "note",
+                    "prev_hash", "hash")  # fmt: skip
+_DECISIONS_SQL = (
+    f"SELECT {', '.join('d.' + c for c in DECISION_COLUMNS)}, "
+    f"{_flag([f'd.{c}' for c in DECISION_COLUMNS if c not in ('seq', 'at_us', 'group_id', 'session_id')])} "
+    "FROM x_decisions x CROSS JOIN decisions d ON d.seq = x.seq ORDER BY x.seq"
 )  # fmt: skip
-_DECISION_SQL = _formatted(
-    _DECISION, "FROM x_decisions x JOIN decisions d ON d.seq = x.seq", "d.seq")
 
 
 def decisions(conn: Connection) -> Iterator[tuple[Any, ...]]:
-    """(JSON, *CSV fields, cells) of the staged decisions, by seq; ``record_ids``, ``before``
-    and ``after`` are the exact JSON text that was hashed, as strings."""
-    yield from conn.execute(_DECISION_SQL)
+    """(*``DECISION_COLUMNS``, needs quoting) of the staged decisions, by seq;
+    ``record_ids``, ``before`` and ``after`` are the exact JSON text that was hashed."""
+    return _stream(conn, _DECISIONS_SQL)
 
 
 def decision_counts(conn: Connection) -> tuple[list[tuple[str, str, str, int]],

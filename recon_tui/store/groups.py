@@ -173,7 +173,10 @@ def suggestions_of_record(
     """The pair's live suggestions holding the record, best score first, with members."""
     cols = ", ".join("g." + c.strip() for c in _GROUP_COLS.split(","))
     rows = conn.execute(
-        f"SELECT {cols} FROM match_groups g JOIN group_members m ON m.group_id = g.id "
+        # CROSS JOIN pins the loop order: from the record's few memberships to their groups.
+        # With a plain JOIN the planner preferred match_groups_pair_state (two equality
+        # columns) and walked every suggestion of the pair for each record shown.
+        f"SELECT {cols} FROM group_members m CROSS JOIN match_groups g ON m.group_id = g.id "
         "WHERE m.record_id = ? AND g.pair = ? AND g.state = 'suggested' "
         "ORDER BY g.score DESC, g.id LIMIT ?",
         (record_id, pair, -1 if limit is None else limit),

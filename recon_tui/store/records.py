@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from recon_tui.model import Price, Record, Side, _json_default, canonical_amount, dumps
-from recon_tui.store.admission import admit_range
+from recon_tui.store.admission import admit_rows
 from recon_tui.store.db import Connection, Store, now_us
 
 _E8 = Decimal(100_000_000)
@@ -210,7 +210,12 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
         now = now_us()
         rev = store.next_rev(conn)
         result.rev = rev
-        existing = _existing(conn, source, [row[1] for row in rows])
+        # A source's first import (most of a big load) has nothing to compare against: one
+        # index probe instead of looking every id up.
+        known_source = conn.execute(
+            "SELECT 1 FROM records WHERE source = ? LIMIT 1", (source,)
+        ).fetchone()
+        existing = _existing(conn, source, [row[1] for row in rows]) if known_source else {}
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         for row in rows:
@@ -233,8 +238,9 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
                 raise RuntimeError("record ids are not contiguous")
             result.added = len(inserts)
             result.changed_ids.extend(range(before + 1, after + 1))
-            # Per-pair state and the totals of the new records, in this transaction.
-            admit_range(conn, before + 1, after)
+            # Per-pair state and the totals of the new records, in this transaction, from
+            # the rows in hand (admission.admit_rows: the same as admit_range's SQL).
+            admit_rows(conn, before + 1, inserts)
         if updates:
             conn.executemany(_UPDATE, updates)
             result.changed = len(updates)

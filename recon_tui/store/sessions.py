@@ -268,6 +268,77 @@ def closed_sessions_of_pair(conn: Connection, pair: str) -> list[Session]:
     return [s for s in list_sessions(conn) if s.closed and pair in s.scope.pair_names]
 
 
+# --- accepted differences --------------------------------------------------------------
+
+
+def accepted_differences(conn: Connection, scope: Scope) -> dict[str, Any]:
+    """The differences a session's matches accepted: its pairs' confirmed match groups with
+    a member in scope whose recorded adjustments are non-zero (a fee, FX, rounding or a
+    write-off, by the engine within tolerance or by an operator with a reason).
+
+    ``{"groups": n, "by_asset": [{"asset", "groups", "amount", "by_reason": [{"reason",
+    "groups", "amount"}]}]}``: amounts are exact decimal text (the sum of the adjustments as
+    recorded); a group counts once per asset, and once under each reason it carries.
+    """
+    if not scope.pairs:
+        return {"groups": 0, "by_asset": []}
+    # Driven from the in-scope records (a side's records in the period, by index) to their
+    # live confirmed group of that pair: a month of a big store reads its month only.
+    legs: list[str] = []
+    params: list[Any] = []
+    for p in scope.pairs:
+        for side in (p.left, p.right):
+            legs.append(
+                "SELECT m.group_id FROM records r JOIN group_members m ON m.record_id = r.id "
+                "AND m.pair = ? AND m.confirmed = 1 WHERE r.source = ? "
+                + ("AND r.account = ? " if side.account is not None else "")
+                + "AND r.ts_us >= ? AND r.ts_us < ? AND r.removed = 0"
+            )
+            params += [p.name, side.source, *([side.account] if side.account is not None
+                                               else []), scope.start_us, scope.end_us]  # fmt: skip
+    rows = conn.execute(
+        "SELECT g.id, g.adjustments FROM match_groups g WHERE g.id IN "
+        f"({' UNION '.join(legs)}) AND g.state = 'confirmed' AND g.kind != 'explained' "
+        "AND g.adjustments IS NOT NULL ORDER BY g.id", params,
+    ).fetchall()  # fmt: skip
+    per_asset: dict[str, dict[str, Any]] = {}
+    counted: set[int] = set()
+    for gid, text in rows:
+        try:
+            items = json.loads(text) or []
+        except ValueError:
+            continue
+        seen: set[tuple[str, str | None]] = set()
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or "asset" not in item or "amount" not in item:
+                continue
+            amount = Decimal(str(item["amount"]))
+            if amount == 0:
+                continue
+            asset, reason = str(item["asset"]), str(item.get("kind") or "unspecified")
+            a = per_asset.setdefault(asset, {"groups": 0, "amount": Decimal(0), "by_reason": {}})
+            r = a["by_reason"].setdefault(reason, {"groups": 0, "amount": Decimal(0)})
+            if (asset, None) not in seen:
+                a["groups"] += 1
+                seen.add((asset, None))
+            if (asset, reason) not in seen:
+                r["groups"] += 1
+                seen.add((asset, reason))
+            a["amount"] += amount
+            r["amount"] += amount
+            counted.add(gid)
+    return {
+        "groups": len(counted),
+        "by_asset": [
+            {"asset": asset, "groups": a["groups"], "amount": canonical_amount(a["amount"]),
+             "by_reason": [{"reason": reason, "groups": r["groups"],
+                            "amount": canonical_amount(r["amount"])}
+                           for reason, r in sorted(a["by_reason"].items())]}
+            for asset, a in sorted(per_asset.items())
+        ],
+    }  # fmt: skip
+
+
 # --- the read-only lock of closed sessions ---------------------------------------------
 
 
