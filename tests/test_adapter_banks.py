@@ -157,7 +157,9 @@ def test_plaid_huge_page_is_split(plaid: pl.FakePlaid) -> None:
     page = {"added": [pl.txn(f"t{i}", "1.00") for i in range(12_000)], "modified": [],
             "removed": [], "next_cursor": "pos:1", "has_more": False}
     plaid.fault("/transactions/sync", Resp(200, page))
-    batches, cursor = sync(plaid_adapter(plaid))
+    # A 12,000-item page is seconds of JSON on a loaded 2-core machine: FAST's 2 s timeout
+    # (meant for the fault tests) made this fail at load 11; the split is what is tested.
+    batches, cursor = sync(plaid_adapter(plaid, timeout="30"))
     assert [len(b.records) for b in batches] == [10_000, 2_000]
     assert batches[0].cursor is None and cursor == {"cursor": "pos:1"}
 
