@@ -211,9 +211,16 @@ def key_of(conn: Connection) -> AuditKey | None:
     return value if isinstance(value, AuditKey) else None
 
 
+# One encoder for every MAC: json.dumps with separators builds a new encoder per call, and
+# this runs once per state-log row (triggers on every group write, verify on every row).
+# Same bytes as json.dumps(..., separators=(",", ":")).
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def state_mac(key: bytes, kind: str, ref: int, field: str, value: Any, prev: str | None) -> str:
-    payload = json.dumps([kind, ref, field, value, prev or GENESIS], separators=(",", ":"))
-    return hmac.new(key, b"state|" + payload.encode("utf-8"), hashlib.sha256).hexdigest()
+    payload = _COMPACT([kind, ref, field, value, prev or GENESIS])
+    # hmac.digest is the one-shot C path (no HMAC object per row): ~25% less per MAC.
+    return hmac.digest(key, b"state|" + payload.encode("utf-8"), "sha256").hex()
 
 
 class AuditUnavailable(StoreError):
@@ -291,7 +298,7 @@ def entry_hash(prev_hash: str, content: tuple[Any, ...]) -> str:
 def entry_mac(key: AuditKey, seq: int, entry_hash_hex: str) -> str:
     """The keyed seal of one entry: HMAC-SHA256 under the audit key of its seq and hash
     (the hash already covers the content and the previous entry)."""
-    return hmac.new(key.key, f"decision|{seq}|{entry_hash_hex}".encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key.key, f"decision|{seq}|{entry_hash_hex}".encode(), "sha256").hex()
 
 
 def _mac_for(key: AuditKey | None, seq: int, h: str) -> str | None:
