@@ -33,6 +33,12 @@ class MemoryKeyring(KeyringBackend):
         self.items.pop((service, username), None)
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Every async test (Pilot, httpx) runs on asyncio: Textual's loop."""
+    return "asyncio"
+
+
 @pytest.fixture(autouse=True)
 def _isolated(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -30,7 +30,6 @@ from recon_tui.store import Store
 from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
     NOW,
     app_for,
-    asyncio_backend,
     demo_store,
     demo_store_fixture,
     settle,

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.anyio
 N = 100_000
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     store = big_store(tmp_path_factory.mktemp("big") / "big.db", N, N)

@@ -31,7 +31,6 @@ from recon_tui.widgets.key_footer import KeyFooter, footer_entries
 from recon_tui.widgets.record_pane import RecordPane
 from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
     app_for,
-    asyncio_backend,
     demo_store,
     demo_store_fixture,
     settle,

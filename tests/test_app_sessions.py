@@ -11,7 +11,6 @@ from recon_tui.screens.sessions import SessionsScreen
 from recon_tui.store import Store
 from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
     app_for,
-    asyncio_backend,
     demo_store_fixture,
     settle,
 )

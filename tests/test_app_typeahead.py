@@ -24,7 +24,6 @@ from recon_tui.store import Store
 from recon_tui.widgets.tick_list import TickList
 from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
     app_for,
-    asyncio_backend,
     demo_store,
     demo_store_fixture,
     settle,

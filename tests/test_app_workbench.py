@@ -14,7 +14,6 @@ from recon_tui.widgets.record_pane import RecordPane
 from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
     agree_if_asked,
     app_for,
-    asyncio_backend,
     demo_store,
     demo_store_fixture,
     settle,

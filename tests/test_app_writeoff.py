@@ -16,7 +16,6 @@ from recon_tui.services.decisions import DecisionError, Decisions
 from recon_tui.store import Store
 from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
     app_for,
-    asyncio_backend,
     demo_store,
     demo_store_fixture,
     settle,

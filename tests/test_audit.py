@@ -194,11 +194,6 @@ def test_every_decision_kind_records_who_when_what_and_why(
     store.close()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_audit_screen_lists_a_sessions_decisions(session_store: Store) -> None:
     from textual.app import App

@@ -403,11 +403,6 @@ def test_zip_export_and_cli(closed, tmp_path: Path, capsys: pytest.CaptureFixtur
 # --- the export dialog -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_export_screen_writes_a_bundle(closed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from textual.app import App

@@ -14,11 +14,6 @@ from tests.workbench_fixtures import settle
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_new_pair_from_the_dashboard_is_validated_and_saved(store: Store) -> None:
     add_source(store, "ledger", "ledger")
     add_source(store, "bank", "csv")

@@ -24,11 +24,6 @@ PAIR = "ledger-bank"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _overlapping(conn, groups: list[int], rids: list[int]) -> int:  # type: ignore[no-untyped-def]
     """How many of the app's confirmations were written while a service match was running."""
     spans = conn.execute(

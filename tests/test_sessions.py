@@ -281,11 +281,6 @@ def test_session_cli(small: Store, capsys: pytest.CaptureFixture[str],
 # --- the sessions screen -------------------------------------------------------------------
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_sessions_screen_open_close_reopen(small: Store) -> None:
     from textual.app import App

@@ -201,11 +201,6 @@ def test_a_version_1_bundle_still_opens_and_validates_under_its_own_schema(
     assert "manifest checks out" in result.output
 
 
-@pytest.fixture(name="anyio_backend")
-def asyncio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_sessions_screen_shows_the_accepted_differences(closed) -> None:  # type: ignore[no-untyped-def]
     from textual.widgets import Static

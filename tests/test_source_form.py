@@ -20,11 +20,6 @@ from tests.workbench_fixtures import app_for, settle
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_csv_form_widgets_errors_and_save(store: Store, tmp_path: Path) -> None:
     sample = tmp_path / "s.csv"
     sample.write_text("Date,Amount\n2024-01-02,€12.50\n2024-01-03,-1.00\n")

@@ -29,12 +29,6 @@ def demo_store(path: Path, size: int = 60) -> Store:
     return store
 
 
-@pytest.fixture(name="anyio_backend")
-def asyncio_backend() -> str:
-    """The app tests run on asyncio (import this fixture into the test module)."""
-    return "asyncio"
-
-
 @pytest.fixture(name="store")
 def demo_store_fixture(tmp_path: Path) -> Iterator[Store]:
     """``store``: a small demo store for one test, closed after it (import into the test
