@@ -8,10 +8,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from textual.app import App
 
 from recon_tui.model import Side, SourcePair, make_record
 from recon_tui.services import sessions
@@ -33,11 +34,6 @@ HOLDER = textwrap.dedent(
             time.sleep(0.02)
     """
 )
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -69,6 +65,29 @@ def _messages(app: object) -> list[str]:
     return [str(n.message) for n in app._notifications]  # type: ignore[attr-defined]
 
 
+def _said(app: object, text: str) -> bool:
+    return any(text in m for m in _messages(app))
+
+
+async def _until(pilot: object, app: object, done: Callable[[], bool], timeout: float) -> None:
+    """Let the app run until ``done()`` holds; fail with its notifications after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, _messages(app)
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def _sessions_app(store: Store) -> App[None]:
+    """A bare app showing only the sessions screen over ``store``."""
+    from recon_tui.screens.sessions import SessionsScreen
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(SessionsScreen(store))
+
+    return Host()
+
+
 async def _open_march(pilot: object, app: object) -> None:
     from textual.widgets import Input
 
@@ -84,8 +103,6 @@ async def _open_march(pilot: object, app: object) -> None:
 async def test_session_changes_from_the_app_wait_for_a_run_then_go_ahead(
     booked: Store, tmp_path: Path
 ) -> None:
-    from textual.app import App
-
     from recon_tui.screens.sessions import SessionsScreen
     from tests.workbench_fixtures import settle
 
@@ -93,19 +110,11 @@ async def test_session_changes_from_the_app_wait_for_a_run_then_go_ahead(
     release = tmp_path / "release"
     other = _hold(store.path, release)
     try:
-
-        class Host(App[None]):
-            def on_mount(self) -> None:
-                self.push_screen(SessionsScreen(store))
-
-        app = Host()
+        app = _sessions_app(store)
         async with app.run_test(size=(140, 40)) as pilot:
             await pilot.pause()
             await _open_march(pilot, app)
-            deadline = time.monotonic() + 10
-            while not any("waiting for match" in m for m in _messages(app)):
-                assert time.monotonic() < deadline, _messages(app)
-                await pilot.pause(0.05)
+            await _until(pilot, app, lambda: _said(app, "waiting for match"), 10)
             line = next(m for m in _messages(app) if "waiting for match" in m)
             assert f"(pid {other.pid}" in line and "\n" not in line
             # Still waiting (the UI answers meanwhile): nothing opened behind the run's back.
@@ -114,10 +123,7 @@ async def test_session_changes_from_the_app_wait_for_a_run_then_go_ahead(
             assert isinstance(app.screen, SessionsScreen)
             release.touch()  # the run ends: the session opens
             other.wait(timeout=30)
-            deadline = time.monotonic() + 20
-            while not sessions.list_sessions(store.connection()):
-                assert time.monotonic() < deadline, _messages(app)
-                await pilot.pause(0.05)
+            await _until(pilot, app, lambda: bool(sessions.list_sessions(store.connection())), 20)
             await settle(pilot)
             assert any("opened session 1 'March'" in m for m in _messages(app))
             assert holder(store.path) is None  # and the screen's worker let the lock go
@@ -130,8 +136,6 @@ async def test_session_changes_from_the_app_wait_for_a_run_then_go_ahead(
 async def test_a_session_change_against_a_busy_store_is_one_line(
     booked: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from textual.app import App
-
     from recon_tui.screens.sessions import SessionsScreen
     from tests.workbench_fixtures import settle
 
@@ -141,19 +145,11 @@ async def test_a_session_change_against_a_busy_store_is_one_line(
     release = tmp_path / "release"
     other = _hold(store.path, release)
     try:
-
-        class Host(App[None]):
-            def on_mount(self) -> None:
-                self.push_screen(SessionsScreen(store))
-
-        app = Host()
+        app = _sessions_app(store)
         async with app.run_test(size=(140, 40)) as pilot:
             await pilot.pause()
             await pilot.press("c", "enter")  # close the selected session: asks first
-            deadline = time.monotonic() + 10
-            while not any("is busy" in m for m in _messages(app)):
-                assert time.monotonic() < deadline, _messages(app)
-                await pilot.pause(0.05)
+            await _until(pilot, app, lambda: _said(app, "is busy"), 10)
             await settle(pilot)
             busy = [m for m in _messages(app) if "is busy" in m]
             assert len(busy) == 1 and "\n" not in busy[0]
@@ -229,10 +225,7 @@ async def test_a_decision_during_a_long_import_waits_visibly_then_lands(tmp_path
         app = app_for(store, "ledger-bank")
         async with app.run_test(size=(160, 48)) as pilot:
             gid = await _confirm_first_suggestion(pilot, app)
-            deadline = time.monotonic() + 10
-            while not any("waiting for import" in m for m in _messages(app)):
-                assert time.monotonic() < deadline, _messages(app)
-                await pilot.pause(0.05)
+            await _until(pilot, app, lambda: _said(app, "waiting for import"), 10)
             line = next(m for m in _messages(app) if "waiting for import" in m)
             assert f"(pid {other.pid}" in line and "\n" not in line
             t0 = time.monotonic()
@@ -242,10 +235,7 @@ async def test_a_decision_during_a_long_import_waits_visibly_then_lands(tmp_path
             assert _state(store, gid) == "suggested"
             release.touch()
             assert other.wait(timeout=30) == 0
-            deadline = time.monotonic() + 20
-            while _state(store, gid) != "confirmed":
-                assert time.monotonic() < deadline, _messages(app)
-                await pilot.pause(0.05)
+            await _until(pilot, app, lambda: _state(store, gid) == "confirmed", 20)
             await settle(pilot)
             assert not any("busy" in m for m in _messages(app))
     finally:
@@ -271,10 +261,7 @@ async def test_a_decision_that_outwaits_its_bound_is_one_line_and_the_app_lives(
         app = app_for(store, "ledger-bank")
         async with app.run_test(size=(160, 48)) as pilot:
             gid = await _confirm_first_suggestion(pilot, app)
-            deadline = time.monotonic() + 15
-            while not any("kept writing" in m for m in _messages(app)):
-                assert time.monotonic() < deadline, _messages(app)
-                await pilot.pause(0.05)
+            await _until(pilot, app, lambda: _said(app, "kept writing"), 15)
             await settle(pilot)
             refused = [m for m in _messages(app) if "kept writing" in m]
             assert len(refused) == 1 and "\n" not in refused[0]

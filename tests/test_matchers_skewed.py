@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.skewed_world import CELLS, SkewParams
+from bench.skewed_world import CELLS, SkewParams, World
 from bench.skewed_world import generate as skewed
 from matchers import Engine, Proposal
 from matchers.fees import learn_fee_schedule
@@ -206,23 +206,29 @@ def test_round_group_sharing_no_reference_never_auto() -> None:
     assert any("coincidence" in p.explanation["decision"]["detail"] for p in ps)
 
 
+def _confirm_in_daily_slices(w: World, slices: int = 10) -> set[tuple[object, ...]]:
+    """The book fed to one engine in ``slices`` chronological slices, each slice's new
+    records matched and confirmed as it arrives, then whatever is left at the end."""
+    recs = sorted([(r.ts, 0, r) for r in w.left] + [(r.ts, 1, r) for r in w.right],
+                  key=lambda x: (x[0], x[1], x[2].id))
+    e = Engine("default")
+    e.load([], [])
+    got: set[tuple[object, ...]] = set()
+    step = len(recs) // slices + 1
+    for i in range(0, len(recs), step):
+        part = recs[i:i + step]
+        ids = e.add(left=[r for _, s, r in part if s == 0], right=[r for _, s, r in part if s])
+        got |= _confirm_all(e, set(ids))
+    return got | _confirm_all(e)
+
+
 def test_chronological_slices_never_auto_what_a_full_run_would_not_on_a_hard_book() -> None:
     """A hard book (round amounts, repeats, big fees) imported in ten daily slices,
     each matched as it arrives: no incremental auto is wrong, though a slice can
     confirm before a twin arrives (measured before the group vetoes: 3 wrong of 923)."""
     w = skewed(1500, CELLS["hard"], seed=5)
     truth = {(tuple(sorted(t.left)), tuple(sorted(t.right))) for t in w.truth}
-    recs = sorted([(r.ts, 0, r) for r in w.left] + [(r.ts, 1, r) for r in w.right],
-                  key=lambda x: (x[0], x[1], x[2].id))
-    e = Engine("default")
-    e.load([], [])
-    got: set[tuple[object, ...]] = set()
-    step = len(recs) // 10 + 1
-    for i in range(0, len(recs), step):
-        part = recs[i:i + step]
-        ids = e.add(left=[r for _, s, r in part if s == 0], right=[r for _, s, r in part if s])
-        got |= _confirm_all(e, set(ids))
-    got |= _confirm_all(e)
+    got = _confirm_in_daily_slices(w)
     assert len(got) > 800
     assert not got - truth
 
@@ -373,17 +379,7 @@ def test_chronological_slices_confirm_what_one_run_confirms_mostly() -> None:
     once = Engine("default")
     once.load(w.left, w.right)
     one_run = _confirm_all(once)
-    recs = sorted([(r.ts, 0, r) for r in w.left] + [(r.ts, 1, r) for r in w.right],
-                  key=lambda x: (x[0], x[1], x[2].id))
-    e = Engine("default")
-    e.load([], [])
-    got: set[tuple[object, ...]] = set()
-    step = len(recs) // 10 + 1
-    for i in range(0, len(recs), step):
-        part = recs[i:i + step]
-        ids = e.add(left=[r for _, s, r in part if s == 0], right=[r for _, s, r in part if s])
-        got |= _confirm_all(e, set(ids))
-    got |= _confirm_all(e)
+    got = _confirm_in_daily_slices(w)
     assert len(got ^ one_run) <= 0.01 * len(one_run)
 
 
