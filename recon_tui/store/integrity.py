@@ -25,19 +25,32 @@ import hmac
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recon_tui.store.audit import key_of, state_mac
 from recon_tui.store.db import Connection
+
+if TYPE_CHECKING:
+    from recon_tui.store.watermark import LogWalk
 
 CONFIRMING = ("auto_confirm", "confirm", "manual_match", "explain")
 DECIDED = ("confirmed", "rejected", "undone", "reopened")
 
 
-def state_problems(conn: Connection) -> list[str]:
+def state_problems(conn: Connection, walk: LogWalk | None = None) -> list[str]:
     """Every disagreement between the tables and the two logs, the first difference first
     (state log seals, then groups, records and sessions against the state log, then
-    confirmed groups against their decisions)."""
+    confirmed groups against their decisions).
+
+    With ``walk`` (the cheap check, :mod:`recon_tui.store.watermark`) the seals are checked
+    only after the verified watermark, in the same pass as the replay, and the whole-file
+    page check is left to the full walk (pages are HMAC-checked by SQLCipher as they are
+    read); the tables are still compared with the whole log."""
+    if walk is not None:
+        replayed = replay_problems(conn, walk.state_rows())
+        if walk.problem is not None:
+            return [walk.problem]  # a forged or altered state log: the replay would mislead
+        return replayed + decision_member_problems(conn) + reopen_problems(conn)
     pages = page_problems(conn)
     if pages:
         return pages  # damaged pages: nothing read from them can be trusted
@@ -103,10 +116,14 @@ def _members_text(members: Iterable[str]) -> str:
     return ", ".join(ms) if ms else "none"
 
 
-def replay_problems(conn: Connection) -> list[str]:
-    """Replay the state log and compare each group, record and session with its table row."""
+def replay_problems(conn: Connection,
+                    rows: Iterable[tuple[str, int, str, Any]] | None = None) -> list[str]:  # fmt: skip
+    """Replay the state log (``rows``: its ``(kind, ref, field, value)`` in seq order, read
+    here when not given) and compare each group, record and session with its table row."""
     if not _has_table(conn, "state_log"):
         return []
+    if rows is None:
+        rows = conn.execute("SELECT kind, ref, field, value FROM state_log ORDER BY seq")
     since = _log_from(conn)
     g_state: dict[int, str | None] = {}
     g_members: dict[int, set[str]] = defaultdict(set)
@@ -115,9 +132,7 @@ def replay_problems(conn: Connection) -> list[str]:
     g_last: dict[int, dict[str, bool]] = defaultdict(dict)
     s_state: dict[int, str | None] = {}
     r_version: dict[int, str] = {}
-    for kind, ref, field, value in conn.execute(
-        "SELECT kind, ref, field, value FROM state_log ORDER BY seq"
-    ):
+    for kind, ref, field, value in rows:
         if kind == "group":
             g_state[ref] = value if field == "state" else None
         elif kind == "member":
