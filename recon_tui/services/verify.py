@@ -18,7 +18,6 @@ Two depths (see :mod:`recon_tui.store.watermark` for the threat review):
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from recon_tui.store.audit import AuditKey, check_head, has_state_log, key_of
 from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
 from recon_tui.store.groups import all_group_states
+from recon_tui.store.integrity import loads
 from recon_tui.store.sessions import session_states
 from recon_tui.store.watermark import Watermark
 
@@ -81,8 +81,8 @@ def group_state_problems(conn: Connection) -> list[str]:
         "SELECT seq, action, group_id, before, after FROM decisions WHERE group_id IS NOT NULL "
         "OR action IN ('bulk_confirm', 'undo') ORDER BY seq"
     ):
-        a = json.loads(after) if after else {}
-        b = json.loads(before) if before else {}
+        a = loads(after) if after else {}
+        b = loads(before) if before else {}
         a = a if isinstance(a, dict) else {}
         b = b if isinstance(b, dict) else {}
         if action == "undo":
