@@ -78,8 +78,10 @@ def group_state_problems(conn: Connection) -> list[str]:
     outcome: dict[int, str] = {}
     bulk: dict[int, list[int]] = {}
     for seq, action, gid, before, after in conn.execute(
-        "SELECT seq, action, group_id, before, after FROM decisions WHERE group_id IS NOT NULL "
-        "OR action IN ('bulk_confirm', 'undo') ORDER BY seq"
+        # ``before`` is read only where it is used (undo rows): one JSON parse a row saved.
+        "SELECT seq, action, group_id, CASE WHEN action = 'undo' THEN before END, after "
+        "FROM decisions WHERE group_id IS NOT NULL OR action IN ('bulk_confirm', 'undo') "
+        "ORDER BY seq"
     ):
         a = loads(after) if after else {}
         b = loads(before) if before else {}

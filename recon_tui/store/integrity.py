@@ -288,13 +288,18 @@ def decision_member_problems(conn: Connection) -> list[str]:
 def reopen_problems(conn: Connection) -> list[str]:
     """``reopened`` groups whose newest decision is not the ``reopen`` that says so (the
     group-state check lets confirmed -> reopened pass; a deleted reopen must not)."""
+    # Each reopened group's newest decision, through the decisions_group index: as many
+    # look-ups as there are reopened groups, not a pass over the whole log.
     newest: dict[int, str] = {}
-    for gid, action in conn.execute(
-        "SELECT group_id, action FROM decisions WHERE group_id IS NOT NULL ORDER BY seq"
-    ):
-        newest[int(gid)] = action
+    reopened = [gid for (gid,) in conn.execute(
+        "SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id")]  # fmt: skip
+    for gid in reopened:
+        row = conn.execute("SELECT action FROM decisions WHERE group_id = ? ORDER BY seq DESC "
+                           "LIMIT 1", (gid,)).fetchone()  # fmt: skip
+        if row is not None:
+            newest[gid] = row[0]
     out = []
-    for (gid,) in conn.execute("SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id"):
+    for gid in reopened:
         if newest.get(gid) != "reopen":
             says = f"its last decision is {newest[gid]}" if gid in newest else "no decision"
             out.append(f"group {gid}: the table says reopened, but {says} (no reopen logged)")
