@@ -127,6 +127,12 @@ def replay_problems(conn: Connection,
     if rows is None:
         rows = conn.execute("SELECT kind, ref, field, value FROM state_log ORDER BY seq")
     since = _log_from(conn)
+    legacy = since["group"]
+    # Members are most of the log and of the tables: SQL works out which (non-legacy)
+    # groups' replayed members differ from the table's (a member's presence is its last
+    # event, as replaying add/remove on a set gives), so Python keeps sets only for those.
+    extra_gids, missing_gids = _member_differences(conn, legacy)
+    flagged = extra_gids | missing_gids
     g_state: dict[int, str | None] = {}
     g_members: dict[int, set[str]] = defaultdict(set)
     # Each member's last logged event per group: for a group older than the log (its first
@@ -134,15 +140,15 @@ def replay_problems(conn: Connection,
     g_last: dict[int, dict[str, bool]] = defaultdict(dict)
     s_state: dict[int, str | None] = {}
     r_version: dict[int, str] = {}
-    legacy = since["group"]
     for kind, ref, field, value in rows:  # members first: most of the log
         if kind == "member":
-            if field == "add":
-                g_members[ref].add(value)
-            else:
-                g_members[ref].discard(value)
             if ref <= legacy:  # only a legacy group's check reads these
                 g_last[ref][value] = field == "add"
+            elif ref in flagged:
+                if field == "add":
+                    g_members[ref].add(value)
+                else:
+                    g_members[ref].discard(value)
         elif kind == "group":
             g_state[ref] = value if field == "state" else None
         elif kind == "session":
@@ -153,17 +159,22 @@ def replay_problems(conn: Connection,
     # Groups: state and members.
     t_state = dict(conn.execute("SELECT id, state FROM match_groups").fetchall())
     t_members: dict[int, set[str]] = defaultdict(set)
-    for gid, member in conn.execute("SELECT group_id, side || record_id FROM group_members"):
+    for gid, member in conn.execute("SELECT group_id, side || record_id FROM group_members "
+                                    "WHERE group_id <= ?", (legacy,)):  # fmt: skip
         t_members[gid].add(member)
-    for gid in sorted(set(g_state) | {g for g in t_state if g > since["group"]}
-                      | {g for g in t_members if g > since["group"]}):  # fmt: skip
+    for gid in sorted(flagged):
+        for (member,) in conn.execute("SELECT side || record_id FROM group_members "
+                                      "WHERE group_id = ?", (gid,)):  # fmt: skip
+            t_members[gid].add(member)
+    for gid in sorted(set(g_state) | {g for g in t_state if g > legacy}
+                      | {g for g in flagged if g in t_members}):  # fmt: skip
         logged, table = g_state.get(gid), t_state.get(gid)
         if logged != table:
             out.append(f"group {gid}: the state log says {_state(logged)}, "
                        f"the table says {_state(table)}")  # fmt: skip
             continue
         lm, tm = g_members.get(gid, set()), t_members.get(gid, set())
-        if gid <= since["group"]:  # legacy: its first members predate the log
+        if gid <= legacy:  # legacy: its first members predate the log
             last = g_last.get(gid, {})
             wrong = sorted(m for m, added in last.items() if added != (m in tm))
             if wrong:
@@ -200,6 +211,23 @@ def replay_problems(conn: Connection,
             out.append(f"session {sid}: the state log says {_state(logged)}, "
                        f"the table says {_state(table)}")  # fmt: skip
     return out
+
+
+def _member_differences(conn: Connection, legacy: int) -> tuple[set[int], set[int]]:
+    """Groups above ``legacy`` with a table member the replayed log lacks, and with a logged
+    member the table lacks. A member's replayed presence is its last event (``max(seq)``'s
+    row: SQLite takes a bare column from the row of a lone ``max()``)."""
+    rows = conn.execute(
+        "WITH lm AS MATERIALIZED (SELECT ref AS gid, value AS m FROM (SELECT ref, value, "
+        "field, max(seq) FROM state_log WHERE kind = 'member' AND ref > ?1 "
+        "GROUP BY ref, value) WHERE field = 'add'), "
+        "tm AS MATERIALIZED (SELECT group_id AS gid, side || record_id AS m FROM group_members "
+        "WHERE group_id > ?1) "
+        "SELECT DISTINCT 'T', gid FROM (SELECT gid, m FROM tm EXCEPT SELECT gid, m FROM lm) "
+        "UNION ALL SELECT DISTINCT 'L', gid FROM (SELECT gid, m FROM lm EXCEPT "
+        "SELECT gid, m FROM tm)", (legacy,),
+    ).fetchall()  # fmt: skip
+    return {g for w, g in rows if w == "T"}, {g for w, g in rows if w == "L"}
 
 
 def _state(value: str | None) -> str:
