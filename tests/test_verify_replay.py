@@ -1,6 +1,7 @@
-"""The replay's member check done in SQL (``integrity._member_differences``) says exactly
-what the Python replay of every member event said: the earlier code is kept here as the
-oracle, and both run on stores tampered in each way a member can go wrong."""
+"""The replay's member check and the confirmed groups' check against their decisions, done
+in SQL (``integrity._member_differences``, ``_single_differences``), say exactly what the
+Python versions said: the earlier code is kept here as the oracle, and both run on stores
+tampered in each way a member can go wrong (and with decisions' record ids edited)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from recon_tui.services import sessions
 from recon_tui.store import Store, integrity
-from recon_tui.store.integrity import _log_from, _members_text, _state
+from recon_tui.store.integrity import CONFIRMING, _json, _log_from, _members_text, _state
 from tests.sessionkit import OPERATOR, closed_session
 from tests.test_integrity_tamper import attacker
 
@@ -75,6 +76,62 @@ def oracle_group_problems(conn: Any) -> list[str]:
     return out
 
 
+def oracle_confirming(conn: Any) -> tuple[dict[int, set[int]], list[tuple[list[int], set[int]]]]:
+    """Members each confirmed group had when its decision confirmed it, and the bulk confirms
+    (their groups and the union of their members)."""
+    single: dict[int, set[int]] = {}
+    bulk: list[tuple[list[int], set[int]]] = []
+    for action, gid, rids, after in conn.execute(
+        "SELECT action, group_id, record_ids, after FROM decisions WHERE action IN "
+        f"({', '.join('?' * (len(CONFIRMING) + 1))}) ORDER BY seq", (*CONFIRMING, "bulk_confirm"),
+    ):  # fmt: skip
+        ids = _json(rids)
+        ids = set(map(int, ids)) if isinstance(ids, list) else set()
+        if action == "bulk_confirm":
+            a = _json(after)
+            groups = [int(g) for g in a.get("groups", [])] if isinstance(a, dict) else []
+            bulk.append((groups, ids))
+        elif gid is not None:
+            single[int(gid)] = ids
+    return single, bulk
+
+
+def oracle_decision_member_problems(conn: Any) -> list[str]:
+    """Confirmed groups whose members are not those their confirming decision names."""
+    single, bulk = oracle_confirming(conn)
+    members: dict[int, set[int]] = defaultdict(set)
+    confirmed = [g for (g,) in conn.execute(
+        "SELECT id FROM match_groups WHERE state = 'confirmed' ORDER BY id")]  # fmt: skip
+    for gid, rid in conn.execute(
+        "SELECT m.group_id, m.record_id FROM group_members m JOIN match_groups g "
+        "ON g.id = m.group_id WHERE g.state = 'confirmed'"
+    ):
+        members[gid].add(rid)
+    in_bulk: dict[int, set[int]] = {}
+    for groups, ids in bulk:
+        for g in groups:
+            in_bulk[g] = ids
+    out: list[str] = []
+    for gid in confirmed:
+        have = members.get(gid, set())
+        if gid in single and gid not in in_bulk:
+            want = single[gid]
+        elif gid in in_bulk:
+            want = in_bulk[gid]
+            if have <= want:
+                continue  # a bulk confirm names only the union of its groups' members
+        else:
+            continue  # no confirming decision: the group-state check reports it
+        if have != want:
+            extra, missing = sorted(have - want), sorted(want - have)
+            what = "; ".join([f"record {r} added" for r in extra]
+                             + [f"record {r} missing" for r in missing])  # fmt: skip
+            out.append(f"group {gid} (confirmed): its decision says records "
+                       f"{', '.join(map(str, sorted(want))) or 'none'}, the table says "
+                       f"{', '.join(map(str, sorted(have))) or 'none'} ({what})")  # fmt: skip
+    return out
+
+
 def _groups(problems: list[str]) -> list[str]:
     return [p for p in problems if p.startswith("group ")]
 
@@ -127,5 +184,25 @@ def test_the_sql_member_check_says_what_the_python_replay_said(
         want = oracle_group_problems(store.conn)
         assert want, name  # the tamper must show
         assert _groups(integrity.replay_problems(store.conn)) == want
+        assert (integrity.decision_member_problems(store.conn)
+                == oracle_decision_member_problems(store.conn))  # fmt: skip
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("rids", ["[1,2,3]", "[]", "not json", "{\"a\":1}", "[\"7\"]", None])
+def test_the_sql_decision_check_says_what_the_python_one_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rids: str | None
+) -> None:
+    store, _world, _s, _done = closed_session(tmp_path, monkeypatch)
+    try:
+        assert integrity.decision_member_problems(store.conn) == []
+        conn = attacker(store)
+        conn.execute("UPDATE decisions SET record_ids = ? WHERE seq = (SELECT max(seq) FROM "
+                     "decisions WHERE action = 'auto_confirm')", (rids,))  # fmt: skip
+        conn.close()
+        want = oracle_decision_member_problems(store.conn)
+        assert want
+        assert integrity.decision_member_problems(store.conn) == want
     finally:
         store.close()

@@ -257,52 +257,74 @@ def _json(text: str | None) -> Any:
         return None
 
 
-def _confirming(conn: Connection) -> tuple[dict[int, set[int]], list[tuple[list[int], set[int]]]]:
-    """Members each confirmed group had when its decision confirmed it, and the bulk confirms
-    (their groups and the union of their members)."""
-    single: dict[int, set[int]] = {}
-    bulk: list[tuple[list[int], set[int]]] = []
-    for action, gid, rids, after in conn.execute(
-        "SELECT action, group_id, record_ids, after FROM decisions WHERE action IN "
-        f"({', '.join('?' * (len(CONFIRMING) + 1))}) ORDER BY seq", (*CONFIRMING, "bulk_confirm"),
-    ):  # fmt: skip
-        ids = _json(rids)
-        ids = set(map(int, ids)) if isinstance(ids, list) else set()
-        if action == "bulk_confirm":
-            a = _json(after)
-            groups = [int(g) for g in a.get("groups", [])] if isinstance(a, dict) else []
-            bulk.append((groups, ids))
-        elif gid is not None:
-            single[int(gid)] = ids
-    return single, bulk
+def _ids(text: str | None) -> set[int]:
+    ids = _json(text)
+    return set(map(int, ids)) if isinstance(ids, list) else set()
+
+
+def _bulk_confirms(conn: Connection) -> dict[int, set[int]]:
+    """Each group of a bulk confirm -> the union of that (newest such) confirm's members."""
+    in_bulk: dict[int, set[int]] = {}
+    for rids, after in conn.execute(
+        "SELECT record_ids, after FROM decisions WHERE action = 'bulk_confirm' ORDER BY seq"
+    ):
+        ids = _ids(rids)
+        a = _json(after)
+        for g in [int(g) for g in a.get("groups", [])] if isinstance(a, dict) else []:
+            in_bulk[g] = ids
+    return in_bulk
+
+
+def _single_differences(conn: Connection) -> set[int]:
+    """Confirmed groups whose members may differ from the ``record_ids`` of their newest
+    single confirming decision, worked out in SQL (``json_each``); anything SQL would judge
+    differently from Python's ``int`` (not an array, not integers, not JSON) is included,
+    so the exact check in Python sees every group that can differ, and few others."""
+    marks = ", ".join("?" * len(CONFIRMING))
+    return {g for (g,) in conn.execute(
+        "WITH lastd AS MATERIALIZED (SELECT group_id AS gid, record_ids AS rids, max(seq) "
+        f"FROM decisions WHERE action IN ({marks}) AND group_id IS NOT NULL GROUP BY group_id), "
+        "conf AS MATERIALIZED (SELECT l.gid, l.rids FROM lastd l JOIN match_groups g "
+        "ON g.id = l.gid WHERE g.state = 'confirmed'), "
+        "ok AS MATERIALIZED (SELECT gid, rids FROM conf WHERE rids IS NOT NULL "
+        "AND json_valid(rids) AND json_type(rids) = 'array'), "
+        "want AS MATERIALIZED (SELECT o.gid, j.value AS rid, j.type AS t FROM ok o, "
+        "json_each(o.rids) j), "
+        "have AS MATERIALIZED (SELECT m.group_id AS gid, m.record_id AS rid FROM group_members m "
+        "JOIN conf c ON c.gid = m.group_id) "
+        "SELECT gid FROM conf WHERE gid NOT IN (SELECT gid FROM ok) "
+        "UNION SELECT gid FROM want WHERE t != 'integer' "
+        "UNION SELECT gid FROM (SELECT gid, rid FROM have EXCEPT SELECT gid, rid FROM want) "
+        "UNION SELECT gid FROM (SELECT gid, rid FROM want EXCEPT SELECT gid, rid FROM have)",
+        CONFIRMING,
+    )}  # fmt: skip
 
 
 def decision_member_problems(conn: Connection) -> list[str]:
-    """Confirmed groups whose members are not those their confirming decision names."""
-    single, bulk = _confirming(conn)
-    members: dict[int, set[int]] = defaultdict(set)
-    confirmed = [g for (g,) in conn.execute(
-        "SELECT id FROM match_groups WHERE state = 'confirmed' ORDER BY id")]  # fmt: skip
-    for gid, rid in conn.execute(
-        "SELECT m.group_id, m.record_id FROM group_members m JOIN match_groups g "
-        "ON g.id = m.group_id WHERE g.state = 'confirmed'"
-    ):
-        members[gid].add(rid)
-    in_bulk: dict[int, set[int]] = {}
-    for groups, ids in bulk:
-        for g in groups:
-            in_bulk[g] = ids
+    """Confirmed groups whose members are not those their confirming decision names (the
+    newest single confirm of the group, or the newest bulk confirm that names it)."""
+    in_bulk = _bulk_confirms(conn)
+    candidates = _single_differences(conn) | set(in_bulk)
+    marks = ", ".join("?" * len(CONFIRMING))
     out: list[str] = []
-    for gid in confirmed:
-        have = members.get(gid, set())
-        if gid in single and gid not in in_bulk:
-            want = single[gid]
-        elif gid in in_bulk:
+    for gid in sorted(candidates):
+        state = conn.execute("SELECT state FROM match_groups WHERE id = ?", (gid,)).fetchone()
+        if state is None or state[0] != "confirmed":
+            continue
+        have = {r for (r,) in conn.execute(
+            "SELECT record_id FROM group_members WHERE group_id = ?", (gid,))}  # fmt: skip
+        if gid in in_bulk:
             want = in_bulk[gid]
             if have <= want:
                 continue  # a bulk confirm names only the union of its groups' members
         else:
-            continue  # no confirming decision: the group-state check reports it
+            row = conn.execute(
+                f"SELECT record_ids FROM decisions WHERE group_id = ? AND action IN ({marks}) "
+                "ORDER BY seq DESC LIMIT 1", (gid, *CONFIRMING),
+            ).fetchone()  # fmt: skip
+            if row is None:
+                continue  # no confirming decision: the group-state check reports it
+            want = _ids(row[0])
         if have != want:
             extra, missing = sorted(have - want), sorted(want - have)
             what = "; ".join([f"record {r} added" for r in extra]
