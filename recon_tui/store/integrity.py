@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -45,14 +45,14 @@ def state_problems(conn: Connection, walk: LogWalk | None = None) -> list[str]:
     confirmed groups against their decisions).
 
     With ``walk`` (the cheap check, :mod:`recon_tui.store.watermark`) the seals are checked
-    only after the verified watermark, in the same pass as the replay, and the whole-file
+    only after the verified watermark (the rows below it by their digest), and the whole-file
     page check is left to the full walk (pages are HMAC-checked by SQLCipher as they are
     read); the tables are still compared with the whole log."""
     if walk is not None:
-        replayed = replay_problems(conn, walk.state_rows())
+        walk.state_log()
         if walk.problem is not None:
-            return [walk.problem]  # a forged or altered state log: the replay would mislead
-        return replayed + decision_member_problems(conn) + reopen_problems(conn)
+            return [walk.problem]  # a forged or altered state log: replaying it would mislead
+        return replay_problems(conn) + decision_member_problems(conn) + reopen_problems(conn)
     pages = page_problems(conn)
     if pages:
         return pages  # damaged pages: nothing read from them can be trusted
@@ -118,43 +118,49 @@ def _members_text(members: Iterable[str]) -> str:
     return ", ".join(ms) if ms else "none"
 
 
-def replay_problems(conn: Connection,
-                    rows: Iterable[tuple[str, int, str, Any]] | None = None) -> list[str]:  # fmt: skip
-    """Replay the state log (``rows``: its ``(kind, ref, field, value)`` in seq order, read
-    here when not given) and compare each group, record and session with its table row."""
+def _last_events(conn: Connection, kind: str, above: int = -1) -> Iterator[tuple[int, str, Any]]:
+    """``(ref, field, value)`` of each ref's newest state-log event of ``kind`` (the row of
+    ``max(seq)``: SQLite takes bare columns from the row of a lone ``max()``): what replaying
+    the log in order leaves of it, computed in C."""
+    yield from conn.execute(
+        "SELECT ref, field, value FROM (SELECT ref, field, value, max(seq) FROM state_log "
+        "WHERE kind = ? AND ref > ? GROUP BY ref)", (kind, above),
+    )  # fmt: skip
+
+
+def replay_problems(conn: Connection) -> list[str]:
+    """Replay the state log and compare each group, record and session with its table row.
+
+    Replaying keeps, of each group, session and record, only its newest event, and of each
+    member its newest add or remove: SQL works those out (:func:`_last_events`,
+    :func:`_member_differences`), so Python holds member sets only for the groups whose
+    members differ, and the legacy groups' events (a group older than the log, whose first
+    members were never logged, is checked on its logged members only)."""
     if not _has_table(conn, "state_log"):
         return []
-    if rows is None:
-        rows = conn.execute("SELECT kind, ref, field, value FROM state_log ORDER BY seq")
     since = _log_from(conn)
     legacy = since["group"]
-    # Members are most of the log and of the tables: SQL works out which (non-legacy)
-    # groups' replayed members differ from the table's (a member's presence is its last
-    # event, as replaying add/remove on a set gives), so Python keeps sets only for those.
     extra_gids, missing_gids = _member_differences(conn, legacy)
     flagged = extra_gids | missing_gids
-    g_state: dict[int, str | None] = {}
+    g_state = {ref: value if field == "state" else None
+               for ref, field, value in _last_events(conn, "group")}  # fmt: skip
+    s_state = {ref: value if field == "state" else None
+               for ref, field, value in _last_events(conn, "session")}  # fmt: skip
+    r_version: dict[int, str] = {ref: value for ref, _f, value in _last_events(conn, "record")}
     g_members: dict[int, set[str]] = defaultdict(set)
-    # Each member's last logged event per group: for a group older than the log (its first
-    # members never logged) only these can be checked; the decisions log covers the rest.
+    # Each member's last logged event per (legacy) group.
     g_last: dict[int, dict[str, bool]] = defaultdict(dict)
-    s_state: dict[int, str | None] = {}
-    r_version: dict[int, str] = {}
-    for kind, ref, field, value in rows:  # members first: most of the log
-        if kind == "member":
-            if ref <= legacy:  # only a legacy group's check reads these
+    if legacy > 0 or flagged:
+        for ref, field, value in conn.execute(
+            "SELECT ref, field, value FROM state_log WHERE kind = 'member' ORDER BY seq"
+        ):
+            if ref <= legacy:
                 g_last[ref][value] = field == "add"
             elif ref in flagged:
                 if field == "add":
                     g_members[ref].add(value)
                 else:
                     g_members[ref].discard(value)
-        elif kind == "group":
-            g_state[ref] = value if field == "state" else None
-        elif kind == "session":
-            s_state[ref] = value if field == "state" else None
-        elif kind == "record":
-            r_version[ref] = value
     out: list[str] = []
     # Groups: state and members.
     t_state = dict(conn.execute("SELECT id, state FROM match_groups").fetchall())

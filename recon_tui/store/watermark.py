@@ -13,16 +13,15 @@ after it (``recon-tui verify`` still walks everything, and ``--full`` forces it)
   own (``watermark|v1|``) and the key's keyed-from point.
 
 **The cheap walk** (:class:`LogWalk`, used by ``verify_all(full=False)``) reads every row
-once, as the replay of the tables needs them anyway: rows up to the watermark are only
-hashed into the prefix digest, which must equal the sealed one, the row at the watermark
-must carry the sealed MAC (hash); rows after it are checked as the full walk checks them
-(HMAC and link of each state-log row chained from the sealed MAC; hash, link and keyed
-MAC of each decision chained from the sealed hash, then the remembered head). A walk that
-passes moves the watermark to the new heads (compare-and-swap: only over the watermark the
-walk started from, so two processes never move it backwards or over each other).
-The walk skips SQLCipher's whole-file page check (``PRAGMA cipher_integrity_check``): every
-page the app or an export reads is HMAC-checked by SQLCipher as it is read, and the full
-walk still checks the pages nobody reads.
+once: rows up to the watermark are only hashed into the prefix digest, which must equal
+the sealed one, and the row at the watermark must carry the sealed MAC (hash); rows after
+it are checked as the full walk checks them (HMAC and link of each state-log row chained
+from the sealed MAC; hash, link and keyed MAC of each decision chained from the sealed
+hash, then the remembered head). A walk that passes moves the watermark to the new heads
+(compare-and-swap: only over the watermark the walk started from, so two processes never
+move it backwards or over each other). The walk skips SQLCipher's whole-file page check
+(``PRAGMA cipher_integrity_check``): every page the app or an export reads is HMAC-checked
+by SQLCipher as it is read, and the full walk still checks the pages nobody reads.
 
 **Threat review.** Three kinds of attacker, by what they hold:
 
@@ -74,7 +73,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -149,9 +147,9 @@ class LogWalk:
     """One pass over both logs for the cheap check: the prefix up to the watermark hashed,
     the rest checked row by row, and the new watermark worked out on the way.
 
-    :meth:`state_rows` yields ``(kind, ref, field, value)`` of every state-log row, in seq
-    order, for the replay; :meth:`decisions` checks the decisions log. Problems are kept in
-    :attr:`problem` (the first one; the walk stops there).
+    :meth:`state_log` and :meth:`decisions` check the two logs (the replay of the tables
+    reads them in SQL, see :func:`recon_tui.store.integrity.replay_problems`). Problems are
+    kept in :attr:`problem` (the first one; the walk stops there).
     """
 
     def __init__(self, conn: Connection, ak: AuditKey, wm: Watermark) -> None:
@@ -166,51 +164,51 @@ class LogWalk:
         self._decision_end: tuple[int, str, str] | None = None
 
     # -- the state log
-    def state_rows(self) -> Iterator[tuple[str, int, str, Any]]:
+    def state_log(self) -> None:
+        """Check the state log: the prefix by digest, the rest row by row by its HMAC."""
         wm, key = self.wm, self.ak.key
         h = hashlib.sha256()
         prev: str | None = None
         last = 0
+        anchored = False
         cur = self.conn.execute(f"SELECT {STATE_COLUMNS} FROM state_log ORDER BY seq")
         while batch := cur.fetchmany(_BATCH):
-            if batch[-1][0] <= wm.state_seq:  # wholly below the watermark: hash only
-                if batch[-1][0] != last + len(batch):
-                    self._fail(f"state log entries below the verified watermark "
-                               f"({wm.state_seq}) were deleted or inserted")  # fmt: skip
+            rest = batch
+            if not anchored:
+                below = batch if batch[-1][0] <= wm.state_seq else [
+                    r for r in batch if r[0] <= wm.state_seq]  # fmt: skip
+                if below:  # below the watermark: hashed only, a batch at a time
+                    if below[-1][0] != last + len(below):
+                        self._fail(f"state log entries below the verified watermark "
+                                   f"({wm.state_seq}) were deleted or inserted")  # fmt: skip
+                        return
+                    _feed(h, below)
+                    last, prev = below[-1][0], below[-1][6]
+                if len(below) == len(batch):
+                    continue
+                anchored = True
+                if not self._state_anchor(last, prev, h):
                     return
-                _feed(h, batch)
-                last, prev = batch[-1][0], batch[-1][6]
-                for row in batch:
-                    yield row[2], row[3], row[4], row[5]
-                continue
-            for row in batch:
+                rest = batch[len(below):]
+            for row in rest:
                 seq, _at, kind, ref, field, value, mac = row
                 if seq != last + 1:
                     self._fail(f"state log entry {last + 1} is missing (next is {seq})")
                     return
-                if seq <= wm.state_seq:
-                    _feed(h, [row])
-                elif not self._state_anchor(last, prev, h):
+                want = state_mac(key, kind, ref, field, value, prev)
+                if not hmac.compare_digest(want, str(mac)):
+                    self._fail(f"state log entry {seq} ({kind} {ref} {field} {value}) was "
+                               f"altered or forged: its keyed MAC does not match")  # fmt: skip
                     return
-                else:
-                    want = state_mac(key, kind, ref, field, value, prev)
-                    if not hmac.compare_digest(want, str(mac)):
-                        self._fail(f"state log entry {seq} ({kind} {ref} {field} {value}) was "
-                                   f"altered or forged: its keyed MAC does not match")  # fmt: skip
-                        return
-                    h.update((repr(row) + "\n").encode("utf-8", "surrogatepass"))
                 prev, last = str(mac), seq
-                yield kind, ref, field, value
-        if last <= wm.state_seq and not self._state_anchor(last, prev, h):
+            _feed(h, rest)
+        if not anchored and not self._state_anchor(last, prev, h):
             return
         self._state_end = (last, prev, h.hexdigest())
 
     def _state_anchor(self, last: int, prev: str | None, h: Any) -> bool:
-        """At the watermark: the prefix is exactly the sealed one (checked once)."""
+        """At the watermark: the prefix is exactly the sealed one."""
         wm = self.wm
-        if getattr(self, "_anchored", False):
-            return True
-        self._anchored = True
         if last != wm.state_seq or prev != wm.state_mac:
             self._fail(f"state log entry {wm.state_seq} is not the one verified before "
                        f"(the log was cut or rewritten at the verified watermark)")  # fmt: skip
@@ -230,27 +228,29 @@ class LogWalk:
         anchored = False
         cur = self.conn.execute(f"SELECT {DECISION_COLUMNS} FROM decisions ORDER BY seq")
         while batch := cur.fetchmany(_BATCH):
-            if batch[-1][0] <= wm.decision_seq:
-                if batch[-1][0] != last + len(batch):
-                    self._fail(f"decisions below the verified watermark ({wm.decision_seq}) "
-                               f"were deleted or inserted", last + 1)  # fmt: skip
+            rest = batch
+            if not anchored:
+                below = batch if batch[-1][0] <= wm.decision_seq else [
+                    r for r in batch if r[0] <= wm.decision_seq]  # fmt: skip
+                if below:
+                    if below[-1][0] != last + len(below):
+                        self._fail(f"decisions below the verified watermark "
+                                   f"({wm.decision_seq}) were deleted or inserted",
+                                   last + 1)  # fmt: skip
+                        return
+                    _feed(h, below)
+                    last, prev = below[-1][0], below[-1][14]
+                if len(below) == len(batch):
+                    continue
+                anchored = True
+                if not self._decision_anchor(last, prev, h):
                     return
-                _feed(h, batch)
-                last, prev = batch[-1][0], batch[-1][14]
-                continue
-            for row in batch:
+                rest = batch[len(below):]
+            for row in rest:
                 seq = row[0]
                 if seq != last + 1:
                     self._fail(f"entry {last + 1} is missing (next is {seq})", last + 1)
                     return
-                if seq <= wm.decision_seq:
-                    _feed(h, [row])
-                    last, prev = seq, row[14]
-                    continue
-                if not anchored:
-                    anchored = True
-                    if not self._decision_anchor(last, prev, h):
-                        return
                 prev_hash, hh, mac = row[13], row[14], row[15]
                 if prev_hash != prev:
                     self._fail(f"entry {seq} does not link to entry {seq - 1}", seq)
@@ -265,8 +265,8 @@ class LogWalk:
                     self._fail(f"entry {seq} was rewritten without the audit key (its keyed "
                                f"MAC does not match: the chain was recomputed)", seq)  # fmt: skip
                     return
-                h.update((repr(row) + "\n").encode("utf-8", "surrogatepass"))
                 last, prev = seq, hh
+            _feed(h, rest)
         if not anchored and not self._decision_anchor(last, prev, h):
             return
         self.entries, self.head = last, prev
