@@ -172,8 +172,13 @@ def replay_problems(conn: Connection) -> list[str]:
         for (member,) in conn.execute("SELECT side || record_id FROM group_members "
                                       "WHERE group_id = ?", (gid,)):  # fmt: skip
             t_members[gid].add(member)
-    for gid in sorted(set(g_state) | {g for g in t_state if g > legacy}
-                      | {g for g in flagged if g in t_members}):  # fmt: skip
+    # The groups that can yield a line: a state that differs, a legacy group, members that
+    # differ (of a group the log or the table knows); every other group agrees.
+    candidates = {g for g, v in g_state.items() if t_state.get(g, None) != v or g <= legacy}
+    candidates.update(g for g, v in t_state.items()
+                      if g > legacy and v is not None and g not in g_state)  # fmt: skip
+    candidates.update(g for g in flagged if g in g_state or g in t_state or g in t_members)
+    for gid in sorted(candidates):
         logged, table = g_state.get(gid), t_state.get(gid)
         if logged != table:
             out.append(f"group {gid}: the state log says {_state(logged)}, "
