@@ -241,3 +241,12 @@ def test_verify_full_flag(marked: tuple[Store, int], capsys: pytest.CaptureFixtu
             main(["--store", path, *args])
         assert done.value.code == 1
         assert "BROKEN" in capsys.readouterr().err
+
+
+def test_a_watermark_of_another_version_means_a_full_walk(marked: tuple[Store, int]) -> None:
+    store, _sid = marked
+    _set_wm(store, json.dumps(dict(_wm(store), v=1)))
+    report = _cheap(store)
+    assert report.ok and report.full  # walked everything, as without a watermark
+    assert verify_service.keep_watermark(store, report)
+    assert _wm(store)["v"] == watermark.VERSION and not _cheap(store).full

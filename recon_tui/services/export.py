@@ -29,8 +29,11 @@ timestamps from a per-day cache, each JSON item by ``orjson``, the CSV rows by t
 module in chunks of a few thousand rows, and the workbook from that same CSV text in a
 child process (see :class:`_Sheets`), which keeps the second core busy. The files are
 byte for byte what the earlier SQL-formatted export wrote (``tests/test_export_equivalence.py``).
-``bench/export.py`` measures it; most of a large export's time is the store's own audit
-check, which the export runs first.
+``bench/export.py`` measures it. The store's own audit check runs first, in the same
+snapshot, and the export is refused on any problem; it is the cheap check
+(``verify_all(full=False)``: the logs walked only after the verified watermark of
+:mod:`recon_tui.store.watermark`, the tables against the whole log), and a passing export
+moves the watermark on.
 
 **Spreadsheet safety.** CSV and XLSX cells that a spreadsheet would read as a formula
 (text starting with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading single quote, as

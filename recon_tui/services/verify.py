@@ -168,6 +168,8 @@ def _verify(conn: Connection, full: bool) -> AuditReport:
     keyed = ak is not None and has_state_log(conn)
     was = watermark.read_text(conn) if keyed else None
     wm = watermark.unseal(ak, was) if ak is not None and keyed and was is not None else None
+    if not full and wm is None and was is not None and watermark.other_version(was):
+        full = True  # another version's watermark: a full walk seals one of ours
     if not full and wm is None and was is not None:
         # A watermark that does not unseal was written without the audit key: report it
         # (the full walk replaces it once everything else checks out).

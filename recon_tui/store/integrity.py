@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -118,14 +118,17 @@ def _members_text(members: Iterable[str]) -> str:
     return ", ".join(ms) if ms else "none"
 
 
-def _last_events(conn: Connection, kind: str, above: int = -1) -> Iterator[tuple[int, str, Any]]:
-    """``(ref, field, value)`` of each ref's newest state-log event of ``kind`` (the row of
-    ``max(seq)``: SQLite takes bare columns from the row of a lone ``max()``): what replaying
-    the log in order leaves of it, computed in C."""
-    yield from conn.execute(
-        "SELECT ref, field, value FROM (SELECT ref, field, value, max(seq) FROM state_log "
-        "WHERE kind = ? AND ref > ? GROUP BY ref)", (kind, above),
-    )  # fmt: skip
+def _last_events(conn: Connection) -> dict[str, dict[int, tuple[str, Any]]]:
+    """Per kind (group, session, record), each ref's newest state-log event ``(field,
+    value)`` (the row of ``max(seq)``: SQLite takes bare columns from the row of a lone
+    ``max()``): what replaying the log in order leaves of it, in one pass computed in C."""
+    out: dict[str, dict[int, tuple[str, Any]]] = {"group": {}, "session": {}, "record": {}}
+    for kind, ref, field, value in conn.execute(
+        "SELECT kind, ref, field, value FROM (SELECT kind, ref, field, value, max(seq) "
+        "FROM state_log WHERE kind IN ('group', 'session', 'record') GROUP BY kind, ref)"
+    ):
+        out[kind][ref] = (field, value)
+    return out
 
 
 def replay_problems(conn: Connection) -> list[str]:
@@ -142,11 +145,13 @@ def replay_problems(conn: Connection) -> list[str]:
     legacy = since["group"]
     extra_gids, missing_gids = _member_differences(conn, legacy)
     flagged = extra_gids | missing_gids
+    last = _last_events(conn)
     g_state = {ref: value if field == "state" else None
-               for ref, field, value in _last_events(conn, "group")}  # fmt: skip
+               for ref, (field, value) in last["group"].items()}  # fmt: skip
     s_state = {ref: value if field == "state" else None
-               for ref, field, value in _last_events(conn, "session")}  # fmt: skip
-    r_version: dict[int, str] = {ref: value for ref, _f, value in _last_events(conn, "record")}
+               for ref, (field, value) in last["session"].items()}  # fmt: skip
+    r_version: dict[int, str] = {ref: value for ref, (_f, value) in last["record"].items()}
+    del last
     g_members: dict[int, set[str]] = defaultdict(set)
     # Each member's last logged event per (legacy) group.
     g_last: dict[int, dict[str, bool]] = defaultdict(dict)

@@ -7,10 +7,11 @@ after it (``recon-tui verify`` still walks everything, and ``--full`` forces it)
 - ``state_seq``/``state_mac``: the last state-log row checked, and its chain MAC;
 - ``decision_seq``/``decision_hash``: the last decision checked, and its chain hash;
 - ``state_digest``/``decision_digest``: SHA-256 over every row up to those positions, all
-  columns (``repr`` of each row tuple and a newline, in seq order: about a tenth of the
-  cost of recomputing the rows' HMACs, as it is one C-level hash over the fetched rows);
+  columns (each row as its SQL ``quote()``d columns, comma-joined, and a newline, in seq
+  order: the lines are made by SQLite and hashed a batch at a time, a small fraction of
+  the cost of recomputing the rows' HMACs and hashes);
 - ``mac``: HMAC-SHA256 under the audit key of all of the above with a domain tag of its
-  own (``watermark|v1|``) and the key's keyed-from point.
+  own (``watermark|v2|``) and the key's keyed-from point.
 
 **The cheap walk** (:class:`LogWalk`, used by ``verify_all(full=False)``) reads every row
 once: rows up to the watermark are only hashed into the prefix digest, which must equal
@@ -34,7 +35,8 @@ by SQLCipher as it is read, and the full walk still checks the pages nobody read
      MAC; an old sealed watermark replayed from a copy only ever points *lower* (or at the
      same place), so more is checked, never less;
    - *rolling it back*: harmless by construction: a lower watermark means more rows are
-     walked in full; a missing one means a full walk (and a new watermark after it);
+     walked in full; a missing one, or one of another layout version, means a full walk
+     (and a new watermark after it);
    - *replacing verified rows below it* (an older version of a log page, a page from a
      copy): every row up to the watermark is in the sealed prefix digest, so any change,
      deletion or insertion below it fails the digest; the row at the watermark must carry
@@ -80,6 +82,9 @@ from recon_tui.store.audit import GENESIS, AuditKey, entry_hash, entry_mac, stat
 from recon_tui.store.db import Connection
 
 META_KEY = "audit_watermark"
+VERSION = 2
+"""Of the record's layout and digest (1: rows' Python ``repr``); another version is treated
+as no watermark: a full walk, then a new one (it can only ever make a check walk more)."""
 _BATCH = 20_000
 
 STATE_COLUMNS = "seq, at_us, kind, ref, field, value, mac"
@@ -104,13 +109,14 @@ class Watermark:
 def _payload(ak: AuditKey, wm: Watermark) -> bytes:
     fields = [ak.from_seq, wm.state_seq, wm.state_mac, wm.state_digest, wm.decision_seq,
               wm.decision_hash, wm.decision_digest]  # fmt: skip
-    return b"watermark|v1|" + json.dumps(fields, separators=(",", ":")).encode("utf-8")
+    return (f"watermark|v{VERSION}|".encode() + json.dumps(fields, separators=(",", ":"))
+            .encode("utf-8"))  # fmt: skip
 
 
 def seal(ak: AuditKey, wm: Watermark) -> str:
     """The watermark as its meta record: its fields and their MAC under the audit key."""
     mac = hmac.digest(ak.key, _payload(ak, wm), "sha256").hex()
-    return json.dumps({"v": 1, **asdict(wm), "mac": mac}, separators=(",", ":"))
+    return json.dumps({"v": VERSION, **asdict(wm), "mac": mac}, separators=(",", ":"))
 
 
 def read_text(conn: Connection) -> str | None:
@@ -119,11 +125,20 @@ def read_text(conn: Connection) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
+def other_version(text: str) -> bool:
+    """Whether a meta record is a well-formed watermark of another version than ours."""
+    try:
+        d = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(d, dict) and isinstance(d.get("v"), int) and d["v"] != VERSION
+
+
 def unseal(ak: AuditKey, text: str) -> Watermark | None:
     """The watermark of a meta record, or ``None`` when it is malformed or its MAC fails."""
     try:
         d = json.loads(text)
-        if not isinstance(d, dict) or d.get("v") != 1:
+        if not isinstance(d, dict) or d.get("v") != VERSION:
             return None
         wm = Watermark(int(d["state_seq"]), d["state_mac"], str(d["state_digest"]),
                        int(d["decision_seq"]), str(d["decision_hash"]),
@@ -137,19 +152,42 @@ def unseal(ak: AuditKey, text: str) -> Watermark | None:
     return wm if hmac.compare_digest(want, mac) else None
 
 
-def _feed(h: Any, rows: list[Any]) -> None:
-    # repr of ints, text and None is exact and unambiguous (text is quoted and escaped), and
-    # map/join/encode run in C: one hash update per batch, not per row.
-    h.update(("\n".join(map(repr, rows)) + "\n").encode("utf-8", "surrogatepass"))
+def _line(columns: str) -> str:
+    """SQL for one row as the digest's line: every column ``quote()``d (SQL literals: text
+    quoted with its quotes doubled, NULL bare, numbers exact), comma-joined, so the lines
+    are self-delimiting and built in C."""
+    return "||','||".join(f"quote({c.strip()})" for c in columns.split(","))
+
+
+STATE_LINE = _line(STATE_COLUMNS)
+DECISION_LINE = _line(DECISION_COLUMNS)
+_TOP = 2**62
+
+
+def _lines(h: Any, text: list[str]) -> None:
+    h.update(("\n".join(text) + "\n").encode("utf-8", "surrogatepass"))
+
+
+def _prefix(conn: Connection, table: str, tail: str, line: str, upto: int,
+            h: Any) -> tuple[int, int, Any]:  # fmt: skip
+    """Hash the rows of ``table`` with ``seq <= upto`` into ``h``, a batch at a time;
+    returns (how many, the last seq, the last row's ``tail`` column)."""
+    n, last, value = 0, 0, None
+    cur = conn.execute(f"SELECT seq, {tail}, {line} FROM {table} WHERE seq <= ? ORDER BY seq",
+                       (upto,))  # fmt: skip
+    while batch := cur.fetchmany(_BATCH):
+        _lines(h, [r[2] for r in batch])
+        n += len(batch)
+        last, value = batch[-1][0], batch[-1][1]
+    return n, last, value
 
 
 class LogWalk:
-    """One pass over both logs for the cheap check: the prefix up to the watermark hashed,
-    the rest checked row by row, and the new watermark worked out on the way.
-
-    :meth:`state_log` and :meth:`decisions` check the two logs (the replay of the tables
-    reads them in SQL, see :func:`recon_tui.store.integrity.replay_problems`). Problems are
-    kept in :attr:`problem` (the first one; the walk stops there).
+    """One pass over both logs for the cheap check: the prefix up to the watermark hashed
+    (its lines made by SQL), the rest checked row by row, the new watermark worked out on
+    the way. :meth:`state_log` and :meth:`decisions` check the two logs (the replay of the
+    tables reads them in SQL, see :func:`recon_tui.store.integrity.replay_problems`).
+    Problems are kept in :attr:`problem` (the first one; the walk stops there).
     """
 
     def __init__(self, conn: Connection, ak: AuditKey, wm: Watermark) -> None:
@@ -168,30 +206,23 @@ class LogWalk:
         """Check the state log: the prefix by digest, the rest row by row by its HMAC."""
         wm, key = self.wm, self.ak.key
         h = hashlib.sha256()
-        prev: str | None = None
-        last = 0
-        anchored = False
-        cur = self.conn.execute(f"SELECT {STATE_COLUMNS} FROM state_log ORDER BY seq")
+        n, last, prev = _prefix(self.conn, "state_log", "mac", STATE_LINE, wm.state_seq, h)
+        if n != last:
+            self._fail(f"state log entries below the verified watermark ({wm.state_seq}) "
+                       f"were deleted or inserted")  # fmt: skip
+            return
+        if last != wm.state_seq or prev != wm.state_mac:
+            self._fail(f"state log entry {wm.state_seq} is not the one verified before "
+                       f"(the log was cut or rewritten at the verified watermark)")  # fmt: skip
+            return
+        if not hmac.compare_digest(h.hexdigest(), wm.state_digest):
+            self._fail(f"state log entries up to {wm.state_seq} were changed after they were "
+                       f"verified (their digest does not match the sealed watermark)")  # fmt: skip
+            return
+        cur = self.conn.execute(f"SELECT {STATE_COLUMNS}, {STATE_LINE} FROM state_log "
+                                "WHERE seq > ? ORDER BY seq", (wm.state_seq,))  # fmt: skip
         while batch := cur.fetchmany(_BATCH):
-            rest = batch
-            if not anchored:
-                below = batch if batch[-1][0] <= wm.state_seq else [
-                    r for r in batch if r[0] <= wm.state_seq]  # fmt: skip
-                if below:  # below the watermark: hashed only, a batch at a time
-                    if below[-1][0] != last + len(below):
-                        self._fail(f"state log entries below the verified watermark "
-                                   f"({wm.state_seq}) were deleted or inserted")  # fmt: skip
-                        return
-                    _feed(h, below)
-                    last, prev = below[-1][0], below[-1][6]
-                if len(below) == len(batch):
-                    continue
-                anchored = True
-                if not self._state_anchor(last, prev, h):
-                    return
-                rest = batch[len(below):]
-            for row in rest:
-                seq, _at, kind, ref, field, value, mac = row
+            for seq, _at, kind, ref, field, value, mac, _line_text in batch:
                 if seq != last + 1:
                     self._fail(f"state log entry {last + 1} is missing (next is {seq})")
                     return
@@ -201,52 +232,35 @@ class LogWalk:
                                f"altered or forged: its keyed MAC does not match")  # fmt: skip
                     return
                 prev, last = str(mac), seq
-            _feed(h, rest)
-        if not anchored and not self._state_anchor(last, prev, h):
-            return
+            _lines(h, [r[7] for r in batch])
         self._state_end = (last, prev, h.hexdigest())
-
-    def _state_anchor(self, last: int, prev: str | None, h: Any) -> bool:
-        """At the watermark: the prefix is exactly the sealed one."""
-        wm = self.wm
-        if last != wm.state_seq or prev != wm.state_mac:
-            self._fail(f"state log entry {wm.state_seq} is not the one verified before "
-                       f"(the log was cut or rewritten at the verified watermark)")  # fmt: skip
-            return False
-        if not hmac.compare_digest(h.hexdigest(), wm.state_digest):
-            self._fail(f"state log entries up to {wm.state_seq} were changed after they were "
-                       f"verified (their digest does not match the sealed watermark)")  # fmt: skip
-            return False
-        return True
 
     # -- the decisions log
     def decisions(self) -> None:
         """Check the decisions log: the prefix by digest, the rest link by link."""
         wm, ak = self.wm, self.ak
         h = hashlib.sha256()
-        prev, last = GENESIS, 0
-        anchored = False
-        cur = self.conn.execute(f"SELECT {DECISION_COLUMNS} FROM decisions ORDER BY seq")
+        n, last, prev = _prefix(self.conn, "decisions", "hash", DECISION_LINE, wm.decision_seq,
+                                h)  # fmt: skip
+        prev = prev if last else GENESIS
+        if n != last:
+            self._fail(f"decisions below the verified watermark ({wm.decision_seq}) were "
+                       f"deleted or inserted", min(n, last) + 1)  # fmt: skip
+            return
+        if last != wm.decision_seq or prev != wm.decision_hash:
+            self._fail(f"decision {wm.decision_seq} is not the one verified before (the log "
+                       f"was cut or rewritten at the verified watermark)",
+                       wm.decision_seq or 1)  # fmt: skip
+            return
+        if not hmac.compare_digest(h.hexdigest(), wm.decision_digest):
+            self._fail(f"decisions up to {wm.decision_seq} were changed after they were "
+                       f"verified (their digest does not match the sealed watermark)",
+                       wm.decision_seq)  # fmt: skip
+            return
+        cur = self.conn.execute(f"SELECT {DECISION_COLUMNS}, {DECISION_LINE} FROM decisions "
+                                "WHERE seq > ? ORDER BY seq", (wm.decision_seq,))  # fmt: skip
         while batch := cur.fetchmany(_BATCH):
-            rest = batch
-            if not anchored:
-                below = batch if batch[-1][0] <= wm.decision_seq else [
-                    r for r in batch if r[0] <= wm.decision_seq]  # fmt: skip
-                if below:
-                    if below[-1][0] != last + len(below):
-                        self._fail(f"decisions below the verified watermark "
-                                   f"({wm.decision_seq}) were deleted or inserted",
-                                   last + 1)  # fmt: skip
-                        return
-                    _feed(h, below)
-                    last, prev = below[-1][0], below[-1][14]
-                if len(below) == len(batch):
-                    continue
-                anchored = True
-                if not self._decision_anchor(last, prev, h):
-                    return
-                rest = batch[len(below):]
-            for row in rest:
+            for row in batch:
                 seq = row[0]
                 if seq != last + 1:
                     self._fail(f"entry {last + 1} is missing (next is {seq})", last + 1)
@@ -266,25 +280,9 @@ class LogWalk:
                                f"MAC does not match: the chain was recomputed)", seq)  # fmt: skip
                     return
                 last, prev = seq, hh
-            _feed(h, rest)
-        if not anchored and not self._decision_anchor(last, prev, h):
-            return
+            _lines(h, [r[16] for r in batch])
         self.entries, self.head = last, prev
         self._decision_end = (last, prev, h.hexdigest())
-
-    def _decision_anchor(self, last: int, prev: str, h: Any) -> bool:
-        wm = self.wm
-        if last != wm.decision_seq or prev != wm.decision_hash:
-            self._fail(f"decision {wm.decision_seq} is not the one verified before (the log "
-                       f"was cut or rewritten at the verified watermark)",
-                       wm.decision_seq or 1)  # fmt: skip
-            return False
-        if not hmac.compare_digest(h.hexdigest(), wm.decision_digest):
-            self._fail(f"decisions up to {wm.decision_seq} were changed after they were "
-                       f"verified (their digest does not match the sealed watermark)",
-                       wm.decision_seq)  # fmt: skip
-            return False
-        return True
 
     def _fail(self, problem: str, at: int | None = None) -> None:
         if self.problem is None:
@@ -301,21 +299,14 @@ class LogWalk:
 def full_watermark(conn: Connection) -> Watermark:
     """The watermark at the logs' heads, digests computed from every row (after a full
     walk has checked them; the caller's read transaction keeps it the same state)."""
-    out: list[Any] = []
-    for table, cols, value_at in (("state_log", STATE_COLUMNS, 6),
-                                  ("decisions", DECISION_COLUMNS, 14)):  # fmt: skip
-        h = hashlib.sha256()
-        last, tail = 0, None
-        try:
-            cur = conn.execute(f"SELECT {cols} FROM {table} ORDER BY seq")
-        except Exception:  # no state log (a legacy store): an empty one
-            cur = None
-        while cur is not None and (batch := cur.fetchmany(_BATCH)):
-            _feed(h, batch)
-            last, tail = batch[-1][0], batch[-1][value_at]
-        out.append((last, tail, h.hexdigest()))
-    (s_seq, s_mac, s_dig), (d_seq, d_hash, d_dig) = out
-    return Watermark(s_seq, s_mac, s_dig, d_seq, d_hash or GENESIS, d_dig)
+    s_dig, d_dig = hashlib.sha256(), hashlib.sha256()
+    try:
+        _n, s_seq, s_mac = _prefix(conn, "state_log", "mac", STATE_LINE, _TOP, s_dig)
+    except Exception:  # no state log (a legacy store): an empty one
+        s_seq, s_mac = 0, None
+    _n, d_seq, d_hash = _prefix(conn, "decisions", "hash", DECISION_LINE, _TOP, d_dig)
+    return Watermark(s_seq, s_mac, s_dig.hexdigest(), d_seq, d_hash or GENESIS,
+                     d_dig.hexdigest())  # fmt: skip
 
 
 def save(store: Any, ak: AuditKey, wm: Watermark, expected: str | None) -> bool:
