@@ -200,14 +200,16 @@ def main() -> None:
 
 
 def seal(path: Path) -> float:
-    """Seal the verified watermark when the store has none (a full walk, here in the parent
-    so that neither its time nor its memory is the export's); returns the seconds it took."""
+    """Seal the verified watermark when the store has none of this version (a full walk,
+    here in the parent so that neither its time nor its memory is the export's); returns
+    the seconds it took."""
     from recon_tui.services import verify
     from recon_tui.store import Store, watermark
 
     store = Store.open(path, passphrase=PASS)
     try:
-        if watermark.read_text(store.conn) is not None:
+        text = watermark.read_text(store.conn)
+        if text is not None and not watermark.other_version(text):
             return 0.0
         t = time.perf_counter()
         verify.verify_store(store)
