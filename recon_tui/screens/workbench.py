@@ -247,14 +247,14 @@ class WorkbenchScreen(Screen[None]):
         if cand is None:
             self.notify("no suggestion for this item", severity="warning")
             return
-        candidates = self.services.candidates
-        # Competing suggestions of these records go with a confirm (that is what choosing
-        # one means): no question, but the message says how many, and undo restores them.
-        lost = len(self.services.decisions.dissolves(self.pair.name, list(cand.ids),
-                                                     keep=cand.group_id))  # fmt: skip
-        also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
+        candidates, decisions = self.services.candidates, self.services.decisions
 
-        def confirm() -> str:
+        def confirm() -> str:  # in the worker: both reads and the write leave the UI free
+            # Competing suggestions of these records go with a confirm (that is what
+            # choosing one means): no question, but the message says how many, and undo
+            # restores them.
+            lost = len(decisions.dissolves(self.pair.name, list(cand.ids), keep=cand.group_id))
+            also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
             gid = candidates.accept(self.pair.name, cand)
             return f"confirmed group {gid} (score {cand.score:.2f}){also}"
 
