@@ -288,6 +288,8 @@ class RecordPane(ScrollView, can_focus=True):
         self._announce()
 
     def _announce(self, force: bool = False) -> None:
+        if not self._rows and not self._at_end:
+            return  # nothing read yet (focused before the first page): no news
         row = self.row_at(self.cursor) if self._rows else None
         rid = row.id if row else None
         if force or rid != self._last_row_id:
