@@ -282,10 +282,22 @@ class RecordPane(ScrollView, can_focus=True):
     # --- cursor ----------------------------------------------------------------------------
 
     def watch_cursor(self, old: int, new: int) -> None:
+        top, window = self.scroll_offset.y, self._window_id()
         self._ensure(new, new + 1)
         self.scroll_to_region(Region(0, new, 1, 1), animate=False, immediate=True)
-        self.refresh()
+        if self.scroll_offset.y == top and self._window_id() == window:
+            # The view did not move: only the two cursor lines change (a full repaint of
+            # the pane per arrow key was most of a move's cost).
+            self.refresh_line(old)
+            self.refresh_line(new)
+        else:
+            self.refresh()
         self._announce()
+
+    def _window_id(self) -> tuple[int, int | None]:
+        """Where the window starts and with which row: same, and each loaded index still
+        holds the row it held (the window only grew at its end)."""
+        return self._base, self._rows[0].id if self._rows else None
 
     def _announce(self, force: bool = False) -> None:
         if not self._rows and not self._at_end:
