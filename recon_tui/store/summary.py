@@ -84,9 +84,11 @@ def side_aging(conn: Connection, pair: str, side: str, now_us: int,
       index per state: the last month's rows only.
     - The oldest bucket is the maintained per-asset total (``pair_totals``, live rows
       only) less the newer buckets.
-    - The oldest break of each asset is the first row met walking the same index from
-      the oldest ts, which stops as soon as every asset with a break has been seen
-      (immediately, unless an asset's breaks are all far younger than another's).
+    - The oldest break of an asset whose breaks are all of the last month comes with
+      those ranges; for the others it is the first row met walking the same index from
+      the oldest ts, which stops as soon as each of them has been seen (at once, unless
+      one asset's old breaks are far younger than another's: then the walk reads the
+      rows between).
     """
     out = SideAging()
     marks = ", ".join("?" * len(states))
@@ -104,17 +106,26 @@ def side_aging(conn: Connection, pair: str, side: str, now_us: int,
     # ts > now - (bound_k + 1) days; older than the last bound is the oldest bucket.
     edges = [now_us - (b + 1) * DAY_US for b in AGE_BOUNDS_DAYS]
     case = f"CASE WHEN ts_us > {edges[0]} THEN 0 WHEN ts_us > {edges[1]} THEN 1 ELSE 2 END"
+    recent: dict[tuple[str, str], int] = {}
+    """(state, asset) -> the oldest break of the last month."""
     for state in states:
-        for asset, b, n in conn.execute(
-            f"SELECT asset, {case}, count(*) FROM pair_states WHERE pair = ? AND side = ? "
-            "AND state = ? AND live = 1 AND ts_us > ? GROUP BY 1, 2",
+        for asset, b, n, oldest in conn.execute(
+            f"SELECT asset, {case}, count(*), min(ts_us) FROM pair_states WHERE pair = ? "
+            "AND side = ? AND state = ? AND live = 1 AND ts_us > ? GROUP BY 1, 2",
             (pair, side, state, edges[-1]),
         ):  # fmt: skip
             out.aging.setdefault(asset, [0, 0, 0, 0])[b] += int(n)
+            key = (state, asset)
+            recent[key] = min(int(oldest), recent.get(key, int(oldest)))
     for asset, buckets in out.aging.items():
         buckets[3] = totals.get(asset, 0) - sum(buckets[:3])
+    old_assets = {a for a, buckets in out.aging.items() if buckets[3] > 0}
+    for (_, asset), ts in recent.items():
+        if asset not in old_assets and ts < out.oldest_us.get(asset, ts + 1):
+            out.oldest_us[asset] = ts  # all its breaks are of the last month: known
     for state in states:
-        wanted = set(present.get(state, ()))
+        # Only assets with breaks older than a month need the walk.
+        wanted = set(present.get(state, ())) & old_assets
         if not wanted:
             continue
         cur = conn.execute(
