@@ -80,11 +80,15 @@ _TOTALS = (
 )
 
 
-def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]]) -> None:
+def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]],
+               parts: Sequence[tuple[int, int, int]] | None = None) -> None:  # fmt: skip
     """Admit ``rows`` (record rows of one source just inserted, in order, with the
     consecutive ids ``first_id``..), to every pair whose side takes them, as ``open``, and
     count them in ``pair_totals`` and ``source_totals``: the same result as
-    :func:`admit_range` over those ids, without reading them back."""
+    :func:`admit_range` over those ids, without reading them back.
+
+    ``parts``, when given, is :func:`amount_parts` of each row's amount, worked out by
+    the batch's producer (``records.prepare_batch``) so the writer need not."""
     if not rows:
         return
     sides: list[tuple[str, str, str, str | None]] = []  # (pair, side, source, account)
@@ -117,21 +121,25 @@ def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]]) -
             elif name in done:
                 continue
             done.add(name)
-            amount = row[_AMOUNT]
-            parts = parts_of.get(amount)
             if parts is None:
-                parts = parts_of[amount] = amount_parts(amount)
+                amount = row[_AMOUNT]
+                split = parts_of.get(amount)
+                if split is None:
+                    split = parts_of[amount] = amount_parts(amount)
+            else:
+                split = parts[offset]
             asset = row[_ASSET]
-            states.append((name, rid, code, row[_TS], row[_AMOUNT_E8], asset, *parts))
+            units, nano, atto = split
+            states.append((name, rid, code, row[_TS], row[_AMOUNT_E8], asset, units, nano, atto))
             key = (name, code, asset)
             t = totals.get(key)
             if t is None:
-                totals[key] = [1, parts[0], parts[1], parts[2]]
+                totals[key] = [1, units, nano, atto]
             else:
                 t[0] += 1
-                t[1] += parts[0]
-                t[2] += parts[1]
-                t[3] += parts[2]
+                t[1] += units
+                t[2] += nano
+                t[3] += atto
     if states:
         if len({s[0] for s in states}) > 1:
             states.sort(key=lambda s: s[0])  # one pair's rows together: PK order (pair, id)

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from recon_tui.model import Price, Record, Side, _json_default, canonical_amount, dumps
-from recon_tui.store.admission import admit_rows
+from recon_tui.store.admission import admit_rows, amount_parts
 from recon_tui.store.db import Connection, Store, now_us
 
 _E8 = Decimal(100_000_000)
@@ -155,6 +155,9 @@ class PreparedBatch:
     prices: list[tuple[Any, ...]]
     cursor: dict[str, Any] | None = None
     set_cursor: bool = False
+    parts: list[tuple[int, int, int]] | None = None
+    """Each row's amount split as admission stores it (``admission.amount_parts``),
+    worked out here with the rest of the conversion, so the writer does not."""
 
 
 def prepare_batch(
@@ -181,7 +184,21 @@ def prepare_batch(
         (p.base, p.quote, p.interval, ts_to_us(p.ts), canonical_amount(p.close), p.source)
         for p in prices
     ]
-    return PreparedBatch(source, rows, list(removed), price_rows, cursor, set_cursor)
+    return PreparedBatch(source, rows, list(removed), price_rows, cursor, set_cursor,
+                         row_parts(rows))
+
+
+def row_parts(rows: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
+    """``admission.amount_parts`` of each row's amount (amounts repeat: computed once)."""
+    seen: dict[str, tuple[int, int, int]] = {}
+    out = []
+    for row in rows:
+        amount = row[7]
+        parts = seen.get(amount)
+        if parts is None:
+            parts = seen[amount] = amount_parts(amount)
+        out.append(parts)
+    return out
 
 
 def apply_batch(
@@ -240,7 +257,10 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
             result.changed_ids.extend(range(before + 1, after + 1))
             # Per-pair state and the totals of the new records, in this transaction, from
             # the rows in hand (admission.admit_rows: the same as admit_range's SQL).
-            admit_rows(conn, before + 1, inserts)
+            if batch.parts is not None and len(inserts) == len(rows):
+                admit_rows(conn, before + 1, inserts, batch.parts)
+            else:
+                admit_rows(conn, before + 1, inserts)
         if updates:
             conn.executemany(_UPDATE, updates)
             result.changed = len(updates)
