@@ -235,10 +235,19 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
         existing = _existing(conn, source, [row[1] for row in rows]) if known_source else {}
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        for row in rows:
+        # Each inserted row's amount parts (worked out by prepare_batch), for admission.
+        parts = batch.parts
+        insert_parts: list[tuple[int, int, int]] | None
+        if not existing:  # all new: the batch's rows as they are
+            inserts, insert_parts = rows, parts
+        else:
+            insert_parts = [] if parts is not None else None
+        for i, row in enumerate(rows if existing else ()):
             known = existing.get(row[1])
             if known is None:
                 inserts.append(row)
+                if insert_parts is not None and parts is not None:
+                    insert_parts.append(parts[i])
             elif known[1] != row[-1] or known[2]:
                 updates.append((*row[2:], now, rev, source, row[1]))
                 result.changed_ids.append(known[0])
@@ -257,10 +266,7 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
             result.changed_ids.extend(range(before + 1, after + 1))
             # Per-pair state and the totals of the new records, in this transaction, from
             # the rows in hand (admission.admit_rows: the same as admit_range's SQL).
-            if batch.parts is not None and len(inserts) == len(rows):
-                admit_rows(conn, before + 1, inserts, batch.parts)
-            else:
-                admit_rows(conn, before + 1, inserts)
+            admit_rows(conn, before + 1, inserts, insert_parts)
         if updates:
             conn.executemany(_UPDATE, updates)
             result.changed = len(updates)
