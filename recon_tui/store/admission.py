@@ -117,7 +117,7 @@ def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]],
     takers_of: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
     states: list[tuple[Any, ...]] = []
     totals: dict[tuple[str, str, str], list[int]] = {}
-    live = Counter(row[_SOURCE] for row in rows)
+    live = Counter(map(itemgetter(_SOURCE), rows))
     parts_of: dict[str, tuple[int, int, int]] = {}  # amounts repeat (round payouts, fees)
     first = first_id
     for offset, row in enumerate(rows):
