@@ -35,7 +35,7 @@ from recon_tui.demo_source import BATCH as DEMO_BATCH
 from recon_tui.model import SourcePair
 from recon_tui.services.prefetch import prefetch
 from recon_tui.store import Store
-from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
+from recon_tui.store.records import PreparedBatch, import_cache, prepare_batch, write_batch
 from recon_tui.store.sources import record_success
 
 BATCH = DEMO_BATCH
@@ -59,7 +59,7 @@ def _batches(world: DemoWorld, name: str) -> Iterator[PreparedBatch]:
 def _write_source(store: Store, name: str, batches: Iterator[PreparedBatch],
                   run: Callable[[str], AbstractContextManager[Any]] | None) -> tuple[int, int]:
     added = changed = 0
-    with run(name) if run else nullcontext() as handle:
+    with import_cache(store), run(name) if run else nullcontext() as handle:
         for ready in batches:
             result = write_batch(store, ready)
             added += result.added
@@ -114,7 +114,9 @@ def _produce(size: int, seed: int, q: Any, parent: int) -> None:
                 return
             except queue.Full:
                 if os.getppid() != parent:  # the writer is gone (killed): stop, quietly
-                    raise SystemExit(0) from None
+                    # os._exit: a normal exit waits for the queue's feeder thread to flush
+                    # into a pipe nobody reads any more, and would hang (holding the world).
+                    os._exit(0)
 
     try:
         from recon_tui import demo

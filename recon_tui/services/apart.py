@@ -20,6 +20,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -54,23 +56,37 @@ def _decode_error(kind: str, payload: Any) -> BaseException:
     return RuntimeError(f"the import process failed:\n{payload}")
 
 
+def _orphaned(parent: int) -> None:
+    """Leave at once when the writer is gone (killed): ``os._exit``, because a normal exit
+    waits for the queue's feeder thread to flush into a pipe nobody reads any more."""
+    os._exit(0)
+
+
+def _watch(parent: int) -> None:
+    while True:
+        time.sleep(_POLL_S)
+        if os.getppid() != parent:
+            _orphaned(parent)
+
+
 def _produce(fn: Callable[..., Iterable[Any]], args: tuple[Any, ...], q: Any,
              parent: int) -> None:  # fmt: skip
+    # A watchdog, since parsing a big file can take a while before the first put.
+    threading.Thread(target=_watch, args=(parent,), daemon=True, name="watch").start()
+
     def put(item: tuple[str, Any, Any]) -> None:
         while True:
             try:
                 q.put(item, timeout=_POLL_S)
                 return
             except queue.Full:
-                if os.getppid() != parent:  # the writer is gone (killed): stop quietly
-                    raise SystemExit(0) from None
+                if os.getppid() != parent:
+                    _orphaned(parent)
 
     try:
         for item in fn(*args):
             put(("item", item, None))
         put(("done", None, None))
-    except SystemExit:
-        raise
     except BaseException as exc:
         put(("error", *_encode_error(exc)))
 

@@ -24,7 +24,13 @@ from recon_tui.services.apart import run_apart
 from recon_tui.services.prefetch import prefetch
 from recon_tui.services.runs import recorded, sync_summary
 from recon_tui.store import Store, StoreError, statements
-from recon_tui.store.records import PreparedBatch, adopt_legacy_ids, prepare_batch, write_batch
+from recon_tui.store.records import (
+    PreparedBatch,
+    adopt_legacy_ids,
+    import_cache,
+    prepare_batch,
+    write_batch,
+)
 from recon_tui.store.sources import (
     SourceInfo,
     get_secrets,
@@ -177,14 +183,20 @@ READ_APART_FROM = 4 * 2**20
 MB, starting the process costs more than it saves)."""
 
 
+READ_APART_ENV = "RECON_TUI_READ_APART_BYTES"
+"""Overrides :data:`READ_APART_FROM` (tests: a small file through the second process)."""
+
+
 def _read_apart(adapter: Adapter) -> bool:
     """Whether this source's batches are read in a second process: a file source (no
     secrets, no network) whose file is big."""
     if adapter.capabilities.paging != "file" or adapter.SECRETS:
         return False
     path = adapter.settings.get("path")
+    limit = os.environ.get(READ_APART_ENV, "")
     try:
-        return bool(path) and os.path.getsize(str(path)) >= READ_APART_FROM
+        return bool(path) and os.path.getsize(str(path)) >= (
+            int(limit) if limit.isdigit() else READ_APART_FROM)
     except OSError:
         return False  # the adapter says what is wrong with the path, in the usual way
 
@@ -250,7 +262,7 @@ def import_file(
     part-way, or a disk that fills, leaves the store exactly as it was.
     """
     try:
-        with store.tx():
+        with import_cache(store), store.tx():
             report = sync_source(store, name, overrides={"path": path}, progress=progress,
                                  on_changes=on_changes, keep_cursor=False)  # fmt: skip
             if not report.ok:
