@@ -35,7 +35,7 @@ from recon_tui.demo_source import BATCH as DEMO_BATCH
 from recon_tui.model import SourcePair
 from recon_tui.services.prefetch import prefetch
 from recon_tui.store import Store
-from recon_tui.store.records import PreparedBatch, import_cache, prepare_batch, write_batch
+from recon_tui.store.records import PreparedBatch, prepare_batch, write_batch
 from recon_tui.store.sources import record_success
 
 BATCH = DEMO_BATCH
@@ -59,7 +59,7 @@ def _batches(world: DemoWorld, name: str) -> Iterator[PreparedBatch]:
 def _write_source(store: Store, name: str, batches: Iterator[PreparedBatch],
                   run: Callable[[str], AbstractContextManager[Any]] | None) -> tuple[int, int]:
     added = changed = 0
-    with import_cache(store), run(name) if run else nullcontext() as handle:
+    with run(name) if run else nullcontext() as handle:
         for ready in batches:
             result = write_batch(store, ready)
             added += result.added

@@ -221,10 +221,12 @@ def apply_batch(
 
 
 IMPORT_CACHE_MIB = 256
-"""Page cache of the writing connection during a big import or the demo load (the store's
-default is 64 MiB). Measured with a 300k-row CSV import: 42.9 -> 38.5 us of writer CPU per
+"""Page cache of the writing connection during a file import (the store's default is
+64 MiB). Measured with a 300k-row CSV import: 42.9 -> 38.5 us of writer CPU per
 record at 512 MiB (fewer evicted index pages read back and decrypted). Only what is used
-is allocated, and it is given back when the import ends."""
+is allocated, and it is given back when the import ends. Not used by the demo load: there
+its CPU gain did not show (833k records: 48.4 -> 47.3 s of writer CPU, noise at load 10)
+and the writer's peak went from 154 to 368 MB, which the demo's 1.5 GB budget needs."""
 
 
 @contextlib.contextmanager
