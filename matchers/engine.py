@@ -78,7 +78,7 @@ from rapidfuzz import fuzz
 
 from recon_tui.model import Price, Record, canonical_amount
 
-from . import contra, crossasset, exact, groups, netting, tolerance, vector
+from . import columnar, contra, crossasset, exact, groups, netting, tolerance, vector
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
@@ -192,9 +192,11 @@ class Engine:
         self.stats: Counter[str] = Counter()
         self.check_closure = False
         self.columnar = True
-        """Full runs probe the tolerance / similarity rules block-wise in numpy
-        (``matchers.vector``); False probes record by record (the reference path the
-        property tests compare it with)."""
+        """Full runs generate 1:1 candidates column-wise: the exact-key rules by one
+        relational join per key (``matchers.columnar``, in-memory DuckDB), the
+        tolerance / similarity rules block-wise in numpy (``matchers.vector``); False
+        probes record by record (the reference path, the oracle the property tests
+        compare it with)."""
         self.reuse_pairs = True
         """A full run's fixpoint passes reuse the 1:1 candidates of its first pass and
         probe only the pairs it lacks (``_PairCache``); False probes every pass anew
@@ -487,7 +489,14 @@ class Engine:
             keep = rule.min_score
             ks = rule.keys
             # Only records carrying one of the keys can have an exact candidate.
-            return [[s for it in probers if any(it.key_value(k) for k in ks)
+            probers = [it for it in probers if any(it.key_value(k) for k in ks)]
+            if self.columnar:
+                # One relational join per key field (``matchers.columnar``): the same
+                # pairs and scores as the per-record probe below.
+                found = columnar.exact_pairs(tctx, rule, probers, self.sides[RIGHT],
+                                             target_open)
+                return [[s for s in found if s.score >= keep]]
+            return [[s for it in probers
                      for s in exact.generate(tctx, rule, it)[0] if s.score >= keep]]
         group = [rules[i] for i in ris]
         mine = {it.id for it in probers}
