@@ -88,15 +88,18 @@ _SIGN_SQL = {
 }
 
 
-def connect() -> duckdb.DuckDBPyConnection:
+def connect(memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that cannot write a file: no temp directory (so no spill),
     no external access (no COPY, no file reads, no extension downloads), configuration
-    locked, a memory cap that fails a query rather than spill."""
+    locked, a memory cap that fails a query rather than spill.
+
+    What the joins send it holds no plaintext either: interned integer codes of the
+    keys, positions, asset codes, signs and day ordinals (the strings stay in Python)."""
     con = duckdb.connect(":memory:", config={
         "temp_directory": "",
         "max_temp_directory_size": "0B",
         "preserve_insertion_order": False,
-        "memory_limit": MEMORY_LIMIT,
+        "memory_limit": memory_limit,
         "threads": 2,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -312,15 +315,15 @@ def _score(
     date = 1.0 - 0.5 * np.minimum(days, w1) / w1
     total = np.zeros(n)
     wsum = 0.0
-    for name, w in weights:
-        if name == "amount":
-            v = amount
-        elif name == "date":
-            v = date
+    for field, w in weights:
+        if field == "amount":
+            part = amount
+        elif field == "date":
+            part = date
         else:
-            got = texts.get(name)
-            v = got if got is not None else np.full(n, NEUTRAL)
-        total = total + w * v
+            got = texts.get(field)
+            part = got if got is not None else np.full(n, NEUTRAL)
+        total = total + w * part
         wsum += w
     score = total / wsum if wsum else np.zeros(n)
     sc = score.tolist()

@@ -493,9 +493,9 @@ class Engine:
             if self.columnar:
                 # One relational join per key field (``matchers.columnar``): the same
                 # pairs and scores as the per-record probe below.
-                found = columnar.exact_pairs(tctx, rule, probers, self.sides[RIGHT],
-                                             target_open)
-                return [[s for s in found if s.score >= keep]]
+                joined = columnar.exact_pairs(tctx, rule, probers, self.sides[RIGHT],
+                                              target_open)
+                return [[s for s in joined if s.score >= keep]]
             return [[s for it in probers
                      for s in exact.generate(tctx, rule, it)[0] if s.score >= keep]]
         group = [rules[i] for i in ris]
