@@ -206,6 +206,11 @@ class Engine:
         a typed, auto-worthy fee. An input: the engine itself learns nothing."""
         """Count boundary records linking outside an incremental closure (costly)."""
         self._lazy_seconds = 0.0
+        self._blocks: dict[tuple[str, int], tuple[list[list[int]], tuple[Any, ...]]] | None
+        self._blocks = None
+        """A full run's group blocks per (rule, single), kept for its fixpoint passes."""
+        self._duck: Any = None
+        """The full run's in-memory DuckDB connection (``matchers.columnar``)."""
         self._new_sides()
 
     def _new_sides(self) -> None:
@@ -316,10 +321,18 @@ class Engine:
         self.stats["scope"] = len(scope)
         self.stats["candidates"] = sum(len(v) for v in pair_cands.values())
         cache = _PairCache() if lazy and self.reuse_pairs else None
-        proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy, cache)
-        del pair_cands  # the candidates are done with: free them before returning
+        self._blocks = {} if cache is not None else None
+        try:
+            proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy, cache)
+            del pair_cands  # the candidates are done with: free them before returning
+            if lazy:
+                proposals = self._fixpoint(ctx, proposals, matched_set, rej, cache)
+        finally:
+            self._blocks = None
+            if self._duck is not None:
+                self._duck.close()
+                self._duck = None
         if lazy:
-            proposals = self._fixpoint(ctx, proposals, matched_set, rej, cache)
             for side in sides:
                 # The full run's sorted blocks and block lookups: a warm engine between
                 # runs holds only its indexes (the next full run rebuilds them).
@@ -369,6 +382,9 @@ class Engine:
                      if i not in matched_set}
             if not scope:
                 break
+            if self._blocks:
+                # Only singles still in play search again: drop the others' blocks.
+                self._blocks = {k: v for k, v in self._blocks.items() if k[1] in scope}
             again = self._pipeline(ctx, scope, {}, rej, None, True, cache)
             self.stats["fixpoint_passes"] += 1
             autos = [p for p in again if p.decision == "auto"]
@@ -493,8 +509,10 @@ class Engine:
             if self.columnar:
                 # One relational join per key field (``matchers.columnar``): the same
                 # pairs and scores as the per-record probe below.
+                if self._duck is None:
+                    self._duck = columnar.connect()  # one per full run (~35 ms to open)
                 joined = columnar.exact_pairs(tctx, rule, probers, self.sides[RIGHT],
-                                              target_open)
+                                              target_open, self._duck)
                 return [[s for s in joined if s.score >= keep]]
             return [[s for it in probers
                      for s in exact.generate(tctx, rule, it)[0] if s.score >= keep]]
@@ -709,9 +727,31 @@ class Engine:
             ones = sorted(i for i in open_ids if i in items)
         else:
             ones = sorted(i for i in items if i in open_ids)
-        for oid in ones:
-            cands, _ = groups.for_one(ctx, rule, side.items[oid])
-            out.extend(s for s in cands if self._keep(rule, s))
+        memo = self._blocks if rule.type != "n:m" else None
+        if memo is None:
+            for oid in ones:
+                cands, _ = groups.for_one(ctx, rule, items[oid])
+                out.extend(s for s in cands if self._keep(rule, s))
+        else:
+            # A full run: each single's blocks (static, ``groups.blocks``) are built
+            # once and reused by the fixpoint passes, with the counters they bumped
+            # replayed, so the stats read as if rebuilt.
+            stats = ctx.stats
+            keep = rule.min_score
+            name = rule.name
+            for oid in ones:
+                one = items[oid]
+                hit = memo.get((name, oid))
+                if hit is None:
+                    sub: Counter[str] = Counter()
+                    bctx = Ctx(ctx.sides, ctx.prices, sub, ctx.is_open, ctx.memo, ctx.fees)
+                    hit = memo[(name, oid)] = (groups.blocks(bctx, rule, one),
+                                               tuple(sub.items()))
+                parts, bumped = hit
+                for k, v in bumped:
+                    stats[k] += v
+                cands, _ = groups.for_one(ctx, rule, one, parts)
+                out.extend(s for s in cands if s.score >= keep)
         if rule.type == "n:m":
             # Every member of a netting group finds it: keep one copy of each.
             seen: dict[tuple[tuple[int, ...], tuple[int, ...]], Scored] = {}
