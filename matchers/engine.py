@@ -504,8 +504,6 @@ class Engine:
         if rule.matcher == "exact":
             keep = rule.min_score
             ks = rule.keys
-            # Only records carrying one of the keys can have an exact candidate.
-            probers = [it for it in probers if any(it.key_value(k) for k in ks)]
             if self.columnar:
                 # One relational join per key field (``matchers.columnar``): the same
                 # pairs and scores as the per-record probe below.
@@ -514,7 +512,8 @@ class Engine:
                 joined = columnar.exact_pairs(tctx, rule, probers, self.sides[RIGHT],
                                               target_open, self._duck)
                 return [[s for s in joined if s.score >= keep]]
-            return [[s for it in probers
+            # Only records carrying one of the keys can have an exact candidate.
+            return [[s for it in probers if any(it.key_value(k) for k in ks)
                      for s in exact.generate(tctx, rule, it)[0] if s.score >= keep]]
         group = [rules[i] for i in ris]
         mine = {it.id for it in probers}
@@ -526,24 +525,25 @@ class Engine:
             right = self.sides[RIGHT].items
             payer_keys = {(o.asset, abs(o.amount), o.payer) for o in
                           (right[i] for i in targets if i in right) if o.payer}
-        out = []
-        for r, lst in zip(group, found, strict=True):
-            keep = r.min_score
-            res = [s for s in lst if s.score >= keep]
-            # Sub-blocks of oversized amount cells (round amounts of one payer on
-            # other days), and gaps the learned schedule explains: what the cell
-            # probe cannot see, the same as the per-record path adds.
-            for it in probers:
-                if payer_keys is not None and (
-                        it.asset, abs(it.amount), it.payer) not in payer_keys:
-                    pass
-                elif it.round:
-                    res.extend(s for s in tolerance.payer_pairs(tctx, r, it)
-                               if s.score >= keep)
-                if learned:
+        out = [[s for s in lst if s.score >= r.min_score]
+               for r, lst in zip(group, found, strict=True)]
+        # Sub-blocks of oversized amount cells (round amounts of one payer on other
+        # days), and gaps the learned schedule explains: what the cell probe cannot
+        # see, the same as the per-record path adds. One walk of a prober's payer
+        # block serves every rule of the group (``tolerance.payer_pairs_multi``).
+        for it in probers:
+            if it.round and (payer_keys is None
+                             or (it.asset, abs(it.amount), it.payer) in payer_keys):
+                for r, res, got in zip(group, out,
+                                       tolerance.payer_pairs_multi(tctx, group, it),
+                                       strict=True):
+                    keep = r.min_score
+                    res.extend(s for s in got if s.score >= keep)
+            if learned:
+                for r, res in zip(group, out, strict=True):
+                    keep = r.min_score
                     res.extend(s for s in tolerance.learned_pairs(tctx, r, it)
                                if s.score >= keep)
-            out.append(res)
         return out
 
     def _closure(
