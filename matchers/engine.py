@@ -206,9 +206,12 @@ class Engine:
         a typed, auto-worthy fee. An input: the engine itself learns nothing."""
         """Count boundary records linking outside an incremental closure (costly)."""
         self._lazy_seconds = 0.0
-        self._blocks: dict[tuple[str, int], tuple[list[list[int]], tuple[Any, ...]]] | None
+        self._blocks: dict[str, dict[int, tuple[list[list[int]] | None, tuple[Any, ...]]]] | None
         self._blocks = None
-        """A full run's group blocks per (rule, single), kept for its fixpoint passes."""
+        """A full run's group blocks per rule and single (None: fewer than two members
+        in every block), with the counters building them bumped; kept for its fixpoint
+        passes (``_group_cands``)."""
+        self._no_group: dict[tuple[Any, ...], tuple[None, tuple[Any, ...]]] = {}
         self._duck: Any = None
         """The full run's in-memory DuckDB connection (``matchers.columnar``)."""
         self._new_sides()
@@ -329,6 +332,7 @@ class Engine:
                 proposals = self._fixpoint(ctx, proposals, matched_set, rej, cache)
         finally:
             self._blocks = None
+            self._no_group.clear()
             if self._duck is not None:
                 self._duck.close()
                 self._duck = None
@@ -384,7 +388,8 @@ class Engine:
                 break
             if self._blocks:
                 # Only singles still in play search again: drop the others' blocks.
-                self._blocks = {k: v for k, v in self._blocks.items() if k[1] in scope}
+                self._blocks = {name: {i: v for i, v in per.items() if i in scope}
+                                for name, per in self._blocks.items()}
             again = self._pipeline(ctx, scope, {}, rej, None, True, cache)
             self.stats["fixpoint_passes"] += 1
             autos = [p for p in again if p.decision == "auto"]
@@ -736,22 +741,33 @@ class Engine:
             # A full run: each single's blocks (static, ``groups.blocks``) are built
             # once and reused by the fixpoint passes, with the counters they bumped
             # replayed, so the stats read as if rebuilt.
+            # Most singles' blocks hold fewer than two members (no group whatever is
+            # open): they keep one shared entry per distinct set of counters bumped.
             stats = ctx.stats
             keep = rule.min_score
-            name = rule.name
+            mine = memo.setdefault(rule.name, {})
+            shared = self._no_group
             for oid in ones:
                 one = items[oid]
-                hit = memo.get((name, oid))
+                hit = mine.get(oid)
                 if hit is None:
                     sub: Counter[str] = Counter()
                     bctx = Ctx(ctx.sides, ctx.prices, sub, ctx.is_open, ctx.memo, ctx.fees)
-                    hit = memo[(name, oid)] = (groups.blocks(bctx, rule, one),
-                                               tuple(sub.items()))
-                parts, bumped = hit
+                    parts = groups.blocks(bctx, rule, one)
+                    bumped = tuple(sub.items())
+                    if all(len(p) < 2 for p in parts):
+                        hit = shared.get(bumped)
+                        if hit is None:
+                            hit = shared[bumped] = (None, bumped)
+                    else:
+                        hit = (parts, bumped)
+                    mine[oid] = hit
+                got, bumped = hit
                 for k, v in bumped:
                     stats[k] += v
-                cands, _ = groups.for_one(ctx, rule, one, parts)
-                out.extend(s for s in cands if s.score >= keep)
+                if got is not None:
+                    cands, _ = groups.for_one(ctx, rule, one, got)
+                    out.extend(s for s in cands if s.score >= keep)
         if rule.type == "n:m":
             # Every member of a netting group finds it: keep one copy of each.
             seen: dict[tuple[tuple[int, ...], tuple[int, ...]], Scored] = {}
