@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--cell", default="base", help="skewed: which cell of the matrix")
     ap.add_argument("--reference", action="store_true",
                     help="the per-record reference path (Engine.columnar = False)")
+    ap.add_argument("--key-join", choices=("numpy", "duckdb"), default="numpy",
+                    help="how the columnar path joins exact keys (Engine.key_join)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -67,6 +69,7 @@ def main() -> None:
 
     engine = Engine("default")
     engine.columnar = not args.reference
+    engine.key_join = args.key_join
     c0 = time.process_time()
     t = time.perf_counter()
     engine.load(world.left, world.right)
@@ -98,7 +101,7 @@ def main() -> None:
         inc_interior = inc.stats.get("closure_interior")
     res = {
         "world": args.world,
-        "path": "reference" if args.reference else "columnar",
+        "path": "reference" if args.reference else f"columnar/{args.key_join}",
         "size": args.size,
         "left": len(world.left),
         "right": len(world.right),

@@ -28,9 +28,8 @@ outgrows one machine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 from rapidfuzz import fuzz
 
@@ -50,6 +49,9 @@ from .explain import (
 )
 from .items import Item
 from .rules import Rule
+
+if TYPE_CHECKING:
+    import duckdb
 
 MEMORY_LIMIT = "1GB"
 """DuckDB's memory cap: above it a query fails (spilling is disabled), never spills."""
@@ -95,6 +97,10 @@ def connect(memory_limit: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
 
     What the joins send it holds no plaintext either: interned integer codes of the
     keys, positions, asset codes, signs and day ordinals (the strings stay in Python)."""
+    # Imported here: an engine joining in numpy (the default) never loads DuckDB
+    # (~22 MB resident for the library, ~40 MB more once a connection has run).
+    import duckdb
+
     con = duckdb.connect(":memory:", config={
         "temp_directory": "",
         "max_temp_directory_size": "0B",
@@ -160,7 +166,8 @@ def exact_pairs(
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> list[Scored]:
     """``[s for it in probers for s in exact.generate(ctx, rule, it)[0]]`` (``probers``:
-    left items, ``ctx.is_open`` == ``target_open``), by one join per key field."""
+    left items, ``ctx.is_open`` == ``target_open``), by one join per key field: SQL
+    on ``con`` (a ``connect()`` connection), or the same join in numpy when None."""
     if not probers or not targets.items:
         return []
     tc = _columns(targets)
@@ -178,65 +185,90 @@ def exact_pairs(
     t_open = np.fromiter((target_open(it.id) for it in tc.items), np.bool_, len(tc.items))
     window = int(BEYOND_DATE_FACTOR * max(rule.date_window_days, 1))
     cap = int(targets.max_block)
-    own = con is None
-    db = connect() if con is None else con
     found: dict[tuple[int, int], Scored] = {}
     codes = tc.codes
     titems = tc.items
-    try:
-        for key in rule.keys:
-            if key not in tc.keys:
-                continue
-            ppos_l: list[int] = []
-            pcode_l: list[int] = []
-            for i, it in enumerate(probers):
-                v = it.key_value(key)
-                if v:
-                    c = codes.get(v)
-                    if c is not None:
-                        ppos_l.append(i)
-                        pcode_l.append(c)
-            if not ppos_l:
-                continue
-            ppos = np.array(ppos_l, np.int64)
-            tpos_all, tcode = tc.keys[key]
-            probe: dict[str, Any] = {
-                "pos": ppos, "code": np.array(pcode_l, np.int64), "asset": p_asset[ppos],
-                "sign": p_sign[ppos], "lagday": p_lag[ppos],
-            }
-            target: dict[str, Any] = {
-                "pos": tpos_all, "code": tcode, "asset": tc.asset[tpos_all],
-                "sign": tc.sign[tpos_all], "lagday": t_lag[tpos_all],
-            }
-            db.register("probe", probe)
-            db.register("target", target)
+    for key in rule.keys:
+        if key not in tc.keys:
+            continue
+        ppos_l: list[int] = []
+        pcode_l: list[int] = []
+        for i, it in enumerate(probers):
+            v = it.key_value(key)
+            if v:
+                c = codes.get(v)
+                if c is not None:
+                    ppos_l.append(i)
+                    pcode_l.append(c)
+        if not ppos_l:
+            continue
+        ppos = np.array(ppos_l, np.int64)
+        tpos_all, tcode = tc.keys[key]
+        probe: dict[str, Any] = {
+            "pos": ppos, "code": np.array(pcode_l, np.int64), "asset": p_asset[ppos],
+            "sign": p_sign[ppos], "lagday": p_lag[ppos],
+        }
+        target: dict[str, Any] = {
+            "pos": tpos_all, "code": tcode, "asset": tc.asset[tpos_all],
+            "sign": tc.sign[tpos_all], "lagday": t_lag[tpos_all],
+        }
+        if con is not None:
+            con.register("probe", probe)
+            con.register("target", target)
             try:
-                over = db.execute(OVERSIZED_SQL.format(cap=cap)).fetchone()
-                if over and over[0]:
-                    ctx.stats["oversized_key_blocks"] += int(over[0])
-                got = db.execute(KEY_JOIN_SQL.format(
-                    cap=cap, sign=_SIGN_SQL.get(rule.sign, ""), window=window)).fetchnumpy()
+                row = con.execute(OVERSIZED_SQL.format(cap=cap)).fetchone()
+                over = int(row[0]) if row else 0
+                got = con.execute(KEY_JOIN_SQL.format(
+                    cap=cap, sign=_SIGN_SQL.get(rule.sign, ""), window=window)
+                ).fetchnumpy()
             finally:
-                db.unregister("probe")
-                db.unregister("target")
+                con.unregister("probe")
+                con.unregister("target")
             pp, tp = np.asarray(got["ppos"]), np.asarray(got["tpos"])
-            keep = t_open[tp]
-            pp, tp = pp[keep], tp[keep]
-            # exact.generate's order: per prober, the block in index order (insertion
-            # order of the side, which ``tc.items`` keeps); only ties across keys depend
-            # on order, and keys are walked in the rule's order.
-            order = np.lexsort((tp, pp))
-            pp, tp = pp[order], tp[order]
-            days = np.abs(t_lag[tp] - p_lag[pp])
-            for s in _score(ctx, rule, key, probers, titems, pp, tp, days):
-                k = (s.left[0], s.right[0])
-                old = found.get(k)
-                if old is None or s.score > old.score:
-                    found[k] = s
-    finally:
-        if own:
-            db.close()
+        else:
+            pp, tp, over = _join_numpy(probe, target, cap, rule.sign, window)
+        if over:
+            ctx.stats["oversized_key_blocks"] += over
+        keep = t_open[tp]
+        pp, tp = pp[keep], tp[keep]
+        # exact.generate's order: per prober, the block in index order (insertion
+        # order of the side, which ``tc.items`` keeps); only ties across keys depend
+        # on order, and keys are walked in the rule's order.
+        order = np.lexsort((tp, pp))
+        pp, tp = pp[order], tp[order]
+        days = np.abs(t_lag[tp] - p_lag[pp])
+        for s in _score(ctx, rule, key, probers, titems, pp, tp, days):
+            k = (s.left[0], s.right[0])
+            old = found.get(k)
+            if old is None or s.score > old.score:
+                found[k] = s
     return list(found.values())
+
+
+def _join_numpy(
+    probe: dict[str, Any], target: dict[str, Any], cap: int, sign: str, window: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``KEY_JOIN_SQL`` (and ``OVERSIZED_SQL``'s count) as a sort-merge join in numpy:
+    the same (ppos, tpos) pairs, for an engine run without DuckDB."""
+    tcode = target["code"]
+    order = np.argsort(tcode, kind="stable")
+    sc = tcode[order]
+    lo = np.searchsorted(sc, probe["code"], "left")
+    hi = np.searchsorted(sc, probe["code"], "right")
+    cnt = hi - lo
+    big = cnt > cap
+    over = int(np.count_nonzero(big))
+    cnt[big] = 0
+    total = int(cnt.sum())
+    rows = np.repeat(np.arange(len(cnt)), cnt)
+    idx = order[np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(total)]
+    m = target["asset"][idx] == probe["asset"][rows]
+    if sign == "same":
+        m &= target["sign"][idx] == probe["sign"][rows]
+    elif sign == "opposite":
+        m &= target["sign"][idx] == -probe["sign"][rows]
+    m &= np.abs(target["lagday"][idx] - probe["lagday"][rows]) <= window
+    return probe["pos"][rows[m]], target["pos"][idx[m]], over
 
 
 _TEXT = ("reference", "counterparty", "memo")

@@ -197,6 +197,12 @@ class Engine:
         tolerance / similarity rules block-wise in numpy (``matchers.vector``); False
         probes record by record (the reference path, the oracle the property tests
         compare it with)."""
+        self.key_join = "numpy"
+        """How the columnar path joins exact keys: ``"numpy"`` (a sort-merge join) or
+        ``"duckdb"`` (``columnar.KEY_JOIN_SQL`` in an in-memory DuckDB, the statement a
+        cluster engine could run). Same pairs (property-tested); numpy is the default
+        because moving the rows in and out costs what the join saves, and DuckDB adds
+        50-110 MB resident (measured at 60k / 240k, bench/match.py --key-join)."""
         self.reuse_pairs = True
         """A full run's fixpoint passes reuse the 1:1 candidates of its first pass and
         probe only the pairs it lacks (``_PairCache``); False probes every pass anew
@@ -512,7 +518,7 @@ class Engine:
             if self.columnar:
                 # One relational join per key field (``matchers.columnar``): the same
                 # pairs and scores as the per-record probe below.
-                if self._duck is None:
+                if self._duck is None and self.key_join == "duckdb":
                     self._duck = columnar.connect()  # one per full run (~35 ms to open)
                 joined = columnar.exact_pairs(tctx, rule, probers, self.sides[RIGHT],
                                               target_open, self._duck)

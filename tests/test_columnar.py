@@ -1,5 +1,6 @@
 """The columnar candidate path (``Engine.columnar``: exact keys by one in-memory DuckDB
-join per key, tolerance / similarity block-wise in numpy) gives the reference path's
+join per key, or the same join in numpy (``Engine.key_join``), tolerance / similarity
+block-wise in numpy) gives the reference path's
 proposals: same groups, scores, rules, decisions and reasons, same alternatives, same
 explanations, same oversize counters — on random synthetic books, on skewed ones (few
 counterparties, round amounts, fees, repeats) and on books with crowded keys."""
@@ -34,9 +35,10 @@ def _fingerprint(p: Proposal) -> tuple[Any, ...]:
 def _both(left: list[Record], right: list[Record], schedule: Any = None,
           rules: str = "default") -> list[tuple[list[tuple[Any, ...]], dict[str, Any]]]:
     out = []
-    for columnar in (True, False):
+    for columnar, join in ((True, "duckdb"), (True, "numpy"), (False, "duckdb")):
         e = Engine(rules)
         e.columnar = columnar
+        e.key_join = join
         e.fee_schedule = schedule
         e.load(left, right)
         res = e.run()
@@ -48,9 +50,9 @@ def _both(left: list[Record], right: list[Record], schedule: Any = None,
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 100_000), size=st.integers(20, 500))
 def test_columnar_equals_reference_on_random_books(seed: int, size: int) -> None:
-    (a, sa), (b, sb) = _both(*_sides(synth(size, seed=seed)))
-    assert a == b
-    assert sa == sb
+    (a, sa), (c, sc), (b, sb) = _both(*_sides(synth(size, seed=seed)))
+    assert a == b == c
+    assert sa == sb == sc
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -71,17 +73,17 @@ def test_columnar_equals_reference_on_skewed_books(
     if learned:
         hist = [([r], [b]) for r, b in zip(w.left[:60], w.right[:60], strict=False)]
         schedule = learn_fee_schedule(hist, min_seen=1)
-    (a, sa), (b, sb) = _both(w.left, w.right, schedule)
-    assert a == b
-    assert sa == sb
+    (a, sa), (c, sc), (b, sb) = _both(w.left, w.right, schedule)
+    assert a == b == c
+    assert sa == sb == sc
 
 
 def test_columnar_equals_reference_on_every_skewed_cell() -> None:
     for name in sorted(CELLS):
         w = skewed(1500, CELLS[name], seed=11)
-        (a, sa), (b, sb) = _both(w.left, w.right)
-        assert a == b, name
-        assert sa == sb, name
+        (a, sa), (c, sc), (b, sb) = _both(w.left, w.right)
+        assert a == b == c, name
+        assert sa == sb == sc, name
 
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -117,9 +119,9 @@ def test_crowded_and_beyond_tolerance_keys_agree() -> None:
     right.append(_rec(rid + 1, "bank", "1.5", 0, asset="BTC", txid="AB12"))
     right.append(_rec(rid + 2, "bank", "1.49", 1, asset="BTC", txid="ab12"))
     right.append(_rec(rid + 3, "bank", "1.5", 0, asset="ETH", reference="X9"))
-    (a, sa), (b, sb) = _both(left, right)
-    assert a == b
-    assert sa == sb
+    (a, sa), (c, sc), (b, sb) = _both(left, right)
+    assert a == b == c
+    assert sa == sb == sc
     assert sa["oversized_key_blocks"] >= 3
     assert any(f[3] == "suggest" and "beyond" in f[5] for f in a)  # a beyond suggestion
 
