@@ -22,7 +22,15 @@ record. A 1:n / n:1 group is vetoed when a member's reference or txid contradict
 single's, or when round amounts only balance with no shared reference family or txid.
 A full run then repeats the pipeline without its autos until none is new
 (``_fixpoint``), so one run ends where confirm-and-run-again ends; those passes reuse
-the first pass's 1:1 candidates (``_PairCache``) and probe only the pairs it lacks.
+the first pass's 1:1 candidates (``_PairCache``) and probe only the pairs it lacks, and
+each single's group blocks (static) with the counters they bumped.
+
+Columnar path (``columnar``, full runs): exact-key candidates come from one relational
+join per key (``matchers.columnar``: numpy, or the same SQL in an in-memory DuckDB,
+``key_join``), tolerance / similarity candidates block-wise from numpy
+(``matchers.vector``), each block scored at once with the per-pair path's float
+operations; ``columnar = False`` is the per-record reference path, the oracle the
+property tests (``tests/test_columnar.py``) hold it to.
 
 Incremental. Every decision above depends mostly on the candidate graph around a
 record, and that graph is symmetric (a pair is a candidate whichever side probes;
