@@ -145,13 +145,12 @@ def replay_problems(conn: Connection) -> list[str]:
     legacy = since["group"]
     extra_gids, missing_gids = _member_differences(conn, legacy)
     flagged = extra_gids | missing_gids
-    last = _last_events(conn)
+    newest = _last_events(conn)
     g_state = {ref: value if field == "state" else None
-               for ref, (field, value) in last["group"].items()}  # fmt: skip
+               for ref, (field, value) in newest.pop("group").items()}  # fmt: skip
     s_state = {ref: value if field == "state" else None
-               for ref, (field, value) in last["session"].items()}  # fmt: skip
-    r_version: dict[int, str] = {ref: value for ref, (_f, value) in last["record"].items()}
-    del last
+               for ref, (field, value) in newest.pop("session").items()}  # fmt: skip
+    r_version: dict[int, str] = {ref: value for ref, (_f, value) in newest.pop("record").items()}
     g_members: dict[int, set[str]] = defaultdict(set)
     # Each member's last logged event per (legacy) group.
     g_last: dict[int, dict[str, bool]] = defaultdict(dict)
