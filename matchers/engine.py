@@ -641,7 +641,8 @@ class Engine:
                 cands = [s for s in cands if frozenset(s.ids) not in rej]
             if not cands:
                 continue
-            for scored, decision, alts, reason in decide(rule, cands, margin, interior):
+            for scored, decision, alts, reason in decide(
+                    rule, cands, margin, interior, contradicted=contradiction_test(ctx, rule)):
                 if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
                     decision, reason = "suggest", SPLIT
                 if decision == "auto":
@@ -793,7 +794,9 @@ class Engine:
                     continue
                 if key not in best or s.score > best[key][0].score:
                     best[key] = (s, rule)
-        ranked = sorted(best.values(), key=lambda sr: sr[0].sort_key())[:k]
+        # Candidates whose own references contradict them rank after the rest.
+        ranked = sorted(best.values(),
+                        key=lambda sr: (candidate_rank(ctx, sr[1], sr[0]), sr[0].sort_key()))[:k]
         out = []
         for s, rule in ranked:
             v = self._verbose(rule, s)
@@ -835,11 +838,16 @@ _LEFT, _RIGHT, _SCORE = attrgetter("left"), attrgetter("right"), attrgetter("sco
 
 
 def decide(
-    rule: Rule, cands: list[Scored], margin: float, interior: set[int] | None = None
+    rule: Rule, cands: list[Scored], margin: float, interior: set[int] | None = None,
+    contradicted: Callable[[Scored], str | None] | None = None,
 ) -> list[tuple[Scored, str, list[Scored], str]]:
     """Auto / suggest decisions for one rule's candidates (see the module docstring).
 
     ``interior`` (incremental runs): only groups of interior records may be auto.
+    ``contradicted`` (``contradiction_test``): candidates whose own evidence
+    contradicts them (references present on both records and different): never auto
+    (``veto_reason`` would veto them) and so never a rival that makes another
+    candidate ambiguous — the same as a beyond-tolerance candidate.
     Returns (group, decision, alternatives, reason) in score order.
     """
     # Scored.sort_key order (-score, left, right) by three stable passes on existing
@@ -863,7 +871,9 @@ def decide(
                 continue  # beyond tolerance: a suggestion whatever its score
             if interior is not None and not interior.issuperset(s.ids):
                 continue  # boundary: its candidate lists are incomplete
-            if _clear(s, by_rec, margin, thr):
+            if contradicted is not None and contradicted(s):
+                continue  # vetoed whatever its rivals: a suggestion
+            if _clear(s, by_rec, margin, thr, contradicted):
                 # One string per distinct text, not per proposal (~700k in a full run).
                 reason = f"score {s.score:.3f} >= {thr}, unambiguous"
                 reason = reasons.setdefault(reason, reason)
@@ -882,7 +892,7 @@ def decide(
                 else "suggest-only rule" if rule.outcome != "auto"
                 else OUT_OF_SCOPE
                 if interior is not None and not interior.issuperset(s.ids)
-                else "ambiguous"
+                else (contradicted(s) if contradicted is not None else None) or "ambiguous"
             )
             reason = reasons.setdefault(reason, reason)
             out.append((s, "suggest", alts, reason))
@@ -921,6 +931,37 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
     a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
     if a is None or b is None:
         return None
+    why = _contradiction(ctx, rule, s)
+    if why is not None:
+        return why
+    strong = (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
+        a.txid and a.txid == b.txid)
+    if strong or (not a.round and not b.round):
+        return None
+    w = TWIN_WINDOW_FACTOR * rule.calendar_window
+    for it, partner in ((a, b), (b, a)):
+        if not it.round:
+            continue
+        tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
+        # A twin whose reference contradicts the partner's could never be the
+        # partner's counterpart (that pair is vetoed above): it is told apart.
+        tw = [j for j in tw if not _contradicts(ctx.item(j), partner)]
+        if tw:
+            return (f"{VETO}round amount with a twin: the same counterparty has "
+                    f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
+                    f"within {w} days")
+    return None
+
+
+def _contradiction(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
+    """The veto of a 1:1 pair on contradicting evidence: a strong key (reference,
+    end-to-end id, txid, address) present on both records and different, where the
+    rule did not match on it; or None."""
+    if len(s.left) != 1 or len(s.right) != 1:
+        return None
+    a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+    if a is None or b is None:
+        return None
     matched_on = set(rule.keys) if rule.matcher == "exact" else set()
     for key, x, y in (("txid", a.txid, b.txid), ("end_to_end_id", a.e2e, b.e2e)):
         if x and y and x != y and key not in matched_on:
@@ -931,20 +972,20 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
     aa, ba = a.record.address, b.record.address
     if aa and ba and norm_address(aa) != norm_address(ba):
         return f"{VETO}addresses differ"
-    strong = (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
-        a.txid and a.txid == b.txid)
-    if strong or (not a.round and not b.round):
-        return None
-    w = TWIN_WINDOW_FACTOR * rule.calendar_window
-    for it in (a, b):
-        if not it.round:
-            continue
-        tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
-        if tw:
-            return (f"{VETO}round amount with a twin: the same counterparty has "
-                    f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
-                    f"within {w} days")
     return None
+
+
+def _contradicts(x: Item | None, y: Item) -> bool:
+    """Whether ``x`` and ``y`` both carry a reference (or txid / end-to-end id) and
+    they disagree: the pair of them would be vetoed (``veto_reason``)."""
+    if x is None:
+        return False
+    if x.txid and y.txid and x.txid != y.txid:
+        return True
+    if x.e2e and y.e2e and x.e2e != y.e2e:
+        return True
+    return bool(x.ref and y.ref and x.ref != y.ref
+                and fuzz.ratio(x.ref, y.ref) < REF_DISAGREE)
 
 
 def _refs_agree(one: Item, m: Item) -> bool:
@@ -981,9 +1022,10 @@ def _group_veto(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
             return (f"{VETO}a member's reference disagrees with the single's "
                     f"({m.ref!r} vs {one.ref!r})")
     ms = [m for m in (ctx.item(i) for i in many) if m is not None]
-    if one.round and ms and all(m.round for m in ms):
-        # Round amounts of one payer (250 + 250 = 500) balance by coincidence unless
-        # the members share a reference family or the single's txid.
+    if ms and all(m.round for m in ms):
+        # Round amounts of one payer (250 + 250 = 500, or 499 = 500 less a presumed
+        # fee) balance by coincidence unless the members share a reference family or
+        # the single's txid.
         fams = {m.family for m in ms}
         shared = (len(fams) == 1 and "" not in fams) or (
             one.txid and all(m.txid == one.txid for m in ms))
@@ -1022,19 +1064,64 @@ def _split_sibling(ctx: Ctx, s: Scored) -> bool:
     return False
 
 
-def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float) -> bool:
-    """Whether ``s`` is every member's unambiguous best candidate."""
+def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float,
+           contradicted: Callable[[Scored], str | None] | None = None) -> bool:
+    """Whether ``s`` is every member's unambiguous best candidate (candidates that
+    ``contradicted`` rejects are no rivals: their own references disagree)."""
     mine = set(s.ids)
     for i in s.ids:
         lst = by_rec[i]
-        if lst[0] is not s:
-            return False
-        for o in lst[1:]:
+        k = 0
+        while lst[k] is not s:
+            if contradicted is None or not contradicted(lst[k]):
+                return False
+            k += 1
+        for o in lst[k + 1:]:
             if o.beyond:
                 continue  # out of tolerance: weaker evidence, never a rival for auto
+            if contradicted is not None and contradicted(o):
+                continue  # its references disagree: vetoed, never a rival for auto
             if o.score >= s.score - margin:
                 return False  # a second candidate within the margin
             for j in o.ids:
-                if j not in mine and by_rec[j][0] is o and o.score >= thr:
+                if j not in mine and o.score >= thr and _best(by_rec[j], contradicted) is o:
                     return False  # another record's confident best is one of ours
     return True
+
+
+def _best(lst: list[Scored], contradicted: Callable[[Scored], str | None] | None
+          ) -> Scored | None:
+    """The first candidate of a record's list that ``contradicted`` does not reject."""
+    for o in lst:
+        if contradicted is None or not contradicted(o):
+            return o
+    return None
+
+
+def contradiction_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] | None:
+    """A memoised test for ``decide``: the veto of a 1:1 candidate of ``rule`` that
+    its own records contradict (``_contradiction``) or None; no test (None) for rules
+    it does not apply to (group, contra, exact rules: an agreeing exact key is the
+    evidence)."""
+    if rule.matcher in ("group", "contra", "exact"):
+        return None
+    memo: dict[int, str | None] = {}
+
+    def test(s: Scored) -> str | None:
+        key = id(s)
+        if key in memo:
+            return memo[key]
+        hit = memo[key] = _contradiction(ctx, rule, s)
+        return hit
+
+    return test
+
+
+def candidate_rank(ctx: Ctx, rule: Rule, s: Scored) -> int:
+    """The operator's ranking tier of a candidate, before its score: 1 when its own
+    records contradict it (``_contradiction``: a pair vetoed whatever its score, two
+    breaks that look alike), else 0, so a same-payer candidate without a reference
+    outranks a same-amount one whose reference names another invoice."""
+    if rule.matcher in ("group", "contra", "exact"):
+        return 0
+    return 1 if _contradiction(ctx, rule, s) is not None else 0

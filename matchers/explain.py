@@ -201,10 +201,12 @@ def text_scores(
     return out
 
 
-def _best_text(texts: dict[str, float | None]) -> float:
-    """The best text similarity (``min_similarity`` gates on text, not the address)."""
+def _best_text(texts: dict[str, float | None],
+               fields: tuple[str, ...] = ("reference", "counterparty", "memo")) -> float:
+    """The best text similarity over ``fields`` (the rule's ``similarity_on``):
+    ``min_similarity`` gates on text, never on the address."""
     best = 0.0
-    for name in ("reference", "counterparty", "memo"):
+    for name in fields:
         s = texts.get(name)
         if s is not None and s > best:
             best = s
@@ -261,7 +263,7 @@ def quick_pair(rule: Rule, a: Item, b: Item, texts: dict[str, float | None]) -> 
     for asset, sign, ``rule.assets`` and date window (``matchers.vector``): the same
     score, without repeating those checks."""
     ms = rule.min_similarity
-    if ms > 0 and _best_text(texts) < ms:
+    if ms > 0 and _best_text(texts, rule.similarity_on) < ms:
         return None
     asset = a.asset
     if a.fee is None and b.fee is None:
@@ -343,7 +345,7 @@ def pair(
     min_sim = rule.min_similarity
     if texts is not None and not verbose and min_sim > 0:
         # Known similarities first: cheaper than the Decimal amount fit (same outcome).
-        if _best_text(texts) < min_sim:
+        if _best_text(texts, rule.similarity_on) < min_sim:
             return None
     fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
     note = ""
@@ -358,7 +360,7 @@ def pair(
         texts = text_scores(a, b, key_field, verbose)
     sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
     if rule.min_similarity > 0:
-        if _best_text(sims) < rule.min_similarity:
+        if _best_text(sims, rule.similarity_on) < rule.min_similarity:
             return None
     if not verbose:
         score = round(combine(rule, {
