@@ -195,6 +195,7 @@ class Engine:
         """Full runs probe the tolerance / similarity rules block-wise in numpy
         (``matchers.vector``); False probes record by record (the reference path the
         property tests compare it with)."""
+        self._incremental = False
         self.reuse_pairs = True
         """A full run's fixpoint passes reuse the 1:1 candidates of its first pass and
         probe only the pairs it lacks (``_PairCache``); False probes every pass anew
@@ -277,6 +278,7 @@ class Engine:
         matched: Collection[int],
     ) -> MatchResult:
         t0 = time.perf_counter()
+        self._incremental = new_ids is not None  # ``hold_test`` applies to these runs
         self.stats.clear()
         self._lazy_seconds = 0.0
         rej = _norm_rejected(rejected)
@@ -642,7 +644,8 @@ class Engine:
             if not cands:
                 continue
             for scored, decision, alts, reason in decide(
-                    rule, cands, margin, interior, contradicted=contradiction_test(ctx, rule)):
+                    rule, cands, margin, interior, contradicted=contradiction_test(ctx, rule),
+                    hold=hold_test(ctx, rule) if self._incremental else None):
                 if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
                     decision, reason = "suggest", SPLIT
                 if decision == "auto":
@@ -653,7 +656,8 @@ class Engine:
                 p = self._proposal(rule, scored, decision, reason)
                 p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
                 if decision == "auto" or (not scored.beyond and (
-                        reason in ("ambiguous", OUT_OF_SCOPE, SPLIT) or alts
+                        reason in ("ambiguous", OUT_OF_SCOPE, SPLIT)
+                        or (alts and not weak_group(rule, scored))
                         or reason.startswith(VETO))):
                     # A beyond-tolerance pair never consumes its records: a group rule
                     # may still explain the gap (a batched send citing one txid).
@@ -840,6 +844,7 @@ _LEFT, _RIGHT, _SCORE = attrgetter("left"), attrgetter("right"), attrgetter("sco
 def decide(
     rule: Rule, cands: list[Scored], margin: float, interior: set[int] | None = None,
     contradicted: Callable[[Scored], str | None] | None = None,
+    hold: Callable[[Scored], str | None] | None = None,
 ) -> list[tuple[Scored, str, list[Scored], str]]:
     """Auto / suggest decisions for one rule's candidates (see the module docstring).
 
@@ -848,6 +853,8 @@ def decide(
     contradicts them (references present on both records and different): never auto
     (``veto_reason`` would veto them) and so never a rival that makes another
     candidate ambiguous — the same as a beyond-tolerance candidate.
+    ``hold`` (``hold_test``, incremental runs): candidates not decided yet because a
+    later import could still bring a twin: suggested now, decided by a later run.
     Returns (group, decision, alternatives, reason) in score order.
     """
     # Scored.sort_key order (-score, left, right) by three stable passes on existing
@@ -873,6 +880,8 @@ def decide(
                 continue  # boundary: its candidate lists are incomplete
             if contradicted is not None and contradicted(s):
                 continue  # vetoed whatever its rivals: a suggestion
+            if hold is not None and hold(s):
+                continue  # its twin window is still open: a later run decides
             if _clear(s, by_rec, margin, thr, contradicted):
                 # One string per distinct text, not per proposal (~700k in a full run).
                 reason = f"score {s.score:.3f} >= {thr}, unambiguous"
@@ -892,7 +901,8 @@ def decide(
                 else "suggest-only rule" if rule.outcome != "auto"
                 else OUT_OF_SCOPE
                 if interior is not None and not interior.issuperset(s.ids)
-                else (contradicted(s) if contradicted is not None else None) or "ambiguous"
+                else (contradicted(s) if contradicted is not None else None)
+                or (hold(s) if hold is not None and s.score >= thr else None) or "ambiguous"
             )
             reason = reasons.setdefault(reason, reason)
             out.append((s, "suggest", alts, reason))
@@ -939,13 +949,14 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
     if strong or (not a.round and not b.round):
         return None
     w = TWIN_WINDOW_FACTOR * rule.calendar_window
-    for it, partner in ((a, b), (b, a)):
+    for it in (a, b):
         if not it.round:
             continue
+        # Every open twin counts, even one whose reference contradicts the partner:
+        # it still says the payer pays this amount often (measured: discounting such
+        # twins auto-confirmed a ledger decoy of 200.00 with the bank's 200.00 that
+        # paid a 250.00 invoice less a learned 50.00 fee).
         tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
-        # A twin whose reference contradicts the partner's could never be the
-        # partner's counterpart (that pair is vetoed above): it is told apart.
-        tw = [j for j in tw if not _contradicts(ctx.item(j), partner)]
         if tw:
             return (f"{VETO}round amount with a twin: the same counterparty has "
                     f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
@@ -973,19 +984,6 @@ def _contradiction(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
     if aa and ba and norm_address(aa) != norm_address(ba):
         return f"{VETO}addresses differ"
     return None
-
-
-def _contradicts(x: Item | None, y: Item) -> bool:
-    """Whether ``x`` and ``y`` both carry a reference (or txid / end-to-end id) and
-    they disagree: the pair of them would be vetoed (``veto_reason``)."""
-    if x is None:
-        return False
-    if x.txid and y.txid and x.txid != y.txid:
-        return True
-    if x.e2e and y.e2e and x.e2e != y.e2e:
-        return True
-    return bool(x.ref and y.ref and x.ref != y.ref
-                and fuzz.ratio(x.ref, y.ref) < REF_DISAGREE)
 
 
 def _refs_agree(one: Item, m: Item) -> bool:
@@ -1125,3 +1123,67 @@ def candidate_rank(ctx: Ctx, rule: Rule, s: Scored) -> int:
     if rule.matcher in ("group", "contra", "exact"):
         return 0
     return 1 if _contradiction(ctx, rule, s) is not None else 0
+
+
+HOLD_WINDOW_FACTOR = TWIN_WINDOW_FACTOR
+"""An incremental run holds a round-amount pair until this many of the rule's calendar
+windows after its later record are covered by both sides (``hold_test``)."""
+
+
+def watermark(side: SideIndex) -> int:
+    """The latest day (ordinal) among ``side``'s records, or 0 when it has none;
+    cached per ``SideIndex.version`` (a look at the last date bucket only)."""
+    hit = side.derived.get("watermark")
+    if hit is not None and hit[0] == side.version:
+        return int(hit[1])
+    last = max((db for _, _, db in side.present), default=None)
+    day = 0
+    if last is not None:
+        for asset, sign, db in side.present:
+            if db == last:
+                for i in side.families.get((asset, sign, "date", "*", db), ()):
+                    it = side.items.get(i)
+                    if it is not None and it.day > day:
+                        day = it.day
+    side.derived["watermark"] = (side.version, day)
+    return day
+
+
+def hold_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] | None:
+    """For incremental runs: the hold of an auto-worthy 1:1 pair of ``rule`` whose
+    round amount (and no shared strong key) leaves it to the twin veto, while the
+    twin window after its later record reaches past the latest record of either side
+    — a later import could still bring the twin that a full run of the whole book
+    would see and veto on. Held pairs are suggested; the run that sees the window
+    covered (or a full run) decides them. So what an import confirms as it arrives is
+    what one full run of the whole book confirms, whatever the order of the files
+    (``tests/test_matchers_order.py``). None for rules it does not apply to."""
+    if rule.outcome != "auto" or rule.matcher in ("group", "contra"):
+        return None
+    mark = min(watermark(ctx.sides[LEFT]), watermark(ctx.sides[RIGHT]))
+    w = HOLD_WINDOW_FACTOR * rule.calendar_window
+    reason = (f"{VETO}round amount held: the twin window ({w} days) after it is not yet "
+              f"covered by both sides; a later run decides")
+
+    def test(s: Scored) -> str | None:
+        if len(s.left) != 1 or len(s.right) != 1:
+            return None
+        a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+        if a is None or b is None or not (a.round or b.round):
+            return None
+        if (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
+                a.txid and a.txid == b.txid):
+            return None  # a shared strong key: twins do not matter
+        return reason if max(a.day, b.day) + w > mark else None
+
+    return test
+
+
+def weak_group(rule: Rule, s: Scored) -> bool:
+    """A group suggestion below its rule's auto threshold: it never consumes its
+    records, even when contested (alternatives), so a later group rule may still
+    confirm them. Otherwise a coincidental sum that only a small book lets a busy
+    payer's block find (5 lines within the fee cap of a bank line, 0.855) took the
+    part line of a later rule's true, auto-worthy split (0.955), and the result
+    depended on how much of the book had been imported when the line arrived."""
+    return rule.matcher == "group" and s.score < rule.auto_threshold

@@ -56,6 +56,9 @@ MITM_MAX = 24
 """Up to this many members a search the node budget cut short is finished by meet in
 the middle (2**(n/2) subsets per half); above it, the partial result stands."""
 MAX_SOLUTIONS = 4
+WEAK_KEYS = frozenset({"counterparty", "date"})
+"""Block keys that identify no payment (a payer, a day): their members are searched
+apart from those of the identifying keys (reference, family, txid, address)."""
 FAMILY_CAP_FACTOR = 4
 """A family block above this many times ``max_candidates`` is skipped as oversized."""
 
@@ -83,6 +86,7 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     other = ctx.other(one)
     lo, hi = _member_days(rule, one)
     found: set[int] = set()
+    weak: set[int] = set()
     cap = FAMILY_CAP_FACTOR * rule.max_candidates
     subs: list[list[int]] = []
     for key in rule.keys:
@@ -116,9 +120,17 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             postings = {other.items[i].ts: i for i in ids}
             for i in postings.values():
                 found.update(other.same_posting(other.items[i], cap))
-        found.update(ids)
+        (weak if key in WEAK_KEYS else found).update(ids)
     if "counterparty" in rule.keys and not one.family and one.payer:
         subs = _family_subblocks(ctx, rule, one)
+    if found and weak - found:
+        # The shared-identifier block on its own first (a split's parts citing the
+        # invoice), then with the payer's other lines: cut to ``max_candidates`` by
+        # date, the payer's block could drop a part three days out and keep only
+        # coincidental sums of its other lines.
+        return [_fit_block(ctx, rule, one, found), _fit_block(ctx, rule, one, found | weak),
+                *subs]
+    found |= weak
     if not found:
         return subs or [[]]  # (most date-only blocks are oversized)
     return [_fit_block(ctx, rule, one, found), *subs]
