@@ -78,7 +78,7 @@ from rapidfuzz import fuzz
 
 from recon_tui.model import Price, Record, canonical_amount
 
-from . import contra, crossasset, exact, groups, netting, tolerance, vector
+from . import contra, crossasset, crowds, exact, groups, netting, tolerance, vector
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
@@ -518,6 +518,7 @@ class Engine:
                 if learned:
                     res.extend(s for s in tolerance.learned_pairs(tctx, r, it)
                                if s.score >= keep)
+                res.extend(s for s in crowds.fee_pairs(tctx, r, it) if s.score >= keep)
             out.append(res)
         return out
 
