@@ -24,8 +24,10 @@ same |amount| too).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
+from .blocking import SideIndex
 from .context import Ctx
 from .exact import learned_fee
 from .explain import Scored, lag, pair, signs_for
@@ -34,9 +36,14 @@ from .items import LEFT, Item, is_round
 from .rules import Rule
 
 
-def fee_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
-    """The pairs of ``it`` described in the module docstring, scored by ``rule``."""
+def fee_pairs(ctx: Ctx, rule: Rule, it: Item, scan_only: bool = False) -> list[Scored]:
+    """The pairs of ``it`` described in the module docstring, scored by ``rule``.
+
+    ``scan_only``: only those where ``it`` is the crowded round record (a full run
+    gets the others from ``reverse_scan``, which costs nothing per ordinary record)."""
     if not it.payer or (rule.assets and it.asset not in rule.assets):
+        return []
+    if scan_only and not (it.round and ctx.own(it).oversized(it)):
         return []
     mag = abs(it.amount)
     reach = _reach(ctx, rule, it, mag)
@@ -49,19 +56,15 @@ def fee_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     seen: set[int] = set()
     if it.round and own.oversized(it):
         # The round record of a crowded cell: its payer's lines of the window.
-        b = other.day_bucket
-        for sign in signs_for(rule, it.sign):
-            for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
-                for oid in other.families.get((it.asset, sign, "payer", it.payer, db), ()):
-                    o = other.items[oid]
-                    om = abs(o.amount)
-                    if (om == mag or abs(om - mag) > reach or oid in seen
-                            or abs(o.day - it.day) > cw or not ctx.is_open(oid)):
-                        continue
-                    seen.add(oid)
-                    s = _score(ctx, rule, it, o, left)
-                    if s is not None:
-                        out.append(s)
+        for o in _scan(rule, it, other, ctx.is_open):
+            if not _admits(ctx, rule, it, o):
+                continue
+            seen.add(o.id)
+            s = _score(ctx, rule, it, o, left)
+            if s is not None:
+                out.append(s)
+    if scan_only:
+        return out
     for value in _round_targets(ctx, rule, it, mag):
         # Round amounts within reach, whose crowded cells hide ``it`` from them.
         if value == mag:
@@ -74,11 +77,58 @@ def fee_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
                 o = other.items[oid]
                 if not other.oversized(o) or (it.round and own.oversized(it)):
                     continue  # a cell of normal size: the cell probe has the pair
+                if not _admits(ctx, rule, it, o):
+                    continue
                 seen.add(oid)
                 s = _score(ctx, rule, it, o, left)
                 if s is not None:
                     out.append(s)
     return out
+
+
+def reverse_scan(ctx: Ctx, rule: Rule, side: SideIndex, probers: set[int]) -> list[Scored]:
+    """The pairs of ``fee_pairs`` whose crowded round record is on ``side`` (open per
+    ``ctx``) and whose other record is one of ``probers``: with ``fee_pairs(...,
+    scan_only=True)`` from each prober, every pair of ``fee_pairs`` of the probers,
+    once. Work: the crowded round records of ``side`` and their payers' lines."""
+    out: list[Scored] = []
+    other = ctx.sides[1 - side_of(side, ctx)]
+    for (asset, _sign, _amount, payer), lst in side.rounds.items():
+        if not payer or (rule.assets and asset not in rule.assets):
+            continue
+        for _, i in lst:
+            it = side.items[i]
+            if not ctx.is_open(i) or not side.oversized(it):
+                continue
+            for o in _scan(rule, it, other, probers.__contains__):
+                if (o.round and other.oversized(o)) or not _admits(ctx, rule, it, o):
+                    continue  # a crowded round record too: its own scan has the pair
+                s = _score(ctx, rule, it, o, it.side == LEFT)
+                if s is not None:
+                    out.append(s)
+    return out
+
+
+def side_of(side: SideIndex, ctx: Ctx) -> int:
+    return LEFT if ctx.sides[LEFT] is side else 1 - LEFT
+
+
+def _scan(rule: Rule, it: Item, other: SideIndex, is_open: Callable[[int], bool]
+          ) -> list[Item]:
+    """The open lines of ``it``'s payer on ``other`` in the rule's calendar window with
+    another |amount| (the crowded round record's side of ``fee_pairs``)."""
+    mag = abs(it.amount)
+    cw = rule.calendar_window
+    b = other.day_bucket
+    found: dict[int, Item] = {}
+    for sign in signs_for(rule, it.sign):
+        for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
+            for oid in other.families.get((it.asset, sign, "payer", it.payer, db), ()):
+                o = other.items[oid]
+                if (abs(o.amount) != mag and abs(o.day - it.day) <= cw and oid not in found
+                        and is_open(oid)):
+                    found[oid] = o
+    return list(found.values())
 
 
 _FEES: dict[int, tuple[object, dict[str, list[Decimal]]]] = {}
@@ -104,8 +154,8 @@ def _round_targets(ctx: Ctx, rule: Rule, it: Item, mag: Decimal) -> list[Decimal
     if ctx.fees:
         for f in _all_fees(ctx.fees, it.asset):
             for v in (mag - f, mag + f):
-                if v > 0 and is_round(v):
-                    out.add(v)
+                if v > 0:
+                    out.add(v)  # no ``is_round`` (~4 us): a look-up finds no other
     return sorted(out)
 
 
@@ -119,6 +169,18 @@ def _reach(ctx: Ctx, rule: Rule, it: Item, mag: Decimal) -> Decimal:
         if fees and fees[-1] > gap:
             gap = fees[-1]
     return gap
+
+
+def _admits(ctx: Ctx, rule: Rule, x: Item, y: Item) -> bool:
+    """The gap condition of the relation, the same from either record: within the
+    rule's admitted gap at twice the smaller |amount|, or a fee the schedule has seen
+    (a record's own declared fee alone does not count: the look-up side cannot see
+    it, and the relation must stay symmetric)."""
+    a, b = abs(x.amount), abs(y.amount)
+    gap = abs(a - b)
+    if gap <= rule.max_amount_gap(2 * min(a, b), x.asset):
+        return True
+    return bool(ctx.fees) and gap in _all_fees(ctx.fees, x.asset)
 
 
 def _score(ctx: Ctx, rule: Rule, it: Item, o: Item, left: bool) -> Scored | None:

@@ -518,7 +518,10 @@ class Engine:
                 if learned:
                     res.extend(s for s in tolerance.learned_pairs(tctx, r, it)
                                if s.score >= keep)
-                res.extend(s for s in crowds.fee_pairs(tctx, r, it) if s.score >= keep)
+                res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
+                           if s.score >= keep)
+            res.extend(s for s in crowds.reverse_scan(tctx, r, self.sides[RIGHT], mine)
+                       if s.score >= keep)
             out.append(res)
         return out
 
