@@ -20,6 +20,12 @@ contradicts it (txid / end-to-end id / reference / address present on both sides
 different) or when its round amount has a twin of the same counterparty near either
 record. A 1:n / n:1 group is vetoed when a member's reference or txid contradicts the
 single's, or when round amounts only balance with no shared reference family or txid.
+A candidate its own records contradict (``contradiction_test``) is never a rival that
+makes another ambiguous, and ranks after the rest in ``candidates``. A below-threshold
+group suggestion never consumes its records (``weak_group``). Incremental runs hold a
+round-amount pair without a shared strong key until its twin window is covered by both
+sides (``hold_test``): what an import confirms as it arrives is then what a full run
+of the whole book confirms, whatever the order of the files.
 A full run then repeats the pipeline without its autos until none is new
 (``_fixpoint``), so one run ends where confirm-and-run-again ends; those passes reuse
 the first pass's 1:1 candidates (``_PairCache``) and probe only the pairs it lacks.
