@@ -88,7 +88,7 @@ from . import contra, crossasset, crowds, exact, groups, netting, tolerance, vec
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
-from .explain import Scored, beyond, pair
+from .explain import Scored, beyond, lag, pair
 from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
 from .normalize import norm_address
@@ -755,7 +755,8 @@ class Engine:
                 fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
                 v = pair(rule, a, b, s.key, verbose=True, learned=exact.learned_fee(fctx, a, b))
                 if v is None:
-                    v = beyond(rule, a, b, s.key or rule.keys[0], verbose=True)
+                    v = beyond(rule, a, b, s.key or rule.keys[0], verbose=True,
+                               late_ok=not s.beyond)
             else:
                 v = pair(rule, a, b, s.key, verbose=True)
                 if v is None and self.fee_schedule:
@@ -1174,12 +1175,23 @@ def hold_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] | None:
     w = HOLD_WINDOW_FACTOR * rule.calendar_window
     reason = (f"{VETO}round amount held: the twin window ({w} days) after it is not yet "
               f"covered by both sides; a later run decides")
+    late_reason = (f"{VETO}late pair held: a later import could bring another record with "
+                   f"its key within {w} days; a later run decides")
 
     def test(s: Scored) -> str | None:
         if len(s.left) != 1 or len(s.right) != 1:
             return None
         a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
-        if a is None or b is None or not (a.round or b.round):
+        if a is None or b is None:
+            return None
+        if rule.matcher == "exact":
+            # A late pair stands on its key being carried by these two records only:
+            # a later import could bring a third.
+            if not s.beyond and lag(rule, a, b) > rule.date_window_days and (
+                    max(a.day, b.day) + w > mark):
+                return late_reason
+            return None
+        if not (a.round or b.round):
             return None
         if (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
                 a.txid and a.txid == b.txid):

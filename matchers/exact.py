@@ -27,7 +27,11 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
         value = it.key_value(key)
         if not value:
             continue
-        for oid in other.by_key(key, value):
+        theirs = other.by_key(key, value)
+        # Carried by these two records only (whatever is open): a late value date is
+        # then no reason to doubt the pair (``explain.beyond``'s ``late_ok``).
+        only = len(theirs) == 1 and len(ctx.own(it).by_key(key, value)) == 1
+        for oid in theirs:
             if not is_open(oid):
                 continue
             o = other.items[oid]
@@ -35,7 +39,7 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
             s = pair(rule, a, b, key, learned=learned_fee(ctx, a, b))
             if s is None:
                 # Same strong key, amount or date beyond tolerance: still a candidate.
-                s = beyond(rule, a, b, key)
+                s = beyond(rule, a, b, key, late_ok=only)
             if s is not None and (oid not in found or s.score > found[oid].score):
                 found[oid] = s
     return list(found.values()), list(found)

@@ -418,3 +418,18 @@ def test_joint_partition_of_a_dense_day_ranks_the_true_batch_first() -> None:
     alone.load(left, right[:1])
     scores = [c.score for c in alone.candidates(20, k=3)]
     assert len(scores) == 3 and max(scores) - min(scores) < 0.01
+
+
+def test_late_value_date_with_a_reference_only_two_records_carry_is_auto() -> None:
+    """Equal amounts, the same reference, the bank's value date eight business days
+    late (beyond the reference rule's window of five): confirmed when only these two
+    records carry the reference, and explained as late; a suggestion when a third
+    record carries it too."""
+    left = [rec(1, "1234.56", reference="INV100001", counterparty="Acme Ltd")]
+    right = [bank(2, "1234.56", reference="/ROC/INV100001/", counterparty="ACME LIMITED",
+                  days=10)]
+    ps = run(left, right)
+    assert autos(ps) == {((1,), (2,))}
+    assert "beyond the window" in ps[0].explanation["date"]["detail"]
+    again = [*left, rec(3, "99.00", reference="INV100001", counterparty="Acme Ltd", days=30)]
+    assert not autos(run(again, right))
