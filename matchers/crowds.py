@@ -15,8 +15,9 @@ and full runs link the same records): the round record scans its payer's lines o
 the window on the other side; any other record looks up the few round amounts its
 admitted gap can reach (within the rule's tolerance, or its amount -/+ a fee the
 schedule has seen) in the other side's ``rounds`` index (one dict look-up each).
-Bound on work per record: its payer's lines in the window for a round record of a
-crowded cell, a handful of look-ups otherwise. Disjoint from the cell probe (which
+Bound on work per record: the lines of the window within its reach of |amount| for
+a round record of a crowded cell (the amount cells of that range), a handful of
+look-ups otherwise. Disjoint from the cell probe (which
 never pairs a crowded round record with another amount), from ``payer_pairs`` (same
 |amount|) and from ``tolerance.learned_pairs`` (whose probe a crowd narrows to the
 same |amount| too).
@@ -24,10 +25,11 @@ same |amount| too).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from decimal import Decimal
 
-from .blocking import SideIndex
+from .blocking import SideIndex, amount_bucket
 from .context import Ctx
 from .exact import learned_fee
 from .explain import Scored, lag, pair, signs_for
@@ -56,7 +58,7 @@ def fee_pairs(ctx: Ctx, rule: Rule, it: Item, scan_only: bool = False) -> list[S
     seen: set[int] = set()
     if it.round and own.oversized(it):
         # The round record of a crowded cell: its payer's lines of the window.
-        for o in _scan(rule, it, other, ctx.is_open):
+        for o in _scan(rule, it, other, ctx.is_open, reach):
             if not _admits(ctx, rule, it, o):
                 continue
             seen.add(o.id)
@@ -100,7 +102,8 @@ def reverse_scan(ctx: Ctx, rule: Rule, side: SideIndex, probers: set[int]) -> li
             it = side.items[i]
             if not ctx.is_open(i) or not side.oversized(it):
                 continue
-            for o in _scan(rule, it, other, probers.__contains__):
+            for o in _scan(rule, it, other, probers.__contains__,
+                           _reach(ctx, rule, it, abs(it.amount))):
                 if (o.round and other.oversized(o)) or not _admits(ctx, rule, it, o):
                     continue  # a crowded round record too: its own scan has the pair
                 s = _score(ctx, rule, it, o, it.side == LEFT)
@@ -113,22 +116,36 @@ def side_of(side: SideIndex, ctx: Ctx) -> int:
     return LEFT if ctx.sides[LEFT] is side else 1 - LEFT
 
 
-def _scan(rule: Rule, it: Item, other: SideIndex, is_open: Callable[[int], bool]
-          ) -> list[Item]:
+def _scan(rule: Rule, it: Item, other: SideIndex, is_open: Callable[[int], bool],
+          reach: Decimal) -> list[Item]:
     """The open lines of ``it``'s payer on ``other`` in the rule's calendar window with
-    another |amount| (the crowded round record's side of ``fee_pairs``)."""
+    another |amount| within ``reach`` of ``it``'s (the crowded round record's side of
+    ``fee_pairs``), read from the amount cells of that range: the work is the lines
+    of that amount range and window, not the payer's whole window."""
     mag = abs(it.amount)
+    lo, hi = float(mag - reach), float(mag + reach)
+    lo, hi = max(lo - 1e-9 * hi - 1e-9, 0.0), hi + 1e-9 * hi + 1e-9
     cw = rule.calendar_window
     b = other.day_bucket
-    found: dict[int, Item] = {}
+    ab_lo, ab_hi = amount_bucket(lo) if lo > 0 else -(1 << 30), amount_bucket(hi)
+    found: list[Item] = []
+    items = other.items
     for sign in signs_for(rule, it.sign):
         for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
-            for oid in other.families.get((it.asset, sign, "payer", it.payer, db), ()):
-                o = other.items[oid]
-                if (abs(o.amount) != mag and abs(o.day - it.day) <= cw and oid not in found
-                        and is_open(oid)):
-                    found[oid] = o
-    return list(found.values())
+            buckets = other.present.get((it.asset, sign, db))
+            if not buckets:
+                continue
+            for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
+                cell = other.amounts[(it.asset, sign, db, buckets[k])]
+                i, j = bisect_left(cell, (lo, -1)), bisect_right(cell, (hi, 1 << 62))
+                # Skip the crowd itself (``it``'s own |amount|): bisected, not walked.
+                m0, m1 = bisect_left(cell, (it.mag, -1)), bisect_right(cell, (it.mag, 1 << 62))
+                for _, oid in (*cell[i:max(i, min(m0, j))], *cell[max(m1, i):j]):
+                    o = items[oid]
+                    if (o.payer == it.payer and abs(o.day - it.day) <= cw
+                            and abs(o.amount) != mag and is_open(oid)):
+                        found.append(o)
+    return found
 
 
 _FEES: dict[int, tuple[object, dict[str, list[Decimal]]]] = {}
