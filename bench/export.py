@@ -7,11 +7,17 @@ rows), and one open session over the whole period. Then, in a fresh child proces
 figure is the export's alone, exports that session as a draft folder (``--encrypt``: as
 an encrypted bundle) and reports the wall time and the child's peak RSS.
 
-``export_s`` is the whole export, the store's audit check (``verify_all``, which the export
-runs first and refuses on) included; ``verify_s`` is that check alone, timed after it on
-the same store, so ``export_s - verify_s`` is what the export itself costs. CPU seconds are
-given too (``export_cpu_s`` this process, ``workbook_cpu_s`` the workbook's child): on a
-busy machine they say more than the wall time. ``--store`` reuses a store built before.
+``export_s`` is the whole export, the store's audit check (``verify_all(full=False)``,
+which the export runs first and refuses on) included; ``verify_s`` is that check alone,
+timed after it on the same store, so ``export_s - verify_s`` is what the export itself
+costs. The check walks the logs only after the verified watermark
+(:mod:`recon_tui.store.watermark`), which the app's start, ``recon-tui verify`` and every
+export seal: a store without one gets it first, by a full walk outside the timing
+(``watermark_sealed_s``, 0 when it had one); ``verify_full_s`` is the full walk
+(``recon-tui verify``) on the same store, for comparison (``--no-full`` skips it). CPU
+seconds are given too (``export_cpu_s`` this process, ``workbook_cpu_s`` the workbook's
+child; ``*_cpu_s`` of the checks): on a busy machine they say more than the wall time.
+``--store`` reuses a store built before.
 
     .venv/bin/python bench/export.py --size 500000 --json
 """
@@ -83,7 +89,7 @@ def build(path: Path, size: int) -> None:
     path.with_suffix(".ok").touch()  # a build cut short is redone next time
 
 
-def child(path: Path, out: Path, encrypt: bool) -> None:
+def child(path: Path, out: Path, encrypt: bool, no_full: bool) -> None:
     import resource
 
     from recon_tui.services import export as export_service
@@ -99,16 +105,20 @@ def child(path: Path, out: Path, encrypt: bool) -> None:
     watch.stop()
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = peak_rss_mb()
-    # The store's own audit check, timed apart (the export ran the same one first).
-    t = time.perf_counter()
-    with export_service.reads.snapshot(store) as conn:
-        export_service.sessions.verify_all(conn)
-    verify_s = time.perf_counter() - t
+    # The store's own audit check, timed apart (the export ran the same one first), and the
+    # full walk for comparison.
+    checks = {}
+    for name, full in (("verify", False), ("verify_full", True))[: 1 if no_full else 2]:
+        t, c = time.perf_counter(), time.process_time()
+        with export_service.reads.snapshot(store) as conn:
+            export_service.sessions.verify_all(conn, full=full)
+        checks[f"{name}_s"] = round(time.perf_counter() - t, 2)
+        checks[f"{name}_cpu_s"] = round(time.process_time() - c, 2)
     store.close()
     size = sum(p.stat().st_size for p in out.rglob("*")) if out.is_dir() else out.stat().st_size
     print(json.dumps({
-        "export_s": round(seconds, 2), "peak_rss_mb": peak,
-        "verify_s": round(verify_s, 2), "export_cpu_s": round(cpu, 2),
+        "export_s": round(seconds, 2), "peak_rss_mb": peak, **checks,
+        "export_cpu_s": round(cpu, 2),
         # The workbook is built by a child process (services/xlsx_stream.py): its own peak
         # (VmHWM, polled; getrusage's figure for children counts the pages the spawn
         # shared with this process, so it only repeats this one's).
@@ -158,11 +168,12 @@ def main() -> None:
     p.add_argument("--encrypt", action="store_true", help="export an encrypted bundle")
     p.add_argument("--store", type=Path, help="a store built by an earlier run (its session 1 "
                    "is exported; default: the cached one for --size, built when missing)")
+    p.add_argument("--no-full", action="store_true", help="skip timing the full walk")
     p.add_argument("--child", type=Path, help=argparse_hidden())
     p.add_argument("--out", type=Path, help=argparse_hidden())
     args = p.parse_args()
     if args.child:
-        child(args.child, args.out, args.encrypt)
+        child(args.child, args.out, args.encrypt, args.no_full)
         return
     root = Path(tempfile.gettempdir()) / "recon-tui-bench-export"
     root.mkdir(exist_ok=True)
@@ -172,17 +183,39 @@ def main() -> None:
     if not existed:
         build(path, args.size)
     build_s = time.perf_counter() - t
+    sealed_s = seal(path)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         out = Path(tmp) / ("bundle.rtbundle" if args.encrypt else "export")
         cmd = [sys.executable, __file__, "--child", str(path), "--out", str(out)]
         if args.encrypt:
             cmd.append("--encrypt")
+        if args.no_full:
+            cmd.append("--no-full")
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"export failed: {done.stderr.strip().splitlines()[-1:]}")
         figures = json.loads(done.stdout.strip().splitlines()[-1])
     report({"records": args.size, "store_reused": existed, "build_s": round(build_s, 1),
-            "encrypted": args.encrypt, **figures}, args.json)  # fmt: skip
+            "encrypted": args.encrypt, "watermark_sealed_s": sealed_s, **figures}, args.json)  # fmt: skip
+
+
+def seal(path: Path) -> float:
+    """Seal the verified watermark when the store has none of this version (a full walk,
+    here in the parent so that neither its time nor its memory is the export's); returns
+    the seconds it took."""
+    from recon_tui.services import verify
+    from recon_tui.store import Store, watermark
+
+    store = Store.open(path, passphrase=PASS)
+    try:
+        text = watermark.read_text(store.conn)
+        if text is not None and not watermark.other_version(text):
+            return 0.0
+        t = time.perf_counter()
+        verify.verify_store(store)
+        return round(time.perf_counter() - t, 2)
+    finally:
+        store.close()
 
 
 def argparse_hidden() -> str:

@@ -11,6 +11,9 @@ in all), then times, on a fresh SQLCipher store:
 ``end_to_end_process``  the same with the records made and converted in a second process
                 (``bench.common.produced``), only written here (not with ``--demo``)
 ``resync``      the same records again (all unchanged): an idempotent re-import
+``csv``         the same records as a CSV statement file, imported as a user imports it
+                (``sync.import_file``: one transaction; a big file parsed and converted
+                in a second process, whose CPU is ``csv_reader_cpu_s``; not with ``--demo``)
 
 The records are admitted to their source pairs as they are written, as a real source's
 are (a ledger-vs-bank pair; the demo's four pairs with ``--demo``); ``--no-pair`` leaves
@@ -109,6 +112,40 @@ def pairs_for(demo: bool, paired: bool) -> list[SourcePair]:
     return [SourcePair("ledger-bank", Side("ledger"), Side("bank"))]
 
 
+CSV_SETTINGS = {"date_column": "date", "amount_column": "amount", "id_column": "id",
+                "reference_column": "reference", "counterparty_column": "counterparty",
+                "memo_column": "memo", "kind_column": "kind", "currency": "EUR"}  # fmt: skip
+
+
+def csv_import(tmp: str, records: list[Record], pairs: list[SourcePair],
+               stage: Callable[[str, float, float], None], figures: dict[str, Any]) -> None:  # fmt: skip
+    """The records written as a CSV statement, then imported through the sync service."""
+    import csv
+
+    from recon_tui.services.sync import import_file
+
+    path = Path(tmp) / "bank.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["date", "amount", "id", "reference", "counterparty", "memo", "kind"])
+        out.writerows((r.ts.date().isoformat(), f"{r.amount:f}", r.external_id, r.reference,
+                       r.counterparty, r.memo, r.kind) for r in records)  # fmt: skip
+    store = Store.init(Path(tmp) / "csv.db", passphrase="bench")
+    for s in {"bank", *(side.source for p in pairs for side in (p.left, p.right))}:
+        add_source(store, s, "csv", dict(CSV_SETTINGS))
+    for i, pair in enumerate(pairs):
+        add_pair(store, pair, position=i)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report: list[Any] = []
+    stage("csv", *timed(lambda: report.append(import_file(store, "bank", str(path)))))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert report[0].ok and report[0].added == len(records), report[0].line()
+    figures["csv_reader_cpu_s"] = round(
+        after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime, 2)
+    figures["csv_mb"] = round(path.stat().st_size / 2**20, 1)
+    store.close()
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0], 100_000)
     p.add_argument("--demo", action="store_true",
@@ -167,9 +204,13 @@ def main() -> None:
         assert count == n, (count, n)
         figures["db_mb"] = round(sum(f.stat().st_size for f in store.file_paths()) / 2**20, 1)
         store.close()
+        if not args.demo:
+            csv_import(tmp, by_source["bank"], pairs, stage, figures)
     figures["records_per_s"] = figures["end_to_end_records_per_s"]
     figures["insert_only_records_per_s"] = figures["insert_records_per_s"]
     figures["resync_records_per_s"] = figures["resync_records_per_s"]
+    if "csv_records_per_s" in figures:
+        figures["csv_import_records_per_s"] = figures["csv_records_per_s"]
     figures["peak_rss_mb"] = peak_rss_mb()
     report(figures, args.json)
 

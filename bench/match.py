@@ -11,6 +11,7 @@ CPU time much less; numpy may add a second thread's time).
 
     .venv/bin/python bench/match.py --size 100000 [--json]
     .venv/bin/python bench/match.py --world skewed --size 240000 [--cell base] [--json]
+    .venv/bin/python bench/match.py --world skewed --size 60000 --reference  # the oracle
 
 ``--world skewed`` uses ``bench/skewed_world.py`` (a book shaped like a real ledger vs
 bank statement: few counterparties, round amounts, fees of any size) instead.
@@ -41,6 +42,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--world", choices=("synth", "skewed"), default="synth")
     ap.add_argument("--cell", default="base", help="skewed: which cell of the matrix")
+    ap.add_argument("--reference", action="store_true",
+                    help="the per-record reference path (Engine.columnar = False)")
+    ap.add_argument("--key-join", choices=("numpy", "duckdb"), default="numpy",
+                    help="how the columnar path joins exact keys (Engine.key_join)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -63,6 +68,8 @@ def main() -> None:
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     engine = Engine("default")
+    engine.columnar = not args.reference
+    engine.key_join = args.key_join
     c0 = time.process_time()
     t = time.perf_counter()
     engine.load(world.left, world.right)
@@ -94,6 +101,7 @@ def main() -> None:
         inc_interior = inc.stats.get("closure_interior")
     res = {
         "world": args.world,
+        "path": "reference" if args.reference else f"columnar/{args.key_join}",
         "size": args.size,
         "left": len(world.left),
         "right": len(world.right),

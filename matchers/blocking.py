@@ -87,6 +87,10 @@ class SideIndex:
         # round-amount pair of one counterparty may be confused with (``twins``), and
         # the sub-block of an oversized amount cell (``payer_block``).
         self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
+        # Per amount cell, built on first use and dropped when the cell changes:
+        # (|amount|, day) -> ids, the strict key an oversized cell falls back to (a
+        # dict lookup instead of a scan of the cell's run of equal amounts).
+        self._strict: dict[tuple[str, int, int, int], dict[tuple[float, int], list[int]]] = {}
         self.items: dict[int, Item] = {}
         self.version = 0
         """Bumped by every change: derived views (``matchers.vector``'s sorted blocks)
@@ -104,6 +108,7 @@ class SideIndex:
         b = self.day_bucket
         fee_cells = self.fee_cells
         self.version += 1
+        self._strict.clear()
 
         def put(index: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
             # A new block starts as an exact-size one-element list: most keys and
@@ -180,6 +185,7 @@ class SideIndex:
         if it.txid:
             self.cited.setdefault((it.asset, it.sign, it.ts), []).append(it.id)
         akey = self._amount_key(it)
+        self._strict.pop(akey, None)
         cell = self.amounts.get(akey)
         if cell is None:
             cell = self.amounts[akey] = []
@@ -215,6 +221,7 @@ class SideIndex:
                     del flst[pos]
                 if not flst:
                     del self.fee_cells[fkey]
+        self._strict.pop(self._amount_key(it), None)
         lst = self.amounts.get(self._amount_key(it))
         if lst is not None:
             i = bisect_left(lst, (it.mag, it.id))
@@ -252,10 +259,24 @@ class SideIndex:
 
     def strict_count(self, it: Item) -> int:
         """Items of this side sharing ``it``'s strict key (asset, sign, |amount|, day)."""
-        cell = self.amounts.get(self._amount_key(it), [])
-        i = bisect_left(cell, (it.mag, -1))
-        j = bisect_right(cell, (it.mag, 1 << 62))
-        return sum(1 for _, iid in cell[i:j] if self.items[iid].day == it.day)
+        return len(self.strict_ids(self._amount_key(it)).get((it.mag, it.day), ()))
+
+    def strict_ids(self, akey: tuple[str, int, int, int]) -> dict[tuple[float, int], list[int]]:
+        """The cell ``akey`` by strict key: (|amount| as ``mag``, day) -> ids, in the
+        cell's order (ascending ids per key); built once per version of the cell."""
+        got = self._strict.get(akey)
+        if got is None:
+            got = {}
+            items = self.items
+            for mag, iid in self.amounts.get(akey, ()):
+                k = (mag, items[iid].day)
+                lst = got.get(k)
+                if lst is None:
+                    got[k] = [iid]
+                else:
+                    lst.append(iid)
+            self._strict[akey] = got
+        return got
 
     def oversized(self, it: Item) -> bool:
         """Whether ``it`` sits in an oversized amount cell (so only strict keys apply)."""
@@ -353,12 +374,11 @@ class SideIndex:
                 if not buckets:
                     continue
                 for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
-                    cell = amounts[(asset, sign, db, buckets[k])]
+                    ckey = (asset, sign, db, buckets[k])
+                    cell = amounts[ckey]
                     if me_oversized or len(cell) > cap:
                         stats["oversized_fallbacks"] += 1
-                        i = bisect_left(cell, (me.mag, -1))
-                        j = bisect_right(cell, (me.mag, 1 << 62))
-                        same = [iid for _, iid in cell[i:j] if items[iid].day == me.day]
+                        same = list(self.strict_ids(ckey).get((me.mag, me.day), ()))
                         if same and (len(same) > cap or own.strict_count(me) > cap):
                             stats["strict_blocks_dropped"] += 1
                             continue

@@ -28,7 +28,15 @@ sides (``hold_test``): what an import confirms as it arrives is then what a full
 of the whole book confirms, whatever the order of the files.
 A full run then repeats the pipeline without its autos until none is new
 (``_fixpoint``), so one run ends where confirm-and-run-again ends; those passes reuse
-the first pass's 1:1 candidates (``_PairCache``) and probe only the pairs it lacks.
+the first pass's 1:1 candidates (``_PairCache``) and probe only the pairs it lacks, and
+each single's group blocks (static) with the counters they bumped.
+
+Columnar path (``columnar``, full runs): exact-key candidates come from one relational
+join per key (``matchers.columnar``: numpy, or the same SQL in an in-memory DuckDB,
+``key_join``), tolerance / similarity candidates block-wise from numpy
+(``matchers.vector``), each block scored at once with the per-pair path's float
+operations; ``columnar = False`` is the per-record reference path, the oracle the
+property tests (``tests/test_columnar.py``) hold it to.
 
 Incremental. Every decision above depends mostly on the candidate graph around a
 record, and that graph is symmetric (a pair is a candidate whichever side probes;
@@ -84,7 +92,7 @@ from rapidfuzz import fuzz
 
 from recon_tui.model import Price, Record, canonical_amount
 
-from . import contra, crossasset, crowds, exact, groups, netting, tolerance, vector
+from . import columnar, contra, crossasset, crowds, exact, groups, netting, tolerance, vector
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
@@ -198,9 +206,17 @@ class Engine:
         self.stats: Counter[str] = Counter()
         self.check_closure = False
         self.columnar = True
-        """Full runs probe the tolerance / similarity rules block-wise in numpy
-        (``matchers.vector``); False probes record by record (the reference path the
-        property tests compare it with)."""
+        """Full runs generate 1:1 candidates column-wise: the exact-key rules by one
+        relational join per key (``matchers.columnar``, in-memory DuckDB), the
+        tolerance / similarity rules block-wise in numpy (``matchers.vector``); False
+        probes record by record (the reference path, the oracle the property tests
+        compare it with)."""
+        self.key_join = "numpy"
+        """How the columnar path joins exact keys: ``"numpy"`` (a sort-merge join) or
+        ``"duckdb"`` (``columnar.KEY_JOIN_SQL`` in an in-memory DuckDB, the statement a
+        cluster engine could run). Same pairs (property-tested); numpy is the default
+        because moving the rows in and out costs what the join saves, and DuckDB adds
+        50-110 MB resident (measured at 60k / 240k, bench/match.py --key-join)."""
         self._incremental = False
         self.reuse_pairs = True
         """A full run's fixpoint passes reuse the 1:1 candidates of its first pass and
@@ -211,6 +227,14 @@ class Engine:
         a typed, auto-worthy fee. An input: the engine itself learns nothing."""
         """Count boundary records linking outside an incremental closure (costly)."""
         self._lazy_seconds = 0.0
+        self._blocks: dict[str, dict[int, tuple[list[list[int]] | None, tuple[Any, ...]]]] | None
+        self._blocks = None
+        """A full run's group blocks per rule and single (None: fewer than two members
+        in every block), with the counters building them bumped; kept for its fixpoint
+        passes (``_group_cands``)."""
+        self._no_group: dict[tuple[Any, ...], tuple[None, tuple[Any, ...]]] = {}
+        self._duck: Any = None
+        """The full run's in-memory DuckDB connection (``matchers.columnar``)."""
         self._new_sides()
 
     def _new_sides(self) -> None:
@@ -322,10 +346,19 @@ class Engine:
         self.stats["scope"] = len(scope)
         self.stats["candidates"] = sum(len(v) for v in pair_cands.values())
         cache = _PairCache() if lazy and self.reuse_pairs else None
-        proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy, cache)
-        del pair_cands  # the candidates are done with: free them before returning
+        self._blocks = {} if cache is not None else None
+        try:
+            proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy, cache)
+            del pair_cands  # the candidates are done with: free them before returning
+            if lazy:
+                proposals = self._fixpoint(ctx, proposals, matched_set, rej, cache)
+        finally:
+            self._blocks = None
+            self._no_group.clear()
+            if self._duck is not None:
+                self._duck.close()
+                self._duck = None
         if lazy:
-            proposals = self._fixpoint(ctx, proposals, matched_set, rej, cache)
             for side in sides:
                 # The full run's sorted blocks and block lookups: a warm engine between
                 # runs holds only its indexes (the next full run rebuilds them).
@@ -375,6 +408,10 @@ class Engine:
                      if i not in matched_set}
             if not scope:
                 break
+            if self._blocks:
+                # Only singles still in play search again: drop the others' blocks.
+                self._blocks = {name: {i: v for i, v in per.items() if i in scope}
+                                for name, per in self._blocks.items()}
             again = self._pipeline(ctx, scope, {}, rej, None, True, cache)
             self.stats["fixpoint_passes"] += 1
             autos = [p for p in again if p.decision == "auto"]
@@ -494,6 +531,14 @@ class Engine:
         if rule.matcher == "exact":
             keep = rule.min_score
             ks = rule.keys
+            if self.columnar:
+                # One relational join per key field (``matchers.columnar``): the same
+                # pairs and scores as the per-record probe below.
+                if self._duck is None and self.key_join == "duckdb":
+                    self._duck = columnar.connect()  # one per full run (~35 ms to open)
+                joined = columnar.exact_pairs(tctx, rule, probers, self.sides[RIGHT],
+                                              target_open, self._duck)
+                return [[s for s in joined if s.score >= keep]]
             # Only records carrying one of the keys can have an exact candidate.
             return [[s for it in probers if any(it.key_value(k) for k in ks)
                      for s in exact.generate(tctx, rule, it)[0] if s.score >= keep]]
@@ -507,28 +552,35 @@ class Engine:
             right = self.sides[RIGHT].items
             payer_keys = {(o.asset, abs(o.amount), o.payer) for o in
                           (right[i] for i in targets if i in right) if o.payer}
-        out = []
-        for r, lst in zip(group, found, strict=True):
-            keep = r.min_score
-            res = [s for s in lst if s.score >= keep]
-            # Sub-blocks of oversized amount cells (round amounts of one payer on
-            # other days), and gaps the learned schedule explains: what the cell
-            # probe cannot see, the same as the per-record path adds.
-            for it in probers:
-                if payer_keys is not None and (
-                        it.asset, abs(it.amount), it.payer) not in payer_keys:
-                    pass
-                elif it.round:
-                    res.extend(s for s in tolerance.payer_pairs(tctx, r, it)
-                               if s.score >= keep)
-                if learned:
+        out = [[s for s in lst if s.score >= r.min_score]
+               for r, lst in zip(group, found, strict=True)]
+        # Sub-blocks of oversized amount cells (round amounts of one payer on other
+        # days), and gaps the learned schedule explains: what the cell probe cannot
+        # see, the same as the per-record path adds. One walk of a prober's payer
+        # block serves every rule of the group (``tolerance.payer_pairs_multi``).
+        for it in probers:
+            if it.round and (payer_keys is None
+                             or (it.asset, abs(it.amount), it.payer) in payer_keys):
+                for r, res, got in zip(group, out,
+                                       tolerance.payer_pairs_multi(tctx, group, it),
+                                       strict=True):
+                    keep = r.min_score
+                    res.extend(s for s in got if s.score >= keep)
+            if learned:
+                for r, res in zip(group, out, strict=True):
+                    keep = r.min_score
                     res.extend(s for s in tolerance.learned_pairs(tctx, r, it)
                                if s.score >= keep)
+            for r, res in zip(group, out, strict=True):
+                keep = r.min_score
                 res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
                            if s.score >= keep)
+        for r, res in zip(group, out, strict=True):
+            # Fee gaps in crowds of round amounts (``matchers.crowds``): the crowded
+            # right-side records' scans, restricted to these probers.
+            keep = r.min_score
             res.extend(s for s in crowds.reverse_scan(tctx, r, self.sides[RIGHT], mine)
                        if s.score >= keep)
-            out.append(res)
         return out
 
     def _closure(
@@ -715,9 +767,42 @@ class Engine:
             ones = sorted(i for i in open_ids if i in items)
         else:
             ones = sorted(i for i in items if i in open_ids)
-        for oid in ones:
-            cands, _ = groups.for_one(ctx, rule, side.items[oid])
-            out.extend(s for s in cands if self._keep(rule, s))
+        memo = self._blocks if rule.type != "n:m" else None
+        if memo is None:
+            for oid in ones:
+                cands, _ = groups.for_one(ctx, rule, items[oid])
+                out.extend(s for s in cands if self._keep(rule, s))
+        else:
+            # A full run: each single's blocks (static, ``groups.blocks``) are built
+            # once and reused by the fixpoint passes, with the counters they bumped
+            # replayed, so the stats read as if rebuilt.
+            # Most singles' blocks hold fewer than two members (no group whatever is
+            # open): they keep one shared entry per distinct set of counters bumped.
+            stats = ctx.stats
+            keep = rule.min_score
+            mine = memo.setdefault(rule.name, {})
+            shared = self._no_group
+            for oid in ones:
+                one = items[oid]
+                hit = mine.get(oid)
+                if hit is None:
+                    sub: Counter[str] = Counter()
+                    bctx = Ctx(ctx.sides, ctx.prices, sub, ctx.is_open, ctx.memo, ctx.fees)
+                    parts = groups.blocks(bctx, rule, one)
+                    bumped = tuple(sub.items())
+                    if all(len(p) < 2 for p in parts):
+                        hit = shared.get(bumped)
+                        if hit is None:
+                            hit = shared[bumped] = (None, bumped)
+                    else:
+                        hit = (parts, bumped)
+                    mine[oid] = hit
+                got, bumped = hit
+                for k, v in bumped:
+                    stats[k] += v
+                if got is not None:
+                    cands, _ = groups.for_one(ctx, rule, one, got)
+                    out.extend(s for s in cands if s.score >= keep)
         if rule.type == "n:m":
             # Every member of a netting group finds it: keep one copy of each.
             seen: dict[tuple[tuple[int, ...], tuple[int, ...]], Scored] = {}
@@ -836,7 +921,9 @@ class _Explain:
         self.engine = engine
         self.rule = rule
         self.scored = s
-        self.items = tuple(engine.item(i) for i in s.ids)
+        # ``engine.item`` inlined: a full run captures ~1M records this way.
+        lget, rget = engine.sides[LEFT].items.get, engine.sides[RIGHT].items.get
+        self.items = tuple([lget(i) or rget(i) for i in s.ids])
         self.agree = decision == "auto"
         self.reason = reason
 

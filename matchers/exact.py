@@ -27,11 +27,8 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
         value = it.key_value(key)
         if not value:
             continue
-        theirs = other.by_key(key, value)
-        # Carried by these two records only (whatever is open): a late value date is
-        # then no reason to doubt the pair (``explain.beyond``'s ``late_ok``).
-        only = len(theirs) == 1 and len(ctx.own(it).by_key(key, value)) == 1
-        for oid in theirs:
+        only = only_pair(ctx, key, value)
+        for oid in other.by_key(key, value):
             if not is_open(oid):
                 continue
             o = other.items[oid]
@@ -55,3 +52,11 @@ def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str] | None:
         return None
     note = sched.source(a.asset, (a.cp, b.cp), gap)
     return None if note is None else (gap, note)
+
+
+def only_pair(ctx: Ctx, key: str, value: str) -> bool:
+    """Whether exactly one record of each side carries ``key`` = ``value`` (open or
+    not): a late value date is then no reason to doubt their pair (``explain.beyond``'s
+    ``late_ok``). Read from the key index directly (no oversize counting)."""
+    k = (key, value)
+    return len(ctx.sides[0].keys.get(k, ())) == 1 and len(ctx.sides[1].keys.get(k, ())) == 1

@@ -449,18 +449,20 @@ def _category_named(category: str, one: Item) -> str:
     return ""
 
 
-def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
+def for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = None
+            ) -> tuple[list[Scored], list[int]]:
     """Balancing groups around the single record ``one`` among open block members.
 
     Memoised in ``ctx`` when its open set is fixed (the incremental closure asks the
-    same single again for every member it reaches)."""
+    same single again for every member it reaches). ``parts``: ``blocks(ctx, rule,
+    one)`` when the caller kept it (static: a full run's passes reuse it)."""
     if rule.type == "n:m":
         return netting.generate(ctx, rule, one)
     key = (rule.name, one.id)
     hit: tuple[list[Scored], list[int]] | None = ctx.memo.get(key)
     if hit is not None:
         return hit
-    res = _for_one(ctx, rule, one)
+    res = _for_one(ctx, rule, one, parts)
     if getattr(ctx.is_open, "__self__", None) is None:
         # A plain predicate (fixed open set); the pipeline passes a live set's
         # __contains__, whose answers change as rules consume records: no caching.
@@ -468,8 +470,10 @@ def for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
     return res
 
 
-def _for_one(ctx: Ctx, rule: Rule, one: Item) -> tuple[list[Scored], list[int]]:
-    parts = blocks(ctx, rule, one)
+def _for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = None
+             ) -> tuple[list[Scored], list[int]]:
+    if parts is None:
+        parts = blocks(ctx, rule, one)
     out: list[Scored] = []
     seen: set[tuple[int, ...]] = set()
     batch = "batch" in rule.keys

@@ -136,6 +136,49 @@ def payer_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     return out
 
 
+def payer_pairs_multi(ctx: Ctx, rules: list[Rule], it: Item) -> list[list[Scored]]:
+    """``[payer_pairs(ctx, rule, it) for rule in rules]`` (up to order), walking
+    ``it``'s payer sub-block once for all the rules (the widest window, every sign
+    one of them admits) and sharing each pair's text similarities."""
+    out: list[list[Scored]] = [[] for _ in rules]
+    if not it.round or not it.payer:
+        return out
+    active = [(k, r, signs_for(r, it.sign), r.calendar_window) for k, r in enumerate(rules)
+              if not (r.assets and it.asset not in r.assets)]
+    if not active:
+        return out
+    other = ctx.other(it)
+    me_over = ctx.own(it).oversized(it)
+    cw = max(act[3] for act in active)
+    signs: list[int] = []
+    for act in active:
+        signs.extend(x for x in act[2] if x not in signs)
+    left = it.side == LEFT
+    mag = abs(it.amount)
+    is_open = ctx.is_open
+    items = other.items
+    for sign in signs:
+        for day, oid in other.payer_block(it.asset, sign, mag, it.payer, it.day - cw,
+                                          it.day + cw):
+            if day == it.day or not is_open(oid):
+                continue
+            o = items[oid]
+            if not (me_over or other.oversized(o)):
+                continue  # both cells of normal size: the cell probe has the pair
+            a, b = (it, o) if left else (o, it)
+            texts = None
+            d = abs(day - it.day)
+            for k, rule, rsigns, rcw in active:
+                if d > rcw or sign not in rsigns:
+                    continue
+                if texts is None:
+                    texts = _texts(ctx, a, b)
+                s = pair(rule, a, b, texts=texts)
+                if s is not None:
+                    out[k].append(s)
+    return out
+
+
 def learned_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     """Pairs of ``it`` whose gap is a fee the learned schedule knows for its
     counterparty (``matchers.fees``) and that the rule's own tolerance does not admit:

@@ -25,11 +25,22 @@ The incremental path and ``Engine.candidates`` keep the per-record probe.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 import numpy as np
 
 from .blocking import SideIndex
-from .explain import Scored, quick_pair, signs_for, text_scores
+from .explain import (
+    ADDRESS,
+    NEUTRAL,
+    NO_ADJ,
+    QUIET,
+    Scored,
+    _plan,
+    amount_fit,
+    signs_for,
+    text_scores,
+)
 from .items import Item
 from .rules import Rule
 
@@ -275,19 +286,84 @@ def _probe(
     sel = np.flatnonzero(anym)
     if not len(sel):
         return
-    mat = np.stack([m[sel] for m in masks], axis=1).tolist()
     prow = sl[rows[sel]].tolist()
     tix = idx[sel].tolist()
     pitems, titems = pb.items, tb.items
-    rlist = [rules[k] for k in active]
-    olist = [out[k] for k in active]
-    for p, t, row in zip(prow, tix, mat, strict=True):
+    pairs = []
+    for p, t in zip(prow, tix, strict=True):
         it = pitems[p]
         o = titems[t]
-        a, b = (it, o) if left else (o, it)
-        texts = text_scores(a, b)
-        for rule, dest, m in zip(rlist, olist, row, strict=True):
-            if m:
-                s = quick_pair(rule, a, b, texts)
-                if s is not None:
-                    dest.append(s)
+        pairs.append((it, o) if left else (o, it))
+    _score_block(pairs, lag[sel], blag[sel], [(rules[k], m[sel], out[k])
+                                              for k, m in zip(active, masks, strict=True)])
+
+
+def _score_block(
+    pairs: list[tuple[Item, Item]], lag: np.ndarray, blag: np.ndarray,
+    work: list[tuple[Rule, np.ndarray, list[Scored]]],
+) -> None:
+    """``quick_pair(rule, a, b, text_scores(a, b))`` for every pair each rule's mask
+    selects, appended to that rule's list in pair order, the block at once: text
+    similarities once per pair, the amount fit in Decimal only where amounts differ,
+    and the date part and weighted mean in numpy with ``quick_pair``'s float
+    operations in its order (bit-identical scores)."""
+    n = len(pairs)
+    texts = [text_scores(a, b) for a, b in pairs]
+
+    def col(name: str) -> np.ndarray:
+        return np.fromiter((np.nan if (v := t[name]) is None else v for t in texts),
+                           np.float64, n)
+
+    cols = [None, None, col("reference"), col("counterparty"), col("memo"), col("address")]
+    best = np.zeros(n)
+    for c in cols[2:5]:
+        assert c is not None
+        best = np.where(c > best, c, best)  # ``_best_text``: NaN (missing) never wins
+    equal = np.fromiter((abs(a.amount) == abs(b.amount) for a, b in pairs), np.bool_, n)
+    addr_missing = np.isnan(cols[ADDRESS])  # type: ignore[arg-type]
+    for rule, mask, dest in work:
+        ms = rule.min_similarity
+        m = mask & (best >= ms) if ms > 0 else mask.copy()
+        amount = np.where(equal, 1.0, np.nan)
+        for i in np.flatnonzero(m & ~equal).tolist():
+            a, b = pairs[i]
+            asset = a.asset
+            if a.fee is None and b.fee is None:
+                fees: list[Decimal] | tuple[()] = ()
+            else:
+                fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset))
+                        if f and fa == asset]
+            fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, asset)
+            if fit is not None:
+                amount[i] = fit[0]
+        m &= ~np.isnan(amount)
+        if not m.any():
+            continue
+        window, plan, wsum, has_address = _plan(rule)
+        days = blag if rule.business_days else lag
+        date = 1.0 - 0.5 * np.minimum(days, window) / window
+        cols[0], cols[1] = amount, date
+        total = np.zeros(n)
+        for k, w in plan:
+            v = cols[k] if k < len(cols) else None
+            if v is None:
+                total = total + w * NEUTRAL
+            elif k == ADDRESS:
+                # ``combine`` skips a missing address (adding 0.0 changes nothing).
+                total = total + np.where(addr_missing, 0.0, w * np.nan_to_num(v))
+            else:
+                total = total + w * np.where(np.isnan(v), NEUTRAL, v)
+        ws = np.full(n, wsum)
+        if has_address:
+            w2 = 0.0
+            for k, w in plan:
+                if k != ADDRESS:
+                    w2 += w
+            ws[addr_missing] = w2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = np.where(ws != 0, total / ws, 0.0)
+        name = rule.name
+        sc = score.tolist()
+        for i in np.flatnonzero(m).tolist():
+            a, b = pairs[i]
+            dest.append(Scored(a.one, b.one, round(sc[i], 6), name, QUIET, NO_ADJ, None))

@@ -77,10 +77,15 @@ async def test_random_positions_show_the_store_rows(big: Store, side: str) -> No
         burst(app, "pagedown", 60)
         await settle(pilot)
         check_pane(pane, ids)
-        for _ in range(16):
+        for _ in range(24):
             op = rnd.choice(["jump", "scrollbar", "burst-down", "burst-up", "keys", "end",
-                             "home"])  # fmt: skip
-            if op == "jump":  # e.g. "next suggested" far away: the cursor lands anywhere
+                             "home", "reload"])  # fmt: skip
+            if op == "reload":  # after a decision: the screen re-read, then back up past it
+                pane.reload()
+                await settle(pilot, 1)
+                check_pane(pane, ids)
+                burst(app, "pageup", rnd.randrange(1, 12))
+            elif op == "jump":  # e.g. "next suggested" far away: the cursor lands anywhere
                 pane.move_to(rnd.randrange(len(ids)))
             elif op == "scrollbar":  # a drag: the view moves, then a click picks a row
                 pane.scroll_to(y=rnd.randrange(len(ids)), animate=False, immediate=True)

@@ -61,3 +61,23 @@ def test_child_failure_is_one_error(tmp_path: Path) -> None:
     assert not called
     assert store.count("SELECT count(*) FROM records") == 0
     store.close()
+
+
+def test_the_engine_runs_once_over_the_loaded_store(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The demo loads every source first, then matches each pair once, over the whole store
+    (not per batch, not per source): one match run per pair, after the last sync run."""
+    monkeypatch.setenv("RECON_TUI_PASSPHRASE", "demo")
+    monkeypatch.setattr(workspace, "GENERATE_APART_FROM", 0)
+    store = workspace.build_demo(tmp_path / "d.db", size=150, seed=7)
+    runs = store.conn.execute("SELECT id, kind, scope, outcome FROM runs ORDER BY id").fetchall()
+    pairs = [name for (name,) in store.conn.execute("SELECT name FROM source_pairs")]
+    matches = [r for r in runs if r[1] == "match"]
+    syncs = [r for r in runs if r[1] == "sync"]
+    assert sorted(r[2] for r in matches) == sorted(pairs) and len(pairs) == 4
+    assert len(syncs) == 5 and max(r[0] for r in syncs) < min(r[0] for r in matches)
+    assert {r[3] for r in runs} == {"ok"}
+    # Each pair's one run covered every record it holds (a full run at the store's rev).
+    rev = store.meta("rev")
+    assert all(store.meta(f"matched_rev:{p}") == rev for p in pairs)
+    store.close()

@@ -75,8 +75,8 @@ def test_rows_admission_equals_set_based(tmp_path: Path, monkeypatch: pytest.Mon
     _load(fast)
     ref = _store(tmp_path / "ref.db")
     # The reference: the same writer, admitting with the set-based SQL over the new ids.
-    monkeypatch.setattr(records_mod, "admit_rows",
-                        lambda conn, first, rows: admit_range(conn, first, first + len(rows) - 1))
+    monkeypatch.setattr(records_mod, "admit_rows", lambda conn, first, rows, parts=None:
+                        admit_range(conn, first, first + len(rows) - 1))  # fmt: skip
     _load(ref)
     got, want = _state(fast), _state(ref)
     assert len(want["pair_states"]) > 400 and want["pair_totals"]

@@ -114,7 +114,9 @@ def _produce(size: int, seed: int, q: Any, parent: int) -> None:
                 return
             except queue.Full:
                 if os.getppid() != parent:  # the writer is gone (killed): stop, quietly
-                    raise SystemExit(0) from None
+                    # os._exit: a normal exit waits for the queue's feeder thread to flush
+                    # into a pipe nobody reads any more, and would hang (holding the world).
+                    os._exit(0)
 
     try:
         from recon_tui import demo

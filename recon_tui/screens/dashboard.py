@@ -99,9 +99,10 @@ class DashboardScreen(Screen[None]):
         table.border_title = "Source pairs (Enter: open)"
         table.add_columns("pair", "left vs right", "open L/R", "sugg. L/R", "matched L/R")
         table.focus()  # arrows choose a pair straight away
-        self.load()
 
     def on_screen_resume(self) -> None:
+        # Also sent when the screen is first pushed: the first load is this one (loading
+        # in on_mount too read the aggregates twice, and the paint waited for the second).
         self.load()
 
     @work(thread=True, exclusive=True, group="dashboard")

@@ -66,6 +66,8 @@ class WorkbenchScreen(Screen[None]):
         self._start_record = record_id
         self._timer: Timer | None = None
         self._focused_row: Row | None = None
+        self._followed: int | None = None
+        """The record whose candidates and detail were last loaded (``_follow``)."""
         self._cand_generation = 0
 
     @property
@@ -93,6 +95,10 @@ class WorkbenchScreen(Screen[None]):
         self.left.focus()
         if self._start_record is not None:
             self.show_record(self._start_record)
+        # Candidates and detail of the first item now, not after the cursor's debounce
+        # (the panes' first announcements then find them loaded).
+        self._focused_row = self.active.current
+        self._follow()
 
     def show_record(self, record_id: int) -> bool:
         """Put the cursor on a record of this pair (the pane of its side, showing its state,
@@ -144,19 +150,32 @@ class WorkbenchScreen(Screen[None]):
         if pane.has_focus or pane is getattr(self, "active", None):
             self.active = pane
             self._focused_row = event.row
+            if self._timer is None and (event.row.id if event.row else None) == self._followed:
+                return  # shown already (a reload's or the first page's announcement)
             if self._timer is not None:
                 self._timer.stop()
             self._timer = self.set_timer(DEBOUNCE_S, self._follow)
 
     def _follow(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         row = self._focused_row
+        self._followed = row.id if row else None
         detail = self.services.panes.record_detail(row.id, self.pair.name) if row else None
         self.query_one("#detail", DetailPane).show(detail)
         self._cand_generation += 1
         if row is None:
             self.candidates.show([], None, "no item")
             return
-        self.candidates.show([], row.id, "looking for candidates…")
+        # Stored suggestions now, in this frame (indexed reads); the engine, when it may
+        # add more, in a worker. A worker for the stored ones too cost two thread hops
+        # per item shown, the better part of a confirm's latency under load.
+        stored, more = self.services.candidates.stored_first(self.pair.name, row.id)
+        if not more:
+            self.candidates.show(stored, row.id)
+            return
+        self.candidates.show(stored, row.id, "looking for candidates…")
         self._load_candidates(self._cand_generation, row.id)
 
     @work(thread=True, exclusive=True, group="candidates")
@@ -193,6 +212,10 @@ class WorkbenchScreen(Screen[None]):
     def refresh_data(self, reason: str = "decision") -> None:
         self.left.reload()
         self.right.reload()
+        # Follow the active pane's row now (it may be another record: the decided one
+        # left the pane); the reloads' announcements then find it loaded, so the
+        # candidates are read once, not again after the debounce.
+        self._focused_row = self.active.current
         self._follow()
 
     def on_store_changed(self, event: StoreChanged) -> None:
@@ -247,14 +270,14 @@ class WorkbenchScreen(Screen[None]):
         if cand is None:
             self.notify("no suggestion for this item", severity="warning")
             return
-        candidates = self.services.candidates
-        # Competing suggestions of these records go with a confirm (that is what choosing
-        # one means): no question, but the message says how many, and undo restores them.
-        lost = len(self.services.decisions.dissolves(self.pair.name, list(cand.ids),
-                                                     keep=cand.group_id))  # fmt: skip
-        also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
+        candidates, decisions = self.services.candidates, self.services.decisions
 
-        def confirm() -> str:
+        def confirm() -> str:  # in the worker: both reads and the write leave the UI free
+            # Competing suggestions of these records go with a confirm (that is what
+            # choosing one means): no question, but the message says how many, and undo
+            # restores them.
+            lost = len(decisions.dissolves(self.pair.name, list(cand.ids), keep=cand.group_id))
+            also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
             gid = candidates.accept(self.pair.name, cand)
             return f"confirmed group {gid} (score {cand.score:.2f}){also}"
 

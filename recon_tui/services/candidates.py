@@ -29,6 +29,7 @@ from recon_tui.services.panes import (
 from recon_tui.store import Store
 from recon_tui.store import groups as store_groups
 from recon_tui.store import panes as store_panes
+from recon_tui.store.db import Connection
 
 if TYPE_CHECKING:
     from recon_tui.services.matching import MatchService
@@ -39,6 +40,26 @@ def _sum(rows: list[Row]) -> dict[str, Decimal]:
     for r in rows:
         out[r.asset] += r.amount
     return dict(out)
+
+
+def stored_views(conn: Connection, pair: str, record_id: int,
+                 limit: int | None = None) -> list[CandidateView]:  # fmt: skip
+    """The pair's live suggested groups holding the record, best score first, as views
+    (what ``services.matching.stored_suggestions`` gives, read here without importing the
+    matching engine: that import, numpy and rapidfuzz, took 0.3-0.6 s of the first
+    candidates lookup, inside the pair's opening)."""
+    out: list[CandidateView] = []
+    for g, members in store_groups.suggestions_of_record(conn, pair, record_id, limit):
+        expl = g.explanation or {}
+        date = expl.get("date", {}) if isinstance(expl, dict) else {}
+        lag = date.get("lag_days") if isinstance(date, dict) else None
+        out.append(CandidateView(
+            g.id, tuple(m.record_id for m in members if m.side == "L"),
+            tuple(m.record_id for m in members if m.side == "R"), float(g.score or 0.0),
+            g.rule or "", "suggest", expl, g.adjustments or [],
+            date_lag_days=int(lag) if isinstance(lag, int | float) else None,
+        ))  # fmt: skip
+    return out
 
 
 class CandidateService:
@@ -77,10 +98,16 @@ class CandidateService:
 
     def stored(self, pair: str, record_id: int, k: int = 10) -> list[CandidateView]:
         """Live stored suggestions of the pair containing the record, best first."""
-        from recon_tui.services.matching import stored_suggestions
-
         return [self._complete(pair, v)
-                for v in stored_suggestions(self.panes.conn(), pair, record_id, limit=k)]  # fmt: skip
+                for v in stored_views(self.panes.conn(), pair, record_id, limit=k)]  # fmt: skip
+
+    def stored_first(self, pair: str, record_id: int, k: int = 5
+                     ) -> tuple[list[CandidateView], bool]:  # fmt: skip
+        """The stored suggestions of the record (index reads, ~1-2 ms at 1M per side: fine
+        on the UI thread) and whether the engine may still add some (then
+        :meth:`candidates`, in a worker, gives the full list)."""
+        stored = self.stored(pair, record_id, k=max(k, 10))
+        return stored, self.use_engine and len(stored) < k
 
     def candidates(self, pair: str, record_id: int, k: int = 5) -> list[CandidateView]:
         """Ranked candidates: stored suggestions first, then the engine's, k in all."""

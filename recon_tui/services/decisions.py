@@ -322,17 +322,23 @@ class Decisions:
 
     def last_undoable(self, conn: Connection) -> tuple[int, str, int | None, Any] | None:
         """(seq, action, group_id, after) of this actor's newest decision not yet undone."""
-        undone = {
-            json.loads(b)["seq"]
-            for (b,) in conn.execute(
-                "SELECT before FROM decisions WHERE action = 'undo' AND actor = ?", (self.actor,)
-            )
-        }
-        for seq, action, gid, after in conn.execute(
+        recent = conn.execute(
             f"SELECT seq, action, group_id, after FROM decisions WHERE actor = ? "
             f"AND action IN ({groups.marks(len(UNDOABLE))}) ORDER BY seq DESC LIMIT 200",
             (self.actor, *UNDOABLE),
-        ):
+        ).fetchall()
+        if not recent:
+            return None
+        # An undo comes after what it undoes: only undos newer than the oldest candidate
+        # can concern these (reading every undo ever made grew with each one).
+        undone = {
+            json.loads(b)["seq"]
+            for (b,) in conn.execute(
+                "SELECT before FROM decisions WHERE seq > ? AND action = 'undo' AND actor = ?",
+                (recent[-1][0], self.actor),
+            )
+        }
+        for seq, action, gid, after in recent:
             if seq not in undone:
                 return seq, action, gid, json.loads(after) if after else None
         return None

@@ -29,8 +29,11 @@ timestamps from a per-day cache, each JSON item by ``orjson``, the CSV rows by t
 module in chunks of a few thousand rows, and the workbook from that same CSV text in a
 child process (see :class:`_Sheets`), which keeps the second core busy. The files are
 byte for byte what the earlier SQL-formatted export wrote (``tests/test_export_equivalence.py``).
-``bench/export.py`` measures it; most of a large export's time is the store's own audit
-check, which the export runs first.
+``bench/export.py`` measures it. The store's own audit check runs first, in the same
+snapshot, and the export is refused on any problem; it is the cheap check
+(``verify_all(full=False)``: the logs walked only after the verified watermark of
+:mod:`recon_tui.store.watermark`, the tables against the whole log), and a passing export
+moves the watermark on.
 
 **Spreadsheet safety.** CSV and XLSX cells that a spreadsheet would read as a formula
 (text starting with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading single quote, as
@@ -90,7 +93,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from recon_tui.model import canonical_amount
-from recon_tui.services import sessions, xlsx_stream
+from recon_tui.services import sessions, verify, xlsx_stream
 from recon_tui.services.runs import export_summary, recorded
 from recon_tui.services.sessions import ScopedRecord, Session, iso
 from recon_tui.store import Store, keys
@@ -1126,7 +1129,9 @@ def export_session(
     try:
         with reads.snapshot(store) as conn:
             session = sessions.get_session(conn, session_id)
-            audit = sessions.verify_all(conn)  # the chain, and the tables against the logs
+            # The chain, and the tables against the logs: only the rows after the verified
+            # watermark walked in full (recon_tui.store.watermark), the tables against all.
+            audit = sessions.verify_all(conn, full=False)
             if not audit.ok:
                 first = (audit.problem if audit.broken_at is not None
                          else audit.state_problems[0])  # fmt: skip
@@ -1161,6 +1166,7 @@ def export_session(
                after={"manifest_sha256": manifest_sha, "draft": draft, "encrypted": encrypt,
                       "files": len(box["files"]), "audit_head": doc["audit"]["head_seq"],
                       "store_rev": snap["store_rev"]})  # fmt: skip
+    verify.keep_watermark(store, audit)  # the next export starts where this check ended
     return ExportResult(
         path=target, files=box["files"], draft=draft, encrypted=encrypt, zipped=zip_archive,
         unresolved=box["unresolved"], manifest_sha256=manifest_sha,

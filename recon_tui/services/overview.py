@@ -194,7 +194,7 @@ def pair_summary(conn: Connection, pair: SourcePair, now: int,
             un = sum((by.get((code, st, a), (0, Decimal(0)))[1] for st in reports.UNMATCHED),
                      Decimal(0))  # fmt: skip
             unmatched.setdefault(a, [Decimal(0), Decimal(0)])[i] += un
-        side_aging = reports.side_aging(conn, pair.name, code, now)
+        side_aging = store_summary.side_aging(conn, pair.name, code, now)
         for a, buckets in side_aging.aging.items():
             tot = aging.setdefault(a, [0, 0, 0, 0])
             for k, n in enumerate(buckets):

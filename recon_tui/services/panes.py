@@ -223,6 +223,12 @@ class SidePager:
     def count(self) -> int:
         return store_panes.count(self.panes.conn(), self.query)
 
+    @property
+    def count_is_cheap(self) -> bool:
+        """Whether :meth:`count` is a read of the maintained totals (a few rows, fine on
+        the UI thread) rather than a real ``COUNT`` (a worker's job)."""
+        return not self.query.filtered
+
     def position(self, key: tuple[int, int]) -> int:
         """How many rows sort before ``key`` (O(position): a worker's job at scale)."""
         return store_panes.position(self.panes.conn(), self.query, key)

@@ -9,6 +9,7 @@ failing source records its error in its health and the others go on.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,10 +20,17 @@ from adapters.base import Adapter, Batch, SourceError
 from adapters.redact import redact
 from adapters.redact import register as register_secrets
 from recon_tui.model import Record, ValidationError
+from recon_tui.services.apart import run_apart
 from recon_tui.services.prefetch import prefetch
 from recon_tui.services.runs import recorded, sync_summary
 from recon_tui.store import Store, StoreError, statements
-from recon_tui.store.records import PreparedBatch, adopt_legacy_ids, prepare_batch, write_batch
+from recon_tui.store.records import (
+    PreparedBatch,
+    adopt_legacy_ids,
+    import_cache,
+    prepare_batch,
+    write_batch,
+)
 from recon_tui.store.sources import (
     SourceInfo,
     get_secrets,
@@ -107,16 +115,16 @@ def sync_source(
     try:
         adapter = make_adapter(store, info, overrides)
         cursor = info.cursor if keep_cursor else None
-
-        def prepared() -> Iterator[tuple[Batch, PreparedBatch, list[tuple[str, str]]]]:
-            for b in adapter.batches(cursor):
-                legacy = _legacy_pairs(b.records)
-                yield b, prepare_batch(
-                    name, b.records, removed=b.removed, prices=b.prices, cursor=b.cursor,
-                    set_cursor=keep_cursor,
-                ), legacy  # fmt: skip
-
-        for batch, ready, legacy in prefetch(prepared()):
+        if _read_apart(adapter):
+            # A big file: parsed and converted in a second process, written here.
+            cls = type(adapter)
+            batches: Iterator[tuple[Batch, PreparedBatch, list[tuple[str, str]]]] = run_apart(
+                _prepared_file, (cls.__module__, cls.__qualname__, name,
+                                 {**info.settings, **(overrides or {})},
+                                 cursor, keep_cursor))  # fmt: skip
+        else:
+            batches = prefetch(_prepared(adapter, name, cursor, keep_cursor))
+        for batch, ready, legacy in batches:
             # Renames from an earlier release's ids, the batch and the statement's own
             # balances commit together, or not at all.
             with store.tx() as conn:
@@ -156,6 +164,56 @@ def sync_source(
     else:
         record_failure(store, name, report.error or "unknown error")
     return report
+
+
+def _prepared(adapter: Adapter, name: str, cursor: dict[str, Any] | None,
+              keep_cursor: bool) -> Iterator[tuple[Batch, PreparedBatch, list[tuple[str, str]]]]:
+    """The adapter's batches, each with its rows prepared and its legacy-id renames."""
+    for b in adapter.batches(cursor):
+        legacy = _legacy_pairs(b.records)
+        yield b, prepare_batch(
+            name, b.records, removed=b.removed, prices=b.prices, cursor=b.cursor,
+            set_cursor=keep_cursor,
+        ), legacy  # fmt: skip
+
+
+READ_APART_FROM = 4 * 2**20
+"""File size (bytes) from which a file source is parsed and converted in a second process
+(measured: parsing and converting a CSV row costs more CPU than writing it; below a few
+MB, starting the process costs more than it saves)."""
+
+
+READ_APART_ENV = "RECON_TUI_READ_APART_BYTES"
+"""Overrides :data:`READ_APART_FROM` (tests: a small file through the second process)."""
+
+
+def _read_apart(adapter: Adapter) -> bool:
+    """Whether this source's batches are read in a second process: a file source (no
+    secrets, no network) whose file is big."""
+    if adapter.capabilities.paging != "file" or adapter.SECRETS:
+        return False
+    path = adapter.settings.get("path")
+    limit = os.environ.get(READ_APART_ENV, "")
+    try:
+        return bool(path) and os.path.getsize(str(path)) >= (
+            int(limit) if limit.isdigit() else READ_APART_FROM)
+    except OSError:
+        return False  # the adapter says what is wrong with the path, in the usual way
+
+
+def _prepared_file(module: str, cls_name: str, name: str, settings: dict[str, Any],
+                   cursor: dict[str, Any] | None, keep_cursor: bool,
+                   ) -> Iterator[tuple[Batch, PreparedBatch, list[tuple[str, str]]]]:  # fmt: skip
+    """In the child process: the file adapter's batches prepared, without their records
+    (the rows carry them; the writer needs only the rows, balances, warnings, progress)."""
+    import importlib
+
+    cls = getattr(importlib.import_module(module), cls_name)
+    adapter = cls(name, settings, {})
+    for b, ready, legacy in _prepared(adapter, name, cursor, keep_cursor):
+        b.records = []
+        b.prices = []
+        yield b, ready, legacy
 
 
 def _legacy_pairs(records: list[Record]) -> list[tuple[str, str]]:
@@ -204,7 +262,7 @@ def import_file(
     part-way, or a disk that fills, leaves the store exactly as it was.
     """
     try:
-        with store.tx():
+        with import_cache(store), store.tx():
             report = sync_source(store, name, overrides={"path": path}, progress=progress,
                                  on_changes=on_changes, keep_cursor=False)  # fmt: skip
             if not report.ok:

@@ -1,21 +1,35 @@
 """The whole-store audit check: the hash chain (and its remembered head) walked, then the
 states of match groups and sessions compared with what the decisions log says of them.
 
+Two depths (see :mod:`recon_tui.store.watermark` for the threat review):
+
+- the **full walk** (``verify_all(conn)``, ``recon-tui verify``, the audit screen): every
+  page, every state-log HMAC, every decision's hash and MAC; passing, it seals a new
+  verified watermark at the heads it checked;
+- the **cheap check** (``verify_all(conn, full=False)``: the app's start and each export):
+  the logs below the sealed watermark only by their digest, the rows after it in full, the
+  tables against the whole log as in the full walk; without a valid watermark it is the
+  full walk. Passing, it moves the watermark up to the heads it checked.
+
 ``verify_all`` and ``startup_check`` keep their names and signatures (the CLI's
-``verify``, the audit screen and the app's start call them).
+``verify``, the audit screen and the app's start call them); the watermark is written by
+:func:`keep_watermark`, by whoever holds the store.
 """
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass, field
 
 from recon_tui.services.runs import recorded, startup_check_summary, verify_summary
-from recon_tui.store import Store
+from recon_tui.store import Store, watermark
+from recon_tui.store.audit import AuditKey, check_head, has_state_log, key_of
 from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
 from recon_tui.store.groups import all_group_states
+from recon_tui.store.integrity import loads
 from recon_tui.store.sessions import session_states
+from recon_tui.store.watermark import Watermark
 
 
 @dataclass(slots=True)
@@ -28,6 +42,13 @@ class AuditReport:
     broken_at: int | None = None
     problem: str | None = None
     state_problems: list[str] = field(default_factory=list)
+    full: bool = True
+    """Whether every row was walked (``False``: only those after the verified watermark)."""
+    watermark: Watermark | None = None
+    """The watermark this check earned (``None`` when it failed or the store has no key)."""
+    watermark_was: str | None = None
+    """The watermark record the check started from (what :func:`keep_watermark` replaces)."""
+    audit_key: AuditKey | None = None
 
     def lines(self) -> list[str]:
         out = []
@@ -57,11 +78,13 @@ def group_state_problems(conn: Connection) -> list[str]:
     outcome: dict[int, str] = {}
     bulk: dict[int, list[int]] = {}
     for seq, action, gid, before, after in conn.execute(
-        "SELECT seq, action, group_id, before, after FROM decisions WHERE group_id IS NOT NULL "
-        "OR action IN ('bulk_confirm', 'undo') ORDER BY seq"
+        # ``before`` is read only where it is used (undo rows): one JSON parse a row saved.
+        "SELECT seq, action, group_id, CASE WHEN action = 'undo' THEN before END, after "
+        "FROM decisions WHERE group_id IS NOT NULL OR action IN ('bulk_confirm', 'undo') "
+        "ORDER BY seq"
     ):
-        a = json.loads(after) if after else {}
-        b = json.loads(before) if before else {}
+        a = loads(after) if after else {}
+        b = loads(before) if before else {}
         a = a if isinstance(a, dict) else {}
         b = b if isinstance(b, dict) else {}
         if action == "undo":
@@ -118,26 +141,90 @@ def session_state_problems(conn: Connection) -> list[str]:
     return problems
 
 
-def verify_all(conn: Connection) -> AuditReport:
+def verify_all(conn: Connection, *, full: bool = True) -> AuditReport:
     """Walk the hash chain (and its remembered head), then check group and session states
-    against it."""
-    r = verify_chain(conn)
-    report = AuditReport(r.ok, r.entries, r.head, r.broken_at, r.problem)
+    against it; ``full=False`` walks the logs only after the verified watermark (the module
+    docstring). One read transaction when the caller has none, so the watermark earned is
+    of the very rows checked."""
+    if conn.in_transaction:
+        return _verify(conn, full)
+    conn.execute("BEGIN")
+    try:
+        return _verify(conn, full)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+FULL_ENV = "RECON_TUI_VERIFY_FULL"
+"""Set to 1 to make the app's start and every export walk everything (ignore the watermark)."""
+
+
+def _verify(conn: Connection, full: bool) -> AuditReport:
     from recon_tui.store import integrity  # the tables rebuilt from the keyed logs
 
+    full = full or os.environ.get(FULL_ENV) == "1"
+
+    ak = key_of(conn)
+    keyed = ak is not None and has_state_log(conn)
+    was = watermark.read_text(conn) if keyed else None
+    wm = watermark.unseal(ak, was) if ak is not None and keyed and was is not None else None
+    if not full and wm is None and was is not None and watermark.other_version(was):
+        full = True  # another version's watermark: a full walk seals one of ours
+    if not full and wm is None and was is not None:
+        # A watermark that does not unseal was written without the audit key: report it
+        # (the full walk replaces it once everything else checks out).
+        report = AuditReport(False, 0, "", None, None, full=False, watermark_was=was)
+        report.state_problems = ["the verified watermark (meta.audit_watermark) was altered "
+                                 "or forged: its keyed MAC does not match; run "
+                                 "'recon-tui verify' for the full walk"]  # fmt: skip
+        return report
+    if not full and wm is not None and ak is not None:
+        walk = watermark.LogWalk(conn, ak, wm)
+        walk.decisions()
+        if walk.problem is not None:
+            return AuditReport(False, walk.entries, walk.head, walk.broken_at, walk.problem,
+                               full=False, watermark_was=was)  # fmt: skip
+        r = check_head(conn, walk.entries, walk.head)
+        report = AuditReport(r.ok, r.entries, r.head, r.broken_at, r.problem, full=False,
+                             watermark_was=was, audit_key=ak)  # fmt: skip
+        report.state_problems = (group_state_problems(conn) + session_state_problems(conn)
+                                 + integrity.state_problems(conn, walk))  # fmt: skip
+        report.ok = r.ok and not report.state_problems
+        report.watermark = walk.advanced() if report.ok else None
+        return report
+    r = verify_chain(conn)
+    report = AuditReport(r.ok, r.entries, r.head, r.broken_at, r.problem, watermark_was=was,
+                         audit_key=ak)  # fmt: skip
     report.state_problems = (group_state_problems(conn) + session_state_problems(conn)
                              + integrity.state_problems(conn))  # fmt: skip
     report.ok = r.ok and not report.state_problems
+    if report.ok and keyed:
+        report.watermark = watermark.full_watermark(conn)
     return report
+
+
+def keep_watermark(store: Store, report: AuditReport) -> bool:
+    """Seal the watermark a passing check earned (best effort: see
+    :func:`recon_tui.store.watermark.save`); returns whether it was written."""
+    if report.watermark is None or report.audit_key is None:
+        return False
+    if report.watermark_was is not None:
+        old = watermark.unseal(report.audit_key, report.watermark_was)
+        if old is not None and (old.state_seq > report.watermark.state_seq
+                                or old.decision_seq > report.watermark.decision_seq):  # fmt: skip
+            return False  # never backwards
+    return watermark.save(store, report.audit_key, report.watermark, report.watermark_was)
 
 
 @recorded("verify", scope=lambda a: "audit", summary=startup_check_summary)
 def startup_check(store: Store) -> str | None:
     """One warning line for the app's start when the audit trail is broken, else ``None``.
 
-    Walks the whole chain (SHA-256 per decision: ~1 s per million); call it from a worker.
+    The cheap check (only what came after the verified watermark, see :func:`verify_all`);
+    call it from a worker.
     """
-    report = verify_all(store.connection())
+    report = verify_all(store.connection(), full=False)
+    keep_watermark(store, report)
     if report.ok:
         return None
     if report.broken_at is not None:
@@ -150,6 +237,9 @@ def startup_check(store: Store) -> str | None:
 
 
 @recorded("verify", scope=lambda a: "audit", summary=verify_summary)
-def verify_store(store: Store) -> AuditReport:
-    """:func:`verify_all` as a recorded run (``recon-tui verify``, the service's start)."""
-    return verify_all(store.connection())
+def verify_store(store: Store, *, full: bool = True) -> AuditReport:
+    """:func:`verify_all` as a recorded run (``recon-tui verify``, the service's start); a
+    passing check seals the verified watermark."""
+    report = verify_all(store.connection(), full=full)
+    keep_watermark(store, report)
+    return report

@@ -16,7 +16,9 @@ call it without an import circle.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from recon_tui.store.db import Connection
@@ -80,11 +82,15 @@ _TOTALS = (
 )
 
 
-def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]]) -> None:
+def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]],
+               parts: Sequence[tuple[int, int, int]] | None = None) -> None:  # fmt: skip
     """Admit ``rows`` (record rows of one source just inserted, in order, with the
     consecutive ids ``first_id``..), to every pair whose side takes them, as ``open``, and
     count them in ``pair_totals`` and ``source_totals``: the same result as
-    :func:`admit_range` over those ids, without reading them back."""
+    :func:`admit_range` over those ids, without reading them back.
+
+    ``parts``, when given, is :func:`amount_parts` of each row's amount, worked out by
+    the batch's producer (``records.prepare_batch``) so the writer need not."""
     if not rows:
         return
     sides: list[tuple[str, str, str, str | None]] = []  # (pair, side, source, account)
@@ -96,45 +102,55 @@ def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]]) -
     by_source: dict[str, list[tuple[str, str, str | None]]] = {}
     for name, code, src, acct in sides:
         by_source.setdefault(src, []).append((name, code, acct))
+
+    def takers(source: str, account: str | None) -> list[tuple[str, str]]:
+        """The (pair, side) that take a record of ``source`` and ``account``: one side per
+        pair, left before right (a pair with both sides on it keeps the left)."""
+        out: list[tuple[str, str]] = []
+        for name, code, acct in by_source.get(source, ()):
+            if (acct is None or acct == account) and all(name != n for n, _ in out):
+                out.append((name, code))
+        return out
+
+    # Worked out once per (source, account) seen, not per row: the demo's ledger rows
+    # each face four account-filtered pair sides.
+    takers_of: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
     states: list[tuple[Any, ...]] = []
     totals: dict[tuple[str, str, str], list[int]] = {}
-    live: dict[str, int] = {}
+    live = Counter(map(itemgetter(_SOURCE), rows))
     parts_of: dict[str, tuple[int, int, int]] = {}  # amounts repeat (round payouts, fees)
+    first = first_id
     for offset, row in enumerate(rows):
-        source = row[_SOURCE]
-        live[source] = live.get(source, 0) + 1
-        takers = by_source.get(source)
-        if not takers:
+        where = (row[_SOURCE], row[_ACCOUNT])
+        sides_of = takers_of.get(where)
+        if sides_of is None:
+            sides_of = takers_of[where] = takers(*where)
+        if not sides_of:
             continue
-        rid = first_id + offset
-        account = row[_ACCOUNT]
-        done: set[str] | None = None
-        for name, code, acct in takers:  # left before right: a tie goes to the left side
-            if acct is not None and acct != account:
-                continue
-            if done is None:
-                done = set()
-            elif name in done:
-                continue
-            done.add(name)
+        if parts is None:
             amount = row[_AMOUNT]
-            parts = parts_of.get(amount)
-            if parts is None:
-                parts = parts_of[amount] = amount_parts(amount)
-            asset = row[_ASSET]
-            states.append((name, rid, code, row[_TS], row[_AMOUNT_E8], asset, *parts))
+            split = parts_of.get(amount)
+            if split is None:
+                split = parts_of[amount] = amount_parts(amount)
+        else:
+            split = parts[offset]
+        units, nano, atto = split
+        asset = row[_ASSET]
+        ts, e8 = row[_TS], row[_AMOUNT_E8]
+        for name, code in sides_of:
+            states.append((name, first + offset, code, ts, e8, asset, units, nano, atto))
             key = (name, code, asset)
             t = totals.get(key)
             if t is None:
-                totals[key] = [1, parts[0], parts[1], parts[2]]
+                totals[key] = [1, units, nano, atto]
             else:
                 t[0] += 1
-                t[1] += parts[0]
-                t[2] += parts[1]
-                t[3] += parts[2]
+                t[1] += units
+                t[2] += nano
+                t[3] += atto
     if states:
-        if len({s[0] for s in states}) > 1:
-            states.sort(key=lambda s: s[0])  # one pair's rows together: PK order (pair, id)
+        if len({n for v in takers_of.values() for n, _ in v}) > 1:
+            states.sort(key=itemgetter(0))  # one pair's rows together: PK order (pair, id)
         conn.executemany(_INSERT_STATES, states)
         conn.executemany(_TOTALS, [(p, c, a, *t) for (p, c, a), t in totals.items()])
     conn.executemany(

@@ -435,10 +435,10 @@ def verify(conn: Connection) -> VerifyResult:
             )  # fmt: skip
         prev = h
         count += 1
-    return _check_head(conn, count, prev)
+    return check_head(conn, count, prev)
 
 
-def _check_head(conn: Connection, count: int, last_hash: str) -> VerifyResult:
+def check_head(conn: Connection, count: int, last_hash: str) -> VerifyResult:
     """Compare the walked chain's end with the head remembered in ``meta`` (schema v2+)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
     if row is None:

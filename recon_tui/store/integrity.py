@@ -25,19 +25,34 @@ import hmac
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from recon_tui.store.audit import key_of, state_mac
 from recon_tui.store.db import Connection
+
+if TYPE_CHECKING:
+    from recon_tui.store.watermark import LogWalk
 
 CONFIRMING = ("auto_confirm", "confirm", "manual_match", "explain")
 DECIDED = ("confirmed", "rejected", "undone", "reopened")
 
 
-def state_problems(conn: Connection) -> list[str]:
+def state_problems(conn: Connection, walk: LogWalk | None = None) -> list[str]:
     """Every disagreement between the tables and the two logs, the first difference first
     (state log seals, then groups, records and sessions against the state log, then
-    confirmed groups against their decisions)."""
+    confirmed groups against their decisions).
+
+    With ``walk`` (the cheap check, :mod:`recon_tui.store.watermark`) the seals are checked
+    only after the verified watermark (the rows below it by their digest), and the whole-file
+    page check is left to the full walk (pages are HMAC-checked by SQLCipher as they are
+    read); the tables are still compared with the whole log."""
+    if walk is not None:
+        walk.state_log()
+        if walk.problem is not None:
+            return [walk.problem]  # a forged or altered state log: replaying it would mislead
+        return replay_problems(conn) + decision_member_problems(conn) + reopen_problems(conn)
     pages = page_problems(conn)
     if pages:
         return pages  # damaged pages: nothing read from them can be trusted
@@ -103,45 +118,79 @@ def _members_text(members: Iterable[str]) -> str:
     return ", ".join(ms) if ms else "none"
 
 
+def _last_events(conn: Connection) -> dict[str, dict[int, tuple[str, Any]]]:
+    """Per kind (group, session, record), each ref's newest state-log event ``(field,
+    value)`` (the row of ``max(seq)``: SQLite takes bare columns from the row of a lone
+    ``max()``): what replaying the log in order leaves of it, in one pass computed in C."""
+    out: dict[str, dict[int, tuple[str, Any]]] = {"group": {}, "session": {}, "record": {}}
+    for kind, ref, field, value in conn.execute(
+        "SELECT kind, ref, field, value FROM (SELECT kind, ref, field, value, max(seq) "
+        "FROM state_log WHERE kind IN ('group', 'session', 'record') GROUP BY kind, ref)"
+    ):
+        out[kind][ref] = (field, value)
+    return out
+
+
 def replay_problems(conn: Connection) -> list[str]:
-    """Replay the state log and compare each group, record and session with its table row."""
+    """Replay the state log and compare each group, record and session with its table row.
+
+    Replaying keeps, of each group, session and record, only its newest event, and of each
+    member its newest add or remove: SQL works those out (:func:`_last_events`,
+    :func:`_member_differences`), so Python holds member sets only for the groups whose
+    members differ, and the legacy groups' events (a group older than the log, whose first
+    members were never logged, is checked on its logged members only)."""
     if not _has_table(conn, "state_log"):
         return []
     since = _log_from(conn)
-    g_state: dict[int, str | None] = {}
+    legacy = since["group"]
+    extra_gids, missing_gids = _member_differences(conn, legacy)
+    flagged = extra_gids | missing_gids
+    last = _last_events(conn)
+    g_state = {ref: value if field == "state" else None
+               for ref, (field, value) in last["group"].items()}  # fmt: skip
+    s_state = {ref: value if field == "state" else None
+               for ref, (field, value) in last["session"].items()}  # fmt: skip
+    r_version: dict[int, str] = {ref: value for ref, (_f, value) in last["record"].items()}
+    del last
     g_members: dict[int, set[str]] = defaultdict(set)
-    # Each member's last logged event per group: for a group older than the log (its first
-    # members never logged) only these can be checked; the decisions log covers the rest.
+    # Each member's last logged event per (legacy) group.
     g_last: dict[int, dict[str, bool]] = defaultdict(dict)
-    s_state: dict[int, str | None] = {}
-    r_version: dict[int, str] = {}
-    for kind, ref, field, value in conn.execute(
-        "SELECT kind, ref, field, value FROM state_log ORDER BY seq"
-    ):
-        if kind == "group":
-            g_state[ref] = value if field == "state" else None
-        elif kind == "member":
-            (g_members[ref].add if field == "add" else g_members[ref].discard)(value)
-            g_last[ref][value] = field == "add"
-        elif kind == "session":
-            s_state[ref] = value if field == "state" else None
-        elif kind == "record":
-            r_version[ref] = value
+    if legacy > 0 or flagged:
+        for ref, field, value in conn.execute(
+            "SELECT ref, field, value FROM state_log WHERE kind = 'member' ORDER BY seq"
+        ):
+            if ref <= legacy:
+                g_last[ref][value] = field == "add"
+            elif ref in flagged:
+                if field == "add":
+                    g_members[ref].add(value)
+                else:
+                    g_members[ref].discard(value)
     out: list[str] = []
     # Groups: state and members.
     t_state = dict(conn.execute("SELECT id, state FROM match_groups").fetchall())
     t_members: dict[int, set[str]] = defaultdict(set)
-    for gid, rid, side in conn.execute("SELECT group_id, record_id, side FROM group_members"):
-        t_members[gid].add(f"{side}{rid}")
-    for gid in sorted(set(g_state) | {g for g in t_state if g > since["group"]}
-                      | {g for g in t_members if g > since["group"]}):  # fmt: skip
+    for gid, member in conn.execute("SELECT group_id, side || record_id FROM group_members "
+                                    "WHERE group_id <= ?", (legacy,)):  # fmt: skip
+        t_members[gid].add(member)
+    for gid in sorted(flagged):
+        for (member,) in conn.execute("SELECT side || record_id FROM group_members "
+                                      "WHERE group_id = ?", (gid,)):  # fmt: skip
+            t_members[gid].add(member)
+    # The groups that can yield a line: a state that differs, a legacy group, members that
+    # differ (of a group the log or the table knows); every other group agrees.
+    candidates = {g for g, v in g_state.items() if t_state.get(g, None) != v or g <= legacy}
+    candidates.update(g for g, v in t_state.items()
+                      if g > legacy and v is not None and g not in g_state)  # fmt: skip
+    candidates.update(g for g in flagged if g in g_state or g in t_state or g in t_members)
+    for gid in sorted(candidates):
         logged, table = g_state.get(gid), t_state.get(gid)
         if logged != table:
             out.append(f"group {gid}: the state log says {_state(logged)}, "
                        f"the table says {_state(table)}")  # fmt: skip
             continue
         lm, tm = g_members.get(gid, set()), t_members.get(gid, set())
-        if gid <= since["group"]:  # legacy: its first members predate the log
+        if gid <= legacy:  # legacy: its first members predate the log
             last = g_last.get(gid, {})
             wrong = sorted(m for m, added in last.items() if added != (m in tm))
             if wrong:
@@ -180,6 +229,23 @@ def replay_problems(conn: Connection) -> list[str]:
     return out
 
 
+def _member_differences(conn: Connection, legacy: int) -> tuple[set[int], set[int]]:
+    """Groups above ``legacy`` with a table member the replayed log lacks, and with a logged
+    member the table lacks. A member's replayed presence is its last event (``max(seq)``'s
+    row: SQLite takes a bare column from the row of a lone ``max()``)."""
+    rows = conn.execute(
+        "WITH lm AS MATERIALIZED (SELECT ref AS gid, value AS m FROM (SELECT ref, value, "
+        "field, max(seq) FROM state_log WHERE kind = 'member' AND ref > ?1 "
+        "GROUP BY ref, value) WHERE field = 'add'), "
+        "tm AS MATERIALIZED (SELECT group_id AS gid, side || record_id AS m FROM group_members "
+        "WHERE group_id > ?1) "
+        "SELECT DISTINCT 'T', gid FROM (SELECT gid, m FROM tm EXCEPT SELECT gid, m FROM lm) "
+        "UNION ALL SELECT DISTINCT 'L', gid FROM (SELECT gid, m FROM lm EXCEPT "
+        "SELECT gid, m FROM tm)", (legacy,),
+    ).fetchall()  # fmt: skip
+    return {g for w, g in rows if w == "T"}, {g for w, g in rows if w == "L"}
+
+
 def _state(value: str | None) -> str:
     return value if value is not None else "no such row"
 
@@ -191,59 +257,90 @@ def _version(value: str | None) -> str:
 # --- confirmed groups against their decisions ------------------------------------------
 
 
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` at a fraction of the cost (orjson) for the app's own JSON, with the
+    same result and errors on anything orjson refuses (ints beyond 64 bits, NaN)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _json(text: str | None) -> Any:
     try:
-        return json.loads(text) if text else None
+        return loads(text) if text else None
     except ValueError:
         return None
 
 
-def _confirming(conn: Connection) -> tuple[dict[int, set[int]], list[tuple[list[int], set[int]]]]:
-    """Members each confirmed group had when its decision confirmed it, and the bulk confirms
-    (their groups and the union of their members)."""
-    single: dict[int, set[int]] = {}
-    bulk: list[tuple[list[int], set[int]]] = []
-    for action, gid, rids, after in conn.execute(
-        "SELECT action, group_id, record_ids, after FROM decisions WHERE action IN "
-        f"({', '.join('?' * (len(CONFIRMING) + 1))}) ORDER BY seq", (*CONFIRMING, "bulk_confirm"),
-    ):  # fmt: skip
-        ids = _json(rids)
-        ids = {int(i) for i in ids} if isinstance(ids, list) else set()
-        if action == "bulk_confirm":
-            a = _json(after)
-            groups = [int(g) for g in a.get("groups", [])] if isinstance(a, dict) else []
-            bulk.append((groups, ids))
-        elif gid is not None:
-            single[int(gid)] = ids
-    return single, bulk
+def _ids(text: str | None) -> set[int]:
+    ids = _json(text)
+    return set(map(int, ids)) if isinstance(ids, list) else set()
+
+
+def _bulk_confirms(conn: Connection) -> dict[int, set[int]]:
+    """Each group of a bulk confirm -> the union of that (newest such) confirm's members."""
+    in_bulk: dict[int, set[int]] = {}
+    for rids, after in conn.execute(
+        "SELECT record_ids, after FROM decisions WHERE action = 'bulk_confirm' ORDER BY seq"
+    ):
+        ids = _ids(rids)
+        a = _json(after)
+        for g in [int(g) for g in a.get("groups", [])] if isinstance(a, dict) else []:
+            in_bulk[g] = ids
+    return in_bulk
+
+
+def _single_differences(conn: Connection) -> set[int]:
+    """Confirmed groups whose members may differ from the ``record_ids`` of their newest
+    single confirming decision, worked out in SQL (``json_each``); anything SQL would judge
+    differently from Python's ``int`` (not an array, not integers, not JSON) is included,
+    so the exact check in Python sees every group that can differ, and few others."""
+    marks = ", ".join("?" * len(CONFIRMING))
+    return {g for (g,) in conn.execute(
+        "WITH lastd AS MATERIALIZED (SELECT group_id AS gid, record_ids AS rids, max(seq) "
+        f"FROM decisions WHERE action IN ({marks}) AND group_id IS NOT NULL GROUP BY group_id), "
+        "conf AS MATERIALIZED (SELECT l.gid, l.rids FROM lastd l JOIN match_groups g "
+        "ON g.id = l.gid WHERE g.state = 'confirmed'), "
+        "ok AS MATERIALIZED (SELECT gid, rids FROM conf WHERE rids IS NOT NULL "
+        "AND json_valid(rids) AND json_type(rids) = 'array'), "
+        "want AS MATERIALIZED (SELECT o.gid, j.value AS rid, j.type AS t FROM ok o, "
+        "json_each(o.rids) j), "
+        "have AS MATERIALIZED (SELECT m.group_id AS gid, m.record_id AS rid FROM group_members m "
+        "JOIN conf c ON c.gid = m.group_id) "
+        "SELECT gid FROM conf WHERE gid NOT IN (SELECT gid FROM ok) "
+        "UNION SELECT gid FROM want WHERE t != 'integer' "
+        "UNION SELECT gid FROM (SELECT gid, rid FROM have EXCEPT SELECT gid, rid FROM want) "
+        "UNION SELECT gid FROM (SELECT gid, rid FROM want EXCEPT SELECT gid, rid FROM have)",
+        CONFIRMING,
+    )}  # fmt: skip
 
 
 def decision_member_problems(conn: Connection) -> list[str]:
-    """Confirmed groups whose members are not those their confirming decision names."""
-    single, bulk = _confirming(conn)
-    members: dict[int, set[int]] = defaultdict(set)
-    confirmed = [g for (g,) in conn.execute(
-        "SELECT id FROM match_groups WHERE state = 'confirmed' ORDER BY id")]  # fmt: skip
-    for gid, rid in conn.execute(
-        "SELECT m.group_id, m.record_id FROM group_members m JOIN match_groups g "
-        "ON g.id = m.group_id WHERE g.state = 'confirmed'"
-    ):
-        members[gid].add(rid)
-    in_bulk: dict[int, set[int]] = {}
-    for groups, ids in bulk:
-        for g in groups:
-            in_bulk[g] = ids
+    """Confirmed groups whose members are not those their confirming decision names (the
+    newest single confirm of the group, or the newest bulk confirm that names it)."""
+    in_bulk = _bulk_confirms(conn)
+    candidates = _single_differences(conn) | set(in_bulk)
+    marks = ", ".join("?" * len(CONFIRMING))
     out: list[str] = []
-    for gid in confirmed:
-        have = members.get(gid, set())
-        if gid in single and gid not in in_bulk:
-            want = single[gid]
-        elif gid in in_bulk:
+    for gid in sorted(candidates):
+        state = conn.execute("SELECT state FROM match_groups WHERE id = ?", (gid,)).fetchone()
+        if state is None or state[0] != "confirmed":
+            continue
+        have = {r for (r,) in conn.execute(
+            "SELECT record_id FROM group_members WHERE group_id = ?", (gid,))}  # fmt: skip
+        if gid in in_bulk:
             want = in_bulk[gid]
             if have <= want:
                 continue  # a bulk confirm names only the union of its groups' members
         else:
-            continue  # no confirming decision: the group-state check reports it
+            row = conn.execute(
+                f"SELECT record_ids FROM decisions WHERE group_id = ? AND action IN ({marks}) "
+                "ORDER BY seq DESC LIMIT 1", (gid, *CONFIRMING),
+            ).fetchone()  # fmt: skip
+            if row is None:
+                continue  # no confirming decision: the group-state check reports it
+            want = _ids(row[0])
         if have != want:
             extra, missing = sorted(have - want), sorted(want - have)
             what = "; ".join([f"record {r} added" for r in extra]
@@ -257,13 +354,18 @@ def decision_member_problems(conn: Connection) -> list[str]:
 def reopen_problems(conn: Connection) -> list[str]:
     """``reopened`` groups whose newest decision is not the ``reopen`` that says so (the
     group-state check lets confirmed -> reopened pass; a deleted reopen must not)."""
+    # Each reopened group's newest decision, through the decisions_group index: as many
+    # look-ups as there are reopened groups, not a pass over the whole log.
     newest: dict[int, str] = {}
-    for gid, action in conn.execute(
-        "SELECT group_id, action FROM decisions WHERE group_id IS NOT NULL ORDER BY seq"
-    ):
-        newest[int(gid)] = action
+    reopened = [gid for (gid,) in conn.execute(
+        "SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id")]  # fmt: skip
+    for gid in reopened:
+        row = conn.execute("SELECT action FROM decisions WHERE group_id = ? ORDER BY seq DESC "
+                           "LIMIT 1", (gid,)).fetchone()  # fmt: skip
+        if row is not None:
+            newest[gid] = row[0]
     out = []
-    for (gid,) in conn.execute("SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id"):
+    for gid in reopened:
         if newest.get(gid) != "reopen":
             says = f"its last decision is {newest[gid]}" if gid in newest else "no decision"
             out.append(f"group {gid}: the table says reopened, but {says} (no reopen logged)")

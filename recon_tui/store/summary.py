@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from recon_tui.store.db import Connection
+from recon_tui.store.reports import AGE_BOUNDS_DAYS, DAY_US, SideAging
 
 _NANO = Decimal(10) ** -9
 _ATTO = Decimal(10) ** -18
@@ -70,4 +71,72 @@ def aging_counts(conn: Connection, pair: str, side: str, states: tuple[str, ...]
         f"SELECT coalesce(sum(n), 0) FROM pair_totals WHERE pair = ? AND side = ? "
         f"AND state IN ({marks})", (pair, side, *states)).fetchone()[0]  # fmt: skip
     out.append(int(total) - sum(out))
+    return out
+
+
+def side_aging(conn: Connection, pair: str, side: str, now_us: int,
+               states: tuple[str, ...] = ("open", "suggested")) -> SideAging:  # fmt: skip
+    """Break aging per asset of one pair side ('L' or 'R'), and each asset's oldest break,
+    without a pass over the backlog: the same figures as grouping every unmatched row
+    (:func:`recon_tui.store.reports.side_aging`, 0.55 s per side at 100k, ~5 s at 1M).
+
+    - The three newer buckets (age up to 30 days) are one range of the ``pair_states_ts``
+      index per state: the last month's rows only.
+    - The oldest bucket is the maintained per-asset total (``pair_totals``, live rows
+      only) less the newer buckets.
+    - The oldest break of an asset whose breaks are all of the last month comes with
+      those ranges; for the others it is the first row met walking the same index from
+      the oldest ts, which stops as soon as each of them has been seen (at once, unless
+      one asset's old breaks are far younger than another's: then the walk reads the
+      rows between).
+    """
+    out = SideAging()
+    marks = ", ".join("?" * len(states))
+    totals: dict[str, int] = {}
+    present: dict[str, set[str]] = {}
+    """state -> the assets that have breaks in that state."""
+    for state, asset, n in conn.execute(
+        f"SELECT state, asset, n FROM pair_totals WHERE pair = ? AND side = ? AND n > 0 "
+        f"AND state IN ({marks})", (pair, side, *states),
+    ):  # fmt: skip
+        totals[asset] = totals.get(asset, 0) + int(n)
+        present.setdefault(state, set()).add(asset)
+        out.aging.setdefault(asset, [0, 0, 0, 0])
+    # Age in whole days as the dashboard counts it, (now - ts) // day: bucket k holds
+    # ts > now - (bound_k + 1) days; older than the last bound is the oldest bucket.
+    edges = [now_us - (b + 1) * DAY_US for b in AGE_BOUNDS_DAYS]
+    case = f"CASE WHEN ts_us > {edges[0]} THEN 0 WHEN ts_us > {edges[1]} THEN 1 ELSE 2 END"
+    recent: dict[tuple[str, str], int] = {}
+    """(state, asset) -> the oldest break of the last month."""
+    for state in states:
+        for asset, b, n, oldest in conn.execute(
+            f"SELECT asset, {case}, count(*), min(ts_us) FROM pair_states WHERE pair = ? "
+            "AND side = ? AND state = ? AND live = 1 AND ts_us > ? GROUP BY 1, 2",
+            (pair, side, state, edges[-1]),
+        ):  # fmt: skip
+            out.aging.setdefault(asset, [0, 0, 0, 0])[b] += int(n)
+            key = (state, asset)
+            recent[key] = min(int(oldest), recent.get(key, int(oldest)))
+    for asset, buckets in out.aging.items():
+        buckets[3] = totals.get(asset, 0) - sum(buckets[:3])
+    old_assets = {a for a, buckets in out.aging.items() if buckets[3] > 0}
+    for (_, asset), ts in recent.items():
+        if asset not in old_assets and ts < out.oldest_us.get(asset, ts + 1):
+            out.oldest_us[asset] = ts  # all its breaks are of the last month: known
+    for state in states:
+        # Only assets with breaks older than a month need the walk.
+        wanted = set(present.get(state, ())) & old_assets
+        if not wanted:
+            continue
+        cur = conn.execute(
+            "SELECT asset, ts_us FROM pair_states WHERE pair = ? AND side = ? AND state = ? "
+            "AND live = 1 ORDER BY ts_us, record_id", (pair, side, state))  # fmt: skip
+        for asset, ts in cur:
+            if asset in wanted:
+                wanted.discard(asset)
+                if ts < out.oldest_us.get(asset, ts + 1):
+                    out.oldest_us[asset] = int(ts)
+                if not wanted:
+                    break
+        cur.close()
     return out
