@@ -35,7 +35,7 @@ from rapidfuzz import fuzz
 
 from .blocking import SideIndex
 from .context import Ctx
-from .exact import learned_fee
+from .exact import learned_fee, only_pair
 from .explain import (
     BEYOND_DATE_FACTOR,
     NEUTRAL,
@@ -294,7 +294,7 @@ def _score(
         for (a, b), d in zip(pairs, days.tolist(), strict=True):
             s = pair(rule, a, b, key, learned=learned_fee(ctx, a, b))
             if s is None and d <= BEYOND_DATE_FACTOR * max(window, 1):
-                s = beyond(rule, a, b, key)
+                s = beyond(rule, a, b, key, late_ok=only_pair(ctx, key, a.key_value(key)))
             if s is not None:
                 out.append(s)
         return out
@@ -365,7 +365,7 @@ def _score(
         if oks[i]:
             out.append(Scored(a.one, b.one, round(sc[i], 6), name, QUIET, NO_ADJ, key))
         else:
-            s = beyond(rule, a, b, key)
+            s = beyond(rule, a, b, key, late_ok=only_pair(ctx, key, a.key_value(key)))
             if s is not None:
                 out.append(s)
     return out

@@ -20,6 +20,12 @@ contradicts it (txid / end-to-end id / reference / address present on both sides
 different) or when its round amount has a twin of the same counterparty near either
 record. A 1:n / n:1 group is vetoed when a member's reference or txid contradicts the
 single's, or when round amounts only balance with no shared reference family or txid.
+A candidate its own records contradict (``contradiction_test``) is never a rival that
+makes another ambiguous, and ranks after the rest in ``candidates``. A below-threshold
+group suggestion never consumes its records (``weak_group``). Incremental runs hold a
+round-amount pair without a shared strong key until its twin window is covered by both
+sides (``hold_test``): what an import confirms as it arrives is then what a full run
+of the whole book confirms, whatever the order of the files.
 A full run then repeats the pipeline without its autos until none is new
 (``_fixpoint``), so one run ends where confirm-and-run-again ends; those passes reuse
 the first pass's 1:1 candidates (``_PairCache``) and probe only the pairs it lacks, and
@@ -86,11 +92,11 @@ from rapidfuzz import fuzz
 
 from recon_tui.model import Price, Record, canonical_amount
 
-from . import columnar, contra, crossasset, exact, groups, netting, tolerance, vector
+from . import columnar, contra, crossasset, crowds, exact, groups, netting, tolerance, vector
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
-from .explain import Scored, beyond, pair
+from .explain import Scored, beyond, lag, pair
 from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
 from .normalize import norm_address
@@ -211,6 +217,7 @@ class Engine:
         cluster engine could run). Same pairs (property-tested); numpy is the default
         because moving the rows in and out costs what the join saves, and DuckDB adds
         50-110 MB resident (measured at 60k / 240k, bench/match.py --key-join)."""
+        self._incremental = False
         self.reuse_pairs = True
         """A full run's fixpoint passes reuse the 1:1 candidates of its first pass and
         probe only the pairs it lacks (``_PairCache``); False probes every pass anew
@@ -301,6 +308,7 @@ class Engine:
         matched: Collection[int],
     ) -> MatchResult:
         t0 = time.perf_counter()
+        self._incremental = new_ids is not None  # ``hold_test`` applies to these runs
         self.stats.clear()
         self._lazy_seconds = 0.0
         rej = _norm_rejected(rejected)
@@ -563,6 +571,16 @@ class Engine:
                     keep = r.min_score
                     res.extend(s for s in tolerance.learned_pairs(tctx, r, it)
                                if s.score >= keep)
+            for r, res in zip(group, out, strict=True):
+                keep = r.min_score
+                res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
+                           if s.score >= keep)
+        for r, res in zip(group, out, strict=True):
+            # Fee gaps in crowds of round amounts (``matchers.crowds``): the crowded
+            # right-side records' scans, restricted to these probers.
+            keep = r.min_score
+            res.extend(s for s in crowds.reverse_scan(tctx, r, self.sides[RIGHT], mine)
+                       if s.score >= keep)
         return out
 
     def _closure(
@@ -687,7 +705,9 @@ class Engine:
                 cands = [s for s in cands if frozenset(s.ids) not in rej]
             if not cands:
                 continue
-            for scored, decision, alts, reason in decide(rule, cands, margin, interior):
+            for scored, decision, alts, reason in decide(
+                    rule, cands, margin, interior, contradicted=contradiction_test(ctx, rule),
+                    hold=hold_test(ctx, rule) if self._incremental else None):
                 if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
                     decision, reason = "suggest", SPLIT
                 if decision == "auto":
@@ -698,7 +718,8 @@ class Engine:
                 p = self._proposal(rule, scored, decision, reason)
                 p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
                 if decision == "auto" or (not scored.beyond and (
-                        reason in ("ambiguous", OUT_OF_SCOPE, SPLIT) or alts
+                        reason in ("ambiguous", OUT_OF_SCOPE, SPLIT)
+                        or (alts and not weak_group(rule, scored))
                         or reason.startswith(VETO))):
                     # A beyond-tolerance pair never consumes its records: a group rule
                     # may still explain the gap (a batched send citing one txid).
@@ -819,7 +840,8 @@ class Engine:
                 fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
                 v = pair(rule, a, b, s.key, verbose=True, learned=exact.learned_fee(fctx, a, b))
                 if v is None:
-                    v = beyond(rule, a, b, s.key or rule.keys[0], verbose=True)
+                    v = beyond(rule, a, b, s.key or rule.keys[0], verbose=True,
+                               late_ok=not s.beyond)
             else:
                 v = pair(rule, a, b, s.key, verbose=True)
                 if v is None and self.fee_schedule:
@@ -872,7 +894,9 @@ class Engine:
                     continue
                 if key not in best or s.score > best[key][0].score:
                     best[key] = (s, rule)
-        ranked = sorted(best.values(), key=lambda sr: sr[0].sort_key())[:k]
+        # Candidates whose own references contradict them rank after the rest.
+        ranked = sorted(best.values(),
+                        key=lambda sr: (candidate_rank(ctx, sr[1], sr[0]), sr[0].sort_key()))[:k]
         out = []
         for s, rule in ranked:
             v = self._verbose(rule, s)
@@ -916,11 +940,19 @@ _LEFT, _RIGHT, _SCORE = attrgetter("left"), attrgetter("right"), attrgetter("sco
 
 
 def decide(
-    rule: Rule, cands: list[Scored], margin: float, interior: set[int] | None = None
+    rule: Rule, cands: list[Scored], margin: float, interior: set[int] | None = None,
+    contradicted: Callable[[Scored], str | None] | None = None,
+    hold: Callable[[Scored], str | None] | None = None,
 ) -> list[tuple[Scored, str, list[Scored], str]]:
     """Auto / suggest decisions for one rule's candidates (see the module docstring).
 
     ``interior`` (incremental runs): only groups of interior records may be auto.
+    ``contradicted`` (``contradiction_test``): candidates whose own evidence
+    contradicts them (references present on both records and different): never auto
+    (``veto_reason`` would veto them) and so never a rival that makes another
+    candidate ambiguous — the same as a beyond-tolerance candidate.
+    ``hold`` (``hold_test``, incremental runs): candidates not decided yet because a
+    later import could still bring a twin: suggested now, decided by a later run.
     Returns (group, decision, alternatives, reason) in score order.
     """
     # Scored.sort_key order (-score, left, right) by three stable passes on existing
@@ -944,7 +976,11 @@ def decide(
                 continue  # beyond tolerance: a suggestion whatever its score
             if interior is not None and not interior.issuperset(s.ids):
                 continue  # boundary: its candidate lists are incomplete
-            if _clear(s, by_rec, margin, thr):
+            if contradicted is not None and contradicted(s):
+                continue  # vetoed whatever its rivals: a suggestion
+            if hold is not None and hold(s):
+                continue  # its twin window is still open: a later run decides
+            if _clear(s, by_rec, margin, thr, contradicted):
                 # One string per distinct text, not per proposal (~700k in a full run).
                 reason = f"score {s.score:.3f} >= {thr}, unambiguous"
                 reason = reasons.setdefault(reason, reason)
@@ -963,7 +999,8 @@ def decide(
                 else "suggest-only rule" if rule.outcome != "auto"
                 else OUT_OF_SCOPE
                 if interior is not None and not interior.issuperset(s.ids)
-                else "ambiguous"
+                else (contradicted(s) if contradicted is not None else None)
+                or (hold(s) if hold is not None and s.score >= thr else None) or "ambiguous"
             )
             reason = reasons.setdefault(reason, reason)
             out.append((s, "suggest", alts, reason))
@@ -1002,6 +1039,38 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
     a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
     if a is None or b is None:
         return None
+    why = _contradiction(ctx, rule, s)
+    if why is not None:
+        return why
+    strong = (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
+        a.txid and a.txid == b.txid)
+    if strong or (not a.round and not b.round):
+        return None
+    w = TWIN_WINDOW_FACTOR * rule.calendar_window
+    for it in (a, b):
+        if not it.round:
+            continue
+        # Every open twin counts, even one whose reference contradicts the partner:
+        # it still says the payer pays this amount often (measured: discounting such
+        # twins auto-confirmed a ledger decoy of 200.00 with the bank's 200.00 that
+        # paid a 250.00 invoice less a learned 50.00 fee).
+        tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
+        if tw:
+            return (f"{VETO}round amount with a twin: the same counterparty has "
+                    f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
+                    f"within {w} days")
+    return None
+
+
+def _contradiction(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
+    """The veto of a 1:1 pair on contradicting evidence: a strong key (reference,
+    end-to-end id, txid, address) present on both records and different, where the
+    rule did not match on it; or None."""
+    if len(s.left) != 1 or len(s.right) != 1:
+        return None
+    a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+    if a is None or b is None:
+        return None
     matched_on = set(rule.keys) if rule.matcher == "exact" else set()
     for key, x, y in (("txid", a.txid, b.txid), ("end_to_end_id", a.e2e, b.e2e)):
         if x and y and x != y and key not in matched_on:
@@ -1012,19 +1081,6 @@ def veto_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
     aa, ba = a.record.address, b.record.address
     if aa and ba and norm_address(aa) != norm_address(ba):
         return f"{VETO}addresses differ"
-    strong = (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
-        a.txid and a.txid == b.txid)
-    if strong or (not a.round and not b.round):
-        return None
-    w = TWIN_WINDOW_FACTOR * rule.calendar_window
-    for it in (a, b):
-        if not it.round:
-            continue
-        tw = ctx.own(it).twins(it, it.day - w, it.day + w, ctx.is_open)
-        if tw:
-            return (f"{VETO}round amount with a twin: the same counterparty has "
-                    f"{len(tw)} other open record(s) of {canonical_amount(abs(it.amount))} "
-                    f"within {w} days")
     return None
 
 
@@ -1062,9 +1118,10 @@ def _group_veto(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
             return (f"{VETO}a member's reference disagrees with the single's "
                     f"({m.ref!r} vs {one.ref!r})")
     ms = [m for m in (ctx.item(i) for i in many) if m is not None]
-    if one.round and ms and all(m.round for m in ms):
-        # Round amounts of one payer (250 + 250 = 500) balance by coincidence unless
-        # the members share a reference family or the single's txid.
+    if ms and all(m.round for m in ms):
+        # Round amounts of one payer (250 + 250 = 500, or 499 = 500 less a presumed
+        # fee) balance by coincidence unless the members share a reference family or
+        # the single's txid.
         fams = {m.family for m in ms}
         shared = (len(fams) == 1 and "" not in fams) or (
             one.txid and all(m.txid == one.txid for m in ms))
@@ -1103,19 +1160,139 @@ def _split_sibling(ctx: Ctx, s: Scored) -> bool:
     return False
 
 
-def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float) -> bool:
-    """Whether ``s`` is every member's unambiguous best candidate."""
+def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float,
+           contradicted: Callable[[Scored], str | None] | None = None) -> bool:
+    """Whether ``s`` is every member's unambiguous best candidate (candidates that
+    ``contradicted`` rejects are no rivals: their own references disagree)."""
     mine = set(s.ids)
     for i in s.ids:
         lst = by_rec[i]
-        if lst[0] is not s:
-            return False
-        for o in lst[1:]:
+        k = 0
+        while lst[k] is not s:
+            if contradicted is None or not contradicted(lst[k]):
+                return False
+            k += 1
+        for o in lst[k + 1:]:
             if o.beyond:
                 continue  # out of tolerance: weaker evidence, never a rival for auto
+            if contradicted is not None and contradicted(o):
+                continue  # its references disagree: vetoed, never a rival for auto
             if o.score >= s.score - margin:
                 return False  # a second candidate within the margin
             for j in o.ids:
-                if j not in mine and by_rec[j][0] is o and o.score >= thr:
+                if j not in mine and o.score >= thr and _best(by_rec[j], contradicted) is o:
                     return False  # another record's confident best is one of ours
     return True
+
+
+def _best(lst: list[Scored], contradicted: Callable[[Scored], str | None] | None
+          ) -> Scored | None:
+    """The first candidate of a record's list that ``contradicted`` does not reject."""
+    for o in lst:
+        if contradicted is None or not contradicted(o):
+            return o
+    return None
+
+
+def contradiction_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] | None:
+    """A memoised test for ``decide``: the veto of a 1:1 candidate of ``rule`` that
+    its own records contradict (``_contradiction``) or None; no test (None) for rules
+    it does not apply to (group, contra, exact rules: an agreeing exact key is the
+    evidence)."""
+    if rule.matcher in ("group", "contra", "exact"):
+        return None
+    memo: dict[int, str | None] = {}
+
+    def test(s: Scored) -> str | None:
+        key = id(s)
+        if key in memo:
+            return memo[key]
+        hit = memo[key] = _contradiction(ctx, rule, s)
+        return hit
+
+    return test
+
+
+def candidate_rank(ctx: Ctx, rule: Rule, s: Scored) -> int:
+    """The operator's ranking tier of a candidate, before its score: 1 when its own
+    records contradict it (``_contradiction``: a pair vetoed whatever its score, two
+    breaks that look alike), else 0, so a same-payer candidate without a reference
+    outranks a same-amount one whose reference names another invoice."""
+    if rule.matcher in ("group", "contra", "exact"):
+        return 0
+    return 1 if _contradiction(ctx, rule, s) is not None else 0
+
+
+HOLD_WINDOW_FACTOR = TWIN_WINDOW_FACTOR
+"""An incremental run holds a round-amount pair until this many of the rule's calendar
+windows after its later record are covered by both sides (``hold_test``)."""
+
+
+def watermark(side: SideIndex) -> int:
+    """The latest day (ordinal) among ``side``'s records, or 0 when it has none;
+    cached per ``SideIndex.version`` (a look at the last date bucket only)."""
+    hit = side.derived.get("watermark")
+    if hit is not None and hit[0] == side.version:
+        return int(hit[1])
+    last = max((db for _, _, db in side.present), default=None)
+    day = 0
+    if last is not None:
+        for asset, sign, db in side.present:
+            if db == last:
+                for i in side.families.get((asset, sign, "date", "*", db), ()):
+                    it = side.items.get(i)
+                    if it is not None and it.day > day:
+                        day = it.day
+    side.derived["watermark"] = (side.version, day)
+    return day
+
+
+def hold_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] | None:
+    """For incremental runs: the hold of an auto-worthy 1:1 pair of ``rule`` whose
+    round amount (and no shared strong key) leaves it to the twin veto, while the
+    twin window after its later record reaches past the latest record of either side
+    — a later import could still bring the twin that a full run of the whole book
+    would see and veto on. Held pairs are suggested; the run that sees the window
+    covered (or a full run) decides them. So what an import confirms as it arrives is
+    what one full run of the whole book confirms, whatever the order of the files
+    (``tests/test_matchers_order.py``). None for rules it does not apply to."""
+    if rule.outcome != "auto" or rule.matcher in ("group", "contra"):
+        return None
+    mark = min(watermark(ctx.sides[LEFT]), watermark(ctx.sides[RIGHT]))
+    w = HOLD_WINDOW_FACTOR * rule.calendar_window
+    reason = (f"{VETO}round amount held: the twin window ({w} days) after it is not yet "
+              f"covered by both sides; a later run decides")
+    late_reason = (f"{VETO}late pair held: a later import could bring another record with "
+                   f"its key within {w} days; a later run decides")
+
+    def test(s: Scored) -> str | None:
+        if len(s.left) != 1 or len(s.right) != 1:
+            return None
+        a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+        if a is None or b is None:
+            return None
+        if rule.matcher == "exact":
+            # A late pair stands on its key being carried by these two records only:
+            # a later import could bring a third.
+            if not s.beyond and lag(rule, a, b) > rule.date_window_days and (
+                    max(a.day, b.day) + w > mark):
+                return late_reason
+            return None
+        if not (a.round or b.round):
+            return None
+        if (a.ref and a.ref == b.ref) or (a.e2e and a.e2e == b.e2e) or (
+                a.txid and a.txid == b.txid):
+            return None  # a shared strong key: twins do not matter
+        return reason if max(a.day, b.day) + w > mark else None
+
+    return test
+
+
+def weak_group(rule: Rule, s: Scored) -> bool:
+    """A group suggestion below its rule's auto threshold: it never consumes its
+    records, even when contested (alternatives), so a later group rule may still
+    confirm them. Otherwise a coincidental sum that only a small book lets a busy
+    payer's block find (5 lines within the fee cap of a bank line, 0.855) took the
+    part line of a later rule's true, auto-worthy split (0.955), and the result
+    depended on how much of the book had been imported when the line arrived."""
+    return rule.matcher == "group" and s.score < rule.auto_threshold

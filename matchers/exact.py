@@ -27,6 +27,7 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
         value = it.key_value(key)
         if not value:
             continue
+        only = only_pair(ctx, key, value)
         for oid in other.by_key(key, value):
             if not is_open(oid):
                 continue
@@ -35,7 +36,7 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
             s = pair(rule, a, b, key, learned=learned_fee(ctx, a, b))
             if s is None:
                 # Same strong key, amount or date beyond tolerance: still a candidate.
-                s = beyond(rule, a, b, key)
+                s = beyond(rule, a, b, key, late_ok=only)
             if s is not None and (oid not in found or s.score > found[oid].score):
                 found[oid] = s
     return list(found.values()), list(found)
@@ -51,3 +52,11 @@ def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str] | None:
         return None
     note = sched.source(a.asset, (a.cp, b.cp), gap)
     return None if note is None else (gap, note)
+
+
+def only_pair(ctx: Ctx, key: str, value: str) -> bool:
+    """Whether exactly one record of each side carries ``key`` = ``value`` (open or
+    not): a late value date is then no reason to doubt their pair (``explain.beyond``'s
+    ``late_ok``). Read from the key index directly (no oversize counting)."""
+    k = (key, value)
+    return len(ctx.sides[0].keys.get(k, ())) == 1 and len(ctx.sides[1].keys.get(k, ())) == 1

@@ -201,10 +201,12 @@ def text_scores(
     return out
 
 
-def _best_text(texts: dict[str, float | None]) -> float:
-    """The best text similarity (``min_similarity`` gates on text, not the address)."""
+def _best_text(texts: dict[str, float | None],
+               fields: tuple[str, ...] = ("reference", "counterparty", "memo")) -> float:
+    """The best text similarity over ``fields`` (the rule's ``similarity_on``):
+    ``min_similarity`` gates on text, never on the address."""
     best = 0.0
-    for name in ("reference", "counterparty", "memo"):
+    for name in fields:
         s = texts.get(name)
         if s is not None and s > best:
             best = s
@@ -261,7 +263,7 @@ def quick_pair(rule: Rule, a: Item, b: Item, texts: dict[str, float | None]) -> 
     for asset, sign, ``rule.assets`` and date window (``matchers.vector``): the same
     score, without repeating those checks."""
     ms = rule.min_similarity
-    if ms > 0 and _best_text(texts) < ms:
+    if ms > 0 and _best_text(texts, rule.similarity_on) < ms:
         return None
     asset = a.asset
     if a.fee is None and b.fee is None:
@@ -343,7 +345,7 @@ def pair(
     min_sim = rule.min_similarity
     if texts is not None and not verbose and min_sim > 0:
         # Known similarities first: cheaper than the Decimal amount fit (same outcome).
-        if _best_text(texts) < min_sim:
+        if _best_text(texts, rule.similarity_on) < min_sim:
             return None
     fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
     note = ""
@@ -358,7 +360,7 @@ def pair(
         texts = text_scores(a, b, key_field, verbose)
     sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
     if rule.min_similarity > 0:
-        if _best_text(sims) < rule.min_similarity:
+        if _best_text(sims, rule.similarity_on) < rule.min_similarity:
             return None
     if not verbose:
         score = round(combine(rule, {
@@ -398,11 +400,17 @@ def difference_type(gap: Decimal, larger: Decimal) -> str:
     return "unknown"
 
 
-def beyond(rule: Rule, a: Item, b: Item, key_field: str, verbose: bool = False) -> Scored | None:
+def beyond(rule: Rule, a: Item, b: Item, key_field: str, verbose: bool = False,
+           late_ok: bool = False) -> Scored | None:
     """A pair agreeing on the strong key ``key_field`` whose amount or date is beyond the
     rule's tolerance: never auto (``Scored.beyond``), but a ranked suggestion
     with the difference shown and typed (``difference_type``), for the operator to
-    confirm with a reason. The rule's caps decide auto, not whether a candidate exists."""
+    confirm with a reason. The rule's caps decide auto, not whether a candidate exists.
+
+    ``late_ok`` (the key is carried by these two records only, ``exact.generate``): a
+    pair whose amounts fit the rule's tolerance and whose only fault is a value date
+    up to ``BEYOND_DATE_FACTOR`` windows late is scored as an ordinary, auto-worthy
+    candidate (``late``), its date part at the window's floor."""
     if a.asset != b.asset or not sign_ok(rule, a.sign, b.sign):
         return None
     if rule.assets and a.asset not in rule.assets:
@@ -410,6 +418,10 @@ def beyond(rule: Rule, a: Item, b: Item, key_field: str, verbose: bool = False) 
     days = lag(rule, a, b)
     if days > BEYOND_DATE_FACTOR * max(rule.date_window_days, 1):
         return None
+    if late_ok and days > rule.date_window_days:
+        got = late(rule, a, b, key_field, days, verbose)
+        if got is not None:
+            return got
     lm, rm = abs(a.amount), abs(b.amount)
     gap = lm - rm
     larger = lm if lm > rm else rm
@@ -445,3 +457,30 @@ def beyond(rule: Rule, a: Item, b: Item, key_field: str, verbose: bool = False) 
         adjs.append(Adjustment("fee", a.asset, a.amount - b.amount,
                                "beyond the fee cap: confirm with a reason"))
     return Scored((a.id,), (b.id,), score, rule.name, explanation, adjs, key_field, True)
+
+
+def late(rule: Rule, a: Item, b: Item, key_field: str, days: int, verbose: bool
+         ) -> Scored | None:
+    """``beyond``'s late pair: amounts within the rule's tolerance (declared fees
+    only), the date beyond the window; None when the amounts do not fit."""
+    fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
+    fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose)
+    if fit is None:
+        return None
+    amount_score, adj, amount_detail = fit
+    texts = text_scores(a, b, key_field, verbose)
+    sims = {k: v["similarity"] for k, v in texts.items()} if verbose else texts
+    d_score, date_detail = date_part(rule, days)
+    score = round(combine(rule, {"amount": amount_score, "date": d_score, **sims}), 6)
+    if not verbose:
+        return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ, key_field)
+    unit = "business days" if rule.business_days else "days"
+    date_detail = dict(date_detail, agree=True, detail=(
+        f"{days} {unit} apart, beyond the window of {rule.date_window_days}: accepted on "
+        f"a {key_field} that only these two records carry"))
+    explanation: dict[str, Any] = {"amount": amount_detail, "date": date_detail, **texts}
+    explanation["key"] = {"agree": True, "field": key_field, "detail": f"same {key_field}"}
+    adjs = []
+    if adj is not None:
+        adjs.append(Adjustment(adj.kind, adj.asset, a.amount - b.amount, adj.note))
+    return Scored((a.id,), (b.id,), score, rule.name, explanation, adjs, key_field)

@@ -56,6 +56,9 @@ MITM_MAX = 24
 """Up to this many members a search the node budget cut short is finished by meet in
 the middle (2**(n/2) subsets per half); above it, the partial result stands."""
 MAX_SOLUTIONS = 4
+WEAK_KEYS = frozenset({"counterparty", "date"})
+"""Block keys that identify no payment (a payer, a day): their members are searched
+apart from those of the identifying keys (reference, family, txid, address)."""
 FAMILY_CAP_FACTOR = 4
 """A family block above this many times ``max_candidates`` is skipped as oversized."""
 
@@ -83,6 +86,7 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     other = ctx.other(one)
     lo, hi = _member_days(rule, one)
     found: set[int] = set()
+    weak: set[int] = set()
     cap = FAMILY_CAP_FACTOR * rule.max_candidates
     subs: list[list[int]] = []
     for key in rule.keys:
@@ -116,9 +120,17 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             postings = {other.items[i].ts: i for i in ids}
             for i in postings.values():
                 found.update(other.same_posting(other.items[i], cap))
-        found.update(ids)
+        (weak if key in WEAK_KEYS else found).update(ids)
     if "counterparty" in rule.keys and not one.family and one.payer:
         subs = _family_subblocks(ctx, rule, one)
+    if found and weak - found:
+        # The shared-identifier block on its own first (a split's parts citing the
+        # invoice), then with the payer's other lines: cut to ``max_candidates`` by
+        # date, the payer's block could drop a part three days out and keep only
+        # coincidental sums of its other lines.
+        return [_fit_block(ctx, rule, one, found), _fit_block(ctx, rule, one, found | weak),
+                *subs]
+    found |= weak
     if not found:
         return subs or [[]]  # (most date-only blocks are oversized)
     return [_fit_block(ctx, rule, one, found), *subs]
@@ -491,8 +503,169 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = No
                     s.score = min(s.score, round(rule.auto_threshold - 0.001, 6))
                     s.key = "incomplete"
                 out.append(s)
+    if batch:
+        for subset in _joint_subsets(ctx, rule, one):
+            key = tuple(sorted(m.id for m in subset))
+            s = group_score(rule, one, subset)
+            if s is None:
+                continue
+            s.score = round(min(1.0, s.score + JOINT_BONUS), 6)
+            out = [o for o in out if tuple(sorted(o.right if one.side == LEFT else o.left))
+                   != key]
+            out.append(s)
     linked = parts[0] if len(parts) == 1 else sorted({i for p in parts for i in p})
     return out, linked
+
+
+JOINT_BONUS = 0.05
+"""Score added to the subset a joint partition gives a single (``_joint_subsets``)."""
+JOINT_PEERS = 6
+"""At most this many same-payer singles of a day are partitioned jointly."""
+JOINT_BUDGET = 20_000
+"""Search nodes of one joint partition (then it stands as not found, counted)."""
+
+
+def _joint_subsets(ctx: Ctx, rule: Rule, one: Item) -> list[tuple[Item, ...]]:
+    """Dense days (issue 17, item 5): a day's batch lines of one kind against that
+    day's bulk debits of one payer, partitioned jointly instead of one subset search
+    per debit. Independent searches find, for each debit, coincidental subsets of the
+    busy category that outscore the true one (ten payroll lines of two payroll debits
+    summing to one of them); a joint partition asks for disjoint subsets that balance
+    every debit of the payer at once, which coincidences rarely do.
+
+    For each batch (day, category) of the window: the peers are ``one`` and the other
+    open singles of its side with its counterparty, asset and sign inside the batch's
+    window (at most ``JOINT_PEERS``, each no larger than the batch); a depth-first
+    search assigns each peer an exact-sum subset of the batch's open lines (rounding
+    only), disjoint, preferring assignments that balance more peers, under
+    ``JOINT_BUDGET`` nodes. Returned: ``one``'s subset when every maximal assignment
+    found gives it the same one (a unique answer), else nothing. Memoised per context
+    and (batch, peers, open lines): every peer asks the same question."""
+    if not one.cp:
+        return []
+    other, own = ctx.other(one), ctx.own(one)
+    lo, hi = _member_days(rule, one)
+    cap = FAMILY_CAP_FACTOR * rule.max_candidates
+    out: list[tuple[Item, ...]] = []
+    for day, cat, ids in other.by_batch(one.asset, signs_for(rule, one.sign), lo, hi):
+        if len(ids) < 2 or len(ids) > cap:
+            continue
+        lines = [other.items[i] for i in sorted(ids) if ctx.is_open(i)]
+        if len(lines) < 2 or lag(rule, one, lines[0]) > rule.date_window_days:
+            continue
+        total = sum((abs(m.amount) for m in lines), Decimal(0))
+        peers = _peers(ctx, rule, one, own, lines[0], total)
+        if peers is None or len(peers) < 2:
+            continue
+        key = (rule.name, "joint", day, cat, tuple(p.id for p in peers),
+               tuple(m.id for m in lines))
+        got = ctx.memo.get(key)
+        if got is None:
+            got = ctx.memo[key] = _partition(rule, peers, lines)
+            if got == {}:
+                ctx.stats["group_joint_incomplete"] += 1
+        sub = got.get(one.id) if got else None
+        if sub is not None and len(sub) >= 2:
+            out.append(sub)
+    return out
+
+
+def _peers(ctx: Ctx, rule: Rule, one: Item, own: SideIndex, line: Item, total: Decimal
+           ) -> list[Item] | None:
+    """``one`` and the open singles of its side sharing its counterparty, asset and
+    sign, within the rule's window of the batch day (``line``'s), no larger than the
+    batch's ``total``; None when there are more than ``JOINT_PEERS``."""
+    cw = rule.calendar_window
+    found = own.by_family(one.asset, (one.sign,), "counterparty", one.cp,
+                          line.day - cw, line.day + cw, 4 * JOINT_PEERS)
+    if found is None:
+        return None
+    peers = []
+    for i in sorted(set(found) | {one.id}):
+        p = own.items.get(i)
+        if (p is None or not ctx.is_open(i) or abs(p.amount) > total
+                or lag(rule, p, line) > rule.date_window_days):
+            continue
+        peers.append(p)
+    if len(peers) > JOINT_PEERS:
+        ctx.stats["group_joint_crowded"] += 1
+        return None
+    return peers
+
+
+def _partition(rule: Rule, peers: list[Item], lines: list[Item]
+               ) -> dict[int, tuple[Item, ...]] | None:
+    """{peer id: its subset} of the unique maximal joint assignment, {} when the
+    search ran out of budget, None when none (or no unique one) exists."""
+    mags = [abs(m.amount) for m in lines]
+    scale = scale_for((*mags, *(abs(p.amount) for p in peers),
+                       *(rule.abs_tol(p.asset) for p in peers)))
+    ints = [int(m * scale) for m in mags]
+    order = sorted(range(len(lines)), key=lambda i: (-ints[i], lines[i].id))
+    ps = sorted(peers, key=lambda p: (-abs(p.amount), p.id))
+    tol = [int(max(rule.abs_tol(p.asset), rule.amount_rel * abs(p.amount)) * scale)
+           for p in ps]
+    targets = [int(abs(p.amount) * scale) for p in ps]
+    budget = [JOINT_BUDGET]
+    best: list[Any] = [0, None, False]  # assigned count, assignment, ambiguous
+
+    def subsets(k: int, free: list[int]) -> Iterable[tuple[int, ...]]:
+        """Exact-sum subsets (1..max_group lines) of ``free`` for peer ``k``."""
+        lo, hi = targets[k] - tol[k], targets[k] + tol[k]
+        suffix = [0] * (len(free) + 1)
+        for j in range(len(free) - 1, -1, -1):
+            suffix[j] = suffix[j + 1] + ints[free[j]]
+        chosen: list[int] = []
+
+        def dfs(start: int, total: int) -> Iterable[tuple[int, ...]]:
+            if budget[0] <= 0:
+                return
+            budget[0] -= 1
+            if chosen and lo <= total <= hi:
+                yield tuple(chosen)
+            if len(chosen) >= rule.max_group:
+                return
+            for j in range(start, len(free)):
+                if total + suffix[j] < lo:
+                    return
+                t = total + ints[free[j]]
+                if t > hi:
+                    continue
+                chosen.append(free[j])
+                yield from dfs(j + 1, t)
+                chosen.pop()
+
+        yield from dfs(0, 0)
+
+    assign: dict[int, tuple[int, ...]] = {}
+
+    def walk(k: int, free: list[int], count: int) -> None:
+        if budget[0] <= 0:
+            return
+        if k == len(ps):
+            if count > best[0]:
+                best[0], best[1], best[2] = count, dict(assign), False
+            elif count == best[0] and best[1] is not None and assign != best[1]:
+                best[2] = True
+            return
+        if count + (len(ps) - k) < best[0]:
+            return  # cannot reach the best assignment any more
+        for sub in subsets(k, free):
+            assign[k] = sub
+            walk(k + 1, [i for i in free if i not in sub], count + 1)
+            del assign[k]
+            if best[2] and best[0] == len(ps):
+                return
+        walk(k + 1, free, count)  # this peer balances nothing of the batch
+
+    walk(0, order, 0)
+    if budget[0] <= 0:
+        return {}
+    if best[1] is None or best[2] or best[0] < 2:
+        return None
+    return {ps[k].id: tuple(sorted((lines[i] for i in sub),
+                                   key=lambda m: (-abs(m.amount), m.id)))
+            for k, sub in best[1].items()}
 
 
 def generate(ctx: Ctx, rule: Rule, it: Item, driver_only: bool = False) -> tuple[

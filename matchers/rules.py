@@ -26,6 +26,8 @@ GROUP_KEYS = ("counterparty", "reference_family", "reference", "txid", "address"
 WEIGHT_FIELDS = ("amount", "date", "reference", "counterparty", "memo", "address")
 """``address`` (wallet / account address) counts only where both records carry one:
 most records have none, and its absence says nothing."""
+TEXT_FIELDS = ("reference", "counterparty", "memo")
+"""The text fields a ``min_similarity`` gate may read (``similarity_on``)."""
 MEMBER_DATES = ("any", "before", "after")
 SIGNS = ("same", "opposite", "any")
 OUTCOMES = ("auto", "suggest")
@@ -59,6 +61,11 @@ class Rule:
     fee_rel_max: Decimal = Decimal(0)
     fx_rel: Decimal = Decimal("0.02")
     min_similarity: float = 0.0
+    similarity_on: tuple[str, ...] = TEXT_FIELDS
+    """The text fields whose best similarity ``min_similarity`` gates on: a
+    similar-reference rule reads the reference only, so a same-payer pair without a
+    reference is left to the counterparty rule (which has the twin vetoes) instead of
+    being taken, below its threshold, by a rule whose evidence it lacks."""
     weights: dict[str, float] = field(default_factory=dict)
     balancing: str = "amount"
     outcome: str = "suggest"
@@ -166,7 +173,7 @@ _RULE_FIELDS = {
     "amount_abs", "amount_rel", "fee_min", "fee_max", "fee_rel_max", "fx_rel",
     "min_similarity", "weights", "balancing", "outcome", "auto_threshold", "min_score",
     "max_group", "max_candidates", "assets", "description", "amount_abs_assets",
-    "fee_max_assets", "member_dates",
+    "fee_max_assets", "member_dates", "similarity_on",
 }
 
 
@@ -219,6 +226,11 @@ def _parse_rule(raw: Any, index: int) -> Rule:
     threshold = _unit(name, "auto_threshold", raw.get("auto_threshold", 1.0))
     if outcome == "auto" and "auto_threshold" not in raw:
         raise RuleError(name, "auto_threshold", "an auto rule needs a threshold")
+    gate = raw.get("similarity_on", list(TEXT_FIELDS))
+    if (not isinstance(gate, list) or not gate
+            or not all(isinstance(g, str) and g in TEXT_FIELDS for g in gate)):
+        raise RuleError(name, "similarity_on",
+                        f"must be a non-empty list of {', '.join(TEXT_FIELDS)}")
     assets = raw.get("assets", [])
     if not isinstance(assets, list) or not all(isinstance(a, str) for a in assets):
         raise RuleError(name, "assets", "must be a list of asset codes")
@@ -238,6 +250,7 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         fee_rel_max=_dec(name, "fee_rel_max", raw.get("fee_rel_max", 0), upper=Decimal("0.5")),
         fx_rel=_dec(name, "fx_rel", raw.get("fx_rel", "0.02"), upper=Decimal("0.5")),
         min_similarity=_unit(name, "min_similarity", raw.get("min_similarity", 0.0)),
+        similarity_on=tuple(dict.fromkeys(gate)),
         weights=clean_w,
         balancing=_choice(name, "balancing", raw.get("balancing", "amount"), BALANCING),
         outcome=outcome,

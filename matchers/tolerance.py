@@ -8,6 +8,7 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
+from . import crowds
 from .context import Ctx
 from .exact import learned_fee
 from .explain import Scored, pair, signs_for, text_scores
@@ -77,7 +78,7 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
         if s is not None:
             out.append(s)
             links.append(oid)
-    extra = payer_pairs(ctx, rule, it)
+    extra = payer_pairs(ctx, rule, it) + crowds.fee_pairs(ctx, rule, it)
     if ctx.fees:
         extra += learned_pairs(ctx, rule, it)
     if extra:

@@ -95,6 +95,9 @@ class _Block:
             np.searchsorted(self.keys, base + r_hi, "left"),
         )
 
+_TEXT_COL = {"reference": 2, "counterparty": 3, "memo": 4}
+"""Column of each ``similarity_on`` text field in the ``cols`` of ``_score_block``."""
+
 
 def _blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
     """The side's blocks, rebuilt only when the side changed (``SideIndex.version``): a
@@ -315,15 +318,25 @@ def _score_block(
                            np.float64, n)
 
     cols = [None, None, col("reference"), col("counterparty"), col("memo"), col("address")]
-    best = np.zeros(n)
-    for c in cols[2:5]:
-        assert c is not None
-        best = np.where(c > best, c, best)  # ``_best_text``: NaN (missing) never wins
+    bests: dict[tuple[str, ...], np.ndarray] = {}
+
+    def best_of(on: tuple[str, ...]) -> np.ndarray:
+        """``_best_text`` over the rule's ``similarity_on`` fields."""
+        got = bests.get(on)
+        if got is None:
+            got = np.zeros(n)
+            for f in on:
+                c = cols[_TEXT_COL[f]]
+                assert c is not None
+                got = np.where(c > got, c, got)  # NaN (missing) never wins
+            bests[on] = got
+        return got
+
     equal = np.fromiter((abs(a.amount) == abs(b.amount) for a, b in pairs), np.bool_, n)
     addr_missing = np.isnan(cols[ADDRESS])  # type: ignore[arg-type]
     for rule, mask, dest in work:
         ms = rule.min_similarity
-        m = mask & (best >= ms) if ms > 0 else mask.copy()
+        m = mask & (best_of(rule.similarity_on) >= ms) if ms > 0 else mask.copy()
         amount = np.where(equal, 1.0, np.nan)
         for i in np.flatnonzero(m & ~equal).tolist():
             a, b = pairs[i]

@@ -392,3 +392,44 @@ def test_explained_reads_what_the_two_properties_read() -> None:
     for p in ps:
         for q in (p, *p.alternatives):
             assert q.explained() == (q.explanation, q.adjustments)
+
+
+# --- dense days: joint partition -------------------------------------------------------
+
+
+def test_joint_partition_of_a_dense_day_ranks_the_true_batch_first() -> None:
+    """Three payroll debits of one payer on one day and their eight payroll lines: on
+    its own, the 225.00 debit balances three subsets of the day's lines equally well;
+    only one of them leaves the other two debits balanceable, and that one is ranked
+    first (the other two stay candidates)."""
+    amounts = ["25.00", "195.00", "5.00", "155.00", "85.00", "180.00", "75.00", "65.00"]
+    left = [rec(i + 1, f"-{a}", memo="Payroll", counterparty=f"Employee {i}")
+            for i, a in enumerate(amounts)]
+    right = [bank(20 + k, f"-{t}", memo=f"SEPA BULK DEBIT PAYROLL 2026 03 {k}",
+                  counterparty="Nordlicht GmbH") for k, t in enumerate(("225.00", "420.00",
+                                                                          "140.00"))]
+    e = Engine("default")
+    e.load(left, right)
+    cands = e.candidates(20, k=3)
+    assert cands[0].counterpart_ids == (1, 2, 3)
+    assert {c.counterpart_ids for c in cands} >= {(1, 2, 3), (3, 4, 8), (5, 7, 8)}
+    # Without the other debits there is nothing joint: the three tie.
+    alone = Engine("default")
+    alone.load(left, right[:1])
+    scores = [c.score for c in alone.candidates(20, k=3)]
+    assert len(scores) == 3 and max(scores) - min(scores) < 0.01
+
+
+def test_late_value_date_with_a_reference_only_two_records_carry_is_auto() -> None:
+    """Equal amounts, the same reference, the bank's value date eight business days
+    late (beyond the reference rule's window of five): confirmed when only these two
+    records carry the reference, and explained as late; a suggestion when a third
+    record carries it too."""
+    left = [rec(1, "1234.56", reference="INV100001", counterparty="Acme Ltd")]
+    right = [bank(2, "1234.56", reference="/ROC/INV100001/", counterparty="ACME LIMITED",
+                  days=10)]
+    ps = run(left, right)
+    assert autos(ps) == {((1,), (2,))}
+    assert "beyond the window" in ps[0].explanation["date"]["detail"]
+    again = [*left, rec(3, "99.00", reference="INV100001", counterparty="Acme Ltd", days=30)]
+    assert not autos(run(again, right))
