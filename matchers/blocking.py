@@ -100,6 +100,14 @@ class SideIndex:
 
     # --- maintenance -------------------------------------------------------------------
 
+
+    def derive(self, name: str, build: Callable[[], Any]) -> Any:
+        """The derived view ``name``, built by ``build()`` when missing or older than
+        ``version``, and kept beside the version it was built at."""
+        hit = self.derived.get(name)
+        if hit is None or hit[0] != self.version:
+            hit = self.derived[name] = (self.version, build())
+        return hit[1]
     def bulk_add(self, items: Iterable[Item]) -> None:
         """Add many items; amount buckets are sorted once at the end (fast initial load)."""
         keys, amounts, families, store = self.keys, self.amounts, self.families, self.items

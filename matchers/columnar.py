@@ -149,12 +149,7 @@ class _Columns:
 def _columns(side: SideIndex) -> _Columns:
     """The target side's columns, rebuilt only when the side changed: a full run asks
     once per exact rule and fixpoint pass."""
-    hit = side.derived.get("columnar_keys")
-    if hit is not None and hit[0] == side.version:
-        return hit[1]  # type: ignore[no-any-return]
-    cols = _Columns(side)
-    side.derived["columnar_keys"] = (side.version, cols)
-    return cols
+    return side.derive("columnar_keys", lambda: _Columns(side))  # type: ignore[no-any-return]
 
 
 def exact_pairs(

@@ -1231,9 +1231,10 @@ windows after its later record are covered by both sides (``hold_test``)."""
 def watermark(side: SideIndex) -> int:
     """The latest day (ordinal) among ``side``'s records, or 0 when it has none;
     cached per ``SideIndex.version`` (a look at the last date bucket only)."""
-    hit = side.derived.get("watermark")
-    if hit is not None and hit[0] == side.version:
-        return int(hit[1])
+    return int(side.derive("watermark", lambda: _latest_day(side)))
+
+
+def _latest_day(side: SideIndex) -> int:
     last = max((db for _, _, db in side.present), default=None)
     day = 0
     if last is not None:
@@ -1243,7 +1244,6 @@ def watermark(side: SideIndex) -> int:
                     it = side.items.get(i)
                     if it is not None and it.day > day:
                         day = it.day
-    side.derived["watermark"] = (side.version, day)
     return day
 
 

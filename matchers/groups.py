@@ -189,10 +189,7 @@ def _family_subblocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
 def _static_memo(side: SideIndex) -> dict[Any, Any]:
     """Block lookups that depend on the side's items only (not on which are open),
     kept while the side is unchanged (``SideIndex.version``)."""
-    hit = side.derived.get("group_blocks")
-    if hit is None or hit[0] != side.version:
-        hit = side.derived["group_blocks"] = (side.version, {})
-    return hit[1]
+    return side.derive("group_blocks", dict)  # type: ignore[no-any-return]
 
 
 def _member_days(rule: Rule, one: Item) -> tuple[int, int]:

@@ -102,12 +102,7 @@ _TEXT_COL = {"reference": 2, "counterparty": 3, "memo": 4}
 def _blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
     """The side's blocks, rebuilt only when the side changed (``SideIndex.version``): a
     full run probes several times (rule groups, fixpoint passes) over the same items."""
-    hit = side.derived.get("vector_blocks")
-    if hit is not None and hit[0] == side.version:
-        return hit[1]  # type: ignore[no-any-return]
-    blocks = _build_blocks(side)
-    side.derived["vector_blocks"] = (side.version, blocks)
-    return blocks
+    return side.derive("vector_blocks", lambda: _build_blocks(side))  # type: ignore[no-any-return]
 
 
 def _build_blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
