@@ -4,6 +4,7 @@ driven through Pilot with the lock held by a real second process."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -190,6 +191,23 @@ def _import_running(db: Path, release: Path) -> subprocess.Popen[str]:
     return p
 
 
+@contextlib.contextmanager
+def _demo_beside_import(tmp_path: Path) -> Iterator[tuple[Store, subprocess.Popen[str], Path]]:
+    """A demo store with another process holding it in a long import until ``release``
+    exists; the import is released and waited for, and the store closed, afterwards."""
+    from tests.workbench_fixtures import demo_store
+
+    store = demo_store(tmp_path)
+    release = tmp_path / "release"
+    other = _import_running(store.path, release)
+    try:
+        yield store, other, release
+    finally:
+        release.touch()
+        other.wait(timeout=30)
+        store.close()
+
+
 async def _confirm_first_suggestion(pilot: object, app: object) -> int:
     from recon_tui.screens.workbench import WorkbenchScreen
     from tests.workbench_fixtures import settle
@@ -216,12 +234,9 @@ async def test_a_decision_during_a_long_import_waits_visibly_then_lands(tmp_path
     app says at once whom the decision waits for, the UI keeps answering, and the
     decision lands when the import commits (not refused after SQLite's 40 s)."""
     from recon_tui.screens.workbench import WorkbenchScreen
-    from tests.workbench_fixtures import app_for, demo_store, settle
+    from tests.workbench_fixtures import app_for, settle
 
-    store = demo_store(tmp_path)
-    release = tmp_path / "release"
-    other = _import_running(store.path, release)
-    try:
+    with _demo_beside_import(tmp_path) as (store, other, release):
         app = app_for(store, "ledger-bank")
         async with app.run_test(size=(160, 48)) as pilot:
             gid = await _confirm_first_suggestion(pilot, app)
@@ -238,10 +253,6 @@ async def test_a_decision_during_a_long_import_waits_visibly_then_lands(tmp_path
             await _until(pilot, app, lambda: _state(store, gid) == "confirmed", 20)
             await settle(pilot)
             assert not any("busy" in m for m in _messages(app))
-    finally:
-        release.touch()
-        other.wait(timeout=30)
-        store.close()
 
 
 @pytest.mark.anyio
@@ -250,14 +261,11 @@ async def test_a_decision_that_outwaits_its_bound_is_one_line_and_the_app_lives(
 ) -> None:
     from recon_tui.screens.workbench import WorkbenchScreen
     from recon_tui.store import db as dbmod
-    from tests.workbench_fixtures import app_for, demo_store, settle
+    from tests.workbench_fixtures import app_for, settle
 
     monkeypatch.setattr(dbmod, "BUSY_RETRY_S", 0.5)
     monkeypatch.setenv("RECON_TUI_LOCK_WAIT", "1")
-    store = demo_store(tmp_path)
-    release = tmp_path / "release"
-    other = _import_running(store.path, release)
-    try:
+    with _demo_beside_import(tmp_path) as (store, other, _release):
         app = app_for(store, "ledger-bank")
         async with app.run_test(size=(160, 48)) as pilot:
             gid = await _confirm_first_suggestion(pilot, app)
@@ -269,7 +277,3 @@ async def test_a_decision_that_outwaits_its_bound_is_one_line_and_the_app_lives(
             assert "nothing was written" in refused[0]
             assert isinstance(app.screen, WorkbenchScreen)  # the worker did not take the app down
             assert _state(store, gid) == "suggested"
-    finally:
-        release.touch()
-        other.wait(timeout=30)
-        store.close()
