@@ -150,9 +150,13 @@ def stream(size: int = 400, seed: int = 7,
         key = attrgetter("ts")
         ready: set[str] = set()
         order = list(SYNC_ORDER)
-        for i, g in enumerate(gens):
+        while gens:
+            g = gens.pop(0)
             run(w, g, size)
-            done = [g.source] if i < len(gens) - 1 else [g.source, "ledger"]
+            # The generator holds its source's lists: let go of it, so a caller that drops
+            # a handed source frees it.
+            done = [g.source] if gens else [g.source, "ledger"]
+            del g
             for name in done:
                 w.records[name].sort(key=key)
                 w.pending[name].sort(key=key)
