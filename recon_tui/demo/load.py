@@ -14,8 +14,11 @@ world once written, so memory falls as the load goes on.
 :func:`generate_and_load` does the same with the Python half in a second process: the
 child generates the world and converts each batch to rows (hashing, JSON), the caller's
 process only writes them (SQLite) — the two halves overlap on two cores, and the writer
-never holds the world. The batches and their order are the same (``_batches``), so the
-store is identical either way (``tests/test_demo_load.py``).
+never holds the world. The child streams (:func:`recon_tui.demo.stream`): each source is
+sent as soon as its generator has run and then dropped, so the writer starts on the bank
+while the exchanges and the wallet are still being made, and the child never holds the
+whole world either (833k records at size 100,000: 923 -> 658 MB peak). The batches and
+their order are the same (``_batches``), so the store is identical either way (``tests/test_demo_load.py``).
 """
 
 from __future__ import annotations
