@@ -87,6 +87,10 @@ class SideIndex:
         # round-amount pair of one counterparty may be confused with (``twins``), and
         # the sub-block of an oversized amount cell (``payer_block``).
         self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
+        # (asset, sign, payer key) -> (|amount| as ``mag``, id), sorted, sharing the
+        # amount cells' tuples: a payer's lines in an amount range (``crowds._scan``)
+        # without walking every payer's lines of that range.
+        self.payer_mags: dict[tuple[str, int, str], list[tuple[float, int]]] = {}
         # Per amount cell, built on first use and dropped when the cell changes:
         # (|amount|, day) -> ids, the strict key an oversized cell falls back to (a
         # dict lookup instead of a scan of the cell's run of equal amounts).
@@ -129,6 +133,7 @@ class SideIndex:
                 lst.append(value)
 
         rounds = self.rounds
+        payer_mags = self.payer_mags
         for it in items:
             iid = it.id
             store[iid] = it
@@ -148,6 +153,9 @@ class SideIndex:
             put(amounts, akey, entry)
             if it.fee is not None:
                 put(fee_cells, akey, entry)
+            payer = it.payer
+            if payer:
+                put(payer_mags, (asset, sign, payer), entry)
             # ``_family_keys``, inlined (a hot loop of a large load).
             if it.cp:
                 put(families, (asset, sign, "counterparty", it.cp, db), iid)
@@ -156,7 +164,6 @@ class SideIndex:
             if it.record.address:
                 put(families, (asset, sign, "address", it.key_value("address"), db), iid)
             put(families, (asset, sign, "date", "*", db), iid)
-            payer = it.payer
             if payer:
                 put(families, (asset, sign, "payer", payer, db), iid)
                 if it.family and it.family != it.ref:
@@ -173,6 +180,8 @@ class SideIndex:
             flst.sort()
         for rlst in rounds.values():
             rlst.sort()
+        for plst in payer_mags.values():
+            plst.sort()
         present = self.present
         for (asset, sign, db, ab), lst in amounts.items():
             lst.sort()
@@ -201,6 +210,9 @@ class SideIndex:
         insort(cell, (it.mag, it.id))
         if it.fee is not None:
             insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
+        if it.payer:
+            insort(self.payer_mags.setdefault((it.asset, it.sign, it.payer), []),
+                   (it.mag, it.id))
         for fk in self._family_keys(it):
             self.families.setdefault(fk, []).append(it.id)
         cat = it.batch
@@ -229,6 +241,15 @@ class SideIndex:
                     del flst[pos]
                 if not flst:
                     del self.fee_cells[fkey]
+        if it.payer:
+            pkey = (it.asset, it.sign, it.payer)
+            plst = self.payer_mags.get(pkey)
+            if plst is not None:
+                pos = bisect_left(plst, (it.mag, it.id))
+                if pos < len(plst) and plst[pos][1] == it.id:
+                    del plst[pos]
+                if not plst:
+                    del self.payer_mags[pkey]
         self._strict.pop(self._amount_key(it), None)
         lst = self.amounts.get(self._amount_key(it))
         if lst is not None:
