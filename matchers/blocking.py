@@ -122,52 +122,116 @@ class SideIndex:
         self.version += 1
         self._strict.clear()
 
-        def put(index: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
-            # A new block starts as an exact-size one-element list: most keys and
-            # families are unique, and ``setdefault(k, []).append`` over-allocates
-            # (~24 bytes per list, millions of lists in a large book).
-            lst = index.get(key)
-            if lst is None:
-                index[key] = [value]
-            else:
-                lst.append(value)
-
+        # ``put(index, key, value)`` inlined below (a hot loop of a large load: ~10 calls
+        # per record): a new block starts as an exact-size one-element list, since most
+        # keys and families are unique and ``setdefault(k, []).append`` over-allocates
+        # (~24 bytes per list, millions of lists in a large book).
+        k: Any
+        lst: Any
         rounds = self.rounds
         payer_mags = self.payer_mags
         for it in items:
             iid = it.id
             store[iid] = it
             if it.round:
-                put(rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, iid))
+                k = (it.asset, it.sign, abs(it.amount), it.payer)
+                lst = rounds.get(k)
+                if lst is None:
+                    rounds[k] = [(it.day, iid)]
+                else:
+                    lst.append((it.day, iid))
             if it.txid:
-                put(keys, ("txid", it.txid), iid)
-                put(cited, (it.asset, it.sign, it.ts), iid)
+                k = ("txid", it.txid)
+                lst = keys.get(k)
+                if lst is None:
+                    keys[k] = [iid]
+                else:
+                    lst.append(iid)
+                k = (it.asset, it.sign, it.ts)
+                lst = cited.get(k)
+                if lst is None:
+                    cited[k] = [iid]
+                else:
+                    lst.append(iid)
             if it.ref:
-                put(keys, ("reference", it.ref), iid)
+                k = ("reference", it.ref)
+                lst = keys.get(k)
+                if lst is None:
+                    keys[k] = [iid]
+                else:
+                    lst.append(iid)
             if it.e2e:
-                put(keys, ("end_to_end_id", it.e2e), iid)
+                k = ("end_to_end_id", it.e2e)
+                lst = keys.get(k)
+                if lst is None:
+                    keys[k] = [iid]
+                else:
+                    lst.append(iid)
             db = it.day // b
             asset, sign = it.asset, it.sign
             akey = (asset, sign, db, amount_bucket(it.mag))
             entry = (it.mag, iid)
-            put(amounts, akey, entry)
+            lst = amounts.get(akey)
+            if lst is None:
+                amounts[akey] = [entry]
+            else:
+                lst.append(entry)
             if it.fee is not None:
-                put(fee_cells, akey, entry)
+                lst = fee_cells.get(akey)
+                if lst is None:
+                    fee_cells[akey] = [entry]
+                else:
+                    lst.append(entry)
             payer = it.payer
             if payer:
-                put(payer_mags, (asset, sign, payer), entry)
+                k = (asset, sign, payer)
+                lst = payer_mags.get(k)
+                if lst is None:
+                    payer_mags[k] = [entry]
+                else:
+                    lst.append(entry)
             # ``_family_keys``, inlined (a hot loop of a large load).
             if it.cp:
-                put(families, (asset, sign, "counterparty", it.cp, db), iid)
+                k = (asset, sign, "counterparty", it.cp, db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
             if it.family:
-                put(families, (asset, sign, "reference_family", it.family, db), iid)
+                k = (asset, sign, "reference_family", it.family, db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
             if it.record.address:
-                put(families, (asset, sign, "address", it.key_value("address"), db), iid)
-            put(families, (asset, sign, "date", "*", db), iid)
+                k = (asset, sign, "address", it.key_value("address"), db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
+            k = (asset, sign, "date", "*", db)
+            lst = families.get(k)
+            if lst is None:
+                families[k] = [iid]
+            else:
+                lst.append(iid)
             if payer:
-                put(families, (asset, sign, "payer", payer, db), iid)
+                k = (asset, sign, "payer", payer, db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
                 if it.family and it.family != it.ref:
-                    put(families, (asset, sign, "parts", payer, db), iid)
+                    k = (asset, sign, "parts", payer, db)
+                    lst = families.get(k)
+                    if lst is None:
+                        families[k] = [iid]
+                    else:
+                        lst.append(iid)
             if it.memo:
                 cat = it.batch
                 if cat:
@@ -175,7 +239,11 @@ class SideIndex:
                     if day_batches is None:
                         batches[(asset, sign, it.day)] = {cat: [iid]}
                     else:
-                        put(day_batches, cat, iid)
+                        lst = day_batches.get(cat)
+                        if lst is None:
+                            day_batches[cat] = [iid]
+                        else:
+                            lst.append(iid)
         for flst in self.fee_cells.values():
             flst.sort()
         for rlst in rounds.values():
