@@ -87,10 +87,10 @@ class SideIndex:
         # round-amount pair of one counterparty may be confused with (``twins``), and
         # the sub-block of an oversized amount cell (``payer_block``).
         self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
-        # (asset, sign, payer key) -> (|amount| as ``mag``, id), sorted, sharing the
-        # amount cells' tuples: a payer's lines in an amount range (``crowds._scan``)
-        # without walking every payer's lines of that range.
-        self.payer_mags: dict[tuple[str, int, str], list[tuple[float, int]]] = {}
+        # (asset, sign, payer key, date bucket) -> (|amount| as ``mag``, id), sorted,
+        # sharing the amount cells' tuples: a payer's lines of an amount range and
+        # window (``crowds._scan``) without walking every payer's lines of that range.
+        self.payer_mags: dict[tuple[str, int, str, int], list[tuple[float, int]]] = {}
         # Per amount cell, built on first use and dropped when the cell changes:
         # (|amount|, day) -> ids, the strict key an oversized cell falls back to (a
         # dict lookup instead of a scan of the cell's run of equal amounts).
@@ -184,7 +184,7 @@ class SideIndex:
                     lst.append(entry)
             payer = it.payer
             if payer:
-                k = (asset, sign, payer)
+                k = (asset, sign, payer, db)
                 lst = payer_mags.get(k)
                 if lst is None:
                     payer_mags[k] = [entry]
@@ -279,8 +279,8 @@ class SideIndex:
         if it.fee is not None:
             insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
         if it.payer:
-            insort(self.payer_mags.setdefault((it.asset, it.sign, it.payer), []),
-                   (it.mag, it.id))
+            insort(self.payer_mags.setdefault(
+                (it.asset, it.sign, it.payer, it.day // self.day_bucket), []), (it.mag, it.id))
         for fk in self._family_keys(it):
             self.families.setdefault(fk, []).append(it.id)
         cat = it.batch
@@ -310,7 +310,7 @@ class SideIndex:
                 if not flst:
                     del self.fee_cells[fkey]
         if it.payer:
-            pkey = (it.asset, it.sign, it.payer)
+            pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
             plst = self.payer_mags.get(pkey)
             if plst is not None:
                 pos = bisect_left(plst, (it.mag, it.id))

@@ -121,30 +121,32 @@ def _scan(rule: Rule, it: Item, other: SideIndex, is_open: Callable[[int], bool]
     """The open lines of ``it``'s payer on ``other`` in the rule's calendar window with
     another |amount| within ``reach`` of ``it``'s (the crowded round record's side of
     ``fee_pairs``), read from the payer's lines sorted by |amount|
-    (``SideIndex.payer_mags``): the work is that payer's lines of that amount range.
-    In the order of the amount cells (date bucket, then |amount|, then id), which is
-    the order the candidates are scored and ranked in."""
+    per date bucket (``SideIndex.payer_mags``): the work is that payer's lines of
+    that amount range and window. In the order of the amount cells (date bucket, then
+    |amount|, then id): the order the candidates are scored in."""
     mag = abs(it.amount)
     lo, hi = float(mag - reach), float(mag + reach)
     lo, hi = max(lo - 1e-9 * hi - 1e-9, 0.0), hi + 1e-9 * hi + 1e-9
     cw = rule.calendar_window
     b = other.day_bucket
     items = other.items
-    day, payer = it.day, it.payer
+    day, payer, asset = it.day, it.payer, it.asset
     found: list[Item] = []
+    pm = other.payer_mags
     for sign in signs_for(rule, it.sign):
-        plst = other.payer_mags.get((it.asset, sign, payer))
-        if not plst:
-            continue
-        i, j = bisect_left(plst, (lo, -1)), bisect_right(plst, (hi, 1 << 62))
-        # Skip the crowd itself (``it``'s own |amount|): bisected, not walked.
-        m0, m1 = bisect_left(plst, (it.mag, -1)), bisect_right(plst, (it.mag, 1 << 62))
-        hits = [items[oid] for _, oid in (*plst[i:max(i, min(m0, j))], *plst[max(m1, i):j])]
-        hits = [o for o in hits if abs(o.day - day) <= cw and abs(o.amount) != mag
-                and is_open(o.id)]
-        if len(hits) > 1:
-            hits.sort(key=lambda o: (o.day // b, o.mag, o.id))
-        found += hits
+        for db in range((day - cw) // b, (day + cw) // b + 1):
+            plst = pm.get((asset, sign, payer, db))
+            if not plst:
+                continue
+            i, j = bisect_left(plst, (lo, -1)), bisect_right(plst, (hi, 1 << 62))
+            if i == j:
+                continue
+            # Skip the crowd itself (``it``'s own |amount|): bisected, not walked.
+            m0, m1 = bisect_left(plst, (it.mag, -1)), bisect_right(plst, (it.mag, 1 << 62))
+            for _, oid in (*plst[i:max(i, min(m0, j))], *plst[max(m1, i):j]):
+                o = items[oid]
+                if abs(o.day - day) <= cw and abs(o.amount) != mag and is_open(oid):
+                    found.append(o)
     return found
 
 
