@@ -7,7 +7,8 @@ plus the full run; ``incremental_seconds`` covers adding 1,000 new records and
 closure evaluated; ``incremental_interior``: those whose candidates were all generated).
 Peak RSS includes the generated records. ``full_cpu_seconds``: the process's CPU time
 over load + full run (the machine is shared: wall time moves with the neighbours' load,
-CPU time much less; numpy may add a second thread's time).
+CPU time much less; numpy may add a second thread's time); ``load_cpu_seconds``: the
+load's share of it.
 
     .venv/bin/python bench/match.py --size 100000 [--json]
     .venv/bin/python bench/match.py --world skewed --size 240000 [--cell base] [--json]
@@ -74,6 +75,7 @@ def main() -> None:
     t = time.perf_counter()
     engine.load(world.left, world.right)
     load_s = time.perf_counter() - t
+    load_cpu = time.process_time() - c0
     t = time.perf_counter()
     full = engine.run()
     run_s = time.perf_counter() - t
@@ -110,6 +112,7 @@ def main() -> None:
         "run_seconds": round(run_s, 2),
         "full_seconds": round(load_s + run_s, 2),
         "full_cpu_seconds": round(full_cpu, 2),
+        "load_cpu_seconds": round(load_cpu, 2),
         "incremental_records": len(new_ids),
         "incremental_seconds": inc_s,
         "incremental_cpu_seconds": inc_cpu,
