@@ -247,6 +247,9 @@ class _Parser:
         self.usable: set[str] | None = None
         self.balances: dict[int, Decimal] = {}
         self.required = [p for p in (cols.position(c) for c in m.skip_if_empty) if p is not None]
+        need = [p for k, p in self.pos.items() if p is not None and k in _REQUIRED]
+        self.need = max(need) if need else -1
+        """The last column position a line must have (-1: none); the same for every line."""
 
     def skipped(self, row: list[str]) -> bool:
         """A row the mapping says is not a movement (opening balance, totals...)."""
@@ -313,10 +316,9 @@ class _Parser:
 
     def _record(self, line: int, row: list[str]) -> Record:
         m = self.m
-        need = [p for k, p in self.pos.items() if p is not None and k in _REQUIRED]
-        if need and max(need) >= len(row):
+        if self.need >= len(row):
             raise ValidationError(
-                "row", f"has {len(row)} column(s); the mapping needs {max(need) + 1}"
+                "row", f"has {len(row)} column(s); the mapping needs {self.need + 1}"
             )
         date_raw = self._get(row, "date_column")
         if date_raw is None:

