@@ -575,6 +575,8 @@ class Engine:
                 keep = r.min_score
                 res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
                            if s.score >= keep)
+                if r.late_days:  # late value dates: suggestions (``tolerance.late_pairs``)
+                    res.extend(tolerance.late_pairs(tctx, r, it))
         for r, res in zip(group, out, strict=True):
             # Fee gaps in crowds of round amounts (``matchers.crowds``): the crowded
             # right-side records' scans, restricted to these probers.
@@ -848,6 +850,9 @@ class Engine:
                     fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
                     v = pair(rule, a, b, s.key, verbose=True,
                              learned=exact.learned_fee(fctx, a, b))
+                if v is None and s.beyond:  # a late pair (``tolerance.late_pairs``)
+                    fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
+                    v = tolerance.late_pair(fctx, rule, a, b, verbose=True)
         assert v is not None
         return v
 
