@@ -48,6 +48,7 @@ from .items import LEFT, RIGHT, Item
 from .results import Adjustment
 from .rules import Rule
 from .subsets import scale_for, subset_sums
+from .tolerance import LATE_FACTOR, widened
 
 CP_SIMILAR = 0.85
 """Member counterparties at least this similar to the single's count as the same payer."""
@@ -123,6 +124,8 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
         (weak if key in WEAK_KEYS else found).update(ids)
     if "counterparty" in rule.keys and not one.family and one.payer:
         subs = _family_subblocks(ctx, rule, one)
+    if rule.late_days:
+        subs = [*subs, *late_blocks(ctx, rule, one)]
     if found and weak - found:
         # The shared-identifier block on its own first (a split's parts citing the
         # invoice), then with the payer's other lines: cut to ``max_candidates`` by
@@ -479,6 +482,10 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = No
         members = [items[i] for i in ids if ctx.is_open(i)]
         if len(members) < 2:
             continue
+        if isinstance(ids, Late):
+            for s in _late_groups(rule, one, members, seen):
+                out.append(s)
+            continue
         if batch and not _category_named(members[0].batch, one):
             # A batch the single does not name: only the whole batch is evidence (a
             # subset search in every busy category of the window finds coincidences
@@ -725,11 +732,14 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
     """Single records whose family blocks could hold ``it`` (to re-check one by one).
 
     A key whose reverse block exceeds ``cap`` is skipped (counted): in such a crowd a
-    single's own block for that key is oversized too, except at its edges.
+    single's own block for that key is oversized too, except at its edges. Identifying
+    keys reach as far as a late group may (``late_blocks``).
     """
     cw = rule.calendar_window
     found: set[int] = set()
     for key in rule.keys:
+        kcw = (widened(rule).calendar_window if rule.late_days and key not in WEAK_KEYS
+               else cw)
         value = it.key_value(key)
         if value and key == "batch":
             # The single shares no key with the batch: any single of the window may
@@ -737,7 +747,7 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
             key, value = "date", "*"
         if value:
             signs = signs_for(rule, it.sign)
-            ids = ones.by_family(it.asset, signs, key, value, it.day - cw, it.day + cw, cap)
+            ids = ones.by_family(it.asset, signs, key, value, it.day - kcw, it.day + kcw, cap)
             if ids is None:
                 ctx.stats["group_reverse_oversized"] += 1
                 continue
@@ -764,3 +774,63 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
                                      it.day - cw, it.day + cw, cap)
                 found.update(ids or ())
     return found
+
+
+class Late(list[int]):
+    """A late block (``late_blocks``): searched with the stretched window, its groups
+    suggestions only."""
+
+
+def late_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """Blocks of ``Rule.late_days`` (a bank line settling its batch two weeks late):
+    the many side's records sharing an identifying key with ``one`` (txid,
+    reference, reference family: never the payer or the day alone), dated within the
+    stretched window and beyond the rule's own for at least one member. One block per
+    key, cut to ``max_candidates`` by date as any block; an oversized one is skipped
+    (counted). Work: the key's few records."""
+    wide = widened(rule)
+    other = ctx.other(one)
+    lo, hi = _member_days(wide, one)
+    cap = FAMILY_CAP_FACTOR * rule.max_candidates
+    out: list[list[int]] = []
+    for key in rule.keys:
+        value = one.key_value(key)
+        if not value or key in WEAK_KEYS:
+            continue
+        ids = other.by_family(one.asset, signs_for(rule, one.sign), key, value, lo, hi, cap)
+        if ids is None:
+            ctx.stats["group_blocks_oversized"] += 1
+            continue
+        items = other.items
+        if len(ids) < 2 or all(lag(rule, one, items[i]) <= rule.date_window_days
+                               for i in ids):
+            continue  # all inside the rule's own window: its own block has them
+        out.append(Late(_fit_block(ctx, wide, one, ids)))
+    return out
+
+
+def _late_groups(rule: Rule, one: Item, members: list[Item], seen: set[tuple[int, ...]]
+                 ) -> list[Scored]:
+    """The balancing subsets of a late block, each with a member beyond the rule's own
+    window: ``beyond`` suggestions (never auto, never a rival, never consuming),
+    scored ``LATE_FACTOR`` of the stretched rule's score and below its threshold."""
+    wide = widened(rule)
+    subsets, complete = search(wide, one, members)
+    out = []
+    for subset in subsets:
+        key = tuple(sorted(m.id for m in subset))
+        if key in seen or all(lag(rule, one, m) <= rule.date_window_days for m in subset):
+            continue
+        seen.add(key)
+        s = group_score(wide, one, subset)
+        if s is None:
+            continue
+        score = s.score * LATE_FACTOR
+        if rule.outcome == "auto":
+            score = min(score, rule.auto_threshold - 0.001)
+        s.score = round(score, 6)
+        s.key = "late" if complete else "incomplete"
+        s.beyond = True
+        if s.score >= rule.min_score:
+            out.append(s)
+    return out

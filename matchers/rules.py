@@ -77,7 +77,9 @@ class Rule:
     """1:1 tolerance / similarity rules: a counterpart whose value date lags beyond
     ``date_window_days`` up to this many days (same calendar as the window) and that
     the rule would accept at that lag is still a candidate: a suggestion only, never
-    auto and never a rival (``tolerance.late_pairs``). 0: none."""
+    auto and never a rival (``tolerance.late_pairs``). 1:n / n:1 group rules: the same
+    for groups whose members share an identifying key (reference, family, txid) with
+    the single (``groups.late_blocks``). 0: none."""
     member_dates: str = "any"
     """Group rules: the many side dated on or ``before`` / ``after`` the single record
     (daily accruals precede their weekly payout), or ``any``."""
@@ -269,10 +271,11 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         amount_abs_assets=_dec_table(name, "amount_abs_assets", raw.get("amount_abs_assets", {})),
         fee_max_assets=_dec_table(name, "fee_max_assets", raw.get("fee_max_assets", {})),
     )
-    if rule.late_days and (matcher not in ("tolerance", "similarity")
+    if rule.late_days and (matcher not in ("tolerance", "similarity", "group")
+                           or rtype == "n:m" or "batch" in keys
                            or rule.late_days <= rule.date_window_days):
-        raise RuleError(name, "late_days", "a tolerance or similarity rule's late window "
-                        "is longer than its date_window_days")
+        raise RuleError(name, "late_days", "a 1:1 tolerance / similarity or a 1:n / n:1 "
+                        "group rule's late window, longer than its date_window_days")
     if rule.fee_min > rule.fee_max:
         raise RuleError(name, "fee_min", f"{rule.fee_min} is above fee_max {rule.fee_max}")
     if rule.outcome == "auto" and rule.auto_threshold < rule.min_score:
