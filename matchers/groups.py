@@ -756,8 +756,9 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
         # The mirror of ``_family_subblocks``: singles of this part line's payer with
         # no reference of their own, large enough to hold it (symmetric links keep an
         # incremental run equal to a full one).
+        pcw = widened(rule).calendar_window if rule.late_days else cw
         ids = ones.by_family(it.asset, signs_for(rule, it.sign), "payer", it.payer,
-                             it.day - cw, it.day + cw, FAMILY_SCAN * cap)
+                             it.day - pcw, it.day + pcw, FAMILY_SCAN * cap)
         if ids is None:
             ctx.stats["group_reverse_oversized"] += 1
         else:
@@ -806,6 +807,48 @@ def late_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
                                for i in ids):
             continue  # all inside the rule's own window: its own block has them
         out.append(Late(_fit_block(ctx, wide, one, ids)))
+    if "counterparty" in rule.keys and not one.family and one.payer:
+        out.extend(_late_parts(ctx, rule, one))
+    return out
+
+
+def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """``_family_subblocks`` over the stretched window: for a single without a
+    reference (an empty remittance), the part lines of its payer ("INV684315-0 ..
+    -3") that fit its amount, one late block per reference family of two or more
+    lines with a line beyond the rule's own window. Bound: the payer's part lines in
+    the stretched window (an oversized parts block is skipped, counted)."""
+    wide = widened(rule)
+    other = ctx.other(one)
+    memo = _static_memo(other)
+    mkey = (rule.name, "late-parts", one.asset, one.sign, one.payer, one.day)
+    if mkey in memo:
+        fams = memo[mkey]
+    else:
+        lo, hi = _member_days(wide, one)
+        cap = FAMILY_CAP_FACTOR * rule.max_candidates
+        ids = other.by_family(one.asset, signs_for(rule, one.sign), "parts", one.payer,
+                              lo, hi, FAMILY_SCAN * cap)
+        fams = None
+        if ids is not None:
+            fams = {}
+            items = other.items
+            for i in sorted(ids):
+                m = items[i]
+                if lag(wide, one, m) <= wide.date_window_days:
+                    fams.setdefault(m.family, []).append(i)
+        memo[mkey] = fams
+    if fams is None:
+        ctx.stats["group_parts_oversized"] += 1
+        return []
+    items = other.items
+    limit = abs(one.amount) + rule.max_amount_gap(abs(one.amount), one.asset)
+    out: list[list[int]] = []
+    for f in sorted(fams):
+        ids = [i for i in fams[f] if abs(items[i].amount) <= limit]
+        if len(ids) >= 2 and any(lag(rule, one, items[i]) > rule.date_window_days
+                                 for i in ids):
+            out.append(Late(_fit_block(ctx, wide, one, ids)))
     return out
 
 
