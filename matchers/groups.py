@@ -112,6 +112,14 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             # payer's part lines (``_family_subblocks``).
             ctx.stats["group_blocks_subblocked"] += 1
             continue
+        if ids is None and key == "address":
+            # A reused address (every invoice paid to one deposit address): its
+            # block is cut, not skipped: the lines of the window, then those that fit
+            # the single's amount, nearest dates first (``_fit_block``: at most
+            # ``max_candidates``; address groups balance on exact sums only).
+            ids = other.by_family(one.asset, signs, key, value, lo, hi, FAMILY_SCAN * cap)
+            if ids is not None:
+                ctx.stats["group_blocks_subblocked"] += 1
         if ids is None:
             ctx.stats["group_blocks_oversized"] += 1
             continue
@@ -748,6 +756,13 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
         if value:
             signs = signs_for(rule, it.sign)
             ids = ones.by_family(it.asset, signs, key, value, it.day - kcw, it.day + kcw, cap)
+            if ids is None and key == "address":
+                # The mirror of a reused address's cut block: singles large enough.
+                ids = ones.by_family(it.asset, signs, key, value, it.day - kcw,
+                                     it.day + kcw, FAMILY_SCAN * cap)
+                if ids is not None:
+                    mag = abs(it.amount)
+                    ids = [i for i in ids if abs(ones.items[i].amount) >= mag]
             if ids is None:
                 ctx.stats["group_reverse_oversized"] += 1
                 continue
