@@ -829,10 +829,11 @@ def late_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
 
 def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     """``_family_subblocks`` over the stretched window: for a single without a
-    reference (an empty remittance), the part lines of its payer ("INV684315-0 ..
-    -3") that fit its amount, one late block per reference family of two or more
-    lines with a line beyond the rule's own window. Bound: the payer's part lines in
-    the stretched window (an oversized parts block is skipped, counted)."""
+    reference (an empty remittance), the payer's part lines ("INV684315-0 .. -3") of
+    one reference family, two or more, a line beyond the rule's own window, whose open
+    lines *together* balance the single (a whole family: no subset search). Bound: the
+    payer's part lines in the stretched window (read once per payer and day; an
+    oversized parts block is skipped, counted), one sum per family."""
     wide = widened(rule)
     other = ctx.other(one)
     memo = _static_memo(other)
@@ -857,13 +858,17 @@ def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
         ctx.stats["group_parts_oversized"] += 1
         return []
     items = other.items
-    limit = abs(one.amount) + rule.max_amount_gap(abs(one.amount), one.asset)
+    target = abs(one.amount)
+    gap = rule.max_amount_gap(target, one.asset)
     out: list[list[int]] = []
     for f in sorted(fams):
-        ids = [i for i in fams[f] if abs(items[i].amount) <= limit]
-        if len(ids) >= 2 and any(lag(rule, one, items[i]) > rule.date_window_days
-                                 for i in ids):
-            out.append(Late(_fit_block(ctx, wide, one, ids)))
+        ids = [i for i in fams[f] if ctx.is_open(i)]
+        # The whole family only: a batch settles all its parts, and a subset search in
+        # every family of a busy payer's fortnight costs more than it finds.
+        total = sum((abs(items[i].amount) for i in ids), Decimal(0))
+        if (len(ids) >= 2 and len(ids) <= rule.max_group and abs(total - target) <= gap
+                and any(lag(rule, one, items[i]) > rule.date_window_days for i in ids)):
+            out.append(Late(ids))
     return out
 
 

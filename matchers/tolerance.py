@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from . import crowds
@@ -18,7 +19,7 @@ from .context import Ctx
 from .exact import learned_fee
 from .explain import NO_ADJ, QUIET, Scored, lag, pair, signs_for, text_scores
 from .fees import MAX_FEE_SHARE
-from .items import LEFT, Item
+from .items import LEFT, Item, is_round
 from .rules import Rule
 
 _EPS = 1e-9
@@ -249,14 +250,15 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     of the stretched rule's score, capped below the auto threshold, so they rank
     after the same evidence inside the window.
 
-    Both sides' records in amount cells of normal size only (a crowded cell pairs on
-    the same day only, and a late pair is never on the same day): the amounts the
+    A late pair stands on its payer: both records of one payer key (``Item.payer``),
+    in amount cells of normal size (a crowded cell pairs on the same day only, and a
+    late pair is never on the same day): the amounts the
     rule's tolerance admits, and ``|amount|`` -/+ each fee the learned schedule knows
     for the payer (up to ``fees.MAX_FEE_SHARE`` of the amount). The relation depends
     on the two records and the static indexes only, the same from either side, and
     the full run's columnar path calls this same function per prober. Work per
     record: the cells of those amount ranges over the late window's date buckets."""
-    if not rule.late_days or (rule.assets and it.asset not in rule.assets):
+    if not rule.late_days or not it.payer or (rule.assets and it.asset not in rule.assets):
         return []
     own, other = ctx.own(it), ctx.other(it)
     if own.oversized(it):
@@ -265,19 +267,21 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     lo, hi = amount_window(rule, it.mag, it.asset)
     tlo, thi = tight_window(rule, it.mag, it.asset, hi)
     mine_fee = it.fee is not None
-    ranges = [(lo, hi)]
+    mag = abs(it.amount)
+    ranges: list[tuple[float, float, Decimal | None]] = [
+        (lo, hi, mag if it.round else None)]
     if ctx.fees:
-        mag = abs(it.amount)
         for fee in ctx.fees.fees_for(it.asset, it.cp):
             for t in (mag - fee, mag + fee):
                 if t > 0 and fee <= MAX_FEE_SHARE * max(t, mag):
                     x = float(t)
-                    ranges.append((x - 1e-9 * x - 1e-9, x + 1e-9 * x + 1e-9))
+                    ranges.append((x - 1e-9 * x - 1e-9, x + 1e-9 * x + 1e-9,
+                                   t if is_round(t) else None))
     left = it.side == LEFT
     out: list[Scored] = []
     seen: set[int] = set()
-    for rlo, rhi in ranges:
-        for o in _late_walk(rule, wide, it, other, rlo, rhi, ctx):
+    for rlo, rhi, exact in ranges:
+        for o in _late_walk(rule, wide, it, other, rlo, rhi, ctx, exact):
             if o.id in seen:
                 continue
             if rlo == lo and not (tlo <= o.mag <= thi or mine_fee or o.fee is not None):
@@ -291,30 +295,51 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
 
 
 def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: float,
-               ctx: Ctx) -> list[Item]:
-    """The open records of ``other`` with |amount| in [lo, hi], in cells of normal
-    size, dated within ``wide``'s calendar window and beyond ``rule``'s lag."""
+               ctx: Ctx, exact: Decimal | None) -> list[Item]:
+    """The open, uncrowded (``SideIndex.oversized``) records of ``other`` of ``it``'s
+    payer with |amount| in [lo, hi], dated within ``wide``'s calendar window and
+    beyond ``rule``'s lag. ``exact``: a round |amount| in the range, whose records
+    come from the payer's sub-block (``SideIndex.payer_block``) instead of a walk of
+    every payer's run of that amount in the cells."""
     cw = wide.calendar_window
+    payer = it.payer
     cap = other.max_block
     b = other.day_bucket
     ab_lo, ab_hi = amount_bucket(lo) if lo > 0 else -(1 << 30), amount_bucket(hi)
     items = other.items
     is_open = ctx.is_open
+    window = rule.date_window_days
     found: list[Item] = []
+    skip = float(exact) if exact is not None else None
     for sign in signs_for(rule, it.sign):
+        if exact is not None:
+            for _, oid in other.payer_block(it.asset, sign, exact, payer, it.day - cw,
+                                            it.day + cw):
+                o = items[oid]
+                if lag(rule, it, o) > window and is_open(oid) and not other.oversized(o):
+                    found.append(o)
         for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
             buckets = other.present.get((it.asset, sign, db))
             if not buckets:
                 continue
             for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
-                cell = other.amounts[(it.asset, sign, db, buckets[k])]
-                if len(cell) > cap:
-                    continue  # crowded: pairs on the same day only
-                for _, oid in cell[bisect_left(cell, (lo, -1)):bisect_right(cell, (hi, 1 << 62))]:
-                    o = items[oid]
-                    if (abs(o.day - it.day) <= cw and lag(rule, it, o) > rule.date_window_days
-                            and is_open(oid)):
-                        found.append(o)
+                akey = (it.asset, sign, db, buckets[k])
+                cell = other.amounts[akey]
+                crowded = len(cell) > cap
+                if crowded and other.plain_count(akey) > cap:
+                    continue  # every record of the cell is crowded
+                i, j = bisect_left(cell, (lo, -1)), bisect_right(cell, (hi, 1 << 62))
+                runs = [cell[i:j]]
+                if skip is not None:
+                    m0, m1 = bisect_left(cell, (skip, -1)), bisect_right(cell, (skip, 1 << 62))
+                    runs = [cell[i:max(i, min(m0, j))], cell[max(m1, i):j]]
+                for run in runs:
+                    for _, oid in run:
+                        o = items[oid]
+                        if (abs(o.day - it.day) <= cw and not (crowded and o.round)
+                                and o.payer == payer and lag(rule, it, o) > window
+                                and is_open(oid)):
+                            found.append(o)
     return found
 
 
