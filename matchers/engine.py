@@ -1222,8 +1222,9 @@ def candidate_rank(ctx: Ctx, rule: Rule, s: Scored) -> int:
     """The operator's ranking tier of a candidate, before its score: 1 when its own
     records contradict it (``_contradiction``: a pair vetoed whatever its score, two
     breaks that look alike), else 0, so a same-payer candidate without a reference
-    outranks a same-amount one whose reference names another invoice; -1 for a 1:1
-    pair sharing a strong key that identifies (``shared_key``), whatever its gap or lag."""
+    outranks a same-amount one whose reference names another invoice; -1 when its
+    records are exactly the carriers of one strong key (``shared_key``), whatever its
+    gap or lag."""
     if shared_key(ctx, s):
         return -1
     if rule.matcher in ("group", "contra", "exact"):
