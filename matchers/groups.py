@@ -491,8 +491,7 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = No
         if len(members) < 2:
             continue
         if isinstance(ids, Late):
-            for s in _late_groups(rule, one, members, seen):
-                out.append(s)
+            out.extend(_late_groups(rule, one, members, seen))
             continue
         if batch and not _category_named(members[0].batch, one):
             # A batch the single does not name: only the whole batch is evidence (a
