@@ -575,8 +575,9 @@ class Engine:
                 keep = r.min_score
                 res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
                            if s.score >= keep)
-                if r.late_days:  # late value dates: suggestions (``tolerance.late_pairs``)
-                    res.extend(tolerance.late_pairs(tctx, r, it))
+        for res, late in zip(out, tolerance.late_multi(tctx, group, probers, self.sides[RIGHT],
+                                                       targets), strict=True):
+            res.extend(late)  # late value dates: suggestions (``tolerance.late_pairs``)
         for r, res in zip(group, out, strict=True):
             # Fee gaps in crowds of round amounts (``matchers.crowds``): the crowded
             # right-side records' scans, restricted to these probers.

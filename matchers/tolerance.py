@@ -294,6 +294,28 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     return out
 
 
+def late_multi(ctx: Ctx, rules: list[Rule], probers: list[Item], targets_side: Any,
+               targets: set[int] | None) -> list[list[Scored]]:
+    """``late_pairs`` of every prober for each rule with ``late_days`` (the full run's
+    columnar path; ``[]`` for the others). ``targets``: the few counterparts a fixpoint
+    pass probes for (``None``: all): a prober is walked only if one of them has its
+    payer, as ``late_pairs`` finds nothing else."""
+    out: list[list[Scored]] = [[] for _ in rules]
+    late = [k for k, r in enumerate(rules) if r.late_days]
+    if not late:
+        return out
+    payers: set[str] | None = None
+    if targets is not None:
+        items = targets_side.items
+        payers = {items[i].payer for i in targets if i in items}
+    for it in probers:
+        if payers is not None and it.payer not in payers:
+            continue
+        for k in late:
+            out[k].extend(late_pairs(ctx, rules[k], it))
+    return out
+
+
 def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: float,
                ctx: Ctx, exact: Decimal | None) -> list[Item]:
     """The open, uncrowded (``SideIndex.oversized``) records of ``other`` of ``it``'s
