@@ -95,6 +95,8 @@ class SideIndex:
         # (|amount|, day) -> ids, the strict key an oversized cell falls back to (a
         # dict lookup instead of a scan of the cell's run of equal amounts).
         self._strict: dict[tuple[str, int, int, int], dict[tuple[float, int], list[int]]] = {}
+        # Per oversized amount cell: how many of its items are not round (``oversized``).
+        self._plain: dict[tuple[str, int, int, int], int] = {}
         self.items: dict[int, Item] = {}
         self.version = 0
         """Bumped by every change: derived views (``matchers.vector``'s sorted blocks)
@@ -121,6 +123,7 @@ class SideIndex:
         fee_cells = self.fee_cells
         self.version += 1
         self._strict.clear()
+        self._plain.clear()
 
         # ``put(index, key, value)`` inlined below (a hot loop of a large load: ~10 calls
         # per record): a new block starts as an exact-size one-element list, since most
@@ -271,6 +274,7 @@ class SideIndex:
             self.cited.setdefault((it.asset, it.sign, it.ts), []).append(it.id)
         akey = self._amount_key(it)
         self._strict.pop(akey, None)
+        self._plain.pop(akey, None)
         cell = self.amounts.get(akey)
         if cell is None:
             cell = self.amounts[akey] = []
@@ -319,6 +323,7 @@ class SideIndex:
                 if not plst:
                     del self.payer_mags[pkey]
         self._strict.pop(self._amount_key(it), None)
+        self._plain.pop(self._amount_key(it), None)
         lst = self.amounts.get(self._amount_key(it))
         if lst is not None:
             i = bisect_left(lst, (it.mag, it.id))
@@ -376,8 +381,25 @@ class SideIndex:
         return got
 
     def oversized(self, it: Item) -> bool:
-        """Whether ``it`` sits in an oversized amount cell (so only strict keys apply)."""
-        return len(self.amounts.get(self._amount_key(it), ())) > self.max_block
+        """Whether ``it`` is crowded (so only strict keys apply): it sits in an oversized
+        amount cell and is round, or the cell holds more than ``max_block`` amounts
+        that are not round. A cell crowded by one payer's 5,000.00s alone leaves its
+        other amounts (a 5,055.96) paired as in a cell of normal size: the round ones
+        are sub-blocked apart (``tolerance.payer_pairs``, ``matchers.crowds``)."""
+        akey = self._amount_key(it)
+        cell = self.amounts.get(akey, ())
+        if len(cell) <= self.max_block:
+            return False
+        return it.round or self.plain_count(akey) > self.max_block
+
+    def plain_count(self, akey: tuple[str, int, int, int]) -> int:
+        """How many items of the cell ``akey`` are not round (cached per cell)."""
+        n = self._plain.get(akey)
+        if n is None:
+            items = self.items
+            n = self._plain[akey] = sum(1 for _, i in self.amounts.get(akey, ())
+                                        if not items[i].round)
+        return n
 
     def _family_keys(self, it: Item) -> Iterator[tuple[str, int, str, str, int]]:
         db = it.day // self.day_bucket
@@ -473,6 +495,27 @@ class SideIndex:
                 for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
                     ckey = (asset, sign, db, buckets[k])
                     cell = amounts[ckey]
+                    rounds_only = (not me_oversized and len(cell) > cap
+                                   and self.plain_count(ckey) <= cap)
+                    if rounds_only:
+                        # Crowded by round amounts only: the others pair as in a normal
+                        # cell; the round ones (crowded) on the strict key only.
+                        stats["oversized_fallbacks"] += 1
+                        i = bisect_left(cell, (lo, -1))
+                        j = bisect_right(cell, (hi, 1 << 62))
+                        for mag, iid in cell[i:j]:
+                            o = items[iid]
+                            if (not o.round and day_lo <= o.day <= day_hi and (
+                                    tight is None or tight[0] <= mag <= tight[1]
+                                    or o.fee is not None)):
+                                out.append(iid)
+                        if me.round:
+                            same = list(self.strict_ids(ckey).get((me.mag, me.day), ()))
+                            if same and (len(same) > cap or own.strict_count(me) > cap):
+                                stats["strict_blocks_dropped"] += 1
+                            else:
+                                out.extend(same)
+                        continue
                     if me_oversized or len(cell) > cap:
                         stats["oversized_fallbacks"] += 1
                         same = list(self.strict_ids(ckey).get((me.mag, me.day), ()))

@@ -575,6 +575,9 @@ class Engine:
                 keep = r.min_score
                 res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
                            if s.score >= keep)
+        for res, late in zip(out, tolerance.late_multi(tctx, group, probers, self.sides[RIGHT],
+                                                       targets), strict=True):
+            res.extend(late)  # late value dates: suggestions (``tolerance.late_pairs``)
         for r, res in zip(group, out, strict=True):
             # Fee gaps in crowds of round amounts (``matchers.crowds``): the crowded
             # right-side records' scans, restricted to these probers.
@@ -848,6 +851,9 @@ class Engine:
                     fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
                     v = pair(rule, a, b, s.key, verbose=True,
                              learned=exact.learned_fee(fctx, a, b))
+                if v is None and s.beyond:  # a late pair (``tolerance.late_pairs``)
+                    fctx = Ctx(self.sides, self.prices, Counter(), bool, fees=self.fee_schedule)
+                    v = tolerance.late_pair(fctx, rule, a, b, verbose=True)
         assert v is not None
         return v
 
@@ -1233,10 +1239,33 @@ def candidate_rank(ctx: Ctx, rule: Rule, s: Scored) -> int:
     """The operator's ranking tier of a candidate, before its score: 1 when its own
     records contradict it (``_contradiction``: a pair vetoed whatever its score, two
     breaks that look alike), else 0, so a same-payer candidate without a reference
-    outranks a same-amount one whose reference names another invoice."""
+    outranks a same-amount one whose reference names another invoice; -1 when its
+    records are exactly the carriers of one strong key (``shared_key``), whatever its
+    gap or lag."""
+    if shared_key(ctx, s):
+        return -1
     if rule.matcher in ("group", "contra", "exact"):
         return 0
     return 1 if _contradiction(ctx, rule, s) is not None else 0
+
+
+def shared_key(ctx: Ctx, s: Scored) -> bool:
+    """Whether a two-sided candidate's records are exactly the open records carrying
+    some txid, end-to-end id or reference (a pair whose reference only these two
+    carry, a split whose parts all cite the order): the key then says which
+    records belong together, whatever the gap or the lag."""
+    if not s.left or not s.right:
+        return False
+    first = ctx.item(s.left[0])
+    if first is None:
+        return False
+    want = (set(s.left), set(s.right))
+    for key, x in (("txid", first.txid), ("end_to_end_id", first.e2e),
+                   ("reference", first.ref)):
+        if x and all({i for i in side.keys.get((key, x), ()) if ctx.is_open(i)} == ids
+                     for side, ids in zip(ctx.sides, want, strict=True)):
+            return True
+    return False
 
 
 HOLD_WINDOW_FACTOR = TWIN_WINDOW_FACTOR

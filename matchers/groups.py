@@ -48,6 +48,7 @@ from .items import LEFT, RIGHT, Item
 from .results import Adjustment
 from .rules import Rule
 from .subsets import scale_for, subset_sums
+from .tolerance import LATE_FACTOR, widened
 
 CP_SIMILAR = 0.85
 """Member counterparties at least this similar to the single's count as the same payer."""
@@ -111,6 +112,14 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             # payer's part lines (``_family_subblocks``).
             ctx.stats["group_blocks_subblocked"] += 1
             continue
+        if ids is None and key == "address":
+            # A reused address (every invoice paid to one deposit address): its
+            # block is cut, not skipped: the lines of the window, then those that fit
+            # the single's amount, nearest dates first (``_fit_block``: at most
+            # ``max_candidates``; address groups balance on exact sums only).
+            ids = other.by_family(one.asset, signs, key, value, lo, hi, FAMILY_SCAN * cap)
+            if ids is not None:
+                ctx.stats["group_blocks_subblocked"] += 1
         if ids is None:
             ctx.stats["group_blocks_oversized"] += 1
             continue
@@ -123,6 +132,8 @@ def blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
         (weak if key in WEAK_KEYS else found).update(ids)
     if "counterparty" in rule.keys and not one.family and one.payer:
         subs = _family_subblocks(ctx, rule, one)
+    if rule.late_days:
+        subs = [*subs, *late_blocks(ctx, rule, one)]
     if found and weak - found:
         # The shared-identifier block on its own first (a split's parts citing the
         # invoice), then with the payer's other lines: cut to ``max_candidates`` by
@@ -479,6 +490,9 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = No
         members = [items[i] for i in ids if ctx.is_open(i)]
         if len(members) < 2:
             continue
+        if isinstance(ids, Late):
+            out.extend(_late_groups(rule, one, members, seen))
+            continue
         if batch and not _category_named(members[0].batch, one):
             # A batch the single does not name: only the whole batch is evidence (a
             # subset search in every busy category of the window finds coincidences
@@ -725,11 +739,14 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
     """Single records whose family blocks could hold ``it`` (to re-check one by one).
 
     A key whose reverse block exceeds ``cap`` is skipped (counted): in such a crowd a
-    single's own block for that key is oversized too, except at its edges.
+    single's own block for that key is oversized too, except at its edges. Identifying
+    keys reach as far as a late group may (``late_blocks``).
     """
     cw = rule.calendar_window
     found: set[int] = set()
     for key in rule.keys:
+        kcw = (widened(rule).calendar_window if rule.late_days and key not in WEAK_KEYS
+               else cw)
         value = it.key_value(key)
         if value and key == "batch":
             # The single shares no key with the batch: any single of the window may
@@ -737,7 +754,14 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
             key, value = "date", "*"
         if value:
             signs = signs_for(rule, it.sign)
-            ids = ones.by_family(it.asset, signs, key, value, it.day - cw, it.day + cw, cap)
+            ids = ones.by_family(it.asset, signs, key, value, it.day - kcw, it.day + kcw, cap)
+            if ids is None and key == "address":
+                # The mirror of a reused address's cut block: singles large enough.
+                ids = ones.by_family(it.asset, signs, key, value, it.day - kcw,
+                                     it.day + kcw, FAMILY_SCAN * cap)
+                if ids is not None:
+                    mag = abs(it.amount)
+                    ids = [i for i in ids if abs(ones.items[i].amount) >= mag]
             if ids is None:
                 ctx.stats["group_reverse_oversized"] += 1
                 continue
@@ -746,8 +770,9 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
         # The mirror of ``_family_subblocks``: singles of this part line's payer with
         # no reference of their own, large enough to hold it (symmetric links keep an
         # incremental run equal to a full one).
+        pcw = widened(rule).calendar_window if rule.late_days else cw
         ids = ones.by_family(it.asset, signs_for(rule, it.sign), "payer", it.payer,
-                             it.day - cw, it.day + cw, FAMILY_SCAN * cap)
+                             it.day - pcw, it.day + pcw, FAMILY_SCAN * cap)
         if ids is None:
             ctx.stats["group_reverse_oversized"] += 1
         else:
@@ -764,3 +789,110 @@ def _reverse(rule: Rule, ones: SideIndex, it: Item, cap: int, ctx: Ctx) -> set[i
                                      it.day - cw, it.day + cw, cap)
                 found.update(ids or ())
     return found
+
+
+class Late(list[int]):
+    """A late block (``late_blocks``): searched with the stretched window, its groups
+    suggestions only."""
+
+
+def late_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """Blocks of ``Rule.late_days`` (a bank line settling its batch two weeks late):
+    the many side's records sharing an identifying key with ``one`` (txid,
+    reference, reference family: never the payer or the day alone), dated within the
+    stretched window and beyond the rule's own for at least one member. One block per
+    key, cut to ``max_candidates`` by date as any block; an oversized one is skipped
+    (counted). Work: the key's few records."""
+    wide = widened(rule)
+    other = ctx.other(one)
+    lo, hi = _member_days(wide, one)
+    cap = FAMILY_CAP_FACTOR * rule.max_candidates
+    out: list[list[int]] = []
+    for key in rule.keys:
+        value = one.key_value(key)
+        if not value or key in WEAK_KEYS:
+            continue
+        ids = other.by_family(one.asset, signs_for(rule, one.sign), key, value, lo, hi, cap)
+        if ids is None:
+            ctx.stats["group_blocks_oversized"] += 1
+            continue
+        items = other.items
+        if len(ids) < 2 or all(lag(rule, one, items[i]) <= rule.date_window_days
+                               for i in ids):
+            continue  # all inside the rule's own window: its own block has them
+        out.append(Late(_fit_block(ctx, wide, one, ids)))
+    if "counterparty" in rule.keys and not one.family and one.payer:
+        out.extend(_late_parts(ctx, rule, one))
+    return out
+
+
+def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
+    """``_family_subblocks`` over the stretched window: for a single without a
+    reference (an empty remittance), the payer's part lines ("INV684315-0 .. -3") of
+    one reference family, two or more, a line beyond the rule's own window, whose open
+    lines *together* balance the single (a whole family: no subset search). Bound: the
+    payer's part lines in the stretched window (read once per payer and day; an
+    oversized parts block is skipped, counted), one sum per family."""
+    wide = widened(rule)
+    other = ctx.other(one)
+    memo = _static_memo(other)
+    mkey = (rule.name, "late-parts", one.asset, one.sign, one.payer, one.day)
+    if mkey in memo:
+        fams = memo[mkey]
+    else:
+        lo, hi = _member_days(wide, one)
+        cap = FAMILY_CAP_FACTOR * rule.max_candidates
+        ids = other.by_family(one.asset, signs_for(rule, one.sign), "parts", one.payer,
+                              lo, hi, FAMILY_SCAN * cap)
+        fams = None
+        if ids is not None:
+            fams = {}
+            items = other.items
+            for i in sorted(ids):
+                m = items[i]
+                if lag(wide, one, m) <= wide.date_window_days:
+                    fams.setdefault(m.family, []).append(i)
+        memo[mkey] = fams
+    if fams is None:
+        ctx.stats["group_parts_oversized"] += 1
+        return []
+    items = other.items
+    target = abs(one.amount)
+    gap = rule.max_amount_gap(target, one.asset)
+    out: list[list[int]] = []
+    for f in sorted(fams):
+        ids = [i for i in fams[f] if ctx.is_open(i)]
+        # The whole family only: a batch settles all its parts, and a subset search in
+        # every family of a busy payer's fortnight costs more than it finds.
+        total = sum((abs(items[i].amount) for i in ids), Decimal(0))
+        if (len(ids) >= 2 and len(ids) <= rule.max_group and abs(total - target) <= gap
+                and any(lag(rule, one, items[i]) > rule.date_window_days for i in ids)):
+            out.append(Late(ids))
+    return out
+
+
+def _late_groups(rule: Rule, one: Item, members: list[Item], seen: set[tuple[int, ...]]
+                 ) -> list[Scored]:
+    """The balancing subsets of a late block, each with a member beyond the rule's own
+    window: ``beyond`` suggestions (never auto, never a rival, never consuming),
+    scored ``LATE_FACTOR`` of the stretched rule's score and below its threshold."""
+    wide = widened(rule)
+    subsets, complete = search(wide, one, members)
+    out = []
+    for subset in subsets:
+        key = tuple(sorted(m.id for m in subset))
+        if key in seen or all(lag(rule, one, m) <= rule.date_window_days for m in subset):
+            continue
+        seen.add(key)
+        s = group_score(wide, one, subset)
+        if s is None:
+            continue
+        score = s.score * LATE_FACTOR
+        if rule.outcome == "auto":
+            score = min(score, rule.auto_threshold - 0.001)
+        s.score = round(score, 6)
+        s.key = "late" if complete else "incomplete"
+        s.beyond = True
+        if s.score >= rule.min_score:
+            out.append(s)
+    return out

@@ -73,6 +73,13 @@ class Rule:
     min_score: float = 0.5
     max_group: int = 5
     max_candidates: int = 16
+    late_days: int = 0
+    """1:1 tolerance / similarity rules: a counterpart whose value date lags beyond
+    ``date_window_days`` up to this many days (same calendar as the window) and that
+    the rule would accept at that lag is still a candidate: a suggestion only, never
+    auto and never a rival (``tolerance.late_pairs``). 1:n / n:1 group rules: the same
+    for groups whose members share an identifying key (reference, family, txid) with
+    the single (``groups.late_blocks``). 0: none."""
     member_dates: str = "any"
     """Group rules: the many side dated on or ``before`` / ``after`` the single record
     (daily accruals precede their weekly payout), or ``any``."""
@@ -173,7 +180,7 @@ _RULE_FIELDS = {
     "amount_abs", "amount_rel", "fee_min", "fee_max", "fee_rel_max", "fx_rel",
     "min_similarity", "weights", "balancing", "outcome", "auto_threshold", "min_score",
     "max_group", "max_candidates", "assets", "description", "amount_abs_assets",
-    "fee_max_assets", "member_dates", "similarity_on",
+    "fee_max_assets", "member_dates", "similarity_on", "late_days",
 }
 
 
@@ -259,10 +266,16 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         max_group=_int(name, "max_group", raw.get("max_group", 5), 2, 12),
         max_candidates=_int(name, "max_candidates", raw.get("max_candidates", 16), 2, 40),
         member_dates=_choice(name, "member_dates", raw.get("member_dates", "any"), MEMBER_DATES),
+        late_days=_int(name, "late_days", raw.get("late_days", 0), 0, 366),
         assets=frozenset(a.upper() for a in assets),
         amount_abs_assets=_dec_table(name, "amount_abs_assets", raw.get("amount_abs_assets", {})),
         fee_max_assets=_dec_table(name, "fee_max_assets", raw.get("fee_max_assets", {})),
     )
+    if rule.late_days and (matcher not in ("tolerance", "similarity", "group")
+                           or rtype == "n:m" or "batch" in keys
+                           or rule.late_days <= rule.date_window_days):
+        raise RuleError(name, "late_days", "a 1:1 tolerance / similarity or a 1:n / n:1 "
+                        "group rule's late window, longer than its date_window_days")
     if rule.fee_min > rule.fee_max:
         raise RuleError(name, "fee_min", f"{rule.fee_min} is above fee_max {rule.fee_max}")
     if rule.outcome == "auto" and rule.auto_threshold < rule.min_score:

@@ -8,11 +8,18 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
 from . import crowds
+from .blocking import amount_bucket
 from .context import Ctx
 from .exact import learned_fee
-from .explain import Scored, pair, signs_for, text_scores
-from .items import LEFT, Item
+from .explain import NO_ADJ, QUIET, Scored, lag, pair, signs_for, text_scores
+from .fees import MAX_FEE_SHARE
+from .items import LEFT, Item, is_round
 from .rules import Rule
 
 _EPS = 1e-9
@@ -81,6 +88,8 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
     extra = payer_pairs(ctx, rule, it) + crowds.fee_pairs(ctx, rule, it)
     if ctx.fees:
         extra += learned_pairs(ctx, rule, it)
+    if rule.late_days:
+        extra += late_pairs(ctx, rule, it)
     if extra:
         have = set(links)
         for s in extra:
@@ -216,3 +225,172 @@ def learned_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
                     out.append(s)
     return out
 
+
+
+LATE_FACTOR = 0.9
+"""A late pair scores this share of what the rule would give it with its window
+stretched to ``late_days``: below the same evidence inside the window."""
+_WIDE: dict[int, tuple[Rule, Rule]] = {}
+
+
+def widened(rule: Rule) -> Rule:
+    """``rule`` with its date window stretched to ``late_days`` (memoised)."""
+    hit = _WIDE.get(id(rule))
+    if hit is None or hit[0] is not rule:
+        hit = _WIDE[id(rule)] = (rule, replace(rule, date_window_days=rule.late_days,
+                                               late_days=0))
+    return hit[1]
+
+
+def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
+    """Late counterparts (``Rule.late_days``): pairs the rule accepts but for a lag
+    beyond ``date_window_days`` and within ``late_days`` (a value date two weeks
+    late, no remittance: before, no candidate at all). Suggestions only: marked
+    ``beyond`` (never auto, never a rival, never consuming) and scored ``LATE_FACTOR``
+    of the stretched rule's score, capped below the auto threshold, so they rank
+    after the same evidence inside the window.
+
+    A late pair stands on its payer: both records of one payer key (``Item.payer``),
+    in amount cells of normal size (a crowded cell pairs on the same day only, and a
+    late pair is never on the same day): the amounts the
+    rule's tolerance admits, and ``|amount|`` -/+ each fee the learned schedule knows
+    for the payer (up to ``fees.MAX_FEE_SHARE`` of the amount). The relation depends
+    on the two records and the static indexes only, the same from either side, and
+    the full run's columnar path calls this same function per prober. Work per
+    record: the cells of those amount ranges over the late window's date buckets."""
+    if not rule.late_days or not it.payer or (rule.assets and it.asset not in rule.assets):
+        return []
+    own, other = ctx.own(it), ctx.other(it)
+    if own.oversized(it):
+        return []
+    wide = widened(rule)
+    lo, hi = amount_window(rule, it.mag, it.asset)
+    tlo, thi = tight_window(rule, it.mag, it.asset, hi)
+    mine_fee = it.fee is not None
+    mag = abs(it.amount)
+    ranges: list[tuple[float, float, Decimal | None]] = [
+        (lo, hi, mag if it.round else None)]
+    if ctx.fees:
+        for fee in ctx.fees.fees_for(it.asset, it.cp):
+            for t in (mag - fee, mag + fee):
+                if t > 0 and fee <= MAX_FEE_SHARE * max(t, mag):
+                    x = float(t)
+                    ranges.append((x - 1e-9 * x - 1e-9, x + 1e-9 * x + 1e-9,
+                                   t if is_round(t) else None))
+    left = it.side == LEFT
+    out: list[Scored] = []
+    seen: set[int] = set()
+    for rlo, rhi, exact in ranges:
+        for o in _late_walk(rule, wide, it, other, rlo, rhi, ctx, exact):
+            if o.id in seen:
+                continue
+            if rlo == lo and not (tlo <= o.mag <= thi or mine_fee or o.fee is not None):
+                continue  # outside the tolerance, no declared fee: a learned range's
+            a, b = (it, o) if left else (o, it)
+            got = late_pair(ctx, rule, a, b)
+            if got is not None:
+                seen.add(o.id)
+                out.append(got)
+    return out
+
+
+def late_multi(ctx: Ctx, rules: list[Rule], probers: list[Item], targets_side: Any,
+               targets: set[int] | None) -> list[list[Scored]]:
+    """``late_pairs`` of every prober for each rule with ``late_days`` (the full run's
+    columnar path; ``[]`` for the others). ``targets``: the few counterparts a fixpoint
+    pass probes for (``None``: all): a prober is walked only if one of them has its
+    payer, as ``late_pairs`` finds nothing else."""
+    out: list[list[Scored]] = [[] for _ in rules]
+    late = [k for k, r in enumerate(rules) if r.late_days]
+    if not late:
+        return out
+    payers: set[str] | None = None
+    if targets is not None:
+        items = targets_side.items
+        payers = {items[i].payer for i in targets if i in items}
+    for it in probers:
+        if payers is not None and it.payer not in payers:
+            continue
+        for k in late:
+            out[k].extend(late_pairs(ctx, rules[k], it))
+    return out
+
+
+def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: float,
+               ctx: Ctx, exact: Decimal | None) -> list[Item]:
+    """The open, uncrowded (``SideIndex.oversized``) records of ``other`` of ``it``'s
+    payer with |amount| in [lo, hi], dated within ``wide``'s calendar window and
+    beyond ``rule``'s lag. ``exact``: a round |amount| in the range, whose records
+    come from the payer's sub-block (``SideIndex.payer_block``) instead of a walk of
+    every payer's run of that amount in the cells."""
+    cw = wide.calendar_window
+    payer = it.payer
+    cap = other.max_block
+    b = other.day_bucket
+    ab_lo, ab_hi = amount_bucket(lo) if lo > 0 else -(1 << 30), amount_bucket(hi)
+    items = other.items
+    is_open = ctx.is_open
+    window = rule.date_window_days
+    found: list[Item] = []
+    skip = float(exact) if exact is not None else None
+    for sign in signs_for(rule, it.sign):
+        if exact is not None:
+            for _, oid in other.payer_block(it.asset, sign, exact, payer, it.day - cw,
+                                            it.day + cw):
+                o = items[oid]
+                if lag(rule, it, o) > window and is_open(oid) and not other.oversized(o):
+                    found.append(o)
+        for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
+            buckets = other.present.get((it.asset, sign, db))
+            if not buckets:
+                continue
+            for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
+                akey = (it.asset, sign, db, buckets[k])
+                cell = other.amounts[akey]
+                crowded = len(cell) > cap
+                if crowded and other.plain_count(akey) > cap:
+                    continue  # every record of the cell is crowded
+                i, j = bisect_left(cell, (lo, -1)), bisect_right(cell, (hi, 1 << 62))
+                runs = [cell[i:j]]
+                if skip is not None:
+                    m0, m1 = bisect_left(cell, (skip, -1)), bisect_right(cell, (skip, 1 << 62))
+                    runs = [cell[i:max(i, min(m0, j))], cell[max(m1, i):j]]
+                for run in runs:
+                    for _, oid in run:
+                        o = items[oid]
+                        if (abs(o.day - it.day) <= cw and not (crowded and o.round)
+                                and o.payer == payer and lag(rule, it, o) > window
+                                and is_open(oid)):
+                            found.append(o)
+    return found
+
+
+def late_pair(ctx: Ctx, rule: Rule, a: Item, b: Item, verbose: bool = False
+              ) -> Scored | None:
+    """The late pair of left ``a`` and right ``b`` (``late_pairs``), or None when the
+    stretched rule rejects it or its lag is inside the rule's own window."""
+    days = lag(rule, a, b)
+    if days <= rule.date_window_days or days > rule.late_days:
+        return None
+    wide = widened(rule)
+    s = pair(wide, a, b, verbose=verbose, texts=None if verbose else _texts(ctx, a, b))
+    if s is None and ctx.fees:
+        s = pair(wide, a, b, verbose=verbose, learned=learned_fee(ctx, a, b))
+    if s is None:
+        return None
+    score = s.score * LATE_FACTOR
+    if rule.outcome == "auto":
+        score = min(score, rule.auto_threshold - 0.001)
+    score = round(score, 6)
+    if score < rule.min_score:
+        return None
+    if not verbose:
+        return Scored(a.one, b.one, score, rule.name, QUIET, NO_ADJ, None, True)
+    unit = "business days" if rule.business_days else "days"
+    expl = dict(s.explanation)
+    expl["date"] = dict(expl["date"], agree=False, detail=(
+        f"{days} {unit} apart, beyond the window of {rule.date_window_days} "
+        f"(late, up to {rule.late_days})"))
+    expl["tolerance"] = {"agree": False, "detail": "late value date: suggested only, "
+                         "confirm with a reason"}
+    return Scored((a.id,), (b.id,), score, rule.name, expl, s.adjustments, None, True)

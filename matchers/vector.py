@@ -114,9 +114,12 @@ def _blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
 def _build_blocks(side: SideIndex) -> dict[tuple[str, int], _Block]:
     cap = side.max_block
     over: set[int] = set()
-    for cell in side.amounts.values():
+    for akey, cell in side.amounts.items():
         if len(cell) > cap:
-            over.update(iid for _, iid in cell)
+            # Crowded items (``SideIndex.oversized``): the round ones, or all when the
+            # cell is crowded by amounts that are not round.
+            every = side.plain_count(akey) > cap
+            over.update(iid for _, iid in cell if every or side.items[iid].round)
     groups: dict[tuple[str, int], list[Item]] = {}
     for it in side.items.values():
         groups.setdefault((it.asset, it.sign), []).append(it)

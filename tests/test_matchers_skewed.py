@@ -433,3 +433,110 @@ def test_late_value_date_with_a_reference_only_two_records_carry_is_auto() -> No
     assert "beyond the window" in ps[0].explanation["date"]["detail"]
     again = [*left, rec(3, "99.00", reference="INV100001", counterparty="Acme Ltd", days=30)]
     assert not autos(run(again, right))
+
+
+# --- late value dates, crowded cells, reused addresses, key-sharing rank ---------------
+
+
+def test_late_pair_of_one_payer_is_a_suggestion_never_an_auto() -> None:
+    """The bank's line of the same payer and amount, no remittance, ten calendar days
+    (eight business days) late: beyond every 1:1 window, it had no candidate at all.
+    Now it is one (late, suggested only: its reason and its date say so), never auto."""
+    left = [rec(1, "19748.07", reference="INV503576", counterparty="Blue Oscorp Retail Ltd")]
+    right = [bank(2, "19748.07", counterparty="BLUE OSCORP RETAIL LIMIT", days=10)]
+    e = Engine("default")
+    ps = run(left, right, e)
+    assert not autos(ps)
+    assert [(p.left_ids, p.right_ids, p.decision) for p in ps] == [((1,), (2,), "suggest")]
+    (c,) = e.candidates(1, k=3)
+    assert c.counterpart_ids == (2,) and c.rule == "counterparty-amount"
+    assert c.explanation["tolerance"]["agree"] is False
+    assert "late" in c.explanation["date"]["detail"]
+    assert c.score < e.rules.rules[4].auto_threshold
+    # Beyond the late window (15 business days): no candidate.
+    far = [bank(2, "19748.07", counterparty="BLUE OSCORP RETAIL LIMIT", days=21)]
+    e2 = Engine("default")
+    run(left, far, e2)
+    assert e2.candidates(1, k=3) == []
+
+
+def test_a_late_pair_never_blocks_an_auto_inside_the_window() -> None:
+    """The payer's same amount a day late and again two weeks late: the near one is
+    confirmed (the late one is no rival), the late one only a suggestion."""
+    left = [rec(1, "4321.09", reference="INV100001", counterparty="Acme Ltd")]
+    right = [bank(2, "4321.09", counterparty="ACME LIMITED", days=1),
+             bank(3, "4321.09", counterparty="ACME LIMITED", days=13)]
+    assert autos(run(left, right)) == {((1,), (2,))}
+
+
+def test_late_days_is_validated() -> None:
+    from matchers import RuleError, RuleSet
+
+    base = ('[[rule]]\nname = "x"\nmatcher = "similarity"\ndate_window_days = 3\n'
+            'weights = { amount = 1 }\n')
+    assert RuleSet.from_toml(base + "late_days = 10\n").rules[0].late_days == 10
+    with pytest.raises(RuleError, match="late_days"):
+        RuleSet.from_toml(base + "late_days = 2\n")
+    with pytest.raises(RuleError, match="late_days"):
+        RuleSet.from_toml(base.replace('"similarity"', '"exact"\nkeys = ["txid"]')
+                          + "late_days = 10\n")
+
+
+def test_late_batch_on_its_reference_family_is_suggested() -> None:
+    """``BATCH INV565291`` nine business days after its ledger lines: a late group
+    (suggested with the family, never auto); without the bank's reference, the
+    payer's part lines of one family are found the same way."""
+    left = [rec(i, a, reference=f"INV565291-{i - 1}", counterparty="Black Piper Holdings BV")
+            for i, a in ((1, "2631.25"), (2, "2694.56"), (3, "356.28"))]
+    for bref in ("BATCH INV565291", None):
+        e = Engine("default")
+        ps = run(left, [bank(9, "5682.09", reference=bref, counterparty="BLACK PIPER HOLDINGS",
+                             days=13)], e)
+        assert not autos(ps)
+        got = [(c.left_ids, c.right_ids) for c in e.candidates(9, k=3)]
+        assert ((1, 2, 3), (9,)) in got, bref
+
+
+def test_an_odd_amount_in_a_cell_crowded_by_round_ones_keeps_its_candidates() -> None:
+    """Seventy 5,000.00s of one payer crowd the amount cell of 5,055.96 (2 % wide, four
+    days): the round ones pair on the strict key only, but the 5,055.96 pairs as in a
+    cell of normal size, with the payer's equal line three business days late."""
+    left = [rec(1, "5055.96", reference="INV782544", counterparty="Dunder Acme Holdings Plc")]
+    left += [rec(100 + i, "5000.00", reference=f"INV9{i:05d}",
+                 counterparty="Dunder Acme Holdings Plc", days=i % 3) for i in range(70)]
+    right = [bank(2, "5055.96", counterparty="DUNDER ACME HOLDINGS PLC", days=5)]
+    e = Engine("default")
+    ps = run(left, right, e)
+    assert e.sides[0].oversized(e.item(100))  # type: ignore[arg-type]
+    assert not e.sides[0].oversized(e.item(1))  # type: ignore[arg-type]
+    assert ((1,), (2,)) in {(p.left_ids, p.right_ids) for p in ps}
+    assert e.candidates(1, k=3)[0].counterpart_ids == (2,)
+
+
+def test_a_reused_deposit_address_is_sub_blocked_not_skipped() -> None:
+    """Every invoice is paid to one deposit address, so its block is far above the
+    cap: the split of one invoice (two transfers) is still a candidate."""
+    addr = "bc1qrmgdc02am2mf4mmwdvawwdlrg9q7xasu8nrym7"
+
+    def btc(r: Record) -> Record:
+        return r.replace(asset="BTC", address=addr)
+
+    left = [btc(rec(1, "0.10154964", reference="BTC-INV-000215"))]
+    right = [btc(bank(2, "0.08560145")), btc(bank(3, "0.01594819", days=1))]
+    right += [btc(bank(10 + i, f"0.{3 + i:02d}{i:06d}", days=i % 2)) for i in range(120)]
+    e = Engine("default")
+    run(left, right, e)
+    got = [(c.left_ids, c.right_ids) for c in e.candidates(1, k=3)]
+    assert ((1,), (2, 3)) in got
+
+
+def test_the_only_carriers_of_a_reference_rank_first() -> None:
+    """A 15.00 fee two weeks late on the invoice's own reference (beyond tolerance and
+    window: scored low) ranks above the payer's same-amount lines without one."""
+    left = [rec(1, "2500.00", reference="INV669979", counterparty="Gringotts Ltd")]
+    right = [bank(2, "2485.00", reference="INV669979", counterparty="GRINGOTTS", days=12),
+             bank(3, "2500.00", counterparty="GRINGOTTS"),
+             bank(4, "2500.00", counterparty="GRINGOTTS", days=1)]
+    e = Engine("default")
+    run(left, right, e)
+    assert e.candidates(1, k=3)[0].counterpart_ids == (2,)
