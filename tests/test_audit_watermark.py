@@ -343,3 +343,27 @@ def test_a_bulk_confirm_undone_after_the_watermark_brings_its_groups_into_the_sc
     # The undo says both are suggested again; the tables still say confirmed.
     problems = _same_findings(store)
     assert all(any(f"group {g} is confirmed" in p for p in problems) for g in groups[:2])
+
+
+def test_a_reopened_group_whose_reopen_was_never_logged_is_found_after_the_watermark(
+    marked: tuple[Store, int],
+) -> None:
+    """A keyed ``reopen`` after the watermark brings its group into the scope, and a group
+    reopened in the tables alone (the state log told too, with the app's key, so only the
+    decisions can object) is worded as the full walk words it."""
+    from recon_tui.store import integrity
+    from recon_tui.store.audit import append
+
+    store, _sid = marked
+    gid = _confirmed(store, 1)[0]
+    wm = _wm(store)
+    with store.tx() as conn:  # the app's own writes: the trigger logs the state change
+        conn.execute("UPDATE match_groups SET state = 'reopened' WHERE id = ?", (gid,))
+    scope = integrity.touched_scope(store.conn, wm["state_seq"], wm["decision_seq"])
+    assert scope is not None and gid in scope.touched
+    problems = _same_findings(store)
+    assert any(f"group {gid}: the table says reopened" in p for p in problems), problems
+    with store.tx() as conn:
+        append(conn, "reopen", actor="x", group_id=gid, after={"state": "reopened"})
+    report = _cheap(store)
+    assert report.ok, report.lines()

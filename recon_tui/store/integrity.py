@@ -57,7 +57,7 @@ def state_problems(conn: Connection, walk: LogWalk | None = None,
         if walk.problem is not None:
             return [walk.problem]  # a forged or altered state log: replaying it would mislead
         return (replay_problems(conn) + decision_member_problems(conn, scope)
-                + reopen_problems(conn))  # fmt: skip
+                + reopen_problems(conn, scope))  # fmt: skip
     pages = page_problems(conn)
     if pages:
         return pages  # damaged pages: nothing read from them can be trusted
@@ -364,14 +364,21 @@ def decision_member_problems(conn: Connection, scope: GroupScope | None = None) 
     return out
 
 
-def reopen_problems(conn: Connection) -> list[str]:
+def reopen_problems(conn: Connection, scope: GroupScope | None = None) -> list[str]:
     """``reopened`` groups whose newest decision is not the ``reopen`` that says so (the
-    group-state check lets confirmed -> reopened pass; a deleted reopen must not)."""
+    group-state check lets confirmed -> reopened pass; a deleted reopen must not); with
+    ``scope`` (:func:`touched_scope`), of its groups only (no scan of every group)."""
     # Each reopened group's newest decision, through the decisions_group index: as many
     # look-ups as there are reopened groups, not a pass over the whole log.
     newest: dict[int, str] = {}
-    reopened = [gid for (gid,) in conn.execute(
-        "SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id")]  # fmt: skip
+    if scope is None:
+        reopened = [gid for (gid,) in conn.execute(
+            "SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id")]  # fmt: skip
+    else:
+        reopened = [gid for (gid,) in conn.execute(  # a rowid range and look-ups
+            "SELECT id FROM match_groups WHERE id <= ? AND state = 'reopened' UNION "
+            "SELECT g.id FROM json_each(?) j CROSS JOIN match_groups g ON g.id = j.value "
+            "WHERE g.state = 'reopened' ORDER BY 1", (scope.legacy, scope.json()))]  # fmt: skip
     for gid in reopened:
         row = conn.execute("SELECT action FROM decisions WHERE group_id = ? ORDER BY seq DESC "
                            "LIMIT 1", (gid,)).fetchone()  # fmt: skip
