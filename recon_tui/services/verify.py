@@ -8,8 +8,10 @@ Two depths (see :mod:`recon_tui.store.watermark` for the threat review):
   verified watermark at the heads it checked;
 - the **cheap check** (``verify_all(conn, full=False)``: the app's start and each export):
   the logs below the sealed watermark only by their digest, the rows after it in full, the
-  tables against the whole log as in the full walk; without a valid watermark it is the
-  full walk. Passing, it moves the watermark up to the heads it checked.
+  tables against the whole state log as in the full walk, and match groups against their
+  decisions where a log row after the watermark names them (``integrity.touched_scope``
+  says why that finds the same); without a valid watermark it is the full walk. Passing,
+  it moves the watermark up to the heads it checked.
 
 ``verify_all`` and ``startup_check`` keep their names and signatures (the CLI's
 ``verify``, the audit screen and the app's start call them); the watermark is written by
