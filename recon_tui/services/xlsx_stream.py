@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import IO, Any
 
+_isal: Any
 try:  # ISA-L's deflate: see _faster_deflate
     from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover - isal is a dependency; zlib still works
@@ -382,10 +383,12 @@ def _faster_deflate(entry: Any, level: int) -> None:
     """Deflate a fresh zip entry with ISA-L (``isal``) instead of zlib where it is there:
     the same deflate format (any unzip, Excel and openpyxl read it), the same XML inside,
     about five times less CPU (121 MB of sheet XML: 0.55 s with zlib at level 1, 0.11 s
-    with ISA-L at level 1, and a slightly smaller file). zipfile has no public hook for
-    its compressor, so the entry's own one is swapped before anything is written to it;
-    where that attribute is not there (another Python) zlib stays."""
-    if _isal is None or getattr(entry, "_compressor", None) is None or getattr(entry, "_file_size", 1):
+    with ISA-L at level 1; the workbook child of a 100k-record export 4.6 -> 2.8 s), for a
+    workbook about 18% larger. zipfile has no public hook for its compressor, so the
+    entry's own one is swapped before anything is written to it; where those attributes
+    are not there (another Python) zlib stays."""
+    fresh = getattr(entry, "_file_size", None) == 0
+    if _isal is None or getattr(entry, "_compressor", None) is None or not fresh:
         return
     entry._compressor = _isal.compressobj(min(max(level, 0), 3), _isal.DEFLATED, -15)
 

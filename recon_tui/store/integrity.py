@@ -302,7 +302,7 @@ def _single_differences(conn: Connection, scope: GroupScope | None = None) -> se
     so the exact check in Python sees every group that can differ, and few others. With
     ``scope``, only its groups (through the ``decisions_group`` index)."""
     marks = ", ".join("?" * len(CONFIRMING))
-    within, params = "", list(CONFIRMING)
+    within, params = "", list[Any](CONFIRMING)
     if scope is not None:
         within = (" AND (group_id <= ? OR group_id IN (SELECT value FROM json_each(?)))")
         params += [scope.legacy, scope.json()]
