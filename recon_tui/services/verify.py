@@ -128,10 +128,7 @@ def group_state_problems(conn: Connection, scope: GroupScope | None = None) -> l
         states = all_group_states(conn)
     else:
         outcome = {g: v for g, v in outcome.items() if scope.holds(g)}
-        states = dict(conn.execute(  # a rowid range and look-ups, not a scan
-            "SELECT id, state FROM match_groups WHERE id <= ? UNION SELECT g.id, g.state "
-            "FROM json_each(?) j CROSS JOIN match_groups g ON g.id = j.value",
-            (scope.legacy, scope.json())).fetchall())  # fmt: skip
+        states = scope.group_states(conn)
     for gid, state in sorted(states.items()):
         logged = outcome.get(gid)
         if state in decided and logged != state:

@@ -410,6 +410,14 @@ class GroupScope:
     def json(self) -> str:
         return json.dumps(sorted(self.touched))
 
+    def group_states(self, conn: Connection) -> dict[int, str]:
+        """id -> state of the scope's groups in ``match_groups`` (a rowid range and
+        look-ups, not a scan)."""
+        return dict(conn.execute(
+            "SELECT id, state FROM match_groups WHERE id <= ? UNION SELECT g.id, g.state "
+            "FROM json_each(?) j CROSS JOIN match_groups g ON g.id = j.value",
+            (self.legacy, self.json())).fetchall())  # fmt: skip
+
 
 def touched_scope(conn: Connection, state_seq: int, decision_seq: int) -> GroupScope | None:
     """The groups that the comparison of match groups with their *decisions* must look at
