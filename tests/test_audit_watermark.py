@@ -250,3 +250,120 @@ def test_a_watermark_of_another_version_means_a_full_walk(marked: tuple[Store, i
     assert report.ok and report.full  # walked everything, as without a watermark
     assert verify_service.keep_watermark(store, report)
     assert _wm(store)["v"] == watermark.VERSION and not _cheap(store).full
+
+
+# --- groups against their decisions: only where the logs moved, same findings ------------
+
+
+def _confirmed(store: Store, n: int = 3) -> list[int]:
+    return [g for (g,) in store.conn.execute(
+        "SELECT g.id FROM match_groups g WHERE g.state = 'confirmed' AND (SELECT count(*) "
+        "FROM group_members m WHERE m.group_id = g.id) >= 2 ORDER BY g.id LIMIT ?", (n,))]  # fmt: skip
+
+
+def _same_findings(store: Store) -> list[str]:
+    """The cheap check's problems, which must be the full walk's, word for word."""
+    cheap = _cheap(store)
+    full = verify_service.verify_all(store.connection())
+    assert not cheap.ok and not full.ok
+    assert cheap.state_problems == full.state_problems
+    return cheap.state_problems
+
+
+@pytest.mark.parametrize("tamper", ["state", "member_removed", "member_added", "deleted"])
+def test_tables_edited_behind_the_logs_after_the_watermark_are_worded_as_by_the_full_walk(
+    marked: tuple[Store, int], tamper: str
+) -> None:
+    store, sid = marked
+    _more_history(store, sid)  # the logs moved on, but not over this group
+    gid = _confirmed(store)[1]
+    members = store.conn.execute("SELECT record_id, side FROM group_members WHERE group_id = ? "
+                                 "ORDER BY record_id", (gid,)).fetchall()  # fmt: skip
+    conn = attacker(store)
+    if tamper == "state":
+        conn.execute("UPDATE match_groups SET state = 'rejected' WHERE id = ?", (gid,))
+    elif tamper == "member_removed":
+        conn.execute("DELETE FROM group_members WHERE group_id = ? AND record_id = ?",
+                     (gid, members[0][0]))  # fmt: skip
+    elif tamper == "member_added":
+        other = store.conn.execute("SELECT id FROM records WHERE id NOT IN (SELECT record_id "
+                                   "FROM group_members) LIMIT 1").fetchone()[0]  # fmt: skip
+        conn.execute("INSERT INTO group_members (group_id, record_id, side) VALUES (?, ?, 'L')",
+                     (gid, other))  # fmt: skip
+    else:
+        conn.execute("DELETE FROM group_members WHERE group_id = ?", (gid,))
+        conn.execute("DELETE FROM match_groups WHERE id = ?", (gid,))
+    conn.close()
+    problems = _same_findings(store)
+    assert any(f"group {gid}" in p for p in problems), problems
+
+
+def test_a_keyed_decision_after_the_watermark_that_contradicts_the_tables_is_found(
+    marked: tuple[Store, int],
+) -> None:
+    """The app's own key writes a decision (so its MAC checks) saying a confirmed group was
+    rejected, while the tables and the state log still say confirmed: only the comparison of
+    groups with their decisions can see it, and it looks at that group because the new
+    decision names it."""
+    from recon_tui.store import integrity
+    from recon_tui.store.audit import append
+
+    store, _sid = marked
+    gid, untouched = _confirmed(store, 2)
+    wm = _wm(store)
+    with store.tx() as conn:
+        append(conn, "reject", actor="x", pair="p", group_id=gid, after={"state": "rejected"})
+    scope = integrity.touched_scope(store.conn, wm["state_seq"], wm["decision_seq"])
+    assert scope is not None and gid in scope.touched and untouched not in scope.touched
+    problems = _same_findings(store)
+    assert f"group {gid} is confirmed but the log says rejected" in problems
+
+
+def test_a_bulk_confirm_undone_after_the_watermark_brings_its_groups_into_the_scope(
+    marked: tuple[Store, int],
+) -> None:
+    from recon_tui.store import integrity
+    from recon_tui.store.audit import append
+
+    store, _sid = marked
+    groups = _confirmed(store, 3)
+    members = [r for (r,) in store.conn.execute(
+        "SELECT record_id FROM group_members WHERE group_id IN (?, ?) ORDER BY record_id",
+        groups[:2])]  # fmt: skip
+    with store.tx() as conn:  # a bulk confirm over two confirmed groups: still consistent
+        bulk = append(conn, "bulk_confirm", actor="x", pair="p", record_ids=members,
+                      after={"groups": groups[:2]})  # fmt: skip
+    assert verify_service.keep_watermark(store, verify_service.verify_all(store.connection()))
+    wm = _wm(store)
+    with store.tx() as conn:
+        append(conn, "undo", actor="x", before={"action": "bulk_confirm", "seq": bulk})
+    scope = integrity.touched_scope(store.conn, wm["state_seq"], wm["decision_seq"])
+    assert scope is not None and set(groups[:2]) <= scope.touched
+    assert groups[2] not in scope.touched
+    # The undo says both are suggested again; the tables still say confirmed.
+    problems = _same_findings(store)
+    assert all(any(f"group {g} is confirmed" in p for p in problems) for g in groups[:2])
+
+
+def test_a_reopened_group_whose_reopen_was_never_logged_is_found_after_the_watermark(
+    marked: tuple[Store, int],
+) -> None:
+    """A keyed ``reopen`` after the watermark brings its group into the scope, and a group
+    reopened in the tables alone (the state log told too, with the app's key, so only the
+    decisions can object) is worded as the full walk words it."""
+    from recon_tui.store import integrity
+    from recon_tui.store.audit import append
+
+    store, _sid = marked
+    gid = _confirmed(store, 1)[0]
+    wm = _wm(store)
+    with store.tx() as conn:  # the app's own writes: the trigger logs the state change
+        conn.execute("UPDATE match_groups SET state = 'reopened' WHERE id = ?", (gid,))
+    scope = integrity.touched_scope(store.conn, wm["state_seq"], wm["decision_seq"])
+    assert scope is not None and gid in scope.touched
+    problems = _same_findings(store)
+    assert any(f"group {gid}: the table says reopened" in p for p in problems), problems
+    with store.tx() as conn:
+        append(conn, "reopen", actor="x", group_id=gid, after={"state": "reopened"})
+    report = _cheap(store)
+    assert report.ok, report.lines()

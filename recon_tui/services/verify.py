@@ -8,8 +8,10 @@ Two depths (see :mod:`recon_tui.store.watermark` for the threat review):
   verified watermark at the heads it checked;
 - the **cheap check** (``verify_all(conn, full=False)``: the app's start and each export):
   the logs below the sealed watermark only by their digest, the rows after it in full, the
-  tables against the whole log as in the full walk; without a valid watermark it is the
-  full walk. Passing, it moves the watermark up to the heads it checked.
+  tables against the whole state log as in the full walk, and match groups against their
+  decisions where a log row after the watermark names them (``integrity.touched_scope``
+  says why that finds the same); without a valid watermark it is the full walk. Passing,
+  it moves the watermark up to the heads it checked.
 
 ``verify_all`` and ``startup_check`` keep their names and signatures (the CLI's
 ``verify``, the audit screen and the app's start call them); the watermark is written by
@@ -27,7 +29,7 @@ from recon_tui.store.audit import AuditKey, check_head, has_state_log, key_of
 from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
 from recon_tui.store.groups import all_group_states
-from recon_tui.store.integrity import loads
+from recon_tui.store.integrity import GroupScope, loads
 from recon_tui.store.sessions import session_states
 from recon_tui.store.watermark import Watermark
 
@@ -67,21 +69,33 @@ class AuditReport:
 _CONFIRMING = ("confirm", "auto_confirm", "manual_match", "explain", "bulk_confirm")
 
 
-def group_state_problems(conn: Connection) -> list[str]:
+def group_state_problems(conn: Connection, scope: GroupScope | None = None) -> list[str]:
     """Groups whose state says confirmed/rejected/undone/reopened without the log agreeing.
 
     The log's outcome of a group is its newest decision: ``after.state`` where given, the
     action otherwise; an undo returns a confirm/reject to ``suggested`` and a manual match
     or explanation to ``undone``. ``reopened`` (a source changed a member) may follow a
     confirmation. Suggested and stale groups are the engine's and carry no decision.
+
+    With ``scope`` (:func:`recon_tui.store.integrity.touched_scope`) only its groups are
+    judged: the decisions read are theirs (by the ``decisions_group`` index) and those that
+    can name groups otherwise (bulk confirms, undos, any ``after`` that mentions groups).
     """
     outcome: dict[int, str] = {}
     bulk: dict[int, list[int]] = {}
+    within, params = "", []
+    if scope is not None:
+        # ``after`` holding "groups" (or any escape, which could spell it): the rows that
+        # can name groups other than their own ``group_id``; instr() runs in C.
+        within = ("AND (group_id <= ? OR group_id IN (SELECT value FROM json_each(?)) "
+                  "OR action IN ('bulk_confirm', 'undo') OR instr(after, 'groups') > 0 "
+                  "OR instr(after, '\\') > 0) ")  # fmt: skip
+        params = [scope.legacy, scope.json()]
     for seq, action, gid, before, after in conn.execute(
         # ``before`` is read only where it is used (undo rows): one JSON parse a row saved.
         "SELECT seq, action, group_id, CASE WHEN action = 'undo' THEN before END, after "
-        "FROM decisions WHERE group_id IS NOT NULL OR action IN ('bulk_confirm', 'undo') "
-        "ORDER BY seq"
+        "FROM decisions WHERE (group_id IS NOT NULL OR action IN ('bulk_confirm', 'undo')) "
+        f"{within}ORDER BY seq", params,
     ):
         a = loads(after) if after else {}
         b = loads(before) if before else {}
@@ -110,7 +124,11 @@ def group_state_problems(conn: Connection) -> list[str]:
             outcome[gid] = "rejected"
     problems: list[str] = []
     decided = ("confirmed", "rejected", "undone", "reopened")
-    states = all_group_states(conn)
+    if scope is None:
+        states = all_group_states(conn)
+    else:
+        outcome = {g: v for g, v in outcome.items() if scope.holds(g)}
+        states = scope.group_states(conn)
     for gid, state in sorted(states.items()):
         logged = outcome.get(gid)
         if state in decided and logged != state:
@@ -187,8 +205,15 @@ def _verify(conn: Connection, full: bool) -> AuditReport:
         r = check_head(conn, walk.entries, walk.head)
         report = AuditReport(r.ok, r.entries, r.head, r.broken_at, r.problem, full=False,
                              watermark_was=was, audit_key=ak)  # fmt: skip
-        report.state_problems = (group_state_problems(conn) + session_state_problems(conn)
-                                 + integrity.state_problems(conn, walk))  # fmt: skip
+        # Groups against their decisions: only those whose story moved since the watermark
+        # (integrity.touched_scope says why that finds what the whole comparison finds).
+        # Any problem found that way is reported as the whole comparison words it.
+        scope = integrity.touched_scope(conn, wm.state_seq, wm.decision_seq)
+        report.state_problems = (group_state_problems(conn, scope) + session_state_problems(conn)
+                                 + integrity.state_problems(conn, walk, scope))  # fmt: skip
+        if scope is not None and report.state_problems and walk.problem is None:
+            report.state_problems = (group_state_problems(conn) + session_state_problems(conn)
+                                     + integrity.state_problems(conn, walk))  # fmt: skip
         report.ok = r.ok and not report.state_problems
         report.watermark = walk.advanced() if report.ok else None
         return report

@@ -36,6 +36,12 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import IO, Any
 
+_isal: Any
+try:  # ISA-L's deflate: see _faster_deflate
+    from isal import isal_zlib as _isal
+except ImportError:  # pragma: no cover - isal is a dependency; zlib still works
+    _isal = None
+
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -264,6 +270,7 @@ class Workbook:
         guarded: Any = self._guard  # a writable stream is all a zip being written needs
         self._zip = zipfile.ZipFile(guarded, "w", compression=zipfile.ZIP_DEFLATED,
                                     compresslevel=compresslevel)  # fmt: skip
+        self._level = compresslevel
         self._names: list[str] = []
         self._open: tuple[IO[bytes], Sheet] | None = None
 
@@ -272,6 +279,7 @@ class Workbook:
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o600 << 16
         entry: IO[bytes] = self._zip.open(info, "w")
+        _faster_deflate(entry, self._level)
         return entry
 
     def sheet(self, name: str, *, widths: dict[int, float] | None = None,
@@ -369,6 +377,20 @@ class Workbook:
             with self._entry(name) as f:
                 f.write(text.encode("utf-8"))
         self._zip.close()
+
+
+def _faster_deflate(entry: Any, level: int) -> None:
+    """Deflate a fresh zip entry with ISA-L (``isal``) instead of zlib where it is there:
+    the same deflate format (any unzip, Excel and openpyxl read it), the same XML inside,
+    about five times less CPU (121 MB of sheet XML: 0.55 s with zlib at level 1, 0.11 s
+    with ISA-L at level 1; the workbook child of a 100k-record export 4.6 -> 2.8 s), for a
+    workbook about 18% larger. zipfile has no public hook for its compressor, so the
+    entry's own one is swapped before anything is written to it; where those attributes
+    are not there (another Python) zlib stays."""
+    fresh = getattr(entry, "_file_size", None) == 0
+    if _isal is None or getattr(entry, "_compressor", None) is None or not fresh:
+        return
+    entry._compressor = _isal.compressobj(min(max(level, 0), 3), _isal.DEFLATED, -15)
 
 
 def _xml_attr(v: str) -> str:

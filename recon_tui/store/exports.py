@@ -8,7 +8,9 @@ What it reads is staged in ``TEMP`` tables of that connection (memory: the store
 statement streamed row by row, and Python never holds the session's records at once:
 
 ``x_scope``    (pair, id, side) of every in-scope record (a record may be in several pairs)
-``x_groups``   the confirmed groups of the session's pairs with a member in scope
+``x_groups``   the confirmed groups of the session's pairs with a member in scope, with
+               their kind and pair (so the passes over one kind, and the totals, need no
+               look-up in ``match_groups`` per group to find them)
 ``x_touched``  every group with a member among the scope or the session's snapshots
 ``x_decisions`` the seqs of the decisions that concern the session (see
                :func:`stage_decisions`, the same rule as ``sessions.decisions_for``)
@@ -66,10 +68,12 @@ def stage_scope(conn: Connection, pairs: Sequence[tuple[str, Side, Side]], start
                 f"ON ps.pair = ? AND ps.record_id = r.id WHERE {where} AND r.ts_us >= ? "
                 "AND r.ts_us < ?", (name, code, name, *params, start_us, end_us),
             )  # fmt: skip
-    conn.execute("CREATE TEMP TABLE x_groups (id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TEMP TABLE x_groups (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+                 "pair TEXT NOT NULL, origin TEXT, decided_by TEXT, adj INTEGER NOT NULL)")  # fmt: skip
     marks = ", ".join("?" * len(pairs))
     conn.execute(
-        "INSERT OR IGNORE INTO x_groups (id) SELECT g.id FROM x_scope s "
+        "INSERT OR IGNORE INTO x_groups (id, kind, pair, origin, decided_by, adj) SELECT g.id, "
+        "g.kind, g.pair, g.origin, g.decided_by, g.adjustments IS NOT NULL FROM x_scope s "
         "JOIN group_members m ON m.record_id = s.id JOIN match_groups g ON g.id = m.group_id "
         f"WHERE g.state = 'confirmed' AND g.pair IN ({marks})", [p[0] for p in pairs],
     )  # fmt: skip
@@ -125,10 +129,10 @@ def member_totals(conn: Connection) -> Iterator[tuple[str, str, str, str, int, i
     amounts comma-joined) over the members of the staged groups (CROSS JOIN: from the
     staged groups out, never a scan of every record in the store)."""
     yield from conn.execute(
-        "SELECT g.pair, g.kind, m.side, r.asset, "
-        "EXISTS (SELECT 1 FROM x_scope s WHERE s.pair = g.pair AND s.id = r.id) AS ins, "
-        "count(*), group_concat(r.amount) FROM x_groups x CROSS JOIN match_groups g "
-        "ON g.id = x.id CROSS JOIN group_members m ON m.group_id = g.id "
+        "SELECT x.pair, x.kind, m.side, r.asset, "
+        "EXISTS (SELECT 1 FROM x_scope s WHERE s.pair = x.pair AND s.id = r.id) AS ins, "
+        "count(*), group_concat(r.amount) FROM x_groups x "
+        "CROSS JOIN group_members m ON m.group_id = x.id "
         "CROSS JOIN records r ON r.id = m.record_id GROUP BY 1, 2, 3, 4, 5"
     )
 
@@ -137,24 +141,24 @@ def group_adjustments(conn: Connection) -> Iterator[tuple[int, str, str, str]]:
     """(group id, pair, kind, adjustments JSON) of the staged groups that have some."""
     yield from conn.execute(
         "SELECT g.id, g.pair, g.kind, g.adjustments FROM x_groups x "
-        "CROSS JOIN match_groups g ON g.id = x.id WHERE g.adjustments IS NOT NULL ORDER BY x.id"
+        "CROSS JOIN match_groups g ON g.id = x.id WHERE x.adj AND g.adjustments IS NOT NULL "
+        "ORDER BY x.id"
     )
 
 
 def group_counts(conn: Connection) -> list[tuple[str | None, str, str, int]]:
     """(decided_by, origin, kind, count) over the staged groups."""
     return conn.execute(
-        "SELECT g.decided_by, g.origin, g.kind, count(*) FROM x_groups x "
-        "CROSS JOIN match_groups g ON g.id = x.id GROUP BY 1, 2, 3"
+        "SELECT decided_by, origin, kind, count(*) FROM x_groups GROUP BY 1, 2, 3"
     ).fetchall()
 
 
 def explained_in_scope(conn: Connection) -> int:
     """In-scope records that are members of a staged explained group."""
     return int(conn.execute(
-        "SELECT count(DISTINCT m.record_id) FROM x_groups x JOIN match_groups g "
-        "ON g.id = x.id AND g.kind = 'explained' JOIN group_members m ON m.group_id = g.id "
-        "WHERE m.record_id IN (SELECT id FROM x_scope)"
+        "SELECT count(DISTINCT m.record_id) FROM x_groups x CROSS JOIN group_members m "
+        "ON m.group_id = x.id WHERE x.kind = 'explained' "
+        "AND m.record_id IN (SELECT id FROM x_scope)"
     ).fetchone()[0])  # fmt: skip
 
 
@@ -200,7 +204,7 @@ _SCORE = ("(CASE WHEN g.score IS NULL THEN NULL ELSE "
 _GROUPS_SQL = (
     f"SELECT {', '.join(_SCORE if c == 'score' else 'g.' + c for c in GROUP_COLUMNS)}, "
     f"{_flag([f'g.{c}' for c in (*GROUP_COLUMNS[1:6], 'decided_by', 'reason', 'note')])} "
-    "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id WHERE g.kind = ? ORDER BY x.id"
+    "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
 MEMBER_COLUMNS = ("group_id", "record_id", "side", "in_scope", "source", "account",
                   "external_id", "kind", "ts_us", "asset", "amount", "fee", "fee_asset",
@@ -218,9 +222,8 @@ _MEMBERS_SQL = (
     "r.source, r.account, r.external_id, r.kind, r.ts_us, r.asset, r.amount, r.fee, "
     "r.fee_asset, r.status, r.booking_date, r.value_date, r.reference, r.counterparty, "
     f"r.txid, r.memo, {_flag(_MEMBER_TEXT, ['r.amount', 'r.fee'])} "
-    "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id AND g.kind = ? "
-    "CROSS JOIN group_members m ON m.group_id = x.id CROSS JOIN records r ON r.id = m.record_id "
-    "ORDER BY x.id"
+    "FROM x_groups x CROSS JOIN group_members m ON m.group_id = x.id "
+    "CROSS JOIN records r ON r.id = m.record_id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
 _ROWS = 4_096  # rows per fetchmany
 

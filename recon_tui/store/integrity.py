@@ -25,6 +25,7 @@ import hmac
 import json
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,7 +40,8 @@ CONFIRMING = ("auto_confirm", "confirm", "manual_match", "explain")
 DECIDED = ("confirmed", "rejected", "undone", "reopened")
 
 
-def state_problems(conn: Connection, walk: LogWalk | None = None) -> list[str]:
+def state_problems(conn: Connection, walk: LogWalk | None = None,
+                   scope: GroupScope | None = None) -> list[str]:
     """Every disagreement between the tables and the two logs, the first difference first
     (state log seals, then groups, records and sessions against the state log, then
     confirmed groups against their decisions).
@@ -47,12 +49,15 @@ def state_problems(conn: Connection, walk: LogWalk | None = None) -> list[str]:
     With ``walk`` (the cheap check, :mod:`recon_tui.store.watermark`) the seals are checked
     only after the verified watermark (the rows below it by their digest), and the whole-file
     page check is left to the full walk (pages are HMAC-checked by SQLCipher as they are
-    read); the tables are still compared with the whole log."""
+    read); the tables are still compared with the whole state log. ``scope`` (see
+    :func:`touched_scope`) limits the comparison of confirmed groups with their decisions to
+    the groups whose story moved since the watermark."""
     if walk is not None:
         walk.state_log()
         if walk.problem is not None:
             return [walk.problem]  # a forged or altered state log: replaying it would mislead
-        return replay_problems(conn) + decision_member_problems(conn) + reopen_problems(conn)
+        return (replay_problems(conn) + decision_member_problems(conn, scope)
+                + reopen_problems(conn, scope))  # fmt: skip
     pages = page_problems(conn)
     if pages:
         return pages  # damaged pages: nothing read from them can be trusted
@@ -290,15 +295,21 @@ def _bulk_confirms(conn: Connection) -> dict[int, set[int]]:
     return in_bulk
 
 
-def _single_differences(conn: Connection) -> set[int]:
+def _single_differences(conn: Connection, scope: GroupScope | None = None) -> set[int]:
     """Confirmed groups whose members may differ from the ``record_ids`` of their newest
     single confirming decision, worked out in SQL (``json_each``); anything SQL would judge
     differently from Python's ``int`` (not an array, not integers, not JSON) is included,
-    so the exact check in Python sees every group that can differ, and few others."""
+    so the exact check in Python sees every group that can differ, and few others. With
+    ``scope``, only its groups (through the ``decisions_group`` index)."""
     marks = ", ".join("?" * len(CONFIRMING))
+    within, params = "", list[Any](CONFIRMING)
+    if scope is not None:
+        within = (" AND (group_id <= ? OR group_id IN (SELECT value FROM json_each(?)))")
+        params += [scope.legacy, scope.json()]
     return {g for (g,) in conn.execute(
         "WITH lastd AS MATERIALIZED (SELECT group_id AS gid, record_ids AS rids, max(seq) "
-        f"FROM decisions WHERE action IN ({marks}) AND group_id IS NOT NULL GROUP BY group_id), "
+        f"FROM decisions WHERE action IN ({marks}) AND group_id IS NOT NULL{within} "
+        "GROUP BY group_id), "
         "conf AS MATERIALIZED (SELECT l.gid, l.rids FROM lastd l JOIN match_groups g "
         "ON g.id = l.gid WHERE g.state = 'confirmed'), "
         "ok AS MATERIALIZED (SELECT gid, rids FROM conf WHERE rids IS NOT NULL "
@@ -311,15 +322,18 @@ def _single_differences(conn: Connection) -> set[int]:
         "UNION SELECT gid FROM want WHERE t != 'integer' "
         "UNION SELECT gid FROM (SELECT gid, rid FROM have EXCEPT SELECT gid, rid FROM want) "
         "UNION SELECT gid FROM (SELECT gid, rid FROM want EXCEPT SELECT gid, rid FROM have)",
-        CONFIRMING,
+        params,
     )}  # fmt: skip
 
 
-def decision_member_problems(conn: Connection) -> list[str]:
+def decision_member_problems(conn: Connection, scope: GroupScope | None = None) -> list[str]:
     """Confirmed groups whose members are not those their confirming decision names (the
-    newest single confirm of the group, or the newest bulk confirm that names it)."""
+    newest single confirm of the group, or the newest bulk confirm that names it); with
+    ``scope`` (:func:`touched_scope`), of its groups only."""
     in_bulk = _bulk_confirms(conn)
-    candidates = _single_differences(conn) | set(in_bulk)
+    candidates = _single_differences(conn, scope) | set(in_bulk)
+    if scope is not None:
+        candidates = {g for g in candidates if scope.holds(g)}
     marks = ", ".join("?" * len(CONFIRMING))
     out: list[str] = []
     for gid in sorted(candidates):
@@ -350,14 +364,21 @@ def decision_member_problems(conn: Connection) -> list[str]:
     return out
 
 
-def reopen_problems(conn: Connection) -> list[str]:
+def reopen_problems(conn: Connection, scope: GroupScope | None = None) -> list[str]:
     """``reopened`` groups whose newest decision is not the ``reopen`` that says so (the
-    group-state check lets confirmed -> reopened pass; a deleted reopen must not)."""
+    group-state check lets confirmed -> reopened pass; a deleted reopen must not); with
+    ``scope`` (:func:`touched_scope`), of its groups only (no scan of every group)."""
     # Each reopened group's newest decision, through the decisions_group index: as many
     # look-ups as there are reopened groups, not a pass over the whole log.
     newest: dict[int, str] = {}
-    reopened = [gid for (gid,) in conn.execute(
-        "SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id")]  # fmt: skip
+    if scope is None:
+        reopened = [gid for (gid,) in conn.execute(
+            "SELECT id FROM match_groups WHERE state = 'reopened' ORDER BY id")]  # fmt: skip
+    else:
+        reopened = [gid for (gid,) in conn.execute(  # a rowid range and look-ups
+            "SELECT id FROM match_groups WHERE id <= ? AND state = 'reopened' UNION "
+            "SELECT g.id FROM json_each(?) j CROSS JOIN match_groups g ON g.id = j.value "
+            "WHERE g.state = 'reopened' ORDER BY 1", (scope.legacy, scope.json()))]  # fmt: skip
     for gid in reopened:
         row = conn.execute("SELECT action FROM decisions WHERE group_id = ? ORDER BY seq DESC "
                            "LIMIT 1", (gid,)).fetchone()  # fmt: skip
@@ -369,3 +390,74 @@ def reopen_problems(conn: Connection) -> list[str]:
             says = f"its last decision is {newest[gid]}" if gid in newest else "no decision"
             out.append(f"group {gid}: the table says reopened, but {says} (no reopen logged)")
     return out
+
+
+# --- what moved since the verified watermark ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GroupScope:
+    """The groups whose logged story may have moved since the verified watermark (see
+    :func:`touched_scope`): those named in ``touched``, and every legacy group (id up to
+    ``legacy``, older than the state log, whose state the replay cannot check in full)."""
+
+    touched: frozenset[int]
+    legacy: int
+
+    def holds(self, gid: int | None) -> bool:
+        return gid is not None and (gid <= self.legacy or gid in self.touched)
+
+    def json(self) -> str:
+        return json.dumps(sorted(self.touched))
+
+    def group_states(self, conn: Connection) -> dict[int, str]:
+        """id -> state of the scope's groups in ``match_groups`` (a rowid range and
+        look-ups, not a scan)."""
+        return dict(conn.execute(
+            "SELECT id, state FROM match_groups WHERE id <= ? UNION SELECT g.id, g.state "
+            "FROM json_each(?) j CROSS JOIN match_groups g ON g.id = j.value",
+            (self.legacy, self.json())).fetchall())  # fmt: skip
+
+
+def touched_scope(conn: Connection, state_seq: int, decision_seq: int) -> GroupScope | None:
+    """The groups that the comparison of match groups with their *decisions* must look at
+    again, given that both logs were checked up to ``state_seq``/``decision_seq`` and the
+    tables agreed with both then (a sealed watermark is only ever earned by a check that
+    passed): every group named by a state-log ``group`` or ``member`` row after
+    ``state_seq``, or by a decision after ``decision_seq`` (its ``group_id``, the groups of
+    its ``after``, and for an undo the groups of the decision it undid), plus the legacy
+    groups. ``None`` (compare everything) when a new decision's JSON is not as the app
+    writes it.
+
+    Why the rest cannot have moved: the replay (:func:`replay_problems`, still over the whole
+    state log) shows each table equal to the state log now; a group that no state-log row
+    after the watermark names has the same state and members in the log, so in the table, as
+    when the check passed; and no decision after the watermark names it, so what its
+    decisions say of it is unchanged too. Its agreement then is its agreement now."""
+    legacy = _log_from(conn)["group"]
+    touched = {int(ref) for (ref,) in conn.execute(
+        "SELECT DISTINCT ref FROM state_log WHERE seq > ? AND kind IN ('group', 'member')",
+        (state_seq,))}  # fmt: skip
+    try:
+        for gid, action, before, after in conn.execute(
+            "SELECT group_id, action, before, after FROM decisions WHERE seq > ?",
+            (decision_seq,),
+        ):
+            if gid is not None:
+                touched.add(int(gid))
+            texts = [after]
+            b = loads(before) if before else None
+            if action == "undo" and isinstance(b, dict) and b.get("seq"):
+                row = conn.execute("SELECT group_id, after FROM decisions WHERE seq = ?",
+                                   (int(b["seq"]),)).fetchone()  # fmt: skip
+                if row is not None:
+                    if row[0] is not None:
+                        touched.add(int(row[0]))
+                    texts.append(row[1])
+            for text in texts:
+                a = loads(text) if text else None
+                if isinstance(a, dict) and a.get("groups"):
+                    touched.update(int(g) for g in a["groups"])
+    except (ValueError, TypeError):
+        return None  # not the app's own JSON: let the whole comparison judge it
+    return GroupScope(frozenset(touched), legacy)

@@ -57,7 +57,14 @@ by SQLCipher as it is read, and the full walk still checks the pages nobody read
    walk; one below it fails the prefix digest (the rows' content, MAC and order are all
    in it), and the watermark itself cannot be re-sealed over the edited prefix. Tables
    changed behind the logs' back are found by the replay, which the cheap walk keeps in
-   full (the tables are compared with the whole log every time, not only what changed).
+   full (the tables are compared with the whole state log every time, not only what
+   changed). What the cheap walk narrows is the comparison of match groups with their
+   *decisions*: only the groups that a log row after the watermark names (and the legacy
+   groups) are judged again (:func:`recon_tui.store.integrity.touched_scope`). Every other
+   group agreed with its decisions when the watermark was earned; the full replay shows its
+   table row equal to the state log now, the log names it in no row after the watermark,
+   so its state and members are those that agreed, and no new decision names it. A problem
+   found this way is reported as the whole comparison words it.
 
 3. *The data key and this program's source*: the audit key is an HKDF of the data key, so
    such an attacker can re-seal anything: the logs, their MACs and the watermark alike.
