@@ -11,6 +11,7 @@ with placeholder lines until it lands.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -22,6 +23,7 @@ from textual.markup import escape
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from recon_tui import bindings
 from recon_tui.formatting import dr_cr, fmt_amounts, fmt_money, us_to_dt
@@ -162,6 +164,55 @@ class RecordPane(ScrollView, can_focus=True):
         self.refresh()
         self._announce(force=True)
 
+    def apply_decided(self, ids: Sequence[int]) -> None:
+        """Update the rows in place after a decision moved the records ``ids`` (what the
+        write returned), instead of re-reading the screen: one indexed read of those rows,
+        then each leaves the window, changes in it, or joins it at its place.
+
+        Exact as long as nothing before the window moved (its indexes would shift); a
+        decided record that sorts before the window, an empty window or an unknown set
+        of records is a full :meth:`reload`."""
+        if not ids or not self._rows or self._jumping is not None:
+            self.reload()
+            return
+        found = self.pager.touched(ids)
+        if not found:
+            return  # none of them is on this side
+        desc = self.sort.desc
+        first, last = self._rows[0].sort_key, self._rows[-1].sort_key
+
+        def before(key: tuple[int, int], edge: tuple[int, int]) -> bool:
+            return key > edge if desc else key < edge
+
+        if self._base > 0 and any(before(r.sort_key, first) for r, _ in found):
+            self.reload()
+            return
+        shown = {r.id: r for r, ok in found if ok}
+        gone = {r.id for r, ok in found if not ok}
+        rows = [shown.pop(r.id, r) for r in self._rows if r.id not in gone]
+        if not rows and not shown and (self._base or not self._at_end):
+            self.reload()  # the window emptied with rows around it: read where it is
+            return
+        # Rows that join the pane (an undo brings them back) belong in the window when they
+        # sort within it (or before it at the top, or after it at the end).
+        joined = [r for r in shown.values() if self._at_end or not before(last, r.sort_key)]
+        if joined:
+            rows.extend(joined)
+            rows.sort(key=lambda r: r.sort_key, reverse=desc)
+        self._generation += 1
+        self._rows = rows
+        if self.pager.count_is_cheap:
+            self.count = self.pager.count()
+        else:
+            self._count(self._generation)
+        if self.count is not None:
+            self._at_end = self._base + len(self._rows) >= self.count
+        self.cursor = min(self.cursor, max(0, self.total - 1))
+        self._resize()
+        self._update_title()
+        self.refresh()
+        self._announce(force=True)
+
     def _from(self, row: Row) -> tuple[int, int]:
         """The keyset that makes ``after`` start at ``row`` itself (inclusive), in either
         order: (k, id) >= (k0, id0) is (k, id) > (k0, id0 - 1) ascending, < (k0, id0 + 1)
@@ -192,7 +243,24 @@ class RecordPane(ScrollView, can_focus=True):
         return loaded if self._at_end else loaded + PAGE
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self.size.width, self.total)
+        size = Size(self.size.width, self.total)
+        if size == self.virtual_size:
+            return
+        # The new height moves the scrollbar only: no layout of the whole screen (the
+        # reactive's default) for it. A scrollbar that appears or goes is a layout still
+        # (``_scroll_update`` sets ``show_vertical_scrollbar``, a layout reactive).
+        self.set_reactive(Widget.virtual_size, size)
+        self._scroll_update(size)
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size,
+                      layout: bool = True) -> bool:  # fmt: skip
+        # Every layout of the screen hands a scroll view its viewport as ``virtual_size``,
+        # which never equals its real one, so each re-rendered both panes' scrollbars
+        # (as dear as the rows). Only a real change of size is news here; the virtual
+        # size is :meth:`_resize`'s.
+        if size == self._size and container_size == self._container_size:
+            return False
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def row_at(self, index: int) -> Row | None:
         i = index - self._base
