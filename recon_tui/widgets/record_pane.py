@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from decimal import Decimal
+from math import ceil
 from typing import NamedTuple
 
 from rich.segment import Segment
@@ -22,6 +23,7 @@ from textual.geometry import Region, Size
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -38,6 +40,19 @@ FAR = 2 * PAGE
 """A jump further than this from the window is an OFFSET query in a worker."""
 
 STATE_GLYPH = {"open": "○", "suggested": "◆", "matched": "✔"}
+
+
+def _thumb(bar: ScrollBar) -> tuple[int, int] | None:
+    """Where a vertical scrollbar draws its thumb, in eighths of a line (what Textual's
+    ``ScrollBarRender.render_bar`` computes from the same figures): equal thumbs are equal
+    paintings."""
+    size, virtual, window = bar.size.height, ceil(bar.window_virtual_size), ceil(bar.window_size)
+    if not (size and window and virtual > window and size != virtual):
+        return None
+    eighths = len(bar.renderer.VERTICAL_BARS)
+    thumb = max(1, window / (virtual / size))
+    start = int((size - thumb) * (bar.position / (virtual - window)) * eighths)
+    return start, start + ceil(thumb * eighths)
 
 
 class _PassStyles(NamedTuple):
@@ -249,6 +264,20 @@ class RecordPane(ScrollView, can_focus=True):
         # The new height moves the scrollbar only: no layout of the whole screen (the
         # reactive's default) for it. A scrollbar that appears or goes is a layout still
         # (``_scroll_update`` sets ``show_vertical_scrollbar``, a layout reactive).
+        old = self.virtual_size
+        bar = self.vertical_scrollbar if self.show_vertical_scrollbar else None
+        view = self.scrollable_content_region.height
+        if bar is not None and old.width == size.width and min(old.height, size.height) > view:
+            # Still scrolling: the scrollbar learns the new height, and is painted again
+            # only if its thumb moves (a decision's row more or less in a million does
+            # not move it; a scrollbar's repaint cost as much as the rows').
+            thumb = _thumb(bar)
+            self.set_reactive(Widget.virtual_size, size)
+            bar.set_reactive(ScrollBar.window_virtual_size, size.height)
+            if _thumb(bar) != thumb:
+                bar.refresh()
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)
+            return
         self.set_reactive(Widget.virtual_size, size)
         self._scroll_update(size)
 
