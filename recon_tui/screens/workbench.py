@@ -258,9 +258,9 @@ class WorkbenchScreen(Screen[None]):
             self._follow()
         else:
             self.refresh_data()
-        # The toast after the frame that shows the decision (mounting it is a layout of
-        # the whole screen; the status line says the same at once).
-        self.call_after_refresh(self.notify, done.message)
+        # No toast: the status line says it, in the same frame. A toast per decision was
+        # a layout of the screen to mount it and another when it timed out, seconds later,
+        # in the middle of the next decisions (a burst of confirms stacked a dozen).
 
     def _failed(self, exc: Exception) -> None:
         self.notify(str(exc), severity="error")

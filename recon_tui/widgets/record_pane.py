@@ -100,6 +100,7 @@ class RecordPane(ScrollView, can_focus=True):
         self._at_end = False
         self._generation = 0
         self._jumping: int | None = None
+        self._prefetching = False
         self._last_row_id: int | None = None
         self.marks_note = ""
         self._pass_styles: _PassStyles | None = None
@@ -390,6 +391,38 @@ class RecordPane(ScrollView, can_focus=True):
         else:
             self.refresh()
         self._announce()
+        self._prefetch()
+
+    def _prefetch(self) -> None:
+        """Read the next page in a worker while the cursor is within a page of the
+        window's end, so a page-down finds its rows loaded and only paints (it read them on
+        the UI thread, ~100 rows, every few keys)."""
+        if self._prefetching or self._at_end or not self._rows or self._jumping is not None:
+            return
+        end = self._base + len(self._rows)
+        if end - (self.scroll_offset.y + self.size.height) >= PAGE:
+            return
+        self._prefetching = True
+        key, generation = self._rows[-1].sort_key, self._generation
+        self.run_worker(lambda: self._read_ahead(generation, key), thread=True,
+                        group=f"prefetch-{self.id}")  # fmt: skip
+
+    def _read_ahead(self, generation: int, key: tuple[int, int]) -> None:
+        rows = self.pager.after(key, PAGE)
+        self.app.call_from_thread(self._read_ahead_done, generation, key, rows)
+
+    def _read_ahead_done(self, generation: int, key: tuple[int, int], rows: list[Row]) -> None:
+        self._prefetching = False
+        if generation != self._generation or not self._rows or self._rows[-1].sort_key != key:
+            return  # the window moved or was read again meanwhile: nothing to add to
+        self._rows.extend(rows)
+        if len(rows) < PAGE:
+            self._at_end = True
+            self.count = self._base + len(self._rows)
+            self._resize()
+            self._update_title()
+        top = self.scroll_offset.y
+        self._trim(min(self.cursor, top), max(self.cursor + 1, top + self.size.height))
 
     def _window_id(self) -> tuple[int, int | None]:
         """Where the window starts and with which row: same, and each loaded index still
