@@ -252,8 +252,9 @@ class WorkbenchScreen(Screen[None]):
         if done.record_ids and done.pair in (None, self.pair.name):
             # From what the write returned: the moved rows change in place (one indexed
             # read), not both panes' screens read and painted again.
-            self.left.apply_decided(done.record_ids)
-            self.right.apply_decided(done.record_ids)
+            before = dict(done.states_before) if done.states_before is not None else None
+            self.left.apply_decided(done.record_ids, before)
+            self.right.apply_decided(done.record_ids, before)
             self._focused_row = self.active.current
             self._follow()
         else:

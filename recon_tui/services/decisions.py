@@ -109,6 +109,9 @@ class Outcome:
     record_ids: tuple[int, ...] = ()
     pair: str | None = None
     changes: tuple[Change, ...] = ()
+    states_before: tuple[tuple[int, str], ...] | None = None
+    """(record id, its state in ``pair`` before the decision) of every record in
+    ``record_ids``; None when not known."""
 
 
 def _changes_json(changes: list[Change]) -> list[list[Any]]:
@@ -166,18 +169,20 @@ class Decisions:
         return g, [m.record_id for m in groups.members(conn, group_id)]
 
     def _confirm(self, conn: Connection, group_id: int, note: str | None
-                 ) -> tuple[groups.Group, list[int], list[Change], list[int]]:  # fmt: skip
+                 ) -> tuple[groups.Group, list[int], list[Change], list[int], dict[int, str]]:  # fmt: skip
         """Confirm one suggestion in the caller's transaction: (the group as it was, its
-        member ids, the changes made, every record whose state it refreshed)."""
+        member ids, the changes made, every record whose state it refreshed, and their
+        states before)."""
         g, ids = self._suggestion(conn, group_id)
         groups.set_state(conn, group_id, "confirmed", decided_by=self.actor, note=note,
                          update_states=False)  # fmt: skip
         staled = groups.stale_overlapping(conn, g.pair, ids, keep=group_id)
         touched = sorted({*ids, *groups.member_ids(conn, staled)})
+        before = {r: st for r, (st, _live) in groups.states(conn, g.pair, touched).items()}
         groups.refresh(conn, touched, g.pair)
         changes: list[Change] = [(group_id, "suggested", "confirmed"),
                                  *((s, "suggested", "stale") for s in staled)]  # fmt: skip
-        return g, ids, changes, touched
+        return g, ids, changes, touched, before
 
     def confirm(self, group_id: int, note: str | None = None) -> Outcome:
         """Confirm a suggested group (its records must still be free in its pair).
@@ -186,7 +191,7 @@ class Decisions:
         can update from the write itself instead of asking the store again."""
         with self._tx() as conn:
             guard(conn, group_ids=[group_id])
-            g, ids, changes, touched = self._confirm(conn, group_id, note)
+            g, ids, changes, touched, before = self._confirm(conn, group_id, note)
             append(conn, "confirm", actor=self.actor, pair=g.pair, group_id=group_id,
                    record_ids=ids, before={"state": "suggested"},
                    after={"state": "confirmed", "changes": _changes_json(changes)},
@@ -194,7 +199,7 @@ class Decisions:
         staled = len(changes) - 1
         also = f"; {staled} competing suggestion(s) dissolved" if staled else ""
         return Outcome(f"confirmed group {group_id}{also}", tuple(touched), g.pair,
-                       tuple(changes))  # fmt: skip
+                       tuple(changes), tuple(sorted(before.items())))  # fmt: skip
 
     def bulk_confirm(self, group_ids: Sequence[int], note: str | None = None) -> int:
         """Confirm many suggestions as one decision (undone together); skips conflicts."""
@@ -427,6 +432,8 @@ class Decisions:
                 groups.set_state(conn, g, target, clear_decision=target == "suggested",
                                  update_states=False)  # fmt: skip
                 inverse.append((g, state_after, target))
+            was = (groups.states(conn, next(iter(pairs)), ids) if len(pairs) == 1
+                      else {})  # fmt: skip
             for pair in pairs:
                 groups.refresh(conn, ids, pair)
             append(conn, "undo", actor=self.actor, group_id=gid, record_ids=sorted(ids),
@@ -435,4 +442,5 @@ class Decisions:
             main = [g for g, b, _ in changes if b is None or g == gid] or gids
             line = f"undid {action.replace('_', ' ')} of group {', '.join(map(str, main[:5]))}"
             return Outcome(line, tuple(sorted(ids)), next(iter(pairs)) if len(pairs) == 1
-                           else None, tuple(inverse))  # fmt: skip
+                           else None, tuple(inverse),
+                           tuple(sorted((r, st) for r, (st, _) in was.items())))  # fmt: skip

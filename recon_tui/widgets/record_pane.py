@@ -11,7 +11,7 @@ with placeholder lines until it lands.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from math import ceil
 from typing import NamedTuple
@@ -180,14 +180,16 @@ class RecordPane(ScrollView, can_focus=True):
         self.refresh()
         self._announce(force=True)
 
-    def apply_decided(self, ids: Sequence[int]) -> None:
+    def apply_decided(self, ids: Sequence[int],
+                      states_before: Mapping[int, str] | None = None) -> None:  # fmt: skip
         """Update the rows in place after a decision moved the records ``ids`` (what the
         write returned), instead of re-reading the screen: one indexed read of those rows,
         then each leaves the window, changes in it, or joins it at its place.
 
-        Exact as long as nothing before the window moved (its indexes would shift); a
-        decided record that sorts before the window, an empty window or an unknown set
-        of records is a full :meth:`reload`."""
+        A decided record that sorts before the window moves the window's indexes by
+        whether it left or joined the pane, which ``states_before`` (each record's state
+        before the decision) tells; without it, as with an empty window or an unknown set
+        of records, this is a full :meth:`reload`."""
         if not ids or not self._rows or self._jumping is not None:
             self.reload()
             return
@@ -200,12 +202,19 @@ class RecordPane(ScrollView, can_focus=True):
         def before(key: tuple[int, int], edge: tuple[int, int]) -> bool:
             return key > edge if desc else key < edge
 
-        if self._base > 0 and any(before(r.sort_key, first) for r, _ in found):
+        ahead = [(r, ok) for r, ok in found if self._base > 0 and before(r.sort_key, first)]
+        if ahead and states_before is None:
             self.reload()
             return
-        shown = {r.id: r for r, ok in found if ok}
+        # Before the window, a decision only adds or removes rows (a record's sort key and
+        # the rest of the filter are its own, which no decision changes).
+        shift = sum(int(ok) - int(states_before.get(r.id) in self.filter.states)
+                    for r, ok in ahead) if states_before is not None else 0  # fmt: skip
+        skip = {r.id for r, _ in ahead}
+        shown = {r.id: r for r, ok in found if ok and r.id not in skip}
         gone = {r.id for r, ok in found if not ok}
         rows = [shown.pop(r.id, r) for r in self._rows if r.id not in gone]
+        self._base = max(0, self._base + shift)
         if not rows and not shown and (self._base or not self._at_end):
             self.reload()  # the window emptied with rows around it: read where it is
             return
