@@ -7,11 +7,18 @@ plus the full run; ``incremental_seconds`` covers adding 1,000 new records and
 closure evaluated; ``incremental_interior``: those whose candidates were all generated).
 Peak RSS includes the generated records. ``full_cpu_seconds``: the process's CPU time
 over load + full run (the machine is shared: wall time moves with the neighbours' load,
-CPU time much less; numpy may add a second thread's time).
+CPU time much less; numpy may add a second thread's time); ``load_cpu_seconds``: the
+load's share of it.
 
     .venv/bin/python bench/match.py --size 100000 [--json]
     .venv/bin/python bench/match.py --world skewed --size 240000 [--cell base] [--json]
     .venv/bin/python bench/match.py --world skewed --size 60000 --reference  # the oracle
+    .venv/bin/python bench/match.py --world skewed --size 60000 --cell hard --fingerprint
+
+``--fingerprint`` adds ``fingerprint_full`` / ``fingerprint_incremental``: a hash of every
+proposal (ids, score, rule, decision, explanation, adjustments, alternatives) and of the
+run's counters, to compare two versions of the engine on one book (timings excluded;
+building every explanation adds time, so do not time such a run).
 
 ``--world skewed`` uses ``bench/skewed_world.py`` (a book shaped like a real ledger vs
 bank statement: few counterparties, round amounts, fees of any size) instead.
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import resource
 import sys
@@ -31,8 +39,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matchers import Engine
+from matchers import Engine, MatchResult
 from matchers.synth import generate
+
+
+def fingerprint(result: MatchResult) -> str:
+    """A hash of a run's proposals in order (ids, score, rule, decision, explanation,
+    adjustments, alternatives) and of its counters other than timings."""
+
+    def canon(x: object) -> bytes:
+        return json.dumps(x, sort_keys=True, default=str).encode()
+
+    h = hashlib.sha256()
+    for p in result.proposals:
+        expl, adjs = p.explained()
+        h.update(canon([p.left_ids, p.right_ids, repr(p.score), p.rule, p.decision]))
+        h.update(canon(expl))
+        h.update(canon([repr(a) for a in adjs]))
+        h.update(canon([[q.left_ids, q.right_ids, repr(q.score), q.rule, q.decision]
+                        for q in p.alternatives]))
+    h.update(canon({k: v for k, v in result.stats.items() if "seconds" not in k}))
+    return h.hexdigest()[:16]
 
 
 def main() -> None:
@@ -46,6 +73,8 @@ def main() -> None:
                     help="the per-record reference path (Engine.columnar = False)")
     ap.add_argument("--key-join", choices=("numpy", "duckdb"), default="numpy",
                     help="how the columnar path joins exact keys (Engine.key_join)")
+    ap.add_argument("--fingerprint", action="store_true",
+                    help="hash the proposals, explanations and counters of both runs")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -74,6 +103,7 @@ def main() -> None:
     t = time.perf_counter()
     engine.load(world.left, world.right)
     load_s = time.perf_counter() - t
+    load_cpu = time.process_time() - c0
     t = time.perf_counter()
     full = engine.run()
     run_s = time.perf_counter() - t
@@ -110,6 +140,7 @@ def main() -> None:
         "run_seconds": round(run_s, 2),
         "full_seconds": round(load_s + run_s, 2),
         "full_cpu_seconds": round(full_cpu, 2),
+        "load_cpu_seconds": round(load_cpu, 2),
         "incremental_records": len(new_ids),
         "incremental_seconds": inc_s,
         "incremental_cpu_seconds": inc_cpu,
@@ -122,6 +153,10 @@ def main() -> None:
         "data_rss_mb": round(rss_data),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+    if args.fingerprint:
+        res["fingerprint_full"] = fingerprint(full)
+        if args.batch:
+            res["fingerprint_incremental"] = fingerprint(inc)
     if not args.json:
         for key, v in res.items():
             print(f"{key:22} {v}")

@@ -87,6 +87,10 @@ class SideIndex:
         # round-amount pair of one counterparty may be confused with (``twins``), and
         # the sub-block of an oversized amount cell (``payer_block``).
         self.rounds: dict[tuple[str, int, Decimal, str], list[tuple[int, int]]] = {}
+        # (asset, sign, payer key, date bucket) -> (|amount| as ``mag``, id), sorted,
+        # sharing the amount cells' tuples: a payer's lines of an amount range and
+        # window (``crowds._scan``) without walking every payer's lines of that range.
+        self.payer_mags: dict[tuple[str, int, str, int], list[tuple[float, int]]] = {}
         # Per amount cell, built on first use and dropped when the cell changes:
         # (|amount|, day) -> ids, the strict key an oversized cell falls back to (a
         # dict lookup instead of a scan of the cell's run of equal amounts).
@@ -118,49 +122,116 @@ class SideIndex:
         self.version += 1
         self._strict.clear()
 
-        def put(index: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
-            # A new block starts as an exact-size one-element list: most keys and
-            # families are unique, and ``setdefault(k, []).append`` over-allocates
-            # (~24 bytes per list, millions of lists in a large book).
-            lst = index.get(key)
-            if lst is None:
-                index[key] = [value]
-            else:
-                lst.append(value)
-
+        # ``put(index, key, value)`` inlined below (a hot loop of a large load: ~10 calls
+        # per record): a new block starts as an exact-size one-element list, since most
+        # keys and families are unique and ``setdefault(k, []).append`` over-allocates
+        # (~24 bytes per list, millions of lists in a large book).
+        k: Any
+        lst: Any
         rounds = self.rounds
+        payer_mags = self.payer_mags
         for it in items:
             iid = it.id
             store[iid] = it
             if it.round:
-                put(rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, iid))
+                k = (it.asset, it.sign, abs(it.amount), it.payer)
+                lst = rounds.get(k)
+                if lst is None:
+                    rounds[k] = [(it.day, iid)]
+                else:
+                    lst.append((it.day, iid))
             if it.txid:
-                put(keys, ("txid", it.txid), iid)
-                put(cited, (it.asset, it.sign, it.ts), iid)
+                k = ("txid", it.txid)
+                lst = keys.get(k)
+                if lst is None:
+                    keys[k] = [iid]
+                else:
+                    lst.append(iid)
+                k = (it.asset, it.sign, it.ts)
+                lst = cited.get(k)
+                if lst is None:
+                    cited[k] = [iid]
+                else:
+                    lst.append(iid)
             if it.ref:
-                put(keys, ("reference", it.ref), iid)
+                k = ("reference", it.ref)
+                lst = keys.get(k)
+                if lst is None:
+                    keys[k] = [iid]
+                else:
+                    lst.append(iid)
             if it.e2e:
-                put(keys, ("end_to_end_id", it.e2e), iid)
+                k = ("end_to_end_id", it.e2e)
+                lst = keys.get(k)
+                if lst is None:
+                    keys[k] = [iid]
+                else:
+                    lst.append(iid)
             db = it.day // b
             asset, sign = it.asset, it.sign
             akey = (asset, sign, db, amount_bucket(it.mag))
             entry = (it.mag, iid)
-            put(amounts, akey, entry)
+            lst = amounts.get(akey)
+            if lst is None:
+                amounts[akey] = [entry]
+            else:
+                lst.append(entry)
             if it.fee is not None:
-                put(fee_cells, akey, entry)
-            # ``_family_keys``, inlined (a hot loop of a large load).
-            if it.cp:
-                put(families, (asset, sign, "counterparty", it.cp, db), iid)
-            if it.family:
-                put(families, (asset, sign, "reference_family", it.family, db), iid)
-            if it.record.address:
-                put(families, (asset, sign, "address", it.key_value("address"), db), iid)
-            put(families, (asset, sign, "date", "*", db), iid)
+                lst = fee_cells.get(akey)
+                if lst is None:
+                    fee_cells[akey] = [entry]
+                else:
+                    lst.append(entry)
             payer = it.payer
             if payer:
-                put(families, (asset, sign, "payer", payer, db), iid)
+                k = (asset, sign, payer, db)
+                lst = payer_mags.get(k)
+                if lst is None:
+                    payer_mags[k] = [entry]
+                else:
+                    lst.append(entry)
+            # ``_family_keys``, inlined (a hot loop of a large load).
+            if it.cp:
+                k = (asset, sign, "counterparty", it.cp, db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
+            if it.family:
+                k = (asset, sign, "reference_family", it.family, db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
+            if it.record.address:
+                k = (asset, sign, "address", it.key_value("address"), db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
+            k = (asset, sign, "date", "*", db)
+            lst = families.get(k)
+            if lst is None:
+                families[k] = [iid]
+            else:
+                lst.append(iid)
+            if payer:
+                k = (asset, sign, "payer", payer, db)
+                lst = families.get(k)
+                if lst is None:
+                    families[k] = [iid]
+                else:
+                    lst.append(iid)
                 if it.family and it.family != it.ref:
-                    put(families, (asset, sign, "parts", payer, db), iid)
+                    k = (asset, sign, "parts", payer, db)
+                    lst = families.get(k)
+                    if lst is None:
+                        families[k] = [iid]
+                    else:
+                        lst.append(iid)
             if it.memo:
                 cat = it.batch
                 if cat:
@@ -168,11 +239,17 @@ class SideIndex:
                     if day_batches is None:
                         batches[(asset, sign, it.day)] = {cat: [iid]}
                     else:
-                        put(day_batches, cat, iid)
+                        lst = day_batches.get(cat)
+                        if lst is None:
+                            day_batches[cat] = [iid]
+                        else:
+                            lst.append(iid)
         for flst in self.fee_cells.values():
             flst.sort()
         for rlst in rounds.values():
             rlst.sort()
+        for plst in payer_mags.values():
+            plst.sort()
         present = self.present
         for (asset, sign, db, ab), lst in amounts.items():
             lst.sort()
@@ -201,6 +278,9 @@ class SideIndex:
         insort(cell, (it.mag, it.id))
         if it.fee is not None:
             insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
+        if it.payer:
+            insort(self.payer_mags.setdefault(
+                (it.asset, it.sign, it.payer, it.day // self.day_bucket), []), (it.mag, it.id))
         for fk in self._family_keys(it):
             self.families.setdefault(fk, []).append(it.id)
         cat = it.batch
@@ -229,6 +309,15 @@ class SideIndex:
                     del flst[pos]
                 if not flst:
                     del self.fee_cells[fkey]
+        if it.payer:
+            pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
+            plst = self.payer_mags.get(pkey)
+            if plst is not None:
+                pos = bisect_left(plst, (it.mag, it.id))
+                if pos < len(plst) and plst[pos][1] == it.id:
+                    del plst[pos]
+                if not plst:
+                    del self.payer_mags[pkey]
         self._strict.pop(self._amount_key(it), None)
         lst = self.amounts.get(self._amount_key(it))
         if lst is not None:

@@ -28,6 +28,7 @@ outgrows one machine.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -120,7 +121,7 @@ class _Columns:
     (pos, code) of items carrying it, and asset code, sign, day, business day per
     item. Codes are interned in ``codes`` (shared with the probing side)."""
 
-    __slots__ = ("asset", "assets", "bday", "codes", "day", "items", "keys", "sign")
+    __slots__ = ("asset", "assets", "bday", "codes", "day", "ids", "items", "keys", "sign")
 
     def __init__(self, side: SideIndex) -> None:
         items = list(side.items.values())
@@ -131,19 +132,25 @@ class _Columns:
         codes, assets = self.codes, self.assets
         self.asset = np.fromiter((assets.setdefault(it.asset, len(assets)) for it in items),
                                  np.int32, n)
-        self.sign = np.fromiter((it.sign for it in items), np.int8, n)
-        self.day = np.fromiter((it.day for it in items), np.int64, n)
-        self.bday = np.fromiter((it.bday for it in items), np.int64, n)
+        # ``map(attrgetter)``: ~2x cheaper per item than generator expressions.
+        self.sign = np.fromiter(map(attrgetter("sign"), items), np.int8, n)
+        self.day = np.fromiter(map(attrgetter("day"), items), np.int64, n)
+        self.bday = np.fromiter(map(attrgetter("bday"), items), np.int64, n)
+        self.ids = list(map(attrgetter("id"), items))
         self.keys: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for key in ("txid", "reference", "end_to_end_id"):
             pos: list[int] = []
             code: list[int] = []
-            for i, it in enumerate(items):
-                v = it.key_value(key)
+            for i, v in enumerate(map(_KEY_ATTR[key], items)):
                 if v:
                     pos.append(i)
                     code.append(codes.setdefault(v, len(codes)))
             self.keys[key] = (np.array(pos, np.int64), np.array(code, np.int64))
+
+
+_KEY_ATTR = {"txid": attrgetter("txid"), "reference": attrgetter("ref"),
+             "end_to_end_id": attrgetter("e2e")}
+"""``Item.key_value`` of the exact key fields, as attribute getters."""
 
 
 def _columns(side: SideIndex) -> _Columns:
@@ -177,7 +184,7 @@ def exact_pairs(
     lag_attr = "bday" if rule.business_days else "day"
     p_lag = np.fromiter((getattr(it, lag_attr) for it in probers), np.int64, n)
     t_lag = tc.bday if rule.business_days else tc.day
-    t_open = np.fromiter((target_open(it.id) for it in tc.items), np.bool_, len(tc.items))
+    t_open = np.fromiter(map(target_open, tc.ids), np.bool_, len(tc.ids))
     window = int(BEYOND_DATE_FACTOR * max(rule.date_window_days, 1))
     cap = int(targets.max_block)
     found: dict[tuple[int, int], Scored] = {}
@@ -188,8 +195,7 @@ def exact_pairs(
             continue
         ppos_l: list[int] = []
         pcode_l: list[int] = []
-        for i, it in enumerate(probers):
-            v = it.key_value(key)
+        for i, v in enumerate(map(_KEY_ATTR[key], probers)):
             if v:
                 c = codes.get(v)
                 if c is not None:

@@ -29,7 +29,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from decimal import Decimal
 
-from .blocking import SideIndex, amount_bucket
+from .blocking import SideIndex
 from .context import Ctx
 from .exact import learned_fee
 from .explain import Scored, lag, pair, signs_for
@@ -120,31 +120,33 @@ def _scan(rule: Rule, it: Item, other: SideIndex, is_open: Callable[[int], bool]
           reach: Decimal) -> list[Item]:
     """The open lines of ``it``'s payer on ``other`` in the rule's calendar window with
     another |amount| within ``reach`` of ``it``'s (the crowded round record's side of
-    ``fee_pairs``), read from the amount cells of that range: the work is the lines
-    of that amount range and window, not the payer's whole window."""
+    ``fee_pairs``), read from the payer's lines sorted by |amount|
+    per date bucket (``SideIndex.payer_mags``): the work is that payer's lines of
+    that amount range and window. In the order of the amount cells (date bucket, then
+    |amount|, then id): the order the candidates are scored in."""
     mag = abs(it.amount)
     lo, hi = float(mag - reach), float(mag + reach)
     lo, hi = max(lo - 1e-9 * hi - 1e-9, 0.0), hi + 1e-9 * hi + 1e-9
     cw = rule.calendar_window
     b = other.day_bucket
-    ab_lo, ab_hi = amount_bucket(lo) if lo > 0 else -(1 << 30), amount_bucket(hi)
-    found: list[Item] = []
     items = other.items
+    day, payer, asset = it.day, it.payer, it.asset
+    found: list[Item] = []
+    pm = other.payer_mags
     for sign in signs_for(rule, it.sign):
-        for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
-            buckets = other.present.get((it.asset, sign, db))
-            if not buckets:
+        for db in range((day - cw) // b, (day + cw) // b + 1):
+            plst = pm.get((asset, sign, payer, db))
+            if not plst:
                 continue
-            for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
-                cell = other.amounts[(it.asset, sign, db, buckets[k])]
-                i, j = bisect_left(cell, (lo, -1)), bisect_right(cell, (hi, 1 << 62))
-                # Skip the crowd itself (``it``'s own |amount|): bisected, not walked.
-                m0, m1 = bisect_left(cell, (it.mag, -1)), bisect_right(cell, (it.mag, 1 << 62))
-                for _, oid in (*cell[i:max(i, min(m0, j))], *cell[max(m1, i):j]):
-                    o = items[oid]
-                    if (o.payer == it.payer and abs(o.day - it.day) <= cw
-                            and abs(o.amount) != mag and is_open(oid)):
-                        found.append(o)
+            i, j = bisect_left(plst, (lo, -1)), bisect_right(plst, (hi, 1 << 62))
+            if i == j:
+                continue
+            # Skip the crowd itself (``it``'s own |amount|): bisected, not walked.
+            m0, m1 = bisect_left(plst, (it.mag, -1)), bisect_right(plst, (it.mag, 1 << 62))
+            for _, oid in (*plst[i:max(i, min(m0, j))], *plst[max(m1, i):j]):
+                o = items[oid]
+                if abs(o.day - day) <= cw and abs(o.amount) != mag and is_open(oid):
+                    found.append(o)
     return found
 
 

@@ -961,9 +961,22 @@ def decide(
     cands.sort(key=_LEFT)
     cands.sort(key=_SCORE, reverse=True)
     by_rec: dict[int, list[Scored]] = {}
+    get = by_rec.get
     for s in cands:
-        for i in s.ids:
-            by_rec.setdefault(i, []).append(s)  # stays sorted: cands are sorted
+        # ``s.ids`` (left + right) walked in place: no tuple and no spare list per
+        # candidate (millions in a full run); each list stays sorted as cands are.
+        for i in s.left:
+            lst = get(i)
+            if lst is None:
+                by_rec[i] = [s]
+            else:
+                lst.append(s)
+        for i in s.right:
+            lst = get(i)
+            if lst is None:
+                by_rec[i] = [s]
+            else:
+                lst.append(s)
     thr = rule.auto_threshold
     reasons: dict[str, str] = {}
     out: list[tuple[Scored, str, list[Scored], str]] = []
@@ -988,7 +1001,7 @@ def decide(
                 taken.update(s.ids)
     owner: dict[int, list[Scored]] = {}
     for s in cands:
-        if taken.intersection(s.ids):
+        if taken and not (taken.isdisjoint(s.left) and taken.isdisjoint(s.right)):
             continue
         clash = [i for i in s.ids if i in owner]
         if not clash:
@@ -1068,10 +1081,13 @@ def _contradiction(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
     rule did not match on it; or None."""
     if len(s.left) != 1 or len(s.right) != 1:
         return None
-    a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+    # A left id is a left record (ids are unique across sides): ``ctx.item`` only when
+    # it is not (the look-up order ``ctx.item`` would take).
+    a = ctx.sides[LEFT].items.get(s.left[0]) or ctx.item(s.left[0])
+    b = ctx.sides[RIGHT].items.get(s.right[0]) or ctx.item(s.right[0])
     if a is None or b is None:
         return None
-    matched_on = set(rule.keys) if rule.matcher == "exact" else set()
+    matched_on = rule.keys if rule.matcher == "exact" else ()
     for key, x, y in (("txid", a.txid, b.txid), ("end_to_end_id", a.e2e, b.e2e)):
         if x and y and x != y and key not in matched_on:
             return f"{VETO}{key} differs ({x!r} vs {y!r})"

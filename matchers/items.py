@@ -135,25 +135,28 @@ def prepare(r: Record, side: int) -> Item:
         day = _DAYS[day]
     # No reference field: a reference marked inside the remittance text stands in.
     ref, family = ref_keys(r.reference or memo_reference(r.memo))
+    # Positional, in field order (id, side, asset, amount, mag, sign, day, bday, ts,
+    # txid, ref, e2e, cp, memo, family, fee, fee_asset, record, one, round): keyword
+    # arguments cost ~2 us a record more (a few hundred ms of a 240k-record load).
     return Item(
-        id=r.id,
-        side=side,
-        asset=r.asset,
-        amount=amount,
-        mag=abs(float(amount)),  # == float(|amount|): rounding is symmetric
-        sign=-1 if amount < 0 else 1,
-        day=day,
-        bday=bday,
-        ts=r.ts,
-        txid=norm_txid(r.txid),
-        ref=ref,
-        e2e=norm_ref(str(e2e)) if e2e else "",
-        cp=norm_name(r.counterparty),
-        memo=norm_text(r.memo),
-        family=family,
-        fee=r.fee,
-        fee_asset=r.fee_asset,
-        record=r,
-        one=(r.id,),
-        round=is_round(amount),
+        r.id,
+        side,
+        r.asset,
+        amount,
+        abs(float(amount)),  # mag: == float(|amount|), rounding is symmetric
+        -1 if amount < 0 else 1,
+        day,
+        bday,
+        r.ts,
+        norm_txid(r.txid),
+        ref,
+        norm_ref(str(e2e)) if e2e else "",
+        norm_name(r.counterparty),
+        norm_text(r.memo),
+        family,
+        r.fee,
+        r.fee_asset,
+        r,
+        (r.id,),
+        is_round(amount),
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from operator import attrgetter
 
 import numpy as np
 
@@ -49,6 +50,9 @@ CHUNK = 4096
 """Probing records per numpy batch (bounds the expanded candidate arrays)."""
 
 
+_MAG, _DAY, _ID, _BDAY = attrgetter("mag"), attrgetter("day"), attrgetter("id"), attrgetter("bday")
+
+
 class _Block:
     """One (asset, sign) block of a side: items sorted by (day, |amount|)."""
 
@@ -59,8 +63,10 @@ class _Block:
 
     def __init__(self, items: list[Item], over_ids: set[int]) -> None:
         n = len(items)
-        mag = np.fromiter((it.mag for it in items), np.float64, n)
-        day = np.fromiter((it.day for it in items), np.int64, n)
+        # ``map(attrgetter)`` rather than generator expressions: ~2x cheaper per item,
+        # and these blocks hold every record of a side.
+        mag = np.fromiter(map(_MAG, items), np.float64, n)
+        day = np.fromiter(map(_DAY, items), np.int64, n)
         self.umag = np.unique(mag)
         rank = np.searchsorted(self.umag, mag)
         self.dmin = int(day.min()) if n else 0
@@ -70,14 +76,14 @@ class _Block:
         self.keys = keys[order]
         self.mag = mag[order]
         self.day = day[order]
-        self.items = [items[i] for i in order.tolist()]
-        self.ids = np.fromiter((it.id for it in self.items), np.int64, n)
-        self.bday = np.fromiter((it.bday for it in self.items), np.int64, n)
-        self.over = np.fromiter((it.id in over_ids for it in self.items), np.bool_, n)
+        self.items = sorted_items = list(map(items.__getitem__, order.tolist()))
+        self.ids = np.fromiter(map(_ID, sorted_items), np.int64, n)
+        self.bday = np.fromiter(map(_BDAY, sorted_items), np.int64, n)
+        self.over = np.fromiter(map(over_ids.__contains__, self.ids.tolist()), np.bool_, n)
         # The declared fee as ``explain.amount_fit`` may use it (same asset, non-zero).
         self.feev = np.fromiter(
             (float(it.fee) if it.fee and it.fee_asset == it.asset else np.nan
-             for it in self.items), np.float64, n,
+             for it in sorted_items), np.float64, n,
         )
         self.open = np.ones(n, np.bool_)
 

@@ -61,6 +61,11 @@ class TypeAheadApp(App[None]):
             if self._holding is not None:
                 self._held.append(event)
                 return
+            if not self.screen_stack:
+                # Typed ahead of the quit (the last screen is gone, the app is closing):
+                # there is nothing left for it to act on, and asking for the screen raised
+                # ScreenStackError out of the app as a crash.
+                return
             self._typed_on[event] = self.screen
             if not event.is_printable:
                 self._hold_after(event)

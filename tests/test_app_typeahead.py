@@ -13,6 +13,7 @@ import pytest
 from textual import events
 from textual.widgets import Input
 
+from recon_tui import paths
 from recon_tui.screens.dashboard import DashboardScreen
 from recon_tui.screens.filter import FilterScreen
 from recon_tui.screens.pair_form import PairFormScreen
@@ -26,6 +27,7 @@ from tests.workbench_fixtures import (  # noqa: F401 (fixtures)
     app_for,
     demo_store,
     demo_store_fixture,
+    eventually,
     settle,
 )
 
@@ -51,11 +53,14 @@ async def test_text_tab_text_typed_while_the_filter_opens(store: Store, run: int
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         typed(app, "slash", "A", "c", "tab", "1", "0")
-        await settle(pilot)
-        assert isinstance(app.screen, FilterScreen)
-        assert app.screen.query_one("#filter-text", Input).value == "Ac"
-        assert app.screen.query_one("#filter-min", Input).value == "10"
-        assert app.focused is app.screen.query_one("#filter-min", Input)
+
+        def check() -> None:
+            assert isinstance(app.screen, FilterScreen)
+            assert app.screen.query_one("#filter-text", Input).value == "Ac"
+            assert app.screen.query_one("#filter-min", Input).value == "10"
+            assert app.focused is app.screen.query_one("#filter-min", Input)
+
+        await eventually(pilot, check)
 
 
 async def test_note_typed_ahead_and_saved(store: Store) -> None:
@@ -66,10 +71,21 @@ async def test_note_typed_ahead_and_saved(store: Store) -> None:
         assert isinstance(wb, WorkbenchScreen)
         row = wb.left.current
         typed(app, "n", *"wire", "space", *"late", "enter")
-        await settle(pilot)
-        assert isinstance(app.screen, WorkbenchScreen)
-        notes = store.connection().execute("SELECT record_id, text FROM notes").fetchall()
-        assert notes == [(row.id, "wire late")]
+
+        def check() -> None:
+            assert isinstance(app.screen, WorkbenchScreen)
+            notes = store.connection().execute("SELECT record_id, text FROM notes").fetchall()
+            assert notes == [(row.id, "wire late")]
+
+        await eventually(pilot, check)
+
+
+def _is(screen: object, kind: type) -> None:
+    assert isinstance(screen, kind), f"{type(screen).__name__} is not {kind.__name__}"
+
+
+def _one(items: list[object]) -> None:
+    assert len(items) == 1, items
 
 
 def values(app) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -87,14 +103,19 @@ async def test_pair_form_burst_keeps_every_tab(store: Store, opened_first: bool)
             assert isinstance(app.screen, PairFormScreen)
         burst = ("tab", "tab", *"bank", "enter", "enter", *"default2")
         typed(app, *(() if opened_first else ("p",)), *"lb", "tab", *"ledger", *burst)
-        await settle(pilot)
-        assert isinstance(app.screen, PairFormScreen)
-        got = values(app)
-        assert (got["pair-name"], got["pair-left"], got["pair-left-account"]) == ("lb", "ledger", "")
-        assert (got["pair-right"], got["pair-right-account"]) == ("bank", "")
-        # Enter moved on twice, in order (a field selects its text on focus: typing replaces it)
-        assert got["pair-rules"] == "default2"
-        assert app.focused is app.screen.query_one("#pair-rules", Input)
+
+        def check() -> None:
+            assert isinstance(app.screen, PairFormScreen)
+            got = values(app)
+            assert (got["pair-name"], got["pair-left"], got["pair-left-account"]) == (
+                "lb", "ledger", "")  # fmt: skip
+            assert (got["pair-right"], got["pair-right-account"]) == ("bank", "")
+            # Enter moved on twice, in order (a field selects its text on focus: typing
+            # replaces it)
+            assert got["pair-rules"] == "default2"
+            assert app.focused is app.screen.query_one("#pair-rules", Input)
+
+        await eventually(pilot, check)
 
 
 async def test_pair_form_burst_ending_in_ctrl_s_saves_every_field(store: Store) -> None:
@@ -102,8 +123,10 @@ async def test_pair_form_burst_ending_in_ctrl_s_saves_every_field(store: Store) 
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
         typed(app, "p", *"lb", "tab", *"ledger", "tab", *"bank-eur", "tab", *"bank", "ctrl+s")
-        await settle(pilot, rounds=3)
-        assert isinstance(app.screen, DashboardScreen)
+        await eventually(
+            pilot, lambda: _one([p for p in app.services.pairs.list() if p.name == "lb"])
+        )
+        await eventually(pilot, lambda: _is(app.screen, DashboardScreen))
         (pair,) = [p for p in app.services.pairs.list() if p.name == "lb"]
         assert (pair.left.source, pair.left.account, pair.right.source) == ("ledger", "bank-eur",
                                                                           "bank")  # fmt: skip
@@ -124,11 +147,14 @@ async def test_source_form_burst_keeps_every_tab(store: Store, opened_first: boo
             typed(app, *"bk", "tab", *"st.csv", "tab", "tab", *"bank-eur")
         else:
             typed(app, "a", *downs, "enter", *"bk", "tab", *"st.csv", "tab", "tab", *"bank-eur")
-        await settle(pilot)
-        assert isinstance(app.screen, SourceFormScreen)
-        got = values(app)
-        assert (got["src-name"], got["set-path"], got["set-account"]) == ("bk", "st.csv",
-                                                                          "bank-eur")  # fmt: skip
+
+        def check() -> None:
+            assert isinstance(app.screen, SourceFormScreen)
+            got = values(app)
+            assert (got["src-name"], got["set-path"], got["set-account"]) == (
+                "bk", "st.csv", "bank-eur")  # fmt: skip
+
+        await eventually(pilot, check)
 
 
 async def test_filter_burst_in_open_dialog_keeps_the_tab(store: Store) -> None:
@@ -139,9 +165,13 @@ async def test_filter_burst_in_open_dialog_keeps_the_tab(store: Store) -> None:
         await settle(pilot)
         assert isinstance(app.screen, FilterScreen)
         typed(app, *"Ac", "tab", *"10", "tab", *"900", "shift+tab", "shift+tab", "end", *"me")
-        await settle(pilot)
-        got = values(app)
-        assert (got["filter-text"], got["filter-min"], got["filter-max"]) == ("Acme", "10", "900")
+
+        def check() -> None:
+            got = values(app)
+            assert (got["filter-text"], got["filter-min"], got["filter-max"]) == (
+                "Acme", "10", "900")  # fmt: skip
+
+        await eventually(pilot, check)
 
 
 @pytest.mark.parametrize("opened_first", [False, True], ids=["while-opening", "in-open-dialog"])
@@ -163,8 +193,8 @@ async def test_session_burst_opens_for_every_ticked_pair(store: Store, opened_fi
             typed(app, *ticks, "ctrl+s")
         else:
             typed(app, "n", *ticks, "ctrl+s")
-        await settle(pilot, rounds=3)
-        assert isinstance(app.screen, SessionsScreen)
+        await eventually(pilot, lambda: _is(app.screen, SessionsScreen))
+        await eventually(pilot, lambda: _one(app.services.sessions.all()))
         (session,) = app.services.sessions.all()
         assert sorted(session.scope.pair_names) == sorted(pairs)
 
@@ -186,6 +216,21 @@ async def test_session_dialog_shows_which_pairs_are_ticked(store: Store) -> None
         first, other = marks()[0], marks()[1]
         assert "✓" in first and "✓" not in other
         typed(app, "space", "down", "space")
+
+        def check() -> None:
+            assert list(ticks.selected) == [app.services.sessions.pair_names()[1]]
+            assert "✓" not in marks()[0] and "✓" in marks()[1]
+
+        await eventually(pilot, check)
+
+
+async def test_keys_still_queued_when_the_app_closes_do_not_crash_it(store: Store) -> None:
+    """Keys still queued when the app closes (typed ahead of a quit) arrive after the last
+    screen is gone: they are dropped, and the app closes cleanly (asking for the screen
+    raised ScreenStackError, which wrote a crash report)."""
+    app = app_for(store)
+    async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        assert list(ticks.selected) == [app.services.sessions.pair_names()[1]]
-        assert "✓" not in marks()[0] and "✓" in marks()[1]
+        typed(app, "p", *"lb", "tab", *"ledger", "tab", *"bank-eur", "tab", *"bank", "ctrl+s")
+    assert app._exception is None
+    assert not list(paths.crash_dir().glob("crash-*.txt"))

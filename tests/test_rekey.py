@@ -5,8 +5,11 @@ store with all its data and an intact audit trail."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,16 +25,29 @@ from tests.integrity_kit import PASSPHRASE, cli, new_store, write_books
 NEW = "the-new-passphrase"
 
 
+_BUILT: dict[int, tuple[Path, int, int]] = {}
+"""Stores already built in this process, by size: each test copies one (building the 40k-row
+store took most of each PRAGMA-rekey test, 2-3 minutes apiece on a busy machine)."""
+
+
 def _store(tmp_path: Path, n: int = 200) -> tuple[Path, int, int]:
-    lp, bp = write_books(tmp_path, n)
-    store = new_store(tmp_path / "r.db")
-    import_file(store, "ledger", str(lp))
-    import_file(store, "bank", str(bp))
-    MatchService(store).run_all()
-    counts = (store.count("SELECT count(*) FROM records"),
-              store.count("SELECT count(*) FROM decisions"))  # fmt: skip
-    store.close()
-    return tmp_path / "r.db", *counts
+    """A copy, in ``tmp_path``, of a matched store of two ``n``-row books."""
+    if n not in _BUILT:
+        home = Path(tempfile.mkdtemp(prefix=f"rekey-template-{n}-"))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        lp, bp = write_books(home, n)
+        store = new_store(home / "r.db")
+        import_file(store, "ledger", str(lp))
+        import_file(store, "bank", str(bp))
+        MatchService(store).run_all()
+        counts = (store.count("SELECT count(*) FROM records"),
+                  store.count("SELECT count(*) FROM decisions"))  # fmt: skip
+        store.close()
+        _BUILT[n] = (home / "r.db", *counts)
+    template, records, decisions = _BUILT[n]
+    for part in template.parent.glob("r.db*"):  # the database and its key info, closed
+        shutil.copy2(part, tmp_path / part.name)
+    return tmp_path / "r.db", records, decisions
 
 
 def _open_either(db: Path) -> tuple[str, Store]:

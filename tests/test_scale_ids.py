@@ -1,10 +1,13 @@
-"""No arbitrary SQL limits: 600,000 records imported into a paired source, then the
+"""No arbitrary SQL limits: 260,000 records imported into a paired source, then the
 import's automatic match and a plain ``match`` (issue 12.4: both crashed with "too many
 SQL variables" above ~250,000 changed records). The records are generated inside SQLite
 (one recursive INSERT … SELECT, then the admission the batch writer runs) so the test runs in CI
 time; every ``IN (…)`` over ids on the way is chunked."""
 
 from __future__ import annotations
+
+import pytest
+import sqlcipher3
 
 from recon_tui.model import Side, SourcePair
 from recon_tui.services.matching import MatchService
@@ -14,7 +17,9 @@ from recon_tui.store.pairs import add_pair
 from recon_tui.store.sources import add_source
 from recon_tui.store.summary import pair_totals
 
-N = 600_000
+N = 260_000
+"""Above this SQLite build's 250,000-variable limit (the test checks the limit holds, so that
+an unchunked ``IN`` over N ids would fail here): 600,000 took 4-5 minutes of a CI run."""
 PAIR = SourcePair("ledger-bank", Side("ledger"), Side("bank"))
 
 
@@ -38,7 +43,9 @@ def bulk_records(store: Store, source: str, n: int) -> list[int]:
     return list(range(before + 1, after + 1))
 
 
-def test_600k_records_into_a_paired_source_then_match(store: Store) -> None:
+def test_more_records_than_sql_variables_into_a_paired_source_then_match(store: Store) -> None:
+    with pytest.raises(sqlcipher3.dbapi2.OperationalError, match="too many SQL variables"):
+        store.conn.execute(f"SELECT 1 WHERE 1 IN ({','.join('?' * N)})", [1] * N)
     add_source(store, "ledger", "ledger")
     add_source(store, "bank", "csv")
     add_pair(store, PAIR)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +63,25 @@ async def settle(pilot: Pilot, rounds: int = 2) -> None:
                     await worker.wait()
             await pilot.pause(0.02)
         await pilot.pause()
+
+
+async def eventually(pilot: Pilot, check: Callable[[], None], timeout: float = 20.0) -> None:
+    """Settle until ``check`` (which asserts) passes, or raise its last failure.
+
+    A burst of queued keys on a loaded machine may still be in the app's and the new
+    screen's queues after one settle (the workers are idle, the keys not yet read). A key
+    that is kept shows up a little later; a key that is lost never does, so the check still
+    fails then, only after ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await settle(pilot, rounds=1)
 
 
 async def agree_if_asked(pilot: Pilot) -> bool:

@@ -56,4 +56,9 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             yield item  # type: ignore[misc]
     finally:
         stop.set()
-        thread.join(timeout=5)
+        # An abandoned generator is finalised by the garbage collector in whichever thread
+        # runs it, the producer's included (a failed write leaves it in a traceback cycle):
+        # joining the current thread raised RuntimeError, printed as "Exception ignored in
+        # <generator object prefetch>" on stderr beside the error's one line.
+        if thread is not threading.current_thread():
+            thread.join(timeout=5)
