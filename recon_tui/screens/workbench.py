@@ -8,6 +8,7 @@ from the app's :class:`~recon_tui.services.bundle.Services`); writes run in work
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ from recon_tui.screens.search import SearchScreen
 from recon_tui.services import writeoff
 from recon_tui.services.bundle import Services, services_of
 from recon_tui.services.candidate_view import CandidateView
+from recon_tui.services.decisions import Outcome
 from recon_tui.services.panes import PaneFilter, Row, SortSpec
 from recon_tui.widgets.candidates import CandidatesPane, candidate_difference
 from recon_tui.widgets.detail import DetailPane
@@ -69,6 +71,10 @@ class WorkbenchScreen(Screen[None]):
         self._followed: int | None = None
         """The record whose candidates and detail were last loaded (``_follow``)."""
         self._cand_generation = 0
+        self._moved_at = 0.0
+        """monotonic() of the last cursor announcement (a move within the debounce of the
+        previous one is key repeat)."""
+        self._follow_queued = False
 
     @property
     def services(self) -> Services:
@@ -140,7 +146,8 @@ class WorkbenchScreen(Screen[None]):
         return self.query_one("#candidates", CandidatesPane)
 
     def _status(self, text: str) -> None:
-        self.query_one("#wb-status", Static).update(text)
+        # One line high whatever it says: no layout of the screen for it.
+        self.query_one("#wb-status", Static).update(text, layout=False)
 
     # --- following the cursor ------------------------------------------------------------
 
@@ -154,7 +161,22 @@ class WorkbenchScreen(Screen[None]):
                 return  # shown already (a reload's or the first page's announcement)
             if self._timer is not None:
                 self._timer.stop()
-            self._timer = self.set_timer(DEBOUNCE_S, self._follow)
+                self._timer = None
+            now = time.monotonic()
+            resting, self._moved_at = now - self._moved_at >= DEBOUNCE_S, now
+            if resting and not self._follow_queued:
+                # The first move after a rest: follow right after the frame that shows
+                # the cursor (waiting out the debounce first was 60 ms of every
+                # candidates lookup); moves while keys repeat wait for the rest.
+                self._follow_queued = True
+                self.call_after_refresh(self._follow_queued_row)
+            else:
+                self._timer = self.set_timer(DEBOUNCE_S, self._follow)
+
+    def _follow_queued_row(self) -> None:
+        self._follow_queued = False
+        if self._timer is None:  # else a later move's debounce follows the row it rests on
+            self._follow()
 
     def _follow(self) -> None:
         if self._timer is not None:
@@ -224,10 +246,22 @@ class WorkbenchScreen(Screen[None]):
     def on_sync_finished(self, event: SyncFinished) -> None:
         self.refresh_data("sync")
 
-    def _decided(self, message: str) -> None:
-        self.notify(message)
-        self._status(message)
-        self.refresh_data()
+    def _decided(self, outcome: str | Outcome) -> None:
+        done = outcome if isinstance(outcome, Outcome) else Outcome(outcome)
+        self._status(done.message)
+        if done.record_ids and done.pair in (None, self.pair.name):
+            # From what the write returned: the moved rows change in place (one indexed
+            # read), not both panes' screens read and painted again.
+            before = dict(done.states_before) if done.states_before is not None else None
+            self.left.apply_decided(done.record_ids, before)
+            self.right.apply_decided(done.record_ids, before)
+            self._focused_row = self.active.current
+            self._follow()
+        else:
+            self.refresh_data()
+        # No toast: the status line says it, in the same frame. A toast per decision was
+        # a layout of the screen to mount it and another when it timed out, seconds later,
+        # in the middle of the next decisions (a burst of confirms stacked a dozen).
 
     def _failed(self, exc: Exception) -> None:
         self.notify(str(exc), severity="error")
@@ -238,7 +272,8 @@ class WorkbenchScreen(Screen[None]):
     # match run holds it); the outcome comes back on the UI thread.
 
     @work(thread=True, group="decide")
-    def _decide(self, what: Callable[[], str], after: Callable[[], None] | None = None) -> None:
+    def _decide(self, what: Callable[[], str | Outcome],
+                after: Callable[[], None] | None = None) -> None:  # fmt: skip
         try:
             message = what()
         except (DecisionError, ValueError) as exc:
@@ -270,16 +305,13 @@ class WorkbenchScreen(Screen[None]):
         if cand is None:
             self.notify("no suggestion for this item", severity="warning")
             return
-        candidates, decisions = self.services.candidates, self.services.decisions
+        candidates = self.services.candidates
 
-        def confirm() -> str:  # in the worker: both reads and the write leave the UI free
+        def confirm() -> Outcome:  # in the worker: the write leaves the UI free
             # Competing suggestions of these records go with a confirm (that is what
-            # choosing one means): no question, but the message says how many, and undo
-            # restores them.
-            lost = len(decisions.dissolves(self.pair.name, list(cand.ids), keep=cand.group_id))
-            also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
-            gid = candidates.accept(self.pair.name, cand)
-            return f"confirmed group {gid} (score {cand.score:.2f}){also}"
+            # choosing one means): no question, but the message says how many (the
+            # write's own result), and undo restores them.
+            return candidates.confirm(self.pair.name, cand)
 
         self._decide(confirm)
 
@@ -342,7 +374,7 @@ class WorkbenchScreen(Screen[None]):
         self.app.push_screen(ManualMatchScreen(lt, rt, diff, len(left), len(right), check), done)
 
     def action_undo(self) -> None:
-        self._decide(self.services.decisions.undo)
+        self._decide(self.services.decisions.undo_outcome)
 
     def _focused_record(self) -> Row | None:
         return self.active.current

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from recon_tui.errors import DecisionError
 from recon_tui.model import SourcePair
 from recon_tui.services.candidate_view import CandidateView
-from recon_tui.services.decisions import Decisions
+from recon_tui.services.decisions import Decisions, Outcome
 from recon_tui.services.panes import (
     PaneFilter,
     PanesService,
@@ -135,6 +136,23 @@ class CandidateService:
             raise DecisionError("this candidate needs the matching service to be accepted")
         with self._lock:
             return int(svc.accept(pair, cand, note=note))
+
+    def confirm(self, pair: str, cand: CandidateView, note: str | None = None) -> Outcome:
+        """Accept a candidate and say what it did: the line the operator reads and the
+        records whose state moved (empty for an engine candidate: the screen re-reads).
+
+        A stored suggestion is one write, whose own result names the suggestions it
+        dissolved; an engine candidate asks first (it has no stored group yet)."""
+        if cand.group_id is not None:
+            done = Decisions(self.store).confirm(cand.group_id, note=note)
+            lost = len(done.changes) - 1
+            also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
+            return replace(done, message=f"confirmed group {cand.group_id} "
+                                         f"(score {cand.score:.2f}){also}")  # fmt: skip
+        lost = len(Decisions(self.store).dissolves(pair, list(cand.ids)))
+        also = f"; {lost} competing suggestion(s) dissolved" if lost else ""
+        gid = self.accept(pair, cand, note)
+        return Outcome(f"confirmed group {gid} (score {cand.score:.2f}){also}", pair=pair)
 
     def reject(self, pair: str, cand: CandidateView, reason: str, note: str | None = None) -> None:
         if cand.group_id is not None:

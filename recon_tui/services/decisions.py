@@ -36,7 +36,7 @@ from recon_tui.store.records import get_records
 
 __all__ = [
     "DIFFERENCE_REASONS", "EXPLAIN_REASONS", "REJECT_REASONS", "UNDOABLE", "DecisionError",
-    "Decisions", "Dissolved", "Member", "create_group", "group_members", "group_row",
+    "Decisions", "Dissolved", "Member", "Outcome", "create_group", "group_members", "group_row",
     "refresh_states", "rejection_key",
 ]  # fmt: skip
 
@@ -100,6 +100,20 @@ def _gross(conn: Connection, left_ids: Sequence[int], right_ids: Sequence[int]
     return writeoff.gross_of(sides[0], sides[1])
 
 
+@dataclass(slots=True, frozen=True)
+class Outcome:
+    """What a decision did: its one line, every record whose state in ``pair`` it moved
+    (or may have), and the group changes it recorded."""
+
+    message: str
+    record_ids: tuple[int, ...] = ()
+    pair: str | None = None
+    changes: tuple[Change, ...] = ()
+    states_before: tuple[tuple[int, str], ...] | None = None
+    """(record id, its state in ``pair`` before the decision) of every record in
+    ``record_ids``; None when not known."""
+
+
 def _changes_json(changes: list[Change]) -> list[list[Any]]:
     return [[g, b, a] for g, b, a in changes]
 
@@ -154,25 +168,38 @@ class Decisions:
             raise DecisionError(f"group {group_id} is {g.state}, not a suggestion")
         return g, [m.record_id for m in groups.members(conn, group_id)]
 
-    def _confirm(self, conn: Connection, group_id: int, note: str | None) -> list[Change]:
+    def _confirm(self, conn: Connection, group_id: int, note: str | None
+                 ) -> tuple[groups.Group, list[int], list[Change], list[int], dict[int, str]]:  # fmt: skip
+        """Confirm one suggestion in the caller's transaction: (the group as it was, its
+        member ids, the changes made, every record whose state it refreshed, and their
+        states before)."""
         g, ids = self._suggestion(conn, group_id)
         groups.set_state(conn, group_id, "confirmed", decided_by=self.actor, note=note,
                          update_states=False)  # fmt: skip
         staled = groups.stale_overlapping(conn, g.pair, ids, keep=group_id)
-        groups.refresh(conn, [*ids, *groups.member_ids(conn, staled)], g.pair)
-        return [(group_id, "suggested", "confirmed"), *((s, "suggested", "stale") for s in staled)]
+        touched = sorted({*ids, *groups.member_ids(conn, staled)})
+        before = {r: st for r, (st, _live) in groups.states(conn, g.pair, touched).items()}
+        groups.refresh(conn, touched, g.pair)
+        changes: list[Change] = [(group_id, "suggested", "confirmed"),
+                                 *((s, "suggested", "stale") for s in staled)]  # fmt: skip
+        return g, ids, changes, touched, before
 
-    def confirm(self, group_id: int, note: str | None = None) -> None:
-        """Confirm a suggested group (its records must still be free in its pair)."""
+    def confirm(self, group_id: int, note: str | None = None) -> Outcome:
+        """Confirm a suggested group (its records must still be free in its pair).
+
+        Returns what it did (the changes and every record whose state moved), so a screen
+        can update from the write itself instead of asking the store again."""
         with self._tx() as conn:
             guard(conn, group_ids=[group_id])
-            changes = self._confirm(conn, group_id, note)
-            g = groups.get_group(conn, group_id)
+            g, ids, changes, touched, before = self._confirm(conn, group_id, note)
             append(conn, "confirm", actor=self.actor, pair=g.pair, group_id=group_id,
-                   record_ids=[m.record_id for m in groups.members(conn, group_id)],
-                   before={"state": "suggested"},
+                   record_ids=ids, before={"state": "suggested"},
                    after={"state": "confirmed", "changes": _changes_json(changes)},
                    note=note)  # fmt: skip
+        staled = len(changes) - 1
+        also = f"; {staled} competing suggestion(s) dissolved" if staled else ""
+        return Outcome(f"confirmed group {group_id}{also}", tuple(touched), g.pair,
+                       tuple(changes), tuple(sorted(before.items())))  # fmt: skip
 
     def bulk_confirm(self, group_ids: Sequence[int], note: str | None = None) -> int:
         """Confirm many suggestions as one decision (undone together); skips conflicts."""
@@ -184,7 +211,7 @@ class Decisions:
                 if groups.get_group(conn, gid).state != "suggested":
                     continue
                 try:
-                    changes += self._confirm(conn, gid, note)
+                    changes += self._confirm(conn, gid, note)[2]
                 except DecisionError:
                     continue
                 done.append(gid)
@@ -369,6 +396,10 @@ class Decisions:
         its state before (a group it created becomes ``undone``), rejections it added are
         lifted, and every record state follows; refused if anything moved those groups
         since. Recorded as its own ``undo`` decision."""
+        return self.undo_outcome().message
+
+    def undo_outcome(self) -> Outcome:
+        """:meth:`undo`, returning what it did (the records whose state it restored)."""
         with self._tx() as conn:
             last = self.last_undoable(conn)
             if last is None:
@@ -401,10 +432,15 @@ class Decisions:
                 groups.set_state(conn, g, target, clear_decision=target == "suggested",
                                  update_states=False)  # fmt: skip
                 inverse.append((g, state_after, target))
+            was = (groups.states(conn, next(iter(pairs)), ids) if len(pairs) == 1
+                      else {})  # fmt: skip
             for pair in pairs:
                 groups.refresh(conn, ids, pair)
             append(conn, "undo", actor=self.actor, group_id=gid, record_ids=sorted(ids),
                    before={"seq": seq, "action": action},
                    after={"undone": action, "changes": _changes_json(inverse)})  # fmt: skip
             main = [g for g, b, _ in changes if b is None or g == gid] or gids
-            return f"undid {action.replace('_', ' ')} of group {', '.join(map(str, main[:5]))}"
+            line = f"undid {action.replace('_', ' ')} of group {', '.join(map(str, main[:5]))}"
+            return Outcome(line, tuple(sorted(ids)), next(iter(pairs)) if len(pairs) == 1
+                           else None, tuple(inverse),
+                           tuple(sorted((r, st) for r, (st, _) in was.items())))  # fmt: skip

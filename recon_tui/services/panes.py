@@ -223,6 +223,12 @@ class SidePager:
     def count(self) -> int:
         return store_panes.count(self.panes.conn(), self.query)
 
+    def touched(self, ids: Sequence[int]) -> list[tuple[Row, bool]]:
+        """The rows of those ``ids`` on this side, each with whether this pane shows it
+        (its state, liveness and filter): what a decision that moved them left."""
+        return [(_row(r[:-1]), bool(r[-1]))
+                for r in store_panes.side_rows(self.panes.conn(), self.query, ids)]  # fmt: skip
+
     @property
     def count_is_cheap(self) -> bool:
         """Whether :meth:`count` is a read of the maintained totals (a few rows, fine on

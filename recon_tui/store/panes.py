@@ -145,6 +145,24 @@ def record_meta(conn: Connection, record_id: int) -> tuple[int, bool] | None:
     return (int(row[0]), bool(row[1])) if row else None
 
 
+def side_rows(conn: Connection, q: PaneQuery, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Rows (sort key first, then :data:`ROW_COLUMNS`, then 1 if the pane query shows the
+    row, else 0) of those ``ids`` that lie on the query's pair side: what a pane needs to
+    update its rows in place after a decision moved these records. Index reads by
+    ``pair_states`` primary key, one per id."""
+    extra, extra_params = q._extra()
+    states = q.states or ("none",)
+    out: list[tuple[Any, ...]] = []
+    for part in chunks(ids):
+        out += conn.execute(
+            f"SELECT s.{q.column}, {ROW_COLUMNS}, CASE WHEN s.state IN ({marks(len(states))}) "
+            f"AND s.live = 1{extra} THEN 1 ELSE 0 END {_FROM} WHERE s.pair = ? AND s.side = ? "
+            f"AND s.record_id IN ({marks(len(part))})",
+            [*states, *extra_params, q.pair, q.side, *part],
+        ).fetchall()  # fmt: skip
+    return out
+
+
 def passing(conn: Connection, q: PaneQuery, ids: Sequence[int]) -> set[int]:
     """Which of ``ids`` the pane query shows (its pair side, states and filter)."""
     wheres, params = q.arms(None, ">")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rich.text import Text
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -57,6 +59,11 @@ def describe(c: Candidate, rank: int, focused_id: int | None) -> Text:
 
 class CandidatesPane(OptionList):
     """Focusable list of candidates; the highlighted one is what Enter and x act on."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    """The list's height changes with each item's candidates; the pane's own size does not
+    (CSS), so a new list repaints the pane and its scrollbar, not the whole screen's layout
+    (a scrollbar appearing or going still is one: ``show_vertical_scrollbar``)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

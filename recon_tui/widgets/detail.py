@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -60,9 +61,23 @@ class DetailPane(VerticalScroll):
         super().__init__(id=id)
         self.border_title = "Detail"
         self._body = Static(Text("no record", style="italic"), id="detail-body")
+        self._body.styles.min_height = "100%"
+        self._height: int | None = None
+        """Lines of the detail shown (None: unknown, or some line wraps)."""
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self._body
 
     def show(self, detail: dict[str, Any] | None) -> None:
-        self._body.update(render_detail(detail))
+        text = render_detail(detail)
+        # A detail as tall as the last one (no line wider than the body, so none wraps)
+        # repaints the body only: a layout of the whole screen per item shown was the
+        # better part of a confirm's frame.
+        # The body is at least the pane's height (its ``min-height``), so a shorter one
+        # is as tall as the pane.
+        lines = text.plain.split("\n")
+        width = self._body.content_region.width
+        fits = width > 0 and max(cell_len(line) for line in lines) <= width
+        height = max(len(lines), self.scrollable_content_region.height) if fits else None
+        self._body.update(text, layout=height is None or height != self._height)
+        self._height = height

@@ -11,7 +11,9 @@ with placeholder lines until it lands.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from math import ceil
 from typing import NamedTuple
 
 from rich.segment import Segment
@@ -21,7 +23,9 @@ from textual.geometry import Region, Size
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
+from textual.widget import Widget
 
 from recon_tui import bindings
 from recon_tui.formatting import dr_cr, fmt_amounts, fmt_money, us_to_dt
@@ -36,6 +40,19 @@ FAR = 2 * PAGE
 """A jump further than this from the window is an OFFSET query in a worker."""
 
 STATE_GLYPH = {"open": "○", "suggested": "◆", "matched": "✔"}
+
+
+def _thumb(bar: ScrollBar) -> tuple[int, int] | None:
+    """Where a vertical scrollbar draws its thumb, in eighths of a line (what Textual's
+    ``ScrollBarRender.render_bar`` computes from the same figures): equal thumbs are equal
+    paintings."""
+    size, virtual, window = bar.size.height, ceil(bar.window_virtual_size), ceil(bar.window_size)
+    if not (size and window and virtual > window and size != virtual):
+        return None
+    eighths = len(bar.renderer.VERTICAL_BARS)
+    thumb = max(1, window / (virtual / size))
+    start = int((size - thumb) * (bar.position / (virtual - window)) * eighths)
+    return start, start + ceil(thumb * eighths)
 
 
 class _PassStyles(NamedTuple):
@@ -83,6 +100,7 @@ class RecordPane(ScrollView, can_focus=True):
         self._at_end = False
         self._generation = 0
         self._jumping: int | None = None
+        self._prefetching = False
         self._last_row_id: int | None = None
         self.marks_note = ""
         self._pass_styles: _PassStyles | None = None
@@ -162,6 +180,64 @@ class RecordPane(ScrollView, can_focus=True):
         self.refresh()
         self._announce(force=True)
 
+    def apply_decided(self, ids: Sequence[int],
+                      states_before: Mapping[int, str] | None = None) -> None:  # fmt: skip
+        """Update the rows in place after a decision moved the records ``ids`` (what the
+        write returned), instead of re-reading the screen: one indexed read of those rows,
+        then each leaves the window, changes in it, or joins it at its place.
+
+        A decided record that sorts before the window moves the window's indexes by
+        whether it left or joined the pane, which ``states_before`` (each record's state
+        before the decision) tells; without it, as with an empty window or an unknown set
+        of records, this is a full :meth:`reload`."""
+        if not ids or not self._rows or self._jumping is not None:
+            self.reload()
+            return
+        found = self.pager.touched(ids)
+        if not found:
+            return  # none of them is on this side
+        desc = self.sort.desc
+        first, last = self._rows[0].sort_key, self._rows[-1].sort_key
+
+        def before(key: tuple[int, int], edge: tuple[int, int]) -> bool:
+            return key > edge if desc else key < edge
+
+        ahead = [(r, ok) for r, ok in found if self._base > 0 and before(r.sort_key, first)]
+        if ahead and states_before is None:
+            self.reload()
+            return
+        # Before the window, a decision only adds or removes rows (a record's sort key and
+        # the rest of the filter are its own, which no decision changes).
+        shift = sum(int(ok) - int(states_before.get(r.id) in self.filter.states)
+                    for r, ok in ahead) if states_before is not None else 0  # fmt: skip
+        skip = {r.id for r, _ in ahead}
+        shown = {r.id: r for r, ok in found if ok and r.id not in skip}
+        gone = {r.id for r, ok in found if not ok}
+        rows = [shown.pop(r.id, r) for r in self._rows if r.id not in gone]
+        self._base = max(0, self._base + shift)
+        if not rows and not shown and (self._base or not self._at_end):
+            self.reload()  # the window emptied with rows around it: read where it is
+            return
+        # Rows that join the pane (an undo brings them back) belong in the window when they
+        # sort within it (or before it at the top, or after it at the end).
+        joined = [r for r in shown.values() if self._at_end or not before(last, r.sort_key)]
+        if joined:
+            rows.extend(joined)
+            rows.sort(key=lambda r: r.sort_key, reverse=desc)
+        self._generation += 1
+        self._rows = rows
+        if self.pager.count_is_cheap:
+            self.count = self.pager.count()
+        else:
+            self._count(self._generation)
+        if self.count is not None:
+            self._at_end = self._base + len(self._rows) >= self.count
+        self.cursor = min(self.cursor, max(0, self.total - 1))
+        self._resize()
+        self._update_title()
+        self.refresh()
+        self._announce(force=True)
+
     def _from(self, row: Row) -> tuple[int, int]:
         """The keyset that makes ``after`` start at ``row`` itself (inclusive), in either
         order: (k, id) >= (k0, id0) is (k, id) > (k0, id0 - 1) ascending, < (k0, id0 + 1)
@@ -192,7 +268,38 @@ class RecordPane(ScrollView, can_focus=True):
         return loaded if self._at_end else loaded + PAGE
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self.size.width, self.total)
+        size = Size(self.size.width, self.total)
+        if size == self.virtual_size:
+            return
+        # The new height moves the scrollbar only: no layout of the whole screen (the
+        # reactive's default) for it. A scrollbar that appears or goes is a layout still
+        # (``_scroll_update`` sets ``show_vertical_scrollbar``, a layout reactive).
+        old = self.virtual_size
+        bar = self.vertical_scrollbar if self.show_vertical_scrollbar else None
+        view = self.scrollable_content_region.height
+        if bar is not None and old.width == size.width and min(old.height, size.height) > view:
+            # Still scrolling: the scrollbar learns the new height, and is painted again
+            # only if its thumb moves (a decision's row more or less in a million does
+            # not move it; a scrollbar's repaint cost as much as the rows').
+            thumb = _thumb(bar)
+            self.set_reactive(Widget.virtual_size, size)
+            bar.set_reactive(ScrollBar.window_virtual_size, size.height)
+            if _thumb(bar) != thumb:
+                bar.refresh()
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)
+            return
+        self.set_reactive(Widget.virtual_size, size)
+        self._scroll_update(size)
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size,
+                      layout: bool = True) -> bool:  # fmt: skip
+        # Every layout of the screen hands a scroll view its viewport as ``virtual_size``,
+        # which never equals its real one, so each re-rendered both panes' scrollbars
+        # (as dear as the rows). Only a real change of size is news here; the virtual
+        # size is :meth:`_resize`'s.
+        if size == self._size and container_size == self._container_size:
+            return False
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def row_at(self, index: int) -> Row | None:
         i = index - self._base
@@ -293,6 +400,38 @@ class RecordPane(ScrollView, can_focus=True):
         else:
             self.refresh()
         self._announce()
+        self._prefetch()
+
+    def _prefetch(self) -> None:
+        """Read the next page in a worker while the cursor is within a page of the
+        window's end, so a page-down finds its rows loaded and only paints (it read them on
+        the UI thread, ~100 rows, every few keys)."""
+        if self._prefetching or self._at_end or not self._rows or self._jumping is not None:
+            return
+        end = self._base + len(self._rows)
+        if end - (self.scroll_offset.y + self.size.height) >= PAGE:
+            return
+        self._prefetching = True
+        key, generation = self._rows[-1].sort_key, self._generation
+        self.run_worker(lambda: self._read_ahead(generation, key), thread=True,
+                        group=f"prefetch-{self.id}")  # fmt: skip
+
+    def _read_ahead(self, generation: int, key: tuple[int, int]) -> None:
+        rows = self.pager.after(key, PAGE)
+        self.app.call_from_thread(self._read_ahead_done, generation, key, rows)
+
+    def _read_ahead_done(self, generation: int, key: tuple[int, int], rows: list[Row]) -> None:
+        self._prefetching = False
+        if generation != self._generation or not self._rows or self._rows[-1].sort_key != key:
+            return  # the window moved or was read again meanwhile: nothing to add to
+        self._rows.extend(rows)
+        if len(rows) < PAGE:
+            self._at_end = True
+            self.count = self._base + len(self._rows)
+            self._resize()
+            self._update_title()
+        top = self.scroll_offset.y
+        self._trim(min(self.cursor, top), max(self.cursor + 1, top + self.size.height))
 
     def _window_id(self) -> tuple[int, int | None]:
         """Where the window starts and with which row: same, and each loaded index still
