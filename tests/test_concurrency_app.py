@@ -277,3 +277,21 @@ async def test_a_decision_that_outwaits_its_bound_is_one_line_and_the_app_lives(
             assert "nothing was written" in refused[0]
             assert isinstance(app.screen, WorkbenchScreen)  # the worker did not take the app down
             assert _state(store, gid) == "suggested"
+
+
+def test_the_start_up_check_beside_a_writing_import_does_not_wait_for_it(tmp_path: Path) -> None:
+    """The app's start-up audit check only reads: beside an import holding the write lock
+    it answers at once (recording its run waited out RECON_TUI_LOCK_WAIT, 120 s, first, so a
+    broken trail was said two minutes late), and records no run while the import writes."""
+    from recon_tui.services.verify import startup_check
+
+    with _demo_beside_import(tmp_path) as (store, other, release):
+        runs = store.count("SELECT count(*) FROM runs WHERE kind = 'verify'")
+        t0 = time.monotonic()
+        assert startup_check(store) is None
+        assert time.monotonic() - t0 < 20  # was 120 s
+        assert store.count("SELECT count(*) FROM runs WHERE kind = 'verify'") == runs
+        release.touch()
+        other.wait(timeout=30)
+        assert startup_check(store) is None  # the store free again: recorded as before
+        assert store.count("SELECT count(*) FROM runs WHERE kind = 'verify'") == runs + 1

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 
 from recon_tui.services.runs import recorded, startup_check_summary, verify_summary
-from recon_tui.store import Store, watermark
+from recon_tui.store import Store, lock, watermark
 from recon_tui.store.audit import AuditKey, check_head, has_state_log, key_of
 from recon_tui.store.audit import verify as verify_chain
 from recon_tui.store.db import Connection
@@ -241,7 +241,17 @@ def keep_watermark(store: Store, report: AuditReport) -> bool:
     return watermark.save(store, report.audit_key, report.watermark, report.watermark_was)
 
 
-@recorded("verify", scope=lambda a: "audit", summary=startup_check_summary)
+def _another_run_writes(a: dict[str, object]) -> bool:
+    store = a["store"]
+    return isinstance(store, Store) and lock.holder(store.path) is not None
+
+
+# Not recorded while another process holds the run lock (an import writing in one long
+# transaction): the check itself only reads, and recording its run would wait for that
+# writer (up to RECON_TUI_LOCK_WAIT, 120 s) before the check even started, so a broken
+# trail was said two minutes late; the watermark is not moved then either.
+@recorded("verify", scope=lambda a: "audit", summary=startup_check_summary,
+          skip=_another_run_writes)  # fmt: skip
 def startup_check(store: Store) -> str | None:
     """One warning line for the app's start when the audit trail is broken, else ``None``.
 
