@@ -304,38 +304,19 @@ class SideIndex:
             _discard(self.rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, it.id))
         if it.txid:
             _discard(self.cited, (it.asset, it.sign, it.ts), it.id)
+        akey = self._amount_key(it)
         if it.fee is not None:
-            fkey = self._amount_key(it)
-            flst = self.fee_cells.get(fkey)
-            if flst is not None:
-                pos = bisect_left(flst, (it.mag, it.id))
-                if pos < len(flst) and flst[pos][1] == it.id:
-                    del flst[pos]
-                if not flst:
-                    del self.fee_cells[fkey]
+            _discard_sorted(self.fee_cells, akey, it)
         if it.payer:
             pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
-            plst = self.payer_mags.get(pkey)
-            if plst is not None:
-                pos = bisect_left(plst, (it.mag, it.id))
-                if pos < len(plst) and plst[pos][1] == it.id:
-                    del plst[pos]
-                if not plst:
-                    del self.payer_mags[pkey]
-        self._strict.pop(self._amount_key(it), None)
-        self._plain.pop(self._amount_key(it), None)
-        lst = self.amounts.get(self._amount_key(it))
-        if lst is not None:
-            i = bisect_left(lst, (it.mag, it.id))
-            if i < len(lst) and lst[i][1] == it.id:
-                del lst[i]
-            if not lst:
-                akey = self._amount_key(it)
-                del self.amounts[akey]
-                buckets = self.present[akey[:3]]
-                buckets.remove(akey[3])
-                if not buckets:
-                    del self.present[akey[:3]]
+            _discard_sorted(self.payer_mags, pkey, it)
+        self._strict.pop(akey, None)
+        self._plain.pop(akey, None)
+        if _discard_sorted(self.amounts, akey, it):
+            buckets = self.present[akey[:3]]
+            buckets.remove(akey[3])
+            if not buckets:
+                del self.present[akey[:3]]
         for fk in self._family_keys(it):
             _discard(self.families, fk, it.id)
         cat = it.batch
@@ -622,6 +603,21 @@ class SideIndex:
                 if day_batches:
                     out.extend((day, cat, ids) for cat, ids in day_batches.items())
         return out
+
+
+def _discard_sorted(index: dict, key: object, it: Item) -> bool:  # type: ignore[type-arg]
+    """Take ``it``'s ``(mag, id)`` entry out of the sorted list at ``index[key]``, and the
+    list itself once empty; True when that emptied (and removed) it."""
+    lst = index.get(key)
+    if lst is None:
+        return False
+    pos = bisect_left(lst, (it.mag, it.id))
+    if pos < len(lst) and lst[pos][1] == it.id:
+        del lst[pos]
+    if lst:
+        return False
+    del index[key]
+    return True
 
 
 def _discard(index: dict, key: object, item_id: object) -> None:  # type: ignore[type-arg]
