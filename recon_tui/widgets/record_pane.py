@@ -172,13 +172,7 @@ class RecordPane(ScrollView, can_focus=True):
             self.count = self.pager.count()
         else:
             self._count(self._generation)
-        if self.count is not None:
-            self._at_end = self._base + len(self._rows) >= self.count
-        self.cursor = min(self.cursor, max(0, self.total - 1))
-        self._resize()
-        self._update_title()
-        self.refresh()
-        self._announce(force=True)
+        self._rows_changed()
 
     def apply_decided(self, ids: Sequence[int],
                       states_before: Mapping[int, str] | None = None) -> None:  # fmt: skip
@@ -230,6 +224,11 @@ class RecordPane(ScrollView, can_focus=True):
             self.count = self.pager.count()
         else:
             self._count(self._generation)
+        self._rows_changed()
+
+    def _rows_changed(self) -> None:
+        """After the window's rows changed (a reload, a decision applied in place): the end,
+        the cursor, the size, the title and the paint follow, and the detail hears of it."""
         if self.count is not None:
             self._at_end = self._base + len(self._rows) >= self.count
         self.cursor = min(self.cursor, max(0, self.total - 1))
