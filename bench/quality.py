@@ -247,11 +247,16 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]
         scen_of_id = {i: s for s, g in truth for i in g[0] + g[1]}
         auto = {(p.left_ids, p.right_ids) for p in result.auto}
         c: Counter[str] = Counter()
+
+        def bump(scen: str, key: str, c: Counter[str] = c) -> None:
+            """Count ``key`` for this pair (``c``) and for scenario ``scen``."""
+            c[key] += 1
+            sc[scen][key] += 1
+
         for g in auto:
             s = truth_by_group.get(g)
             if s is not None:
-                c["auto_tp"] += 1
-                sc[s]["auto_tp"] += 1  # precision; recall counts below, per group
+                bump(s, "auto_tp")  # precision; recall counts below, per group
             else:
                 c["auto_fp"] += 1
                 ids = g[0] + g[1]
@@ -265,24 +270,18 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]
                 # would vanish from the operator's view).
                 sc[s]["unmatched_items"] += 1
                 if auto_ids.intersection(g[0] + g[1]):
-                    sc[s]["swallowed"] += 1
-                    c["swallowed"] += 1
+                    bump(s, "swallowed")
                 continue
             ambiguous = g in twins
-            c["groups"] += 1
-            sc[s]["groups"] += 1
+            bump(s, "groups")
             if ambiguous:
-                c["ambiguous"] += 1
-                sc[s]["ambiguous"] += 1
+                bump(s, "ambiguous")
             else:
-                c["matchable"] += 1
-                sc[s]["matchable"] += 1
+                bump(s, "matchable")
             if g in auto:
-                c["auto_tp_raw"] += 1
-                sc[s]["auto_tp_raw"] += 1
+                bump(s, "auto_tp_raw")
                 if ambiguous:
-                    c["ambiguous_auto"] += 1
-                    sc[s]["ambiguous_auto"] += 1
+                    bump(s, "ambiguous_auto")
                 continue
             if not g[0] or not g[1]:
                 anchor = (g[0] + g[1])[0]  # a reversal pair: both on one side
@@ -291,26 +290,19 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]
             # As the operator sees it: auto-confirmed records have left the panes.
             cands = engine.candidates(anchor, k=3, matched=auto_ids)
             got = [(x.left_ids, x.right_ids) for x in cands]
-            c["ranked_raw"] += 1
-            sc[s]["ranked_raw"] += 1
+            bump(s, "ranked_raw")
             if g in got:
-                c["top3_raw"] += 1
-                sc[s]["top3_raw"] += 1
+                bump(s, "top3_raw")
             if ambiguous:
-                c["ambiguous_ranked"] += 1
-                sc[s]["ambiguous_ranked"] += 1
+                bump(s, "ambiguous_ranked")
                 if any(equivalent(x, g, twins[g]) for x in got):
-                    c["ambiguous_top3"] += 1
-                    sc[s]["ambiguous_top3"] += 1
+                    bump(s, "ambiguous_top3")
                 continue
-            c["ranked"] += 1
-            sc[s]["ranked"] += 1
+            bump(s, "ranked")
             if got[:1] == [g]:
-                c["top1"] += 1
-                sc[s]["top1"] += 1
+                bump(s, "top1")
             if g in got:
-                c["top3"] += 1
-                sc[s]["top3"] += 1
+                bump(s, "top3")
         c["auto"] = len(auto)
         tot.update(c)
         per_pair[name] = _rates(c) | {"records": len(left) + len(right),
