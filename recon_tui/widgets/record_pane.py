@@ -38,6 +38,9 @@ WINDOW = 400
 """Rows kept in memory per pane: a few screens either side of the viewport."""
 FAR = 2 * PAGE
 """A jump further than this from the window is an OFFSET query in a worker."""
+NEAR = 2_000
+"""A reload finds its window's index (the rows before it, counted) at once this near the
+top; further down the count is a worker's (O(index): ~1.2 s at 500k of 1M rows)."""
 
 STATE_GLYPH = {"open": "○", "suggested": "◆", "matched": "✔"}
 
@@ -101,6 +104,10 @@ class RecordPane(ScrollView, can_focus=True):
         self._generation = 0
         self._jumping: int | None = None
         self._prefetching = False
+        self._placing: int | None = None
+        """While the window's index is a guess (a reload far down, its count on the way in
+        a worker): that count's token; None when ``_base`` is the rows' true index."""
+        self._place_token = 0
         self._last_row_id: int | None = None
         self.marks_note = ""
         self._pass_styles: _PassStyles | None = None
@@ -119,6 +126,7 @@ class RecordPane(ScrollView, can_focus=True):
         self._generation += 1
         self.count = None
         self._base = 0
+        self._placing = None
         self._rows = self.pager.first(PAGE)
         self._at_end = len(self._rows) < PAGE
         if self._at_end:
@@ -139,7 +147,14 @@ class RecordPane(ScrollView, can_focus=True):
 
         Only the screen's rows and half a page either side are read again (the rest of
         the window comes back by keyset pages as the cursor moves): re-reading the whole
-        window was up to 500 rows on the UI thread after every confirm and undo."""
+        window was up to 500 rows on the UI thread after every confirm and undo.
+
+        The re-read starts at a row of the old window, whose index moved by the rows that
+        left the pane before it or joined it meanwhile (a match run, a sync, another
+        session's decisions): it is counted again (:meth:`_place`), and the cursor and the
+        view move with it, so they stay on their rows. Kept at its old index, every row
+        showed one place off per row gone before it, and the last rows could not be
+        reached."""
         self._generation += 1
         self.pager = self.service.pager(self.side, self.filter, self.sort)
         height = max(1, self.size.height)
@@ -152,6 +167,7 @@ class RecordPane(ScrollView, can_focus=True):
             anchor = self._base
             row = self._rows[0] if self._rows and anchor > 0 else None
             want = len(self._rows) + PAGE
+        self._placing = None
         if row is not None:
             self._base = anchor
             self._rows = self.pager.after(self._from(row), want)
@@ -165,6 +181,7 @@ class RecordPane(ScrollView, can_focus=True):
             want = PAGE
             self._rows = self.pager.first(want)
         self._at_end = len(self._rows) < want
+        shift = self._place() if self._base else 0
         self.count = None
         if self._at_end and self._base == 0:
             self.count = len(self._rows)
@@ -172,7 +189,52 @@ class RecordPane(ScrollView, can_focus=True):
             self.count = self.pager.count()
         else:
             self._count(self._generation)
-        self._rows_changed()
+        self._rows_changed(shift)
+
+    def _place(self) -> int:
+        """Count the rows before the window's first row: near the top now (returns how far
+        the window's index moves), else in a worker (:meth:`_placed`; returns 0 and the
+        index is a guess until then)."""
+        first = self._rows[0]
+        if self._base <= NEAR:
+            self._placing = None
+            return self._shift(self.pager.position(first.sort_key) - self._base)
+        self._place_token += 1
+        self._placing = self._place_token
+        self._position(self._place_token, first)
+        return 0
+
+    @work(thread=True, exclusive=True, group="position")
+    def _position(self, token: int, row: Row) -> None:
+        n = self.pager.position(row.sort_key)
+        self.app.call_from_thread(self._placed, token, row.id, n)
+
+    def _placed(self, token: int, row_id: int, n: int) -> None:
+        if token != self._placing:
+            return  # the window was placed (or read again) since: a newer count is due
+        self._placing = None
+        i = next((i for i, r in enumerate(self._rows) if r.id == row_id), None)
+        if i is None:  # paged away from that row meanwhile: count the window's first row
+            if self._rows and self._base:
+                self._place()
+            return
+        shift = self._shift(n - (self._base + i))
+        if shift:
+            self._scroll_with(shift)
+            self.refresh()
+
+    def _shift(self, delta: int) -> int:
+        """Move the window's index by ``delta`` rows (its rows stay): the cursor moves with
+        it, so it stays on its row (no news for the detail). Returns ``delta``."""
+        if delta:
+            self._base = max(0, self._base + delta)
+            self.set_reactive(RecordPane.cursor, max(0, self.cursor + delta))
+        return delta
+
+    def _scroll_with(self, delta: int) -> None:
+        """The view follows a shift of the window's index (the same rows stay on screen)."""
+        self._resize()
+        self.scroll_to(y=max(0, self.scroll_offset.y + delta), animate=False, immediate=True)
 
     def apply_decided(self, ids: Sequence[int],
                       states_before: Mapping[int, str] | None = None) -> None:  # fmt: skip
@@ -220,17 +282,23 @@ class RecordPane(ScrollView, can_focus=True):
             rows.sort(key=lambda r: r.sort_key, reverse=desc)
         self._generation += 1
         self._rows = rows
+        if self._placing is not None and rows and self._base:
+            # The count on its way may or may not have seen this decision: count again.
+            self._place()
         if self.pager.count_is_cheap:
             self.count = self.pager.count()
         else:
             self._count(self._generation)
         self._rows_changed()
 
-    def _rows_changed(self) -> None:
+    def _rows_changed(self, shift: int = 0) -> None:
         """After the window's rows changed (a reload, a decision applied in place): the end,
-        the cursor, the size, the title and the paint follow, and the detail hears of it."""
+        the cursor, the size, the title and the paint follow, and the detail hears of it.
+        ``shift``: how far the window's index moved (the view moves with it)."""
         if self.count is not None:
             self._at_end = self._base + len(self._rows) >= self.count
+        if shift:
+            self._scroll_with(shift)
         self.cursor = min(self.cursor, max(0, self.total - 1))
         self._resize()
         self._update_title()
@@ -326,7 +394,8 @@ class RecordPane(ScrollView, can_focus=True):
             self._rows.extend(more)
             if len(more) < want:
                 self._at_end = True
-                self.count = self._base + len(self._rows)
+                if self._placing is None:  # else the index is a guess: the count is not
+                    self.count = self._base + len(self._rows)
                 self._resize()
         if a < base and b >= base - FAR and self._rows:
             want = base - a + PAGE
@@ -336,6 +405,8 @@ class RecordPane(ScrollView, can_focus=True):
             if len(prev) < want and self._base != 0:
                 # Rows vanished before the window (decided elsewhere): re-anchor at 0.
                 self._base = 0
+            if len(prev) < want:
+                self._placing = None  # at the top: the index is known
         base, end = self._base, self._base + len(self._rows)
         if not (base <= a and b <= end):
             if self.count is not None and a >= self.count - FAR:
@@ -343,9 +414,11 @@ class RecordPane(ScrollView, can_focus=True):
                 self._rows = self.pager.last(n)
                 self._base = self.count - len(self._rows)
                 self._at_end = True
+                self._placing = None
             elif a < FAR:
                 self._rows = self.pager.first(b + PAGE)
                 self._base = 0
+                self._placing = None
                 self._at_end = len(self._rows) < b + PAGE
             elif self._jumping != a:
                 self._jumping = a
@@ -382,6 +455,7 @@ class RecordPane(ScrollView, can_focus=True):
             return
         self._base, self._rows = base, rows
         self._at_end = False
+        self._placing = None
         self.refresh()
         self._announce()
 
@@ -426,7 +500,8 @@ class RecordPane(ScrollView, can_focus=True):
         self._rows.extend(rows)
         if len(rows) < PAGE:
             self._at_end = True
-            self.count = self._base + len(self._rows)
+            if self._placing is None:  # else the index is a guess: the count is not
+                self.count = self._base + len(self._rows)
             self._resize()
             self._update_title()
         top = self.scroll_offset.y
@@ -472,6 +547,7 @@ class RecordPane(ScrollView, can_focus=True):
             self._at_end = True
             self.count = None
             self._base = 0
+            self._placing = None  # placed at the end by the count
             self._count_then_last(self._generation)
             return
         self.move_to(self.count - 1)
@@ -514,6 +590,7 @@ class RecordPane(ScrollView, can_focus=True):
         pos = self.pager.position(row.sort_key)
         self._rows = self.pager.after(self._from(row), PAGE)
         self._base = pos
+        self._placing = None
         self._at_end = False
         self.cursor = pos
 
