@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from math import ceil
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 from rich.segment import Segment
 from rich.style import Style
@@ -82,6 +82,9 @@ class RecordPane(ScrollView, can_focus=True):
         "record-pane--dim",
     }
 
+    _titling = False
+    """While :meth:`_update_title` sets the border titles (their refresh is of the borders)."""
+
     # No watch at mount: the first page is read by ``set_query`` (an initial watch read a
     # page through the default pager first, ~40 ms of the pair's opening at 100k).
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False, init=False)
@@ -111,6 +114,9 @@ class RecordPane(ScrollView, can_focus=True):
         self._last_row_id: int | None = None
         self.marks_note = ""
         self._pass_styles: _PassStyles | None = None
+        self._styles_of: tuple[bool, _PassStyles] | None = None
+        """The pane's styles, for the focus they were read with (read again on a CSS
+        change: :meth:`notify_style_update`)."""
         self.first_paint_s: float | None = None
         """perf_counter() of the first paint that showed real rows (for bench/tui.py)."""
 
@@ -252,6 +258,7 @@ class RecordPane(ScrollView, can_focus=True):
         found = self.pager.touched(ids)
         if not found:
             return  # none of them is on this side
+        painted = self._on_screen()
         desc = self.sort.desc
         first, last = self._rows[0].sort_key, self._rows[-1].sort_key
 
@@ -289,12 +296,15 @@ class RecordPane(ScrollView, can_focus=True):
             self.count = self.pager.count()
         else:
             self._count(self._generation)
-        self._rows_changed()
+        self._rows_changed(painted=painted)
 
-    def _rows_changed(self, shift: int = 0) -> None:
+    def _rows_changed(self, shift: int = 0,
+                      painted: tuple[int, list[object]] | None = None) -> None:  # fmt: skip
         """After the window's rows changed (a reload, a decision applied in place): the end,
         the cursor, the size, the title and the paint follow, and the detail hears of it.
-        ``shift``: how far the window's index moved (the view moves with it)."""
+        ``shift``: how far the window's index moved (the view moves with it); ``painted``:
+        what the screen showed before (:meth:`_on_screen`), so only the lines that differ
+        are painted again (a confirm changes a line or two of a pane, and its title)."""
         if self.count is not None:
             self._at_end = self._base + len(self._rows) >= self.count
         if shift:
@@ -302,8 +312,25 @@ class RecordPane(ScrollView, can_focus=True):
         self.cursor = min(self.cursor, max(0, self.total - 1))
         self._resize()
         self._update_title()
-        self.refresh()
+        now = self._on_screen() if painted is not None else None
+        if painted is None or now is None or now[0] != painted[0] or len(now[1]) != len(painted[1]):
+            self.refresh()
+        else:
+            for y, (was, is_) in enumerate(zip(painted[1], now[1], strict=True)):
+                if was != is_:
+                    self.refresh_line(now[0] + y)
         self._announce(force=True)
+
+    def _on_screen(self) -> tuple[int, list[object]]:
+        """What each visible line shows (its row, marked, under the cursor; a placeholder;
+        nothing), from the top of the view."""
+        top, total = self.scroll_offset.y, self.total
+        lines: list[object] = []
+        for index in range(top, top + self.size.height):
+            row = self.row_at(index) if index < total else None
+            lines.append((row, row.id in self.marked, index == self.cursor) if row is not None
+                         else "…" if index < total else None)  # fmt: skip
+        return top, lines
 
     def _from(self, row: Row) -> tuple[int, int]:
         """The keyset that makes ``after`` start at ``row`` itself (inclusive), in either
@@ -612,7 +639,7 @@ class RecordPane(ScrollView, can_focus=True):
         count = "counting…" if self.count is None else f"{self.count:,}"
         label = {"unmatched": "unmatched"}.get(self.filter.status, self.filter.status)
         what = self.filter.describe()
-        self.border_title = escape(f"{self.code} {self.side.label()} · {count} {label}")
+        title = escape(f"{self.code} {self.side.label()} · {count} {label}")
         sub = [self.sort.describe()]
         if what:
             sub.append(f"filter {what}")
@@ -620,7 +647,28 @@ class RecordPane(ScrollView, can_focus=True):
             sub.append(f"{len(self.marked):,} marked Σ {fmt_amounts(self.marked_totals())}")
         if self.marks_note:
             sub.append(self.marks_note)
-        self.border_subtitle = escape(" · ".join(sub))
+        subtitle = escape(" · ".join(sub))
+        # Setting a border title repaints the whole pane (Textual's descriptor refreshes
+        # the widget), the same title too: set only what changed, and repaint only the
+        # border lines for it (:meth:`refresh`).
+        self._titling = True
+        try:
+            if title != self.border_title:
+                self.border_title = title
+            if subtitle != self.border_subtitle:
+                self.border_subtitle = subtitle
+        finally:
+            self._titling = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:  # fmt: skip
+        if self._titling and not regions and repaint and not layout and not recompose:
+            # A new border title or subtitle: its line (the top or the bottom border) only.
+            # Regions are the content's; the borders are outside it.
+            off, outer = self.content_offset, self.outer_size
+            regions = (Region(-off.x, -off.y, outer.width, 1),
+                       Region(-off.x, outer.height - 1 - off.y, outer.width, 1))  # fmt: skip
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def marked_totals(self) -> dict[str, Decimal]:
         """Per asset, the exact sum of the marked items."""
@@ -650,7 +698,21 @@ class RecordPane(ScrollView, can_focus=True):
             self.first_paint_s = time.perf_counter()
         return strips
 
+    def notify_style_update(self) -> None:
+        # Every CSS change reaching the pane (a theme, a class, the screen's styles: the
+        # stylesheet applies to each node under the one that changed) comes through here.
+        self._styles_of = None
+        super().notify_style_update()
+
     def _styles(self) -> _PassStyles:
+        # Kept between passes: read anew, they walked the ancestors' CSS six times on every
+        # paint, a third of a cursor move's rendering (two lines).
+        focus = self.has_focus
+        if self._styles_of is None or self._styles_of[0] != focus:
+            self._styles_of = (focus, self._read_styles())
+        return self._styles_of[1]
+
+    def _read_styles(self) -> _PassStyles:
         base = self.rich_style
         cursor = "record-pane--cursor" if self.has_focus else "record-pane--cursor-blur"
         return _PassStyles(
