@@ -82,3 +82,43 @@ async def test_confirm_and_undo_leave_the_panes_as_the_store(
                 assert "undid confirm" in str(wb.query_one("#wb-status").render())
                 check(wb)
         assert decided >= 3
+
+
+@pytest.mark.parametrize("near", [None, 0], ids=["position-read-now", "position-read-in-a-worker"])
+async def test_reload_after_rows_before_the_window_left_and_came_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch, near: int | None
+) -> None:
+    """A reload ('r', a match run, a sync) re-reads the screen from a row of the old window.
+    Rows that left the pane before it (decided elsewhere: another session, a bulk confirm)
+    or came back (their undo) move that row's index: the pane's rows stay the store's
+    rows at each index, and the cursor stays on the row it was on."""
+    monkeypatch.setattr(record_pane, "PAGE", 6)
+    monkeypatch.setattr(record_pane, "WINDOW", 18)
+    monkeypatch.setattr(record_pane, "FAR", 12)
+    if near is not None:  # the anchor's position is then always a worker's count
+        monkeypatch.setattr(record_pane, "NEAR", near)
+    app = app_for(store, PAIR)
+    app.services.candidates.use_engine = False
+    async with app.run_test(size=(160, 24)) as pilot:
+        await settle(pilot)
+        wb = app.screen
+        assert isinstance(wb, WorkbenchScreen)
+        pane = wb.left
+        for _ in range(8):
+            await pilot.press("pagedown")
+        await settle(pilot)
+        assert pane._base > 3, (pane._base, pane.cursor)  # the first rows are out of the window
+        on = pane.current
+        assert on is not None
+        gone = [r.id for r in pane.pager.first(3)]
+        decisions = app.services.decisions
+        decisions.explain(PAIR, gone, "timing", "explained by another session", side="L")
+        await pilot.press("r")
+        await settle(pilot)
+        check(wb)
+        assert pane.current is not None and pane.current.id == on.id
+        decisions.undo_outcome()
+        await pilot.press("r")
+        await settle(pilot)
+        check(wb)
+        assert pane.current is not None and pane.current.id == on.id

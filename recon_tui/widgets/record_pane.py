@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from math import ceil
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 from rich.segment import Segment
 from rich.style import Style
@@ -38,6 +38,9 @@ WINDOW = 400
 """Rows kept in memory per pane: a few screens either side of the viewport."""
 FAR = 2 * PAGE
 """A jump further than this from the window is an OFFSET query in a worker."""
+NEAR = 2_000
+"""A reload finds its window's index (the rows before it, counted) at once this near the
+top; further down the count is a worker's (O(index): ~1.2 s at 500k of 1M rows)."""
 
 STATE_GLYPH = {"open": "○", "suggested": "◆", "matched": "✔"}
 
@@ -79,6 +82,9 @@ class RecordPane(ScrollView, can_focus=True):
         "record-pane--dim",
     }
 
+    _titling = False
+    """While :meth:`_update_title` sets the border titles (their refresh is of the borders)."""
+
     # No watch at mount: the first page is read by ``set_query`` (an initial watch read a
     # page through the default pager first, ~40 ms of the pair's opening at 100k).
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False, init=False)
@@ -101,9 +107,16 @@ class RecordPane(ScrollView, can_focus=True):
         self._generation = 0
         self._jumping: int | None = None
         self._prefetching = False
+        self._placing: int | None = None
+        """While the window's index is a guess (a reload far down, its count on the way in
+        a worker): that count's token; None when ``_base`` is the rows' true index."""
+        self._place_token = 0
         self._last_row_id: int | None = None
         self.marks_note = ""
         self._pass_styles: _PassStyles | None = None
+        self._styles_of: tuple[bool, _PassStyles] | None = None
+        """The pane's styles, for the focus they were read with (read again on a CSS
+        change: :meth:`notify_style_update`)."""
         self.first_paint_s: float | None = None
         """perf_counter() of the first paint that showed real rows (for bench/tui.py)."""
 
@@ -119,6 +132,7 @@ class RecordPane(ScrollView, can_focus=True):
         self._generation += 1
         self.count = None
         self._base = 0
+        self._placing = None
         self._rows = self.pager.first(PAGE)
         self._at_end = len(self._rows) < PAGE
         if self._at_end:
@@ -139,7 +153,14 @@ class RecordPane(ScrollView, can_focus=True):
 
         Only the screen's rows and half a page either side are read again (the rest of
         the window comes back by keyset pages as the cursor moves): re-reading the whole
-        window was up to 500 rows on the UI thread after every confirm and undo."""
+        window was up to 500 rows on the UI thread after every confirm and undo.
+
+        The re-read starts at a row of the old window, whose index moved by the rows that
+        left the pane before it or joined it meanwhile (a match run, a sync, another
+        session's decisions): it is counted again (:meth:`_place`), and the cursor and the
+        view move with it, so they stay on their rows. Kept at its old index, every row
+        showed one place off per row gone before it, and the last rows could not be
+        reached."""
         self._generation += 1
         self.pager = self.service.pager(self.side, self.filter, self.sort)
         height = max(1, self.size.height)
@@ -152,6 +173,7 @@ class RecordPane(ScrollView, can_focus=True):
             anchor = self._base
             row = self._rows[0] if self._rows and anchor > 0 else None
             want = len(self._rows) + PAGE
+        self._placing = None
         if row is not None:
             self._base = anchor
             self._rows = self.pager.after(self._from(row), want)
@@ -165,6 +187,7 @@ class RecordPane(ScrollView, can_focus=True):
             want = PAGE
             self._rows = self.pager.first(want)
         self._at_end = len(self._rows) < want
+        shift = self._place() if self._base else 0
         self.count = None
         if self._at_end and self._base == 0:
             self.count = len(self._rows)
@@ -172,7 +195,52 @@ class RecordPane(ScrollView, can_focus=True):
             self.count = self.pager.count()
         else:
             self._count(self._generation)
-        self._rows_changed()
+        self._rows_changed(shift)
+
+    def _place(self) -> int:
+        """Count the rows before the window's first row: near the top now (returns how far
+        the window's index moves), else in a worker (:meth:`_placed`; returns 0 and the
+        index is a guess until then)."""
+        first = self._rows[0]
+        if self._base <= NEAR:
+            self._placing = None
+            return self._shift(self.pager.position(first.sort_key) - self._base)
+        self._place_token += 1
+        self._placing = self._place_token
+        self._position(self._place_token, first)
+        return 0
+
+    @work(thread=True, exclusive=True, group="position")
+    def _position(self, token: int, row: Row) -> None:
+        n = self.pager.position(row.sort_key)
+        self.app.call_from_thread(self._placed, token, row.id, n)
+
+    def _placed(self, token: int, row_id: int, n: int) -> None:
+        if token != self._placing:
+            return  # the window was placed (or read again) since: a newer count is due
+        self._placing = None
+        i = next((i for i, r in enumerate(self._rows) if r.id == row_id), None)
+        if i is None:  # paged away from that row meanwhile: count the window's first row
+            if self._rows and self._base:
+                self._place()
+            return
+        shift = self._shift(n - (self._base + i))
+        if shift:
+            self._scroll_with(shift)
+            self.refresh()
+
+    def _shift(self, delta: int) -> int:
+        """Move the window's index by ``delta`` rows (its rows stay): the cursor moves with
+        it, so it stays on its row (no news for the detail). Returns ``delta``."""
+        if delta:
+            self._base = max(0, self._base + delta)
+            self.set_reactive(RecordPane.cursor, max(0, self.cursor + delta))
+        return delta
+
+    def _scroll_with(self, delta: int) -> None:
+        """The view follows a shift of the window's index (the same rows stay on screen)."""
+        self._resize()
+        self.scroll_to(y=max(0, self.scroll_offset.y + delta), animate=False, immediate=True)
 
     def apply_decided(self, ids: Sequence[int],
                       states_before: Mapping[int, str] | None = None) -> None:  # fmt: skip
@@ -190,6 +258,7 @@ class RecordPane(ScrollView, can_focus=True):
         found = self.pager.touched(ids)
         if not found:
             return  # none of them is on this side
+        painted = self._on_screen()
         desc = self.sort.desc
         first, last = self._rows[0].sort_key, self._rows[-1].sort_key
 
@@ -220,22 +289,48 @@ class RecordPane(ScrollView, can_focus=True):
             rows.sort(key=lambda r: r.sort_key, reverse=desc)
         self._generation += 1
         self._rows = rows
+        if self._placing is not None and rows and self._base:
+            # The count on its way may or may not have seen this decision: count again.
+            self._place()
         if self.pager.count_is_cheap:
             self.count = self.pager.count()
         else:
             self._count(self._generation)
-        self._rows_changed()
+        self._rows_changed(painted=painted)
 
-    def _rows_changed(self) -> None:
+    def _rows_changed(self, shift: int = 0,
+                      painted: tuple[int, list[object]] | None = None) -> None:  # fmt: skip
         """After the window's rows changed (a reload, a decision applied in place): the end,
-        the cursor, the size, the title and the paint follow, and the detail hears of it."""
+        the cursor, the size, the title and the paint follow, and the detail hears of it.
+        ``shift``: how far the window's index moved (the view moves with it); ``painted``:
+        what the screen showed before (:meth:`_on_screen`), so only the lines that differ
+        are painted again (a confirm changes a line or two of a pane, and its title)."""
         if self.count is not None:
             self._at_end = self._base + len(self._rows) >= self.count
+        if shift:
+            self._scroll_with(shift)
         self.cursor = min(self.cursor, max(0, self.total - 1))
         self._resize()
         self._update_title()
-        self.refresh()
+        now = self._on_screen() if painted is not None else None
+        if painted is None or now is None or now[0] != painted[0] or len(now[1]) != len(painted[1]):
+            self.refresh()
+        else:
+            for y, (was, is_) in enumerate(zip(painted[1], now[1], strict=True)):
+                if was != is_:
+                    self.refresh_line(now[0] + y)
         self._announce(force=True)
+
+    def _on_screen(self) -> tuple[int, list[object]]:
+        """What each visible line shows (its row, marked, under the cursor; a placeholder;
+        nothing), from the top of the view."""
+        top, total = self.scroll_offset.y, self.total
+        lines: list[object] = []
+        for index in range(top, top + self.size.height):
+            row = self.row_at(index) if index < total else None
+            lines.append((row, row.id in self.marked, index == self.cursor) if row is not None
+                         else "…" if index < total else None)  # fmt: skip
+        return top, lines
 
     def _from(self, row: Row) -> tuple[int, int]:
         """The keyset that makes ``after`` start at ``row`` itself (inclusive), in either
@@ -326,7 +421,8 @@ class RecordPane(ScrollView, can_focus=True):
             self._rows.extend(more)
             if len(more) < want:
                 self._at_end = True
-                self.count = self._base + len(self._rows)
+                if self._placing is None:  # else the index is a guess: the count is not
+                    self.count = self._base + len(self._rows)
                 self._resize()
         if a < base and b >= base - FAR and self._rows:
             want = base - a + PAGE
@@ -336,6 +432,8 @@ class RecordPane(ScrollView, can_focus=True):
             if len(prev) < want and self._base != 0:
                 # Rows vanished before the window (decided elsewhere): re-anchor at 0.
                 self._base = 0
+            if len(prev) < want:
+                self._placing = None  # at the top: the index is known
         base, end = self._base, self._base + len(self._rows)
         if not (base <= a and b <= end):
             if self.count is not None and a >= self.count - FAR:
@@ -343,9 +441,11 @@ class RecordPane(ScrollView, can_focus=True):
                 self._rows = self.pager.last(n)
                 self._base = self.count - len(self._rows)
                 self._at_end = True
+                self._placing = None
             elif a < FAR:
                 self._rows = self.pager.first(b + PAGE)
                 self._base = 0
+                self._placing = None
                 self._at_end = len(self._rows) < b + PAGE
             elif self._jumping != a:
                 self._jumping = a
@@ -382,6 +482,7 @@ class RecordPane(ScrollView, can_focus=True):
             return
         self._base, self._rows = base, rows
         self._at_end = False
+        self._placing = None
         self.refresh()
         self._announce()
 
@@ -426,7 +527,8 @@ class RecordPane(ScrollView, can_focus=True):
         self._rows.extend(rows)
         if len(rows) < PAGE:
             self._at_end = True
-            self.count = self._base + len(self._rows)
+            if self._placing is None:  # else the index is a guess: the count is not
+                self.count = self._base + len(self._rows)
             self._resize()
             self._update_title()
         top = self.scroll_offset.y
@@ -472,6 +574,7 @@ class RecordPane(ScrollView, can_focus=True):
             self._at_end = True
             self.count = None
             self._base = 0
+            self._placing = None  # placed at the end by the count
             self._count_then_last(self._generation)
             return
         self.move_to(self.count - 1)
@@ -514,6 +617,7 @@ class RecordPane(ScrollView, can_focus=True):
         pos = self.pager.position(row.sort_key)
         self._rows = self.pager.after(self._from(row), PAGE)
         self._base = pos
+        self._placing = None
         self._at_end = False
         self.cursor = pos
 
@@ -535,7 +639,7 @@ class RecordPane(ScrollView, can_focus=True):
         count = "counting…" if self.count is None else f"{self.count:,}"
         label = {"unmatched": "unmatched"}.get(self.filter.status, self.filter.status)
         what = self.filter.describe()
-        self.border_title = escape(f"{self.code} {self.side.label()} · {count} {label}")
+        title = escape(f"{self.code} {self.side.label()} · {count} {label}")
         sub = [self.sort.describe()]
         if what:
             sub.append(f"filter {what}")
@@ -543,7 +647,28 @@ class RecordPane(ScrollView, can_focus=True):
             sub.append(f"{len(self.marked):,} marked Σ {fmt_amounts(self.marked_totals())}")
         if self.marks_note:
             sub.append(self.marks_note)
-        self.border_subtitle = escape(" · ".join(sub))
+        subtitle = escape(" · ".join(sub))
+        # Setting a border title repaints the whole pane (Textual's descriptor refreshes
+        # the widget), the same title too: set only what changed, and repaint only the
+        # border lines for it (:meth:`refresh`).
+        self._titling = True
+        try:
+            if title != self.border_title:
+                self.border_title = title
+            if subtitle != self.border_subtitle:
+                self.border_subtitle = subtitle
+        finally:
+            self._titling = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:  # fmt: skip
+        if self._titling and not regions and repaint and not layout and not recompose:
+            # A new border title or subtitle: its line (the top or the bottom border) only.
+            # Regions are the content's; the borders are outside it.
+            off, outer = self.content_offset, self.outer_size
+            regions = (Region(-off.x, -off.y, outer.width, 1),
+                       Region(-off.x, outer.height - 1 - off.y, outer.width, 1))  # fmt: skip
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def marked_totals(self) -> dict[str, Decimal]:
         """Per asset, the exact sum of the marked items."""
@@ -573,7 +698,21 @@ class RecordPane(ScrollView, can_focus=True):
             self.first_paint_s = time.perf_counter()
         return strips
 
+    def notify_style_update(self) -> None:
+        # Every CSS change reaching the pane (a theme, a class, the screen's styles: the
+        # stylesheet applies to each node under the one that changed) comes through here.
+        self._styles_of = None
+        super().notify_style_update()
+
     def _styles(self) -> _PassStyles:
+        # Kept between passes: read anew, they walked the ancestors' CSS six times on every
+        # paint, a third of a cursor move's rendering (two lines).
+        focus = self.has_focus
+        if self._styles_of is None or self._styles_of[0] != focus:
+            self._styles_of = (focus, self._read_styles())
+        return self._styles_of[1]
+
+    def _read_styles(self) -> _PassStyles:
         base = self.rich_style
         cursor = "record-pane--cursor" if self.has_focus else "record-pane--cursor-blur"
         return _PassStyles(
