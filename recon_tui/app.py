@@ -59,6 +59,7 @@ class ReconApp(TypeAheadApp):
         self.last_session_id: int | None = None
         """The session last highlighted on the sessions screen (F5 puts the cursor back there)."""
         self.syncing = False
+        self._heap_frozen = False
 
     def _store_waiting(self, line: str) -> None:
         """A write (in a worker) waits for another run: one line, the UI keeps going."""
@@ -136,6 +137,11 @@ class ReconApp(TypeAheadApp):
 
     def on_unmount(self) -> None:
         self.services.close()
+        # What the start froze is collectable again once the app is gone (a process that
+        # runs the app more than once, as the tests do, would otherwise keep every run's
+        # cyclic garbage of the start for good).
+        if self._heap_frozen:
+            gc.unfreeze()
 
     # --- navigation ------------------------------------------------------------------------
 
@@ -219,6 +225,7 @@ class ReconApp(TypeAheadApp):
         such a pass). The cyclic garbage of the start still uncollected then (~2k objects)
         stays: collecting it first would cost that full pass on the UI thread now."""
         gc.freeze()
+        self._heap_frozen = True
 
     def _prepare_all_help(self) -> None:
         """Compose the main screens' help while the app idles, so ``?`` is one frame."""
