@@ -25,6 +25,7 @@ column mapping turns already imported rows into new ones.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -417,11 +418,17 @@ def _load(source: str, settings: dict[str, Any]) -> tuple[_Parser, str]:
     parser = _Parser(source, m, table)
     pos = parser.pos["id_column"]
     if pos is not None:
-        ids = [parser.cols.get(row, pos) for _, row in table.rows if not parser.skipped(row)]
-        parser.usable = fu.usable_ids(
-            (f"{m.account}:{i}" if m.account else i) if i and not fu.is_placeholder(i) else None
-            for i in ids
-        )
+        rows = table.rows
+        if parser.required or m.skip_rows:
+            rows = [lr for lr in rows if not parser.skipped(lr[1])]
+        ids = [parser.cols.get(row, pos) for _, row in rows]
+        keys = [(f"{m.account}:{i}" if m.account else i) if i and not fu.is_placeholder(i)
+                else None for i in ids]  # fmt: skip
+        # fu.usable_ids(keys), less its second placeholder test: a key holds a bank id that
+        # is none, and "account:id" has the id's letters and digits and a colon no
+        # placeholder has, so it is none either.
+        counts = Counter(k for k in keys if k is not None)
+        parser.usable = {k for k, c in counts.items() if c == 1}
     return parser, fu.sha256(data)
 
 
