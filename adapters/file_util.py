@@ -515,7 +515,10 @@ def read_csv_table(
         if "unexpected end of data" in msg:
             msg = "the file ends inside a quoted field (cut short, or a stray quote)"
         raise SourceError(source, f"{name}:line {skip_lines + reader.line_num}", msg) from None
-    if text and rows and _open_quote(lines[-1], quotechar or '"', escapechar):
+    # The quotes of the last record, from the line it starts on: a quoted field of it may
+    # run over several lines ("a<newline>b"), and the last line alone would then look open.
+    if text and rows and _open_quote("".join(lines[rows[-1][0] - 1:]), quotechar or '"',
+                                     escapechar):  # fmt: skip
         raise SourceError(source, f"{name}:line {rows[-1][0]}", "file ends inside a quoted field")
     wanted = [c.strip().lower() for c in want_columns if c and not c.strip().isdigit()]
     head: list[str] | None = None

@@ -227,3 +227,19 @@ def test_amount_parser_agrees_with_split_currency_and_parse_amount() -> None:
             except ValueError as exc:
                 got = str(exc)
             assert got == want and str(got) == str(want), (text, dec, th)
+
+
+def test_a_last_line_with_a_quoted_line_break_is_a_complete_file(tmp_path: Path) -> None:
+    # Found by the generator above: the last record's memo "a<newline>b" left its last
+    # physical line with one quote, and the file was refused as cut inside a quote.
+    path = tmp_path / "q.csv"
+    path.write_text('date,amount,memo\n2025-01-01,1.00,"x"\n2025-01-02,2.00,"a\nb"\n',
+                    encoding="utf-8")
+    adapter = CsvStatementAdapter("src", {"path": str(path), "date_column": "date",
+                                          "amount_column": "amount", "memo_column": "memo"})
+    assert [r.memo for b in adapter.batches(None) for r in b.records] == ["x", "a\nb"]
+    cut = tmp_path / "cut.csv"
+    cut.write_text('date,amount,memo\n2025-01-01,1.00,"x"\n2025-01-02,2.00,"a\nb\n',
+                   encoding="utf-8")
+    with pytest.raises(SourceError, match="quoted field"):
+        list(CsvStatementAdapter("src", {**adapter.settings, "path": str(cut)}).batches(None))
