@@ -25,10 +25,12 @@ column mapping turns already imported rows into new ones.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from adapters import file_util as fu
@@ -48,7 +50,13 @@ from adapters.base import (
     TextOption,
 )
 from adapters.csv_presets import PRESETS
-from recon_tui.model import KNOWN_KINDS, Record, ValidationError, validate
+from recon_tui.model import (
+    KNOWN_KINDS,
+    Record,
+    ValidationError,
+    check_asset,
+    validate,
+)
 
 COLUMN_SETTINGS = (
     "date_column",
@@ -244,6 +252,8 @@ class _Parser:
         self.cols = cols
         self.pos = {k: cols.position(v) for k, v in m.columns.items()}
         self.content_ids = fu.ContentIds()
+        self.parse_money = fu.amount_parser(m.decimal, m.thousands)
+        """(text, field) -> (amount, currency): split_currency and parse_amount in one."""
         self.usable: set[str] | None = None
         self.balances: dict[int, Decimal] = {}
         self.required = [p for p in (cols.position(c) for c in m.skip_if_empty) if p is not None]
@@ -269,8 +279,7 @@ class _Parser:
         return self.cols.get(row, self.pos[key])
 
     def _money(self, raw: str, field: str) -> tuple[Decimal, str | None]:
-        text, ccy = fu.split_currency(raw)
-        return fu.parse_amount(text, field, self.m.decimal, self.m.thousands), ccy
+        return self.parse_money(raw, field)
 
     def _amount(self, row: list[str]) -> tuple[Decimal, str | None]:
         m = self.m
@@ -409,12 +418,160 @@ def _load(source: str, settings: dict[str, Any]) -> tuple[_Parser, str]:
     parser = _Parser(source, m, table)
     pos = parser.pos["id_column"]
     if pos is not None:
-        ids = [parser.cols.get(row, pos) for _, row in table.rows if not parser.skipped(row)]
-        parser.usable = fu.usable_ids(
-            (f"{m.account}:{i}" if m.account else i) if i and not fu.is_placeholder(i) else None
-            for i in ids
-        )
+        rows = table.rows
+        if parser.required or m.skip_rows:
+            rows = [lr for lr in rows if not parser.skipped(lr[1])]
+        ids = [parser.cols.get(row, pos) for _, row in rows]
+        keys = [(f"{m.account}:{i}" if m.account else i) if i and not fu.is_placeholder(i)
+                else None for i in ids]  # fmt: skip
+        # fu.usable_ids(keys), less its second placeholder test: a key holds a bank id that
+        # is none, and "account:id" has the id's letters and digits and a colon no
+        # placeholder has, so it is none either.
+        counts = Counter(k for k in keys if k is not None)
+        parser.usable = {k for k, c in counts.items() if c == 1}
     return parser, fu.sha256(data)
+
+
+_COLUMNAR_UNSUPPORTED = ("direction_column", "debit_column", "credit_column", "balance_column")
+"""Mappings the columnar path leaves to the row path (a per-row direction, two amount
+columns, a running balance: rarer layouts, whose logic stays in one place)."""
+
+
+def _columns(p: _Parser) -> fu.RecordColumns | None:
+    """Every line of the file converted column by column, or ``None`` for the row path.
+
+    The same conversions as :meth:`_Parser._record` — the very same functions
+    (``_date``, ``_money``, ``bank_kind``, the content and legacy ids), each called once
+    per *distinct* cell value instead of once per line (a statement repeats its dates,
+    amounts, currencies and kinds), and no :class:`Record` per line: the store builds
+    its rows straight from these columns (``records.prepare_columns``). Checks that
+    ``validate`` makes per record are made per column (longest text, each distinct asset
+    and amount). Anything wrong with any line — or a mapping this path does not take —
+    gives ``None``, and the row path then reads the file and refuses it with its usual
+    line naming the first bad line: one place says what a bad line is.
+    ``tests/test_ingest_columnar.py`` checks both paths store the same records."""
+    m, pos = p.m, p.pos
+    if pos["amount_column"] is None or any(pos[k] is not None for k in _COLUMNAR_UNSUPPORTED):
+        return None
+    try:  # what validate() checks of the source name, once for the file
+        validate(Record(p.source, "x", "deposit", fu.midnight_utc(date(2000, 1, 1)),
+                        m.currency.upper(), Decimal(0)))  # fmt: skip
+    except ValidationError:
+        return None
+    rows = p.table.rows
+    if p.required or m.skip_rows:
+        rows = [lr for lr in rows if not p.skipped(lr[1])]
+    n = len(rows)
+
+    lines = [row for _, row in rows]
+    shortest = min(map(len, lines), default=0)
+
+    def column(key: str) -> list[str | None]:
+        at = pos[key]
+        if at is None:
+            return [None] * n
+        if at < shortest:  # every line has the cell
+            return [v.strip() or None for v in map(itemgetter(at), lines)]
+        return [(row[at].strip() or None) if at < len(row) else None for row in lines]
+
+    if n and p.need >= shortest:
+        return None  # a short line: the row path names it
+
+    try:
+        dates = column("date_column")
+        if None in dates:
+            return None
+        day = {t: p._date(t, "booking_date") for t in set(dates)}  # type: ignore[arg-type]
+        booking = [day[t] for t in dates]  # type: ignore[index]
+        values = column("value_date_column")
+        vday = {t: p._date(t, "value_date") for t in set(values) if t}
+        value = [vday[t] if t else None for t in values]
+        amounts_raw = column("amount_column")
+        if None in amounts_raw:
+            return None
+        parse = p.parse_money
+        money = {t: parse(t, "amount") for t in set(amounts_raw)}  # type: ignore[arg-type]
+        sign = -1 if m.debit_positive else 1
+        signed = {t: (a if sign == 1 else -a, c) for t, (a, c) in money.items()}
+        amounts = [signed[t][0] for t in amounts_raw]  # type: ignore[index]
+        symbols = [signed[t][1] for t in amounts_raw]  # type: ignore[index]
+        ccy_col = column("currency_column")
+        if any(symbols) or any(ccy_col):
+            currency = []
+            for col_ccy, sym in zip(ccy_col, symbols, strict=True):
+                if col_ccy and sym and col_ccy.upper() != sym:
+                    return None
+                currency.append((col_ccy or sym or m.currency).upper())
+        else:
+            currency = [m.currency.upper()] * n
+        for asset in set(currency):
+            check_asset(asset)
+        fee_raw = column("fee_column")
+        fees_of = {t: abs(parse(t, "fee")[0]) or None for t in set(fee_raw) if t}
+        fees = [fees_of[t] if t else None for t in fee_raw]
+    except (ValidationError, SourceError):
+        return None
+    reference = column("reference_column")
+    counterparty = column("counterparty_column")
+    memo = column("memo_column")
+    kind_raw = column("kind_column")
+    kind_of = {a: fu.bank_kind(a) for a in set(amounts)}
+    kinds = [kind_of[a] for a in amounts]
+    if m.kind_map:
+        kinds = [m.kind_map.get(k.strip().lower(), kd) if k else kd
+                 for k, kd in zip(kind_raw, kinds, strict=True)]  # fmt: skip
+    bank_ids = column("id_column")
+    usable = p.usable
+    acct = m.account
+    ext: list[str] = []
+    legacy: list[str | None] = []
+    attrs: list[dict[str, Any]] = []
+    placeholder: dict[str, bool] = {}
+    for i, (_, row) in enumerate(rows):
+        bank_id = bank_ids[i]
+        key = f"{acct}:{bank_id}" if acct and bank_id else bank_id
+        if bank_id and usable is not None and key in usable:
+            e = str(key)
+            placeholder[bank_id] = False  # a usable id is never a placeholder
+        else:
+            e = p.content_ids.next(acct, "\x1e".join(c.strip() for c in row))
+        old = (key if bank_id else p.content_ids.legacy(
+            acct, booking[i].isoformat(), amounts[i].normalize(), currency[i], memo[i],
+            counterparty[i], reference[i]))  # fmt: skip
+        ext.append(e)
+        legacy.append(old if old and old != e else None)
+        a: dict[str, Any] = {}
+        if bank_id:
+            ph = placeholder.get(bank_id)
+            if ph is None:
+                ph = placeholder[bank_id] = fu.is_placeholder(bank_id)
+            if not ph:
+                a["bank_id"] = bank_id
+        if kind_raw[i]:
+            a["type"] = kind_raw[i]
+        if m.fee_included and fees[i] is not None:
+            a["fee_included"] = True
+        attrs.append(a)
+    # validate()'s per-record text checks, per column (decode refused any NUL already).
+    for col, limit in ((ext, 256), (counterparty, 512), (reference, 512), (memo, 2048)):
+        if max((len(v) for v in col if v), default=0) > limit:
+            return None
+    if acct is not None and len(acct) > 128:
+        return None
+    midnight = {d: fu.midnight_utc(d) for d in day.values()}
+    return fu.RecordColumns(
+        source=p.source,
+        lines=[line for line, _ in rows],
+        columns={
+            "external_id": ext, "kind": kinds, "ts": [midnight[d] for d in booking],
+            "booking_date": booking, "value_date": value, "asset": currency,
+            "amount": amounts, "fee": fees,
+            "fee_asset": [c if f is not None else None for c, f in zip(currency, fees, strict=True)],
+            "counterparty": counterparty, "reference": reference, "memo": memo,
+            "account": [acct] * n, "attrs": attrs,
+        },
+        legacy=legacy,
+    )  # fmt: skip
 
 
 def preview(path: str, mapping: dict[str, Any], n: int = 10) -> list[PreviewRow]:
@@ -508,15 +665,37 @@ class CsvStatementAdapter(Adapter):
     def preview(self, n: int = 10) -> list[PreviewRow]:
         return preview(str(self.mapping.get("path") or ""), self.mapping, n)
 
+    def column_batches(self, cursor: dict[str, Any] | None,
+                       ) -> Iterator[tuple[Batch, fu.RecordColumns | None]]:  # fmt: skip
+        """The file's batches as columns (:func:`_columns`): what the sync service writes
+        without a :class:`Record` per line. A mapping or a file the columnar path does not
+        take comes back as :meth:`batches` does, each batch paired with ``None``."""
+        with fu.gc_paused():
+            parser, digest = _load(self.source, self.mapping)
+            cols = _columns(parser)
+        if cols is None:
+            for b in self._batches(parser, digest, cursor):
+                yield b, None
+            return
+        name = parser.table.name
+        del parser  # its lines and cells: the columns hold all that is needed now
+        yield from fu.column_batches(name, digest, cols, cursor)
+
     def batches(self, cursor: dict[str, Any] | None) -> Iterator[Batch]:
-        parser, digest = _load(self.source, self.mapping)
+        with fu.gc_paused():
+            parser, digest = _load(self.source, self.mapping)
+        yield from self._batches(parser, digest, cursor)
+
+    def _batches(self, parser: _Parser, digest: str,
+                 cursor: dict[str, Any] | None) -> Iterator[Batch]:  # fmt: skip
         records: list[Record] = []
         lines: list[int] = []
-        for line, row in parser.table.rows:
-            if parser.skipped(row):
-                continue
-            records.append(parser.record(line, row))
-            lines.append(line)
-        balances, warnings = _running_balances(self.source, parser, lines, records)
+        with fu.gc_paused():
+            for line, row in parser.table.rows:
+                if parser.skipped(row):
+                    continue
+                records.append(parser.record(line, row))
+                lines.append(line)
+            balances, warnings = _running_balances(self.source, parser, lines, records)
         yield from fu.file_batches(parser.table.name, digest, records, cursor,
                                    balances=balances, warnings=warnings)  # fmt: skip

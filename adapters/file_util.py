@@ -10,12 +10,14 @@ Nothing here knows about a particular file format; every failure is a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
+import gc
 import hashlib
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -23,7 +25,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adapters.base import Batch, SourceError, StatementBalance
-from recon_tui.model import Price, Record, ValidationError, to_decimal
+from recon_tui.model import (
+    MAX_DECIMALS,
+    MAX_INTEGER_DIGITS,
+    Price,
+    Record,
+    ValidationError,
+    to_decimal,
+)
 
 BATCH_SIZE = 10_000
 """The contract's upper bound on records per batch."""
@@ -203,6 +212,37 @@ def parse_amount(text: str, field: str, decimal_sep: str = ".", thousands: str =
     return -d if negative else d
 
 
+_SHORT = min(MAX_DECIMALS, MAX_INTEGER_DIGITS) + 1
+"""Plain amount text this long or shorter (sign and mark included) has neither more than
+``MAX_DECIMALS`` decimals nor more than ``MAX_INTEGER_DIGITS`` integer digits, so
+``check_decimal`` has nothing to say about it."""
+
+_SIMPLE_AMOUNT = {".": re.compile(r"-?[0-9]+(?:\.[0-9]+)?"),
+                  ",": re.compile(r"-?[0-9]+(?:,[0-9]+)?")}  # fmt: skip
+
+
+def amount_parser(decimal_sep: str = ".", thousands: str = "",
+                  ) -> Callable[[str, str], tuple[Decimal, str | None]]:  # fmt: skip
+    """``(text, field) -> (amount, currency)``: :func:`split_currency` then
+    :func:`parse_amount`, with a short cut for the plain ``-1234.56`` most statements
+    hold. Such text has no currency, no parentheses, no separators and no spaces, so
+    the two would strip nothing and give ``to_decimal`` of it as written: it goes there
+    directly (a third of the cost); anything else takes the full way."""
+    simple = _SIMPLE_AMOUNT.get(decimal_sep)
+    comma = decimal_sep == ","
+
+    def parse(text: str, field: str) -> tuple[Decimal, str | None]:
+        if simple is not None and simple.fullmatch(text):
+            plain = text.replace(",", ".") if comma else text
+            if len(plain) <= _SHORT:  # at most 18 decimals and 20 integer digits: in range
+                return Decimal(plain), None
+            return to_decimal(plain, field), None
+        body, ccy = split_currency(text)
+        return parse_amount(body, field, decimal_sep, thousands), ccy
+
+    return parse
+
+
 def parse_date(text: str, field: str, formats: Sequence[str]) -> date:
     """A date in one of the configured ``strptime`` formats (first match wins)."""
     s = text.strip()
@@ -316,7 +356,7 @@ _PLACEHOLDERS = frozenset({"", "NONREF", "NOTPROVIDED", "NOT PROVIDED", "NONE", 
                            "NULL", "-", "UNKNOWN", "NOREF", "NO REF"})  # fmt: skip
 
 
-_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+_SIGNIFICANT = re.compile(r"[1-9A-Z]")
 
 
 def is_placeholder(value: str | None) -> bool:
@@ -326,8 +366,9 @@ def is_placeholder(value: str | None) -> bool:
     v = value.strip().upper()
     if v in _PLACEHOLDERS:
         return True
-    core = _NOT_ALNUM.sub("", v)
-    return not core.strip("0")
+    # Nothing but zeros among its letters and digits ([0-9A-Z] of the upper-cased text):
+    # one search instead of stripping the rest away (the same answer, a third the cost).
+    return _SIGNIFICANT.search(v) is None
 
 
 def usable_ids(values: Iterable[str | None]) -> set[str]:
@@ -466,7 +507,7 @@ def read_csv_table(
         for row in reader:
             line = skip_lines + start
             start = reader.line_num + 1
-            if not any(c.strip() for c in row):
+            if not "".join(row).strip():  # no cell with anything but spaces (one C call)
                 continue
             rows.append((line, row))
     except csv.Error as exc:
@@ -474,7 +515,10 @@ def read_csv_table(
         if "unexpected end of data" in msg:
             msg = "the file ends inside a quoted field (cut short, or a stray quote)"
         raise SourceError(source, f"{name}:line {skip_lines + reader.line_num}", msg) from None
-    if text and rows and _open_quote(lines[-1], quotechar or '"', escapechar):
+    # The quotes of the last record, from the line it starts on: a quoted field of it may
+    # run over several lines ("a<newline>b"), and the last line alone would then look open.
+    if text and rows and _open_quote("".join(lines[rows[-1][0] - 1:]), quotechar or '"',
+                                     escapechar):  # fmt: skip
         raise SourceError(source, f"{name}:line {rows[-1][0]}", "file ends inside a quoted field")
     wanted = [c.strip().lower() for c in want_columns if c and not c.strip().isdigit()]
     head: list[str] | None = None
@@ -543,6 +587,21 @@ class Columns:
 # --- batches ------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a big file is turned into lines, cells, columns
+    and records: millions of new lists, tuples and dicts, none in a cycle, that every
+    full collection would walk again (measured on a 1M-line CSV: 11 full collections,
+    ~7 us of a line's ~31). Reference counting still frees everything as usual."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def chunks(items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[tuple[int, Sequence[T]]]:
     """(offset, chunk) pairs; one empty chunk for an empty sequence (the cursor still moves)."""
     if not items:
@@ -550,6 +609,59 @@ def chunks(items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[tuple[int, Se
         return
     for i in range(0, len(items), size):
         yield i, items[i : i + size]
+
+
+@dataclass(slots=True)
+class RecordColumns:
+    """A file's records as columns (one list per record field, ``lines`` the file line of
+    each): what a file adapter can hand the sync service instead of a :class:`Record` per
+    line (``recon_tui.store.records.prepare_columns`` turns them into rows). ``legacy``
+    is each line's earlier-release id where it differs from its external id (``None``
+    elsewhere): the renames ``legacy_id`` in ``attrs`` would otherwise carry."""
+
+    source: str
+    lines: list[int]
+    columns: dict[str, list[Any]]
+    legacy: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def slice(self, start: int, stop: int) -> RecordColumns:
+        return RecordColumns(self.source, self.lines[start:stop],
+                             {k: v[start:stop] for k, v in self.columns.items()},
+                             self.legacy[start:stop])  # fmt: skip
+
+    def legacy_pairs(self) -> list[tuple[str, str]]:
+        """(legacy id, external id) of the lines that have one."""
+        return [(old, ext) for old, ext in zip(self.legacy, self.columns["external_id"],
+                                               strict=True) if old]  # fmt: skip
+
+
+def column_batches(
+    name: str,
+    digest: str,
+    cols: RecordColumns,
+    cursor: dict[str, Any] | None,
+    balances: Sequence[StatementBalance] = (),
+    warnings: Sequence[str] = (),
+) -> Iterator[tuple[Batch, RecordColumns]]:
+    """:func:`file_batches` for a file read as columns: the same batches, cursors and
+    progress, each batch (without records) paired with its slice of the columns."""
+    skip = 0
+    if cursor and cursor.get("sha256") == digest and isinstance(cursor.get("offset"), int):
+        skip = cursor["offset"]
+    total = len(cols)
+    starts = range(skip, total, BATCH_SIZE) if 0 <= skip < total else [skip]
+    for start in starts:
+        part = cols.slice(start, start + BATCH_SIZE)
+        done = start + len(part)
+        batch = Batch(cursor={"file": name, "sha256": digest, "offset": done}, done=done,
+                      total=total)  # fmt: skip
+        if done >= total:
+            batch.balances = list(balances)
+            batch.warnings = list(warnings)
+        yield batch, part
 
 
 def file_batches(

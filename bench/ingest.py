@@ -19,9 +19,11 @@ The records are admitted to their source pairs as they are written, as a real so
 are (a ledger-vs-bank pair; the demo's four pairs with ``--demo``); ``--no-pair`` leaves
 the store without pairs (admission then costs nothing).
 
-Each stage reports wall seconds, CPU seconds of this process (all threads) and records
-per second of each. On a shared machine the wall figures move with the load (given as
-``load_avg``); records per CPU second are what the code costs.
+Each stage reports wall seconds, CPU seconds of this process (all threads), records
+per second of each, and ``*_cpu_wait_s``: how long the writing thread was ready to run but
+waited for a CPU (the neighbours' load, not this code). On a shared machine the wall
+figures move with the load (given as ``load_avg``); records per CPU second are what the
+code costs.
 
     .venv/bin/python bench/ingest.py --size 1000000 --json
 """
@@ -82,10 +84,21 @@ def made_and_prepared(start: int, stop: int) -> Iterator[PreparedBatch]:
     yield prepare_batch("bank", make(stop, start))
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
+def queued() -> float:
+    """Seconds this thread has spent runnable but not running (waiting for a CPU) so far:
+    Linux's ``schedstat`` run delay; 0 where there is none."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float, float]:
+    """(wall, CPU of this process, run-queue wait of this thread) of ``fn()``."""
+    wall, cpu, waited = time.perf_counter(), time.process_time(), queued()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, queued() - waited
 
 
 def chunks(records: list[Record]) -> list[list[Record]]:
@@ -118,7 +131,8 @@ CSV_SETTINGS = {"date_column": "date", "amount_column": "amount", "id_column": "
 
 
 def csv_import(tmp: str, records: list[Record], pairs: list[SourcePair],
-               stage: Callable[[str, float, float], None], figures: dict[str, Any]) -> None:  # fmt: skip
+               stage: Callable[[str, float, float, float], None],
+               figures: dict[str, Any]) -> None:  # fmt: skip
     """The records written as a CSV statement, then imported through the sync service."""
     import csv
 
@@ -160,9 +174,12 @@ def main() -> None:
     figures: dict[str, Any] = {"records": n, "demo": args.demo, "paired": bool(pairs),
                                "load_avg": round(load, 1)}  # fmt: skip
 
-    def stage(name: str, wall: float, cpu: float) -> None:
+    def stage(name: str, wall: float, cpu: float, waited: float) -> None:
         figures[f"{name}_s"] = round(wall, 2)
         figures[f"{name}_cpu_s"] = round(cpu, 2)
+        # Wall the main (writing) thread spent runnable but without a CPU: the neighbours'
+        # share of the wall figure, not this code's.
+        figures[f"{name}_cpu_wait_s"] = round(waited, 2)
         figures[f"{name}_records_per_s"] = round(n / wall)
         figures[f"{name}_records_per_cpu_s"] = round(n / cpu) if cpu else None
 

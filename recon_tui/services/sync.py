@@ -29,6 +29,7 @@ from recon_tui.store.records import (
     adopt_legacy_ids,
     import_cache,
     prepare_batch,
+    prepare_columns,
     write_batch,
 )
 from recon_tui.store.sources import (
@@ -168,13 +169,31 @@ def sync_source(
 
 def _prepared(adapter: Adapter, name: str, cursor: dict[str, Any] | None,
               keep_cursor: bool) -> Iterator[tuple[Batch, PreparedBatch, list[tuple[str, str]]]]:
-    """The adapter's batches, each with its rows prepared and its legacy-id renames."""
+    """The adapter's batches, each with its rows prepared and its legacy-id renames.
+
+    A file adapter that reads its file as columns (``column_batches``: the CSV statement)
+    hands over columns instead of records, and the rows are made straight from them."""
+    by_columns = getattr(adapter, "column_batches", None)
+    if by_columns is not None:
+        for b, cols in by_columns(cursor):
+            if cols is None:
+                yield from _prepared_one(b, name, keep_cursor)
+                continue
+            yield b, prepare_columns(name, cols.columns, cursor=b.cursor,
+                                     set_cursor=keep_cursor), cols.legacy_pairs()  # fmt: skip
+        return
     for b in adapter.batches(cursor):
-        legacy = _legacy_pairs(b.records)
-        yield b, prepare_batch(
-            name, b.records, removed=b.removed, prices=b.prices, cursor=b.cursor,
-            set_cursor=keep_cursor,
-        ), legacy  # fmt: skip
+        yield from _prepared_one(b, name, keep_cursor)
+
+
+def _prepared_one(b: Batch, name: str, keep_cursor: bool,
+                  ) -> Iterator[tuple[Batch, PreparedBatch, list[tuple[str, str]]]]:  # fmt: skip
+    """One adapter batch of records with its rows prepared and its legacy-id renames."""
+    legacy = _legacy_pairs(b.records)
+    yield b, prepare_batch(
+        name, b.records, removed=b.removed, prices=b.prices, cursor=b.cursor,
+        set_cursor=keep_cursor,
+    ), legacy  # fmt: skip
 
 
 READ_APART_FROM = 4 * 2**20
