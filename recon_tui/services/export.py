@@ -273,6 +273,56 @@ class _Sink(io.RawIOBase):
         self._raw.flush()
 
 
+class _SinkThread(_Sink):
+    """A :class:`_Sink` whose hashing, sealing and writing happen in a thread of its own:
+    the exporting thread hands each chunk over (a copy: the caller's buffer is reused) and
+    goes on formatting, while SHA-256, AES-GCM and the write to disk, which let go of the
+    GIL, run beside it (~7% of the exporting thread before). At most a few chunks wait;
+    an error of the writing is raised at the next write or at :meth:`finish`, and
+    :meth:`abort` stops the thread without writing what is left."""
+
+    def __init__(self, raw: IO[bytes], key: bytes | None = None, nonce: bytes = b"") -> None:
+        super().__init__(raw, key, nonce)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(8)
+        self._failed: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="export-sink", daemon=True)
+        self._thread.start()
+
+    def write(self, b: Any) -> int:
+        if self._failed is not None:
+            raise self._failed
+        if self._stopped:
+            raise ValueError("write to an export file that was given up")
+        data = bytes(b)
+        self._queue.put(data)
+        return len(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._failed is None:
+                try:
+                    _Sink.write(self, data)
+                except BaseException as exc:  # raised in the exporting thread
+                    self._failed = exc
+
+    def _stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def finish(self) -> None:
+        self._stop()
+        if self._failed is not None:
+            raise self._failed
+        super().finish()
+
+    def abort(self) -> None:
+        """Stop the thread (the file is being thrown away)."""
+        self._stop()
+
+
 def _open_private(path: Path) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     return os.fdopen(fd, "wb", buffering=_CHUNK)
@@ -300,11 +350,14 @@ class _Staging:
     def binary(self, name: str) -> Iterator[IO[bytes]]:
         nonce = secrets.token_bytes(12) if self.key is not None else b""
         with _open_private(self.folder / name) as raw:
-            sink = _Sink(raw, self.key, nonce)
-            buffered = io.BufferedWriter(sink, _CHUNK)
-            yield buffered
-            buffered.flush()
-            sink.finish()
+            sink = _SinkThread(raw, self.key, nonce)
+            try:
+                buffered = io.BufferedWriter(sink, _CHUNK)
+                yield buffered
+                buffered.flush()
+                sink.finish()
+            finally:
+                sink.abort()
             os.fsync(raw.fileno())
         self.files[name] = (sink.size, sink.sha256.hexdigest(), nonce)
 
@@ -488,8 +541,8 @@ class _JsonDoc:
         """Items that are JSON bytes already."""
         if not items:
             return
-        lead = b"\n    " if self._items == 0 else b",\n    "
-        self.out.write(lead + b",\n    ".join(items))
+        self.out.write(b"\n    " if self._items == 0 else b",\n    ")
+        self.out.write(b",\n    ".join(items))
         self._items += len(items)
 
     def end(self) -> None:
