@@ -789,14 +789,15 @@ class _ReadAhead:
     their order, an error of the read is raised here, and :meth:`close` (always called,
     see :func:`_read_ahead`) stops the thread before the connection can go."""
 
-    def __init__(self, rows: Iterator[tuple[Any, ...]], depth: int = 2) -> None:
-        self._queue: queue.Queue[list[tuple[Any, ...]] | BaseException] = queue.Queue(depth)
+    def __init__(self, rows: Iterator[Any], depth: int = 2, batch: int = _ROWS) -> None:
+        self._queue: queue.Queue[list[Any] | BaseException] = queue.Queue(depth)
+        self._batch = batch
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(rows,), daemon=True,
                                         name="export-read")  # fmt: skip
         self._thread.start()
 
-    def _put(self, item: list[tuple[Any, ...]] | BaseException) -> bool:
+    def _put(self, item: list[Any] | BaseException) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -805,16 +806,16 @@ class _ReadAhead:
                 continue
         return False
 
-    def _run(self, rows: Iterator[tuple[Any, ...]]) -> None:
+    def _run(self, rows: Iterator[Any]) -> None:
         try:
             while True:
-                batch = list(itertools.islice(rows, _ROWS))
+                batch = list(itertools.islice(rows, self._batch))
                 if not self._put(batch) or not batch:
                     return
         except BaseException as exc:  # raised in the reading thread by __iter__
             self._put(exc)
 
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+    def __iter__(self) -> Iterator[Any]:
         while True:
             item = self._queue.get()
             if isinstance(item, BaseException):
@@ -832,8 +833,8 @@ class _ReadAhead:
 
 
 @contextlib.contextmanager
-def _read_ahead(rows: Iterator[tuple[Any, ...]]) -> Iterator[Iterator[tuple[Any, ...]]]:
-    ahead = _ReadAhead(rows)
+def _read_ahead(rows: Iterator[Any], batch: int = _ROWS) -> Iterator[Iterator[Any]]:
+    ahead = _ReadAhead(rows, batch=batch)
     try:
         yield iter(ahead)
     finally:
@@ -864,23 +865,13 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
     items: list[bytes] = []
     keys = MEMBER_FIELDS
     numeric = _MEMBER_NUMERIC
+    grouped = _grouped(reads.group_members(conn, kind), reads.groups(conn, kind))
     with (staging.binary(f"{name}.csv") as cf,
-          _read_ahead(reads.group_members(conn, kind)) as members,
-          _read_ahead(reads.groups(conn, kind)) as groups):  # fmt: skip
-        pending = next(members, None)
+          _read_ahead(grouped, batch=_ROWS // 2) as ahead):  # fmt: skip
         table = _Csv(cf, sheets, name, MEMBER_HEADER)
         lines = table.rows
-        for g in groups:
+        for g, rows in ahead:
             gid = g[0]
-            rows = []
-            while pending is not None and pending[0] <= gid:
-                if pending[0] == gid:
-                    rows.append(pending)
-                pending = next(members, None)
-            if not rows:
-                continue  # a group without members shows nowhere (as ever)
-            if len(rows) > 1:
-                rows.sort(key=_BY_SIDE_TIME_ID)
             gcsv = g[:11]
             adj = _adjustments(g[11]) if g[11] else []
             for a in adj:
@@ -906,6 +897,26 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
                 lines = table.rows
         j.items(items)
         table.flush()
+
+
+def _grouped(members: Iterator[tuple[Any, ...]], groups: Iterator[tuple[Any, ...]]
+             ) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:  # fmt: skip
+    """(group row, its member rows by side, time and id) per group that has members, in
+    group id order: both reads merged on the reading thread, so the connection is only
+    ever used by one thread at a time."""
+    pending = next(members, None)
+    for g in groups:
+        gid = g[0]
+        rows = []
+        while pending is not None and pending[0] <= gid:
+            if pending[0] == gid:
+                rows.append(pending)
+            pending = next(members, None)
+        if not rows:
+            continue  # a group without members shows nowhere (as ever)
+        if len(rows) > 1:
+            rows.sort(key=_BY_SIDE_TIME_ID)
+        yield g, rows
 
 
 def _write_rows(staging: _Staging, sheets: _Sheets, j: _JsonDoc, name: str,
