@@ -266,3 +266,67 @@ def test_a_recon_tui_folder_in_the_working_directory_is_not_the_workbook_child(
     wb = openpyxl.load_workbook(folder / "workbook.xlsx", read_only=True)
     assert "Groups" in wb.sheetnames
     wb.close()
+
+
+def test_a_read_that_fails_midway_fails_the_export_and_leaves_nothing(
+        closed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """The big tables are read a batch ahead by a thread (_ReadAhead): its error reaches the
+    export, the export's threads are gone after it, and no partial folder is left."""
+    import threading
+
+    store, _world, s, _ = closed
+    real = reads.decisions
+
+    def broken(conn):  # type: ignore[no-untyped-def]
+        rows = real(conn)
+        yield next(rows)
+        raise OSError(5, "disk read failed")  # after the first row: mid-stream
+
+    monkeypatch.setattr(reads, "decisions", broken)
+    with pytest.raises(export.ExportError, match="disk read failed"):
+        export.export_session(store, s.id, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+    left = [t.name for t in threading.enumerate() if t.name.startswith("export-")]
+    assert left == []
+
+
+def test_read_ahead_keeps_order_and_stops_when_given_up() -> None:
+    rows = [(i, str(i)) for i in range(3 * 4096 + 5)]
+    with export._read_ahead(iter(rows)) as ahead:
+        assert list(ahead) == rows
+    endless = ((i,) for i in iter(int, 1))  # the reader would never end on its own
+    with export._read_ahead(endless) as ahead:
+        assert next(ahead) == (0,)
+    # close() returned: the reading thread is gone although the queue was full
+
+
+def test_sink_thread_hashes_what_it_was_given_and_reports_a_failed_write(tmp_path: Path) -> None:
+    import hashlib
+
+    chunks = [os.urandom(n) for n in (1, 70_000, 1 << 20, 3)]
+    with open(tmp_path / "f", "wb") as raw:
+        sink = export._SinkThread(raw)
+        buf = bytearray(b"reused")
+        sink.write(memoryview(buf))
+        buf[:] = b"XXXXXX"  # the caller's buffer changes after the hand-over
+        for c in chunks:
+            sink.write(c)
+        sink.finish()
+    data = b"reused" + b"".join(chunks)
+    assert (tmp_path / "f").read_bytes() == data
+    assert sink.sha256.hexdigest() == hashlib.sha256(data).hexdigest() and sink.size == len(data)
+
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b):  # type: ignore[no-untyped-def]
+            raise OSError(28, "No space left on device")
+
+    sink = export._SinkThread(Full())  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="No space"):
+        for _ in range(100):
+            sink.write(b"x" * 1000)
+        sink.finish()
+    sink.abort()

@@ -196,13 +196,24 @@ def _flag(text: Sequence[str], numbers: Sequence[str] = ()) -> str:
     return f"({' OR '.join(terms)})"
 
 
+def _iso(x: str) -> str:
+    """SQL for ``sessions.iso`` of a µs timestamp (``…Z``, µs only when not zero; the
+    expression the SQL-formatted export used, held equal to Python's by
+    ``tests/test_export_equivalence.py``). Formatted here, so on the export's reading
+    thread (see ``services.export._ReadAhead``), not on the one that writes the files."""
+    return (f"(CASE WHEN {x} IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S', "
+            f"{x} / 1000000 - ({x} % 1000000 < 0), 'unixepoch') || CASE WHEN {x} % 1000000 = 0 "
+            f"THEN '' ELSE printf('.%06d', ({x} % 1000000 + 1000000) % 1000000) END || 'Z' END)")  # fmt: skip
+
+
 GROUP_COLUMNS = ("id", "pair", "kind", "state", "origin", "rule", "score", "decided_by",
                  "decided_us", "reason", "note", "adjustments")  # fmt: skip
 # Decimal text with six places at most (never ``1e-07``), as every export has written it.
 _SCORE = ("(CASE WHEN g.score IS NULL THEN NULL ELSE "
           "rtrim(rtrim(printf('%.6f', g.score), '0'), '.') END)")  # fmt: skip
+_GROUP_SELECT = {"score": _SCORE, "decided_us": _iso("g.decided_us")}
 _GROUPS_SQL = (
-    f"SELECT {', '.join(_SCORE if c == 'score' else 'g.' + c for c in GROUP_COLUMNS)}, "
+    f"SELECT {', '.join(_GROUP_SELECT.get(c, 'g.' + c) for c in GROUP_COLUMNS)}, "
     f"{_flag([f'g.{c}' for c in (*GROUP_COLUMNS[1:6], 'decided_by', 'reason', 'note')])} "
     "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
@@ -221,7 +232,7 @@ _MEMBERS_SQL = (
     "SELECT m.group_id, r.id, m.side, EXISTS (SELECT 1 FROM x_scope s WHERE s.id = r.id), "
     "r.source, r.account, r.external_id, r.kind, r.ts_us, r.asset, r.amount, r.fee, "
     "r.fee_asset, r.status, r.booking_date, r.value_date, r.reference, r.counterparty, "
-    f"r.txid, r.memo, {_flag(_MEMBER_TEXT, ['r.amount', 'r.fee'])} "
+    f"r.txid, r.memo, {_flag(_MEMBER_TEXT, ['r.amount', 'r.fee'])}, {_iso('r.ts_us')} "
     "FROM x_groups x CROSS JOIN group_members m ON m.group_id = x.id "
     "CROSS JOIN records r ON r.id = m.record_id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
@@ -235,13 +246,15 @@ def _stream(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Iterator[
 
 
 def groups(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
-    """(*``GROUP_COLUMNS``, needs quoting) per staged group of ``kind``, by id."""
+    """(*``GROUP_COLUMNS``, needs quoting) per staged group of ``kind``, by id;
+    ``decided_us`` comes as its ISO text."""
     return _stream(conn, _GROUPS_SQL, (kind,))
 
 
 def group_members(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
-    """(*``MEMBER_COLUMNS``, needs quoting) per member of each staged group of ``kind``, in
-    group id order (a group's members are consecutive, in no particular order)."""
+    """(*``MEMBER_COLUMNS``, needs quoting, ``ts_us`` as ISO text) per member of each
+    staged group of ``kind``, in group id order (a group's members are consecutive, in no
+    particular order)."""
     return _stream(conn, _MEMBERS_SQL, (kind,))
 
 
@@ -249,8 +262,8 @@ UNRESOLVED_COLUMNS = ("record_id", "pair", "side", "source", "account", "externa
                       "kind", "ts_us", "asset", "amount", "state")  # fmt: skip
 _UNRESOLVED_TEXT = ("source", "account", "external_id", "kind", "asset")
 _UNRESOLVED_SQL = (
-    "SELECT r.id, s.pair, s.side, r.source, r.account, r.external_id, r.kind, r.ts_us, "
-    "r.asset, r.amount, s.state, "
+    "SELECT r.id, s.pair, s.side, r.source, r.account, r.external_id, r.kind, "
+    f"{_iso('r.ts_us')}, r.asset, r.amount, s.state, "
     f"{_flag(['s.pair', 's.state', *(f'r.{c}' for c in _UNRESOLVED_TEXT)], ['r.amount'])} "
     "FROM x_scope s JOIN records r ON r.id = s.id WHERE s.pair = ? AND s.state != 'matched' "
     "ORDER BY s.side, r.ts_us, r.id"
@@ -258,8 +271,9 @@ _UNRESOLVED_SQL = (
 
 
 def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    """(*``UNRESOLVED_COLUMNS``, needs quoting) of the in-scope records not matched, per
-    pair (in the session's order), left side first, by time and id."""
+    """(*``UNRESOLVED_COLUMNS``, needs quoting; ``ts_us`` as ISO text) of the in-scope
+    records not matched, per pair (in the session's order), left side first, by time and
+    id."""
     for pair in pairs:
         yield from _stream(conn, _UNRESOLVED_SQL, (pair,))
 
@@ -268,14 +282,15 @@ DECISION_COLUMNS = ("seq", "at_us", "actor", "actor_kind", "action", "pair", "gr
                     "record_ids", "session_id", "before", "after", "reason", "note",
                     "prev_hash", "hash")  # fmt: skip
 _DECISIONS_SQL = (
-    f"SELECT {', '.join('d.' + c for c in DECISION_COLUMNS)}, "
+    f"SELECT d.seq, {_iso('d.at_us')}, {', '.join('d.' + c for c in DECISION_COLUMNS[1:])}, "
     f"{_flag([f'd.{c}' for c in DECISION_COLUMNS if c not in ('seq', 'at_us', 'group_id', 'session_id')])} "
     "FROM x_decisions x CROSS JOIN decisions d ON d.seq = x.seq ORDER BY x.seq"
 )  # fmt: skip
 
 
 def decisions(conn: Connection) -> Iterator[tuple[Any, ...]]:
-    """(*``DECISION_COLUMNS``, needs quoting) of the staged decisions, by seq;
+    """(seq, ``at_us`` as ISO text, *``DECISION_COLUMNS[1:]``, needs quoting) of the
+    staged decisions, by seq;
     ``record_ids``, ``before`` and ``after`` are the exact JSON text that was hashed."""
     return _stream(conn, _DECISIONS_SQL)
 
