@@ -876,7 +876,13 @@ class Engine:
         matched: Collection[int] = (),
     ) -> list[Candidate]:
         """The top-``k`` counterparts (single records and groups) for one open record,
-        best first, each explained. Uses the blocking indexes only (no scan)."""
+        best first, each explained. Uses the blocking indexes only (no scan).
+
+        Ranking (``candidate_rank`` tiers, then score): a counterpart interchangeable
+        with one ranked above (observationally identical at the same score: one
+        choice, not two, ``_demotions``) ranks as if it scored ``DEMOTE_PENALTY``
+        less, so the next distinct counterpart comes first; it says why on its
+        explanation (``ranking``)."""
         it = self.item(record_id)
         if it is None:
             return []
@@ -888,6 +894,31 @@ class Engine:
 
         ctx = Ctx(self.sides, self.prices, Counter(), is_open, fees=self.fee_schedule)
         rej = _norm_rejected(rejected)
+        # Candidates whose own references contradict them rank after the rest.
+        ranked = sorted(self._scored(ctx, it, rej),
+                        key=lambda sr: (candidate_rank(ctx, sr[1], sr[0]), sr[0].sort_key()))
+        why = self._demotions(ctx, it, ranked[:DEMOTE_SCAN])
+        if why:
+            tier = {id(s): candidate_rank(ctx, rule, s) for s, rule in ranked[:DEMOTE_SCAN]}
+            head = sorted(ranked[:DEMOTE_SCAN], key=lambda sr: (
+                tier[id(sr[0])], (DEMOTE_PENALTY if id(sr[0]) in why else 0.0) - sr[0].score,
+                sr[0].left, sr[0].right))
+            ranked = head + ranked[DEMOTE_SCAN:]
+        out = []
+        for s, rule in ranked[:k]:
+            v = self._verbose(rule, s)
+            expl = v.explanation
+            if id(s) in why:
+                expl = {**expl, "ranking": {"agree": False, "detail": why[id(s)]}}
+            out.append(
+                Candidate(record_id, s.left, s.right, s.score, rule.name, expl,
+                          v.adjustments)
+            )
+        return out
+
+    def _scored(self, ctx: Ctx, it: Item, rej: frozenset[frozenset[int]]
+                ) -> list[tuple[Scored, Rule]]:
+        """Every rule's candidates of ``it`` (not rejected), the best score per group."""
         best: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[Scored, Rule]] = {}
         for rule in self.rules.rules:
             if rule.matcher == "group":
@@ -900,16 +931,32 @@ class Engine:
                     continue
                 if key not in best or s.score > best[key][0].score:
                     best[key] = (s, rule)
-        # Candidates whose own references contradict them rank after the rest.
-        ranked = sorted(best.values(),
-                        key=lambda sr: (candidate_rank(ctx, sr[1], sr[0]), sr[0].sort_key()))[:k]
-        out = []
-        for s, rule in ranked:
-            v = self._verbose(rule, s)
-            out.append(
-                Candidate(record_id, s.left, s.right, s.score, rule.name, v.explanation,
-                          v.adjustments)
-            )
+        return list(best.values())
+
+    def _demotions(self, ctx: Ctx, it: Item, ranked: list[tuple[Scored, Rule]]
+                   ) -> dict[int, str]:
+        """{id(candidate): why it ranks lower} for the 1:1 candidates among ``ranked``
+        whose counterpart is *interchangeable* with one ranked above: observationally
+        identical (amount, date, counterparty, reference, memo, ids, fee, address,
+        kind) at the same score. Picking either is the same choice, so the operator's
+        short list shows the next distinct counterpart before the copies (three
+        identical 250.00 bank lines of one payer on one day, then the 235.00 line the
+        payer's learned fee explains)."""
+        out: dict[int, str] = {}
+        shown: dict[tuple[Any, ...], int] = {}
+        for s, _rule in ranked:
+            if len(s.left) != 1 or len(s.right) != 1:
+                continue
+            oid = s.right[0] if it.side == LEFT else s.left[0]
+            o = ctx.item(oid)
+            if o is None:
+                continue
+            look = (s.score, s.beyond, o.side, o.asset, o.amount, o.day, o.cp, o.ref, o.memo,
+                    o.txid, o.e2e, o.fee, o.fee_asset, o.record.address, o.record.kind)
+            first = shown.setdefault(look, oid)
+            if first != oid:
+                out[id(s)] = (f"interchangeable with #{first} ranked above (same amount, "
+                              f"date, counterparty and texts)")
         return out
 
 
@@ -943,6 +990,15 @@ class _Explain:
 
 
 _LEFT, _RIGHT, _SCORE = attrgetter("left"), attrgetter("right"), attrgetter("score")
+DEMOTE_PENALTY = 0.1
+"""How far an interchangeable candidate falls in ``Engine.candidates``: behind the
+distinct counterparts within 0.1 of its score (an exact amount up to the window's
+edge, a fee-explained gap), ahead of weaker evidence (late pairs, one-sided nettings).
+Measured (bench/quality.py --world skewed, 6000): demoting it last instead put the
+truth behind reversal nettings of 0.8 (hard top-3 0.89)."""
+DEMOTE_SCAN = 8
+"""How many of a record's best candidates ``Engine.candidates`` re-ranks: copies of a
+counterpart beyond the eighth change nothing in a short list."""
 
 
 def decide(
