@@ -226,6 +226,58 @@ def test_interchangeable_counterparts_are_one_choice_in_the_short_list() -> None
     assert all("ranking" not in c.explanation for c in e2.candidates(1, k=2))
 
 
+def test_a_counterpart_another_record_needs_ranks_after_one_it_does_not() -> None:
+    """A payer's 250.00 invoice of Tuesday and its bank lines without remittance: 250.00
+    on Tuesday and on Monday, and 235.00 on Thursday that its learned 15.00 fee
+    explains. Two more open 250.00 invoices, of Tuesday and Monday, fit those 250.00
+    lines exactly: the best pairing of the five gives the 235.00 to our invoice, so it
+    ranks second, ahead of Monday's 250.00, which says why."""
+    e = Engine("default")
+    e.fee_schedule = learn_fee_schedule(
+        [([rec(300 + i, "1000.00", counterparty="Acme Ltd")],
+          [bank(400 + i, "985.00", counterparty="ACME LIMITED")]) for i in range(3)])
+    lines = [bank(11, "250.00", counterparty="ACME LIMITED", days=1),
+             bank(12, "250.00", counterparty="ACME LIMITED", days=0),
+             bank(15, "235.00", counterparty="ACME LIMITED", days=3)]
+    mine = rec(1, "250.00", reference="INV100001", counterparty="Acme Ltd", days=1)
+    e.load([mine], lines)
+    assert [c.right_ids for c in e.candidates(1, k=3)] == [(11,), (12,), (15,)]
+    e2 = Engine("default")
+    e2.fee_schedule = e.fee_schedule
+    e2.load([mine, rec(2, "250.00", reference="INV100002", counterparty="Acme Ltd", days=1),
+             rec(3, "250.00", reference="INV100003", counterparty="Acme Ltd", days=0)], lines)
+    got = e2.candidates(1, k=3)
+    assert [c.right_ids for c in got] == [(11,), (15,), (12,)]
+    assert got[2].score > got[1].score  # scores unchanged: only the order moved
+    assert "needed elsewhere" in got[2].explanation["ranking"]["detail"]
+
+
+def test_best_pairing_agrees_with_brute_force() -> None:
+    """``matchers.assign.best_total`` (Hungarian method) against every pairing of small
+    random neighbourhoods, rows and columns free to stay unpaired."""
+    import itertools
+    import random
+
+    from matchers.assign import best_total, regrets
+
+    rng = random.Random(7)
+    for _ in range(200):
+        n, m = rng.randint(1, 4), rng.randint(1, 5)
+        w = {(f"r{i}", f"c{j}"): rng.random() for i in range(n) for j in range(m)
+             if rng.random() < 0.6}
+        best = 0.0
+        for cols in itertools.product([None, *(f"c{j}" for j in range(m))], repeat=n):
+            used = [c for c in cols if c is not None]
+            if len(used) != len(set(used)):
+                continue
+            pairs = [(f"r{i}", c) for i, c in enumerate(cols) if c is not None]
+            if all(p in w for p in pairs):
+                best = max(best, sum(w[p] for p in pairs))
+        assert abs(best_total(w) - best) < 1e-9
+    got = regrets({("a", "x"): 0.45, ("a", "z"): 0.39, ("b", "x"): 0.45}, "a", ["x", "z"])
+    assert got["z"] == 0 and abs(got["x"] - 0.39) < 1e-9
+
+
 # --- vetoes ----------------------------------------------------------------------------
 
 
