@@ -228,9 +228,13 @@ def evaluate(size: int, seed: int) -> dict[str, Any]:
     return out
 
 
-def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]:
+def evaluate_cases(cases: list[Any], fee_schedule: Any = None,
+                   misses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Auto precision / recall and top-k over (name, rules, left, right, truth, prices)
-    cases; ``fee_schedule``: a learned schedule passed to every engine (or None)."""
+    cases; ``fee_schedule``: a learned schedule passed to every engine (or None).
+    ``misses``: when a list, each miss is appended to it (``_miss``: a wrong auto, a
+    matchable group neither auto-confirmed nor in its anchor's top 3, an ambiguous
+    group with no equivalent in its top 3), with the records and what outranked them."""
     sc: dict[str, Counter[str]] = defaultdict(Counter)
     per_pair: dict[str, dict[str, Any]] = {}
     tot: Counter[str] = Counter()
@@ -246,6 +250,8 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]
         truth_by_group = {g: s for s, g in truth}
         scen_of_id = {i: s for s, g in truth for i in g[0] + g[1]}
         auto = {(p.left_ids, p.right_ids) for p in result.auto}
+        by_rec = {r.id: r for r in (*left, *right)}
+        prop_of = {i: p for p in result.proposals for i in (*p.left_ids, *p.right_ids)}
         c: Counter[str] = Counter()
 
         def bump(scen: str, key: str, c: Counter[str] = c) -> None:
@@ -260,6 +266,8 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]
             else:
                 c["auto_fp"] += 1
                 ids = g[0] + g[1]
+                if misses is not None:
+                    misses.append(_miss("wrong_auto", name, "?", g, by_rec, prop_of, []))
                 sc[next((scen_of_id[i] for i in ids if i in scen_of_id), "none")]["auto_fp"] += 1
         auto_ids = {i for g in auto for i in g[0] + g[1]}
         twins = twin_sets(truth, [*left, *right])
@@ -297,12 +305,18 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]
                 bump(s, "ambiguous_ranked")
                 if any(equivalent(x, g, twins[g]) for x in got):
                     bump(s, "ambiguous_top3")
+                elif misses is not None:
+                    misses.append(_miss("ambiguous_top3", name, s, g, by_rec, prop_of, cands))
                 continue
             bump(s, "ranked")
+            if misses is not None and g in got:
+                misses.append(_miss("not_auto", name, s, g, by_rec, prop_of, cands[:0]))
             if got[:1] == [g]:
                 bump(s, "top1")
             if g in got:
                 bump(s, "top3")
+            elif misses is not None:
+                misses.append(_miss("top3", name, s, g, by_rec, prop_of, cands))
         c["auto"] = len(auto)
         tot.update(c)
         per_pair[name] = _rates(c) | {"records": len(left) + len(right),
@@ -326,6 +340,39 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None) -> dict[str, Any]
     out["per_pair"] = per_pair
     out["match_seconds"] = round(match_s, 3)
     return out
+
+
+def _brief(r: Record) -> str:
+    d = r.value_date or r.booking_date or r.ts.date()
+    return (f"#{r.id} {r.source} {d} {r.amount} cp={r.counterparty!r} ref={r.reference!r}"
+            + (f" memo={r.memo!r}" if r.memo else ""))
+
+
+def _miss(kind: str, pair: str, scenario: str, g: Group, by_rec: dict[Any, Record],
+          prop_of: dict[int, Any], cands: list[Any]) -> dict[str, Any]:
+    """One miss for ``--misses``: the true (or wrongly auto-confirmed) group's records,
+    the run's proposal of each of them, and the anchor's top candidates."""
+    props = []
+    for i in g[0] + g[1]:
+        p = prop_of.get(i)
+        if p is not None and all(q is not p for q, _ in props):
+            props.append((p, i))
+    return {
+        "kind": kind, "pair": pair, "scenario": scenario, "group": [list(g[0]), list(g[1])],
+        "records": [_brief(by_rec[i]) for i in g[0] + g[1]],
+        "proposals": [
+            {"ids": [list(p.left_ids), list(p.right_ids)], "rule": p.rule,
+             "decision": p.decision, "score": p.score,
+             "reason": (p.explanation.get("decision") or {}).get("detail")}
+            for p, _ in props],
+        "top3": [
+            {"ids": [list(x.left_ids), list(x.right_ids)], "rule": x.rule, "score": x.score,
+             "records": [_brief(by_rec[i]) for i in x.left_ids + x.right_ids
+                         if i not in g[0] + g[1]],
+             "amount": (x.explanation.get("amount") or {}).get("detail"),
+             "adjustments": [f"{a.kind} {a.amount} {a.note}" for a in x.adjustments]}
+            for x in cands],
+    }
 
 
 def _rates(c: Counter[str]) -> dict[str, Any]:
@@ -374,8 +421,10 @@ def skewed_book(size: int, seed: int, params: Any, learn: bool) -> tuple[list[An
     return [("ledger-bank", "default", left, right, truth, [])], schedule
 
 
-def evaluate_skewed(size: int, seed: int, cells: list[str], learn: bool) -> dict[str, Any]:
-    """The quality matrix over ``bench.skewed_world.CELLS`` (one book per cell)."""
+def evaluate_skewed(size: int, seed: int, cells: list[str], learn: bool,
+                    misses: int = 0) -> dict[str, Any]:
+    """The quality matrix over ``bench.skewed_world.CELLS`` (one book per cell);
+    ``misses``: how many misses of each cell to list (``evaluate_cases``)."""
     from bench.skewed_world import CELLS
 
     out: dict[str, Any] = {"world": "skewed", "size": size, "seed": seed, "learned_fees": learn,
@@ -383,7 +432,8 @@ def evaluate_skewed(size: int, seed: int, cells: list[str], learn: bool) -> dict
     t0 = time.perf_counter()
     for name in cells:
         cases, schedule = skewed_book(size, seed, CELLS[name], learn)
-        res = evaluate_cases(cases, schedule)
+        got: list[dict[str, Any]] | None = [] if misses else None
+        res = evaluate_cases(cases, schedule, got)
         cell = {k: res[k] for k in ("auto_precision", "auto_recall", "auto_recall_raw",
                                      "top1_accuracy", "top3_accuracy", "top3_accuracy_raw",
                                      "ambiguous_share", "ambiguous_auto", "ambiguous_top3",
@@ -393,6 +443,9 @@ def evaluate_skewed(size: int, seed: int, cells: list[str], learn: bool) -> dict
         cell["stats"] = {k: v for k, v in st.items() if "oversized" in k or "dropped" in k
                          or "cut" in k or "incomplete" in k or "skipped" in k
                          or k in ("auto", "proposals")}
+        if got:
+            cell["misses"] = got[:misses]
+            cell["miss_kinds"] = dict(Counter(m["kind"] for m in got))
         cell["meets_targets"] = all(
             (cell[k] if cell[k] is not None else 1.0) >= v for k, v in TARGETS.items())
         out["cells"][name] = cell
@@ -409,16 +462,26 @@ def main() -> None:
     ap.add_argument("--cells", default="", help="skewed: comma-separated cells (default all)")
     ap.add_argument("--no-learn", action="store_true",
                     help="skewed: no fee schedule learned from an earlier period")
+    ap.add_argument("--misses", type=int, default=0,
+                    help="skewed: list up to N misses per cell (records, proposals, top 3)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.world == "skewed":
         from bench.skewed_world import CELLS
 
         cells = [c for c in args.cells.split(",") if c] or list(CELLS)
-        res = evaluate_skewed(args.size, args.seed, cells, not args.no_learn)
+        res = evaluate_skewed(args.size, args.seed, cells, not args.no_learn, args.misses)
         if not args.json:
             for name, r in res["cells"].items():
                 print(f"{name:10} {_fmt(r)} ok={r['meets_targets']} stats={r['stats']}")
+                for m in r.get("misses", ()):
+                    print(f"  miss {m['kind']} {m['scenario']}: " + " | ".join(m["records"]))
+                    for p in m["proposals"]:
+                        print(f"    proposed {p['ids']} {p['rule']} {p['decision']} "
+                              f"{p['score']} {p['reason']}")
+                    for x in m["top3"]:
+                        print(f"    cand {x['ids']} {x['rule']} {x['score']} {x['amount']} "
+                              f"{x['adjustments']} " + " | ".join(x["records"]))
         print(json.dumps(res, sort_keys=True))
         return
     res = evaluate(args.size, args.seed)

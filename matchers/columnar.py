@@ -52,6 +52,8 @@ from .items import Item
 from .rules import Rule
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     import duckdb
 
 MEMORY_LIMIT = "1GB"
@@ -311,9 +313,13 @@ def _score(
         fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset))
                 if f and fa == a.asset]
         learned = learned_fee(ctx, a, b)
+        weak: Decimal | None = None
         if learned is not None:
-            fees.append(learned[0])
-        fit = amount_fit(rule, am, bm, fees, a.asset)
+            if learned[2]:
+                weak = learned[0]  # a weak learned fee (``explain.LARGE_FEE_SCORE``)
+            else:
+                fees.append(learned[0])
+        fit = amount_fit(rule, am, bm, fees, a.asset, weak=weak)
         if fit is not None:
             amount[i] = fit[0]
     ok = ~np.isnan(amount)

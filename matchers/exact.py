@@ -42,16 +42,19 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
     return list(found.values()), list(found)
 
 
-def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str] | None:
-    """(gap, where it was learned) when the engine's fee schedule explains ``a``-``b``."""
+def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str, bool] | None:
+    """(gap, where it was learned, weak) when the engine's fee schedule explains the gap
+    of ``a``-``b`` as a fee of this payment (``FeeSchedule.explain``: weak, a pair-wide
+    fee that is a large share of the amount, scores ``explain.LARGE_FEE_SCORE``)."""
     sched = ctx.fees
     if not sched or a.asset != b.asset:
         return None
-    gap = abs(abs(a.amount) - abs(b.amount))
+    am, bm = abs(a.amount), abs(b.amount)
+    gap = abs(am - bm)
     if not gap:
         return None
-    note = sched.source(a.asset, (a.cp, b.cp), gap)
-    return None if note is None else (gap, note)
+    got = sched.explain(a.asset, (a.cp, b.cp), gap, am if am > bm else bm)
+    return None if got is None else (gap, got[0], got[1])
 
 
 def only_pair(ctx: Ctx, key: str, value: str) -> bool:

@@ -84,6 +84,7 @@ def amount_fit(
     asset: str,
     verbose: bool = False,
     learned: str = "",
+    weak: Decimal | None = None,
 ) -> tuple[float, Adjustment | None, dict[str, Any]] | None:
     """How well two magnitudes agree under the rule, or None when outside every tolerance.
 
@@ -91,8 +92,10 @@ def amount_fit(
     them is a fee for certain (``learned``: they are fees a learned schedule knows for
     this counterparty, and ``learned`` says where they came from). Otherwise a gap
     within the rounding tolerance is rounding, and a gap within the fee range is a
-    presumed fee (scored lower). The adjustment's amount is ``left_mag - right_mag``;
-    callers re-sign it from the left's view.
+    presumed fee (scored lower). ``weak``: a learned fee only weakly plausible for this
+    payment (``FeeSchedule.explain``, ``exact.learned_fee``): a fee still, scored
+    ``LARGE_FEE_SCORE``, below an equal amount. The adjustment's amount is
+    ``left_mag - right_mag``; callers re-sign it from the left's view.
     """
     gap = left_mag - right_mag
     if not verbose:
@@ -106,6 +109,8 @@ def amount_fit(
             return 1.0 - 0.1 * float(size / rounding), None, QUIET
         if size in fees:
             return 0.97, None, QUIET
+        if size == weak:
+            return LARGE_FEE_SCORE, None, QUIET
         fee_cap = rule.presumed_fee_cap(larger, asset)
         if fee_cap > 0 and rule.fee_min <= size <= fee_cap:
             return 0.95 - 0.15 * float(size / fee_cap), None, QUIET
@@ -132,12 +137,26 @@ def amount_fit(
         if learned:
             detail["fee_source"] = learned
         return 0.97, Adjustment("fee", asset, gap, learned or "declared fee"), detail
+    if size == weak:
+        detail.update(agree=True, detail=f"differ by {canonical_amount(size)}, a learned "
+                      "fee of the source pair but a large share of the amount (weak)",
+                      difference_type="fee", fee_source=learned)
+        return LARGE_FEE_SCORE, Adjustment("fee", asset, gap, learned), detail
     fee_cap = rule.presumed_fee_cap(larger, asset)
     if fee_cap > 0 and rule.fee_min <= size <= fee_cap:
         detail.update(agree=True, detail=f"differ by {canonical_amount(size)} (presumed fee)")
         adj = Adjustment("fee", asset, gap, "inside fee range")
         return 0.95 - 0.15 * float(size / fee_cap), adj, detail
     return None
+
+
+LARGE_FEE_SCORE = 0.8
+"""The amount part of a gap only a *weak* learned fee explains (a pair-wide fee that is a
+large share of the amount, ``matchers.fees.FeeSchedule.explain``): below an equal
+amount at the edge of the date window under the default weights (counterparty-amount,
+0.45 amount and 0.15 date: 0.45 * (1 - 0.8) = 0.09 > 0.15 * 0.5), so it never outranks
+an exact counterpart, and never reaches an auto threshold on a counterparty alone
+(at most 0.86 < 0.87)."""
 
 
 @lru_cache(maxsize=1 << 16)
@@ -323,12 +342,13 @@ def pair(
     key_field: str | None = None,
     verbose: bool = False,
     texts: dict[str, Any] | None = None,
-    learned: tuple[Decimal, str] | None = None,
+    learned: tuple[Decimal, str, bool] | None = None,
 ) -> Scored | None:
     """Score left item ``a`` against right item ``b`` under a same-asset 1:1 rule.
 
-    ``learned``: (gap, where it came from) when a learned fee schedule explains the
-    pair's gap (``matchers.fees``): the gap then counts like a declared fee.
+    ``learned``: (gap, where it came from, weak) when a learned fee schedule explains
+    the pair's gap (``matchers.fees``, ``exact.learned_fee``): the gap then counts like
+    a declared fee, or, weak, as ``LARGE_FEE_SCORE``.
 
     ``verbose=False`` (blocking-time scoring) skips building the explanation; the engine
     re-scores the few groups it proposes with ``verbose=True``. ``texts``: the pair's
@@ -349,10 +369,14 @@ def pair(
             return None
     fees = [f for f, fa in ((a.fee, a.fee_asset), (b.fee, b.fee_asset)) if f and fa == a.asset]
     note = ""
+    weak: Decimal | None = None
     if learned is not None:
-        fees.append(learned[0])
+        if learned[2]:
+            weak = learned[0]
+        else:
+            fees.append(learned[0])
         note = learned[1]
-    fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose, note)
+    fit = amount_fit(rule, abs(a.amount), abs(b.amount), fees, a.asset, verbose, note, weak)
     if fit is None:
         return None
     amount_score, adj, amount_detail = fit

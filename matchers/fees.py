@@ -10,6 +10,16 @@ as a ``fee`` adjustment whose note says where it came from.
 Keyed per (asset, normalised counterparty, |gap|), on both sides' counterparty names
 (the ledger and the bank spell a payer differently), and per (asset, pair) for fees
 every payer pays (a higher bar: ``MIN_SEEN_PAIR``); a gap counts once per group.
+
+Plausibility (``FeeSchedule.explain``): a learned fee explains a gap only as well as it
+could be a fee of *that* payment. The schedule learned its fees from gaps of at most
+``MAX_FEE_SHARE`` of their amounts. The payer's own fee stays a fee at any share (its
+bank takes 15.00 from a 50.00 payment too). A pair-wide fee (a receiving bank's flat
+fee, never seen with this payer) above that share is only a *weak* explanation: a
+50.00 gap between a 250.00 invoice and a 200.00 bank line of a payer that never paid
+a 50.00 fee reads as a partial or another payment first. It is scored below an equal
+amount anywhere in the date window (``explain.LARGE_FEE_SCORE``), so it never outranks
+an exact counterpart nor is auto-confirmed on a counterparty alone; the note says so.
 """
 
 from __future__ import annotations
@@ -57,14 +67,31 @@ class FeeSchedule:
         return best
 
     def source(self, asset: str, counterparties: Iterable[str], gap: Decimal) -> str | None:
-        """Where an explained ``gap`` was learned (for the adjustment's note), or None."""
+        """Where an explained ``gap`` was learned (for the adjustment's note), or None;
+        the amount not considered (``explain`` judges it against the payment)."""
+        got = self.explain(asset, counterparties, gap)
+        return None if got is None else got[0]
+
+    def explain(self, asset: str, counterparties: Iterable[str], gap: Decimal,
+                larger: Decimal | None = None) -> tuple[str, bool] | None:
+        """(where ``gap`` was learned, whether it is a *weak* explanation) when the
+        schedule explains it as a fee of a payment whose larger side is ``larger``
+        (None: any), else None. Weak: a pair-wide fee above ``MAX_FEE_SHARE`` of
+        ``larger`` (see the module docstring); the counterparty's own fee is not."""
+        large = larger is not None and gap > MAX_FEE_SHARE * larger
+        share = f", {_share(gap, larger)} of the amount" if large and larger else ""
         own = max((self.seen.get((asset, cp), {}).get(gap, 0) for cp in counterparties if cp),
                   default=0)
         if own >= self.min_seen:
-            return f"learned fee: seen {own} times on confirmed groups of this counterparty"
+            return (f"learned fee: seen {own} times on confirmed groups of this "
+                    f"counterparty{share}"), False
         whole = self.seen.get((asset, PAIR), {}).get(gap, 0)
         if whole >= self.min_seen_pair:
-            return f"learned fee: seen {whole} times on confirmed groups of this source pair"
+            note = f"learned fee: seen {whole} times on confirmed groups of this source pair"
+            if large:
+                return (f"{note}, but never of this counterparty and {share[2:]}: weaker "
+                        f"than an equal amount"), True
+            return note, False
         return None
 
     def fees_for(self, asset: str, counterparty: str) -> list[Decimal]:
@@ -82,6 +109,11 @@ class FeeSchedule:
 
     def __bool__(self) -> bool:
         return bool(self.seen)
+
+
+def _share(gap: Decimal, larger: Decimal) -> str:
+    """``gap`` as a whole percentage of ``larger`` ("20%"), for notes."""
+    return f"{(100 * gap / larger).quantize(Decimal(1))}%"
 
 
 def learn_fee_schedule(

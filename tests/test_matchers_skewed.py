@@ -151,6 +151,133 @@ def test_learned_fee_reaches_an_empty_remittance() -> None:
     assert autos(ps) == {((1,), (2,))}
 
 
+def _pair_wide_50() -> list[tuple[list[Record], list[Record]]]:
+    """Ten payers' confirmed 2,000.00 invoices paid 50.00 short: a pair-wide fee."""
+    return [([rec(100 + i, "2000.00", counterparty=f"Payer {i} Ltd")],
+             [bank(200 + i, "1950.00", counterparty=f"PAYER {i}")]) for i in range(10)]
+
+
+def test_fee_schedule_judges_a_learned_fee_against_the_payment() -> None:
+    own = [([rec(300 + i, "2000.00", counterparty="Acme Ltd")],
+            [bank(400 + i, "1950.00", counterparty="ACME LIMITED")]) for i in range(3)]
+    sched = learn_fee_schedule(_pair_wide_50() + own)
+    gap = Decimal("50.00").normalize()
+    # Within 5 % of the amount: a fee, whoever paid it.
+    assert sched.explain("EUR", ("newcomer",), gap, Decimal("1000.00")) == (
+        "learned fee: seen 13 times on confirmed groups of this source pair", False)
+    # 20 % of a 250.00 payment: pair-wide, a weak explanation that says why ...
+    note, weak = sched.explain("EUR", ("newcomer",), gap, Decimal("250.00")) or ("", False)
+    assert weak and "never of this counterparty" in note and "20%" in note
+    # ... but the payer's own fee at any share (its bank takes it from small payments too).
+    got = sched.explain("EUR", ("acme",), gap, Decimal("250.00"))
+    assert got is not None and not got[1] and "this counterparty, 20% of the amount" in got[0]
+    assert sched.explain("EUR", ("newcomer",), Decimal("49"), Decimal("250.00")) is None
+
+
+def test_a_large_pair_wide_learned_fee_does_not_outrank_an_exact_amount() -> None:
+    """Empty remittances of one payer: a 250.00 invoice, the bank's 250.00 three business
+    days later (the edge of the window) and its 200.00 the same day. A pair-wide 50.00
+    fee is 20 % of this payment and never seen with this payer: the exact amount ranks
+    first, and the 200.00 is a weak, typed suggestion, never an auto on its own."""
+    e = Engine("default")
+    e.fee_schedule = learn_fee_schedule(_pair_wide_50())
+    left = [rec(1, "250.00", reference="INV100001", counterparty="Acme Ltd")]
+    e.load(left, [bank(2, "200.00", counterparty="ACME LIMITED"),
+                  bank(3, "250.00", counterparty="ACME LIMITED", days=3)])
+    first, second = e.candidates(1, k=2)
+    assert first.right_ids == (3,) and first.score > second.score
+    assert second.right_ids == (2,) and second.adjustments[0].kind == "fee"
+    assert "never of this counterparty" in second.adjustments[0].note
+    assert "weak" in second.explanation["amount"]["detail"]
+    alone = Engine("default")
+    alone.fee_schedule = e.fee_schedule
+    ps = run(left, [bank(2, "200.00", counterparty="ACME LIMITED")], alone)
+    assert [(p.right_ids, p.decision) for p in ps] == [((2,), "suggest")]
+    # The same gap as the payer's own learned fee stays an explained, auto-worthy fee.
+    own = Engine("default")
+    own.fee_schedule = learn_fee_schedule(
+        [([rec(300 + i, "2000.00", counterparty="Acme Ltd")],
+          [bank(400 + i, "1950.00", counterparty="ACME LIMITED")]) for i in range(3)])
+    assert autos(run(left, [bank(2, "200.00", counterparty="ACME LIMITED")], own)) == {
+        ((1,), (2,))}
+
+
+def test_interchangeable_counterparts_are_one_choice_in_the_short_list() -> None:
+    """Three identical 250.00 bank lines of one payer on one day (no remittance) and its
+    235.00 line that the payer's learned 15.00 fee explains: the short list shows one
+    of the three, then the 235.00, and says why the copies follow."""
+    e = Engine("default")
+    e.fee_schedule = learn_fee_schedule(
+        [([rec(300 + i, "1000.00", counterparty="Acme Ltd")],
+          [bank(400 + i, "985.00", counterparty="ACME LIMITED")]) for i in range(3)])
+    e.load([rec(1, "250.00", reference="INV100001", counterparty="Acme Ltd")],
+           [bank(i, "250.00", counterparty="ACME LIMITED") for i in (2, 3, 4)]
+           + [bank(5, "235.00", counterparty="ACME LIMITED")])
+    got = e.candidates(1, k=4)
+    assert [c.right_ids for c in got] == [(2,), (5,), (3,), (4,)]
+    assert "ranking" not in got[0].explanation and "ranking" not in got[1].explanation
+    assert "interchangeable with #2" in got[2].explanation["ranking"]["detail"]
+    # A copy on another day is a distinct choice: ranked by its score as before.
+    e2 = Engine("default")
+    e2.load([rec(1, "250.00", reference="INV100001", counterparty="Acme Ltd")],
+            [bank(2, "250.00", counterparty="ACME LIMITED"),
+             bank(3, "250.00", counterparty="ACME LIMITED", days=1)])
+    assert [c.right_ids for c in e2.candidates(1, k=2)] == [(2,), (3,)]
+    assert all("ranking" not in c.explanation for c in e2.candidates(1, k=2))
+
+
+def test_a_counterpart_another_record_needs_ranks_after_one_it_does_not() -> None:
+    """A payer's 250.00 invoice of Tuesday and its bank lines without remittance: 250.00
+    on Tuesday and on Monday, and 235.00 on Thursday that its learned 15.00 fee
+    explains. Two more open 250.00 invoices, of Tuesday and Monday, fit those 250.00
+    lines exactly: the best pairing of the five gives the 235.00 to our invoice, so it
+    ranks second, ahead of Monday's 250.00, which says why."""
+    e = Engine("default")
+    e.fee_schedule = learn_fee_schedule(
+        [([rec(300 + i, "1000.00", counterparty="Acme Ltd")],
+          [bank(400 + i, "985.00", counterparty="ACME LIMITED")]) for i in range(3)])
+    lines = [bank(11, "250.00", counterparty="ACME LIMITED", days=1),
+             bank(12, "250.00", counterparty="ACME LIMITED", days=0),
+             bank(15, "235.00", counterparty="ACME LIMITED", days=3)]
+    mine = rec(1, "250.00", reference="INV100001", counterparty="Acme Ltd", days=1)
+    e.load([mine], lines)
+    assert [c.right_ids for c in e.candidates(1, k=3)] == [(11,), (12,), (15,)]
+    e2 = Engine("default")
+    e2.fee_schedule = e.fee_schedule
+    e2.load([mine, rec(2, "250.00", reference="INV100002", counterparty="Acme Ltd", days=1),
+             rec(3, "250.00", reference="INV100003", counterparty="Acme Ltd", days=0)], lines)
+    got = e2.candidates(1, k=3)
+    assert [c.right_ids for c in got] == [(11,), (15,), (12,)]
+    assert got[2].score > got[1].score  # scores unchanged: only the order moved
+    assert "needed elsewhere" in got[2].explanation["ranking"]["detail"]
+
+
+def test_best_pairing_agrees_with_brute_force() -> None:
+    """``matchers.assign.best_total`` (Hungarian method) against every pairing of small
+    random neighbourhoods, rows and columns free to stay unpaired."""
+    import itertools
+    import random
+
+    from matchers.assign import best_total, regrets
+
+    rng = random.Random(7)
+    for _ in range(200):
+        n, m = rng.randint(1, 4), rng.randint(1, 5)
+        w = {(f"r{i}", f"c{j}"): rng.random() for i in range(n) for j in range(m)
+             if rng.random() < 0.6}
+        best = 0.0
+        for cols in itertools.product([None, *(f"c{j}" for j in range(m))], repeat=n):
+            used = [c for c in cols if c is not None]
+            if len(used) != len(set(used)):
+                continue
+            pairs = [(f"r{i}", c) for i, c in enumerate(cols) if c is not None]
+            if all(p in w for p in pairs):
+                best = max(best, sum(w[p] for p in pairs))
+        assert abs(best_total(w) - best) < 1e-9
+    got = regrets({("a", "x"): 0.45, ("a", "z"): 0.39, ("b", "x"): 0.45}, "a", ["x", "z"])
+    assert got["z"] == 0 and abs(got["x"] - 0.39) < 1e-9
+
+
 # --- vetoes ----------------------------------------------------------------------------
 
 

@@ -411,12 +411,13 @@ class MatchService:
         self, pair: str, record_id: int, k: int = 5,
         exclude: Collection[tuple[tuple[int, ...], tuple[int, ...]]] = (),
     ) -> list[CandidateView]:  # fmt: skip
-        """The warm engine's top-``k`` candidates for the record, best score first, less
+        """The warm engine's top-``k`` candidates for the record in the engine's order
+        (``Engine.candidates``: contradicted ones last, interchangeable copies and
+        counterparts other records need after the rest; not re-sorted by score), less
         the (left ids, right ids) sets in ``exclude`` (e.g. already stored suggestions)."""
         eng = self.engine(pair)
         found = eng.candidates(record_id, k, rejected=groups.rejected_sets(self.store.connection(), pair))
-        views = [from_candidate(c) for c in found if (c.left_ids, c.right_ids) not in exclude]
-        return sorted(views, key=lambda v: -v.score)
+        return [from_candidate(c) for c in found if (c.left_ids, c.right_ids) not in exclude]
 
     def accept(self, pair: str, cand: CandidateView, note: str | None = None) -> int:
         """Confirm a candidate (persisting an engine candidate as a group first)."""
