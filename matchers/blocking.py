@@ -95,6 +95,9 @@ class SideIndex:
         # (|amount|, day) -> ids, the strict key an oversized cell falls back to (a
         # dict lookup instead of a scan of the cell's run of equal amounts).
         self._strict: dict[tuple[str, int, int, int], dict[tuple[float, int], list[int]]] = {}
+        # Per payer_mags list, built on first use and dropped when the list changes: its
+        # |amounts| alone (``payer_run``: bisecting floats, not (mag, id) tuples).
+        self._pm_mags: dict[tuple[str, int, str, int], list[float]] = {}
         # Per oversized amount cell: how many of its items are not round (``oversized``).
         self._plain: dict[tuple[str, int, int, int], int] = {}
         self.items: dict[int, Item] = {}
@@ -124,6 +127,7 @@ class SideIndex:
         self.version += 1
         self._strict.clear()
         self._plain.clear()
+        self._pm_mags.clear()
 
         # ``put(index, key, value)`` inlined below (a hot loop of a large load: ~10 calls
         # per record): a new block starts as an exact-size one-element list, since most
@@ -283,8 +287,9 @@ class SideIndex:
         if it.fee is not None:
             insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
         if it.payer:
-            insort(self.payer_mags.setdefault(
-                (it.asset, it.sign, it.payer, it.day // self.day_bucket), []), (it.mag, it.id))
+            pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
+            insort(self.payer_mags.setdefault(pkey, []), (it.mag, it.id))
+            self._pm_mags.pop(pkey, None)
         for fk in self._family_keys(it):
             self.families.setdefault(fk, []).append(it.id)
         cat = it.batch
@@ -310,6 +315,7 @@ class SideIndex:
         if it.payer:
             pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
             _discard_sorted(self.payer_mags, pkey, it)
+            self._pm_mags.pop(pkey, None)
         self._strict.pop(akey, None)
         self._plain.pop(akey, None)
         if _discard_sorted(self.amounts, akey, it):
@@ -372,6 +378,29 @@ class SideIndex:
         if len(cell) <= self.max_block:
             return False
         return it.round or self.plain_count(akey) > self.max_block
+
+    def payer_run(self, key: tuple[str, int, str, int], lo: float, hi: float,
+                  skip: float | None = None) -> list[tuple[float, int]]:
+        """The (|amount| as ``mag``, id) entries of ``payer_mags[key]`` with ``lo <= mag
+        <= hi``, in order, less those with ``mag == skip``. Bisected on a float copy of
+        the list's magnitudes (kept until the list changes): a busy payer's date bucket
+        holds thousands of lines, and comparing tuples costs several times more."""
+        plst = self.payer_mags.get(key)
+        if not plst:
+            return []
+        mags = self._pm_mags.get(key)
+        if mags is None:
+            mags = self._pm_mags[key] = [m for m, _ in plst]
+        # ids are >= 0 and < 2**62: the same bounds as bisecting (lo, -1), (hi, 1 << 62).
+        i, j = bisect_left(mags, lo), bisect_right(mags, hi)
+        if i >= j:
+            return []
+        if skip is None:
+            return plst[i:j]
+        m0, m1 = bisect_left(mags, skip, i, j), bisect_right(mags, skip, i, j)
+        if m0 == m1:
+            return plst[i:j]
+        return plst[i:m0] + plst[m1:j]
 
     def plain_count(self, akey: tuple[str, int, int, int]) -> int:
         """How many items of the cell ``akey`` are not round (cached per cell)."""

@@ -8,7 +8,6 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -326,7 +325,7 @@ def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: floa
     payer = it.payer
     b = other.day_bucket
     items = other.items
-    pm = other.payer_mags
+    payer_run = other.payer_run
     oversized = other.oversized
     day, asset = it.day, it.asset
     is_open = ctx.is_open
@@ -347,16 +346,7 @@ def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: floa
         # (``SideIndex.oversized``: a round one in an oversized cell, or any in a cell
         # of too many plain amounts) pairs on the same day only.
         for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
-            plst = pm.get((asset, sign, payer, db))
-            if not plst:
-                continue
-            i, j = bisect_left(plst, (lo, -1)), bisect_right(plst, (hi, 1 << 62))
-            if i == j:
-                continue
-            run = plst[i:j]
-            if skip is not None:
-                m0, m1 = bisect_left(plst, (skip, -1)), bisect_right(plst, (skip, 1 << 62))
-                run = plst[i:max(i, min(m0, j))] + plst[max(m1, i):j]
+            run = payer_run((asset, sign, payer, db), lo, hi, skip)
             for _, oid in run:
                 o = items[oid]
                 if (abs(o.day - day) <= cw and lag(rule, it, o) > window and is_open(oid)
