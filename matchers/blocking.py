@@ -95,6 +95,11 @@ class SideIndex:
         # (|amount|, day) -> ids, the strict key an oversized cell falls back to (a
         # dict lookup instead of a scan of the cell's run of equal amounts).
         self._strict: dict[tuple[str, int, int, int], dict[tuple[float, int], list[int]]] = {}
+        # Per payer_mags list, built on first use and dropped when the list changes: its
+        # |amounts| alone (``payer_run``: bisecting floats, not (mag, id) tuples).
+        self._pm_mags: dict[tuple[str, int, str, int], list[float]] = {}
+        # The same per amount cell (``_span``), dropped with ``_strict``.
+        self._cell_mags: dict[tuple[str, int, int, int], list[float]] = {}
         # Per oversized amount cell: how many of its items are not round (``oversized``).
         self._plain: dict[tuple[str, int, int, int], int] = {}
         self.items: dict[int, Item] = {}
@@ -124,6 +129,8 @@ class SideIndex:
         self.version += 1
         self._strict.clear()
         self._plain.clear()
+        self._pm_mags.clear()
+        self._cell_mags.clear()
 
         # ``put(index, key, value)`` inlined below (a hot loop of a large load: ~10 calls
         # per record): a new block starts as an exact-size one-element list, since most
@@ -274,6 +281,7 @@ class SideIndex:
             self.cited.setdefault((it.asset, it.sign, it.ts), []).append(it.id)
         akey = self._amount_key(it)
         self._strict.pop(akey, None)
+        self._cell_mags.pop(akey, None)
         self._plain.pop(akey, None)
         cell = self.amounts.get(akey)
         if cell is None:
@@ -283,8 +291,9 @@ class SideIndex:
         if it.fee is not None:
             insort(self.fee_cells.setdefault(akey, []), (it.mag, it.id))
         if it.payer:
-            insort(self.payer_mags.setdefault(
-                (it.asset, it.sign, it.payer, it.day // self.day_bucket), []), (it.mag, it.id))
+            pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
+            insort(self.payer_mags.setdefault(pkey, []), (it.mag, it.id))
+            self._pm_mags.pop(pkey, None)
         for fk in self._family_keys(it):
             self.families.setdefault(fk, []).append(it.id)
         cat = it.batch
@@ -310,7 +319,9 @@ class SideIndex:
         if it.payer:
             pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
             _discard_sorted(self.payer_mags, pkey, it)
+            self._pm_mags.pop(pkey, None)
         self._strict.pop(akey, None)
+        self._cell_mags.pop(akey, None)
         self._plain.pop(akey, None)
         if _discard_sorted(self.amounts, akey, it):
             buckets = self.present[akey[:3]]
@@ -372,6 +383,38 @@ class SideIndex:
         if len(cell) <= self.max_block:
             return False
         return it.round or self.plain_count(akey) > self.max_block
+
+    def payer_run(self, key: tuple[str, int, str, int], lo: float, hi: float,
+                  skip: float | None = None) -> list[tuple[float, int]]:
+        """The (|amount| as ``mag``, id) entries of ``payer_mags[key]`` with ``lo <= mag
+        <= hi``, in order, less those with ``mag == skip``. Bisected on a float copy of
+        the list's magnitudes (kept until the list changes): a busy payer's date bucket
+        holds thousands of lines, and comparing tuples costs several times more."""
+        plst = self.payer_mags.get(key)
+        if not plst:
+            return []
+        mags = self._pm_mags.get(key)
+        if mags is None:
+            mags = self._pm_mags[key] = [m for m, _ in plst]
+        # ids are >= 0 and < 2**62: the same bounds as bisecting (lo, -1), (hi, 1 << 62).
+        i, j = bisect_left(mags, lo), bisect_right(mags, hi)
+        if i >= j:
+            return []
+        if skip is None:
+            return plst[i:j]
+        m0, m1 = bisect_left(mags, skip, i, j), bisect_right(mags, skip, i, j)
+        if m0 == m1:
+            return plst[i:j]
+        return plst[i:m0] + plst[m1:j]
+
+    def _span(self, akey: tuple[str, int, int, int], cell: list[tuple[float, int]],
+              lo: float, hi: float) -> tuple[int, int]:
+        """[i, j) of the entries of amount cell ``akey`` with ``lo <= mag <= hi``: bisect
+        of ``(lo, -1)`` and ``(hi, 1 << 62)`` on a float copy of its magnitudes."""
+        mags = self._cell_mags.get(akey)
+        if mags is None:
+            mags = self._cell_mags[akey] = [m for m, _ in cell]
+        return bisect_left(mags, lo), bisect_right(mags, hi)
 
     def plain_count(self, akey: tuple[str, int, int, int]) -> int:
         """How many items of the cell ``akey`` are not round (cached per cell)."""
@@ -468,11 +511,15 @@ class SideIndex:
         present = self.present
         amounts = self.amounts
         fee_cells = self.fee_cells
+        span = self._span
         for sign in signs:
             for db in range(day_lo // b, day_hi // b + 1):
                 buckets = present.get((asset, sign, db))
                 if not buckets:
                     continue
+                # A cell holds the days [db * b, db * b + b - 1]: inside the window,
+                # its records need no date test.
+                inside = day_lo <= db * b and db * b + b - 1 <= day_hi
                 for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
                     ckey = (asset, sign, db, buckets[k])
                     cell = amounts[ckey]
@@ -482,8 +529,7 @@ class SideIndex:
                         # Crowded by round amounts only: the others pair as in a normal
                         # cell; the round ones (crowded) on the strict key only.
                         stats["oversized_fallbacks"] += 1
-                        i = bisect_left(cell, (lo, -1))
-                        j = bisect_right(cell, (hi, 1 << 62))
+                        i, j = span(ckey, cell, lo, hi)
                         for mag, iid in cell[i:j]:
                             o = items[iid]
                             if (not o.round and day_lo <= o.day <= day_hi and (
@@ -506,19 +552,19 @@ class SideIndex:
                         out.extend(same)
                         continue
                     if tight is None:
-                        i = bisect_left(cell, (lo, -1))
-                        j = bisect_right(cell, (hi, 1 << 62))
+                        tl, th = lo, hi
+                    else:
+                        tl = lo if lo > tight[0] else tight[0]
+                        th = hi if hi < tight[1] else tight[1]
+                    i, j = span(ckey, cell, tl, th)
+                    if inside:
+                        out.extend([iid for _, iid in cell[i:j]])
+                    else:
                         for _, iid in cell[i:j]:
                             if day_lo <= items[iid].day <= day_hi:
                                 out.append(iid)
+                    if tight is None:
                         continue
-                    tl = lo if lo > tight[0] else tight[0]
-                    th = hi if hi < tight[1] else tight[1]
-                    i = bisect_left(cell, (tl, -1))
-                    j = bisect_right(cell, (th, 1 << 62))
-                    for _, iid in cell[i:j]:
-                        if day_lo <= items[iid].day <= day_hi:
-                            out.append(iid)
                     fcell = fee_cells.get((asset, sign, db, buckets[k]))
                     if fcell:
                         i = bisect_left(fcell, (lo, -1))

@@ -25,7 +25,6 @@ same |amount| too).
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -132,18 +131,11 @@ def _scan(rule: Rule, it: Item, other: SideIndex, is_open: Callable[[int], bool]
     items = other.items
     day, payer, asset = it.day, it.payer, it.asset
     found: list[Item] = []
-    pm = other.payer_mags
+    payer_run = other.payer_run
     for sign in signs_for(rule, it.sign):
         for db in range((day - cw) // b, (day + cw) // b + 1):
-            plst = pm.get((asset, sign, payer, db))
-            if not plst:
-                continue
-            i, j = bisect_left(plst, (lo, -1)), bisect_right(plst, (hi, 1 << 62))
-            if i == j:
-                continue
             # Skip the crowd itself (``it``'s own |amount|): bisected, not walked.
-            m0, m1 = bisect_left(plst, (it.mag, -1)), bisect_right(plst, (it.mag, 1 << 62))
-            for _, oid in (*plst[i:max(i, min(m0, j))], *plst[max(m1, i):j]):
+            for _, oid in payer_run((asset, sign, payer, db), lo, hi, it.mag):
                 o = items[oid]
                 if abs(o.day - day) <= cw and abs(o.amount) != mag and is_open(oid):
                     found.append(o)

@@ -30,6 +30,9 @@ _DAYS: dict[int, int] = {}
 """Interned day / business-day ordinals (business days keyed as ``-1 - bday``)."""
 _BDAYS: dict[int, int] = {}
 """Day ordinal -> its (interned) business-day ordinal."""
+_PAYERS: dict[str, str] = {}
+"""Normalised counterparty -> its payer key (``Item.payer``): a few thousand distinct
+counterparties in a large book, so one string each instead of one per item."""
 
 
 @dataclass(slots=True)
@@ -57,19 +60,17 @@ class Item:
     round: bool
     """``is_round(amount)``, computed once: the index, the payer sub-blocks and the twin
     veto ask it of every record, and ``Decimal.normalize`` costs ~4 us a call."""
+    payer: str
+    """The payer key: the first word of the normalised counterparty, which both
+    sides' spellings keep ("umbrella" of "Umbrella Foods Ltd" and "UMBRELLA FOODS
+    L"); a sub-blocking key, never evidence by itself. Stored, one shared string per
+    counterparty (``_PAYERS``): the indexes and probes read it several times a record."""
 
     @property
     def batch(self) -> str:
         """The batch category (digit-free memo) or ""; derived, not stored: most items
         of a large book have none."""
         return batch_category(self.memo)
-
-    @property
-    def payer(self) -> str:
-        """The payer key: the first word of the normalised counterparty, which both
-        sides' spellings keep ("umbrella" of "Umbrella Foods Ltd" and "UMBRELLA FOODS
-        L"); a sub-blocking key, never evidence by itself."""
-        return self.cp.split(" ", 1)[0] if self.cp else ""
 
     def key_value(self, key: str) -> str:
         if key == "txid":
@@ -135,8 +136,14 @@ def prepare(r: Record, side: int) -> Item:
         day = _DAYS[day]
     # No reference field: a reference marked inside the remittance text stands in.
     ref, family = ref_keys(r.reference or memo_reference(r.memo))
+    cp = norm_name(r.counterparty)
+    payer = _PAYERS.get(cp)
+    if payer is None:
+        if len(_PAYERS) >= 1 << 16:
+            _PAYERS.clear()  # a bound on a long-lived process: a cache, not a registry
+        payer = _PAYERS[cp] = cp.split(" ", 1)[0] if cp else ""
     # Positional, in field order (id, side, asset, amount, mag, sign, day, bday, ts,
-    # txid, ref, e2e, cp, memo, family, fee, fee_asset, record, one, round): keyword
+    # txid, ref, e2e, cp, memo, family, fee, fee_asset, record, one, round, payer): keyword
     # arguments cost ~2 us a record more (a few hundred ms of a 240k-record load).
     return Item(
         r.id,
@@ -151,7 +158,7 @@ def prepare(r: Record, side: int) -> Item:
         norm_txid(r.txid),
         ref,
         norm_ref(str(e2e)) if e2e else "",
-        norm_name(r.counterparty),
+        cp,
         norm_text(r.memo),
         family,
         r.fee,
@@ -159,4 +166,5 @@ def prepare(r: Record, side: int) -> Item:
         r,
         (r.id,),
         is_round(amount),
+        payer,
     )

@@ -8,13 +8,11 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from . import crowds
-from .blocking import amount_bucket
 from .context import Ctx
 from .exact import learned_fee
 from .explain import NO_ADJ, QUIET, Scored, lag, pair, signs_for, text_scores
@@ -325,10 +323,11 @@ def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: floa
     every payer's run of that amount in the cells."""
     cw = wide.calendar_window
     payer = it.payer
-    cap = other.max_block
     b = other.day_bucket
-    ab_lo, ab_hi = amount_bucket(lo) if lo > 0 else -(1 << 30), amount_bucket(hi)
     items = other.items
+    payer_run = other.payer_run
+    oversized = other.oversized
+    day, asset = it.day, it.asset
     is_open = ctx.is_open
     window = rule.date_window_days
     found: list[Item] = []
@@ -340,28 +339,19 @@ def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: floa
                 o = items[oid]
                 if lag(rule, it, o) > window and is_open(oid) and not other.oversized(o):
                     found.append(o)
+        # The payer's lines of each date bucket, sorted by (|amount|, id) like the amount
+        # cells they share tuples with (``SideIndex.payer_mags``): the same records in
+        # the same order as a walk of the cells' runs filtered on the payer, without
+        # walking every other payer's lines of the range. A crowded line
+        # (``SideIndex.oversized``: a round one in an oversized cell, or any in a cell
+        # of too many plain amounts) pairs on the same day only.
         for db in range((it.day - cw) // b, (it.day + cw) // b + 1):
-            buckets = other.present.get((it.asset, sign, db))
-            if not buckets:
-                continue
-            for k in range(bisect_left(buckets, ab_lo), bisect_right(buckets, ab_hi)):
-                akey = (it.asset, sign, db, buckets[k])
-                cell = other.amounts[akey]
-                crowded = len(cell) > cap
-                if crowded and other.plain_count(akey) > cap:
-                    continue  # every record of the cell is crowded
-                i, j = bisect_left(cell, (lo, -1)), bisect_right(cell, (hi, 1 << 62))
-                runs = [cell[i:j]]
-                if skip is not None:
-                    m0, m1 = bisect_left(cell, (skip, -1)), bisect_right(cell, (skip, 1 << 62))
-                    runs = [cell[i:max(i, min(m0, j))], cell[max(m1, i):j]]
-                for run in runs:
-                    for _, oid in run:
-                        o = items[oid]
-                        if (abs(o.day - it.day) <= cw and not (crowded and o.round)
-                                and o.payer == payer and lag(rule, it, o) > window
-                                and is_open(oid)):
-                            found.append(o)
+            run = payer_run((asset, sign, payer, db), lo, hi, skip)
+            for _, oid in run:
+                o = items[oid]
+                if (abs(o.day - day) <= cw and lag(rule, it, o) > window and is_open(oid)
+                        and not oversized(o)):
+                    found.append(o)
     return found
 
 
