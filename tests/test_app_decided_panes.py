@@ -45,14 +45,19 @@ def check(wb: WorkbenchScreen) -> None:
     assert wb._followed == (current.id if current else None)
 
 
+def _small_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 6 in a window of 18 rows: a few keys move the window off the top."""
+    monkeypatch.setattr(record_pane, "PAGE", 6)
+    monkeypatch.setattr(record_pane, "WINDOW", 18)
+    monkeypatch.setattr(record_pane, "FAR", 12)
+
+
 @pytest.mark.parametrize("sort_keys", [(), ("o",), ("G", "tab")],
                          ids=["ascending", "descending", "other-pane-at-its-end"])
 async def test_confirm_and_undo_leave_the_panes_as_the_store(
     store: Store, monkeypatch: pytest.MonkeyPatch, sort_keys: tuple[str, ...]
 ) -> None:
-    monkeypatch.setattr(record_pane, "PAGE", 6)
-    monkeypatch.setattr(record_pane, "WINDOW", 18)
-    monkeypatch.setattr(record_pane, "FAR", 12)
+    _small_window(monkeypatch)
     app = app_for(store, PAIR)
     app.services.candidates.use_engine = False
     async with app.run_test(size=(160, 24)) as pilot:
@@ -92,9 +97,7 @@ async def test_reload_after_rows_before_the_window_left_and_came_back(
     Rows that left the pane before it (decided elsewhere: another session, a bulk confirm)
     or came back (their undo) move that row's index: the pane's rows stay the store's
     rows at each index, and the cursor stays on the row it was on."""
-    monkeypatch.setattr(record_pane, "PAGE", 6)
-    monkeypatch.setattr(record_pane, "WINDOW", 18)
-    monkeypatch.setattr(record_pane, "FAR", 12)
+    _small_window(monkeypatch)
     if near is not None:  # the anchor's position is then always a worker's count
         monkeypatch.setattr(record_pane, "NEAR", near)
     app = app_for(store, PAIR)
