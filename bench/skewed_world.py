@@ -186,7 +186,13 @@ def generate(size: int, params: SkewParams | None = None, seed: int = 0,
 
     def new_ref() -> str:
         while True:
-            n = rng.randrange(100_000, 1_000_000)
+            # Six digits hold 900,000 references: past half of them a draw would mostly
+            # hit a used one (and at 1M per side never finish), so a big book goes on with
+            # eight digits; a book of fewer references draws exactly as before.
+            if len(used_refs) < 450_000:
+                n = rng.randrange(100_000, 1_000_000)
+            else:
+                n = rng.randrange(10_000_000, 100_000_000)
             if n not in used_refs:
                 used_refs.add(n)
                 return f"INV{n}"
