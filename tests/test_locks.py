@@ -3,10 +3,14 @@ in one line, and SQLite's "database is locked" never surfacing as a crash."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,7 @@ from recon_tui.store.errors import StoreBusy
 from tests.integrity_kit import (
     PAIR,
     PASSPHRASE,
+    ROOT,
     cli,
     confirmed,
     crash_reports,
@@ -51,20 +56,46 @@ def _copy_store(src: Path, dst: Path) -> None:
         shutil.copy(f"{src}{suffix}", f"{dst}{suffix}")
 
 
+@contextlib.contextmanager
+def _held(db: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the store's run lock as a match does, until the block ends
+    (its stdin closes). A real match of these books may end before a second command has
+    even started (it did, once the engine got faster): a test of what waits or is refused
+    must not race it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n"
+         "from pathlib import Path\n"
+         "from recon_tui.store.lock import run_lock\n"
+         "with run_lock(Path(sys.argv[1]), 'match'):\n"
+         "    print('held', flush=True)\n"
+         "    sys.stdin.read()\n", str(db)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert wait_for_holder(db, "match")["pid"] == holder.pid
+        yield holder
+    finally:
+        holder.communicate(timeout=60)  # closes its stdin: the lock is let go
+    assert holder.returncode == 0
+
+
 def test_two_match_processes_at_once_match_each_pair_once(books: tuple[Path, Path, Path]) -> None:
     db, home, tmp = books
     twin = tmp / "twin.db"
     _copy_store(db, twin)
-    first = cli(db, home, "match")
-    held = wait_for_holder(db, "match")
-    assert held["pid"] == first.pid
-    second = cli(db, home, "match", RECON_TUI_LOCK_WAIT=str(TIMEOUT))
+    # Both start while the lock is held, so both wait; let go, and one matches while the
+    # other waits for it (whichever wins), then finds nothing left.
+    with _held(db) as holder:
+        first = cli(db, home, "match", RECON_TUI_LOCK_WAIT=str(TIMEOUT))
+        second = cli(db, home, "match", RECON_TUI_LOCK_WAIT=str(TIMEOUT))
+        for p in (first, second):
+            assert p.stderr is not None
+            assert p.stderr.readline().startswith(f"waiting for match (pid {holder.pid}")
+    out1, err1 = first.communicate(timeout=TIMEOUT)
     out2, err2 = second.communicate(timeout=TIMEOUT)
-    _out1, err1 = first.communicate(timeout=TIMEOUT)
     assert first.returncode == 0 and second.returncode == 0, (err1, err2)
-    # The second waited for the first, told the user who it waited for, then found nothing.
-    assert f"waiting for match (pid {first.pid}" in err2
-    assert "auto-confirmed 0" in out2
+    assert sorted("auto-confirmed 0" in out for out in (out1, out2)) == [False, True]
     serial = run_cli(twin, home, "match", timeout=TIMEOUT)
     assert serial.returncode == 0
     store = Store.open(db, passphrase=PASSPHRASE)
@@ -83,21 +114,21 @@ def test_a_busy_store_refuses_in_one_line_when_told_not_to_wait(
     books: tuple[Path, Path, Path],
 ) -> None:
     db, home, _tmp = books
-    first = cli(db, home, "match")
-    wait_for_holder(db, "match")
-    started = time.monotonic()
-    refused = run_cli(db, home, "match", RECON_TUI_LOCK_WAIT="0")
-    assert time.monotonic() - started < 30
-    assert refused.returncode == 1 and refused.stdout == ""
-    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
-    assert refused.stderr.startswith(f"error: the store is busy: match (pid {first.pid}")
-    # A bounded wait that runs out says the same, after the wait.
-    started = time.monotonic()
-    timed = run_cli(db, home, "session", "open", "--pair", PAIR, "--from", "2026-10-01",
-                    "--to", "2026-11-01", RECON_TUI_LOCK_WAIT="0.5")  # fmt: skip
-    assert timed.returncode == 1 and "is writing to it after 0.5s" in timed.stderr
-    assert time.monotonic() - started >= 0.5
-    assert first.wait(timeout=300) == 0
+    with _held(db) as holder:
+        started = time.monotonic()
+        refused = run_cli(db, home, "match", RECON_TUI_LOCK_WAIT="0")
+        assert time.monotonic() - started < 30
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert refused.stderr.startswith(f"error: the store is busy: match (pid {holder.pid}")
+        # A bounded wait that runs out says the same, after the wait.
+        started = time.monotonic()
+        timed = run_cli(db, home, "session", "open", "--pair", PAIR, "--from", "2026-10-01",
+                        "--to", "2026-11-01", RECON_TUI_LOCK_WAIT="0.5")  # fmt: skip
+        assert timed.returncode == 1 and "is writing to it after 0.5s" in timed.stderr
+        assert time.monotonic() - started >= 0.5
+    # Once the holder is gone the same match runs, and nothing was left half done.
+    assert run_cli(db, home, "match", RECON_TUI_LOCK_WAIT="0").returncode == 0
     assert crash_reports(home) == []
 
 
@@ -108,9 +139,6 @@ def test_import_match_and_app_decisions_at_once(books: tuple[Path, Path, Path]) 
     lp, bp = write_books(tmp, 1500, start=N, tag="x")
     decider = tmp / "decide.py"
     decider.write_text(DECIDER, "utf-8")
-    import subprocess
-    import sys
-
     from tests.integrity_kit import env
 
     importer = cli(db, home, "import", "ledger", str(lp))
