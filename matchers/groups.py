@@ -22,7 +22,7 @@ ambiguity, so it is reported as alternatives, never auto. n:m rules are delegate
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -176,13 +176,16 @@ def _family_subblocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
         else:
             items = other.items
             before, after = rule.member_dates == "before", rule.member_dates == "after"
+            # The items themselves, not (id, |amount|, family) tuples: one pointer an
+            # entry instead of a tuple and a fresh Decimal (~27 MB of a 100k full run,
+            # these windows being kept for the whole run).
             window = []
             for i in sorted(ids):
                 m = items[i]
                 if (lag(rule, one, m) > rule.date_window_days
                         or (before and m.day > one.day) or (after and m.day < one.day)):
                     continue
-                window.append((i, abs(m.amount), m.family))
+                window.append(m)
         memo[mkey] = window
     if window is None:
         ctx.stats["group_parts_oversized"] += 1
@@ -191,9 +194,9 @@ def _family_subblocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
         return []
     limit = abs(one.amount) + rule.max_amount_gap(abs(one.amount), one.asset)
     fams: dict[str, list[int]] = {}
-    for i, mag, family in window:
-        if mag <= limit:
-            fams.setdefault(family, []).append(i)
+    for m in window:
+        if abs(m.amount) <= limit:
+            fams.setdefault(m.family, []).append(m.id)
     return [_fit_block(ctx, rule, one, fams[f]) for f in sorted(fams) if len(fams[f]) >= 2]
 
 
@@ -255,7 +258,13 @@ def _batch_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
             # Only the whole batch can match (see ``_for_one``): no per-member fit, and
             # a busy category twice the group size is not one settlement.
             if len(ids) <= 2 * rule.max_group:
-                out.append(sorted(ids))
+                # One sorted copy per batch, shared by every single of the window (a
+                # full run keeps each single's blocks: a copy each was ~14 MB at 100k).
+                memo = _static_memo(other)
+                hit = memo.get(("sorted", id(ids)))
+                if hit is None or hit[0] is not ids:
+                    hit = memo[("sorted", id(ids))] = (ids, sorted(ids))
+                out.append(hit[1])
             continue
         fitted = _fit_block(ctx, rule, one, ids)
         if len(fitted) >= 2:
@@ -306,6 +315,8 @@ def _search_dfs(
     budget = [NODE_BUDGET]
     chosen: list[int] = []
 
+    rec: list[Callable[[int, Decimal], None]]
+
     def dfs(start: int, total: Decimal) -> None:
         if budget[0] <= 0 or len(out) >= MAX_SOLUTIONS:
             return
@@ -321,10 +332,18 @@ def _search_dfs(
             if t > hi:
                 continue
             chosen.append(i)
-            dfs(i + 1, t)
+            rec[0](i + 1, t)
             chosen.pop()
 
-    dfs(0, Decimal(0))
+    # ``dfs`` recurses through ``rec``, emptied after the search: a function naming
+    # itself is a cycle (function -> closure cell -> function) that only the cyclic GC
+    # frees, and runs pause it (``engine._gc_paused``): every search's closure, ``mags``
+    # and ``suffix`` stayed until the run ended (~60 MB of a 100k-record full run).
+    rec = [dfs]
+    try:
+        dfs(0, Decimal(0))
+    finally:
+        rec.clear()
     return out, budget[0] > 0 and len(out) < MAX_SOLUTIONS
 
 
@@ -627,6 +646,7 @@ def _partition(rule: Rule, peers: list[Item], lines: list[Item]
         for j in range(len(free) - 1, -1, -1):
             suffix[j] = suffix[j + 1] + ints[free[j]]
         chosen: list[int] = []
+        rec: list[Callable[[int, int], Iterable[tuple[int, ...]]]]
 
         def dfs(start: int, total: int) -> Iterable[tuple[int, ...]]:
             if budget[0] <= 0:
@@ -643,12 +663,17 @@ def _partition(rule: Rule, peers: list[Item], lines: list[Item]
                 if t > hi:
                     continue
                 chosen.append(free[j])
-                yield from dfs(j + 1, t)
+                yield from rec[0](j + 1, t)
                 chosen.pop()
 
-        yield from dfs(0, 0)
+        rec = [dfs]  # recursion without a cycle (see ``_search_dfs``)
+        try:
+            yield from dfs(0, 0)
+        finally:
+            rec.clear()
 
     assign: dict[int, tuple[int, ...]] = {}
+    rec: list[Callable[[int, list[int], int], None]]
 
     def walk(k: int, free: list[int], count: int) -> None:
         if budget[0] <= 0:
@@ -663,13 +688,17 @@ def _partition(rule: Rule, peers: list[Item], lines: list[Item]
             return  # cannot reach the best assignment any more
         for sub in subsets(k, free):
             assign[k] = sub
-            walk(k + 1, [i for i in free if i not in sub], count + 1)
+            rec[0](k + 1, [i for i in free if i not in sub], count + 1)
             del assign[k]
             if best[2] and best[0] == len(ps):
                 return
-        walk(k + 1, free, count)  # this peer balances nothing of the batch
+        rec[0](k + 1, free, count)  # this peer balances nothing of the batch
 
-    walk(0, order, 0)
+    rec = [walk]  # recursion without a cycle (see ``_search_dfs``)
+    try:
+        walk(0, order, 0)
+    finally:
+        rec.clear()
     if budget[0] <= 0:
         return {}
     if best[1] is None or best[2] or best[0] < 2:
