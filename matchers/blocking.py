@@ -393,11 +393,7 @@ class SideIndex:
         plst = self.payer_mags.get(key)
         if not plst:
             return []
-        mags = self._pm_mags.get(key)
-        if mags is None:
-            mags = self._pm_mags[key] = [m for m, _ in plst]
-        # ids are >= 0 and < 2**62: the same bounds as bisecting (lo, -1), (hi, 1 << 62).
-        i, j = bisect_left(mags, lo), bisect_right(mags, hi)
+        i, j, mags = _span(self._pm_mags, key, plst, lo, hi)
         if i >= j:
             return []
         if skip is None:
@@ -406,15 +402,6 @@ class SideIndex:
         if m0 == m1:
             return plst[i:j]
         return plst[i:m0] + plst[m1:j]
-
-    def _span(self, akey: tuple[str, int, int, int], cell: list[tuple[float, int]],
-              lo: float, hi: float) -> tuple[int, int]:
-        """[i, j) of the entries of amount cell ``akey`` with ``lo <= mag <= hi``: bisect
-        of ``(lo, -1)`` and ``(hi, 1 << 62)`` on a float copy of its magnitudes."""
-        mags = self._cell_mags.get(akey)
-        if mags is None:
-            mags = self._cell_mags[akey] = [m for m, _ in cell]
-        return bisect_left(mags, lo), bisect_right(mags, hi)
 
     def plain_count(self, akey: tuple[str, int, int, int]) -> int:
         """How many items of the cell ``akey`` are not round (cached per cell)."""
@@ -511,7 +498,7 @@ class SideIndex:
         present = self.present
         amounts = self.amounts
         fee_cells = self.fee_cells
-        span = self._span
+        cell_mags = self._cell_mags
         for sign in signs:
             for db in range(day_lo // b, day_hi // b + 1):
                 buckets = present.get((asset, sign, db))
@@ -529,7 +516,7 @@ class SideIndex:
                         # Crowded by round amounts only: the others pair as in a normal
                         # cell; the round ones (crowded) on the strict key only.
                         stats["oversized_fallbacks"] += 1
-                        i, j = span(ckey, cell, lo, hi)
+                        i, j, _ = _span(cell_mags, ckey, cell, lo, hi)
                         for mag, iid in cell[i:j]:
                             o = items[iid]
                             if (not o.round and day_lo <= o.day <= day_hi and (
@@ -556,7 +543,7 @@ class SideIndex:
                     else:
                         tl = lo if lo > tight[0] else tight[0]
                         th = hi if hi < tight[1] else tight[1]
-                    i, j = span(ckey, cell, tl, th)
+                    i, j, _ = _span(cell_mags, ckey, cell, tl, th)
                     if inside:
                         out.extend([iid for _, iid in cell[i:j]])
                     else:
@@ -649,6 +636,19 @@ class SideIndex:
                 if day_batches:
                     out.extend((day, cat, ids) for cat, ids in day_batches.items())
         return out
+
+
+def _span(cache: dict[Any, list[float]], key: Any, entries: list[tuple[float, int]],
+          lo: float, hi: float) -> tuple[int, int, list[float]]:
+    """[i, j) of the sorted (|amount| as ``mag``, id) ``entries`` with ``lo <= mag <= hi``,
+    and their magnitudes: bisected on a float copy of the magnitudes, kept in ``cache``
+    under ``key`` until its owner drops it when the list changes (ids are >= 0 and
+    < 2**62: the same bounds as bisecting (lo, -1), (hi, 1 << 62) on the tuples, several
+    times cheaper than comparing tuples in a list of thousands)."""
+    mags = cache.get(key)
+    if mags is None:
+        mags = cache[key] = [m for m, _ in entries]
+    return bisect_left(mags, lo), bisect_right(mags, hi), mags
 
 
 def _discard_sorted(index: dict, key: object, it: Item) -> bool:  # type: ignore[type-arg]
