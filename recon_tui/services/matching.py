@@ -349,47 +349,51 @@ class MatchService:
             decisions: list[dict[str, Any]] = []
             state_rows: dict[int, tuple[str, int | None]] = {}
             seen_keys: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+            new_groups: list[groups.NewGroup] = []
+            auto_at: list[tuple[int, Proposal]] = []  # (index in new_groups, proposal)
+            suggested_ids: list[frozenset[int]] = []
             auto = 0
+            taken = locked.keys()
             for prop in proposals:
-                if not prop.ids <= free or prop.ids & locked.keys():
+                ids = prop.ids
+                if not ids <= free or ids & taken:
                     continue
                 if prop.decision == "auto":
                     expl, adjs = prop.explained()  # one verbose re-score, not two
-                    gid = groups.create_group(
-                        conn, name, prop.left_ids, prop.right_ids, state="confirmed",
-                        origin="engine", rule=prop.rule, score=prop.score,
-                        explanation=expl,
-                        adjustments=[adjustment_json(a) for a in adjs] or None,
-                        decided_by="engine", update_states=False, check=False,
-                    )  # fmt: skip
-                    auto += 1
-                    decisions.append({
-                        "action": "auto_confirm", "pair": name, "group_id": gid,
-                        "record_ids": sorted(prop.ids), "at_us": now,
-                        "after": {"state": "confirmed", "rule": prop.rule,
-                                  "score": round(prop.score, 4)},
-                        "reason": f"rule {prop.rule} score {prop.score:.3f}",
-                    })  # fmt: skip
-                    free -= prop.ids
-                    for i in prop.ids:
-                        state_rows[i] = ("matched", gid)
+                    auto_at.append((len(new_groups), prop))
+                    new_groups.append(groups.NewGroup(
+                        prop.left_ids, prop.right_ids, "confirmed", prop.rule, prop.score,
+                        expl, [adjustment_json(a) for a in adjs] or None, "engine"))
+                    free -= ids
                     continue
                 for option in (prop, *prop.alternatives):
                     key = (option.left_ids, option.right_ids)
-                    if key in seen_keys or not option.ids <= free or option.ids & locked.keys():
+                    oids = option.ids
+                    if key in seen_keys or not oids <= free or oids & taken:
                         continue
                     seen_keys.add(key)
                     expl, adjs = option.explained()
-                    groups.create_group(
-                        conn, name, option.left_ids, option.right_ids, state="suggested",
-                        origin="engine", rule=option.rule, score=option.score,
-                        explanation=expl,
-                        adjustments=[adjustment_json(a) for a in adjs] or None,
-                        update_states=False,
-                    )  # fmt: skip
-                    for i in option.ids:
-                        if state_rows.get(i, ("",))[0] != "matched":
-                            state_rows[i] = ("suggested", None)
+                    new_groups.append(groups.NewGroup(
+                        option.left_ids, option.right_ids, "suggested", option.rule,
+                        option.score, expl, [adjustment_json(a) for a in adjs] or None))
+                    suggested_ids.append(oids)
+            # One bulk write of every group (ids in this order), then the decisions.
+            gids = groups.create_groups(conn, name, new_groups, origin="engine")
+            for ids in suggested_ids:
+                for i in ids:
+                    state_rows[i] = ("suggested", None)
+            for at, prop in auto_at:
+                gid = gids[at]
+                auto += 1
+                decisions.append({
+                    "action": "auto_confirm", "pair": name, "group_id": gid,
+                    "record_ids": sorted(prop.ids), "at_us": now,
+                    "after": {"state": "confirmed", "rule": prop.rule,
+                              "score": round(prop.score, 4)},
+                    "reason": f"rule {prop.rule} score {prop.score:.3f}",
+                })  # fmt: skip
+                for i in prop.ids:
+                    state_rows[i] = ("matched", gid)
             if decisions:
                 append_many(conn, decisions)
             groups.set_states(conn, name, [(s, g, i) for i, (s, g) in state_rows.items()])
