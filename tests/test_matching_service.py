@@ -70,6 +70,30 @@ def test_full_run_auto_confirms_clear_pairs_with_decisions(store: Store, svc: Ma
     assert verify(store.conn).ok
 
 
+def test_a_one_shot_run_writes_the_same_and_lets_its_engines_go(store: Store,
+                                                                svc: MatchService) -> None:
+    """``warm=False`` (the CLI's and the demo's runs): the same groups and states as a warm
+    run, and no engine left alive once the run has returned (a warm service keeps one)."""
+    import gc
+
+    from matchers.engine import Engine
+
+    def engines() -> int:
+        gc.collect()
+        return sum(isinstance(o, Engine) for o in gc.get_objects())
+
+    before = engines()
+    result = MatchService(store, warm=False).run_all()
+    assert sum(r.auto for r in result.runs) == 2
+    assert all(not r.proposals for r in result.runs)
+    assert engines() == before
+    assert states(store) == {"L1": "matched", "L2": "matched", "L3": "open",
+                             "B1": "matched", "B2": "matched"}  # fmt: skip
+    assert verify(store.conn).ok
+    svc.run_all(full=True)  # the warm service: nothing left to confirm; it keeps its engine
+    assert engines() == before + 1
+
+
 def test_dry_run_writes_nothing(store: Store, svc: MatchService) -> None:
     result = svc.run_all(dry_run=True)
     assert sum(r.auto for r in result.runs) == 2

@@ -16,6 +16,7 @@ sync added or changed, plus what they touch). Results are written in one transac
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -123,10 +124,15 @@ def _learned_fees(conn: Connection, pair: str, limit: int = 20_000) -> FeeSchedu
 
 
 class MatchService:
-    """Matching over one store; keeps one engine per pair warm for candidate lookups."""
+    """Matching over one store; keeps one engine per pair warm for candidate lookups.
 
-    def __init__(self, store: Store) -> None:
+    ``warm=False`` (a one-shot run: ``recon-tui match``, ``demo``) lets each pair's engine
+    and proposals go once its results are written: a run over four pairs then peaks at
+    the biggest pair's engine, not at all four held at once."""
+
+    def __init__(self, store: Store, *, warm: bool = True) -> None:
         self.store = store
+        self.warm = warm
         self._engines: dict[str, Engine] = {}
         self._seen_seq: dict[str, int] = {}
         self._pairs = {p.name: p for p in list_pairs(store)}
@@ -261,8 +267,15 @@ class MatchService:
         if not dry_run:
             run.auto = self._write(p, res.proposals, full=changed is None, scope_ids=new_ids,
                                    rev=rev)  # fmt: skip
-            eng.remove(i for prop in res.auto for i in prop.ids)
-            self._seen_seq[name] = self._decision_seq(self.store.connection())
+            if self.warm:
+                eng.remove(i for prop in res.auto for i in prop.ids)
+                self._seen_seq[name] = self._decision_seq(self.store.connection())
+            else:
+                self._engines.pop(name, None)
+                self._seen_seq.pop(name, None)
+                run.proposals = []  # they hold the engine's items
+                del eng, res
+                gc.collect()  # an engine's few cycles would otherwise outlive the next build
         run.seconds = time.perf_counter() - started
         return run
 
