@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from matchers.fees import FeeSchedule, learn_fee_schedule
 from matchers.results import Adjustment, Candidate, Proposal
 from matchers.rules import load_rules
 from recon_tui.model import Record, SourcePair, canonical_amount
+from recon_tui.services import match_apart
 from recon_tui.services.candidate_view import CandidateView
 from recon_tui.services.decisions import Decisions
 from recon_tui.services.runs import match_summary, recorded
@@ -133,6 +135,8 @@ class MatchService:
     def __init__(self, store: Store, *, warm: bool = True) -> None:
         self.store = store
         self.warm = warm
+        self.write_turn: Callable[[str], AbstractContextManager[None]] = lambda _pair: nullcontext()
+        """Wraps each pair's write (a worker of :mod:`match_apart` waits there for its turn)."""
         self._engines: dict[str, Engine] = {}
         self._seen_seq: dict[str, int] = {}
         self._pairs = {p.name: p for p in list_pairs(store)}
@@ -218,6 +222,7 @@ class MatchService:
         names = list(pairs) if pairs else [p.name for p in list_pairs(self.store)]
         conn = self.store.connection()
         given = set(changed_ids) if changed_ids is not None else set()
+        jobs: list[tuple[str, list[int] | None, int]] = []
         for name in names:
             current_rev = int(self.store.meta("rev", "0") or 0)
             pair_rev = int(self.store.meta(f"matched_rev:{name}", "0") or 0)
@@ -227,6 +232,13 @@ class MatchService:
             else:
                 since = set(changed_since(conn, pair_rev))
                 changed = sorted(since | given)
+            jobs.append((name, changed, current_rev))
+        if not self.warm and not dry_run and match_apart.worth_it(
+                sum(changed is None for _n, changed, _r in jobs)):
+            # Full runs of several pairs: engines in worker processes, writes in order.
+            result.runs.extend(match_apart.run_apart(self.store, jobs))
+            return result
+        for name, changed, current_rev in jobs:
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run, rev=current_rev))
         return result
 
@@ -265,8 +277,9 @@ class MatchService:
             proposals=res.proposals,
         )  # fmt: skip
         if not dry_run:
-            run.auto = self._write(p, res.proposals, full=changed is None, scope_ids=new_ids,
-                                   rev=rev)  # fmt: skip
+            with self.write_turn(name):
+                run.auto = self._write(p, res.proposals, full=changed is None,
+                                       scope_ids=new_ids, rev=rev)  # fmt: skip
             if self.warm:
                 eng.remove(i for prop in res.auto for i in prop.ids)
                 self._seen_seq[name] = self._decision_seq(self.store.connection())
