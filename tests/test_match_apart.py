@@ -63,12 +63,18 @@ def test_pairs_run_apart_write_what_one_after_another_writes(
         unmatched: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     one = _open(unmatched, tmp_path / "one.db", monkeypatch)
     real_worth_it = match_apart.worth_it
-    monkeypatch.setattr(match_apart, "worth_it", lambda _n: False)
+    monkeypatch.setattr(match_apart, "worth_it", lambda _n, _items: False)
     seq = MatchService(one, warm=False).run_all()
     monkeypatch.setattr(match_apart, "worth_it", real_worth_it)
     apart = _open(unmatched, tmp_path / "apart.db", monkeypatch)
-    assert match_apart.worth_it(4)  # this machine has two cores: the test means something
+    assert match_apart.worth_it(4, 10**6)  # two cores here: the test means something
+    monkeypatch.setattr(match_apart, "MIN_ITEMS", 0)  # the world is small
+    calls: list[int] = []
+    real_run_apart = match_apart.run_apart
+    monkeypatch.setattr(match_apart, "run_apart",
+                        lambda s, jobs: calls.append(len(jobs)) or real_run_apart(s, jobs))
     par = MatchService(apart, warm=False).run_all()
+    assert calls == [4]
     assert len(par.runs) == len(seq.runs) == 4
     assert [(r.pair, r.mode, r.scope, r.auto, r.suggested) for r in par.runs] == [
         (r.pair, r.mode, r.scope, r.auto, r.suggested) for r in seq.runs]
@@ -89,6 +95,7 @@ def test_a_failing_pair_stops_the_pairs_after_it(
     written, the second raises its own error (not "an earlier pair failed"), and the
     pairs after it write nothing, as when they run one after another."""
     store = _open(unmatched, tmp_path / "fail.db", monkeypatch)
+    monkeypatch.setattr(match_apart, "MIN_ITEMS", 0)
     names = [n for (n,) in store.conn.execute("SELECT name FROM source_pairs ORDER BY position")]
     with store.tx() as conn:
         conn.execute("UPDATE source_pairs SET rules = 'no-such-rules' WHERE name = ?", (names[1],))

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 WORKERS = 2
 """Pairs run at once (the engine is single-threaded Python; two cores is the target)."""
 
+MIN_ITEMS = 20_000
+"""Open records over the full-run pairs from which running apart pays: a worker costs
+about a second to start (imports, the store's key schedule), a small pair less than that."""
+
 _WAIT_S = 0.2  # how often a waiting worker looks whether an earlier pair failed
 
 # The worker process's state, set once by _init.
@@ -51,9 +55,10 @@ class EarlierPairFailed(RuntimeError):
     never have started)."""
 
 
-def worth_it(full_runs: int) -> bool:
-    """Whether running apart pays: two full runs or more on a machine with two cores."""
-    return full_runs >= 2 and (os.cpu_count() or 1) >= 2
+def worth_it(full_runs: int, open_items: int) -> bool:
+    """Whether running apart pays: two full runs or more, of ``MIN_ITEMS`` open records or
+    more between them, on a machine with two cores."""
+    return full_runs >= 2 and open_items >= MIN_ITEMS and (os.cpu_count() or 1) >= 2
 
 
 def _init(path: Path, key: bytes, info: KeyInfo, done: list[Any], abort: Any) -> None:

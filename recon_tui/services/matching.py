@@ -38,6 +38,7 @@ from recon_tui.store.db import Connection
 from recon_tui.store.pairs import advance_matched_rev, list_pairs
 from recon_tui.store.records import changed_since, get_records, load_prices
 from recon_tui.store.sessions import locked_records, record_post_close
+from recon_tui.store.summary import open_count
 
 
 @dataclass(slots=True)
@@ -233,8 +234,9 @@ class MatchService:
                 since = set(changed_since(conn, pair_rev))
                 changed = sorted(since | given)
             jobs.append((name, changed, current_rev))
-        if not self.warm and not dry_run and match_apart.worth_it(
-                sum(changed is None for _n, changed, _r in jobs)):
+        fulls = [n for n, changed, _r in jobs if changed is None]
+        if (not self.warm and not dry_run and len(fulls) >= 2
+                and match_apart.worth_it(len(fulls), open_count(conn, fulls))):
             # Full runs of several pairs: engines in worker processes, writes in order.
             result.runs.extend(match_apart.run_apart(self.store, jobs))
             return result
