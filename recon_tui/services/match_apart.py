@@ -81,6 +81,9 @@ def _run(index: int, name: str, changed: list[int] | None, rev: int) -> PairRun:
     from recon_tui.services.matching import MatchService
 
     done, abort = _W["done"], _W["abort"]
+    if abort.is_set():  # stopped (Ctrl+C, a failure) before this pair began: not even a run
+        done[index].set()
+        raise EarlierPairFailed("the run stopped before this pair began")
     svc = MatchService(_W["store"], warm=False)
     svc.write_turn = lambda _name: _in_turn(index)
     try:
