@@ -45,6 +45,55 @@ def snapshot(store: Store) -> Iterator[Connection]:
         conn.close()
 
 
+FENCE_MS = 100
+TWIN_CACHE_KIB = 2048
+"""The twin's page cache: the check reads each page once or twice in order, so SQLite's
+default 64 MiB would only add to the export's peak memory (measured: no slower)."""
+"""How long :func:`snapshots` waits for SQLite's write lock to start its two reads in one
+state; a writer holding it longer (an import's long transaction) means one connection."""
+
+
+@contextlib.contextmanager
+def snapshots(store: Store) -> Iterator[tuple[Connection, Connection | None]]:
+    """Two fresh read connections in one and the same snapshot, for the export's reading
+    and, beside it in a thread of its own, the store's audit check: the check then judges
+    exactly the state the export writes. Both read transactions start while a third
+    connection holds SQLite's write lock (``BEGIN IMMEDIATE``, for a millisecond or so), so
+    no commit can fall between their starts; readers are never held up, writers wait that
+    long. When the lock cannot be had within :data:`FENCE_MS` the second is ``None`` (the
+    caller checks on the first). All are closed on exit."""
+    conns: list[Connection] = []
+    twin: Connection | None = None
+    try:
+        main = store.open_reader()
+        conns.append(main)
+        fence: Connection | None = None
+        with contextlib.suppress(Exception):  # no fence: one connection, as :func:`snapshot`
+            twin = store.open_reader()
+            conns.append(twin)
+            twin.execute(f"PRAGMA cache_size = {-TWIN_CACHE_KIB}")
+            fence = store.open_reader()
+            conns.append(fence)
+            fence.execute(f"PRAGMA busy_timeout = {FENCE_MS}")
+            fence.execute("BEGIN IMMEDIATE")
+        if fence is None or not fence.in_transaction:
+            twin = None
+        for conn in (main, twin):
+            if conn is not None:
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM meta").fetchone()  # the snapshot starts
+        if fence is not None and fence.in_transaction:
+            fence.execute("ROLLBACK")
+        yield main, twin
+    finally:
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
 def store_rev(conn: Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()
     return int(row[0]) if row and row[0] else 0
