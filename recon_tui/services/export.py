@@ -735,8 +735,11 @@ class _Sheets:
 
 
 class _Csv:
-    """One table going out as a CSV file and a workbook sheet: rows are buffered, written
-    as CSV text in chunks, and the same text goes to the workbook."""
+    """One table going out as a CSV file and a workbook sheet: lines are buffered, written
+    in chunks, and the same text goes to the workbook. The big tables' lines come made by
+    SQL (:func:`recon_tui.store.exports.csv_line`, what ``csv.writer`` writes); rows of
+    values (the small tables, and a big table's rows that are neutralised) go through the
+    csv module here (:meth:`add`)."""
 
     def __init__(self, out: IO[bytes], sheets: _Sheets, name: str, header: tuple[str, ...],
                  extra: tuple[str, ...] = ()) -> None:  # fmt: skip
@@ -744,26 +747,31 @@ class _Csv:
         self.sheets = sheets
         self.buf = io.StringIO()
         self.writer = csv.writer(self.buf)
-        self.writer.writerow(header)
-        out.write(self.buf.getvalue().encode("utf-8"))
-        self.buf.seek(0)
-        self.buf.truncate()
+        out.write(self.format(header).encode("utf-8"))
         sheets.sheet(name.capitalize(), header, tuple(header.index(h) for h in extra))
-        self.rows: list[Any] = []
+        self.lines: list[str] = []
 
-    def add(self, fields: Any) -> None:
-        self.rows.append(fields)
-        if len(self.rows) >= _ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        self.writer.writerows(self.rows)
-        self.rows = []
+    def format(self, fields: Any) -> str:
+        """One row of values as its CSV line (the csv module's own)."""
+        self.writer.writerow(fields)
         text = self.buf.getvalue()
         self.buf.seek(0)
         self.buf.truncate()
+        return text
+
+    def add(self, fields: Any) -> None:
+        self.line(self.format(fields))
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+        if len(self.lines) >= _ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.lines:
+            return
+        text = "".join(self.lines)
+        self.lines = []
         data = text.encode("utf-8")
         self.out.write(data)
         self.sheets.send("csv", data if self.sheets.remote else text)
@@ -869,7 +877,7 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
     with (staging.binary(f"{name}.csv") as cf,
           _read_ahead(grouped, batch=_ROWS // 2) as ahead):  # fmt: skip
         table = _Csv(cf, sheets, name, MEMBER_HEADER)
-        lines = table.rows
+        lines = table.lines
         for g, rows in ahead:
             gid = g[0]
             gcsv = g[:11]
@@ -878,6 +886,7 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
                 adjustments.append([gid, g[1], a["kind"], a["asset"], a["amount"],
                                     a.get("note")])  # fmt: skip
             gjson = dict(zip(_GROUP_KEYS, (*gcsv, adj, None), strict=False))
+            gline = None if g[12] else g[13]  # the group's columns as the line's start
             if g[12]:
                 gcsv = _neutralise(gcsv, _GROUP_NUMERIC)
             objs = []
@@ -887,14 +896,18 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
                 obj = dict(zip(keys, mcsv, strict=False))  # (strict costs a check a row)
                 obj["in_scope"] = m[3] == 1
                 objs.append(obj)
-                lines.append(gcsv + (_neutralise(mcsv, numeric) if m[20] else mcsv))
+                if gline is not None and not m[20]:
+                    lines.append(gline + m[22])  # both made by SQL as csv.writer would
+                else:  # something to neutralise: the csv module writes the cells
+                    lines.append(table.format(gcsv + (_neutralise(mcsv, numeric) if m[20]
+                                                      else mcsv)))  # fmt: skip
             gjson["members"] = objs
             items.append(_dumps(gjson))
             if len(items) >= _ROWS:
                 j.items(items)
                 items = []
                 table.flush()
-                lines = table.rows
+                lines = table.lines
         j.items(items)
         table.flush()
 
@@ -932,7 +945,10 @@ def _write_rows(staging: _Staging, sheets: _Sheets, j: _JsonDoc, name: str,
         for row in ahead:
             fields = shape(row)
             items.append(_dumps(dict(zip(header, fields, strict=True))))
-            table.add(_neutralise(fields, numeric) if row[-1] else fields)
+            if row[-2]:  # something to neutralise: the csv module writes the cells
+                table.add(_neutralise(fields, numeric))
+            else:
+                table.line(row[-1])  # made by SQL as csv.writer would
             n += 1
             if len(items) >= _ROWS:
                 j.items(items)
