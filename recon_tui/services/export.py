@@ -27,15 +27,22 @@ file's SHA-256 is computed as it is written. The big tables come from the store 
 columns (:mod:`recon_tui.store.exports`; the timestamps already as ISO text) by a
 thread of their own a batch ahead (:class:`_ReadAhead`: SQLite lets go of the GIL, so the
 reading overlaps the formatting) and are formatted here, once per value: each JSON item
-by ``orjson``, the CSV rows by the csv module in chunks of a few thousand rows, and the
-workbook from that same CSV text in a child process (see :class:`_Sheets`), which with
-the reading keeps the second core busy. The files are
-byte for byte what the earlier SQL-formatted export wrote (``tests/test_export_equivalence.py``).
-``bench/export.py`` measures it. The store's own audit check runs first, in the same
-snapshot, and the export is refused on any problem; it is the cheap check
-(``verify_all(full=False)``: the logs walked only after the verified watermark of
-:mod:`recon_tui.store.watermark`, the tables against the whole log), and a passing export
-moves the watermark on.
+by ``orjson``, the big tables' CSV lines made by SQL on the reading thread as the csv
+module writes them (:func:`recon_tui.store.exports.csv_line`; rows to neutralise, and the
+small tables, by the csv module), and the workbook from that same CSV text in a child
+process (see :class:`_Sheets`), which with the reading keeps the second core busy. The
+files are byte for byte what the earlier SQL-formatted export wrote
+(``tests/test_export_equivalence.py``). ``bench/export.py`` measures it.
+
+**The audit check.** The store's own check judges the very snapshot the export reads and
+the export is refused on any problem; it is the cheap check (``verify_all(full=False)``:
+the logs below the verified watermark of :mod:`recon_tui.store.watermark` by their digest,
+after it row by row, the tables against the whole log). It runs in a thread of its own on
+a twin connection in the same snapshot (:func:`recon_tui.store.exports.snapshots`), beside
+the reading and writing, and its verdict is awaited before anything is renamed into place
+or recorded (:class:`_AuditCheck`): a refused export leaves nothing, as before, and an
+audit problem still comes before any other refusal. A passing export moves the watermark
+on.
 
 **Spreadsheet safety.** CSV and XLSX cells that a spreadsheet would read as a formula
 (text starting with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading single quote, as
