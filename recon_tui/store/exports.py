@@ -265,12 +265,15 @@ def _csv(x: str) -> str:
             f"'\"' || replace({x}, '\"', '\"\"') || '\"' ELSE {x} END)")  # fmt: skip
 
 
-def csv_line(values: Sequence[str], end: str = "char(13, 10)") -> str:
+def csv_line(values: Sequence[str], end: str = "char(13, 10)", plain: Sequence[str] = ()
+             ) -> str:  # fmt: skip
     """SQL for ``values`` as one CSV line as ``csv.writer`` writes it (comma-separated,
     ``end`` after the last: CRLF, or ``','`` for the first part of a line). Made on the
     reading thread, in C, so the exporting thread only joins the lines; a row that needs
-    neutralising (its ``needs quoting`` flag) is formatted by the csv module instead."""
-    parts = ", ',', ".join(_csv(v) for v in values)
+    neutralising (its ``needs quoting`` flag) is formatted by the csv module instead.
+    ``plain``: values that never need quoting (an ``INTEGER PRIMARY KEY``, an ISO time, a
+    constant), left without the test."""
+    parts = ", ',', ".join(v if v in plain else _csv(v) for v in values)
     return f"concat({parts}, {end})"
 
 
@@ -280,10 +283,11 @@ GROUP_COLUMNS = ("id", "pair", "kind", "state", "origin", "rule", "score", "deci
 _SCORE = ("(CASE WHEN g.score IS NULL THEN NULL ELSE "
           "rtrim(rtrim(printf('%.6f', g.score), '0'), '.') END)")  # fmt: skip
 _GROUP_SELECT = {"score": _SCORE, "decided_us": _iso("g.decided_us")}
+_GROUP_CSV = [_GROUP_SELECT.get(c, "g." + c) for c in GROUP_COLUMNS[:11]]
 _GROUPS_SQL = (
     f"SELECT {', '.join(_GROUP_SELECT.get(c, 'g.' + c) for c in GROUP_COLUMNS)}, "
     f"{_flag([f'g.{c}' for c in (*GROUP_COLUMNS[1:6], 'decided_by', 'reason', 'note')])}, "
-    f"{csv_line([_GROUP_SELECT.get(c, 'g.' + c) for c in GROUP_COLUMNS[:11]], end=repr(','))} "
+    f"{csv_line(_GROUP_CSV, repr(','), ['g.id', *_GROUP_SELECT.values()])} "
     "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
 MEMBER_COLUMNS = ("group_id", "record_id", "side", "in_scope", "source", "account",
@@ -308,7 +312,7 @@ _MEMBERS_SQL = (
     "r.source, r.account, r.external_id, r.kind, r.ts_us, r.asset, r.amount, r.fee, "
     "r.fee_asset, r.status, r.booking_date, r.value_date, r.reference, r.counterparty, "
     f"r.txid, r.memo, {_flag(_MEMBER_TEXT, ['r.amount', 'r.fee'])}, {_iso('r.ts_us')}, "
-    f"{csv_line(_MEMBER_CSV)} "
+    f"{csv_line(_MEMBER_CSV, plain=_MEMBER_CSV[:1] + _MEMBER_CSV[2:3] + _MEMBER_CSV[7:8])} "
     "FROM x_groups x CROSS JOIN group_members m ON m.group_id = x.id "
     "CROSS JOIN records r ON r.id = m.record_id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
@@ -344,7 +348,7 @@ _UNRESOLVED_SQL = (
     "SELECT r.id, s.pair, s.side, r.source, r.account, r.external_id, r.kind, "
     f"{_iso('r.ts_us')}, r.asset, r.amount, s.state, "
     f"{_flag(['s.pair', 's.state', *(f'r.{c}' for c in _UNRESOLVED_TEXT)], ['r.amount'])}, "
-    f"{csv_line(_UNRESOLVED_CSV)} "
+    f"{csv_line(_UNRESOLVED_CSV, plain=['r.id', _iso('r.ts_us')])} "
     "FROM x_scope s JOIN records r ON r.id = s.id WHERE s.pair = ? AND s.state != 'matched' "
     "ORDER BY s.side, r.ts_us, r.id"
 )  # fmt: skip
@@ -361,10 +365,11 @@ def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[Any, ..
 DECISION_COLUMNS = ("seq", "at_us", "actor", "actor_kind", "action", "pair", "group_id",
                     "record_ids", "session_id", "before", "after", "reason", "note",
                     "prev_hash", "hash")  # fmt: skip
+_DECISION_CSV = ["d.seq", _iso("d.at_us"), *(f"d.{c}" for c in DECISION_COLUMNS[1:])]
 _DECISIONS_SQL = (
     f"SELECT d.seq, {_iso('d.at_us')}, {', '.join('d.' + c for c in DECISION_COLUMNS[1:])}, "
     f"{_flag([f'd.{c}' for c in DECISION_COLUMNS if c not in ('seq', 'at_us', 'group_id', 'session_id')])}, "
-    f"{csv_line(['d.seq', _iso('d.at_us'), *(f'd.{c}' for c in DECISION_COLUMNS[1:])])} "
+    f"{csv_line(_DECISION_CSV, plain=_DECISION_CSV[:2])} "
     "FROM x_decisions x CROSS JOIN decisions d ON d.seq = x.seq ORDER BY x.seq"
 )  # fmt: skip
 
