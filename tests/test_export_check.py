@@ -161,9 +161,14 @@ def test_the_digest_in_batches_is_the_digest_of_every_line(
     store, _sid = marked
     monkeypatch.setattr(watermark, "_BATCH", 7)  # many batches, a last one that is partial
     conn = store.connection()
-    for table, tail, line in (("state_log", "mac", watermark.STATE_LINE),
-                              ("decisions", "hash", watermark.DECISION_LINE)):  # fmt: skip
-        lines = [r[0] for r in conn.execute(f"SELECT {line} FROM {table} ORDER BY seq")]
+    for table, tail, line, columns in (
+        ("state_log", "mac", watermark.STATE_LINE, watermark.STATE_COLUMNS),
+        ("decisions", "hash", watermark.DECISION_LINE, watermark.DECISION_COLUMNS),
+    ):
+        # The digest's lines as version 2 defines them (sealed watermarks hold it): every
+        # column quote()d, comma-joined; written out here apart from the module's SQL.
+        v2 = "||','||".join(f"quote({c.strip()})" for c in columns.split(","))
+        lines = [r[0] for r in conn.execute(f"SELECT {v2} FROM {table} ORDER BY seq")]
         top, last = conn.execute(f"SELECT max(seq), {tail} FROM {table}").fetchone()
         for upto in (top, top - 3, 7, 14):
             h = hashlib.sha256()
