@@ -640,14 +640,16 @@ class _Sheets:
     def _feed(self) -> None:
         assert self._proc is not None and self._proc.stdin is not None
         pipe = self._proc.stdin
+        ended = False  # the end (None) taken off the queue: nothing more will come
         try:
             while (msg := self._queue.get()) is not None:
                 assert isinstance(msg, bytes)
                 pipe.write(msg)
-            pipe.close()
+            ended = True
+            pipe.close()  # may flush into a child that is gone (an abort killed it)
         except BaseException as exc:  # the child died: the reader reports why
             self._error = self._error or exc
-            while self._queue.get() is not None:
+            while not ended and self._queue.get() is not None:
                 pass
 
     def _drain(self) -> None:
@@ -665,23 +667,31 @@ class _Sheets:
             self._error = self._error or exc
 
     def _build_here(self) -> None:
+        ended = [False]  # the end (None) taken off the queue: nothing more will come
+
         def recv() -> tuple[str, Any]:
             msg = self._queue.get()
             if msg is None:
+                ended[0] = True
                 raise EOFError("the export gave up")
             assert isinstance(msg, tuple)
             return msg
 
+        def drain() -> None:
+            while not ended[0] and self._queue.get() is not None:
+                pass
+
+        wb = xlsx_stream.Workbook(self._stream)
         try:
-            xlsx_stream.build(recv, xlsx_stream.Workbook(self._stream))
+            xlsx_stream.build(recv, wb)
         except OSError as exc:  # writing the staged file
             self._disk_error = exc
-            while self._queue.get() is not None:
-                pass
+            wb.abort()
+            drain()
         except BaseException as exc:  # handed to the writer at close
             self._error = self._error or exc
-            while self._queue.get() is not None:
-                pass
+            wb.abort()
+            drain()
 
     # -- the writer's side
     @property
