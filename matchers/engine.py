@@ -1330,7 +1330,7 @@ def _split_sibling(ctx: Ctx, s: Scored) -> bool:
         for key, value in (("txid", it.txid), ("reference", it.ref)):
             if not value:
                 continue
-            ids = own.keys.get((key, value), ())
+            ids = own.key_ids(key, value)
             if len(ids) < 2 or len(ids) > own.max_block:
                 continue  # unique, or reused so widely it identifies nothing
             for j in ids:
@@ -1421,7 +1421,7 @@ def shared_key(ctx: Ctx, s: Scored) -> bool:
     want = (set(s.left), set(s.right))
     for key, x in (("txid", first.txid), ("end_to_end_id", first.e2e),
                    ("reference", first.ref)):
-        if x and all({i for i in side.keys.get((key, x), ()) if ctx.is_open(i)} == ids
+        if x and all({i for i in side.key_ids(key, x) if ctx.is_open(i)} == ids
                      for side, ids in zip(ctx.sides, want, strict=True)):
             return True
     return False
@@ -1444,7 +1444,7 @@ def _latest_day(side: SideIndex) -> int:
     if last is not None:
         for asset, sign, db in side.present:
             if db == last:
-                for i in side.families.get((asset, sign, "date", "*", db), ()):
+                for i in side.family_ids(asset, sign, "date", "*", db):
                     it = side.items.get(i)
                     if it is not None and it.day > day:
                         day = it.day
