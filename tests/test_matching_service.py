@@ -149,3 +149,25 @@ def test_accepting_a_candidate_confirms_it(store: Store, svc: MatchService) -> N
     assert states(store)["L1"] == "matched"
     Decisions(store).undo()
     assert states(store)["L1"] != "matched"
+
+
+def test_the_engine_keeps_records_without_their_raw_payload(store: Store, svc: MatchService) -> None:
+    def odd(ext: str) -> object:  # matches nothing: it stays open in the engine
+        return make_record(source="bank", external_id=ext, kind="payment",
+                           ts="2026-02-05T10:00:00Z", asset="EUR", amount="-999.00",
+                           reference=f"OTHER-{ext}", counterparty="Nobody",
+                           raw={"id": ext, "info": {"note": "x" * 200}})  # fmt: skip
+
+    apply_batch(store, "bank", [odd("B7")])
+    svc.run_all()  # full: the engine loads every open record
+    res = apply_batch(store, "bank", [odd("B8")])
+    svc.run_all(changed_ids=res.changed_ids)  # incremental: B8 is added
+    i = ids(store)
+    eng = svc.engine(PAIR.name)
+    for ext in ("B7", "B8"):
+        it = eng.item(i[ext])
+        assert it is not None and it.record.raw is None
+    from recon_tui.store.records import get_records
+
+    stored = get_records(store.conn, [i["B7"], i["B8"]])
+    assert [r.raw for r in stored] == [{"id": e, "info": {"note": "x" * 200}} for e in ("B7", "B8")]

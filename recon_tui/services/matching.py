@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +114,19 @@ def from_candidate(c: Candidate) -> CandidateView:
                 [adjustment_json(a) for a in c.adjustments])  # fmt: skip
 
 
+def engine_records(records: Iterable[Record]) -> Iterator[Record]:
+    """The records as the engine keeps them: without the source's raw payload.
+
+    An engine item holds its record for as long as the record is open (``Item.record``:
+    addresses, the raw reference and the external id are read from it), and no matcher
+    reads ``raw``: an exchange's JSON payload (several hundred bytes to kilobytes a
+    record) would otherwise stay in memory for every open record of the pair. The
+    records are the store's fresh copies, owned here, so they are trimmed in place."""
+    for r in records:
+        r.raw = None
+        yield r
+
+
 def _learned_fees(conn: Connection, pair: str, limit: int = 20_000) -> FeeSchedule:
     """The pair's fee schedule, learned from its latest confirmed groups that carry an
     adjustment (a gap): what makes a recurring wire fee an explained auto next time."""
@@ -165,7 +178,8 @@ class MatchService:
         conn = self.store.connection()
         self._seen_seq[p.name] = self._decision_seq(conn)
         eng = Engine(load_rules(p.rules), prices=load_prices(conn))
-        eng.load(groups.iter_unmatched(conn, p.name, "L"), groups.iter_unmatched(conn, p.name, "R"))
+        eng.load(engine_records(groups.iter_unmatched(conn, p.name, "L")),
+                 engine_records(groups.iter_unmatched(conn, p.name, "R")))
         eng.fee_schedule = _learned_fees(conn, p.name)
         return eng
 
@@ -201,7 +215,7 @@ class MatchService:
         recs = get_records(conn, sorted(sides))
         left: list[Record] = [r for r in recs if r.id is not None and sides[r.id] == "L"]
         right: list[Record] = [r for r in recs if r.id is not None and sides[r.id] == "R"]
-        return eng.add(left, right)
+        return eng.add(engine_records(left), engine_records(right))
 
     # --- runs -------------------------------------------------------------------------
 
