@@ -178,8 +178,8 @@ class MatchService:
         conn = self.store.connection()
         self._seen_seq[p.name] = self._decision_seq(conn)
         eng = Engine(load_rules(p.rules), prices=load_prices(conn))
-        eng.load(engine_records(groups.iter_unmatched(conn, p.name, "L")),
-                 engine_records(groups.iter_unmatched(conn, p.name, "R")))
+        eng.load(groups.iter_unmatched(conn, p.name, "L", raw=False),
+                 groups.iter_unmatched(conn, p.name, "R", raw=False))
         eng.fee_schedule = _learned_fees(conn, p.name)
         return eng
 

@@ -359,10 +359,13 @@ def set_states(conn: Connection, pair: str, rows: Iterable[tuple[str, int | None
     )
 
 
-def iter_unmatched(conn: Connection, pair: str, side: str, batch: int = 20_000) -> Iterator[Record]:
+def iter_unmatched(conn: Connection, pair: str, side: str, batch: int = 20_000, *,
+                   raw: bool = True) -> Iterator[Record]:  # fmt: skip
     """The live records of a pair side that no confirmed group of the pair holds (what the
-    engine works on), keyset-paged by id (bounded memory)."""
-    cols = ", ".join("r." + c.strip() for c in _SELECT.split(","))
+    engine works on), keyset-paged by id (bounded memory). ``raw=False`` leaves out the
+    source's raw payload (the engine never reads it: neither read nor decoded then)."""
+    cols = ", ".join("NULL" if c.strip() == "raw" and not raw else "r." + c.strip()
+                     for c in _SELECT.split(","))  # fmt: skip
     last = 0
     while True:
         rows = conn.execute(
