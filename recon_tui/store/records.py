@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -231,6 +232,15 @@ def _check_rows(source: str, rows: list[tuple[Any, ...]]) -> None:
         seen.add(row[1])
 
 
+AmountCache = dict[Decimal, tuple[str, int, tuple[int, int, int]]]
+"""Amount -> (canonical text, amount key, admission parts): what :func:`column_rows` works
+out once per distinct amount, kept across the batches of one file when the caller passes
+one (``prepare_columns(cache=...)``)."""
+
+AMOUNT_CACHE_MAX = 200_000
+"""Distinct amounts a shared cache keeps before it starts over (bounded memory: a file of
+a million distinct amounts would otherwise keep a million entries)."""
+
 def column_rows(source: str, columns: Mapping[str, Sequence[Any]]) -> list[tuple[Any, ...]]:
     """Record rows (``RECORD_COLUMNS``) from columns of record fields: the rows
     :func:`record_row` makes of the same records, without a :class:`Record` per line.
@@ -241,6 +251,14 @@ def column_rows(source: str, columns: Mapping[str, Sequence[Any]]) -> list[tuple
     conversion (microseconds, canonical text, the amount key, ISO dates) is made once per
     distinct value; the per-row work left is the content hash and the JSON of ``attrs``.
     ``tests/test_ingest_columnar.py`` checks the rows equal :func:`record_row`'s."""
+    return _column_rows(source, columns, None)[0]
+
+
+def _column_rows(source: str, columns: Mapping[str, Sequence[Any]], cache: AmountCache | None,
+                 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, int]],
+                            tuple[int, ...]]:  # fmt: skip
+    """:func:`column_rows`, with each row's admission parts and the positions ``None``
+    in every row (:func:`null_columns`), both read off the columns."""
     ext = list(columns["external_id"])
     n = len(ext)
     none: list[Any] = [None] * n
@@ -261,20 +279,32 @@ def column_rows(source: str, columns: Mapping[str, Sequence[Any]]) -> list[tuple
         return [text[d] if d else None for d in values]
 
     amounts = col("amount")
-    canon = {a: (canonical_amount(a), amount_key(a)) for a in set(amounts)}
+    if cache is None:
+        cache = {}
+    elif len(cache) > AMOUNT_CACHE_MAX:
+        cache.clear()
+    for a in set(amounts):
+        if a not in cache:
+            text = canonical_amount(a)
+            cache[a] = (text, amount_key(a), amount_parts(text))
+    canon = [cache[a] for a in amounts]
     fee_text = {f: canonical_amount(f) for f in set(col("fee")) if f is not None}
     attrs = [_ENCODE(a) if a else None for a in col("attrs")]
     raw = [_ENCODE(r) if r is not None else None for r in col("raw")]
-    contents = zip(
+    content: list[Sequence[Any]] = [
         col("kind"), ts_us, iso(col("booking_date")), iso(col("value_date")), col("asset"),
-        [canon[a][0] for a in amounts], [canon[a][1] for a in amounts],
+        [c[0] for c in canon], [c[1] for c in canon],
         [fee_text[f] if f is not None else None for f in col("fee")], col("fee_asset"),
         col("counterparty"), col("reference"), col("memo"), col("txid"), col("address"),
-        col("account"), col("status", ["booked"] * n), attrs, strict=True,
-    )  # fmt: skip
+        col("account"), col("status", ["booked"] * n), attrs,
+    ]  # fmt: skip
     blake = _blake2b
-    return [(source, e, *c, r, blake(repr(c).encode(), digest_size=16).hexdigest())
-            for e, c, r in zip(ext, contents, raw, strict=True)]  # fmt: skip
+    hashes = [blake(repr(c).encode(), digest_size=16).hexdigest() for c in zip(*content, strict=True)]
+    rows = list(zip(repeat(source, n), ext, *content, raw, hashes, strict=True))
+    # The source (position 0) is a text, never NULL; the rest is read off its column.
+    nulls = tuple(i for i, values in enumerate([ext, *content, raw], start=1)
+                  if n and (values is none or values.count(None) == n))  # fmt: skip
+    return rows, [c[2] for c in canon], nulls
 
 
 def prepare_columns(
@@ -283,12 +313,14 @@ def prepare_columns(
     *,
     cursor: dict[str, Any] | None = None,
     set_cursor: bool = False,
+    cache: AmountCache | None = None,
 ) -> PreparedBatch:
-    """:func:`prepare_batch` of records given as columns (see :func:`column_rows`)."""
-    rows = column_rows(source, columns)
+    """:func:`prepare_batch` of records given as columns (see :func:`column_rows`);
+    ``cache`` (an :data:`AmountCache`) carries the amounts' conversions from one batch of
+    a file to the next."""
+    rows, parts, nulls = _column_rows(source, columns, cache)
     _check_rows(source, rows)
-    return PreparedBatch(source, rows, [], [], cursor, set_cursor, row_parts(rows),
-                         null_columns(rows))
+    return PreparedBatch(source, rows, [], [], cursor, set_cursor, parts, nulls)
 
 
 def row_parts(rows: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
