@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recon_tui.model import Record, Side, SourcePair
 from recon_tui.store import Store, admission
@@ -153,3 +155,12 @@ def test_reimport_and_changes_inside_and_outside_the_stored_range(tmp_path: Path
     r = apply_batch(store, "bank", [_rec("bank", "00", 3), _rec("bank", "ZZZZZZ", 4)])
     assert (r.added, r.changed, r.unchanged) == (0, 0, 2)
     store.close()
+
+
+@settings(max_examples=400, deadline=None)
+@given(attrs=st.dictionaries(st.text(max_size=8), st.text(max_size=12) | st.integers()
+                             | st.none() | st.decimals(allow_nan=False, allow_infinity=False),
+                             max_size=2))  # fmt: skip
+def test_attrs_json_short_cut_writes_what_the_encoder_writes(attrs: dict[str, object]) -> None:
+    assert records_mod._encode_attrs(attrs) == records_mod._ENCODE(attrs)
+    assert records_mod._encode_attrs(attrs) == records_mod.dumps(attrs)

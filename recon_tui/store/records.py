@@ -90,7 +90,21 @@ def _c_encode() -> Callable[[Any], str]:
 
 
 _ENCODE = _c_encode()
+
+
+def _encode_attrs(attrs: dict[str, Any]) -> str:
+    """``_ENCODE(attrs)``, with a short cut for the one text item most lines carry (a
+    statement's ``{"bank_id": ...}``): the encoder writes a text key and value as
+    ``encode_basestring`` does, so the same JSON comes out without setting the C encoder
+    up for a dict (~0.8 -> ~0.3 us; ``tests/test_ingest_writer.py`` checks the text)."""
+    if len(attrs) == 1:
+        ((key, value),) = attrs.items()
+        if type(key) is str and type(value) is str:
+            return f"{{{_STR(key)}:{_STR(value)}}}"
+    return _ENCODE(attrs)
 _blake2b = hashlib.blake2b
+_STR: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+"""What the C encoder writes for a text (``ensure_ascii=False``): quoted, escaped."""
 
 
 def record_row(r: Record) -> tuple[Any, ...]:
@@ -122,7 +136,7 @@ def record_row(r: Record) -> tuple[Any, ...]:
         r.address,
         r.account,
         r.status,
-        _ENCODE(attrs) if attrs else None,
+        _encode_attrs(attrs) if attrs else None,
     )
     digest = _blake2b(repr(content).encode(), digest_size=16).hexdigest()
     return (r.source, r.external_id, *content, _ENCODE(raw) if raw is not None else None,
@@ -292,7 +306,8 @@ def _column_rows(source: str, columns: Mapping[str, Sequence[Any]], cache: Amoun
             cache[a] = (text, amount_key(a), amount_parts(text))
     canon = [cache[a] for a in amounts]
     fee_text = {f: canonical_amount(f) for f in set(col("fee")) if f is not None}
-    attrs = [_ENCODE(a) if a else None for a in col("attrs")]
+    encode_attrs = _encode_attrs
+    attrs = [encode_attrs(a) if a else None for a in col("attrs")]
     raw = [_ENCODE(r) if r is not None else None for r in col("raw")]
     content: list[Sequence[Any]] = [
         col("kind"), ts_us, iso(col("booking_date")), iso(col("value_date")), col("asset"),
