@@ -103,7 +103,7 @@ def _encode_attrs(attrs: dict[str, Any]) -> str:
             return f"{{{_STR(key)}:{_STR(value)}}}"
     return _ENCODE(attrs)
 _blake2b = hashlib.blake2b
-_STR: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_STR: Callable[[str], str] = json.encoder.encode_basestring
 """What the C encoder writes for a text (``ensure_ascii=False``): quoted, escaped."""
 
 
