@@ -569,6 +569,7 @@ class Engine:
         # days), and gaps the learned schedule explains: what the cell probe cannot
         # see, the same as the per-record path adds. One walk of a prober's payer
         # block serves every rule of the group (``tolerance.payer_pairs_multi``).
+        own = self.sides[LEFT]
         for it in probers:
             if it.round and (payer_keys is None
                              or (it.asset, abs(it.amount), it.payer) in payer_keys):
@@ -582,10 +583,13 @@ class Engine:
                     keep = r.min_score
                     res.extend(s for s in tolerance.learned_pairs(tctx, r, it)
                                if s.score >= keep)
-            for r, res in zip(group, out, strict=True):
-                keep = r.min_score
-                res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
-                           if s.score >= keep)
+            if it.round and it.payer and own.oversized(it):
+                # ``fee_pairs(scan_only=True)`` finds nothing for any other prober:
+                # tested once here, not once per rule inside it.
+                for r, res in zip(group, out, strict=True):
+                    keep = r.min_score
+                    res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
+                               if s.score >= keep)
         for res, late in zip(out, tolerance.late_multi(tctx, group, probers, self.sides[RIGHT],
                                                        targets), strict=True):
             res.extend(late)  # late value dates: suggestions (``tolerance.late_pairs``)
