@@ -409,13 +409,15 @@ class Engine:
             if not autos:
                 break
             for p in autos:
-                matched_set.update(p.ids)
+                # ``left_ids``/``right_ids``, not ``p.ids`` (two frozensets a proposal).
+                matched_set.update(p.left_ids)
+                matched_set.update(p.right_ids)
             # Only records that had a candidate can get an auto: those of the run's
             # suggestions and their alternatives (a candidate's counterpart has that
             # candidate too, so it is among them). The lazy pipeline probes its scope
             # only, so a pass costs what is left undecided, not the book.
             scope = {i for p in rest if p.decision != "auto"
-                     for q in (p, *p.alternatives) for i in q.ids
+                     for q in (p, *p.alternatives) for i in q.left_ids + q.right_ids
                      if i not in matched_set}
             if not scope:
                 break
@@ -726,7 +728,8 @@ class Engine:
             for scored, decision, alts, reason in decide(
                     rule, cands, margin, interior, contradicted=contradiction_test(ctx, rule),
                     hold=hold_test(ctx, rule) if self._incremental else None):
-                if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
+                if (decision == "auto" and len(scored.left) + len(scored.right) == 2
+                        and _split_sibling(ctx, scored)):
                     decision, reason = "suggest", SPLIT
                 if decision == "auto":
                     veto = veto_reason(ctx, rule, scored)
@@ -781,10 +784,8 @@ class Engine:
         items = side.items
         # The one side's open ids, iterating the smaller of the side and the scope (a
         # full run's scope holds both sides; an incremental one a few thousand ids).
-        if len(open_ids) < len(items):
-            ones = sorted(i for i in open_ids if i in items)
-        else:
-            ones = sorted(i for i in items if i in open_ids)
+        # A set intersection in C (``dict_keys & set`` walks the smaller).
+        ones = sorted(items.keys() & open_ids)
         memo = self._blocks if rule.type != "n:m" else None
         if memo is None:
             for oid in ones:
@@ -804,7 +805,7 @@ class Engine:
                 one = items[oid]
                 hit = mine.get(oid)
                 if hit is None:
-                    sub: Counter[str] = Counter()
+                    sub: Counter[str] = _Bumps()  # type: ignore[assignment]
                     bctx = Ctx(ctx.sides, ctx.prices, sub, ctx.is_open, ctx.memo, ctx.fees)
                     parts = groups.blocks(bctx, rule, one)
                     bumped = tuple(sub.items())
@@ -1051,6 +1052,16 @@ class Engine:
                 out[id(s)] = (f"interchangeable with #{first} ranked above (same amount, "
                               f"date, counterparty and texts)")
         return out
+
+
+class _Bumps(dict):  # type: ignore[type-arg]
+    """A counter of the stats one single's blocks bump (``_group_cands``): ``Counter``'s
+    missing-is-zero without its Python-level constructor (one per single and rule)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> int:
+        return 0
 
 
 class _Explain:

@@ -57,8 +57,8 @@ class _Block:
     """One (asset, sign) block of a side: items sorted by (day, |amount|)."""
 
     __slots__ = (
-        "bday", "day", "dmin", "feev", "ids", "items", "keys", "mag", "open", "over",
-        "span", "umag",
+        "_strict", "bday", "day", "dmin", "feev", "ids", "items", "keys", "mag", "open",
+        "over", "span", "umag",
     )
 
     def __init__(self, items: list[Item], over_ids: set[int]) -> None:
@@ -86,6 +86,23 @@ class _Block:
              for it in sorted_items), np.float64, n,
         )
         self.open = np.ones(n, np.bool_)
+        self._strict: np.ndarray | None = None
+
+    def strict_sizes(self) -> np.ndarray:
+        """Per item, how many items of the block share its (day, |amount|) key (its
+        strict class, ``SideIndex.strict_count``): run lengths of the sorted ``keys``,
+        computed once per block (the keys never change)."""
+        got = self._strict
+        if got is None:
+            n = len(self.keys)
+            if n == 0:
+                got = np.zeros(0, np.int64)
+            else:
+                starts = np.flatnonzero(np.r_[True, self.keys[1:] != self.keys[:-1]])
+                cnt = np.diff(np.r_[starts, n])
+                got = np.repeat(cnt, cnt)
+            self._strict = got
+        return got
 
     def ranks(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """|amount| ranks [r_lo, r_hi) of lo <= |amount| <= hi."""
@@ -189,16 +206,15 @@ def collect(
     other_blocks = _blocks(targets)
     for blocks, test in ((own_blocks, is_open), (other_blocks, target_open or is_open)):
         for blk in blocks.values():
-            blk.open = np.fromiter((test(i) for i in blk.ids.tolist()), np.bool_,
-                                   len(blk.ids))
+            # ``map`` of the predicate, not a generator expression: one C-level call per
+            # id (both sides, every probe of a full run).
+            blk.open = np.fromiter(map(test, blk.ids.tolist()), np.bool_, len(blk.ids))
     cap = targets.max_block
     for (asset, sign), pb in own_blocks.items():
         active = [k for k, r in enumerate(rules) if not (r.assets and asset not in r.assets)]
         if not active:
             continue
-        # Strict-class size of each prober on its own side (``SideIndex.strict_count``).
-        _, inv, cnt = np.unique(pb.keys, return_inverse=True, return_counts=True)
-        own_strict = cnt[inv]
+        own_strict = pb.strict_sizes()
         for tsign in signs_for(rules[active[0]], sign):
             tb = other_blocks.get((asset, tsign))
             if tb is None:
