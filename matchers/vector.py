@@ -318,18 +318,22 @@ def _probe(
         o = titems[t]
         pairs.append((it, o) if left else (o, it))
     _score_block(pairs, lag[sel], blag[sel], [(rules[k], m[sel], out[k])
-                                              for k, m in zip(active, masks, strict=True)])
+                                              for k, m in zip(active, masks, strict=True)],
+                 pm[sel] == tm[sel])
 
 
 def _score_block(
     pairs: list[tuple[Item, Item]], lag: np.ndarray, blag: np.ndarray,
     work: list[tuple[Rule, np.ndarray, list[Scored]]],
+    same_mag: np.ndarray | None = None,
 ) -> None:
     """``quick_pair(rule, a, b, text_scores(a, b))`` for every pair each rule's mask
     selects, appended to that rule's list in pair order, the block at once: text
     similarities once per pair, the amount fit in Decimal only where amounts differ,
     and the date part and weighted mean in numpy with ``quick_pair``'s float
-    operations in its order (bit-identical scores)."""
+    operations in its order (bit-identical scores). ``same_mag``: where the pairs'
+    float magnitudes are equal, a pre-filter of the Decimal equality (equal amounts
+    have equal correctly rounded floats; only those pairs are compared exactly)."""
     n = len(pairs)
     texts = [text_scores(a, b) for a, b in pairs]
 
@@ -352,7 +356,13 @@ def _score_block(
             bests[on] = got
         return got
 
-    equal = np.fromiter((abs(a.amount) == abs(b.amount) for a, b in pairs), np.bool_, n)
+    if same_mag is None:
+        equal = np.fromiter((abs(a.amount) == abs(b.amount) for a, b in pairs), np.bool_, n)
+    else:
+        equal = np.zeros(n, np.bool_)
+        for i in np.flatnonzero(same_mag).tolist():
+            a, b = pairs[i]
+            equal[i] = abs(a.amount) == abs(b.amount)
     addr_missing = np.isnan(cols[ADDRESS])  # type: ignore[arg-type]
     for rule, mask, dest in work:
         ms = rule.min_similarity
