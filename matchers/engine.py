@@ -1180,12 +1180,38 @@ def decide(
                 out.append((s, "auto", [], reason))
                 taken.update(s.ids)
     owner: dict[int, list[Scored]] = {}
+    oget = owner.get
+    below: dict[float, str] = {}  # score -> its "below auto threshold" reason
     for s in cands:
-        if taken and not (taken.isdisjoint(s.left) and taken.isdisjoint(s.right)):
+        left, right = s.left, s.right
+        if len(left) == 1 and len(right) == 1:
+            # A 1:1 candidate (most of a full run's): its two ids tested in place, no
+            # ``ids`` tuple nor clash list; the first owned id, left first, as below.
+            lid, rid = left[0], right[0]
+            if taken and (lid in taken or rid in taken):
+                continue
+            held = oget(lid)
+            if held is None:
+                held = oget(rid)
+            if held is not None:
+                if len(held) < 4:
+                    held.append(s)
+                continue
+            if not s.beyond and s.score < thr:
+                why = below.get(s.score)
+                if why is None:
+                    why = f"score {s.score:.3f} below auto threshold {thr}"
+                    why = below[s.score] = reasons.setdefault(why, why)
+                alts: list[Scored] = []
+                out.append((s, "suggest", alts, why))
+                owner[lid] = alts
+                owner[rid] = alts
+                continue
+        elif taken and not (taken.isdisjoint(left) and taken.isdisjoint(right)):
             continue
         clash = [i for i in s.ids if i in owner]
         if not clash:
-            alts: list[Scored] = []
+            alts = []
             reason = (
                 BEYOND if s.beyond
                 else f"score {s.score:.3f} below auto threshold {thr}" if s.score < thr
