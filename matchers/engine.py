@@ -595,11 +595,13 @@ class Engine:
         for res, late in zip(out, tolerance.late_multi(tctx, group, probers, self.sides[RIGHT],
                                                        targets), strict=True):
             res.extend(late)  # late value dates: suggestions (``tolerance.late_pairs``)
+        crowded = crowds.crowded_rounds(tctx, self.sides[RIGHT], mine)
         for r, res in zip(group, out, strict=True):
             # Fee gaps in crowds of round amounts (``matchers.crowds``): the crowded
             # right-side records' scans, restricted to these probers.
             keep = r.min_score
-            res.extend(s for s in crowds.reverse_scan(tctx, r, self.sides[RIGHT], mine)
+            res.extend(s for s in crowds.reverse_scan(tctx, r, self.sides[RIGHT], mine,
+                                                      crowded)
                        if s.score >= keep)
         return out
 
