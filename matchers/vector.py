@@ -67,6 +67,16 @@ class _Block:
         # and these blocks hold every record of a side.
         mag = np.fromiter(map(_MAG, items), np.float64, n)
         day = np.fromiter(map(_DAY, items), np.int64, n)
+        # Every column read in the side's order and then permuted in numpy: reading the
+        # items in sorted order walks memory at random (~4x slower a column).
+        ids = np.fromiter(map(_ID, items), np.int64, n)
+        bday = np.fromiter(map(_BDAY, items), np.int64, n)
+        over = np.fromiter(map(over_ids.__contains__, ids.tolist()), np.bool_, n)
+        # The declared fee as ``explain.amount_fit`` may use it (same asset, non-zero).
+        feev = np.fromiter(
+            (float(it.fee) if it.fee and it.fee_asset == it.asset else np.nan
+             for it in items), np.float64, n,
+        )
         self.umag = np.unique(mag)
         rank = np.searchsorted(self.umag, mag)
         self.dmin = int(day.min()) if n else 0
@@ -76,15 +86,11 @@ class _Block:
         self.keys = keys[order]
         self.mag = mag[order]
         self.day = day[order]
-        self.items = sorted_items = list(map(items.__getitem__, order.tolist()))
-        self.ids = np.fromiter(map(_ID, sorted_items), np.int64, n)
-        self.bday = np.fromiter(map(_BDAY, sorted_items), np.int64, n)
-        self.over = np.fromiter(map(over_ids.__contains__, self.ids.tolist()), np.bool_, n)
-        # The declared fee as ``explain.amount_fit`` may use it (same asset, non-zero).
-        self.feev = np.fromiter(
-            (float(it.fee) if it.fee and it.fee_asset == it.asset else np.nan
-             for it in sorted_items), np.float64, n,
-        )
+        self.items = list(map(items.__getitem__, order.tolist()))
+        self.ids = ids[order]
+        self.bday = bday[order]
+        self.over = over[order]
+        self.feev = feev[order]
         self.open = np.ones(n, np.bool_)
         self._strict: np.ndarray | None = None
 
