@@ -389,15 +389,15 @@ def _late_lines(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: flo
         i, j = bisect_left(mags, lo), bisect_right(mags, hi)
         if i >= j:
             continue
+        m0 = m1 = j
         if skip is not None:
             m0, m1 = bisect_left(mags, skip, i, j), bisect_right(mags, skip, i, j)
-            part = lst[i:m0] + lst[m1:j] if m0 < m1 else lst[i:j]
-        else:
-            part = lst[i:j]
-        if len(part) > LINES_SCAN:
+        if (j - i) - (m1 - m0) > LINES_SCAN:
+            # Counted before slicing: a range holding a crowd costs no copy of it.
             found.extend(_late_walk(rule, wide, it, other, lo, hi, ctx, None, sign,
                                     skip))
             continue
+        part = lst[i:m0] + lst[m1:j] if m0 < m1 else lst[i:j]
         for o in part:
             if (abs(o.day - day) <= cw and lag(rule, it, o) > window and is_open(o.id)
                     and not oversized(o)):
