@@ -437,8 +437,31 @@ _COLUMNAR_UNSUPPORTED = ("direction_column", "debit_column", "credit_column", "b
 columns, a running balance: rarer layouts, whose logic stays in one place)."""
 
 
-def _columns(p: _Parser) -> fu.RecordColumns | None:
-    """Every line of the file converted column by column, or ``None`` for the row path.
+def _takes_columns(p: _Parser) -> bool:
+    """Whether the columnar path takes this file's mapping and source at all."""
+    m, pos = p.m, p.pos
+    if pos["amount_column"] is None or any(pos[k] is not None for k in _COLUMNAR_UNSUPPORTED):
+        return False
+    try:  # what validate() checks of the source name, once for the file
+        validate(Record(p.source, "x", "deposit", fu.midnight_utc(date(2000, 1, 1)),
+                        m.currency.upper(), Decimal(0)))  # fmt: skip
+    except ValidationError:
+        return False
+    return True
+
+
+def _movements(p: _Parser) -> list[tuple[int, list[str]]]:
+    """The file's (line, cells) that are movements (the rows the mapping skips left out)."""
+    rows = p.table.rows
+    if p.required or p.m.skip_rows:
+        rows = [lr for lr in rows if not p.skipped(lr[1])]
+    return rows
+
+
+def _columns(p: _Parser, rows: list[tuple[int, list[str]]] | None = None,
+             ) -> fu.RecordColumns | None:  # fmt: skip
+    """Every line of the file (or the ``rows`` given, the next lines of it in file order:
+    content-id ordinals count on) converted column by column, or ``None`` for the row path.
 
     The same conversions as :meth:`_Parser._record` — the very same functions
     (``_date``, ``_money``, ``bank_kind``, the content and legacy ids), each called once
@@ -449,18 +472,15 @@ def _columns(p: _Parser) -> fu.RecordColumns | None:
     and amount). Anything wrong with any line — or a mapping this path does not take —
     gives ``None``, and the row path then reads the file and refuses it with its usual
     line naming the first bad line: one place says what a bad line is.
-    ``tests/test_ingest_columnar.py`` checks both paths store the same records."""
+    ``tests/test_ingest_columnar.py`` checks both paths store the same records.
+
+    Every ``None`` is given before the first content id is drawn, so the row path can
+    take the same lines over with the ordinals where they were."""
     m, pos = p.m, p.pos
-    if pos["amount_column"] is None or any(pos[k] is not None for k in _COLUMNAR_UNSUPPORTED):
-        return None
-    try:  # what validate() checks of the source name, once for the file
-        validate(Record(p.source, "x", "deposit", fu.midnight_utc(date(2000, 1, 1)),
-                        m.currency.upper(), Decimal(0)))  # fmt: skip
-    except ValidationError:
-        return None
-    rows = p.table.rows
-    if p.required or m.skip_rows:
-        rows = [lr for lr in rows if not p.skipped(lr[1])]
+    if rows is None:
+        if not _takes_columns(p):
+            return None
+        rows = _movements(p)
     n = len(rows)
 
     lines = [row for _, row in rows]
@@ -523,6 +543,17 @@ def _columns(p: _Parser) -> fu.RecordColumns | None:
     bank_ids = column("id_column")
     usable = p.usable
     acct = m.account
+    # validate()'s per-record text checks, per column (decode refused any NUL already),
+    # before any content id is drawn. An external id is a bank id (with the account) or a
+    # content id (~30 characters): the longest bank id bounds it.
+    longest_id = max((len(b) for b in bank_ids if b), default=0)
+    if longest_id and longest_id + (len(acct) + 1 if acct else 0) > 256:
+        return None
+    for col, limit in ((counterparty, 512), (reference, 512), (memo, 2048)):
+        if max((len(v) for v in col if v), default=0) > limit:
+            return None
+    if acct is not None and len(acct) > 128:
+        return None
     ext: list[str] = []
     legacy: list[str | None] = []
     attrs: list[dict[str, Any]] = []
@@ -552,12 +583,6 @@ def _columns(p: _Parser) -> fu.RecordColumns | None:
         if m.fee_included and fees[i] is not None:
             a["fee_included"] = True
         attrs.append(a)
-    # validate()'s per-record text checks, per column (decode refused any NUL already).
-    for col, limit in ((ext, 256), (counterparty, 512), (reference, 512), (memo, 2048)):
-        if max((len(v) for v in col if v), default=0) > limit:
-            return None
-    if acct is not None and len(acct) > 128:
-        return None
     midnight = {d: fu.midnight_utc(d) for d in day.values()}
     return fu.RecordColumns(
         source=p.source,
@@ -637,6 +662,12 @@ def _running_balances(
     return out, warnings
 
 
+def _resumes(cursor: dict[str, Any] | None, digest: str) -> bool:
+    """Whether ``cursor`` resumes inside the file whose digest is ``digest``."""
+    return bool(cursor and cursor.get("sha256") == digest
+                and isinstance(cursor.get("offset"), int) and cursor["offset"])  # fmt: skip
+
+
 class CsvStatementAdapter(Adapter):
     """A bank or exchange statement exported as CSV/TSV, mapped column by column."""
 
@@ -672,14 +703,46 @@ class CsvStatementAdapter(Adapter):
         take comes back as :meth:`batches` does, each batch paired with ``None``."""
         with fu.gc_paused():
             parser, digest = _load(self.source, self.mapping)
-            cols = _columns(parser)
-        if cols is None:
+        if not _takes_columns(parser):
             for b in self._batches(parser, digest, cursor):
                 yield b, None
             return
+        if _resumes(cursor, digest):  # the offset counts records: convert the whole file
+            with fu.gc_paused():
+                cols = _columns(parser)
+            if cols is None:
+                for b in self._batches(parser, digest, cursor):
+                    yield b, None
+                return
+            name = parser.table.name
+            del parser  # its lines and cells: the columns hold all that is needed now
+            yield from fu.column_batches(name, digest, cols, cursor)
+            return
+        yield from self._streamed(parser, digest)
+
+    def _streamed(self, parser: _Parser, digest: str,
+                  ) -> Iterator[tuple[Batch, fu.RecordColumns | None]]:  # fmt: skip
+        """The batches of :func:`fu.column_batches`, each converted just before it is
+        handed on: the writer starts on the first while the rest is converted (the whole
+        file converted first kept the writer waiting for half the reading), and only one
+        batch's columns are held at a time. A batch the columnar path does not take goes
+        through the row path, which refuses a bad line naming it (the first bad line of
+        the file: the batches before it were good) or gives the same records."""
+        rows = _movements(parser)
+        parser.table.rows = []  # each batch's lines are let go once converted
+        total = len(rows)
         name = parser.table.name
-        del parser  # its lines and cells: the columns hold all that is needed now
-        yield from fu.column_batches(name, digest, cols, cursor)
+        for start in range(0, total, fu.BATCH_SIZE) if total else [0]:
+            chunk = rows[start : start + fu.BATCH_SIZE]
+            rows[start : start + len(chunk)] = [None] * len(chunk)  # type: ignore[list-item]
+            done = start + len(chunk)
+            batch = Batch(cursor={"file": name, "sha256": digest, "offset": done}, done=done,
+                          total=total)  # fmt: skip
+            with fu.gc_paused():
+                cols = _columns(parser, chunk)
+                if cols is None:
+                    batch.records = [parser.record(line, row) for line, row in chunk]
+            yield batch, cols
 
     def batches(self, cursor: dict[str, Any] | None) -> Iterator[Batch]:
         with fu.gc_paused():

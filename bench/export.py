@@ -8,9 +8,10 @@ figure is the export's alone, exports that session as a draft folder (``--encryp
 an encrypted bundle) and reports the wall time and the child's peak RSS.
 
 ``export_s`` is the whole export, the store's audit check (``verify_all(full=False)``,
-which the export runs first and refuses on) included; ``verify_s`` is that check alone,
-timed after it on the same store, so ``export_s - verify_s`` is what the export itself
-costs. The check walks the logs only after the verified watermark
+which the export runs in a thread beside its writing, on a second connection in the same
+snapshot, and refuses on) included; ``verify_s`` is that check alone, timed after it on
+the same store (the check's CPU is in ``export_cpu_s``, not in the exporting thread's).
+The check walks the logs only after the verified watermark
 (:mod:`recon_tui.store.watermark`), which the app's start, ``recon-tui verify`` and every
 export seal: a store without one gets it first, by a full walk outside the timing
 (``watermark_sealed_s``, 0 when it had one); ``verify_full_s`` is the full walk

@@ -26,7 +26,7 @@ API (all amounts ``Decimal``; scores floats in [0, 1]):
   confirmed groups, ignored.
 * ``MatchResult(proposals: list[Proposal], stats: dict)``.
 * ``Proposal(left_ids, right_ids, score, rule, decision "auto"|"suggest", explanation,
-  adjustments: list[Adjustment], alternatives: list[Proposal])``; explanation is
+  adjustments: list[Adjustment], alternatives: Sequence[Proposal])``; explanation is
   ``{field: {"agree": bool|None, "detail": str, ...}}`` for amount (left, right,
   difference as decimal strings), date (lag_days), reference / counterparty / memo
   (similarity), address (where both records carry one), group, key and decision.

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +54,11 @@ def amount_bucket(mag: float) -> int:
 
 
 
+Ids = int | list[int]
+"""The ids of one key or family block: a bare id while the block has one member (most
+references are unique: a one-element list per key costs ~70 bytes, ~30 MB per side of
+a 240k book), a list from its second member on (in insertion order either way)."""
+
 FAMILY_FIELDS = ("counterparty", "reference_family", "address")
 FAMILY_SCAN = 16
 """A reference / txid shared by more than this many times a family cap (any date) is
@@ -67,12 +72,20 @@ class SideIndex:
         self.day_bucket = day_bucket
         self.max_block = max_block
         self.stats = stats
-        self.keys: dict[tuple[str, str], list[int]] = {}
+        # field ("txid", "reference", "end_to_end_id") -> value -> ids: nested, not keyed
+        # by (field, value), so a unique reference costs a dict entry, not a tuple too.
+        self.keys: dict[str, dict[str, Ids]] = {f: {} for f in KEY_FIELDS}
         self.amounts: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
         # The same cells restricted to records declaring a fee: a probe bounded by its
         # tight tolerance still finds the counterparts whose own fee explains a gap.
         self.fee_cells: dict[tuple[str, int, int, int], list[tuple[float, int]]] = {}
-        self.families: dict[tuple[str, int, str, str, int], list[int]] = {}
+        # (asset, sign, kind, date bucket) -> family value -> ids (``family_ids``): the
+        # outer key is shared by a bucket's records, so a record's own reference family
+        # costs a dict entry, not a 5-tuple and a list.
+        self.families: dict[tuple[str, int, str, int], dict[str, Ids]] = {}
+        self._db: dict[int, int] = {}
+        """Day ordinal -> its date bucket, interned: the bucket numbers are large ints,
+        one object per record otherwise in every index key holding it."""
         self.batches: dict[tuple[str, int, int], dict[str, list[int]]] = {}
         # Lazily built timestamp index of date blocks (``same_posting``), dropped per
         # block whenever the block changes.
@@ -132,14 +145,16 @@ class SideIndex:
         self._pm_mags.clear()
         self._cell_mags.clear()
 
-        # ``put(index, key, value)`` inlined below (a hot loop of a large load: ~10 calls
-        # per record): a new block starts as an exact-size one-element list, since most
-        # keys and families are unique and ``setdefault(k, []).append`` over-allocates
-        # (~24 bytes per list, millions of lists in a large book).
+        # ``put(index, key, value)`` inlined below for the amount cells (a hot loop of a
+        # large load): a new block starts as an exact-size one-element list, since
+        # ``setdefault(k, []).append`` over-allocates (~24 bytes per list). Key and
+        # family blocks start as a bare id (``Ids``, ``_put``).
         k: Any
         lst: Any
         rounds = self.rounds
         payer_mags = self.payer_mags
+        k_txid, k_ref, k_e2e = keys["txid"], keys["reference"], keys["end_to_end_id"]
+        dbs = self._db
         for it in items:
             iid = it.id
             store[iid] = it
@@ -151,12 +166,7 @@ class SideIndex:
                 else:
                     lst.append((it.day, iid))
             if it.txid:
-                k = ("txid", it.txid)
-                lst = keys.get(k)
-                if lst is None:
-                    keys[k] = [iid]
-                else:
-                    lst.append(iid)
+                _put(k_txid, it.txid, iid)
                 k = (it.asset, it.sign, it.ts)
                 lst = cited.get(k)
                 if lst is None:
@@ -164,20 +174,19 @@ class SideIndex:
                 else:
                     lst.append(iid)
             if it.ref:
-                k = ("reference", it.ref)
-                lst = keys.get(k)
+                # ``_put`` inlined: one per record of most books.
+                lst = k_ref.get(it.ref)
                 if lst is None:
-                    keys[k] = [iid]
+                    k_ref[it.ref] = iid
+                elif lst.__class__ is int:
+                    k_ref[it.ref] = [lst, iid]
                 else:
                     lst.append(iid)
             if it.e2e:
-                k = ("end_to_end_id", it.e2e)
-                lst = keys.get(k)
-                if lst is None:
-                    keys[k] = [iid]
-                else:
-                    lst.append(iid)
-            db = it.day // b
+                _put(k_e2e, it.e2e, iid)
+            db = dbs.get(it.day)
+            if db is None:
+                db = dbs[it.day] = it.day // b
             asset, sign = it.asset, it.sign
             akey = (asset, sign, db, amount_bucket(it.mag))
             entry = (it.mag, iid)
@@ -202,46 +211,17 @@ class SideIndex:
                     lst.append(entry)
             # ``_family_keys``, inlined (a hot loop of a large load).
             if it.cp:
-                k = (asset, sign, "counterparty", it.cp, db)
-                lst = families.get(k)
-                if lst is None:
-                    families[k] = [iid]
-                else:
-                    lst.append(iid)
+                _put_family(families, (asset, sign, "counterparty", db), it.cp, iid)
             if it.family:
-                k = (asset, sign, "reference_family", it.family, db)
-                lst = families.get(k)
-                if lst is None:
-                    families[k] = [iid]
-                else:
-                    lst.append(iid)
+                _put_family(families, (asset, sign, "reference_family", db), it.family, iid)
             if it.record.address:
-                k = (asset, sign, "address", it.key_value("address"), db)
-                lst = families.get(k)
-                if lst is None:
-                    families[k] = [iid]
-                else:
-                    lst.append(iid)
-            k = (asset, sign, "date", "*", db)
-            lst = families.get(k)
-            if lst is None:
-                families[k] = [iid]
-            else:
-                lst.append(iid)
+                _put_family(families, (asset, sign, "address", db), it.key_value("address"),
+                            iid)
+            _put_family(families, (asset, sign, "date", db), "*", iid)
             if payer:
-                k = (asset, sign, "payer", payer, db)
-                lst = families.get(k)
-                if lst is None:
-                    families[k] = [iid]
-                else:
-                    lst.append(iid)
+                _put_family(families, (asset, sign, "payer", db), payer, iid)
                 if it.family and it.family != it.ref:
-                    k = (asset, sign, "parts", payer, db)
-                    lst = families.get(k)
-                    if lst is None:
-                        families[k] = [iid]
-                    else:
-                        lst.append(iid)
+                    _put_family(families, (asset, sign, "parts", db), payer, iid)
             if it.memo:
                 cat = it.batch
                 if cat:
@@ -272,8 +252,8 @@ class SideIndex:
         self.version += 1
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
         self.items[it.id] = it
-        for k in self._key_keys(it):
-            self.keys.setdefault(k, []).append(it.id)
+        for field, value in self._key_keys(it):
+            _put(self.keys[field], value, it.id)
         if it.round:
             insort(self.rounds.setdefault((it.asset, it.sign, abs(it.amount), it.payer), []),
                    (it.day, it.id))
@@ -294,8 +274,8 @@ class SideIndex:
             pkey = (it.asset, it.sign, it.payer, it.day // self.day_bucket)
             insort(self.payer_mags.setdefault(pkey, []), (it.mag, it.id))
             self._pm_mags.pop(pkey, None)
-        for fk in self._family_keys(it):
-            self.families.setdefault(fk, []).append(it.id)
+        for fk, value in self._family_keys(it):
+            _put_family(self.families, fk, value, it.id)
         cat = it.batch
         if cat:
             self.batches.setdefault((it.asset, it.sign, it.day), {}).setdefault(cat, []).append(
@@ -307,8 +287,8 @@ class SideIndex:
             return None
         self.version += 1
         self._postings.pop((it.asset, it.sign, "date", "*", it.day // self.day_bucket), None)
-        for k in self._key_keys(it):
-            _discard(self.keys, k, it.id)
+        for field, value in self._key_keys(it):
+            _discard_id(self.keys[field], value, it.id)
         if it.round:
             _discard(self.rounds, (it.asset, it.sign, abs(it.amount), it.payer), (it.day, it.id))
         if it.txid:
@@ -328,8 +308,12 @@ class SideIndex:
             buckets.remove(akey[3])
             if not buckets:
                 del self.present[akey[:3]]
-        for fk in self._family_keys(it):
-            _discard(self.families, fk, it.id)
+        for fk, value in self._family_keys(it):
+            block = self.families.get(fk)
+            if block is not None:
+                _discard_id(block, value, it.id)
+                if not block:
+                    del self.families[fk]
         cat = it.batch
         if cat:
             bkey = (it.asset, it.sign, it.day)
@@ -412,24 +396,47 @@ class SideIndex:
                                         if not items[i].round)
         return n
 
-    def _family_keys(self, it: Item) -> Iterator[tuple[str, int, str, str, int]]:
-        db = it.day // self.day_bucket
+    def _family_keys(self, it: Item) -> Iterator[tuple[tuple[str, int, str, int], str]]:
+        """((asset, sign, kind, date bucket), value) of every family block of ``it``."""
+        db = self._db.get(it.day)
+        if db is None:
+            db = self._db[it.day] = it.day // self.day_bucket
         if it.cp:
-            yield (it.asset, it.sign, "counterparty", it.cp, db)
+            yield (it.asset, it.sign, "counterparty", db), it.cp
         if it.family:
-            yield (it.asset, it.sign, "reference_family", it.family, db)
+            yield (it.asset, it.sign, "reference_family", db), it.family
         if it.record.address:
-            yield (it.asset, it.sign, "address", it.key_value("address"), db)
+            yield (it.asset, it.sign, "address", db), it.key_value("address")
         # Reference and txid blocks are served from ``keys`` (they are mostly unique:
         # a per-date-bucket copy would cost ~250 bytes per record for nothing).
-        yield (it.asset, it.sign, "date", "*", db)
+        yield (it.asset, it.sign, "date", db), "*"
         payer = it.payer
         if payer:
             # The payer's lines, and among them the parts of a reference family
             # ("INV684315-0 .. -3"): the sub-blocks of a busy payer (``groups``).
-            yield (it.asset, it.sign, "payer", payer, db)
+            yield (it.asset, it.sign, "payer", db), payer
             if it.family and it.family != it.ref:
-                yield (it.asset, it.sign, "parts", payer, db)
+                yield (it.asset, it.sign, "parts", db), payer
+
+    def key_ids(self, key: str, value: str) -> Sequence[int]:
+        """Every id of this side with exact key ``key`` = ``value`` (no oversize test;
+        ``by_key`` is the probe): a live list or a one-id tuple, not to be mutated."""
+        block = self.keys.get(key)
+        ids = block.get(value) if block is not None else None
+        if ids is None:
+            return ()
+        return (ids,) if ids.__class__ is int else ids  # type: ignore[return-value]
+
+    def family_ids(self, asset: str, sign: int, kind: str, value: str, db: int
+                   ) -> Sequence[int]:
+        """The ids of one family block (``kind`` "counterparty", "reference_family",
+        "address", "date" with value "*", "payer", "parts"; date bucket ``db``): a live
+        list or a one-id tuple, not to be mutated."""
+        block = self.families.get((asset, sign, kind, db))
+        ids = block.get(value) if block is not None else None
+        if ids is None:
+            return ()
+        return (ids,) if ids.__class__ is int else ids  # type: ignore[return-value]
 
     # --- probes ------------------------------------------------------------------------
 
@@ -454,15 +461,15 @@ class SideIndex:
                                                day_lo, day_hi)
                 if j != it.id and items[j].cp == it.cp and is_open(j)]
 
-    def by_key(self, key: str, value: str) -> list[int]:
+    def by_key(self, key: str, value: str) -> Sequence[int]:
         """Ids sharing an exact key; an oversized key block returns nothing (counted):
         a reference reused hundreds of times ("SALARY") identifies nothing."""
-        ids = self.keys.get((key, value))
+        ids = self.key_ids(key, value)
         if not ids:
-            return []
+            return ()
         if len(ids) > self.max_block:
             self.stats["oversized_key_blocks"] += 1
-            return []
+            return ()
         return ids
 
     def by_amount(
@@ -577,7 +584,7 @@ class SideIndex:
         items = self.items
         out: list[int] = []
         if key in ("reference", "txid"):
-            ids = self.keys.get((key, value))
+            ids = self.key_ids(key, value)
             if not ids:
                 return out
             if len(ids) > FAMILY_SCAN * cap:
@@ -590,9 +597,10 @@ class SideIndex:
         b = self.day_bucket
         blocks = []
         size = 0
+        family_ids = self.family_ids
         for sign in signs:
             for db in range(day_lo // b, day_hi // b + 1):
-                lst = self.families.get((asset, sign, key, value, db))
+                lst = family_ids(asset, sign, key, value, db)
                 if lst:
                     size += len(lst)
                     if size > cap:
@@ -614,7 +622,7 @@ class SideIndex:
         bkey = (it.asset, it.sign, "date", "*", it.day // self.day_bucket)
         postings = self._postings.get(bkey)
         if postings is None:
-            lst = self.families.get(bkey)
+            lst = self.family_ids(*bkey)
             if not lst or len(lst) > FAMILY_SCAN * cap:
                 return []
             postings = {}
@@ -676,3 +684,45 @@ def _discard(index: dict, key: object, item_id: object) -> None:  # type: ignore
         return
     if not lst:
         del index[key]
+
+
+def _put(block: dict[str, Ids], value: str, iid: int) -> None:
+    """Add ``iid`` to ``block[value]`` (``Ids``: a bare id first, a list from the second)."""
+    got = block.get(value)
+    if got is None:
+        block[value] = iid
+    elif got.__class__ is int:
+        block[value] = [got, iid]
+    else:
+        got.append(iid)  # type: ignore[union-attr]
+
+
+def _put_family(families: dict[tuple[str, int, str, int], dict[str, Ids]],
+                fk: tuple[str, int, str, int], value: str, iid: int) -> None:
+    """Add ``iid`` to the family block ``fk`` / ``value``."""
+    block = families.get(fk)
+    if block is None:
+        families[fk] = {value: iid}
+    else:
+        _put(block, value, iid)
+
+
+def _discard_id(block: dict[str, Ids], value: str, iid: int) -> None:
+    """Take ``iid`` out of ``block[value]``, and the entry once empty; a list left with
+    one id goes back to a bare id."""
+    got = block.get(value)
+    if got is None:
+        return
+    if got.__class__ is int:
+        if got == iid:
+            del block[value]
+        return
+    lst: list[int] = got  # type: ignore[assignment]
+    try:
+        lst.remove(iid)
+    except ValueError:
+        return
+    if len(lst) == 1:
+        block[value] = lst[0]
+    elif not lst:
+        del block[value]

@@ -739,7 +739,8 @@ class Engine:
                         self.stats["auto_vetoed"] += 1
                         decision, reason = "suggest", veto
                 p = self._proposal(rule, scored, decision, reason)
-                p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
+                if alts:  # else the shared empty default (``Proposal``)
+                    p.alternatives = [self._proposal(rule, a, "suggest") for a in alts]
                 if decision == "auto" or (not scored.beyond and (
                         reason in ("ambiguous", OUT_OF_SCOPE, SPLIT)
                         or (alts and not weak_group(rule, scored))
@@ -777,7 +778,7 @@ class Engine:
                 for i in p.ids:
                     owner[i] = p
             elif clash[0].decision == "suggest" and len(clash[0].alternatives) < 4:
-                clash[0].alternatives.append(p)
+                clash[0].alternatives = [*clash[0].alternatives, p]  # may be the shared ()
         return kept
 
     def _group_cands(self, ctx: Ctx, rule: Rule, open_ids: set[int]) -> list[Scored]:
@@ -1072,14 +1073,17 @@ class _Explain:
     a closure with a dict of records and an ``extra`` dict: a full run of 1M x 1M holds
     ~700k proposals."""
 
-    __slots__ = ("agree", "engine", "items", "reason", "rule", "scored")
+    __slots__ = ("agree", "beyond", "engine", "items", "key", "left", "reason", "right",
+                 "rule")
 
     def __init__(
         self, engine: Engine, rule: Rule, s: Scored, decision: str, reason: str | None
     ) -> None:
         self.engine = engine
         self.rule = rule
-        self.scored = s
+        # What the verbose re-score reads of ``s``, not ``s`` itself: the candidate
+        # (~120 bytes with its score) is otherwise kept by every proposal of a run.
+        self.left, self.right, self.key, self.beyond = s.left, s.right, s.key, s.beyond
         # ``engine.item`` inlined: a full run captures ~1M records this way.
         lget, rget = engine.sides[LEFT].items.get, engine.sides[RIGHT].items.get
         self.items = tuple([lget(i) or rget(i) for i in s.ids])
@@ -1088,7 +1092,8 @@ class _Explain:
 
     def __call__(self) -> tuple[dict[str, Any], list[Any]]:
         items = {it.id: it for it in self.items if it is not None}
-        v = self.engine._verbose(self.rule, self.scored, items)
+        s = Scored(self.left, self.right, 0.0, self.rule.name, {}, [], self.key, self.beyond)
+        v = self.engine._verbose(self.rule, s, items)
         expl = v.explanation
         if self.reason is not None:
             expl["decision"] = {"agree": self.agree, "detail": self.reason}
@@ -1373,7 +1378,7 @@ def _split_sibling(ctx: Ctx, s: Scored) -> bool:
         for key, value in (("txid", it.txid), ("reference", it.ref)):
             if not value:
                 continue
-            ids = own.keys.get((key, value), ())
+            ids = own.key_ids(key, value)
             if len(ids) < 2 or len(ids) > own.max_block:
                 continue  # unique, or reused so widely it identifies nothing
             for j in ids:
@@ -1464,7 +1469,7 @@ def shared_key(ctx: Ctx, s: Scored) -> bool:
     want = (set(s.left), set(s.right))
     for key, x in (("txid", first.txid), ("end_to_end_id", first.e2e),
                    ("reference", first.ref)):
-        if x and all({i for i in side.keys.get((key, x), ()) if ctx.is_open(i)} == ids
+        if x and all({i for i in side.key_ids(key, x) if ctx.is_open(i)} == ids
                      for side, ids in zip(ctx.sides, want, strict=True)):
             return True
     return False
@@ -1487,7 +1492,7 @@ def _latest_day(side: SideIndex) -> int:
     if last is not None:
         for asset, sign, db in side.present:
             if db == last:
-                for i in side.families.get((asset, sign, "date", "*", db), ()):
+                for i in side.family_ids(asset, sign, "date", "*", db):
                     it = side.items.get(i)
                     if it is not None and it.day > day:
                         day = it.day

@@ -61,5 +61,5 @@ def only_pair(ctx: Ctx, key: str, value: str) -> bool:
     """Whether exactly one record of each side carries ``key`` = ``value`` (open or
     not): a late value date is then no reason to doubt their pair (``explain.beyond``'s
     ``late_ok``). Read from the key index directly (no oversize counting)."""
-    k = (key, value)
-    return len(ctx.sides[0].keys.get(k, ())) == 1 and len(ctx.sides[1].keys.get(k, ())) == 1
+    return (len(ctx.sides[0].key_ids(key, value)) == 1
+            and len(ctx.sides[1].key_ids(key, value)) == 1)

@@ -5,7 +5,7 @@ Scores are floats in [0, 1] (a ranking, not money); every amount is a ``Decimal`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,7 +30,8 @@ class Proposal:
     """A proposed match group: left ids against right ids, scored and explained.
 
     ``decision`` is ``auto`` (safe to confirm) or ``suggest`` (operator decides);
-    ``alternatives`` lists competing proposals for the same records when ambiguous.
+    ``alternatives`` lists competing proposals for the same records when ambiguous (an
+    empty tuple, shared, when there are none: most proposals of a run have none).
 
     ``explanation`` and ``adjustments`` are either given, or built on each access by
     ``explain`` (the engine's verbose re-score over the records it captured): a full
@@ -44,7 +45,7 @@ class Proposal:
     score: float
     rule: str
     decision: str
-    alternatives: list[Proposal]
+    alternatives: Sequence[Proposal]
     _explanation: dict[str, Any] | None
     _adjustments: list[Adjustment] | None
     _explain: Callable[[], tuple[dict[str, Any], list[Adjustment]]] | None
@@ -59,7 +60,7 @@ class Proposal:
         decision: str,
         explanation: dict[str, Any] | None = None,
         adjustments: list[Adjustment] | None = None,
-        alternatives: list[Proposal] | None = None,
+        alternatives: Sequence[Proposal] | None = None,
         *,
         explain: Callable[[], tuple[dict[str, Any], list[Adjustment]]] | None = None,
         extra: dict[str, Any] | None = None,
@@ -69,7 +70,7 @@ class Proposal:
         self.score = score
         self.rule = rule
         self.decision = decision
-        self.alternatives = alternatives if alternatives is not None else []
+        self.alternatives = alternatives if alternatives is not None else ()
         self._explain = explain
         self._extra = extra
         if explain is None:

@@ -40,7 +40,12 @@ class RuleError(ValueError):
     def __init__(self, rule: str, field_name: str, message: str) -> None:
         self.rule = rule
         self.field = field_name
+        self.message = message
         super().__init__(f"rule '{rule}': field '{field_name}': {message}")
+
+    def __reduce__(self) -> tuple[type[RuleError], tuple[str, str, str]]:
+        # Pickled as its three parts (a match worker process hands it to the caller).
+        return (RuleError, (self.rule, self.field, self.message))
 
 
 @dataclass(frozen=True, slots=True)

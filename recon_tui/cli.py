@@ -351,7 +351,7 @@ def _match_after(c: Ctx, changed_ids: list[int]) -> None:
         return
     from recon_tui.services.matching import MatchService
 
-    for line in MatchService(c.store()).run_all(changed_ids=changed_ids).lines():
+    for line in MatchService(c.store(), warm=False).run_all(changed_ids=changed_ids).lines():
         click.echo("match: " + line)
 
 
@@ -366,7 +366,7 @@ def match(c: Ctx, dry_run: bool, pair_names: tuple[str, ...], full: bool) -> Non
 
     if not dry_run:
         c.hold("match")
-    result = MatchService(c.store()).run_all(
+    result = MatchService(c.store(), warm=dry_run).run_all(
         pairs=list(pair_names) or None, dry_run=dry_run, full=full
     )
     for line in _external_id_lines(c.store(), result.lines(verbose=dry_run)):

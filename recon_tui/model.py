@@ -320,7 +320,7 @@ def validate(r: Record) -> Record:
         raise ValidationError("attrs", "must be a mapping")
     if r.attrs:
         try:
-            json.dumps(r.attrs, default=_json_default)
+            json.dumps(r.attrs, default=json_default)
         except (TypeError, ValueError):
             raise ValidationError("attrs", "is not JSON-serialisable") from None
     return r
@@ -333,7 +333,8 @@ _TEXT_LIMITS = (
 """Text fields and their longest allowed length (validated on every record)."""
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """The JSON encoders' ``default``: Decimals as canonical strings, dates as ISO text."""
     if isinstance(o, Decimal):
         return canonical_amount(o)
     if isinstance(o, datetime | date):
@@ -341,9 +342,12 @@ def _json_default(o: Any) -> Any:
     raise TypeError(type(o).__name__)
 
 
+_json_default = json_default  # the older private name, still imported by the store
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON with Decimals as strings (never floats) and dates as ISO text."""
-    return json.dumps(obj, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(obj, default=json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 # --- source pairs and ground truth (data shared by demo, matchers and services) ---------

@@ -150,9 +150,10 @@ def column_path_or_rows(adapter: CsvStatementAdapter) -> list[tuple[Any, ...]]:
     then makes of its records."""
     out = []
     for b, cols in adapter.column_batches(None):
-        if cols is None:
+        if cols is None:  # legacy ids first: the service takes them out of attrs
+            legacy = sync._legacy_pairs(b.records)
             out.append((b.cursor, b.done, b.total, [record_row(r) for r in b.records],
-                        sync._legacy_pairs(b.records)))  # fmt: skip
+                        legacy))  # fmt: skip
         else:
             out.append((b.cursor, b.done, b.total, column_rows("src", cols.columns),
                         cols.legacy_pairs()))  # fmt: skip
@@ -243,3 +244,90 @@ def test_a_last_line_with_a_quoted_line_break_is_a_complete_file(tmp_path: Path)
                    encoding="utf-8")
     with pytest.raises(SourceError, match="quoted field"):
         list(CsvStatementAdapter("src", {**adapter.settings, "path": str(cut)}).batches(None))
+
+
+def _plain(path: Path) -> dict[str, Any]:
+    return {"path": str(path), "date_column": "date", "amount_column": "amount",
+            "id_column": "id", "memo_column": "memo"}  # fmt: skip
+
+
+def test_a_bad_line_in_a_later_batch_refuses_the_file_naming_it(tmp_path: Path) -> None:
+    """Batches are converted as they are handed on: the first two are out before the third
+    meets its bad line, and the import (one transaction) leaves the store as it was."""
+    path = simple_file(tmp_path, 25_000)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[22_000] = "2025-01-05,12.3.4,B9999999,bad\n"  # file line 22,001
+    path.write_text("".join(lines), encoding="utf-8")
+    adapter = CsvStatementAdapter("src", _plain(path))
+    handed = []
+    with pytest.raises(SourceError) as exc:
+        for b, _ in adapter.column_batches(None):
+            handed.append(b.done)
+    assert handed == [10_000, 20_000]
+    assert "big.csv:line 22001, field 'amount'" in str(exc.value)
+    store = Store.init(tmp_path / "s.db", passphrase="x")
+    add_source(store, "bank", "csv", {k: v for k, v in _plain(path).items() if k != "path"})
+    report = sync.import_file(store, "bank", str(path))
+    assert not report.ok and "big.csv:line 22001, field 'amount'" in (report.error or "")
+    assert "'bank'" in (report.error or "")
+    assert store.count("SELECT count(*) FROM records") == 0
+    store.close()
+
+
+def test_a_batch_handed_to_the_row_path_mid_file_stores_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Content-id ordinals run on across batches whichever path converts each: the second
+    batch made by the row path gives the rows the columns give (ids repeat: NONREF lines
+    take content ids, and identical lines count on from batch to batch)."""
+    path = simple_file(tmp_path, 25_000)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("2025-01-01,1.00,NONREF,same\n" * 3)
+    adapter = CsvStatementAdapter("src", _plain(path))
+    want = column_path(adapter)
+    from adapters import file_csv
+
+    real = file_csv._columns
+    seen: list[int] = []
+
+    def second_by_rows(p: Any, rows: Any = None) -> Any:
+        seen.append(1)
+        return None if len(seen) == 2 else real(p, rows)
+
+    monkeypatch.setattr(file_csv, "_columns", second_by_rows)
+    got = column_path_or_rows(adapter)
+    assert len(seen) == 3
+    assert got == want
+    assert sum(1 for _, _, _, rows, _ in want for r in rows if r[1].startswith("h:")) > 3_000
+
+
+def test_a_resumed_import_skips_the_batches_already_written(tmp_path: Path) -> None:
+    path = simple_file(tmp_path, 25_000)
+    adapter = CsvStatementAdapter("src", _plain(path))
+    full = column_path(adapter)
+    cursor = full[1][0]  # after the second batch
+    resumed = [(b.cursor, b.done, b.total, column_rows("src", c.columns), c.legacy_pairs())
+               for b, c in adapter.column_batches(cursor) if c is not None]  # fmt: skip
+    assert resumed == full[2:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(["a", "b", ",", '"', "\n", "\r", "\r\n", " ", "\u2028", "é"]),
+                     max_size=40).map("".join))  # fmt: skip
+def test_csv_lines_are_read_as_stringio_reads_them(text: str) -> None:
+    """read_csv_table hands csv.reader the file's lines, not io.StringIO(newline='') of
+    their join: the same records, line numbers and refusals (quoted line breaks, lone \\r)."""
+
+    def table() -> Any:
+        try:
+            return fu.read_csv_table("s", "f.csv", text, delimiter=",", header="no",
+                                     allow_unterminated=True).rows  # fmt: skip
+        except SourceError as exc:
+            return str(exc)
+
+    got = table()
+    real = csv.reader
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fu.csv, "reader", lambda lines, **kw: real(
+            io.StringIO("".join(lines), newline=""), **kw))  # fmt: skip
+        want = table()
+    assert got == want

@@ -70,6 +70,30 @@ def test_full_run_auto_confirms_clear_pairs_with_decisions(store: Store, svc: Ma
     assert verify(store.conn).ok
 
 
+def test_a_one_shot_run_writes_the_same_and_lets_its_engines_go(store: Store,
+                                                                svc: MatchService) -> None:
+    """``warm=False`` (the CLI's and the demo's runs): the same groups and states as a warm
+    run, and no engine left alive once the run has returned (a warm service keeps one)."""
+    import gc
+
+    from matchers.engine import Engine
+
+    def engines() -> int:
+        gc.collect()
+        return sum(isinstance(o, Engine) for o in gc.get_objects())
+
+    before = engines()
+    result = MatchService(store, warm=False).run_all()
+    assert sum(r.auto for r in result.runs) == 2
+    assert all(not r.proposals for r in result.runs)
+    assert engines() == before
+    assert states(store) == {"L1": "matched", "L2": "matched", "L3": "open",
+                             "B1": "matched", "B2": "matched"}  # fmt: skip
+    assert verify(store.conn).ok
+    svc.run_all(full=True)  # the warm service: nothing left to confirm; it keeps its engine
+    assert engines() == before + 1
+
+
 def test_dry_run_writes_nothing(store: Store, svc: MatchService) -> None:
     result = svc.run_all(dry_run=True)
     assert sum(r.auto for r in result.runs) == 2
@@ -125,3 +149,25 @@ def test_accepting_a_candidate_confirms_it(store: Store, svc: MatchService) -> N
     assert states(store)["L1"] == "matched"
     Decisions(store).undo()
     assert states(store)["L1"] != "matched"
+
+
+def test_the_engine_keeps_records_without_their_raw_payload(store: Store, svc: MatchService) -> None:
+    def odd(ext: str) -> object:  # matches nothing: it stays open in the engine
+        return make_record(source="bank", external_id=ext, kind="payment",
+                           ts="2026-02-05T10:00:00Z", asset="EUR", amount="-999.00",
+                           reference=f"OTHER-{ext}", counterparty="Nobody",
+                           raw={"id": ext, "info": {"note": "x" * 200}})  # fmt: skip
+
+    apply_batch(store, "bank", [odd("B7")])
+    svc.run_all()  # full: the engine loads every open record
+    res = apply_batch(store, "bank", [odd("B8")])
+    svc.run_all(changed_ids=res.changed_ids)  # incremental: B8 is added
+    i = ids(store)
+    eng = svc.engine(PAIR.name)
+    for ext in ("B7", "B8"):
+        it = eng.item(i[ext])
+        assert it is not None and it.record.raw is None
+    from recon_tui.store.records import get_records
+
+    stored = get_records(store.conn, [i["B7"], i["B8"]])
+    assert [r.raw for r in stored] == [{"id": e, "info": {"note": "x" * 200}} for e in ("B7", "B8")]

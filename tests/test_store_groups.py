@@ -17,6 +17,7 @@ from recon_tui.services.decisions import Decisions
 from recon_tui.services.matching import MatchService
 from recon_tui.services.verify import verify_all
 from recon_tui.store import Store, groups
+from recon_tui.store.audit import append_many
 from recon_tui.store.db import IntegrityError
 from recon_tui.store.pairs import add_pair
 from recon_tui.store.records import apply_batch
@@ -284,3 +285,72 @@ def test_group_counts_are_kept_with_every_group_change(two_pairs: Store) -> None
     d.undo()
     assert {p: groups.group_counts(store.conn, p) for p in (P1.name, P2.name)} == {
         p: slow().get(p, {}) for p in (P1.name, P2.name)}  # fmt: skip
+
+
+def _group_state(store: Store) -> tuple[object, ...]:
+    """Everything a group write leaves behind, but the write's own clock."""
+    c = store.conn
+    return (
+        c.execute("SELECT id, pair, kind, state, origin, rule, score, explanation, adjustments, "
+                  "decided_by, decided_us IS NOT NULL FROM match_groups ORDER BY id").fetchall(),
+        c.execute("SELECT * FROM group_members ORDER BY group_id, record_id").fetchall(),
+        sorted(c.execute("SELECT kind, ref, field, value FROM state_log").fetchall()),
+        c.execute("SELECT * FROM group_totals ORDER BY 1, 2, 3").fetchall(),
+    )
+
+
+def _auto(gid: int, g: groups.NewGroup) -> dict[str, object]:
+    return {"action": "auto_confirm", "pair": P1.name, "group_id": gid,
+            "record_ids": sorted([*g.left_ids, *g.right_ids]), "after": {"state": "confirmed"}}
+
+
+def test_bulk_group_writes_leave_what_one_by_one_writes_leave(tmp_path: Path) -> None:
+    """``create_groups`` (a run's results at once) against ``create_group`` per group on
+    two copies of one store: the same ids, rows, members, state-log events and totals, a
+    clean verify; and a record already in a confirmed group refuses the whole batch."""
+    stores = []
+    for name in ("one", "bulk"):
+        s = Store.init(tmp_path / f"{name}.db", passphrase="pw", use_keyring=False)
+        for src, kind in (("ledger", "ledger"), ("bank", "csv")):
+            add_source(s, src, kind)
+        add_pair(s, P1)
+        apply_batch(s, "ledger", [rec("ledger", f"L{i}", f"-{100 + i}.25", f"INV-{i}", i + 1)
+                                  for i in range(6)])  # fmt: skip
+        apply_batch(s, "bank", [rec("bank", f"B{i}", f"-{100 + i}.25", f"INV-{i}", i + 2)
+                                for i in range(6)])  # fmt: skip
+        stores.append(s)
+    one, bulk = stores
+    r = ids(one)
+    assert r == ids(bulk)
+    expl = {"amount": Decimal("-100.25"), "parts": {"reference": 1.0}, "note": "é"}
+    new = [
+        groups.NewGroup([r["L0"]], [r["B0"]], "confirmed", "exact-ref", 1.0, expl,
+                        [{"kind": "fee", "amount": Decimal("0.50")}], "engine"),
+        groups.NewGroup([r["L1"], r["L2"]], [r["B1"]], "suggested", "n-to-1", 0.875, expl),
+        groups.NewGroup([r["L3"]], [r["B3"]], "suggested", None, None),
+    ]
+    with one.tx() as conn:
+        made = [groups.create_group(conn, P1.name, g.left_ids, g.right_ids, state=g.state,
+                                    origin="engine", rule=g.rule, score=g.score,
+                                    explanation=g.explanation, adjustments=g.adjustments,
+                                    decided_by=g.decided_by, update_states=False, check=False)
+                for g in new]  # fmt: skip
+        append_many(conn, [_auto(made[0], new[0])])
+    with bulk.tx() as conn:
+        assert groups.create_groups(conn, P1.name, new, origin="engine") == made
+        append_many(conn, [_auto(made[0], new[0])])
+    assert _group_state(one) == _group_state(bulk)
+    for s in stores:
+        report = verify_all(s.conn)
+        assert (report.ok, report.state_problems) == (True, [])
+    with pytest.raises(IntegrityError), bulk.tx() as conn:
+        groups.create_groups(conn, P1.name, [
+            groups.NewGroup([r["L4"]], [r["B4"]], "confirmed", "x", 1.0),
+            groups.NewGroup([r["L0"]], [r["B5"]], "confirmed", "x", 1.0),  # L0 is taken
+        ], origin="engine")  # fmt: skip
+    assert _group_state(one) == _group_state(bulk)  # the refused batch left nothing
+    with pytest.raises(ValueError), bulk.tx() as conn:
+        groups.create_groups(conn, P1.name, [groups.NewGroup([r["L4"]], [], "bogus")],
+                             origin="engine")  # fmt: skip
+    for s in stores:
+        s.close()

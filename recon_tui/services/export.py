@@ -27,15 +27,22 @@ file's SHA-256 is computed as it is written. The big tables come from the store 
 columns (:mod:`recon_tui.store.exports`; the timestamps already as ISO text) by a
 thread of their own a batch ahead (:class:`_ReadAhead`: SQLite lets go of the GIL, so the
 reading overlaps the formatting) and are formatted here, once per value: each JSON item
-by ``orjson``, the CSV rows by the csv module in chunks of a few thousand rows, and the
-workbook from that same CSV text in a child process (see :class:`_Sheets`), which with
-the reading keeps the second core busy. The files are
-byte for byte what the earlier SQL-formatted export wrote (``tests/test_export_equivalence.py``).
-``bench/export.py`` measures it. The store's own audit check runs first, in the same
-snapshot, and the export is refused on any problem; it is the cheap check
-(``verify_all(full=False)``: the logs walked only after the verified watermark of
-:mod:`recon_tui.store.watermark`, the tables against the whole log), and a passing export
-moves the watermark on.
+by ``orjson``, the big tables' CSV lines made by SQL on the reading thread as the csv
+module writes them (:func:`recon_tui.store.exports.csv_line`; rows to neutralise, and the
+small tables, by the csv module), and the workbook from that same CSV text in a child
+process (see :class:`_Sheets`), which with the reading keeps the second core busy. The
+files are byte for byte what the earlier SQL-formatted export wrote
+(``tests/test_export_equivalence.py``). ``bench/export.py`` measures it.
+
+**The audit check.** The store's own check judges the very snapshot the export reads and
+the export is refused on any problem; it is the cheap check (``verify_all(full=False)``:
+the logs below the verified watermark of :mod:`recon_tui.store.watermark` by their digest,
+after it row by row, the tables against the whole log). It runs in a thread of its own on
+a twin connection in the same snapshot (:func:`recon_tui.store.exports.snapshots`), beside
+the reading and writing, and its verdict is awaited before anything is renamed into place
+or recorded (:class:`_AuditCheck`): a refused export leaves nothing, as before, and an
+audit problem still comes before any other refusal. A passing export moves the watermark
+on.
 
 **Spreadsheet safety.** CSV and XLSX cells that a spreadsheet would read as a formula
 (text starting with ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading single quote, as
@@ -633,14 +640,16 @@ class _Sheets:
     def _feed(self) -> None:
         assert self._proc is not None and self._proc.stdin is not None
         pipe = self._proc.stdin
+        ended = False  # the end (None) taken off the queue: nothing more will come
         try:
             while (msg := self._queue.get()) is not None:
                 assert isinstance(msg, bytes)
                 pipe.write(msg)
-            pipe.close()
+            ended = True
+            pipe.close()  # may flush into a child that is gone (an abort killed it)
         except BaseException as exc:  # the child died: the reader reports why
             self._error = self._error or exc
-            while self._queue.get() is not None:
+            while not ended and self._queue.get() is not None:
                 pass
 
     def _drain(self) -> None:
@@ -658,23 +667,31 @@ class _Sheets:
             self._error = self._error or exc
 
     def _build_here(self) -> None:
+        ended = [False]  # the end (None) taken off the queue: nothing more will come
+
         def recv() -> tuple[str, Any]:
             msg = self._queue.get()
             if msg is None:
+                ended[0] = True
                 raise EOFError("the export gave up")
             assert isinstance(msg, tuple)
             return msg
 
+        def drain() -> None:
+            while not ended[0] and self._queue.get() is not None:
+                pass
+
+        wb = xlsx_stream.Workbook(self._stream)
         try:
-            xlsx_stream.build(recv, xlsx_stream.Workbook(self._stream))
+            xlsx_stream.build(recv, wb)
         except OSError as exc:  # writing the staged file
             self._disk_error = exc
-            while self._queue.get() is not None:
-                pass
+            wb.abort()
+            drain()
         except BaseException as exc:  # handed to the writer at close
             self._error = self._error or exc
-            while self._queue.get() is not None:
-                pass
+            wb.abort()
+            drain()
 
     # -- the writer's side
     @property
@@ -735,8 +752,11 @@ class _Sheets:
 
 
 class _Csv:
-    """One table going out as a CSV file and a workbook sheet: rows are buffered, written
-    as CSV text in chunks, and the same text goes to the workbook."""
+    """One table going out as a CSV file and a workbook sheet: lines are buffered, written
+    in chunks, and the same text goes to the workbook. The big tables' lines come made by
+    SQL (:func:`recon_tui.store.exports.csv_line`, what ``csv.writer`` writes); rows of
+    values (the small tables, and a big table's rows that are neutralised) go through the
+    csv module here (:meth:`add`)."""
 
     def __init__(self, out: IO[bytes], sheets: _Sheets, name: str, header: tuple[str, ...],
                  extra: tuple[str, ...] = ()) -> None:  # fmt: skip
@@ -744,26 +764,31 @@ class _Csv:
         self.sheets = sheets
         self.buf = io.StringIO()
         self.writer = csv.writer(self.buf)
-        self.writer.writerow(header)
-        out.write(self.buf.getvalue().encode("utf-8"))
-        self.buf.seek(0)
-        self.buf.truncate()
+        out.write(self.format(header).encode("utf-8"))
         sheets.sheet(name.capitalize(), header, tuple(header.index(h) for h in extra))
-        self.rows: list[Any] = []
+        self.lines: list[str] = []
 
-    def add(self, fields: Any) -> None:
-        self.rows.append(fields)
-        if len(self.rows) >= _ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        self.writer.writerows(self.rows)
-        self.rows = []
+    def format(self, fields: Any) -> str:
+        """One row of values as its CSV line (the csv module's own)."""
+        self.writer.writerow(fields)
         text = self.buf.getvalue()
         self.buf.seek(0)
         self.buf.truncate()
+        return text
+
+    def add(self, fields: Any) -> None:
+        self.line(self.format(fields))
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+        if len(self.lines) >= _ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.lines:
+            return
+        text = "".join(self.lines)
+        self.lines = []
         data = text.encode("utf-8")
         self.out.write(data)
         self.sheets.send("csv", data if self.sheets.remote else text)
@@ -869,7 +894,7 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
     with (staging.binary(f"{name}.csv") as cf,
           _read_ahead(grouped, batch=_ROWS // 2) as ahead):  # fmt: skip
         table = _Csv(cf, sheets, name, MEMBER_HEADER)
-        lines = table.rows
+        lines = table.lines
         for g, rows in ahead:
             gid = g[0]
             gcsv = g[:11]
@@ -878,6 +903,7 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
                 adjustments.append([gid, g[1], a["kind"], a["asset"], a["amount"],
                                     a.get("note")])  # fmt: skip
             gjson = dict(zip(_GROUP_KEYS, (*gcsv, adj, None), strict=False))
+            gline = None if g[12] else g[13]  # the group's columns as the line's start
             if g[12]:
                 gcsv = _neutralise(gcsv, _GROUP_NUMERIC)
             objs = []
@@ -887,14 +913,18 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
                 obj = dict(zip(keys, mcsv, strict=False))  # (strict costs a check a row)
                 obj["in_scope"] = m[3] == 1
                 objs.append(obj)
-                lines.append(gcsv + (_neutralise(mcsv, numeric) if m[20] else mcsv))
+                if gline is not None and not m[20]:
+                    lines.append(gline + m[22])  # both made by SQL as csv.writer would
+                else:  # something to neutralise: the csv module writes the cells
+                    lines.append(table.format(gcsv + (_neutralise(mcsv, numeric) if m[20]
+                                                      else mcsv)))  # fmt: skip
             gjson["members"] = objs
             items.append(_dumps(gjson))
             if len(items) >= _ROWS:
                 j.items(items)
                 items = []
                 table.flush()
-                lines = table.rows
+                lines = table.lines
         j.items(items)
         table.flush()
 
@@ -932,7 +962,10 @@ def _write_rows(staging: _Staging, sheets: _Sheets, j: _JsonDoc, name: str,
         for row in ahead:
             fields = shape(row)
             items.append(_dumps(dict(zip(header, fields, strict=True))))
-            table.add(_neutralise(fields, numeric) if row[-1] else fields)
+            if row[-2]:  # something to neutralise: the csv module writes the cells
+                table.add(_neutralise(fields, numeric))
+            else:
+                table.line(row[-1])  # made by SQL as csv.writer would
             n += 1
             if len(items) >= _ROWS:
                 j.items(items)
@@ -1224,37 +1257,24 @@ def export_session(
     if encrypt and not passphrase:
         raise ExportError("an encrypted export needs a passphrase")
     try:
-        with reads.snapshot(store) as conn:
+        with reads.snapshots(store) as (conn, twin):
             session = sessions.get_session(conn, session_id)
             # The chain, and the tables against the logs: only the rows after the verified
-            # watermark walked in full (recon_tui.store.watermark), the tables against all.
-            audit = sessions.verify_all(conn, full=False)
-            if not audit.ok:
-                first = (audit.problem if audit.broken_at is not None
-                         else audit.state_problems[0])  # fmt: skip
-                raise ExportError(f"export refused: the store disagrees with its audit trail "
-                                  f"({first}); run 'recon-tui verify'")  # fmt: skip
-            draft = session.state != "closed"
-            if draft and not force:
-                raise ExportRefused(session, sessions.unresolved(conn, session))
-            name = default_name(session, draft)
-            suffix = BUNDLE_SUFFIX if encrypt else ".zip" if zip_archive else ""
-            target = Path(out) if out is not None else Path.cwd() / (name + suffix)
-            if target.is_dir():
-                target = target / (name + suffix)
-            _refuse_existing(target)
-            remove_stale_partials(target)
-            generated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            h_seq, h_hash = head(conn)
-            snap = {"audit_seq": h_seq, "audit_hash": h_hash,
-                    "store_rev": reads.store_rev(conn), "read_at": generated,
-                    "consistent": "one read transaction"}  # fmt: skip
-            doc = _gather(conn, session, actor=actor, draft=draft, generated_at=generated)
-            box: dict[str, Any] = {}
-            if encrypt or zip_archive:
-                _archive(target, conn, doc, snap, box, name, passphrase if encrypt else None)
-            else:
-                _folder(target, conn, doc, snap, box)
+            # watermark walked in full (recon_tui.store.watermark), the tables against all;
+            # on the twin connection (the same snapshot) beside the writing, and nothing is
+            # published (nor recorded) unless it passed.
+            check = _AuditCheck(twin if twin is not None else conn, background=twin is not None)
+            try:
+                target, draft, snap, doc, box = _export(
+                    store, conn, session, out, check, zip_archive=zip_archive,
+                    encrypt=encrypt, passphrase=passphrase, force=force, actor=actor)  # fmt: skip
+            except ExportError:
+                check.require()  # a store that disagrees with its log says so first
+                raise
+            except BaseException:
+                check.stop()
+                raise
+            audit = check.require()
     except sessions.SessionError as exc:
         raise ExportError(str(exc)) from None
     manifest_sha = hashlib.sha256(box["manifest"]).hexdigest()
@@ -1272,8 +1292,87 @@ def export_session(
     )  # fmt: skip
 
 
+class _AuditCheck:
+    """The store's audit check (``verify_all(full=False)``) of the export's snapshot: in a
+    thread of its own on the twin connection (:func:`recon_tui.store.exports.snapshots`),
+    so its SQL, most of it outside the GIL, runs beside the export's formatting instead of
+    before it (~6 s of the 500k-record export), or at once on the export's own connection
+    when there is no twin. :meth:`require` waits for it and refuses the export on any
+    problem; the export calls it before anything is published."""
+
+    def __init__(self, conn: Connection, *, background: bool) -> None:
+        self._conn = conn
+        self._report: verify.AuditReport | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="export-audit", daemon=True)
+            self._thread.start()
+        else:
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            self._report = sessions.verify_all(self._conn, full=False)
+        except BaseException as exc:  # raised in the exporting thread by require()
+            self._error = exc
+
+    def require(self) -> verify.AuditReport:
+        """The passing report; :class:`ExportError` when the store disagrees with its log."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        audit = self._report
+        assert audit is not None
+        if not audit.ok:
+            first = audit.problem if audit.broken_at is not None else audit.state_problems[0]
+            raise ExportError(f"export refused: the store disagrees with its audit trail "
+                              f"({first}); run 'recon-tui verify'")  # fmt: skip
+        return audit
+
+    def stop(self) -> None:
+        """The export gave up: interrupt the check's SQL and wait for its thread (the
+        connection is closed next)."""
+        if self._thread is not None and self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                self._conn.interrupt()
+            self._thread.join()
+
+
+def _export(store: Store, conn: Connection, session: Session, out: Path | None,
+            check: _AuditCheck, *, zip_archive: bool, encrypt: bool, passphrase: str | None,
+            force: bool, actor: str) -> tuple[Path, bool, dict[str, Any], dict[str, Any],
+                                              dict[str, Any]]:  # fmt: skip
+    """The files of one export, published once ``check`` passed; returns (target, draft,
+    snapshot, document, what was written)."""
+    draft = session.state != "closed"
+    if draft and not force:
+        raise ExportRefused(session, sessions.unresolved(conn, session))
+    name = default_name(session, draft)
+    suffix = BUNDLE_SUFFIX if encrypt else ".zip" if zip_archive else ""
+    target = Path(out) if out is not None else Path.cwd() / (name + suffix)
+    if target.is_dir():
+        target = target / (name + suffix)
+    _refuse_existing(target)
+    remove_stale_partials(target)
+    generated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    h_seq, h_hash = head(conn)
+    snap = {"audit_seq": h_seq, "audit_hash": h_hash,
+            "store_rev": reads.store_rev(conn), "read_at": generated,
+            "consistent": "one read transaction"}  # fmt: skip
+    doc = _gather(conn, session, actor=actor, draft=draft, generated_at=generated)
+    box: dict[str, Any] = {}
+    if encrypt or zip_archive:
+        _archive(target, conn, doc, snap, box, name, passphrase if encrypt else None,
+                 check.require)  # fmt: skip
+    else:
+        _folder(target, conn, doc, snap, box, check.require)
+    return target, draft, snap, doc, box
+
+
 def _folder(target: Path, conn: Connection, doc: dict[str, Any], snap: dict[str, Any],
-            box: dict[str, Any]) -> None:  # fmt: skip
+            box: dict[str, Any], gate: Callable[[], object]) -> None:  # fmt: skip
     def fill(work: Path) -> None:
         staging = _Staging(work, sealed=False)
         box["unresolved"] = _write_all(conn, staging, doc)
@@ -1283,12 +1382,14 @@ def _folder(target: Path, conn: Connection, doc: dict[str, Any], snap: dict[str,
             f.flush()
             os.fsync(f.fileno())
         box["files"] = sorted([*staging.files, "manifest.json"])
+        gate()  # the audit check passed, or nothing is renamed into place
 
     _publish(target, fill)
 
 
 def _archive(target: Path, conn: Connection, doc: dict[str, Any], snap: dict[str, Any],
-             box: dict[str, Any], root: str, passphrase: str | None) -> None:  # fmt: skip
+             box: dict[str, Any], root: str, passphrase: str | None,
+             gate: Callable[[], object]) -> None:  # fmt: skip
     """A zip (or, with a passphrase, an encrypted bundle of one) at ``target``: files
     staged sealed in the partial folder, then streamed into the archive there."""
     parent = target.parent
@@ -1316,6 +1417,7 @@ def _archive(target: Path, conn: Connection, doc: dict[str, Any], snap: dict[str
             buffered.flush()
             sink.finish()
             os.fsync(raw.fileno())
+        gate()  # the audit check passed, or nothing is renamed into place
         os.replace(work / "archive", target)
         _fsync_dir(parent)
     except OSError as exc:

@@ -16,8 +16,10 @@ sync added or changed, plus what they touch). Results are written in one transac
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from matchers.fees import FeeSchedule, learn_fee_schedule
 from matchers.results import Adjustment, Candidate, Proposal
 from matchers.rules import load_rules
 from recon_tui.model import Record, SourcePair, canonical_amount
+from recon_tui.services import match_apart
 from recon_tui.services.candidate_view import CandidateView
 from recon_tui.services.decisions import Decisions
 from recon_tui.services.runs import match_summary, recorded
@@ -35,6 +38,7 @@ from recon_tui.store.db import Connection
 from recon_tui.store.pairs import advance_matched_rev, list_pairs
 from recon_tui.store.records import changed_since, get_records, load_prices
 from recon_tui.store.sessions import locked_records, record_post_close
+from recon_tui.store.summary import open_count
 
 
 @dataclass(slots=True)
@@ -110,6 +114,19 @@ def from_candidate(c: Candidate) -> CandidateView:
                 [adjustment_json(a) for a in c.adjustments])  # fmt: skip
 
 
+def engine_records(records: Iterable[Record]) -> Iterator[Record]:
+    """The records as the engine keeps them: without the source's raw payload.
+
+    An engine item holds its record for as long as the record is open (``Item.record``:
+    addresses, the raw reference and the external id are read from it), and no matcher
+    reads ``raw``: an exchange's JSON payload (several hundred bytes to kilobytes a
+    record) would otherwise stay in memory for every open record of the pair. The
+    records are the store's fresh copies, owned here, so they are trimmed in place."""
+    for r in records:
+        r.raw = None
+        yield r
+
+
 def _learned_fees(conn: Connection, pair: str, limit: int = 20_000) -> FeeSchedule:
     """The pair's fee schedule, learned from its latest confirmed groups that carry an
     adjustment (a gap): what makes a recurring wire fee an explained auto next time."""
@@ -123,10 +140,17 @@ def _learned_fees(conn: Connection, pair: str, limit: int = 20_000) -> FeeSchedu
 
 
 class MatchService:
-    """Matching over one store; keeps one engine per pair warm for candidate lookups."""
+    """Matching over one store; keeps one engine per pair warm for candidate lookups.
 
-    def __init__(self, store: Store) -> None:
+    ``warm=False`` (a one-shot run: ``recon-tui match``, ``demo``) lets each pair's engine
+    and proposals go once its results are written: a run over four pairs then peaks at
+    the biggest pair's engine, not at all four held at once."""
+
+    def __init__(self, store: Store, *, warm: bool = True) -> None:
         self.store = store
+        self.warm = warm
+        self.write_turn: Callable[[str], AbstractContextManager[None]] = lambda _pair: nullcontext()
+        """Wraps each pair's write (a worker of :mod:`match_apart` waits there for its turn)."""
         self._engines: dict[str, Engine] = {}
         self._seen_seq: dict[str, int] = {}
         self._pairs = {p.name: p for p in list_pairs(store)}
@@ -154,7 +178,8 @@ class MatchService:
         conn = self.store.connection()
         self._seen_seq[p.name] = self._decision_seq(conn)
         eng = Engine(load_rules(p.rules), prices=load_prices(conn))
-        eng.load(groups.iter_unmatched(conn, p.name, "L"), groups.iter_unmatched(conn, p.name, "R"))
+        eng.load(groups.iter_unmatched(conn, p.name, "L", raw=False),
+                 groups.iter_unmatched(conn, p.name, "R", raw=False))
         eng.fee_schedule = _learned_fees(conn, p.name)
         return eng
 
@@ -190,7 +215,7 @@ class MatchService:
         recs = get_records(conn, sorted(sides))
         left: list[Record] = [r for r in recs if r.id is not None and sides[r.id] == "L"]
         right: list[Record] = [r for r in recs if r.id is not None and sides[r.id] == "R"]
-        return eng.add(left, right)
+        return eng.add(engine_records(left), engine_records(right))
 
     # --- runs -------------------------------------------------------------------------
 
@@ -212,6 +237,7 @@ class MatchService:
         names = list(pairs) if pairs else [p.name for p in list_pairs(self.store)]
         conn = self.store.connection()
         given = set(changed_ids) if changed_ids is not None else set()
+        jobs: list[tuple[str, list[int] | None, int]] = []
         for name in names:
             current_rev = int(self.store.meta("rev", "0") or 0)
             pair_rev = int(self.store.meta(f"matched_rev:{name}", "0") or 0)
@@ -221,6 +247,14 @@ class MatchService:
             else:
                 since = set(changed_since(conn, pair_rev))
                 changed = sorted(since | given)
+            jobs.append((name, changed, current_rev))
+        fulls = [n for n, changed, _r in jobs if changed is None]
+        if (not self.warm and not dry_run and len(fulls) >= 2
+                and match_apart.worth_it(len(fulls), open_count(conn, fulls))):
+            # Full runs of several pairs: engines in worker processes, writes in order.
+            result.runs.extend(match_apart.run_apart(self.store, jobs))
+            return result
+        for name, changed, current_rev in jobs:
             result.runs.append(self.run_pair(name, changed, dry_run=dry_run, rev=current_rev))
         return result
 
@@ -259,10 +293,18 @@ class MatchService:
             proposals=res.proposals,
         )  # fmt: skip
         if not dry_run:
-            run.auto = self._write(p, res.proposals, full=changed is None, scope_ids=new_ids,
-                                   rev=rev)  # fmt: skip
-            eng.remove(i for prop in res.auto for i in prop.ids)
-            self._seen_seq[name] = self._decision_seq(self.store.connection())
+            with self.write_turn(name):
+                run.auto = self._write(p, res.proposals, full=changed is None,
+                                       scope_ids=new_ids, rev=rev)  # fmt: skip
+            if self.warm:
+                eng.remove(i for prop in res.auto for i in prop.ids)
+                self._seen_seq[name] = self._decision_seq(self.store.connection())
+            else:
+                self._engines.pop(name, None)
+                self._seen_seq.pop(name, None)
+                run.proposals = []  # they hold the engine's items
+                del eng, res
+                gc.collect()  # an engine's few cycles would otherwise outlive the next build
         run.seconds = time.perf_counter() - started
         return run
 
@@ -349,47 +391,51 @@ class MatchService:
             decisions: list[dict[str, Any]] = []
             state_rows: dict[int, tuple[str, int | None]] = {}
             seen_keys: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+            new_groups: list[groups.NewGroup] = []
+            auto_at: list[tuple[int, Proposal]] = []  # (index in new_groups, proposal)
+            suggested_ids: list[frozenset[int]] = []
             auto = 0
+            taken = locked.keys()
             for prop in proposals:
-                if not prop.ids <= free or prop.ids & locked.keys():
+                ids = prop.ids
+                if not ids <= free or ids & taken:
                     continue
                 if prop.decision == "auto":
                     expl, adjs = prop.explained()  # one verbose re-score, not two
-                    gid = groups.create_group(
-                        conn, name, prop.left_ids, prop.right_ids, state="confirmed",
-                        origin="engine", rule=prop.rule, score=prop.score,
-                        explanation=expl,
-                        adjustments=[adjustment_json(a) for a in adjs] or None,
-                        decided_by="engine", update_states=False, check=False,
-                    )  # fmt: skip
-                    auto += 1
-                    decisions.append({
-                        "action": "auto_confirm", "pair": name, "group_id": gid,
-                        "record_ids": sorted(prop.ids), "at_us": now,
-                        "after": {"state": "confirmed", "rule": prop.rule,
-                                  "score": round(prop.score, 4)},
-                        "reason": f"rule {prop.rule} score {prop.score:.3f}",
-                    })  # fmt: skip
-                    free -= prop.ids
-                    for i in prop.ids:
-                        state_rows[i] = ("matched", gid)
+                    auto_at.append((len(new_groups), prop))
+                    new_groups.append(groups.NewGroup(
+                        prop.left_ids, prop.right_ids, "confirmed", prop.rule, prop.score,
+                        expl, [adjustment_json(a) for a in adjs] or None, "engine"))
+                    free -= ids
                     continue
                 for option in (prop, *prop.alternatives):
                     key = (option.left_ids, option.right_ids)
-                    if key in seen_keys or not option.ids <= free or option.ids & locked.keys():
+                    oids = option.ids
+                    if key in seen_keys or not oids <= free or oids & taken:
                         continue
                     seen_keys.add(key)
                     expl, adjs = option.explained()
-                    groups.create_group(
-                        conn, name, option.left_ids, option.right_ids, state="suggested",
-                        origin="engine", rule=option.rule, score=option.score,
-                        explanation=expl,
-                        adjustments=[adjustment_json(a) for a in adjs] or None,
-                        update_states=False,
-                    )  # fmt: skip
-                    for i in option.ids:
-                        if state_rows.get(i, ("",))[0] != "matched":
-                            state_rows[i] = ("suggested", None)
+                    new_groups.append(groups.NewGroup(
+                        option.left_ids, option.right_ids, "suggested", option.rule,
+                        option.score, expl, [adjustment_json(a) for a in adjs] or None))
+                    suggested_ids.append(oids)
+            # One bulk write of every group (ids in this order), then the decisions.
+            gids = groups.create_groups(conn, name, new_groups, origin="engine")
+            for ids in suggested_ids:
+                for i in ids:
+                    state_rows[i] = ("suggested", None)
+            for at, prop in auto_at:
+                gid = gids[at]
+                auto += 1
+                decisions.append({
+                    "action": "auto_confirm", "pair": name, "group_id": gid,
+                    "record_ids": sorted(prop.ids), "at_us": now,
+                    "after": {"state": "confirmed", "rule": prop.rule,
+                              "score": round(prop.score, 4)},
+                    "reason": f"rule {prop.rule} score {prop.score:.3f}",
+                })  # fmt: skip
+                for i in prop.ids:
+                    state_rows[i] = ("matched", gid)
             if decisions:
                 append_many(conn, decisions)
             groups.set_states(conn, name, [(s, g, i) for i, (s, g) in state_rows.items()])

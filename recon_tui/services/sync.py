@@ -25,6 +25,7 @@ from recon_tui.services.prefetch import prefetch
 from recon_tui.services.runs import recorded, sync_summary
 from recon_tui.store import Store, StoreError, statements
 from recon_tui.store.records import (
+    AmountCache,
     PreparedBatch,
     adopt_legacy_ids,
     import_cache,
@@ -175,12 +176,13 @@ def _prepared(adapter: Adapter, name: str, cursor: dict[str, Any] | None,
     hands over columns instead of records, and the rows are made straight from them."""
     by_columns = getattr(adapter, "column_batches", None)
     if by_columns is not None:
+        amounts: AmountCache = {}  # a statement's amounts repeat from batch to batch
         for b, cols in by_columns(cursor):
             if cols is None:
                 yield from _prepared_one(b, name, keep_cursor)
                 continue
-            yield b, prepare_columns(name, cols.columns, cursor=b.cursor,
-                                     set_cursor=keep_cursor), cols.legacy_pairs()  # fmt: skip
+            yield b, prepare_columns(name, cols.columns, cursor=b.cursor, set_cursor=keep_cursor,
+                                     cache=amounts), cols.legacy_pairs()  # fmt: skip
         return
     for b in adapter.batches(cursor):
         yield from _prepared_one(b, name, keep_cursor)

@@ -96,6 +96,6 @@ def build_demo(
         from recon_tui.services.matching import MatchService
 
         say("matching")
-        for line in MatchService(store).run_all().lines():
+        for line in MatchService(store, warm=False).run_all().lines():
             say("  " + line)
     return store

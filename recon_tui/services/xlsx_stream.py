@@ -316,6 +316,9 @@ class Workbook:
     def abort(self) -> None:
         """Give up (the file is being thrown away): write nothing more."""
         self._guard.dead = True
+        if self._open is not None:  # an open entry would keep the zip from closing (and
+            with contextlib.suppress(Exception):  # its __del__ would try again, loudly)
+                self._open[0].close()
         self._open = None
         with contextlib.suppress(Exception):
             self._zip.close()

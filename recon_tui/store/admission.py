@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -112,12 +113,18 @@ def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]],
                 out.append((name, code))
         return out
 
+    live = Counter(map(itemgetter(_SOURCE), rows))
+    accounts = set(map(itemgetter(_ACCOUNT), rows))
+    if len(live) == 1 and len(accounts) == 1:  # one source and account: a file's batch
+        (source,) = live
+        _admit_uniform(conn, first_id, rows, parts, takers(source, accounts.pop()))
+        _count_live(conn, live)
+        return
     # Worked out once per (source, account) seen, not per row: the demo's ledger rows
     # each face four account-filtered pair sides.
     takers_of: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
     states: list[tuple[Any, ...]] = []
     totals: dict[tuple[str, str, str], list[int]] = {}
-    live = Counter(map(itemgetter(_SOURCE), rows))
     parts_of: dict[str, tuple[int, int, int]] = {}  # amounts repeat (round payouts, fees)
     first = first_id
     for offset, row in enumerate(rows):
@@ -153,8 +160,55 @@ def admit_rows(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]],
             states.sort(key=itemgetter(0))  # one pair's rows together: PK order (pair, id)
         conn.executemany(_INSERT_STATES, states)
         conn.executemany(_TOTALS, [(p, c, a, *t) for (p, c, a), t in totals.items()])
+    _count_live(conn, live)
+
+
+def _count_live(conn: Connection, live: Counter[str]) -> None:
     conn.executemany(
         "INSERT INTO source_totals (source, live) VALUES (?, ?) "
         "ON CONFLICT (source) DO UPDATE SET live = live + excluded.live",
         list(live.items()),
     )
+
+
+def _admit_uniform(conn: Connection, first_id: int, rows: Sequence[Sequence[Any]],
+                   parts: Sequence[tuple[int, int, int]] | None,
+                   sides_of: list[tuple[str, str]]) -> None:  # fmt: skip
+    """:func:`admit_rows` of rows that all face the same pair sides (one source and
+    account): the ``pair_states`` parameters zipped from the rows' columns in C, not a
+    tuple built per row and side in Python; the totals summed per asset. The same rows
+    and totals as the general loop (``tests/test_ingest_admission.py``)."""
+    if not sides_of:
+        return
+    if parts is None:
+        seen: dict[str, tuple[int, int, int]] = {}
+        parts = []
+        for amount in map(itemgetter(_AMOUNT), rows):
+            split = seen.get(amount)
+            if split is None:
+                split = seen[amount] = amount_parts(amount)
+            parts.append(split)
+    n = len(rows)
+    units, nano, atto = zip(*parts, strict=True) if parts else ((), (), ())
+    assets = list(map(itemgetter(_ASSET), rows))
+    by_asset: dict[str, list[int]] = {}
+    if assets.count(assets[0]) == n:
+        by_asset[assets[0]] = [n, sum(units), sum(nano), sum(atto)]
+    else:
+        for asset, u, nn, a in zip(assets, units, nano, atto, strict=True):
+            t = by_asset.get(asset)
+            if t is None:
+                by_asset[asset] = [1, u, nn, a]
+            else:
+                t[0] += 1
+                t[1] += u
+                t[2] += nn
+                t[3] += a
+    ts = list(map(itemgetter(_TS), rows))
+    e8 = list(map(itemgetter(_AMOUNT_E8), rows))
+    ids = range(first_id, first_id + n)
+    # Pair by pair in name order: the general loop's (pair, id) order.
+    for name, code in sorted(sides_of):
+        conn.executemany(_INSERT_STATES, zip(repeat(name), ids, repeat(code), ts, e8, assets,
+                                             units, nano, atto))  # fmt: skip
+        conn.executemany(_TOTALS, [(name, code, a, *t) for a, t in by_asset.items()])

@@ -246,6 +246,19 @@ class Store:
             store._load_audit_key()
         return store
 
+    @classmethod
+    def attach(cls, path: Path, key: bytes, info: keys.KeyInfo) -> Store:
+        """Another process's handle on a store this program has open (a match worker): the
+        raw key came over a pipe from :meth:`handoff`; nothing is migrated (the opener did)."""
+        store = cls(Path(path), key, info)
+        store._load_audit_key()
+        return store
+
+    def handoff(self) -> tuple[Path, bytes, keys.KeyInfo]:
+        """What a worker process needs for :meth:`attach`. Hand it over a pipe only (a
+        ``spawn`` process's arguments): the key is never written anywhere."""
+        return self.path, self._key, self.info
+
     def _settle_rekey(self, pending: keys.KeyInfo, used_next: bool) -> None:
         """Finish (new key works) or drop (old key works) an interrupted rekey's key info.
 

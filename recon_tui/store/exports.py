@@ -45,6 +45,57 @@ def snapshot(store: Store) -> Iterator[Connection]:
         conn.close()
 
 
+FENCE_MS = 100
+TWIN_CACHE_KIB = 2048
+MAIN_CACHE_KIB = 32768
+"""The twin's page cache: the check reads each page once or twice in order, so SQLite's
+default 64 MiB would only add to the export's peak memory (measured: no slower)."""
+"""How long :func:`snapshots` waits for SQLite's write lock to start its two reads in one
+state; a writer holding it longer (an import's long transaction) means one connection."""
+
+
+@contextlib.contextmanager
+def snapshots(store: Store) -> Iterator[tuple[Connection, Connection | None]]:
+    """Two fresh read connections in one and the same snapshot, for the export's reading
+    and, beside it in a thread of its own, the store's audit check: the check then judges
+    exactly the state the export writes. Both read transactions start while a third
+    connection holds SQLite's write lock (``BEGIN IMMEDIATE``, for a millisecond or so), so
+    no commit can fall between their starts; readers are never held up, writers wait that
+    long. When the lock cannot be had within :data:`FENCE_MS` the second is ``None`` (the
+    caller checks on the first). All are closed on exit."""
+    conns: list[Connection] = []
+    twin: Connection | None = None
+    try:
+        main = store.open_reader()
+        conns.append(main)
+        main.execute(f"PRAGMA cache_size = {-MAIN_CACHE_KIB}")
+        fence: Connection | None = None
+        with contextlib.suppress(Exception):  # no fence: one connection, as :func:`snapshot`
+            twin = store.open_reader()
+            conns.append(twin)
+            twin.execute(f"PRAGMA cache_size = {-TWIN_CACHE_KIB}")
+            fence = store.open_reader()
+            conns.append(fence)
+            fence.execute(f"PRAGMA busy_timeout = {FENCE_MS}")
+            fence.execute("BEGIN IMMEDIATE")
+        if fence is None or not fence.in_transaction:
+            twin = None
+        for conn in (main, twin):
+            if conn is not None:
+                conn.execute("BEGIN")
+                conn.execute("SELECT count(*) FROM meta").fetchone()  # the snapshot starts
+        if fence is not None and fence.in_transaction:
+            fence.execute("ROLLBACK")
+        yield main, twin
+    finally:
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
 def store_rev(conn: Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key = 'rev'").fetchone()
     return int(row[0]) if row and row[0] else 0
@@ -206,15 +257,37 @@ def _iso(x: str) -> str:
             f"THEN '' ELSE printf('.%06d', ({x} % 1000000 + 1000000) % 1000000) END || 'Z' END)")  # fmt: skip
 
 
+def _csv(x: str) -> str:
+    """SQL for one value as the csv module writes it (``QUOTE_MINIMAL``, ``doublequote``):
+    a text holding a comma, a double quote, CR or LF in double quotes, its quotes doubled;
+    anything else as it is (NULL is empty, integers their digits, in ``concat``)."""
+    return (f"(CASE WHEN {x} GLOB char(42, 91, 44, 34, 13, 10, 93, 42) THEN "
+            f"'\"' || replace({x}, '\"', '\"\"') || '\"' ELSE {x} END)")  # fmt: skip
+
+
+def csv_line(values: Sequence[str], end: str = "char(13, 10)", plain: Sequence[str] = ()
+             ) -> str:  # fmt: skip
+    """SQL for ``values`` as one CSV line as ``csv.writer`` writes it (comma-separated,
+    ``end`` after the last: CRLF, or ``','`` for the first part of a line). Made on the
+    reading thread, in C, so the exporting thread only joins the lines; a row that needs
+    neutralising (its ``needs quoting`` flag) is formatted by the csv module instead.
+    ``plain``: values that never need quoting (an ``INTEGER PRIMARY KEY``, an ISO time, a
+    constant), left without the test."""
+    parts = ", ',', ".join(v if v in plain else _csv(v) for v in values)
+    return f"concat({parts}, {end})"
+
+
 GROUP_COLUMNS = ("id", "pair", "kind", "state", "origin", "rule", "score", "decided_by",
                  "decided_us", "reason", "note", "adjustments")  # fmt: skip
 # Decimal text with six places at most (never ``1e-07``), as every export has written it.
 _SCORE = ("(CASE WHEN g.score IS NULL THEN NULL ELSE "
           "rtrim(rtrim(printf('%.6f', g.score), '0'), '.') END)")  # fmt: skip
 _GROUP_SELECT = {"score": _SCORE, "decided_us": _iso("g.decided_us")}
+_GROUP_CSV = [_GROUP_SELECT.get(c, "g." + c) for c in GROUP_COLUMNS[:11]]
 _GROUPS_SQL = (
     f"SELECT {', '.join(_GROUP_SELECT.get(c, 'g.' + c) for c in GROUP_COLUMNS)}, "
-    f"{_flag([f'g.{c}' for c in (*GROUP_COLUMNS[1:6], 'decided_by', 'reason', 'note')])} "
+    f"{_flag([f'g.{c}' for c in (*GROUP_COLUMNS[1:6], 'decided_by', 'reason', 'note')])}, "
+    f"{csv_line(_GROUP_CSV, repr(','), ['g.id', *_GROUP_SELECT.values()])} "
     "FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
 MEMBER_COLUMNS = ("group_id", "record_id", "side", "in_scope", "source", "account",
@@ -224,6 +297,12 @@ MEMBER_COLUMNS = ("group_id", "record_id", "side", "in_scope", "source", "accoun
 _MEMBER_TEXT = ["r.source", "r.account", "r.external_id", "r.kind", "r.asset", "r.fee_asset",
                 "r.status", "r.booking_date", "r.value_date", "r.reference",
                 "r.counterparty", "r.txid", "r.memo"]  # fmt: skip
+# The member's CSV fields (``services.export.MEMBER_FIELDS``), as the member row holds them.
+_MEMBER_CSV = ["r.id", "m.side", "(CASE WHEN EXISTS (SELECT 1 FROM x_scope s WHERE s.id = r.id) "
+               "THEN 'true' ELSE 'false' END)", "r.source", "r.account", "r.external_id",
+               "r.kind", _iso("r.ts_us"), "r.asset", "r.amount", "r.fee", "r.fee_asset",
+               "r.status", "r.booking_date", "r.value_date", "r.reference", "r.counterparty",
+               "r.txid", "r.memo"]  # fmt: skip
 # Members in group order (x_groups' key, then group_members' own key order): no sort of
 # the whole table in SQL; the writer orders each group's few members by side, time, id.
 # CROSS JOIN fixes the loop order: the temp tables have no statistics, and the planner
@@ -232,7 +311,8 @@ _MEMBERS_SQL = (
     "SELECT m.group_id, r.id, m.side, EXISTS (SELECT 1 FROM x_scope s WHERE s.id = r.id), "
     "r.source, r.account, r.external_id, r.kind, r.ts_us, r.asset, r.amount, r.fee, "
     "r.fee_asset, r.status, r.booking_date, r.value_date, r.reference, r.counterparty, "
-    f"r.txid, r.memo, {_flag(_MEMBER_TEXT, ['r.amount', 'r.fee'])}, {_iso('r.ts_us')} "
+    f"r.txid, r.memo, {_flag(_MEMBER_TEXT, ['r.amount', 'r.fee'])}, {_iso('r.ts_us')}, "
+    f"{csv_line(_MEMBER_CSV, plain=_MEMBER_CSV[:1] + _MEMBER_CSV[2:3] + _MEMBER_CSV[7:8])} "
     "FROM x_groups x CROSS JOIN group_members m ON m.group_id = x.id "
     "CROSS JOIN records r ON r.id = m.record_id WHERE x.kind = ? ORDER BY x.id"
 )  # fmt: skip
@@ -246,13 +326,14 @@ def _stream(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Iterator[
 
 
 def groups(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
-    """(*``GROUP_COLUMNS``, needs quoting) per staged group of ``kind``, by id;
-    ``decided_us`` comes as its ISO text."""
+    """(*``GROUP_COLUMNS``, needs quoting, the first eleven columns as the start of a CSV
+    line) per staged group of ``kind``, by id; ``decided_us`` comes as its ISO text."""
     return _stream(conn, _GROUPS_SQL, (kind,))
 
 
 def group_members(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
-    """(*``MEMBER_COLUMNS``, needs quoting, ``ts_us`` as ISO text) per member of each
+    """(*``MEMBER_COLUMNS``, needs quoting, ``ts_us`` as ISO text, the member's CSV fields
+    as the rest of a line, see :func:`csv_line`) per member of each
     staged group of ``kind``, in group id order (a group's members are consecutive, in no
     particular order)."""
     return _stream(conn, _MEMBERS_SQL, (kind,))
@@ -261,17 +342,20 @@ def group_members(conn: Connection, kind: str) -> Iterator[tuple[Any, ...]]:
 UNRESOLVED_COLUMNS = ("record_id", "pair", "side", "source", "account", "external_id",
                       "kind", "ts_us", "asset", "amount", "state")  # fmt: skip
 _UNRESOLVED_TEXT = ("source", "account", "external_id", "kind", "asset")
+_UNRESOLVED_CSV = ["r.id", "s.pair", "s.side", *(f"r.{c}" for c in _UNRESOLVED_TEXT[:4]),
+                   _iso("r.ts_us"), "r.asset", "r.amount", "s.state"]  # fmt: skip
 _UNRESOLVED_SQL = (
     "SELECT r.id, s.pair, s.side, r.source, r.account, r.external_id, r.kind, "
     f"{_iso('r.ts_us')}, r.asset, r.amount, s.state, "
-    f"{_flag(['s.pair', 's.state', *(f'r.{c}' for c in _UNRESOLVED_TEXT)], ['r.amount'])} "
+    f"{_flag(['s.pair', 's.state', *(f'r.{c}' for c in _UNRESOLVED_TEXT)], ['r.amount'])}, "
+    f"{csv_line(_UNRESOLVED_CSV, plain=['r.id', _iso('r.ts_us')])} "
     "FROM x_scope s JOIN records r ON r.id = s.id WHERE s.pair = ? AND s.state != 'matched' "
     "ORDER BY s.side, r.ts_us, r.id"
 )  # fmt: skip
 
 
 def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    """(*``UNRESOLVED_COLUMNS``, needs quoting; ``ts_us`` as ISO text) of the in-scope
+    """(*``UNRESOLVED_COLUMNS``, needs quoting, the CSV line; ``ts_us`` as ISO text) of the in-scope
     records not matched, per pair (in the session's order), left side first, by time and
     id."""
     for pair in pairs:
@@ -281,15 +365,17 @@ def unresolved(conn: Connection, pairs: Sequence[str]) -> Iterator[tuple[Any, ..
 DECISION_COLUMNS = ("seq", "at_us", "actor", "actor_kind", "action", "pair", "group_id",
                     "record_ids", "session_id", "before", "after", "reason", "note",
                     "prev_hash", "hash")  # fmt: skip
+_DECISION_CSV = ["d.seq", _iso("d.at_us"), *(f"d.{c}" for c in DECISION_COLUMNS[1:])]
 _DECISIONS_SQL = (
     f"SELECT d.seq, {_iso('d.at_us')}, {', '.join('d.' + c for c in DECISION_COLUMNS[1:])}, "
-    f"{_flag([f'd.{c}' for c in DECISION_COLUMNS if c not in ('seq', 'at_us', 'group_id', 'session_id')])} "
+    f"{_flag([f'd.{c}' for c in DECISION_COLUMNS if c not in ('seq', 'at_us', 'group_id', 'session_id')])}, "
+    f"{csv_line(_DECISION_CSV, plain=_DECISION_CSV[:2])} "
     "FROM x_decisions x CROSS JOIN decisions d ON d.seq = x.seq ORDER BY x.seq"
 )  # fmt: skip
 
 
 def decisions(conn: Connection) -> Iterator[tuple[Any, ...]]:
-    """(seq, ``at_us`` as ISO text, *``DECISION_COLUMNS[1:]``, needs quoting) of the
+    """(seq, ``at_us`` as ISO text, *``DECISION_COLUMNS[1:]``, needs quoting, the CSV line) of the
     staged decisions, by seq;
     ``record_ids``, ``before`` and ``after`` are the exact JSON text that was hashed."""
     return _stream(conn, _DECISIONS_SQL)

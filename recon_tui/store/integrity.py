@@ -123,17 +123,48 @@ def _members_text(members: Iterable[str]) -> str:
     return ", ".join(ms) if ms else "none"
 
 
-def _last_events(conn: Connection) -> dict[str, dict[int, tuple[str, Any]]]:
-    """Per kind (group, session, record), each ref's newest state-log event ``(field,
-    value)`` (the row of ``max(seq)``: SQLite takes bare columns from the row of a lone
-    ``max()``): what replaying the log in order leaves of it, in one pass computed in C."""
-    out: dict[str, dict[int, tuple[str, Any]]] = {"group": {}, "session": {}, "record": {}}
-    for kind, ref, field, value in conn.execute(
-        "SELECT kind, ref, field, value FROM (SELECT kind, ref, field, value, max(seq) "
-        "FROM state_log WHERE kind IN ('group', 'session', 'record') GROUP BY kind, ref)"
+_LAST_EVENTS = (
+    # Each ref's newest event (the row of ``max(seq)``: SQLite takes bare columns from the
+    # row of a lone ``max()``): what replaying the log in order leaves of it.
+    "WITH le AS MATERIALIZED (SELECT kind, ref, field, value FROM (SELECT kind, ref, field, "
+    "value, max(seq) FROM state_log WHERE kind IN ('group', 'session', 'record') "
+    "GROUP BY kind, ref)), "
+    "lg AS (SELECT ref, CASE WHEN field = 'state' THEN value END AS v FROM le "
+    "WHERE kind = 'group') "
+    # Groups the log knows whose table state differs, the legacy ones, the flagged ones ...
+    "SELECT 'group', lg.ref, 1, lg.v, g.state FROM lg LEFT JOIN match_groups g ON g.id = lg.ref "
+    "WHERE lg.ref <= ?1 OR g.state IS NOT lg.v OR lg.ref IN (SELECT value FROM json_each(?2)) "
+    # ... the table's groups that the log never named (past the legacy ones), flagged ones ...
+    "UNION ALL SELECT 'group', g.id, 0, NULL, g.state FROM match_groups g "
+    "WHERE g.id NOT IN (SELECT ref FROM lg) AND ((g.id > ?1 AND g.state IS NOT NULL) "
+    "OR g.id IN (SELECT value FROM json_each(?2))) "
+    # ... and every session's and record's newest event.
+    "UNION ALL SELECT kind, ref, field, value, NULL FROM le WHERE kind != 'group'"
+)
+
+
+def _last_events(conn: Connection, legacy: int, flagged: set[int]
+                 ) -> tuple[dict[int, tuple[str | None, str | None]],
+                            dict[str, dict[int, tuple[str, Any]]]]:  # fmt: skip
+    """The groups whose state can yield a line, ``gid -> (logged state, table state)``
+    (logged ``None``: the log's newest event of it is not a state, or there is none; table
+    ``None``: no such row), and per kind (session, record) each ref's newest event
+    ``(field, value)``, in one pass over the state log computed in C.
+
+    The groups that agree (nearly all) are left out in SQL, so neither the log's nor the
+    table's half a million group states reach Python: in are those whose logged state
+    differs from the table's, the legacy ones, the table's groups the log never named (past
+    the legacy ones), and the ``flagged`` ones (their members differ)."""
+    groups: dict[int, tuple[str | None, str | None]] = {}
+    out: dict[str, dict[int, tuple[str, Any]]] = {"session": {}, "record": {}}
+    for kind, ref, a, b, state in conn.execute(
+        _LAST_EVENTS, (legacy, json.dumps(sorted(flagged)))
     ):
-        out[kind][ref] = (field, value)
-    return out
+        if kind == "group":
+            groups[ref] = (b if a else None, state)
+        else:
+            out[kind][ref] = (a, b)
+    return groups, out
 
 
 def replay_problems(conn: Connection) -> list[str]:
@@ -150,9 +181,7 @@ def replay_problems(conn: Connection) -> list[str]:
     legacy = since["group"]
     extra_gids, missing_gids = _member_differences(conn, legacy)
     flagged = extra_gids | missing_gids
-    newest = _last_events(conn)
-    g_state = {ref: value if field == "state" else None
-               for ref, (field, value) in newest.pop("group").items()}  # fmt: skip
+    groups, newest = _last_events(conn, legacy, flagged)
     s_state = {ref: value if field == "state" else None
                for ref, (field, value) in newest.pop("session").items()}  # fmt: skip
     r_version: dict[int, str] = {ref: value for ref, (_f, value) in newest.pop("record").items()}
@@ -172,7 +201,6 @@ def replay_problems(conn: Connection) -> list[str]:
                     g_members[ref].discard(value)
     out: list[str] = []
     # Groups: state and members.
-    t_state = dict(conn.execute("SELECT id, state FROM match_groups").fetchall())
     t_members: dict[int, set[str]] = defaultdict(set)
     for gid, member in conn.execute("SELECT group_id, side || record_id FROM group_members "
                                     "WHERE group_id <= ?", (legacy,)):  # fmt: skip
@@ -181,14 +209,11 @@ def replay_problems(conn: Connection) -> list[str]:
         for (member,) in conn.execute("SELECT side || record_id FROM group_members "
                                       "WHERE group_id = ?", (gid,)):  # fmt: skip
             t_members[gid].add(member)
-    # The groups that can yield a line: a state that differs, a legacy group, members that
-    # differ (of a group the log or the table knows); every other group agrees.
-    candidates = {g for g, v in g_state.items() if t_state.get(g, None) != v or g <= legacy}
-    candidates.update(g for g, v in t_state.items()
-                      if g > legacy and v is not None and g not in g_state)  # fmt: skip
-    candidates.update(g for g in flagged if g in g_state or g in t_state or g in t_members)
+    # The groups that can yield a line (see _last_events: a state that differs, a legacy
+    # group, members that differ of a group the log or the table knows); every other agrees.
+    candidates = set(groups) | {g for g in flagged if g in t_members}
     for gid in sorted(candidates):
-        logged, table = g_state.get(gid), t_state.get(gid)
+        logged, table = groups.get(gid, (None, None))
         if logged != table:
             out.append(f"group {gid}: the state log says {_state(logged)}, "
                        f"the table says {_state(table)}")  # fmt: skip

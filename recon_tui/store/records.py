@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from recon_tui.model import Price, Record, Side, _json_default, canonical_amount, dumps
@@ -88,7 +90,21 @@ def _c_encode() -> Callable[[Any], str]:
 
 
 _ENCODE = _c_encode()
+
+
+def _encode_attrs(attrs: dict[str, Any]) -> str:
+    """``_ENCODE(attrs)``, with a short cut for the one text item most lines carry (a
+    statement's ``{"bank_id": ...}``): the encoder writes a text key and value as
+    ``encode_basestring`` does, so the same JSON comes out without setting the C encoder
+    up for a dict (~0.8 -> ~0.3 us; ``tests/test_ingest_writer.py`` checks the text)."""
+    if len(attrs) == 1:
+        ((key, value),) = attrs.items()
+        if type(key) is str and type(value) is str:
+            return f"{{{_STR(key)}:{_STR(value)}}}"
+    return _ENCODE(attrs)
 _blake2b = hashlib.blake2b
+_STR: Callable[[str], str] = json.encoder.encode_basestring
+"""What the C encoder writes for a text (``ensure_ascii=False``): quoted, escaped."""
 
 
 def record_row(r: Record) -> tuple[Any, ...]:
@@ -120,7 +136,7 @@ def record_row(r: Record) -> tuple[Any, ...]:
         r.address,
         r.account,
         r.status,
-        _ENCODE(attrs) if attrs else None,
+        _encode_attrs(attrs) if attrs else None,
     )
     digest = _blake2b(repr(content).encode(), digest_size=16).hexdigest()
     return (r.source, r.external_id, *content, _ENCODE(raw) if raw is not None else None,
@@ -182,6 +198,11 @@ class PreparedBatch:
     parts: list[tuple[int, int, int]] | None = None
     """Each row's amount split as admission stores it (``admission.amount_parts``),
     worked out here with the rest of the conversion, so the writer does not."""
+    nulls: tuple[int, ...] | None = None
+    """Positions (in ``RECORD_COLUMNS``) that are ``None`` in every row: read off the
+    columns by :func:`prepare_columns`; ``None`` (not worked out) and the writer finds
+    them in the rows it inserts (:func:`null_columns`). The writer puts ``NULL`` into its
+    INSERT for those columns instead of binding a ``None`` per row."""
 
 
 def prepare_batch(
@@ -200,8 +221,20 @@ def prepare_batch(
         (p.base, p.quote, p.interval, ts_to_us(p.ts), canonical_amount(p.close), p.source)
         for p in prices
     ]
+    # No null_columns here: the writer works them out only for rows it inserts (a re-sync
+    # of unchanged records would pay ~0.3 us a record for nothing).
     return PreparedBatch(source, rows, list(removed), price_rows, cursor, set_cursor,
                          row_parts(rows))
+
+
+def null_columns(rows: Sequence[Sequence[Any]]) -> tuple[int, ...]:
+    """The positions that are ``None`` in every row (only the first row's ``None``
+    positions can be: each is then counted down its column, in C)."""
+    if not rows:
+        return ()
+    n = len(rows)
+    return tuple(i for i, v in enumerate(rows[0])
+                 if v is None and list(map(itemgetter(i), rows)).count(None) == n)  # fmt: skip
 
 
 def _check_rows(source: str, rows: list[tuple[Any, ...]]) -> None:
@@ -216,6 +249,15 @@ def _check_rows(source: str, rows: list[tuple[Any, ...]]) -> None:
         seen.add(row[1])
 
 
+AmountCache = dict[Decimal, tuple[str, int, tuple[int, int, int]]]
+"""Amount -> (canonical text, amount key, admission parts): what :func:`column_rows` works
+out once per distinct amount, kept across the batches of one file when the caller passes
+one (``prepare_columns(cache=...)``)."""
+
+AMOUNT_CACHE_MAX = 200_000
+"""Distinct amounts a shared cache keeps before it starts over (bounded memory: a file of
+a million distinct amounts would otherwise keep a million entries)."""
+
 def column_rows(source: str, columns: Mapping[str, Sequence[Any]]) -> list[tuple[Any, ...]]:
     """Record rows (``RECORD_COLUMNS``) from columns of record fields: the rows
     :func:`record_row` makes of the same records, without a :class:`Record` per line.
@@ -226,6 +268,14 @@ def column_rows(source: str, columns: Mapping[str, Sequence[Any]]) -> list[tuple
     conversion (microseconds, canonical text, the amount key, ISO dates) is made once per
     distinct value; the per-row work left is the content hash and the JSON of ``attrs``.
     ``tests/test_ingest_columnar.py`` checks the rows equal :func:`record_row`'s."""
+    return _column_rows(source, columns, None)[0]
+
+
+def _column_rows(source: str, columns: Mapping[str, Sequence[Any]], cache: AmountCache | None,
+                 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, int]],
+                            tuple[int, ...]]:  # fmt: skip
+    """:func:`column_rows`, with each row's admission parts and the positions ``None``
+    in every row (:func:`null_columns`), both read off the columns."""
     ext = list(columns["external_id"])
     n = len(ext)
     none: list[Any] = [None] * n
@@ -246,20 +296,33 @@ def column_rows(source: str, columns: Mapping[str, Sequence[Any]]) -> list[tuple
         return [text[d] if d else None for d in values]
 
     amounts = col("amount")
-    canon = {a: (canonical_amount(a), amount_key(a)) for a in set(amounts)}
+    if cache is None:
+        cache = {}
+    elif len(cache) > AMOUNT_CACHE_MAX:
+        cache.clear()
+    for a in set(amounts):
+        if a not in cache:
+            text = canonical_amount(a)
+            cache[a] = (text, amount_key(a), amount_parts(text))
+    canon = [cache[a] for a in amounts]
     fee_text = {f: canonical_amount(f) for f in set(col("fee")) if f is not None}
-    attrs = [_ENCODE(a) if a else None for a in col("attrs")]
+    encode_attrs = _encode_attrs
+    attrs = [encode_attrs(a) if a else None for a in col("attrs")]
     raw = [_ENCODE(r) if r is not None else None for r in col("raw")]
-    contents = zip(
+    content: list[Sequence[Any]] = [
         col("kind"), ts_us, iso(col("booking_date")), iso(col("value_date")), col("asset"),
-        [canon[a][0] for a in amounts], [canon[a][1] for a in amounts],
+        [c[0] for c in canon], [c[1] for c in canon],
         [fee_text[f] if f is not None else None for f in col("fee")], col("fee_asset"),
         col("counterparty"), col("reference"), col("memo"), col("txid"), col("address"),
-        col("account"), col("status", ["booked"] * n), attrs, strict=True,
-    )  # fmt: skip
+        col("account"), col("status", ["booked"] * n), attrs,
+    ]  # fmt: skip
     blake = _blake2b
-    return [(source, e, *c, r, blake(repr(c).encode(), digest_size=16).hexdigest())
-            for e, c, r in zip(ext, contents, raw, strict=True)]  # fmt: skip
+    hashes = [blake(repr(c).encode(), digest_size=16).hexdigest() for c in zip(*content, strict=True)]
+    rows = list(zip(repeat(source, n), ext, *content, raw, hashes, strict=True))
+    # The source (position 0) is a text, never NULL; the rest is read off its column.
+    nulls = tuple(i for i, values in enumerate([ext, *content, raw], start=1)
+                  if n and (values is none or values.count(None) == n))  # fmt: skip
+    return rows, [c[2] for c in canon], nulls
 
 
 def prepare_columns(
@@ -268,11 +331,14 @@ def prepare_columns(
     *,
     cursor: dict[str, Any] | None = None,
     set_cursor: bool = False,
+    cache: AmountCache | None = None,
 ) -> PreparedBatch:
-    """:func:`prepare_batch` of records given as columns (see :func:`column_rows`)."""
-    rows = column_rows(source, columns)
+    """:func:`prepare_batch` of records given as columns (see :func:`column_rows`);
+    ``cache`` (an :data:`AmountCache`) carries the amounts' conversions from one batch of
+    a file to the next."""
+    rows, parts, nulls = _column_rows(source, columns, cache)
     _check_rows(source, rows)
-    return PreparedBatch(source, rows, [], [], cursor, set_cursor, row_parts(rows))
+    return PreparedBatch(source, rows, [], [], cursor, set_cursor, parts, nulls)
 
 
 def row_parts(rows: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
@@ -336,12 +402,8 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
         now = now_us()
         rev = store.next_rev(conn)
         result.rev = rev
-        # A source's first import (most of a big load) has nothing to compare against: one
-        # index probe instead of looking every id up.
-        known_source = conn.execute(
-            "SELECT 1 FROM records WHERE source = ? LIMIT 1", (source,)
-        ).fetchone()
-        existing = _existing(conn, source, [row[1] for row in rows]) if known_source else {}
+        ids = [row[1] for row in rows]
+        existing = _existing(conn, source, ids) if _may_exist(conn, source, ids) else {}
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         # Each inserted row's amount parts (worked out by prepare_batch), for admission.
@@ -367,7 +429,12 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
             before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
             # now/rev are this batch's integers, written into the statement so the rows
             # go to executemany as prepared (no second tuple per record).
-            conn.executemany(_INSERT.format(now=int(now), rev=int(rev)), inserts)
+            nulls = batch.nulls if batch.nulls is not None else null_columns(inserts)
+            sql, keep = _insert_sql(nulls, int(now), int(rev))
+            # A None bound per row and column costs ~0.14 us (sqlcipher3 adapts every None:
+            # 8 of a bank line's 21 values, ~1.1 us a row, measured); the columns that are
+            # NULL throughout the batch are written as NULL in the statement instead.
+            conn.executemany(sql, map(keep, inserts) if keep is not None else inserts)
             after = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
             if after - before != len(inserts):  # pragma: no cover - defensive
                 raise RuntimeError("record ids are not contiguous")
@@ -380,8 +447,8 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
             conn.executemany(_UPDATE, updates)
             result.changed = len(updates)
         if batch.removed:
-            ids = _existing(conn, source, batch.removed)
-            gone = [(now, rev, v[0]) for v in ids.values() if not v[2]]
+            stored = _existing(conn, source, batch.removed)
+            gone = [(now, rev, v[0]) for v in stored.values() if not v[2]]
             conn.executemany(
                 "UPDATE records SET removed = 1, changed_us = ?, rev = ?, version = version + 1, "
                 "content_hash = content_hash || '-' WHERE id = ?",
@@ -407,14 +474,46 @@ def write_batch(store: Store, batch: PreparedBatch) -> BatchResult:
 
 _INSERT = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}, first_seen_us, changed_us, rev) "
-    f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))}, {{now}}, {{now}}, {{rev}})"
+    "VALUES ({values}, {now}, {now}, {rev})"
 )
+
+
+def _insert_sql(nulls: Sequence[int], now: int, rev: int,
+                ) -> tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]] | None]:  # fmt: skip
+    """The batch's INSERT (``now`` and ``rev`` written in, ``NULL`` for the ``nulls``
+    columns) and what picks the bound values out of a row (``None``: the row as it is)."""
+    null = set(nulls)
+    bound = [i for i in range(len(RECORD_COLUMNS)) if i not in null]
+    values = ", ".join("NULL" if i in null else "?" for i in range(len(RECORD_COLUMNS)))
+    sql = _INSERT.format(values=values, now=now, rev=rev)
+    if not null or len(bound) < 2:  # itemgetter of one position gives no tuple
+        return _INSERT.format(values=", ".join("?" * len(RECORD_COLUMNS)), now=now,
+                              rev=rev), None  # fmt: skip
+    return sql, itemgetter(*bound)
 _UPDATE = (
     "UPDATE records SET "
     + ", ".join(f"{c} = ?" for c in RECORD_COLUMNS[2:])
     + ", changed_us = ?, rev = ?, version = version + 1, removed = 0 "
     "WHERE source = ? AND external_id = ?"
 )
+
+
+def _may_exist(conn: Connection, source: str, external_ids: list[str]) -> bool:
+    """Whether any of ``external_ids`` can be stored already: two index probes (the
+    source's lowest and highest stored id) instead of looking every id up. A source's
+    first import has none stored; a statement whose ids grow (a bank's transaction
+    numbers, most of a big load) has every batch above the ids its earlier batches
+    stored. Both orders are SQLite's BINARY text order, which is Python's str order
+    (UTF-8 keeps code point order)."""
+    if not external_ids:
+        return False
+    low, high = conn.execute(
+        "SELECT (SELECT min(external_id) FROM records WHERE source = ?1), "
+        "(SELECT max(external_id) FROM records WHERE source = ?1)", (source,)
+    ).fetchone()
+    if low is None:
+        return False
+    return not (max(external_ids) < low or min(external_ids) > high)
 
 
 def _existing(

@@ -32,6 +32,16 @@ def source_counts(conn: Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT source, live FROM source_totals").fetchall())
 
 
+def open_count(conn: Connection, pairs: list[str]) -> int:
+    """Live records not matched, over both sides of the given pairs (a few rows read)."""
+    if not pairs:
+        return 0
+    marks = ", ".join("?" * len(pairs))
+    row = conn.execute(f"SELECT coalesce(sum(n), 0) FROM pair_totals WHERE state != 'matched' "
+                       f"AND pair IN ({marks})", pairs).fetchone()  # fmt: skip
+    return int(row[0])
+
+
 def pair_totals(conn: Connection, pair: str | None = None) -> list[Total]:
     sql = "SELECT pair, side, state, asset, n, units, nano, atto FROM pair_totals WHERE n != 0"
     params: tuple[str, ...] = ()

@@ -93,6 +93,7 @@ VERSION = 2
 """Of the record's layout and digest (1: rows' Python ``repr``); another version is treated
 as no watermark: a full walk, then a new one (it can only ever make a check walk more)."""
 _BATCH = 20_000
+"""Rows per batch of the digest and of the walk after the watermark (a few MB of text)."""
 
 STATE_COLUMNS = "seq, at_us, kind, ref, field, value, mac"
 DECISION_COLUMNS = (
@@ -163,7 +164,9 @@ def _line(columns: str) -> str:
     """SQL for one row as the digest's line: every column ``quote()``d (SQL literals: text
     quoted with its quotes doubled, NULL bare, numbers exact), comma-joined, so the lines
     are self-delimiting and built in C."""
-    return "||','||".join(f"quote({c.strip()})" for c in columns.split(","))
+    # concat_ws builds the line in one allocation (``||`` copies it once per column); it
+    # skips NULL arguments, and quote() never gives one (NULL is the text NULL).
+    return "concat_ws(',', " + ", ".join(f"quote({c.strip()})" for c in columns.split(",")) + ")"
 
 
 STATE_LINE = _line(STATE_COLUMNS)
@@ -175,17 +178,37 @@ def _lines(h: Any, text: list[str]) -> None:
     h.update(("\n".join(text) + "\n").encode("utf-8", "surrogatepass"))
 
 
+_LOW = -(2**63)
+
+
 def _prefix(conn: Connection, table: str, tail: str, line: str, upto: int,
             h: Any) -> tuple[int, int, Any]:  # fmt: skip
-    """Hash the rows of ``table`` with ``seq <= upto`` into ``h``, a batch at a time;
-    returns (how many, the last seq, the last row's ``tail`` column)."""
-    n, last, value = 0, 0, None
-    cur = conn.execute(f"SELECT seq, {tail}, {line} FROM {table} WHERE seq <= ? ORDER BY seq",
-                       (upto,))  # fmt: skip
-    while batch := cur.fetchmany(_BATCH):
-        _lines(h, [r[2] for r in batch])
-        n += len(batch)
-        last, value = batch[-1][0], batch[-1][1]
+    """Hash the rows of ``table`` with ``seq <= upto`` into ``h``; returns (how many, the
+    last seq, the last row's ``tail`` column).
+
+    SQLite joins a batch's lines itself (``group_concat`` in seq order, each line with its
+    newline, as bytes: what :func:`_lines` makes of the same rows), so Python makes one
+    object per batch instead of a tuple per row: every export re-hashes the whole prefix
+    (a change below the watermark must be found), and the per-row tuples were a third of
+    that. The batches follow the rowid from the lowest possible seq, so a row inserted at
+    any seq (negative, zero) is in the digest and in the count."""
+    n, last, lo = 0, 0, _LOW
+    sql = (f"SELECT count(*), max(seq), CAST(group_concat({line} || char(10), '' ORDER BY seq) "
+           f"AS BLOB) FROM (SELECT * FROM {table} WHERE seq >= ? AND seq <= ? ORDER BY seq "
+           f"LIMIT ?)")  # fmt: skip
+    while True:
+        count, top, text = conn.execute(sql, (lo, upto, _BATCH)).fetchone()
+        if not count:
+            break
+        h.update(text)
+        n, last = n + count, top
+        if count < _BATCH or top >= upto:
+            break
+        lo = top + 1
+    value = None
+    if n:
+        row = conn.execute(f"SELECT {tail} FROM {table} WHERE seq = ?", (last,)).fetchone()
+        value = row[0] if row else None
     return n, last, value
 
 
