@@ -87,27 +87,48 @@ def fee_pairs(ctx: Ctx, rule: Rule, it: Item, scan_only: bool = False) -> list[S
     return out
 
 
-def reverse_scan(ctx: Ctx, rule: Rule, side: SideIndex, probers: set[int]) -> list[Scored]:
+def crowded_rounds(ctx: Ctx, side: SideIndex, probers: set[int]) -> list[Item]:
+    """The open crowded round records of ``side`` with a payer (``SideIndex.rounds``
+    order) whose payer has a line among ``probers`` on the other side: the records
+    ``reverse_scan`` scans (``_scan`` reads only the record's payer's lines). Found
+    once for the rules of a probe."""
+    other = ctx.sides[1 - side_of(side, ctx)]
+    oitems = other.items
+    payers = {o.payer for o in (oitems.get(i) for i in probers) if o is not None}
+    out: list[Item] = []
+    items = side.items
+    is_open = ctx.is_open
+    for (_asset, _sign, _amount, payer), lst in side.rounds.items():
+        if not payer or payer not in payers:
+            continue
+        for _, i in lst:
+            it = items[i]
+            if is_open(i) and side.oversized(it):
+                out.append(it)
+    return out
+
+
+def reverse_scan(ctx: Ctx, rule: Rule, side: SideIndex, probers: set[int],
+                 crowded: list[Item] | None = None) -> list[Scored]:
     """The pairs of ``fee_pairs`` whose crowded round record is on ``side`` (open per
     ``ctx``) and whose other record is one of ``probers``: with ``fee_pairs(...,
     scan_only=True)`` from each prober, every pair of ``fee_pairs`` of the probers,
-    once. Work: the crowded round records of ``side`` and their payers' lines."""
+    once. Work: the crowded round records of ``side`` and their payers' lines.
+    ``crowded``: ``crowded_rounds(ctx, side, probers)`` when the caller has it."""
     out: list[Scored] = []
     other = ctx.sides[1 - side_of(side, ctx)]
-    for (asset, _sign, _amount, payer), lst in side.rounds.items():
-        if not payer or (rule.assets and asset not in rule.assets):
+    if crowded is None:
+        crowded = crowded_rounds(ctx, side, probers)
+    for it in crowded:
+        if rule.assets and it.asset not in rule.assets:
             continue
-        for _, i in lst:
-            it = side.items[i]
-            if not ctx.is_open(i) or not side.oversized(it):
-                continue
-            for o in _scan(rule, it, other, probers.__contains__,
-                           _reach(ctx, rule, it, abs(it.amount))):
-                if (o.round and other.oversized(o)) or not _admits(ctx, rule, it, o):
-                    continue  # a crowded round record too: its own scan has the pair
-                s = _score(ctx, rule, it, o, it.side == LEFT)
-                if s is not None:
-                    out.append(s)
+        for o in _scan(rule, it, other, probers.__contains__,
+                       _reach(ctx, rule, it, abs(it.amount))):
+            if (o.round and other.oversized(o)) or not _admits(ctx, rule, it, o):
+                continue  # a crowded round record too: its own scan has the pair
+            s = _score(ctx, rule, it, o, it.side == LEFT)
+            if s is not None:
+                out.append(s)
     return out
 
 

@@ -409,13 +409,15 @@ class Engine:
             if not autos:
                 break
             for p in autos:
-                matched_set.update(p.ids)
+                # ``left_ids``/``right_ids``, not ``p.ids`` (two frozensets a proposal).
+                matched_set.update(p.left_ids)
+                matched_set.update(p.right_ids)
             # Only records that had a candidate can get an auto: those of the run's
             # suggestions and their alternatives (a candidate's counterpart has that
             # candidate too, so it is among them). The lazy pipeline probes its scope
             # only, so a pass costs what is left undecided, not the book.
             scope = {i for p in rest if p.decision != "auto"
-                     for q in (p, *p.alternatives) for i in q.ids
+                     for q in (p, *p.alternatives) for i in q.left_ids + q.right_ids
                      if i not in matched_set}
             if not scope:
                 break
@@ -569,6 +571,7 @@ class Engine:
         # days), and gaps the learned schedule explains: what the cell probe cannot
         # see, the same as the per-record path adds. One walk of a prober's payer
         # block serves every rule of the group (``tolerance.payer_pairs_multi``).
+        own = self.sides[LEFT]
         for it in probers:
             if it.round and (payer_keys is None
                              or (it.asset, abs(it.amount), it.payer) in payer_keys):
@@ -582,18 +585,23 @@ class Engine:
                     keep = r.min_score
                     res.extend(s for s in tolerance.learned_pairs(tctx, r, it)
                                if s.score >= keep)
-            for r, res in zip(group, out, strict=True):
-                keep = r.min_score
-                res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
-                           if s.score >= keep)
+            if it.round and it.payer and own.oversized(it):
+                # ``fee_pairs(scan_only=True)`` finds nothing for any other prober:
+                # tested once here, not once per rule inside it.
+                for r, res in zip(group, out, strict=True):
+                    keep = r.min_score
+                    res.extend(s for s in crowds.fee_pairs(tctx, r, it, scan_only=True)
+                               if s.score >= keep)
         for res, late in zip(out, tolerance.late_multi(tctx, group, probers, self.sides[RIGHT],
                                                        targets), strict=True):
             res.extend(late)  # late value dates: suggestions (``tolerance.late_pairs``)
+        crowded = crowds.crowded_rounds(tctx, self.sides[RIGHT], mine)
         for r, res in zip(group, out, strict=True):
             # Fee gaps in crowds of round amounts (``matchers.crowds``): the crowded
             # right-side records' scans, restricted to these probers.
             keep = r.min_score
-            res.extend(s for s in crowds.reverse_scan(tctx, r, self.sides[RIGHT], mine)
+            res.extend(s for s in crowds.reverse_scan(tctx, r, self.sides[RIGHT], mine,
+                                                      crowded)
                        if s.score >= keep)
         return out
 
@@ -722,7 +730,8 @@ class Engine:
             for scored, decision, alts, reason in decide(
                     rule, cands, margin, interior, contradicted=contradiction_test(ctx, rule),
                     hold=hold_test(ctx, rule) if self._incremental else None):
-                if decision == "auto" and len(scored.ids) == 2 and _split_sibling(ctx, scored):
+                if (decision == "auto" and len(scored.left) + len(scored.right) == 2
+                        and _split_sibling(ctx, scored)):
                     decision, reason = "suggest", SPLIT
                 if decision == "auto":
                     veto = veto_reason(ctx, rule, scored)
@@ -778,10 +787,8 @@ class Engine:
         items = side.items
         # The one side's open ids, iterating the smaller of the side and the scope (a
         # full run's scope holds both sides; an incremental one a few thousand ids).
-        if len(open_ids) < len(items):
-            ones = sorted(i for i in open_ids if i in items)
-        else:
-            ones = sorted(i for i in items if i in open_ids)
+        # A set intersection in C (``dict_keys & set`` walks the smaller).
+        ones = sorted(items.keys() & open_ids)
         memo = self._blocks if rule.type != "n:m" else None
         if memo is None:
             for oid in ones:
@@ -801,7 +808,7 @@ class Engine:
                 one = items[oid]
                 hit = mine.get(oid)
                 if hit is None:
-                    sub: Counter[str] = Counter()
+                    sub: Counter[str] = _Bumps()  # type: ignore[assignment]
                     bctx = Ctx(ctx.sides, ctx.prices, sub, ctx.is_open, ctx.memo, ctx.fees)
                     parts = groups.blocks(bctx, rule, one)
                     bumped = tuple(sub.items())
@@ -1050,6 +1057,16 @@ class Engine:
         return out
 
 
+class _Bumps(dict):  # type: ignore[type-arg]
+    """A counter of the stats one single's blocks bump (``_group_cands``): ``Counter``'s
+    missing-is-zero without its Python-level constructor (one per single and rule)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+
 class _Explain:
     """A proposal's deferred explanation: the verbose re-score over the records captured
     at proposal time, plus the engine's ``decision`` entry. A slotted object rather than
@@ -1170,12 +1187,38 @@ def decide(
                 out.append((s, "auto", [], reason))
                 taken.update(s.ids)
     owner: dict[int, list[Scored]] = {}
+    oget = owner.get
+    below: dict[float, str] = {}  # score -> its "below auto threshold" reason
     for s in cands:
-        if taken and not (taken.isdisjoint(s.left) and taken.isdisjoint(s.right)):
+        left, right = s.left, s.right
+        if len(left) == 1 and len(right) == 1:
+            # A 1:1 candidate (most of a full run's): its two ids tested in place, no
+            # ``ids`` tuple nor clash list; the first owned id, left first, as below.
+            lid, rid = left[0], right[0]
+            if taken and (lid in taken or rid in taken):
+                continue
+            held = oget(lid)
+            if held is None:
+                held = oget(rid)
+            if held is not None:
+                if len(held) < 4:
+                    held.append(s)
+                continue
+            if not s.beyond and s.score < thr:
+                why = below.get(s.score)
+                if why is None:
+                    why = f"score {s.score:.3f} below auto threshold {thr}"
+                    why = below[s.score] = reasons.setdefault(why, why)
+                alts: list[Scored] = []
+                out.append((s, "suggest", alts, why))
+                owner[lid] = alts
+                owner[rid] = alts
+                continue
+        elif taken and not (taken.isdisjoint(left) and taken.isdisjoint(right)):
             continue
         clash = [i for i in s.ids if i in owner]
         if not clash:
-            alts: list[Scored] = []
+            alts = []
             reason = (
                 BEYOND if s.beyond
                 else f"score {s.score:.3f} below auto threshold {thr}" if s.score < thr

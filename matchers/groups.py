@@ -875,12 +875,17 @@ def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
                               lo, hi, FAMILY_SCAN * cap)
         fams = None
         if ids is not None:
-            fams = {}
+            by: dict[str, list[int]] = {}
             items = other.items
             for i in sorted(ids):
                 m = items[i]
                 if lag(wide, one, m) <= wide.date_window_days:
-                    fams.setdefault(m.family, []).append(i)
+                    by.setdefault(m.family, []).append(i)
+            # In family order, each with the sum of all its lines: the open lines sum
+            # to no more (|amounts| are positive), so a family short of the single's
+            # amount is passed over without reading which of its lines are open.
+            fams = [(f, by[f], sum((abs(items[i].amount) for i in by[f]), Decimal(0)))
+                    for f in sorted(by) if len(by[f]) >= 2]
         memo[mkey] = fams
     if fams is None:
         ctx.stats["group_parts_oversized"] += 1
@@ -888,12 +893,16 @@ def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     items = other.items
     target = abs(one.amount)
     gap = rule.max_amount_gap(target, one.asset)
+    least = target - gap
     out: list[list[int]] = []
-    for f in sorted(fams):
-        ids = [i for i in fams[f] if ctx.is_open(i)]
+    for _f, fam, most in fams:
+        if most < least:
+            continue
+        ids = [i for i in fam if ctx.is_open(i)]
         # The whole family only: a batch settles all its parts, and a subset search in
         # every family of a busy payer's fortnight costs more than it finds.
-        total = sum((abs(items[i].amount) for i in ids), Decimal(0))
+        total = most if len(ids) == len(fam) else sum((abs(items[i].amount) for i in ids),
+                                                      Decimal(0))
         if (len(ids) >= 2 and len(ids) <= rule.max_group and abs(total - target) <= gap
                 and any(lag(rule, one, items[i]) > rule.date_window_days for i in ids)):
             out.append(Late(ids))

@@ -8,6 +8,7 @@ is what lets the reference or counterparty decide between equal-amount decoys).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -240,7 +241,8 @@ def widened(rule: Rule) -> Rule:
     return hit[1]
 
 
-def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
+def late_pairs(ctx: Ctx, rule: Rule, it: Item, lines: _PayerLines | None = None
+               ) -> list[Scored]:
     """Late counterparts (``Rule.late_days``): pairs the rule accepts but for a lag
     beyond ``date_window_days`` and within ``late_days`` (a value date two weeks
     late, no remittance: before, no candidate at all). Suggestions only: marked
@@ -255,7 +257,11 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     for the payer (up to ``fees.MAX_FEE_SHARE`` of the amount). The relation depends
     on the two records and the static indexes only, the same from either side, and
     the full run's columnar path calls this same function per prober. Work per
-    record: the cells of those amount ranges over the late window's date buckets."""
+    record: the cells of those amount ranges over the late window's date buckets.
+
+    ``lines``: the other side's payer lines over all days (``payer_lines``, the full
+    run's ``late_multi``): one bisect per amount range instead of one per date bucket
+    of the late window, the same records."""
     if not rule.late_days or not it.payer or (rule.assets and it.asset not in rule.assets):
         return []
     own, other = ctx.own(it), ctx.other(it)
@@ -279,7 +285,9 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item) -> list[Scored]:
     out: list[Scored] = []
     seen: set[int] = set()
     for rlo, rhi, exact in ranges:
-        for o in _late_walk(rule, wide, it, other, rlo, rhi, ctx, exact):
+        walked = (_late_walk(rule, wide, it, other, rlo, rhi, ctx, exact) if lines is None
+                  else _late_lines(rule, wide, it, other, rlo, rhi, ctx, exact, lines))
+        for o in walked:
             if o.id in seen:
                 continue
             if rlo == lo and not (tlo <= o.mag <= thi or mine_fee or o.fee is not None):
@@ -306,21 +314,106 @@ def late_multi(ctx: Ctx, rules: list[Rule], probers: list[Item], targets_side: A
     if targets is not None:
         items = targets_side.items
         payers = {items[i].payer for i in targets if i in items}
+    lines = payer_lines(targets_side)
     for it in probers:
         if payers is not None and it.payer not in payers:
             continue
         for k in late:
-            out[k].extend(late_pairs(ctx, rules[k], it))
+            out[k].extend(late_pairs(ctx, rules[k], it, lines))
     return out
 
 
+_PayerLines = dict[tuple[str, int, str], tuple[list[Item], list[float]]]
+LINES_SCAN = 24
+"""A range of more lines than this (a payer's amount repeated all year) is read from the
+date buckets instead (``_late_walk``): it costs one bisect per bucket, not a walk of
+the year."""
+
+
+def payer_lines(side: Any) -> _PayerLines:
+    """(asset, sign, payer) -> the side's lines of that payer over all days, sorted by
+    (|amount| as ``mag``, id), and their magnitudes: a derived view of the side
+    (``SideIndex.derive``, rebuilt when the side changed; a full run builds it once,
+    ~16 bytes a line: the items and floats are the records' own)."""
+
+    def build() -> _PayerLines:
+        by: dict[tuple[str, int, str], list[Item]] = {}
+        for it in side.items.values():
+            if it.payer:
+                k = (it.asset, it.sign, it.payer)
+                lst = by.get(k)
+                if lst is None:
+                    by[k] = [it]
+                else:
+                    lst.append(it)
+        out: _PayerLines = {}
+        for k, lst in by.items():
+            lst.sort(key=_MAG_ID)
+            out[k] = (lst, [it.mag for it in lst])
+        return out
+
+    return side.derive("late_payer_lines", build)  # type: ignore[no-any-return]
+
+
+def _mag_id(it: Item) -> tuple[float, int]:
+    return (it.mag, it.id)
+
+
+_MAG_ID = _mag_id
+
+
+def _late_lines(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: float,
+                ctx: Ctx, exact: Decimal | None, lines: _PayerLines) -> list[Item]:
+    """``_late_walk`` read from ``payer_lines``: the payer's lines of [lo, hi] over all
+    days, filtered on the late window (the same records; order aside, which the
+    decisions do not read: they sort the candidates). A range of more than
+    ``LINES_SCAN`` lines goes through ``_late_walk``."""
+    cw = wide.calendar_window
+    day, asset, payer = it.day, it.asset, it.payer
+    items = other.items
+    is_open = ctx.is_open
+    oversized = other.oversized
+    window = rule.date_window_days
+    skip = float(exact) if exact is not None else None
+    found: list[Item] = []
+    for sign in signs_for(rule, it.sign):
+        got = lines.get((asset, sign, payer))
+        if exact is not None:
+            for _, oid in other.payer_block(asset, sign, exact, payer, day - cw, day + cw):
+                o = items[oid]
+                if lag(rule, it, o) > window and is_open(oid) and not oversized(o):
+                    found.append(o)
+        if got is None:
+            continue
+        lst, mags = got
+        i, j = bisect_left(mags, lo), bisect_right(mags, hi)
+        if i >= j:
+            continue
+        m0 = m1 = j
+        if skip is not None:
+            m0, m1 = bisect_left(mags, skip, i, j), bisect_right(mags, skip, i, j)
+        if (j - i) - (m1 - m0) > LINES_SCAN:
+            # Counted before slicing: a range holding a crowd costs no copy of it.
+            found.extend(_late_walk(rule, wide, it, other, lo, hi, ctx, None, sign,
+                                    skip))
+            continue
+        part = lst[i:m0] + lst[m1:j] if m0 < m1 else lst[i:j]
+        for o in part:
+            if (abs(o.day - day) <= cw and lag(rule, it, o) > window and is_open(o.id)
+                    and not oversized(o)):
+                found.append(o)
+    return found
+
+
 def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: float,
-               ctx: Ctx, exact: Decimal | None) -> list[Item]:
+               ctx: Ctx, exact: Decimal | None, only_sign: int | None = None,
+               skip_mag: float | None = None) -> list[Item]:
     """The open, uncrowded (``SideIndex.oversized``) records of ``other`` of ``it``'s
     payer with |amount| in [lo, hi], dated within ``wide``'s calendar window and
     beyond ``rule``'s lag. ``exact``: a round |amount| in the range, whose records
     come from the payer's sub-block (``SideIndex.payer_block``) instead of a walk of
-    every payer's run of that amount in the cells."""
+    every payer's run of that amount in the cells. ``only_sign``, ``skip_mag``
+    (``_late_lines``): the bucket walk of that sign alone, less that |amount|."""
     cw = wide.calendar_window
     payer = it.payer
     b = other.day_bucket
@@ -331,8 +424,10 @@ def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: floa
     is_open = ctx.is_open
     window = rule.date_window_days
     found: list[Item] = []
-    skip = float(exact) if exact is not None else None
+    skip = float(exact) if exact is not None else skip_mag
     for sign in signs_for(rule, it.sign):
+        if only_sign is not None and sign != only_sign:
+            continue
         if exact is not None:
             for _, oid in other.payer_block(it.asset, sign, exact, payer, it.day - cw,
                                             it.day + cw):

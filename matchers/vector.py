@@ -57,8 +57,8 @@ class _Block:
     """One (asset, sign) block of a side: items sorted by (day, |amount|)."""
 
     __slots__ = (
-        "bday", "day", "dmin", "feev", "ids", "items", "keys", "mag", "open", "over",
-        "span", "umag",
+        "_strict", "bday", "day", "dmin", "feev", "ids", "items", "keys", "mag", "open",
+        "over", "span", "umag",
     )
 
     def __init__(self, items: list[Item], over_ids: set[int]) -> None:
@@ -67,6 +67,16 @@ class _Block:
         # and these blocks hold every record of a side.
         mag = np.fromiter(map(_MAG, items), np.float64, n)
         day = np.fromiter(map(_DAY, items), np.int64, n)
+        # Every column read in the side's order and then permuted in numpy: reading the
+        # items in sorted order walks memory at random (~4x slower a column).
+        ids = np.fromiter(map(_ID, items), np.int64, n)
+        bday = np.fromiter(map(_BDAY, items), np.int64, n)
+        over = np.fromiter(map(over_ids.__contains__, ids.tolist()), np.bool_, n)
+        # The declared fee as ``explain.amount_fit`` may use it (same asset, non-zero).
+        feev = np.fromiter(
+            (float(it.fee) if it.fee and it.fee_asset == it.asset else np.nan
+             for it in items), np.float64, n,
+        )
         self.umag = np.unique(mag)
         rank = np.searchsorted(self.umag, mag)
         self.dmin = int(day.min()) if n else 0
@@ -76,16 +86,29 @@ class _Block:
         self.keys = keys[order]
         self.mag = mag[order]
         self.day = day[order]
-        self.items = sorted_items = list(map(items.__getitem__, order.tolist()))
-        self.ids = np.fromiter(map(_ID, sorted_items), np.int64, n)
-        self.bday = np.fromiter(map(_BDAY, sorted_items), np.int64, n)
-        self.over = np.fromiter(map(over_ids.__contains__, self.ids.tolist()), np.bool_, n)
-        # The declared fee as ``explain.amount_fit`` may use it (same asset, non-zero).
-        self.feev = np.fromiter(
-            (float(it.fee) if it.fee and it.fee_asset == it.asset else np.nan
-             for it in sorted_items), np.float64, n,
-        )
+        self.items = list(map(items.__getitem__, order.tolist()))
+        self.ids = ids[order]
+        self.bday = bday[order]
+        self.over = over[order]
+        self.feev = feev[order]
         self.open = np.ones(n, np.bool_)
+        self._strict: np.ndarray | None = None
+
+    def strict_sizes(self) -> np.ndarray:
+        """Per item, how many items of the block share its (day, |amount|) key (its
+        strict class, ``SideIndex.strict_count``): run lengths of the sorted ``keys``,
+        computed once per block (the keys never change)."""
+        got = self._strict
+        if got is None:
+            n = len(self.keys)
+            if n == 0:
+                got = np.zeros(0, np.int64)
+            else:
+                starts = np.flatnonzero(np.r_[True, self.keys[1:] != self.keys[:-1]])
+                cnt = np.diff(np.r_[starts, n])
+                got = np.repeat(cnt, cnt)
+            self._strict = got
+        return got
 
     def ranks(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """|amount| ranks [r_lo, r_hi) of lo <= |amount| <= hi."""
@@ -189,16 +212,15 @@ def collect(
     other_blocks = _blocks(targets)
     for blocks, test in ((own_blocks, is_open), (other_blocks, target_open or is_open)):
         for blk in blocks.values():
-            blk.open = np.fromiter((test(i) for i in blk.ids.tolist()), np.bool_,
-                                   len(blk.ids))
+            # ``map`` of the predicate, not a generator expression: one C-level call per
+            # id (both sides, every probe of a full run).
+            blk.open = np.fromiter(map(test, blk.ids.tolist()), np.bool_, len(blk.ids))
     cap = targets.max_block
     for (asset, sign), pb in own_blocks.items():
         active = [k for k, r in enumerate(rules) if not (r.assets and asset not in r.assets)]
         if not active:
             continue
-        # Strict-class size of each prober on its own side (``SideIndex.strict_count``).
-        _, inv, cnt = np.unique(pb.keys, return_inverse=True, return_counts=True)
-        own_strict = cnt[inv]
+        own_strict = pb.strict_sizes()
         for tsign in signs_for(rules[active[0]], sign):
             tb = other_blocks.get((asset, tsign))
             if tb is None:
@@ -302,18 +324,22 @@ def _probe(
         o = titems[t]
         pairs.append((it, o) if left else (o, it))
     _score_block(pairs, lag[sel], blag[sel], [(rules[k], m[sel], out[k])
-                                              for k, m in zip(active, masks, strict=True)])
+                                              for k, m in zip(active, masks, strict=True)],
+                 pm[sel] == tm[sel])
 
 
 def _score_block(
     pairs: list[tuple[Item, Item]], lag: np.ndarray, blag: np.ndarray,
     work: list[tuple[Rule, np.ndarray, list[Scored]]],
+    same_mag: np.ndarray | None = None,
 ) -> None:
     """``quick_pair(rule, a, b, text_scores(a, b))`` for every pair each rule's mask
     selects, appended to that rule's list in pair order, the block at once: text
     similarities once per pair, the amount fit in Decimal only where amounts differ,
     and the date part and weighted mean in numpy with ``quick_pair``'s float
-    operations in its order (bit-identical scores)."""
+    operations in its order (bit-identical scores). ``same_mag``: where the pairs'
+    float magnitudes are equal, a pre-filter of the Decimal equality (equal amounts
+    have equal correctly rounded floats; only those pairs are compared exactly)."""
     n = len(pairs)
     texts = [text_scores(a, b) for a, b in pairs]
 
@@ -336,7 +362,13 @@ def _score_block(
             bests[on] = got
         return got
 
-    equal = np.fromiter((abs(a.amount) == abs(b.amount) for a, b in pairs), np.bool_, n)
+    if same_mag is None:
+        equal = np.fromiter((abs(a.amount) == abs(b.amount) for a, b in pairs), np.bool_, n)
+    else:
+        equal = np.zeros(n, np.bool_)
+        for i in np.flatnonzero(same_mag).tolist():
+            a, b = pairs[i]
+            equal[i] = abs(a.amount) == abs(b.amount)
     addr_missing = np.isnan(cols[ADDRESS])  # type: ignore[arg-type]
     for rule, mask, dest in work:
         ms = rule.min_similarity

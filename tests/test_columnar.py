@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.skewed_world import CELLS, SkewParams
 from bench.skewed_world import generate as skewed
-from matchers import Engine, Proposal
+from matchers import Engine, Proposal, tolerance
 from matchers.fees import learn_fee_schedule
 from matchers.synth import generate as synth
 from recon_tui.model import Record
@@ -84,6 +85,22 @@ def test_columnar_equals_reference_on_every_skewed_cell() -> None:
         (a, sa), (c, sc), (b, sb) = _both(w.left, w.right)
         assert a == b == c, name
         assert sa == sb == sc, name
+
+
+@pytest.mark.parametrize("scan", [0, 10**9])
+def test_late_pairs_from_payer_lines_equal_the_bucket_walk(
+    scan: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full run reads late counterparts from the payer's lines over all days
+    (``tolerance.payer_lines``), falling back to the date-bucket walk for a long
+    range (``LINES_SCAN``): with every range taking either branch, the proposals are
+    the reference path's, and late pairs are among them (the test can fail)."""
+    monkeypatch.setattr(tolerance, "LINES_SCAN", scan)
+    w = skewed(1500, CELLS["lag10"], seed=5)
+    (a, sa), (c, sc), (b, sb) = _both(w.left, w.right)
+    assert a == b == c
+    assert sa == sb == sc
+    assert any("late value date" in repr(f[5]) for f in a)
 
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
