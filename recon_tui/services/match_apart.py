@@ -70,7 +70,7 @@ def _in_turn(index: int) -> Iterator[None]:
     """Hold a pair's write until every pair before it has written (or failed)."""
     done, abort = _W["done"], _W["abort"]
     if index > 0:
-        while not done[index - 1].wait(_WAIT_S):
+        while not done[index - 1].wait(_WAIT_S) and not abort.is_set():
             pass
         if abort.is_set():
             raise EarlierPairFailed("an earlier pair's run failed: this pair was not written")

@@ -249,7 +249,7 @@ class MatchService:
                 changed = sorted(since | given)
             jobs.append((name, changed, current_rev))
         fulls = [n for n, changed, _r in jobs if changed is None]
-        if (not self.warm and not dry_run and len(fulls) >= 2
+        if (not self.warm and not dry_run
                 and match_apart.worth_it(len(fulls), open_count(conn, fulls))):
             # Full runs of several pairs: engines in worker processes, writes in order.
             result.runs.extend(match_apart.run_apart(self.store, jobs))

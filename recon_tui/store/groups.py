@@ -396,6 +396,20 @@ def unmatched_of(conn: Connection, pair: str, record_ids: Iterable[int]) -> dict
 # --- writing groups ----------------------------------------------------------------------
 
 
+_INSERT_MEMBERS = (
+    "INSERT INTO group_members (group_id, record_id, side, pair, confirmed, content_hash) "
+    "SELECT ?, id, ?, ?, ?, content_hash FROM records WHERE id = ?"
+)
+"""A member row, with the content hash its record has now (a reopen needs a real change)."""
+
+
+def _member_rows(gid: int, pair: str, confirmed: int, left_ids: Sequence[int],
+                 right_ids: Sequence[int]) -> list[tuple[int, str, str, int, int]]:  # fmt: skip
+    """The parameters of :data:`_INSERT_MEMBERS` for one group's members, left then right."""
+    return ([(gid, "L", pair, confirmed, r) for r in left_ids]
+            + [(gid, "R", pair, confirmed, r) for r in right_ids])  # fmt: skip
+
+
 def create_group(
     conn: Connection,
     pair: str,
@@ -437,12 +451,7 @@ def create_group(
     )  # fmt: skip
     gid = int(cur.lastrowid or 0)
     confirmed = 1 if state == "confirmed" else 0
-    conn.executemany(
-        "INSERT INTO group_members (group_id, record_id, side, pair, confirmed, content_hash) "
-        "SELECT ?, id, ?, ?, ?, content_hash FROM records WHERE id = ?",
-        [(gid, "L", pair, confirmed, r) for r in left_ids]
-        + [(gid, "R", pair, confirmed, r) for r in right_ids],
-    )
+    conn.executemany(_INSERT_MEMBERS, _member_rows(gid, pair, confirmed, left_ids, right_ids))
     if update_states:
         refresh(conn, ids, pair)
     return gid
@@ -503,14 +512,9 @@ def create_groups(conn: Connection, pair: str, new: Sequence[NewGroup], *,
     )  # fmt: skip
     rows: list[tuple[int, str, str, int, int]] = []
     for gid, g in zip(ids, new, strict=True):
-        confirmed = 1 if g.state == "confirmed" else 0
-        rows.extend((gid, "L", pair, confirmed, r) for r in g.left_ids)
-        rows.extend((gid, "R", pair, confirmed, r) for r in g.right_ids)
-    conn.executemany(
-        "INSERT INTO group_members (group_id, record_id, side, pair, confirmed, content_hash) "
-        "SELECT ?, id, ?, ?, ?, content_hash FROM records WHERE id = ?",
-        rows,
-    )
+        rows += _member_rows(gid, pair, 1 if g.state == "confirmed" else 0,
+                             g.left_ids, g.right_ids)  # fmt: skip
+    conn.executemany(_INSERT_MEMBERS, rows)
     return ids
 
 
