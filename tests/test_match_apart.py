@@ -105,3 +105,27 @@ def test_a_failing_pair_stops_the_pairs_after_it(
     assert written.get(names[0], 0) > 0
     assert all(written.get(n, 0) == 0 for n in names[1:])
     store.close()
+
+
+def test_a_failure_stops_the_pairs_after_it_and_never_one_before(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The rule the workers follow, whatever order they happen to start in: the second
+    pair failing (its worker fast, the first pair's worker slow to start) stops the third,
+    never the first, which writes as it would one after another; Ctrl+C stops all."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    done = [ctx.Event() for _ in range(3)]
+    failed = ctx.Value("q", 3)
+    monkeypatch.setattr(match_apart, "_W", {"done": done, "failed": failed})
+    match_apart._fail(failed, 1)
+    done[1].set()
+    assert [match_apart._stopped_before(i) for i in range(3)] == [False, False, True]
+    with match_apart._in_turn(0):  # the first pair writes
+        pass
+    done[0].set()
+    with pytest.raises(match_apart.EarlierPairFailed):
+        with match_apart._in_turn(2):
+            pass
+    match_apart._fail(failed, -1)  # Ctrl+C in the caller
+    assert match_apart._stopped_before(0)

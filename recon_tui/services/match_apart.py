@@ -15,9 +15,9 @@ group ids, the same decision chain). That holds because a pair's engine reads on
 no other pair's write changes (its own per-pair states, suggestions, rejections and
 learned fees; records and prices are not written by a match).
 
-A failure anywhere stops every write that has not begun (the pairs written before it stay,
-as they would one after another) and is raised here; Ctrl+C reaches the workers too, and
-a transaction cut short leaves nothing.
+A failing pair stops the pairs after it (the pairs before it are still written, as one
+after another they would be) and is raised here; Ctrl+C stops every pair that has not
+written, reaches the workers too, and a transaction cut short leaves nothing.
 """
 
 from __future__ import annotations
@@ -61,18 +61,29 @@ def worth_it(full_runs: int, open_items: int) -> bool:
     return full_runs >= 2 and open_items >= MIN_ITEMS and (os.cpu_count() or 1) >= 2
 
 
-def _init(path: Path, key: bytes, info: KeyInfo, done: list[Any], abort: Any) -> None:
-    _W.update(store=Store.attach(path, key, info), done=done, abort=abort)
+def _init(path: Path, key: bytes, info: KeyInfo, done: list[Any], failed: Any) -> None:
+    _W.update(store=Store.attach(path, key, info), done=done, failed=failed)
+
+
+def _stopped_before(index: int) -> bool:
+    """Whether a pair before ``index`` failed (or the caller stopped the run: -1)."""
+    return bool(_W["failed"].value < index)
+
+
+def _fail(failed: Any, index: int) -> None:
+    """Record that pair ``index`` failed (the earliest failure is what counts)."""
+    with failed.get_lock():
+        failed.value = min(failed.value, index)
 
 
 @contextmanager
 def _in_turn(index: int) -> Iterator[None]:
     """Hold a pair's write until every pair before it has written (or failed)."""
-    done, abort = _W["done"], _W["abort"]
+    done = _W["done"]
     if index > 0:
-        while not done[index - 1].wait(_WAIT_S) and not abort.is_set():
+        while not done[index - 1].wait(_WAIT_S) and not _stopped_before(index):
             pass
-        if abort.is_set():
+        if _stopped_before(index):
             raise EarlierPairFailed("an earlier pair's run failed: this pair was not written")
     yield
 
@@ -80,8 +91,8 @@ def _in_turn(index: int) -> Iterator[None]:
 def _run(index: int, name: str, changed: list[int] | None, rev: int) -> PairRun:
     from recon_tui.services.matching import MatchService
 
-    done, abort = _W["done"], _W["abort"]
-    if abort.is_set():  # stopped (Ctrl+C, a failure) before this pair began: not even a run
+    done = _W["done"]
+    if _stopped_before(index):  # a pair before it failed, or Ctrl+C: not even a run
         done[index].set()
         raise EarlierPairFailed("the run stopped before this pair began")
     svc = MatchService(_W["store"], warm=False)
@@ -89,7 +100,7 @@ def _run(index: int, name: str, changed: list[int] | None, rev: int) -> PairRun:
     try:
         return svc.run_pair(name, changed, rev=rev)
     except BaseException as exc:
-        abort.set()  # before done: a waiter that wakes on done must see it
+        _fail(_W["failed"], index)  # before done: a waiter that wakes on done must see it
         raise _portable(exc) from None
     finally:
         done[index].set()
@@ -110,17 +121,17 @@ def run_apart(store: Store, jobs: Sequence[tuple[str, list[int] | None, int]]) -
     their results in the jobs' order (each pair's run is recorded by its worker)."""
     ctx = mp.get_context("spawn")  # never fork a process holding an open store
     done = [ctx.Event() for _ in jobs]
-    abort = ctx.Event()
+    failed = ctx.Value("q", len(jobs))  # the earliest failed pair (len: none; -1: stopped)
     path, key, info = store.handoff()
     futures: list[Future[PairRun]] = []
     with ProcessPoolExecutor(max_workers=min(WORKERS, len(jobs)), mp_context=ctx,
-                             initializer=_init, initargs=(path, key, info, done, abort),
+                             initializer=_init, initargs=(path, key, info, done, failed),
                              ) as pool:  # fmt: skip
         try:
             futures = [pool.submit(_run, i, *job) for i, job in enumerate(jobs)]
             wait(futures)
         except BaseException:
-            abort.set()
+            _fail(failed, -1)  # Ctrl+C here: no pair that has not written will
             for f in futures:
                 f.cancel()
             raise
