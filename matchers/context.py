@@ -22,6 +22,11 @@ class Ctx:
     """Per-context cache (group searches): valid while ``is_open`` does not change."""
     fees: Any = None
     """The engine's learned fee schedule (``matchers.fees.FeeSchedule``) or None."""
+    keep: dict[Any, Any] | None = None
+    """A full run's cache across its fixpoint passes (None elsewhere): results of pure
+    searches keyed by everything they read (``groups.search`` by the single and the
+    open members it was given, ``groups._partition`` by peers and lines), so a pass
+    repeats none whose inputs did not change."""
 
     def item(self, item_id: int) -> Item | None:
         it = self.sides[0].items.get(item_id)

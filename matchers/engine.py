@@ -243,6 +243,8 @@ class Engine:
         """A full run's group blocks per rule and single (None: fewer than two members
         in every block), with the counters building them bumped; kept for its fixpoint
         passes (``_group_cands``)."""
+        self._searches: dict[Any, Any] | None = None
+        """A full run's ``Ctx.keep`` (searches shared by its fixpoint passes)."""
         self._no_group: dict[tuple[Any, ...], tuple[None, tuple[Any, ...]]] = {}
         self._duck: Any = None
         """The full run's in-memory DuckDB connection (``matchers.columnar``)."""
@@ -358,6 +360,7 @@ class Engine:
         self.stats["candidates"] = sum(len(v) for v in pair_cands.values())
         cache = _PairCache() if lazy and self.reuse_pairs else None
         self._blocks = {} if cache is not None else None
+        self._searches = {} if lazy else None
         try:
             proposals = self._pipeline(ctx, scope, pair_cands, rej, interior, lazy, cache)
             del pair_cands  # the candidates are done with: free them before returning
@@ -365,6 +368,7 @@ class Engine:
                 proposals = self._fixpoint(ctx, proposals, matched_set, rej, cache)
         finally:
             self._blocks = None
+            self._searches = None
             self._no_group.clear()
             if self._duck is not None:
                 self._duck.close()
@@ -701,7 +705,7 @@ class Engine:
         kept: list[Proposal] = []  # autos and ambiguous suggestions: they consume records
         weak: list[Proposal] = []  # below-threshold suggestions: later rules may do better
         pipe_ctx = Ctx(ctx.sides, ctx.prices, ctx.stats, open_ids.__contains__,
-                       fees=self.fee_schedule)
+                       fees=self.fee_schedule, keep=self._searches)
         for ri, rule in enumerate(self.rules.rules):
             if rule.matcher == "group":
                 cands = self._group_cands(pipe_ctx, rule, open_ids)

@@ -272,6 +272,21 @@ def _batch_blocks(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     return out or [[]]
 
 
+def _kept_search(ctx: Ctx, rule: Rule, one: Item, members: list[Item], kind: str = ""
+                 ) -> tuple[list[tuple[Item, ...]], bool]:
+    """``search``, answered from a full run's ``Ctx.keep`` when an earlier pass (or
+    block) asked it with the same single and open members: a later pass asks again for
+    most singles, mostly with unchanged members, and the search is pure. ``kind``
+    tells apart the rule's variants (``widened`` for late blocks) sharing its name."""
+    if ctx.keep is None:
+        return search(rule, one, members)
+    key = (rule.name, kind, one.id, tuple(m.id for m in members))
+    hit: tuple[list[tuple[Item, ...]], bool] | None = ctx.keep.get(key)
+    if hit is None:
+        hit = ctx.keep[key] = search(rule, one, members)
+    return hit
+
+
 def search(rule: Rule, one: Item, members: list[Item]) -> tuple[list[tuple[Item, ...]], bool]:
     """Subsets of ``members`` (size 2..max_group) whose total fits ``one``'s amount, and
     whether the search was complete.
@@ -302,11 +317,16 @@ def _search(
 def _search_dfs(
     rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
 ) -> tuple[list[tuple[Item, ...]], bool]:
-    hi = target + gap
-    lo = target - gap
     ms = sorted(members, key=lambda m: (-abs(m.amount), m.id))
-    mags = [abs(m.amount) for m in ms]
-    suffix = [Decimal(0)] * (len(ms) + 1)
+    dmags = [abs(m.amount) for m in ms]
+    # Sums as integers scaled by the power of ten that makes every amount, the target
+    # and the gap whole: exactly the Decimal comparisons, at a third of their cost
+    # (this search is a full run's hottest loop on books with batches).
+    scale = scale_for((*dmags, target, gap))
+    mags = [int(m * scale) for m in dmags]
+    hi = int((target + gap) * scale)
+    lo = int((target - gap) * scale)
+    suffix = [0] * (len(ms) + 1)
     for i in range(len(ms) - 1, -1, -1):
         suffix[i] = suffix[i + 1] + mags[i]
     if suffix[0] < lo:
@@ -315,17 +335,24 @@ def _search_dfs(
     budget = [NODE_BUDGET]
     chosen: list[int] = []
 
-    rec: list[Callable[[int, Decimal], None]]
+    max_group = rule.max_group
+    # The amounts descend, so the ones that still fit under ``hi`` are a suffix: start
+    # there (one bisect) instead of stepping over every larger one. The steps skipped
+    # were all "too large" (no node, no return: the suffix test at the first kept
+    # index answers as it would have at any skipped one), so the nodes and the budget
+    # are those of the plain loop.
+    neg = [-m for m in mags]
+    rec: list[Callable[[int, int], None]]
 
-    def dfs(start: int, total: Decimal) -> None:
+    def dfs(start: int, total: int) -> None:
         if budget[0] <= 0 or len(out) >= MAX_SOLUTIONS:
             return
         budget[0] -= 1
         if len(chosen) >= 2 and lo <= total <= hi:
             out.append(tuple(ms[i] for i in chosen))
-        if len(chosen) >= rule.max_group:
+        if len(chosen) >= max_group:
             return
-        for i in range(start, len(ms)):
+        for i in range(max(start, bisect_left(neg, total - hi)), len(ms)):
             if total + suffix[i] < lo:
                 return  # even taking everything from i on cannot reach the target
             t = total + mags[i]
@@ -341,7 +368,7 @@ def _search_dfs(
     # and ``suffix`` stayed until the run ended (~60 MB of a 100k-record full run).
     rec = [dfs]
     try:
-        dfs(0, Decimal(0))
+        dfs(0, 0)
     finally:
         rec.clear()
     return out, budget[0] > 0 and len(out) < MAX_SOLUTIONS
@@ -510,7 +537,7 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = No
         if len(members) < 2:
             continue
         if isinstance(ids, Late):
-            out.extend(_late_groups(rule, one, members, seen))
+            out.extend(_late_groups(ctx, rule, one, members, seen))
             continue
         if batch and not _category_named(members[0].batch, one):
             # A batch the single does not name: only the whole batch is evidence (a
@@ -518,7 +545,7 @@ def _for_one(ctx: Ctx, rule: Rule, one: Item, parts: list[list[int]] | None = No
             # and costs the earth).
             subsets, complete = _whole(rule, one, members), True
         else:
-            subsets, complete = search(rule, one, members)
+            subsets, complete = _kept_search(ctx, rule, one, members)
         if not complete:
             ctx.stats["group_search_incomplete"] += 1
         for subset in subsets:
@@ -591,7 +618,15 @@ def _joint_subsets(ctx: Ctx, rule: Rule, one: Item) -> list[tuple[Item, ...]]:
                tuple(m.id for m in lines))
         got = ctx.memo.get(key)
         if got is None:
-            got = ctx.memo[key] = _partition(rule, peers, lines)
+            # Per pass first (the counter below counts a pass's partitions), then
+            # the full run's passes (``Ctx.keep``): ``_partition`` is pure.
+            if ctx.keep is not None and key in ctx.keep:
+                got = ctx.keep[key]
+            else:
+                got = _partition(rule, peers, lines)
+                if ctx.keep is not None:
+                    ctx.keep[key] = got
+            ctx.memo[key] = got
             if got == {}:
                 ctx.stats["group_joint_incomplete"] += 1
         sub = got.get(one.id) if got else None
@@ -638,6 +673,7 @@ def _partition(rule: Rule, peers: list[Item], lines: list[Item]
     targets = [int(abs(p.amount) * scale) for p in ps]
     budget = [JOINT_BUDGET]
     best: list[Any] = [0, None, False]  # assigned count, assignment, ambiguous
+    max_group = rule.max_group
 
     def subsets(k: int, free: list[int]) -> Iterable[tuple[int, ...]]:
         """Exact-sum subsets (1..max_group lines) of ``free`` for peer ``k``."""
@@ -646,6 +682,7 @@ def _partition(rule: Rule, peers: list[Item], lines: list[Item]
         for j in range(len(free) - 1, -1, -1):
             suffix[j] = suffix[j + 1] + ints[free[j]]
         chosen: list[int] = []
+        neg = [-ints[f] for f in free]  # ascending: the lines that fit are a suffix
         rec: list[Callable[[int, int], Iterable[tuple[int, ...]]]]
 
         def dfs(start: int, total: int) -> Iterable[tuple[int, ...]]:
@@ -654,9 +691,10 @@ def _partition(rule: Rule, peers: list[Item], lines: list[Item]
             budget[0] -= 1
             if chosen and lo <= total <= hi:
                 yield tuple(chosen)
-            if len(chosen) >= rule.max_group:
+            if len(chosen) >= max_group:
                 return
-            for j in range(start, len(free)):
+            # From the first line under ``hi - total`` (as in ``_search_dfs``).
+            for j in range(max(start, bisect_left(neg, total - hi)), len(free)):
                 if total + suffix[j] < lo:
                     return
                 t = total + ints[free[j]]
@@ -909,13 +947,13 @@ def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
     return out
 
 
-def _late_groups(rule: Rule, one: Item, members: list[Item], seen: set[tuple[int, ...]]
-                 ) -> list[Scored]:
+def _late_groups(ctx: Ctx, rule: Rule, one: Item, members: list[Item],
+                 seen: set[tuple[int, ...]]) -> list[Scored]:
     """The balancing subsets of a late block, each with a member beyond the rule's own
     window: ``beyond`` suggestions (never auto, never a rival, never consuming),
     scored ``LATE_FACTOR`` of the stretched rule's score and below its threshold."""
     wide = widened(rule)
-    subsets, complete = search(wide, one, members)
+    subsets, complete = _kept_search(ctx, wide, one, members, "late")
     out = []
     for subset in subsets:
         key = tuple(sorted(m.id for m in subset))
