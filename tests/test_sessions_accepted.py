@@ -220,3 +220,31 @@ async def test_sessions_screen_shows_the_accepted_differences(closed) -> None:  
         assert f"Accepted differences: {acc['groups']:,} matched group(s) with a difference" in text
         for a in acc["by_asset"]:
             assert f"  {a['asset']:<6} {a['groups']:,} group(s)" in text
+
+
+def test_an_open_sessions_export_counts_them_from_its_staged_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A draft's accepted differences come from the groups the export staged (no second
+    walk over the scope's records), and are the store's own figure: for each half of the
+    period, the groups with a member in that half, and no others."""
+    store, world = demo_store(tmp_path, monkeypatch)
+    start, end = world_period(world)
+    conn = store.connection()
+    mid = start + (end - start) / 2
+    halves = [sessions.open_session(store, [PAIR], a, b, actor=OPERATOR, name=n)
+              for a, b, n in ((start, mid, "first"), (mid, end, "second"))]  # fmt: skip
+    wanted = [sessions.accepted(conn, s) for s in halves]
+    assert 0 < wanted[0]["groups"] + wanted[1]["groups"]  # the demo's declared fees
+    assert wanted[0] != wanted[1]
+
+    def walked(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("the export walked the scope again")
+
+    monkeypatch.setattr(sessions, "accepted_differences", walked)
+    for s, expected in zip(halves, wanted, strict=True):
+        out = export.export_session(store, s.id, tmp_path / f"out{s.id}", force=True,
+                                    actor="auditor").path  # fmt: skip
+        doc = json.loads((out / "session.json").read_text("utf-8"))
+        assert doc["draft"] is True
+        assert doc["summary"]["accepted_differences"] == expected

@@ -197,6 +197,22 @@ def group_adjustments(conn: Connection) -> Iterator[tuple[int, str, str, str]]:
     )
 
 
+def accepted_groups(conn: Connection) -> list[tuple[int, str]]:
+    """(id, adjustments JSON) by id of the groups whose adjustments the session accepted,
+    exactly those of :func:`recon_tui.store.sessions.accepted_differences` (a confirmed
+    match group of one of the session's pairs with adjustments, holding a live confirmed
+    member in that pair's scope), found among the staged groups: every such group is one
+    (a member in scope, confirmed, of a session pair), so only the few staged groups with
+    adjustments are looked at, not the whole scope again."""
+    return conn.execute(
+        "SELECT g.id, g.adjustments FROM x_groups x CROSS JOIN match_groups g ON g.id = x.id "
+        "WHERE x.adj AND x.kind != 'explained' AND g.adjustments IS NOT NULL "
+        "AND g.state = 'confirmed' AND EXISTS (SELECT 1 FROM group_members m "
+        "JOIN x_scope s ON s.pair = m.pair AND s.id = m.record_id WHERE m.group_id = g.id "
+        "AND m.pair = g.pair AND m.confirmed = 1) ORDER BY x.id"
+    ).fetchall()  # fmt: skip
+
+
 def group_counts(conn: Connection) -> list[tuple[str | None, str, str, int]]:
     """(decided_by, origin, kind, count) over the staged groups."""
     return conn.execute(

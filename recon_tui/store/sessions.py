@@ -301,6 +301,12 @@ def accepted_differences(conn: Connection, scope: Scope) -> dict[str, Any]:
         f"({' UNION '.join(legs)}) AND g.state = 'confirmed' AND g.kind != 'explained' "
         "AND g.adjustments IS NOT NULL ORDER BY g.id", params,
     ).fetchall()  # fmt: skip
+    return accepted_from_rows(rows)
+
+
+def accepted_from_rows(rows: Iterable[tuple[int, str]]) -> dict[str, Any]:
+    """:func:`accepted_differences` from its groups' (id, adjustments JSON) rows, by id
+    (the export finds them among the groups it staged already)."""
     per_asset: dict[str, dict[str, Any]] = {}
     counted: set[int] = set()
     for gid, text in rows:
