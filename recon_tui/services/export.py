@@ -925,7 +925,9 @@ def _write_groups(conn: Connection, staging: _Staging, sheets: _Sheets, j: _Json
                 obj["in_scope"] = m[3] == 1
                 objs.append(obj)
                 if gline is not None and not m[20]:
-                    lines.append(gline + m[22])  # both made by SQL as csv.writer would
+                    # Made by SQL as csv.writer would (see reads.group_members).
+                    lines.append("".join((gline, m[22], "true," if m[3] else "false,", m[23],
+                                          m[21], m[24])))  # fmt: skip
                 else:  # something to neutralise: the csv module writes the cells
                     lines.append(table.format(gcsv + (_neutralise(mcsv, numeric) if m[20]
                                                       else mcsv)))  # fmt: skip
