@@ -81,8 +81,9 @@ class Rule:
     late_days: int = 0
     """1:1 tolerance / similarity rules: a counterpart whose value date lags beyond
     ``date_window_days`` up to this many days (same calendar as the window) and that
-    the rule would accept at that lag is still a candidate: a suggestion only, never
-    auto and never a rival (``tolerance.late_pairs``). 1:n / n:1 group rules: the same
+    the rule would accept at that lag is still a candidate: a suggestion, never a
+    rival (``tolerance.late_pairs``), auto only as the sole candidate of its records
+    on identifying evidence (``engine.sole_reason``). 1:n / n:1 group rules: the same
     for groups whose members share an identifying key (reference, family, txid) with
     the single (``groups.late_blocks``). 0: none."""
     member_dates: str = "any"
