@@ -72,7 +72,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from matchers import Engine, load_rules
 from matchers.items import business_index
+from matchers.rules import with_sole_auto
 from recon_tui.model import Record
+
+SOLE_AUTO = False
+"""``--sole-auto``: every auto rule opted in to sole-candidate autos (``Rule.sole_auto``)."""
 
 Group = tuple[tuple[int, ...], tuple[int, ...]]
 
@@ -241,7 +245,8 @@ def evaluate_cases(cases: list[Any], fee_schedule: Any = None,
     match_s = 0.0
     for name, rules, left, right, truth, prices in cases:
         t1 = time.perf_counter()
-        engine = Engine(load_rules(rules), prices=prices)
+        rule_set = load_rules(rules)
+        engine = Engine(with_sole_auto(rule_set) if SOLE_AUTO else rule_set, prices=prices)
         if fee_schedule is not None:
             engine.fee_schedule = fee_schedule
         engine.load(left, right)
@@ -464,8 +469,12 @@ def main() -> None:
                     help="skewed: no fee schedule learned from an earlier period")
     ap.add_argument("--misses", type=int, default=0,
                     help="skewed: list up to N misses per cell (records, proposals, top 3)")
+    ap.add_argument("--sole-auto", action="store_true",
+                    help="opt every auto rule in to sole-candidate autos (Rule.sole_auto)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    global SOLE_AUTO
+    SOLE_AUTO = args.sole_auto
     if args.world == "skewed":
         from bench.skewed_world import CELLS
 

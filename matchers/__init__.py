@@ -40,7 +40,9 @@ API (all amounts ``Decimal``; scores floats in [0, 1]):
   records)); a gap it explains for the pair's counterparty counts like a declared fee
   (auto-worthy; the adjustment's note says where it came from). ``None``: nothing learned.
 * A strong-key pair (txid, end-to-end id, reference) beyond the rule's amount or date
-  tolerance is still a candidate and a suggestion (never auto): its explanation's
+  tolerance is still a candidate and a suggestion (auto only under a rule's opt-in
+  ``sole_auto``, as the sole candidate of both records, ``engine.sole_reason``, never
+  for a fee beyond the cap that no learned schedule explains): its explanation's
   ``amount`` entry carries ``difference_type`` (fee, partial, unknown, date) and a
   ``tolerance`` entry says it is beyond tolerance.
 * Vetoes: a 1:1 pair whose txid / end-to-end id / reference / address disagree (where

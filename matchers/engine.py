@@ -11,6 +11,12 @@ the records still open; then
   becomes a suggestion; competing groups (sharing a record, above ``min_score``) are
   attached to it as ``alternatives``.
 
+Sole candidates (rules with ``sole_auto``, off by default): a late or below-threshold
+candidate of an auto rule that is the only candidate of each of its records and whose
+evidence identifies it (``sole_reason``: an amount that is not round, equal or apart by
+the payer's own learned fee; a whole reference family summing exactly) is auto too, in
+incremental runs as in full ones.
+
 Records proposed by a rule (auto or suggested) are not offered to later rules, except
 by a strong-key pair beyond tolerance (``explain.beyond``: a typed suggestion that never
 consumes its records nor rivals an in-tolerance candidate for auto).
@@ -107,7 +113,7 @@ from . import (
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
-from .explain import Scored, beyond, lag, pair
+from .explain import Scored, beyond, lag, pair, signs_for
 from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
 from .normalize import norm_address
@@ -733,7 +739,8 @@ class Engine:
                 continue
             for scored, decision, alts, reason in decide(
                     rule, cands, margin, interior, contradicted=contradiction_test(ctx, rule),
-                    hold=hold_test(ctx, rule) if self._incremental else None):
+                    hold=hold_test(ctx, rule) if self._incremental else None,
+                    sole=sole_test(ctx, rule)):
                 if (decision == "auto" and len(scored.left) + len(scored.right) == 2
                         and _split_sibling(ctx, scored)):
                     decision, reason = "suggest", SPLIT
@@ -1134,6 +1141,7 @@ def decide(
     rule: Rule, cands: list[Scored], margin: float, interior: set[int] | None = None,
     contradicted: Callable[[Scored], str | None] | None = None,
     hold: Callable[[Scored], str | None] | None = None,
+    sole: Callable[[Scored], str | None] | None = None,
 ) -> list[tuple[Scored, str, list[Scored], str]]:
     """Auto / suggest decisions for one rule's candidates (see the module docstring).
 
@@ -1144,6 +1152,9 @@ def decide(
     candidate ambiguous — the same as a beyond-tolerance candidate.
     ``hold`` (``hold_test``, incremental runs): candidates not decided yet because a
     later import could still bring a twin: suggested now, decided by a later run.
+    ``sole`` (``sole_test``): a late or below-threshold candidate that is the only
+    candidate of every record in it, on evidence that identifies it (``sole_reason``),
+    is auto too, after the in-threshold autos and only where they left its records.
     Returns (group, decision, alternatives, reason) in score order.
     """
     # Scored.sort_key order (-score, left, right) by three stable passes on existing
@@ -1189,6 +1200,27 @@ def decide(
                 reason = f"score {s.score:.3f} >= {thr}, unambiguous"
                 reason = reasons.setdefault(reason, reason)
                 out.append((s, "auto", [], reason))
+                taken.update(s.ids)
+    if sole is not None and rule.outcome == "auto":
+        mixed = _mixed_test(sole) if rule.matcher == "group" else None
+        for s in cands:
+            if s.score >= thr and not s.beyond:
+                continue  # decided above, on its score
+            if mixed is None and (len(by_rec[s.left[0]]) > SOLE_SCAN
+                                  or len(by_rec[s.right[0]]) > SOLE_SCAN):
+                continue  # a crowd of rivals: not worth testing each for contradiction
+            if not _alone(s, by_rec, contradicted, mixed):
+                continue  # (cheapest first: most records have several candidates)
+            if taken and not taken.isdisjoint(s.ids):
+                continue
+            if interior is not None and not interior.issuperset(s.ids):
+                continue
+            if contradicted is not None and contradicted(s):
+                continue
+            why = sole(s)
+            if why is not None:
+                why = reasons.setdefault(why, why)
+                out.append((s, "auto", [], why))
                 taken.update(s.ids)
     owner: dict[int, list[Scored]] = {}
     oget = owner.get
@@ -1416,6 +1448,160 @@ def _clear(s: Scored, by_rec: dict[int, list[Scored]], margin: float, thr: float
                 if j not in mine and o.score >= thr and _best(by_rec[j], contradicted) is o:
                     return False  # another record's confident best is one of ours
     return True
+
+
+def _alone(s: Scored, by_rec: dict[int, list[Scored]],
+           contradicted: Callable[[Scored], str | None] | None,
+           mixed: Callable[[Scored, Scored], bool] | None = None) -> bool:
+    """Whether ``s`` is the only candidate of each of its records in this rule's list
+    (late and beyond-tolerance ones count: any other reading of a record is a rival),
+    but for candidates ``contradicted`` rejects (their own references disagree) and,
+    for a group, those ``mixed`` says are a payer's coincidental sum."""
+    for i in s.ids:
+        for o in by_rec[i]:
+            if o is s or (contradicted is not None and contradicted(o)):
+                continue
+            if mixed is not None and mixed(s, o):
+                continue
+            return False
+    return True
+
+
+def _mixed_test(sole: Callable[[Scored], str | None]) -> Callable[[Scored, Scored], bool]:
+    """For group rules: whether rival ``o`` of ``s`` is no rival — ``s`` is a whole
+    reference family (``sole`` says so) and ``o`` is not (lines of several families,
+    or without one, or a search cut short): a sum of one busy payer's amounts that
+    balances by coincidence, which every line of one family summing exactly outweighs
+    whatever its date score. Without it, which coincidences exist depends on what else
+    is open, so the same book confirmed its late batches or not by the order of its
+    imports (``tests/test_matchers_order.py``)."""
+    is_family: dict[int, bool] = {}
+
+    def whole(s: Scored) -> bool:
+        hit = is_family.get(id(s))
+        if hit is None:
+            hit = is_family[id(s)] = sole(s) is not None
+        return hit
+
+    def test(s: Scored, o: Scored) -> bool:
+        if not whole(s):
+            return False
+        return o.key == "incomplete" or not whole(o)
+
+    return test
+
+
+SOLE_SCAN = 4
+"""A 1:1 candidate is tested as a sole one only when each of its records has at most
+this many candidates in the rule (the others must all be contradicted: a record with
+more is, in practice, never alone, and testing each would cost a full run time)."""
+SOLE = "the only candidate of its records"
+"""The start of a ``sole_reason`` (an auto below its rule's threshold or late)."""
+
+
+def sole_reason(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
+    """Why a late or below-threshold candidate of an auto rule, the only candidate of
+    each of its records (``_alone``), is still auto-worthy, or None. Its score is low
+    for its lag (a value date two weeks late, a batch four days late), not for doubt
+    about what it pairs, when the evidence identifies it:
+
+    * 1:1: neither amount round (a payer's round amounts repeat; a round pair stays
+      with the twin veto and its window), the amounts equal within the rounding
+      tolerance or apart by the payer's own learned fee (never a pair-wide fee, never
+      an unexplained gap), and one payer on both sides (a similarity / tolerance
+      rule) or a reference that these two open records alone carry;
+    * 1:n / n:1: the members are every open record of one reference family
+      ("INV684315-0 .. -3") in the late window, the single cites that family or
+      nothing, and the sum is exact (rounding only: no presumed fee).
+
+    Contradicted references, twins and group vetoes still apply after it
+    (``veto_reason``); an incomplete group search never qualifies."""
+    if s.key == "incomplete" or not s.left or not s.right:
+        return None
+    if rule.matcher == "group":
+        return _sole_group(ctx, rule, s)
+    if rule.matcher not in ("exact", "tolerance", "similarity"):
+        return None
+    a, b = ctx.item(s.left[0]), ctx.item(s.right[0])
+    if a is None or b is None or a.round or b.round or a.asset != b.asset:
+        return None
+    if _contradiction(ctx, rule, s) is not None or _key_elsewhere(ctx, a, b):
+        return None
+    am, bm = abs(a.amount), abs(b.amount)
+    equal = abs(am - bm) <= rule.abs_tol(a.asset)
+    if not equal:
+        learned = exact.learned_fee(ctx, a, b)
+        if learned is None or learned[2]:
+            return None  # unexplained, or only a pair-wide (weak) fee
+    if shared_key(ctx, s):
+        return f"{SOLE}: a reference only these two records carry"
+    if a.payer and a.payer == b.payer and rule.matcher != "exact":
+        return (f"{SOLE}: the payer's only line of this amount in the late window"
+                + ("" if equal else ", less its own learned fee"))
+    return None
+
+
+def _key_elsewhere(ctx: Ctx, a: Item, b: Item) -> bool:
+    """Whether another open record, on either side, carries a txid, end-to-end id or
+    reference of ``a`` or ``b``: then the pair may be one part of a split, or the key
+    another record's (a third carrier of the invoice's reference)."""
+    mine = (a.id, b.id)
+    for it in (a, b):
+        for key, value in (("txid", it.txid), ("end_to_end_id", it.e2e),
+                           ("reference", it.ref)):
+            if value and any(j not in mine and ctx.is_open(j)
+                             for side in ctx.sides for j in side.key_ids(key, value)):
+                return True
+    return False
+
+
+def _sole_group(ctx: Ctx, rule: Rule, s: Scored) -> str | None:
+    """``sole_reason`` of a 1:n / n:1 group."""
+    if rule.type not in ("1:n", "n:1"):
+        return None
+    one_side_ = groups.one_side(rule)
+    one_ids, many = (s.left, s.right) if one_side_ == LEFT else (s.right, s.left)
+    if len(one_ids) != 1:
+        return None
+    one = ctx.item(one_ids[0])
+    ms = [ctx.item(i) for i in many]
+    if one is None or any(m is None for m in ms):
+        return None
+    members = [m for m in ms if m is not None]
+    fam = members[0].family
+    if not fam or any(m.family != fam or m.ref == fam for m in members):
+        return None  # not the parts of one family
+    if one.ref and fam not in (one.ref, one.family):
+        return None
+    total = sum((abs(m.amount) for m in members), Decimal(0))
+    if abs(total - abs(one.amount)) > rule.abs_tol(one.asset):
+        return None
+    wide = tolerance.widened(rule) if rule.late_days else rule
+    lo, hi = one.day - wide.calendar_window, one.day + wide.calendar_window
+    other = ctx.other(one)
+    ids = other.by_family(one.asset, signs_for(rule, one.sign), "reference_family", fam,
+                          lo, hi, groups.FAMILY_CAP_FACTOR * rule.max_candidates)
+    if ids is None or {i for i in ids if ctx.is_open(i)} != set(many):
+        return None
+    return f"{SOLE}: every open line of {fam} in the window, summing exactly"
+
+
+def sole_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] | None:
+    """The ``sole`` test of ``decide`` for an auto rule with ``sole_auto`` (None else):
+    ``sole_reason`` in ``ctx``. Incremental runs apply it as full runs do, on interior
+    records only (their candidate lists are complete), so a complete closure proposes
+    what the full run proposes. Unlike the round-amount hold (``hold_test``) nothing
+    waits for later imports: a rival of a sole candidate is one more record of the
+    payer with an amount that is not round and the same one, or a third carrier of its
+    reference, and the order tests measure what imports in slices confirm."""
+    if not rule.sole_auto or rule.outcome != "auto" or rule.matcher in (
+            "contra", "crossasset") or rule.type == "n:m":
+        return None
+
+    def test(s: Scored) -> str | None:
+        return sole_reason(ctx, rule, s)
+
+    return test
 
 
 def _best(lst: list[Scored], contradicted: Callable[[Scored], str | None] | None

@@ -950,7 +950,8 @@ def _late_parts(ctx: Ctx, rule: Rule, one: Item) -> list[list[int]]:
 def _late_groups(ctx: Ctx, rule: Rule, one: Item, members: list[Item],
                  seen: set[tuple[int, ...]]) -> list[Scored]:
     """The balancing subsets of a late block, each with a member beyond the rule's own
-    window: ``beyond`` suggestions (never auto, never a rival, never consuming),
+    window: ``beyond`` suggestions (never a rival, never consuming; auto only under
+    ``Rule.sole_auto``, as a whole reference family alone: ``engine.sole_reason``),
     scored ``LATE_FACTOR`` of the stretched rule's score and below its threshold."""
     wide = widened(rule)
     subsets, complete = _kept_search(ctx, wide, one, members, "late")

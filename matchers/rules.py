@@ -14,7 +14,7 @@ thresholds are plain numbers in [0, 1].
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
@@ -81,10 +81,18 @@ class Rule:
     late_days: int = 0
     """1:1 tolerance / similarity rules: a counterpart whose value date lags beyond
     ``date_window_days`` up to this many days (same calendar as the window) and that
-    the rule would accept at that lag is still a candidate: a suggestion only, never
-    auto and never a rival (``tolerance.late_pairs``). 1:n / n:1 group rules: the same
-    for groups whose members share an identifying key (reference, family, txid) with
-    the single (``groups.late_blocks``). 0: none."""
+    the rule would accept at that lag is still a candidate: a suggestion, never a
+    rival (``tolerance.late_pairs``), never auto unless ``sole_auto``. 1:n / n:1 group
+    rules: the same for groups whose members share an identifying key (reference,
+    family, txid) with the single (``groups.late_blocks``). 0: none."""
+    sole_auto: bool = False
+    """Auto rules: also auto-confirm a late or below-threshold candidate that is the
+    only candidate of each of its records on identifying evidence
+    (``engine.sole_reason``: amounts not round and equal or apart by the payer's own
+    learned fee; a batch that is every open line of one reference family). Off by
+    default: a rule's window and threshold say what may confirm itself, and a pair
+    outside them is the operator's to confirm; a book whose late value dates are
+    routine may opt in (``bench/quality.py --sole-auto`` measures what it adds)."""
     member_dates: str = "any"
     """Group rules: the many side dated on or ``before`` / ``after`` the single record
     (daily accruals precede their weekly payout), or ``any``."""
@@ -186,6 +194,7 @@ _RULE_FIELDS = {
     "min_similarity", "weights", "balancing", "outcome", "auto_threshold", "min_score",
     "max_group", "max_candidates", "assets", "description", "amount_abs_assets",
     "fee_max_assets", "member_dates", "similarity_on", "late_days",
+    "sole_auto",
 }
 
 
@@ -272,10 +281,13 @@ def _parse_rule(raw: Any, index: int) -> Rule:
         max_candidates=_int(name, "max_candidates", raw.get("max_candidates", 16), 2, 40),
         member_dates=_choice(name, "member_dates", raw.get("member_dates", "any"), MEMBER_DATES),
         late_days=_int(name, "late_days", raw.get("late_days", 0), 0, 366),
+        sole_auto=_bool(name, "sole_auto", raw.get("sole_auto", False)),
         assets=frozenset(a.upper() for a in assets),
         amount_abs_assets=_dec_table(name, "amount_abs_assets", raw.get("amount_abs_assets", {})),
         fee_max_assets=_dec_table(name, "fee_max_assets", raw.get("fee_max_assets", {})),
     )
+    if rule.sole_auto and rule.outcome != "auto":
+        raise RuleError(name, "sole_auto", "only an auto rule can auto-confirm a sole candidate")
     if rule.late_days and (matcher not in ("tolerance", "similarity", "group")
                            or rtype == "n:m" or "batch" in keys
                            or rule.late_days <= rule.date_window_days):
@@ -338,3 +350,15 @@ def _dec(rule: str, fname: str, value: Any, upper: Decimal | None = None) -> Dec
     if upper is not None and d > upper:
         raise RuleError(rule, fname, f"{value!r} is above {upper}")
     return d
+
+
+def with_sole_auto(rules: RuleSet) -> RuleSet:
+    """``rules`` with ``sole_auto`` set on every auto rule it applies to (1:1 exact,
+    tolerance and similarity rules, 1:n / n:1 groups): what opting a whole rule set in
+    gives (``bench/quality.py --sole-auto``)."""
+    def opt(r: Rule) -> Rule:
+        if r.outcome != "auto" or r.matcher in ("contra", "crossasset") or r.type == "n:m":
+            return r
+        return replace(r, sole_auto=True)
+
+    return replace(rules, rules=tuple(opt(r) for r in rules.rules))

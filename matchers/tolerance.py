@@ -245,8 +245,9 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item, lines: _PayerLines | None = None
                ) -> list[Scored]:
     """Late counterparts (``Rule.late_days``): pairs the rule accepts but for a lag
     beyond ``date_window_days`` and within ``late_days`` (a value date two weeks
-    late, no remittance: before, no candidate at all). Suggestions only: marked
-    ``beyond`` (never auto, never a rival, never consuming) and scored ``LATE_FACTOR``
+    late, no remittance: before, no candidate at all). Suggestions: marked
+    ``beyond`` (never a rival, never consuming; auto only under ``Rule.sole_auto``, as
+    the sole candidate of both records, ``engine.sole_reason``) and scored ``LATE_FACTOR``
     of the stretched rule's score, capped below the auto threshold, so they rank
     after the same evidence inside the window.
 

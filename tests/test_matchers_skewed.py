@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from bench.skewed_world import CELLS, SkewParams, World
 from bench.skewed_world import generate as skewed
-from matchers import Engine, Proposal
+from matchers import Engine, Proposal, load_rules
 from matchers.fees import learn_fee_schedule
 from matchers.normalize import ref_keys
+from matchers.rules import with_sole_auto
 from recon_tui.model import Record
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
@@ -29,6 +30,11 @@ def rec(rid: int, amount: str, *, source: str = "ledger", days: int = 0, **kw: o
 
 def bank(rid: int, amount: str, **kw: object) -> Record:
     return rec(rid, amount, source="bank", **kw)
+
+
+def sole_engine() -> Engine:
+    """The default rules with every auto rule opted in to sole-candidate autos."""
+    return Engine(with_sole_auto(load_rules("default")))
 
 
 def run(left: list[Record], right: list[Record], engine: Engine | None = None) -> list[Proposal]:
@@ -565,16 +571,20 @@ def test_late_value_date_with_a_reference_only_two_records_carry_is_auto() -> No
 # --- late value dates, crowded cells, reused addresses, key-sharing rank ---------------
 
 
-def test_late_pair_of_one_payer_is_a_suggestion_never_an_auto() -> None:
+def test_late_pair_of_one_payer_is_a_candidate_and_auto_when_alone() -> None:
     """The bank's line of the same payer and amount, no remittance, ten calendar days
     (eight business days) late: beyond every 1:1 window, it had no candidate at all.
-    Now it is one (late, suggested only: its reason and its date say so), never auto."""
+    Now it is one (late: its date says so, scored below the threshold), and, being
+    the only candidate of both records with an amount that is not round, it is
+    confirmed (``engine.sole_reason``: the reason says why)."""
     left = [rec(1, "19748.07", reference="INV503576", counterparty="Blue Oscorp Retail Ltd")]
     right = [bank(2, "19748.07", counterparty="BLUE OSCORP RETAIL LIMIT", days=10)]
-    e = Engine("default")
+    # The default rules leave it to the operator: their window says what may confirm.
+    assert not autos(run(left, right))
+    e = sole_engine()
     ps = run(left, right, e)
-    assert not autos(ps)
-    assert [(p.left_ids, p.right_ids, p.decision) for p in ps] == [((1,), (2,), "suggest")]
+    assert autos(ps) == {((1,), (2,))}
+    assert "only candidate" in ps[0].explanation["decision"]["detail"]
     (c,) = e.candidates(1, k=3)
     assert c.counterpart_ids == (2,) and c.rule == "counterparty-amount"
     assert c.explanation["tolerance"]["agree"] is False
@@ -582,9 +592,39 @@ def test_late_pair_of_one_payer_is_a_suggestion_never_an_auto() -> None:
     assert c.score < e.rules.rules[4].auto_threshold
     # Beyond the late window (15 business days): no candidate.
     far = [bank(2, "19748.07", counterparty="BLUE OSCORP RETAIL LIMIT", days=21)]
-    e2 = Engine("default")
+    e2 = sole_engine()
     run(left, far, e2)
     assert e2.candidates(1, k=3) == []
+
+
+def test_late_pair_with_a_rival_or_a_round_amount_is_never_auto() -> None:
+    """The same late pair is only a suggestion when the payer has a second open line
+    of that amount in the late window (two readings), when the amount is round (the
+    payer's repeats), or when the bank line's reference names another invoice."""
+    cp, bcp = "Blue Oscorp Retail Ltd", "BLUE OSCORP RETAIL LIMIT"
+    rival = [rec(1, "19748.07", reference="INV503576", counterparty=cp),
+             rec(3, "19748.07", reference="INV503577", counterparty=cp, days=4)]
+    assert not autos(run(rival, [bank(2, "19748.07", counterparty=bcp, days=10)],
+                         sole_engine()))
+    rnd = [rec(1, "20000.00", reference="INV503576", counterparty=cp)]
+    assert not autos(run(rnd, [bank(2, "20000.00", counterparty=bcp, days=10)], sole_engine()))
+    other = [bank(2, "19748.07", reference="ORDER 9425047", counterparty=bcp, days=10)]
+    assert not autos(run(rival[:1], other, sole_engine()))
+
+
+def test_late_pair_less_the_payers_own_learned_fee_is_auto_when_alone() -> None:
+    """The payer's habitual 50.00 fee (learned from its confirmed groups) on a bank line
+    nine business days late without remittance: confirmed when alone; a gap no fee
+    schedule explains stays a suggestion."""
+    cp, bcp = "Zorg Tyrell Trading Ltd", "ZORG TYRELL TRADING LIMITED"
+    hist = [([rec(100 + i, f"{1000 + 37 * i}.11", counterparty=cp)],
+             [bank(200 + i, f"{950 + 37 * i}.11", counterparty=bcp)]) for i in range(5)]
+    left = [rec(1, "9988.28", reference="INV181709", counterparty=cp)]
+    right = [bank(2, "9938.28", counterparty=bcp, days=13)]
+    e = sole_engine()
+    e.fee_schedule = learn_fee_schedule(hist)
+    assert autos(run(left, right, e)) == {((1,), (2,))}
+    assert not autos(run(left, right))
 
 
 def test_a_late_pair_never_blocks_an_auto_inside_the_window() -> None:
@@ -609,19 +649,65 @@ def test_late_days_is_validated() -> None:
                           + "late_days = 10\n")
 
 
-def test_late_batch_on_its_reference_family_is_suggested() -> None:
-    """``BATCH INV565291`` nine business days after its ledger lines: a late group
-    (suggested with the family, never auto); without the bank's reference, the
-    payer's part lines of one family are found the same way."""
+def test_sole_auto_is_an_auto_rules_opt_in() -> None:
+    from matchers import RuleError, RuleSet
+
+    base = ('[[rule]]\nname = "x"\nmatcher = "similarity"\ndate_window_days = 3\n'
+            'weights = { amount = 1 }\n')
+    assert RuleSet.from_toml(base).rules[0].sole_auto is False
+    on = RuleSet.from_toml(base + 'outcome = "auto"\nauto_threshold = 0.9\nsole_auto = true\n')
+    assert on.rules[0].sole_auto is True
+    with pytest.raises(RuleError, match="sole_auto"):
+        RuleSet.from_toml(base + "sole_auto = true\n")  # a suggest rule confirms nothing
+    # The default set opts in its reference-family batches only.
+    assert [r.name for r in load_rules("default").rules if r.sole_auto] == ["batch-settlement"]
+
+
+def test_late_batch_of_a_whole_reference_family_is_auto() -> None:
+    """``BATCH INV565291`` nine business days after its ledger lines (or without the
+    bank's reference, the payer's part lines of one family found the same way): a
+    late group, found with the family and, the family's open lines being exactly the
+    group and summing exactly, confirmed (``engine.sole_reason``)."""
     left = [rec(i, a, reference=f"INV565291-{i - 1}", counterparty="Black Piper Holdings BV")
             for i, a in ((1, "2631.25"), (2, "2694.56"), (3, "356.28"))]
     for bref in ("BATCH INV565291", None):
         e = Engine("default")
         ps = run(left, [bank(9, "5682.09", reference=bref, counterparty="BLACK PIPER HOLDINGS",
                              days=13)], e)
-        assert not autos(ps)
-        got = [(c.left_ids, c.right_ids) for c in e.candidates(9, k=3)]
-        assert ((1, 2, 3), (9,)) in got, bref
+        assert autos(ps) == {((1, 2, 3), (9,))}, bref
+        assert "only candidate" in ps[0].explanation["decision"]["detail"]
+
+
+def test_batch_a_few_days_late_below_the_threshold_is_auto_when_alone() -> None:
+    """Two lines of one family, the bank's line three business days later (the edge
+    of the window: scored below the threshold) and no remittance: the whole family,
+    summing exactly, is confirmed."""
+    left = [rec(1, "4296.35", reference="INV212815-0", counterparty="Sun Wayne Trading SA"),
+            rec(2, "2064.59", reference="INV212815-1", counterparty="Sun Wayne Trading SA")]
+    right = [bank(9, "6360.94", counterparty="SUN WAYNE TRADING S.A.", days=3)]
+    e = Engine("default")
+    ps = run(left, right, e)
+    assert autos(ps) == {((1, 2), (9,))}
+    assert ps[0].score < e.rules.rules[5].auto_threshold
+
+
+def test_late_batch_of_part_of_a_family_is_never_auto() -> None:
+    """A family with an open line the sum leaves out, a sum only within a presumed fee,
+    or a batch line citing another family: the group stays a suggestion."""
+    cp, bcp = "Black Piper Holdings BV", "BLACK PIPER HOLDINGS"
+    left = [rec(i, a, reference=f"INV565291-{i - 1}", counterparty=cp)
+            for i, a in ((1, "2631.25"), (2, "2694.56"), (3, "356.28"))]
+    # Three business days late (below the threshold), a third line of the family open.
+    near = [rec(1, "4296.35", reference="INV212815-0", counterparty=cp),
+            rec(2, "2064.59", reference="INV212815-1", counterparty=cp),
+            rec(3, "120.00", reference="INV212815-2", counterparty=cp)]
+    e = Engine("default")
+    ps = run(near, [bank(9, "6360.94", counterparty=bcp, days=3)], e)
+    assert not autos(ps)
+    assert ((1, 2), (9,)) in [(c.left_ids, c.right_ids) for c in e.candidates(9, k=3)]
+    assert not autos(run(left, [bank(9, "5680.09", counterparty=bcp, days=13)]))
+    assert not autos(run(left, [bank(9, "5682.09", reference="BATCH INV999999",
+                                     counterparty=bcp, days=13)]))
 
 
 def test_an_odd_amount_in_a_cell_crowded_by_round_ones_keeps_its_candidates() -> None:
