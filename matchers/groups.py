@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from recon_tui.model import canonical_amount
@@ -390,6 +391,8 @@ def _search_mitm(
     if sum(ints) < lo:
         return [], True
     half = len(ms) // 2
+    if max(sum(ints), abs(lo), abs(hi)) < _INT64_SAFE:
+        return _mitm_arrays(rule, ms, ints, half, lo, hi)
     left = subset_sums(ints[:half], rule.max_group)
     right = sorted(subset_sums(ints[half:], rule.max_group))
     right_sums = [r[0] for r in right]
@@ -400,6 +403,54 @@ def _search_mitm(
         for k in range(i, j):
             _, rmask, rcount = right[k]
             n = count + rcount
+            if n < 2 or n > rule.max_group:
+                continue
+            picked = [ms[b] for b in range(half) if mask >> b & 1]
+            picked += [ms[half + b] for b in range(len(ms) - half) if rmask >> b & 1]
+            out.append(tuple(sorted(picked, key=lambda m: (-abs(m.amount), m.id))))
+            if len(out) >= MAX_SOLUTIONS:
+                return out, False
+    return out, True
+
+
+_INT64_SAFE = 1 << 61
+"""Scaled sums below this fit numpy's int64 with room for the differences taken."""
+
+
+def _sum_arrays(values: list[int], max_count: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``subset_sums`` as three int64 arrays (sum, bitmask, size), in its order."""
+    sums = np.zeros(1, np.int64)
+    masks = np.zeros(1, np.int64)
+    counts = np.zeros(1, np.int64)
+    for b, v in enumerate(values):
+        keep = counts < max_count
+        sums = np.concatenate((sums, sums[keep] + v))
+        masks = np.concatenate((masks, masks[keep] | (1 << b)))
+        counts = np.concatenate((counts, counts[keep] + 1))
+    return sums, masks, counts
+
+
+def _mitm_arrays(rule: Rule, ms: list[Item], ints: list[int], half: int, lo: int, hi: int
+                 ) -> tuple[list[tuple[Item, ...]], bool]:
+    """``_search_mitm``'s halves and bisects in numpy, where the scaled sums fit int64:
+    the same solutions in the same order (left subsets in ``subset_sums`` order, right
+    ones by (sum, mask), as the sorted tuples), only the few left subsets with a
+    completing right range are walked in Python. Books with batches call the
+    meet-in-the-middle search thousands of times a run."""
+    ls, lm, lc = _sum_arrays(ints[:half], rule.max_group)
+    rs, rm, rc = _sum_arrays(ints[half:], rule.max_group)
+    order = np.lexsort((rm, rs))  # masks are distinct: (sum, mask) orders the tuples
+    rs, rm, rc = rs[order], rm[order], rc[order]
+    first = np.searchsorted(rs, lo - ls, "left")
+    last = np.searchsorted(rs, hi - ls, "right")
+    out: list[tuple[Item, ...]] = []
+    rmasks, rcounts = rm.tolist(), rc.tolist()
+    for a in np.flatnonzero(last > first).tolist():
+        mask, count = int(lm[a]), int(lc[a])
+        for k in range(int(first[a]), int(last[a])):
+            rmask = rmasks[k]
+            n = count + rcounts[k]
             if n < 2 or n > rule.max_group:
                 continue
             picked = [ms[b] for b in range(half) if mask >> b & 1]
