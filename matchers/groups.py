@@ -337,12 +337,15 @@ def _search_dfs(
     chosen: list[int] = []
 
     max_group = rule.max_group
-    # The amounts descend, so the ones that still fit under ``hi`` are a suffix: start
-    # there (one bisect) instead of stepping over every larger one. The steps skipped
-    # were all "too large" (no node, no return: the suffix test at the first kept
-    # index answers as it would have at any skipped one), so the nodes and the budget
-    # are those of the plain loop.
+    # The children of a node are the indexes from ``start`` whose amount still fits
+    # under ``hi`` (the amounts descend: a suffix, found by one bisect) and before the
+    # first index whose remaining total cannot reach ``lo`` any more (``suffix``
+    # descends: one bisect), so the loop tests nothing per child. The same children,
+    # in the same order, as testing each index in turn ("too large": skip; "cannot
+    # reach": stop), hence the same nodes, budget and solutions.
+    n = len(ms)
     neg = [-m for m in mags]
+    short = [-x for x in suffix[:n]]  # ascending
     rec: list[Callable[[int, int], None]]
 
     def dfs(start: int, total: int) -> None:
@@ -353,14 +356,10 @@ def _search_dfs(
             out.append(tuple(ms[i] for i in chosen))
         if len(chosen) >= max_group:
             return
-        for i in range(max(start, bisect_left(neg, total - hi)), len(ms)):
-            if total + suffix[i] < lo:
-                return  # even taking everything from i on cannot reach the target
-            t = total + mags[i]
-            if t > hi:
-                continue
+        for i in range(max(start, bisect_left(neg, total - hi)),
+                       bisect_right(short, total - lo)):
             chosen.append(i)
-            rec[0](i + 1, t)
+            rec[0](i + 1, total + mags[i])
             chosen.pop()
 
     # ``dfs`` recurses through ``rec``, emptied after the search: a function naming

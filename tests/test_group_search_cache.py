@@ -85,3 +85,65 @@ def test_meet_in_the_middle_in_numpy_equals_the_python_search(
         want = groups._search_mitm(rule, target, Decimal(gap), members)
     assert [[m.id for m in s] for s in got[0]] == [[m.id for m in s] for s in want[0]]
     assert got[1] == want[1]
+
+
+def _plain_dfs(max_group: int, target: Decimal, gap: Decimal, members: list[Any]
+               ) -> tuple[list[tuple[Any, ...]], bool]:
+    """The depth-first search as it read before it was tuned: Decimal sums, every
+    index tested in turn (the oracle of ``groups._search_dfs``)."""
+    hi, lo = target + gap, target - gap
+    ms = sorted(members, key=lambda m: (-abs(m.amount), m.id))
+    mags = [abs(m.amount) for m in ms]
+    suffix = [Decimal(0)] * (len(ms) + 1)
+    for i in range(len(ms) - 1, -1, -1):
+        suffix[i] = suffix[i + 1] + mags[i]
+    if suffix[0] < lo:
+        return [], True
+    out: list[tuple[Any, ...]] = []
+    budget = [groups.NODE_BUDGET]
+    chosen: list[int] = []
+
+    def dfs(start: int, total: Decimal) -> None:
+        if budget[0] <= 0 or len(out) >= groups.MAX_SOLUTIONS:
+            return
+        budget[0] -= 1
+        if len(chosen) >= 2 and lo <= total <= hi:
+            out.append(tuple(ms[i] for i in chosen))
+        if len(chosen) >= max_group:
+            return
+        for i in range(start, len(ms)):
+            if total + suffix[i] < lo:
+                return
+            t = total + mags[i]
+            if t > hi:
+                continue
+            chosen.append(i)
+            dfs(i + 1, t)
+            chosen.pop()
+
+    dfs(0, Decimal(0))
+    return out, budget[0] > 0 and len(out) < groups.MAX_SOLUTIONS
+
+
+@settings(max_examples=80, deadline=None)
+@given(cents=st.lists(st.integers(1, 500_000), min_size=1, max_size=30),
+       pick=st.lists(st.integers(0, 29), min_size=1, max_size=6),
+       gap=st.sampled_from(["0", "0.01", "2.50", "40"]), max_group=st.integers(2, 12),
+       round_share=st.booleans())
+def test_tuned_depth_first_search_equals_the_plain_one(
+        cents: list[int], pick: list[int], gap: str, max_group: int, round_share: bool
+) -> None:
+    """Scaled integers and bisected child ranges: the same solutions, in the same
+    order, and the same budget verdict as the plain Decimal search."""
+    if round_share:
+        cents = [c - c % 10_000 or 10_000 for c in cents]
+    members = [prepare(Record(source="bank", external_id=f"b{i}", kind="payment",
+                              ts=datetime(2026, 3, 2, tzinfo=UTC), asset="EUR",
+                              amount=Decimal(c) / 100, id=i + 1), RIGHT)
+               for i, c in enumerate(cents)]
+    target = sum((abs(members[i % len(members)].amount) for i in set(pick)), Decimal(0))
+    rule = replace(load_rules("default").rules[5], max_group=max_group)
+    got = groups._search_dfs(rule, target, Decimal(gap), members)
+    want = _plain_dfs(max_group, target, Decimal(gap), members)
+    assert [[m.id for m in s] for s in got[0]] == [[m.id for m in s] for s in want[0]]
+    assert got[1] == want[1]
