@@ -1594,8 +1594,7 @@ def sole_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] | None:
     waits for later imports: a rival of a sole candidate is one more record of the
     payer with an amount that is not round and the same one, or a third carrier of its
     reference, and the order tests measure what imports in slices confirm."""
-    if not rule.sole_auto or rule.outcome != "auto" or rule.matcher in (
-            "contra", "crossasset") or rule.type == "n:m":
+    if not (rule.sole_auto and rule.sole_applicable):
         return None
 
     def test(s: Scored) -> str | None:

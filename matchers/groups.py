@@ -22,7 +22,7 @@ ambiguity, so it is reported as alternatives, never auto. n:m rules are delegate
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -390,30 +390,39 @@ def _search_mitm(
     if sum(ints) < lo:
         return [], True
     half = len(ms) // 2
-    if max(sum(ints), abs(lo), abs(hi)) < _INT64_SAFE:
-        return _mitm_arrays(rule, ms, ints, half, lo, hi)
-    left = subset_sums(ints[:half], rule.max_group)
-    right = sorted(subset_sums(ints[half:], rule.max_group))
-    right_sums = [r[0] for r in right]
+    fits = max(sum(ints), abs(lo), abs(hi)) < _INT64_SAFE
+    halves = (_halves_arrays if fits else _halves_lists)(ints, half, rule.max_group, lo, hi)
     out: list[tuple[Item, ...]] = []
-    for total, mask, count in left:
-        i = bisect_left(right_sums, lo - total)
-        j = bisect_right(right_sums, hi - total)
-        for k in range(i, j):
-            _, rmask, rcount = right[k]
-            n = count + rcount
-            if n < 2 or n > rule.max_group:
-                continue
-            picked = [ms[b] for b in range(half) if mask >> b & 1]
-            picked += [ms[half + b] for b in range(len(ms) - half) if rmask >> b & 1]
-            out.append(tuple(sorted(picked, key=lambda m: (-abs(m.amount), m.id))))
-            if len(out) >= MAX_SOLUTIONS:
-                return out, False
+    for mask, count, rmask, rcount in halves:
+        n = count + rcount
+        if n < 2 or n > rule.max_group:
+            continue
+        picked = [ms[b] for b in range(half) if mask >> b & 1]
+        picked += [ms[half + b] for b in range(len(ms) - half) if rmask >> b & 1]
+        out.append(tuple(sorted(picked, key=lambda m: (-abs(m.amount), m.id))))
+        if len(out) >= MAX_SOLUTIONS:
+            return out, False
     return out, True
 
 
+_Halves = Iterator[tuple[int, int, int, int]]
+"""(left mask, left size, right mask, right size) of each pair of half-subsets whose
+sums complete the target, left subsets in ``subset_sums`` order, right ones by (sum,
+mask) (the sorted tuples)."""
+
 _INT64_SAFE = 1 << 61
 """Scaled sums below this fit numpy's int64 with room for the differences taken."""
+
+
+def _halves_lists(ints: list[int], half: int, max_group: int, lo: int, hi: int) -> _Halves:
+    """The completing pairs of half-subsets, two bisects per left subset (any size of
+    integer: the sums of 18-decimal amounts outgrow int64)."""
+    right = sorted(subset_sums(ints[half:], max_group))
+    right_sums = [r[0] for r in right]
+    for total, mask, count in subset_sums(ints[:half], max_group):
+        for k in range(bisect_left(right_sums, lo - total), bisect_right(right_sums, hi - total)):
+            _, rmask, rcount = right[k]
+            yield mask, count, rmask, rcount
 
 
 def _sum_arrays(values: list[int], max_count: int
@@ -430,34 +439,22 @@ def _sum_arrays(values: list[int], max_count: int
     return sums, masks, counts
 
 
-def _mitm_arrays(rule: Rule, ms: list[Item], ints: list[int], half: int, lo: int, hi: int
-                 ) -> tuple[list[tuple[Item, ...]], bool]:
-    """``_search_mitm``'s halves and bisects in numpy, where the scaled sums fit int64:
-    the same solutions in the same order (left subsets in ``subset_sums`` order, right
-    ones by (sum, mask), as the sorted tuples), only the few left subsets with a
-    completing right range are walked in Python. Books with batches call the
+def _halves_arrays(ints: list[int], half: int, max_group: int, lo: int, hi: int) -> _Halves:
+    """``_halves_lists`` in numpy, where the scaled sums fit int64: the halves as arrays
+    and one ``searchsorted`` per side for all left subsets; only the few left subsets
+    with a completing right range are walked in Python. Books with batches call the
     meet-in-the-middle search thousands of times a run."""
-    ls, lm, lc = _sum_arrays(ints[:half], rule.max_group)
-    rs, rm, rc = _sum_arrays(ints[half:], rule.max_group)
+    ls, lm, lc = _sum_arrays(ints[:half], max_group)
+    rs, rm, rc = _sum_arrays(ints[half:], max_group)
     order = np.lexsort((rm, rs))  # masks are distinct: (sum, mask) orders the tuples
     rs, rm, rc = rs[order], rm[order], rc[order]
     first = np.searchsorted(rs, lo - ls, "left")
     last = np.searchsorted(rs, hi - ls, "right")
-    out: list[tuple[Item, ...]] = []
     rmasks, rcounts = rm.tolist(), rc.tolist()
     for a in np.flatnonzero(last > first).tolist():
         mask, count = int(lm[a]), int(lc[a])
         for k in range(int(first[a]), int(last[a])):
-            rmask = rmasks[k]
-            n = count + rcounts[k]
-            if n < 2 or n > rule.max_group:
-                continue
-            picked = [ms[b] for b in range(half) if mask >> b & 1]
-            picked += [ms[half + b] for b in range(len(ms) - half) if rmask >> b & 1]
-            out.append(tuple(sorted(picked, key=lambda m: (-abs(m.amount), m.id))))
-            if len(out) >= MAX_SOLUTIONS:
-                return out, False
-    return out, True
+            yield mask, count, rmasks[k], rcounts[k]
 
 
 def group_score(

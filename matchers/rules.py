@@ -109,6 +109,13 @@ class Rule:
         return self.fee_max_assets.get(asset, self.fee_max)
 
     @property
+    def sole_applicable(self) -> bool:
+        """Whether ``sole_auto`` can mean anything here: an auto rule of 1:1 pairs (exact,
+        tolerance, similarity) or 1:n / n:1 groups (``engine.sole_reason``)."""
+        return (self.outcome == "auto" and self.matcher not in ("contra", "crossasset")
+                and self.type != "n:m")
+
+    @property
     def calendar_window(self) -> int:
         """Calendar days that can hold ``date_window_days`` business days (weekends)."""
         w = self.date_window_days
@@ -356,9 +363,5 @@ def with_sole_auto(rules: RuleSet) -> RuleSet:
     """``rules`` with ``sole_auto`` set on every auto rule it applies to (1:1 exact,
     tolerance and similarity rules, 1:n / n:1 groups): what opting a whole rule set in
     gives (``bench/quality.py --sole-auto``)."""
-    def opt(r: Rule) -> Rule:
-        if r.outcome != "auto" or r.matcher in ("contra", "crossasset") or r.type == "n:m":
-            return r
-        return replace(r, sole_auto=True)
-
-    return replace(rules, rules=tuple(opt(r) for r in rules.rules))
+    return replace(rules, rules=tuple(replace(r, sole_auto=True) if r.sole_applicable else r
+                                      for r in rules.rules))

@@ -61,6 +61,24 @@ def test_kept_searches_change_nothing(cell: str, seed: int,
         k: v for k, v in kept_stats.items() if k not in timings}
 
 
+def _block(cents: list[int], pick: list[int], max_group: int, round_share: bool
+           ) -> tuple[list[Any], Decimal, Any]:
+    """A block of bank lines of these cents (rounded to 100.00s: many equal sums), a
+    target that some of them sum to exactly, and a batch rule of that group size."""
+    if round_share:
+        cents = [c - c % 10_000 or 10_000 for c in cents]
+    members = [prepare(Record(source="bank", external_id=f"b{i}", kind="payment",
+                              ts=datetime(2026, 3, 2, tzinfo=UTC), asset="EUR",
+                              amount=Decimal(c) / 100, id=i + 1), RIGHT)
+               for i, c in enumerate(cents)]
+    target = sum((abs(members[i % len(members)].amount) for i in set(pick)), Decimal(0))
+    return members, target, replace(load_rules("default").rules[5], max_group=max_group)
+
+
+def _ids(found: list[tuple[Any, ...]]) -> list[list[int]]:
+    return [[m.id for m in s] for s in found]
+
+
 @settings(max_examples=60, deadline=None)
 @given(cents=st.lists(st.integers(1, 500_000), min_size=2, max_size=24),
        pick=st.lists(st.integers(0, 23), min_size=1, max_size=6),
@@ -69,21 +87,14 @@ def test_kept_searches_change_nothing(cell: str, seed: int,
 def test_meet_in_the_middle_in_numpy_equals_the_python_search(
         cents: list[int], pick: list[int], gap: str, max_group: int, round_share: bool
 ) -> None:
-    """The numpy halves (``groups._mitm_arrays``) give the Python search's solutions in
+    """The numpy halves (``groups._halves_arrays``) give the Python search's solutions in
     its order, completeness flag included, on crowded, round and exact-sum blocks."""
-    if round_share:
-        cents = [c - c % 10_000 or 10_000 for c in cents]  # round amounts: many equal sums
-    members = [prepare(Record(source="bank", external_id=f"b{i}", kind="payment",
-                              ts=datetime(2026, 3, 2, tzinfo=UTC), asset="EUR",
-                              amount=Decimal(c) / 100, id=i + 1), RIGHT)
-               for i, c in enumerate(cents)]
-    target = sum((abs(members[i % len(members)].amount) for i in set(pick)), Decimal(0))
-    rule = replace(load_rules("default").rules[5], max_group=max_group)
+    members, target, rule = _block(cents, pick, max_group, round_share)
     got = groups._search_mitm(rule, target, Decimal(gap), members)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(groups, "_INT64_SAFE", 0)  # every sum through the Python path
         want = groups._search_mitm(rule, target, Decimal(gap), members)
-    assert [[m.id for m in s] for s in got[0]] == [[m.id for m in s] for s in want[0]]
+    assert _ids(got[0]) == _ids(want[0])
     assert got[1] == want[1]
 
 
@@ -135,15 +146,8 @@ def test_tuned_depth_first_search_equals_the_plain_one(
 ) -> None:
     """Scaled integers and bisected child ranges: the same solutions, in the same
     order, and the same budget verdict as the plain Decimal search."""
-    if round_share:
-        cents = [c - c % 10_000 or 10_000 for c in cents]
-    members = [prepare(Record(source="bank", external_id=f"b{i}", kind="payment",
-                              ts=datetime(2026, 3, 2, tzinfo=UTC), asset="EUR",
-                              amount=Decimal(c) / 100, id=i + 1), RIGHT)
-               for i, c in enumerate(cents)]
-    target = sum((abs(members[i % len(members)].amount) for i in set(pick)), Decimal(0))
-    rule = replace(load_rules("default").rules[5], max_group=max_group)
+    members, target, rule = _block(cents, pick, max_group, round_share)
     got = groups._search_dfs(rule, target, Decimal(gap), members)
     want = _plain_dfs(max_group, target, Decimal(gap), members)
-    assert [[m.id for m in s] for s in got[0]] == [[m.id for m in s] for s in want[0]]
+    assert _ids(got[0]) == _ids(want[0])
     assert got[1] == want[1]
