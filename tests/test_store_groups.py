@@ -5,6 +5,8 @@ one ledger that no longer disturb each other, and the maintained totals."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from recon_tui.services.verify import verify_all
 from recon_tui.store import Store, groups
 from recon_tui.store.audit import append_many
 from recon_tui.store.db import IntegrityError
+from recon_tui.store.keys import keyinfo_path
 from recon_tui.store.pairs import add_pair
 from recon_tui.store.records import apply_batch
 from recon_tui.store.sources import add_source
@@ -352,5 +355,98 @@ def test_bulk_group_writes_leave_what_one_by_one_writes_leave(tmp_path: Path) ->
     with pytest.raises(ValueError), bulk.tx() as conn:
         groups.create_groups(conn, P1.name, [groups.NewGroup([r["L4"]], [], "bogus")],
                              origin="engine")  # fmt: skip
+    for s in stores:
+        s.close()
+
+
+def _triggers(store: Store) -> list[tuple[str, str]]:
+    return store.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").fetchall()  # fmt: skip
+
+
+@contextmanager
+def _with_triggers(conn: object, *names: str) -> Iterator[set[str]]:
+    """``groups._bulk`` as it was before it: every trigger fires, the writer adds nothing."""
+    yield set()
+
+
+def _states(new: list[groups.NewGroup], gids: list[int]) -> list[tuple[str, int | None, int]]:
+    """Each member's record state after a run wrote ``new`` as ``gids`` (the engine's rule:
+    matched in a confirmed group, suggested with no group in a suggestion)."""
+    return [("matched", gid, i) if g.state == "confirmed" else ("suggested", None, i)
+            for gid, g in zip(gids, new, strict=True) for i in (*g.left_ids, *g.right_ids)]  # fmt: skip
+
+
+def test_bulk_writes_without_row_triggers_leave_what_the_triggers_leave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The engine's bulk writers do the per-row triggers' work themselves (the state log's
+    rows with their chained MACs, the pair's totals): against the same writes with the
+    triggers firing, on two copies of one store, the same state log row for row (MACs and
+    order included), totals and states; the triggers are back, defined as before, after a
+    write and after a refused one, and a refused one leaves nothing."""
+    s = Store.init(tmp_path / "triggers.db", passphrase="pw", use_keyring=False)
+    for src, kind in (("ledger", "ledger"), ("bank", "csv")):
+        add_source(s, src, kind)
+    add_pair(s, P1)
+    apply_batch(s, "ledger", [rec("ledger", f"L{i}", f"-{100 + i}.25", f"INV-{i}", i % 9 + 1)
+                              for i in range(40)])  # fmt: skip
+    apply_batch(s, "bank", [rec("bank", f"B{i}", f"-{100 + i}.25", f"INV-{i}", i % 9 + 2)
+                            for i in range(40)])  # fmt: skip
+    s.close()
+    # One store copied, so that both have the same audit key and MACs compare.
+    shutil.copy(tmp_path / "triggers.db", tmp_path / "bulk.db")
+    shutil.copy(keyinfo_path(tmp_path / "triggers.db"), keyinfo_path(tmp_path / "bulk.db"))
+    stores = [Store.open(tmp_path / f"{n}.db", passphrase="pw") for n in ("triggers", "bulk")]
+    old, bulk = stores
+    r = ids(old)
+    new = [groups.NewGroup([r[f"L{i}"]], [r[f"B{i}"]], "confirmed", "exact-ref", 1.0,
+                           {"n": i}, None, "engine") for i in range(0, 30, 2)]  # fmt: skip
+    new += [groups.NewGroup([r[f"L{i}"], r[f"L{i + 1}"]], [r[f"B{i}"]], "suggested", "n-to-1",
+                            0.9, {"n": i}) for i in range(31, 39, 3)]  # fmt: skip
+    before = _triggers(bulk)
+    assert {"state_log_group_new", "state_log_member_add", "pair_states_upd"} <= {
+        n for n, _ in before}
+    monkeypatch.setattr(groups, "RECOUNT_SHARE", 1)  # this small batch recounts (bulk store)
+    with bulk.tx() as conn:
+        gids = groups.create_groups(conn, P1.name, new, origin="engine")
+        groups.set_states(conn, P1.name, _states(new, gids))
+        append_many(conn, [_auto(gid, g) for gid, g in zip(gids, new, strict=True) if g.state == "confirmed"])
+    monkeypatch.setattr(groups, "_bulk", _with_triggers)
+    monkeypatch.setattr(groups, "RECOUNT_SHARE", 10**9)  # never recounts: the trigger counts
+    with old.tx() as conn:
+        assert groups.create_groups(conn, P1.name, new, origin="engine") == gids
+        groups.set_states(conn, P1.name, _states(new, gids))
+        append_many(conn, [_auto(gid, g) for gid, g in zip(gids, new, strict=True) if g.state == "confirmed"])
+    monkeypatch.undo()
+
+    def left(s: Store) -> tuple[object, ...]:
+        c = s.conn
+        return (c.execute("SELECT kind, ref, field, value, mac FROM state_log ORDER BY seq").fetchall(),
+                c.execute("SELECT * FROM pair_totals ORDER BY 1, 2, 3, 4").fetchall(),
+                c.execute("SELECT * FROM pair_states ORDER BY 1, 2").fetchall(),
+                _group_state(s))  # fmt: skip
+
+    assert len(left(bulk)[0]) > len(new)
+    assert left(bulk) == left(old)
+    assert _triggers(bulk) == before
+    for s in stores:
+        report = verify_all(s.conn)
+        assert (report.ok, report.state_problems) == (True, [])
+    # A refused bulk write (a record already confirmed) leaves nothing, triggers included.
+    snapshot = left(bulk)
+    with pytest.raises(IntegrityError), bulk.tx() as conn:
+        groups.create_groups(conn, P1.name, [
+            groups.NewGroup([r["L1"]], [r["B1"]], "confirmed", "x", 1.0),
+            groups.NewGroup([r["L0"]], [r["B3"]], "confirmed", "x", 1.0),  # L0 is taken
+        ], origin="engine")  # fmt: skip
+    assert left(bulk) == snapshot
+    assert _triggers(bulk) == before
+    # The triggers work again after a bulk write: a single group is logged by them.
+    with bulk.tx() as conn:
+        groups.create_group(conn, P1.name, [r["L1"]], [r["B1"]], state="suggested",
+                            origin="engine")  # fmt: skip
+    assert len(left(bulk)[0]) == len(snapshot[0]) + 3
+    assert verify_all(bulk.conn).ok
     for s in stores:
         s.close()

@@ -139,6 +139,23 @@ def _learned_fees(conn: Connection, pair: str, limit: int = 20_000) -> FeeSchedu
     return learn_fee_schedule(pairs)
 
 
+Explained = dict[int, tuple[dict[str, Any], list[dict[str, Any]] | None]]
+"""A run's explanations and adjustments, by ``id()`` of the proposal or alternative."""
+
+
+def _explain(proposals: list[Proposal]) -> Explained:
+    """Every proposal's and alternative's explanation and adjustments as stored (one verbose
+    re-score each, not two), keyed by the object: two options over the same records may
+    come from different rules."""
+    out: Explained = {}
+    for prop in proposals:
+        for option in (prop, *prop.alternatives):
+            if id(option) not in out:
+                expl, adjs = option.explained()
+                out[id(option)] = (expl, [adjustment_json(a) for a in adjs] or None)
+    return out
+
+
 class MatchService:
     """Matching over one store; keeps one engine per pair warm for candidate lookups.
 
@@ -293,9 +310,13 @@ class MatchService:
             proposals=res.proposals,
         )  # fmt: skip
         if not dry_run:
+            # Explained before the turn: in a worker of match_apart this verbose re-score
+            # runs while the other worker writes, not inside the serialized write.
+            explained = _explain(res.proposals)
             with self.write_turn(name):
-                run.auto = self._write(p, res.proposals, full=changed is None,
+                run.auto = self._write(p, res.proposals, explained, full=changed is None,
                                        scope_ids=new_ids, rev=rev)  # fmt: skip
+            del explained
             if self.warm:
                 eng.remove(i for prop in res.auto for i in prop.ids)
                 self._seen_seq[name] = self._decision_seq(self.store.connection())
@@ -362,9 +383,10 @@ class MatchService:
                 groups.refresh(conn, members, p.name)
         return members
 
-    def _write(self, p: SourcePair, proposals: list[Proposal], *, full: bool,
-               scope_ids: list[int] | None, rev: int) -> int:  # fmt: skip
-        """Write a run's results and advance the pair's revision, in one transaction.
+    def _write(self, p: SourcePair, proposals: list[Proposal], explained: Explained, *,
+               full: bool, scope_ids: list[int] | None, rev: int) -> int:  # fmt: skip
+        """Write a run's results (``explained``: :func:`_explain` of them) and advance the
+        pair's revision, in one transaction.
 
         Re-checks inside it that every record is still free in the pair (another process
         may have matched some since the engine loaded): proposals over taken records are
@@ -401,11 +423,11 @@ class MatchService:
                 if not ids <= free or ids & taken:
                     continue
                 if prop.decision == "auto":
-                    expl, adjs = prop.explained()  # one verbose re-score, not two
+                    expl, adjs = explained[id(prop)]
                     auto_at.append((len(new_groups), prop))
                     new_groups.append(groups.NewGroup(
                         prop.left_ids, prop.right_ids, "confirmed", prop.rule, prop.score,
-                        expl, [adjustment_json(a) for a in adjs] or None, "engine"))
+                        expl, adjs, "engine"))
                     free -= ids
                     continue
                 for option in (prop, *prop.alternatives):
@@ -414,10 +436,10 @@ class MatchService:
                     if key in seen_keys or not oids <= free or oids & taken:
                         continue
                     seen_keys.add(key)
-                    expl, adjs = option.explained()
+                    expl, adjs = explained[id(option)]
                     new_groups.append(groups.NewGroup(
                         option.left_ids, option.right_ids, "suggested", option.rule,
-                        option.score, expl, [adjustment_json(a) for a in adjs] or None))
+                        option.score, expl, adjs))
                     suggested_ids.append(oids)
             # One bulk write of every group (ids in this order), then the decisions.
             gids = groups.create_groups(conn, name, new_groups, origin="engine")
