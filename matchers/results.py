@@ -50,6 +50,7 @@ class Proposal:
     _adjustments: list[Adjustment] | None
     _explain: Callable[[], tuple[dict[str, Any], list[Adjustment]]] | None
     _extra: dict[str, Any] | None
+    _ids: frozenset[int] | None = field(compare=False, repr=False)
 
     def __init__(
         self,
@@ -73,6 +74,7 @@ class Proposal:
         self.alternatives = alternatives if alternatives is not None else ()
         self._explain = explain
         self._extra = extra
+        self._ids = None
         if explain is None:
             self._explanation = {**(explanation or {}), **(extra or {})}
             self._adjustments = adjustments if adjustments is not None else []
@@ -111,7 +113,12 @@ class Proposal:
 
     @property
     def ids(self) -> frozenset[int]:
-        return frozenset(self.left_ids) | frozenset(self.right_ids)
+        # Asked many times a proposal (a run's decisions, the writer): built once; the
+        # member tuples are set once, by the constructor.
+        ids = self._ids
+        if ids is None:
+            ids = self._ids = frozenset((*self.left_ids, *self.right_ids))
+        return ids
 
     def key(self) -> tuple[tuple[int, ...], tuple[int, ...], str]:
         """Identity of the group regardless of score (for comparisons and dedup)."""

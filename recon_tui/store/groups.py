@@ -25,6 +25,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -555,7 +556,7 @@ def create_groups(conn: Connection, pair: str, new: Sequence[NewGroup], *,
     Ids are assigned as SQLite assigns them (one past the largest), in the given order;
     the caller holds the write transaction, so nobody else takes them meanwhile. The state
     log's rows are appended here (:func:`_bulk`), as its insert triggers write them (each
-    group's row, then each member's, with the same chained MACs); the group totals'
+    group's row, then each member's in record order, with the same chained MACs); the group totals'
     triggers fire as for one group, and the unique index still refuses a record in two
     confirmed groups of the pair."""
     if not new:
@@ -570,6 +571,10 @@ def create_groups(conn: Connection, pair: str, new: Sequence[NewGroup], *,
     for gid, g in zip(ids, new, strict=True):
         rows += _member_rows(gid, pair, 1 if g.state == "confirmed" else 0,
                              g.left_ids, g.right_ids)  # fmt: skip
+    # Members in record order: the record lookup, its foreign key and two of the three
+    # indexes then walk the store's pages forward instead of at random (a full run's
+    # ~170k members at 100k demo size: 5.8 -> 4.3 s); the rowid order means nothing.
+    rows.sort(key=itemgetter(4))
     with _bulk(conn, "state_log_group_new", "state_log_member_add") as dropped:
         conn.executemany(
             "INSERT INTO match_groups (id, pair, kind, state, origin, rule, score, "
@@ -586,7 +591,7 @@ def create_groups(conn: Connection, pair: str, new: Sequence[NewGroup], *,
             raise StoreError(f"pair {pair}: {len(rows) - added} group members name no "
                                 "record of the store; nothing was written")  # fmt: skip
         # The state log as the insert triggers would have written it (each group's row,
-        # in id order, then each member's).
+        # in id order, then each member's, in insert order).
         append_state_log(conn, [
             *(("group", gid, "state", g.state) for gid, g in zip(ids, new, strict=True)
               if "state_log_group_new" in dropped),
