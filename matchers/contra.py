@@ -6,7 +6,8 @@ records of one side with opposite signs and equal amounts. They have no counterp
 the other side and are matched to each other (a one-sided group, both ids on the same
 side of the proposal), netting to exactly zero. Evidence beyond the amount is required:
 one record naming the other (its external id or reference inside the other's reference
-or memo), or the same counterparty; an equal amount alone pairs nothing.
+or memo), or the same counterparty when not both carry references that disagree; an
+equal amount alone pairs nothing.
 """
 
 from __future__ import annotations
@@ -119,6 +120,11 @@ def score(rule: Rule, a: Item, b: Item, verbose: bool = False) -> Scored | None:
     if days > rule.date_window_days:
         return None
     linked = _names(a, b) or _names(b, a)
+    if not linked and a.ref and b.ref and a.ref != b.ref:
+        # Both carry a reference, neither names the other: two payments of one
+        # counterparty that happen to net (a book of round amounts holds many), not a
+        # posting and its reversal. A real reversal names what it reverses.
+        return None
     cp: float | None = None
     if a.cp and b.cp:
         cp = 1.0 if a.cp == b.cp else _cp_set_ratio(a.cp, b.cp)

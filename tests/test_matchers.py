@@ -417,6 +417,9 @@ def test_reversal_pairs_on_one_side() -> None:
         rec(4, "75.00", counterparty="GLOBEX LTD", days=5),     # same party: suggest
         rec(5, "-20.00", counterparty="Initech", days=1),
         rec(6, "20.00", counterparty="Umbrella", days=2),       # amount alone: nothing
+        # Same party, both with references that disagree: two payments, no reversal.
+        rec(7, "-250.00", counterparty="Hooli SA", days=1, reference="INV557206"),
+        rec(8, "250.00", counterparty="HOOLI SA", days=2, reference="INV424526"),
     ]
     e = Engine("default")
     e.load(left, [])
@@ -424,6 +427,8 @@ def test_reversal_pairs_on_one_side() -> None:
     assert ps[((1, 2), ())].decision == "auto" and ps[((1, 2), ())].rule == "reversal"
     assert ps[((3, 4), ())].decision == "suggest"
     assert not any({5, 6} & set(k[0]) for k in ps)
+    assert not any({7, 8} & set(k[0]) for k in ps)
+    assert not [c for i in (7, 8) for c in e.candidates(i, k=5) if c.rule == "reversal"]
     [c] = [c for c in e.candidates(2, k=3) if c.rule == "reversal"]
     assert c.counterpart_ids == (1,) and c.explanation["reference"]["agree"] is True
     # A bank return names the original's reference; both on the right side.
