@@ -612,3 +612,26 @@ def test_vectorised_full_run_candidates_equal_per_record_probe(
                  for s in crowds.fee_pairs(ctx, r, it))
     assert [sorted((s.left, s.right, s.score) for s in g) for g in got] == want
     assert any(want)
+
+
+def test_a_family_part_swapped_for_an_outsider_is_never_auto() -> None:
+    """A bank line paying INV697034-0 .. -3 (no remittance) while the payer also has a
+    2,500.00 invoice of another reference on the day: the -2 part (2,499.50) swapped for
+    the outsider balances the line inside the fee tolerance, but a part of the family
+    is open and left out, so that group is vetoed (seen on the cp200 skewed cell: two
+    wrong autos of 20k); the veto says why."""
+    cp = {"counterparty": "Tyrell Gringotts Logistics Inc"}
+    parts = [("4044.61", "INV697034-0"), ("1573.46", "INV697034-1"),
+             ("2499.50", "INV697034-2"), ("4467.49", "INV697034-3")]  # fmt: skip
+    left = [rec(i + 1, a, reference=r, **cp) for i, (a, r) in enumerate(parts)]
+    left.append(rec(5, "2500.00", reference="INV310454", **cp))
+    right = [rec(11, "12585.06", source="bank", counterparty="TYRELL GRINGOTTS LOGISTICS"),
+             rec(12, "2499.50", source="bank", counterparty="TYRELL GRINGOTTS LOGISTICS")]
+    e = Engine("default")
+    e.load(left, right)
+    ps = e.run().proposals
+    assert not [p for p in ps if p.decision == "auto" and {5, 11} <= p.ids], autos(ps)
+    for p in ps:
+        if {1, 2, 5, 11} <= p.ids and 3 not in p.ids:
+            assert p.decision == "suggest"
+            assert "a part of" in str(p.explanation.get("decision", ""))
