@@ -11,6 +11,7 @@ import resource
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -36,6 +37,40 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class ChildPeak:
+    """The highest VmHWM of this process's children while it runs (Linux /proc)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import os
+
+        while not self._done.wait(0.1):
+            for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+                try:
+                    pids = task.read_text().split()
+                except OSError:
+                    continue
+                for pid in pids:
+                    try:
+                        status = Path(f"/proc/{pid}/status").read_text()
+                    except OSError:
+                        continue
+                    for line in status.splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_mb = max(self.peak_mb, round(int(line.split()[1]) / 1024, 1))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def report(figures: dict[str, Any], as_json: bool) -> None:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import parser, peak_rss_mb, report
+from bench.common import ChildPeak, parser, peak_rss_mb, report
 
 BATCH = 10_000
 PASS = "bench"
@@ -101,7 +101,7 @@ def child(path: Path, out: Path, encrypt: bool, no_full: bool) -> None:
     from recon_tui.store import Store
 
     store = Store.open(path, passphrase=PASS)
-    watch = _ChildPeak()
+    watch = ChildPeak()
     t, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     result = export_session(store, 1, out, force=True, encrypt=encrypt,
                             passphrase="bench-export" if encrypt else None)  # fmt: skip
@@ -132,40 +132,6 @@ def child(path: Path, out: Path, encrypt: bool, no_full: bool) -> None:
         "files": len(result.files), "export_mb": round(size / 2**20, 1),
         "unresolved": result.unresolved,
     }))  # fmt: skip
-
-
-class _ChildPeak:
-    """The highest VmHWM of this process's children while it runs (Linux /proc)."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.peak_mb = 0.0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import os
-
-        while not self._done.wait(0.1):
-            for task in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
-                try:
-                    pids = task.read_text().split()
-                except OSError:
-                    continue
-                for pid in pids:
-                    try:
-                        status = Path(f"/proc/{pid}/status").read_text()
-                    except OSError:
-                        continue
-                    for line in status.splitlines():
-                        if line.startswith("VmHWM:"):
-                            self.peak_mb = max(self.peak_mb, round(int(line.split()[1]) / 1024, 1))
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 def main() -> None:

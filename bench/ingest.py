@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import parser, peak_rss_mb, produced, report
+from bench.common import ChildPeak, parser, peak_rss_mb, produced, report
 from recon_tui.model import Record, Side, SourcePair
 from recon_tui.services.prefetch import prefetch
 from recon_tui.store import Store
@@ -180,6 +180,7 @@ def main() -> None:
     p.add_argument("--no-pair", action="store_true",
                    help="no source pairs (records are not admitted to any pair)")
     args = p.parse_args()
+    watch = ChildPeak()
     pairs = pairs_for(args.demo, not args.no_pair)
     load = os.getloadavg()[0]
     by_source = demo_records(args.size) if args.demo else {"bank": make(args.size)}
@@ -248,9 +249,10 @@ def main() -> None:
     if "csv_records_per_s" in figures:
         figures["csv_import_records_per_s"] = figures["csv_records_per_s"]
     figures["peak_rss_mb"] = peak_rss_mb()
-    # The largest child's peak (the CSV reader process, or the end_to_end_process producer).
-    figures["children_peak_rss_mb"] = round(
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    # The largest child's peak (the CSV reader process, or the end_to_end_process producer),
+    # its own VmHWM polled: RUSAGE_CHILDREN's maxrss would carry what exec inherited.
+    watch.stop()
+    figures["children_peak_rss_mb"] = watch.peak_mb
     report(figures, args.json)
 
 
