@@ -249,19 +249,24 @@ def state_mac(key: bytes, kind: str, ref: int, field: str, value: Any, prev: str
     return h.hexdigest()
 
 
-def append_state_log(conn: Connection, rows: list[tuple[str, int, str, str | None]]) -> None:
-    """Append ``(kind, ref, field, value)`` rows to the state log as its triggers would:
-    in order, each MAC chained to the previous row's, under this connection's audit key
-    (for a bulk writer holding its pair, whose rows the insert triggers skip: see
-    ``schema.V_BULK``)."""
-    if not rows:
-        return
+def _state_key(conn: Connection) -> AuditKey:
+    """This connection's audit key, which every state-log row needs; refused without one."""
     ak = key_of(conn)
     if ak is None:
         raise AuditUnavailable(
             "this store connection has no audit key, so it may not change audited "
             "state (groups, members, record versions, sessions): nothing was written"
         )
+    return ak
+
+
+def append_state_log(conn: Connection, rows: list[tuple[str, int, str, str | None]]) -> None:
+    """Append ``(kind, ref, field, value)`` rows to the state log as its triggers would:
+    in order, each MAC chained to the previous row's, under this connection's audit key
+    (for a bulk writer that dropped those triggers for its write: ``groups._bulk``)."""
+    if not rows:
+        return
+    ak = _state_key(conn)
     last = conn.execute("SELECT mac FROM state_log ORDER BY seq DESC LIMIT 1").fetchone()
     prev: str | None = last[0] if last else None
     at = now_us()
@@ -302,13 +307,7 @@ def register_functions(conn: Connection) -> None:
 
     def mac(kind: str, ref: int, field: str, value: Any, prev: str | None) -> str:
         try:
-            ak = key_of(conn)
-            if ak is None:
-                raise AuditUnavailable(
-                    "this store connection has no audit key, so it may not change audited "
-                    "state (groups, members, record versions, sessions): nothing was written"
-                )
-            return state_mac(ak.key, kind, ref, field, value, prev)
+            return state_mac(_state_key(conn).key, kind, ref, field, value, prev)
         except BaseException as exc:  # KeyboardInterrupt too: SQLite swallows it
             _FAULT.exc = exc
             raise
