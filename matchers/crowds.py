@@ -167,13 +167,14 @@ _FEES: dict[int, tuple[object, dict[str, list[Decimal]]]] = {}
 
 
 def _all_fees(sched: FeeSchedule, asset: str) -> list[Decimal]:
-    """Every fee of ``asset`` the schedule has seen, of any payer, ascending
-    (memoised per schedule): a superset of any fee it explains for a pair."""
+    """Every fee size (|fee|) of ``asset`` the schedule has seen, of any payer, either
+    direction, ascending (memoised per schedule): a superset of any fee it explains
+    for a pair."""
     hit = _FEES.get(id(sched))
     if hit is None or hit[0] is not sched:
         by_asset: dict[str, set[Decimal]] = {}
         for (a, _cp), fees in sched.seen.items():
-            by_asset.setdefault(a, set()).update(fees)
+            by_asset.setdefault(a, set()).update(abs(f) for f in fees)
         _FEES.clear()  # one live schedule at a time in practice
         hit = _FEES[id(sched)] = (sched, {a: sorted(f) for a, f in by_asset.items()})
     return hit[1].get(asset, [])

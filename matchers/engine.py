@@ -113,7 +113,7 @@ from . import (
 from .blocking import SideIndex
 from .context import Ctx
 from .crossasset import cross_pair
-from .explain import Scored, beyond, lag, pair, signs_for
+from .explain import Scored, beyond, cp_similarity, lag, pair, signs_for
 from .fees import FeeSchedule
 from .items import LEFT, RIGHT, Item, prepare
 from .normalize import norm_address
@@ -1006,6 +1006,14 @@ class Engine:
         own counterparts) loses when ``it`` takes this counterpart (``assign``)."""
         memo: dict[int, dict[int, float]] = {}
         mine = self._pairs_of(ctx, it, rej, memo)
+        # Late counterparts among ours (``beyond``: no rival anywhere else) are priced
+        # the same way: a line another record pairs inside its window is needed there,
+        # late or not. Unpriced, the lines of a busy payer's other days outranked the
+        # in-window counterpart that another record also wants (empty30 skewed cell).
+        late = {(s.right[0] if it.side == LEFT else s.left[0]): s.score for s, _ in ranked
+                if s.beyond and len(s.left) == 1 and len(s.right) == 1}
+        if late:
+            mine = {**late, **mine}
         if len(mine) < 2:
             return {}
         weights: dict[tuple[Any, Any], float] = {}
@@ -1027,7 +1035,7 @@ class Engine:
         top = max(mine.values())
         out: dict[int, tuple[float, str]] = {}
         for s, _rule in ranked:
-            if len(s.left) != 1 or len(s.right) != 1 or s.beyond:
+            if len(s.left) != 1 or len(s.right) != 1:
                 continue
             oid = s.right[0] if it.side == LEFT else s.left[0]
             if oid not in reg or reg[oid] <= 0:
@@ -1666,15 +1674,43 @@ def contradiction_test(ctx: Ctx, rule: Rule) -> Callable[[Scored], str | None] |
 def candidate_rank(ctx: Ctx, rule: Rule, s: Scored) -> int:
     """The operator's ranking tier of a candidate, before its score: 1 when its own
     records contradict it (``_contradiction``: a pair vetoed whatever its score, two
-    breaks that look alike), else 0, so a same-payer candidate without a reference
-    outranks a same-amount one whose reference names another invoice; -1 when its
+    breaks that look alike) or name different payers (``payers_differ``), else 0, so a
+    same-payer candidate without a reference outranks a same-amount one whose
+    reference names another invoice or whose bank line another payer's; -1 when its
     records are exactly the carriers of one strong key (``shared_key``), whatever its
     gap or lag."""
     if shared_key(ctx, s):
         return -1
     if rule.matcher in ("group", "contra", "exact"):
         return 0
-    return 1 if _contradiction(ctx, rule, s) is not None else 0
+    if _contradiction(ctx, rule, s) is not None or payers_differ(ctx, s):
+        return 1
+    return 0
+
+
+CP_DISAGREE = 0.7
+"""Counterparty names of different payer keys (``Item.payer``, the first word) and less
+similar than this (``explain.cp_similarity``, 0..1) name different payers. Measured on
+the skewed books: a true pair's two spellings ("Sun Wayne Trading SA" / "SUN WAYNE
+TRADING S.A.") share the payer key and score 0.9-1.0; two payers of one generated
+vocabulary ("Virtucon Soylent Trading" / "Soylent Mifflin Holdings") share words and
+score up to 0.63; an initial ("J Smith" / "John Smith") scores 0.82. The cost: a card
+line's abbreviation ("AMZN MKTP" for "Amazon.com") reads as another payer, ranked
+below the payer's own lines, never hidden."""
+
+
+def payers_differ(ctx: Ctx, s: Scored) -> bool:
+    """Whether a 1:1 candidate's two records both name a counterparty and the names
+    clearly differ (``CP_DISAGREE``): an equal amount of another payer on the same day
+    is weaker evidence than the invoice's own payer's line a week late (the lag10
+    skewed cell: such lines of other payers took all three places)."""
+    if len(s.left) != 1 or len(s.right) != 1:
+        return False
+    a = ctx.sides[LEFT].items.get(s.left[0]) or ctx.item(s.left[0])
+    b = ctx.sides[RIGHT].items.get(s.right[0]) or ctx.item(s.right[0])
+    if a is None or b is None or not a.cp or not b.cp or a.payer == b.payer:
+        return False
+    return cp_similarity(a.cp, b.cp) < CP_DISAGREE
 
 
 def shared_key(ctx: Ctx, s: Scored) -> bool:

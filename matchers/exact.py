@@ -43,18 +43,22 @@ def generate(ctx: Ctx, rule: Rule, it: Item) -> tuple[list[Scored], list[int]]:
 
 
 def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str, bool] | None:
-    """(gap, where it was learned, weak) when the engine's fee schedule explains the gap
-    of ``a``-``b`` as a fee of this payment (``FeeSchedule.explain``: weak, a pair-wide
-    fee that is a large share of the amount, scores ``explain.LARGE_FEE_SCORE``)."""
+    """(|gap|, where it was learned, weak) when the engine's fee schedule explains the
+    gap of ``a``-``b`` (left, right), in its direction, as a fee of this payment
+    (``FeeSchedule.explain``: weak, a pair-wide fee that is a large share of the
+    amount, scores ``explain.LARGE_FEE_SCORE``)."""
     sched = ctx.fees
     if not sched or a.asset != b.asset:
         return None
     am, bm = abs(a.amount), abs(b.amount)
-    gap = abs(am - bm)
+    gap = am - bm
     if not gap:
         return None
-    got = sched.explain(a.asset, (a.cp, b.cp), gap, am if am > bm else bm)
-    return None if got is None else (gap, got[0], got[1])
+    # Directed as the schedule learned it (``fees.directed_gap``): a gap the other way
+    # round from the pair's fees is no fee.
+    got = sched.explain(a.asset, (a.cp, b.cp), -gap if a.amount < 0 else gap,
+                        am if am > bm else bm)
+    return None if got is None else (abs(gap), got[0], got[1])
 
 
 def only_pair(ctx: Ctx, key: str, value: str) -> bool:

@@ -7,9 +7,18 @@ an input: the service builds it from confirmed groups' records with
 :func:`learn_fee_schedule` and sets ``Engine.fee_schedule``; the engine types such a gap
 as a ``fee`` adjustment whose note says where it came from.
 
-Keyed per (asset, normalised counterparty, |gap|), on both sides' counterparty names
-(the ledger and the bank spell a payer differently), and per (asset, pair) for fees
-every payer pays (a higher bar: ``MIN_SEEN_PAIR``); a gap counts once per group.
+Keyed per (asset, normalised counterparty, directed gap), on both sides' counterparty
+names (the ledger and the bank spell a payer differently), and per (asset, pair) for
+fees every payer pays (a higher bar: ``MIN_SEEN_PAIR``); a gap counts once per group.
+
+A fee has a direction (``directed_gap``): it is money taken, so the side that paid it
+is always short of the other by it — the bank credits 185.00 of a 200.00 invoice and
+debits 300.00 for a 250.00 payment: both +15.00 / +50.00 from the left's (the ledger's)
+view. A 100.00 bank line against a 50.00 invoice is the opposite gap: a second payment,
+a partial the other way round, never the payer's 50.00 fee. The schedule learns the
+direction the pair's fees have and explains only gaps in it (seen on the skewed
+book's hardest cell: a "fee -50.00" explained 50.00 against 100.00 lines and took
+top-3 places from the true counterparts).
 
 Plausibility (``FeeSchedule.explain``): a learned fee explains a gap only as well as it
 could be a fee of *that* payment. The schedule learned its fees from gaps of at most
@@ -53,7 +62,7 @@ class FeeSchedule:
     min_seen_pair: int = MIN_SEEN_PAIR
 
     def count(self, asset: str, counterparties: Iterable[str], gap: Decimal) -> int:
-        """How many confirmed groups showed ``gap``: of these (normalised)
+        """How many confirmed groups showed (directed) ``gap``: of these (normalised)
         counterparties, or, scaled to ``min_seen``, of the whole pair (``PAIR``: a fee
         the receiving bank takes from every payer, seen ``min_seen_pair`` times)."""
         best = 0
@@ -76,10 +85,13 @@ class FeeSchedule:
                 larger: Decimal | None = None) -> tuple[str, bool] | None:
         """(where ``gap`` was learned, whether it is a *weak* explanation) when the
         schedule explains it as a fee of a payment whose larger side is ``larger``
-        (None: any), else None. Weak: a pair-wide fee above ``MAX_FEE_SHARE`` of
-        ``larger`` (see the module docstring); the counterparty's own fee is not."""
-        large = larger is not None and gap > MAX_FEE_SHARE * larger
-        share = f", {_share(gap, larger)} of the amount" if large and larger else ""
+        (None: any), else None. ``gap`` is directed (``directed_gap``): a gap the
+        other way round from every learned fee is no fee. Weak: a pair-wide fee above
+        ``MAX_FEE_SHARE`` of ``larger`` (see the module docstring); the counterparty's
+        own fee is not."""
+        size = abs(gap)
+        large = larger is not None and size > MAX_FEE_SHARE * larger
+        share = f", {_share(size, larger)} of the amount" if large and larger else ""
         own = max((self.seen.get((asset, cp), {}).get(gap, 0) for cp in counterparties if cp),
                   default=0)
         if own >= self.min_seen:
@@ -95,13 +107,14 @@ class FeeSchedule:
         return None
 
     def fees_for(self, asset: str, counterparty: str) -> list[Decimal]:
-        """The auto-worthy fees of one counterparty (its own, seen ``min_seen`` times,
-        and the pair's, seen ``min_seen_pair`` times), sorted."""
+        """The sizes (|fee|) of the auto-worthy fees of one counterparty (its own, seen
+        ``min_seen`` times, and the pair's, seen ``min_seen_pair`` times), sorted: the
+        gaps to probe for, either way (``explain`` then judges the direction)."""
         got = self.seen.get((asset, counterparty)) if counterparty else None
-        out = {f for f, n in got.items() if n >= self.min_seen} if got else set()
+        out = {abs(f) for f, n in got.items() if n >= self.min_seen} if got else set()
         whole = self.seen.get((asset, PAIR))
         if whole:
-            out.update(f for f, n in whole.items() if n >= self.min_seen_pair)
+            out.update(abs(f) for f, n in whole.items() if n >= self.min_seen_pair)
         return sorted(out)
 
     def explains(self, asset: str, counterparties: Iterable[str], gap: Decimal) -> bool:
@@ -109,6 +122,15 @@ class FeeSchedule:
 
     def __bool__(self) -> bool:
         return bool(self.seen)
+
+
+def directed_gap(left: Decimal, right: Decimal) -> Decimal:
+    """The gap of signed amounts ``left`` and ``right`` as a fee of the left's view:
+    ``|left| - |right|``, re-signed by the left's sign (+ when the right side is short
+    of the left in the left's direction of money: received less, paid more). The
+    same sign convention as the engine's fee adjustments."""
+    gap = abs(left) - abs(right)
+    return -gap if left < 0 else gap
 
 
 def _share(gap: Decimal, larger: Decimal) -> str:
@@ -122,18 +144,19 @@ def learn_fee_schedule(
 ) -> FeeSchedule:
     """A schedule from confirmed groups, each (left records, right records).
 
-    A group's gap is |sum left| - |sum right| (one asset only); zero gaps and gaps above
-    ``MAX_FEE_SHARE`` of the larger total teach nothing."""
+    A group's gap is ``directed_gap`` of its left and right totals (one asset only);
+    zero gaps and gaps above ``MAX_FEE_SHARE`` of the larger total teach nothing."""
     counts: dict[tuple[str, str], Counter[Decimal]] = {}
     for left, right in groups:
         recs = [*left, *right]
         if not left or not right or len({r.asset for r in recs}) != 1:
             continue
         asset = recs[0].asset
-        lt = abs(sum((r.amount for r in left), Decimal(0)))
-        rt = abs(sum((r.amount for r in right), Decimal(0)))
-        gap = abs(lt - rt)
-        if not gap or gap > MAX_FEE_SHARE * max(lt, rt):
+        ls = sum((r.amount for r in left), Decimal(0))
+        rs = sum((r.amount for r in right), Decimal(0))
+        lt, rt = abs(ls), abs(rs)
+        gap = directed_gap(ls, rs)
+        if not gap or abs(gap) > MAX_FEE_SHARE * max(lt, rt):
             continue
         gap = gap.normalize()
         for cp in {norm_name(r.counterparty) for r in recs} - {""}:

@@ -251,11 +251,13 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item, lines: _PayerLines | None = None
     of the stretched rule's score, capped below the auto threshold, so they rank
     after the same evidence inside the window.
 
-    A late pair stands on its payer: both records of one payer key (``Item.payer``),
-    in amount cells of normal size (a crowded cell pairs on the same day only, and a
-    late pair is never on the same day): the amounts the
-    rule's tolerance admits, and ``|amount|`` -/+ each fee the learned schedule knows
-    for the payer (up to ``fees.MAX_FEE_SHARE`` of the amount). The relation depends
+    A late pair stands on its payer: both records of one payer key (``Item.payer``):
+    the amounts the rule's tolerance admits, and ``|amount|`` -/+ each fee the learned
+    schedule knows for the payer (up to ``fees.MAX_FEE_SHARE`` of the amount). A
+    crowded record (an oversized amount cell) pairs late only as a round amount, and
+    only through the payer's sub-block of an exact round |amount| (``_late_block``):
+    before, a 250.00 of a payer of many 250.00s, booked by the bank nine days late,
+    had no candidate at all (the lag10 skewed cell). The relation depends
     on the two records and the static indexes only, the same from either side, and
     the full run's columnar path calls this same function per prober. Work per
     record: the cells of those amount ranges over the late window's date buckets.
@@ -266,7 +268,14 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item, lines: _PayerLines | None = None
     if not rule.late_days or not it.payer or (rule.assets and it.asset not in rule.assets):
         return []
     own, other = ctx.own(it), ctx.other(it)
-    if own.oversized(it):
+    # A crowded record (``SideIndex.oversized``) pairs late only as a round amount, and
+    # then only through the payer's sub-block of an exact round |amount| (its own, or
+    # its own -/+ a learned fee): the sub-block is the bound, as for ``payer_pairs``.
+    # Its tolerance range is not walked: a 250.01 of the payer finds no crowded
+    # 250.00 from its side either (the walks skip crowded lines), so the relation
+    # stays symmetric.
+    crowded = own.oversized(it)
+    if crowded and not it.round:
         return []
     wide = widened(rule)
     lo, hi = amount_window(rule, it.mag, it.asset)
@@ -285,9 +294,13 @@ def late_pairs(ctx: Ctx, rule: Rule, it: Item, lines: _PayerLines | None = None
     left = it.side == LEFT
     out: list[Scored] = []
     seen: set[int] = set()
-    for rlo, rhi, exact in ranges:
-        walked = (_late_walk(rule, wide, it, other, rlo, rhi, ctx, exact) if lines is None
-                  else _late_lines(rule, wide, it, other, rlo, rhi, ctx, exact, lines))
+    for k, (rlo, rhi, exact) in enumerate(ranges):
+        if crowded and k == 0:
+            walked = _late_block(rule, wide, it, other, ctx, mag)
+        else:
+            walked = (_late_walk(rule, wide, it, other, rlo, rhi, ctx, exact)
+                      if lines is None
+                      else _late_lines(rule, wide, it, other, rlo, rhi, ctx, exact, lines))
         for o in walked:
             if o.id in seen:
                 continue
@@ -371,7 +384,6 @@ def _late_lines(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: flo
     ``LINES_SCAN`` lines goes through ``_late_walk``."""
     cw = wide.calendar_window
     day, asset, payer = it.day, it.asset, it.payer
-    items = other.items
     is_open = ctx.is_open
     oversized = other.oversized
     window = rule.date_window_days
@@ -380,10 +392,7 @@ def _late_lines(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: flo
     for sign in signs_for(rule, it.sign):
         got = lines.get((asset, sign, payer))
         if exact is not None:
-            for _, oid in other.payer_block(asset, sign, exact, payer, day - cw, day + cw):
-                o = items[oid]
-                if lag(rule, it, o) > window and is_open(oid) and not oversized(o):
-                    found.append(o)
+            found.extend(_late_block(rule, wide, it, other, ctx, exact, sign))
         if got is None:
             continue
         lst, mags = got
@@ -406,14 +415,40 @@ def _late_lines(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: flo
     return found
 
 
+def _late_block(rule: Rule, wide: Rule, it: Item, other: Any, ctx: Ctx, amount: Decimal,
+                only_sign: int | None = None) -> list[Item]:
+    """The open records of ``other`` in ``it``'s payer sub-block of the round |amount|
+    ``amount`` (``SideIndex.payer_block``), dated within ``wide``'s calendar window and
+    beyond ``rule``'s lag; crowded ones included: the sub-block is what an oversized
+    amount cell is cut into, its size the payer's lines of that amount in the late
+    window. ``only_sign``: that sign alone (else every sign the rule admits)."""
+    cw = wide.calendar_window
+    items = other.items
+    is_open = ctx.is_open
+    window = rule.date_window_days
+    found: list[Item] = []
+    day = it.day
+    for sign in signs_for(rule, it.sign):
+        if only_sign is not None and sign != only_sign:
+            continue
+        # Within ``window`` calendar days the lag is within the window too (business
+        # days never exceed calendar days): only the two outer spans are read.
+        for lo, hi in ((day - cw, day - window - 1), (day + window + 1, day + cw)):
+            for _, oid in other.payer_block(it.asset, sign, amount, it.payer, lo, hi):
+                o = items[oid]
+                if lag(rule, it, o) > window and is_open(oid):
+                    found.append(o)
+    return found
+
+
 def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: float,
                ctx: Ctx, exact: Decimal | None, only_sign: int | None = None,
                skip_mag: float | None = None) -> list[Item]:
-    """The open, uncrowded (``SideIndex.oversized``) records of ``other`` of ``it``'s
-    payer with |amount| in [lo, hi], dated within ``wide``'s calendar window and
-    beyond ``rule``'s lag. ``exact``: a round |amount| in the range, whose records
-    come from the payer's sub-block (``SideIndex.payer_block``) instead of a walk of
-    every payer's run of that amount in the cells. ``only_sign``, ``skip_mag``
+    """The open records of ``other`` of ``it``'s payer with |amount| in [lo, hi], dated
+    within ``wide``'s calendar window and beyond ``rule``'s lag: uncrowded ones
+    (``SideIndex.oversized``) from the walk. ``exact``: a round |amount| in the range,
+    whose records come from the payer's sub-block (``_late_block``, crowded ones
+    included) instead of a walk of every payer's run of that amount in the cells. ``only_sign``, ``skip_mag``
     (``_late_lines``): the bucket walk of that sign alone, less that |amount|."""
     cw = wide.calendar_window
     payer = it.payer
@@ -430,11 +465,7 @@ def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: floa
         if only_sign is not None and sign != only_sign:
             continue
         if exact is not None:
-            for _, oid in other.payer_block(it.asset, sign, exact, payer, it.day - cw,
-                                            it.day + cw):
-                o = items[oid]
-                if lag(rule, it, o) > window and is_open(oid) and not other.oversized(o):
-                    found.append(o)
+            found.extend(_late_block(rule, wide, it, other, ctx, exact, sign))
         # The payer's lines of each date bucket, sorted by (|amount|, id) like the amount
         # cells they share tuples with (``SideIndex.payer_mags``): the same records in
         # the same order as a walk of the cells' runs filtered on the payer, without

@@ -753,3 +753,76 @@ def test_the_only_carriers_of_a_reference_rank_first() -> None:
     e = Engine("default")
     run(left, right, e)
     assert e.candidates(1, k=3)[0].counterpart_ids == (2,)
+
+
+def test_a_learned_fee_explains_a_gap_in_its_own_direction_only() -> None:
+    """The payer's bank took 50.00 from three confirmed 1,200.00 invoices (the bank
+    line short of the ledger). The same 50.00 the other way round — a 100.00 bank
+    line against a 50.00 invoice, or a 300.00 debit against a 250.00 payment seen
+    from the left as money received back — is no fee: not explained, not typed."""
+    cp, bcp = "Acme Ltd", "ACME LIMITED"
+    hist = [([rec(300 + i, "1200.00", counterparty=cp)],
+             [bank(400 + i, "1150.00", counterparty=bcp)]) for i in range(3)]
+    sched = learn_fee_schedule(hist)
+    fifty = Decimal("50.00").normalize()
+    assert sched.explain("EUR", ("acme",), fifty, Decimal("1200")) is not None
+    assert sched.explain("EUR", ("acme",), -fifty, Decimal("1200")) is None
+    # Outgoing payments are learned the same way: the bank debits more than booked.
+    out = learn_fee_schedule([([rec(300 + i, "-1200.00", counterparty=cp)],
+                               [bank(400 + i, "-1250.00", counterparty=bcp)])
+                              for i in range(3)])
+    assert out.explain("EUR", ("acme",), fifty, Decimal("1250")) is not None
+    assert out.explain("EUR", ("acme",), -fifty, Decimal("1250")) is None
+    e = Engine("default")
+    e.fee_schedule = sched
+    e.load([rec(1, "50.00", reference="INV100001", counterparty=cp),
+            rec(2, "300.00", reference="INV100002", counterparty=cp)],
+           [bank(3, "100.00", counterparty=bcp), bank(4, "250.00", counterparty=bcp)])
+    for c in e.candidates(1, k=3):  # 50.00 vs 100.00: the gap the wrong way round
+        assert all(a.kind != "fee" for a in c.adjustments)
+    (best, *_) = e.candidates(2, k=3)  # 300.00 vs 250.00: the learned fee
+    assert best.counterpart_ids == (4,) and best.adjustments[0].kind == "fee"
+    assert "learned fee" in best.adjustments[0].note
+
+
+def test_another_payers_equal_amount_ranks_after_the_payers_own_late_line() -> None:
+    """A 250.00 invoice of one payer and, the same day, equal 250.00 bank lines of two
+    other payers; the payer's own 250.00 arrives nine business days late. The late
+    line scores lower (late) but names the invoice's payer: it ranks first, and the
+    other payers' lines follow, in score order."""
+    e = Engine("default")
+    e.load([rec(1, "250.00", reference="INV100001", counterparty="Virtucon Soylent Trading Plc")],
+           [bank(2, "250.00", counterparty="SOYLENT MIFFLIN HOLDINGS"),
+            bank(3, "250.00", counterparty="MESA ACME SERVICES GMBH", days=1),
+            bank(4, "250.00", counterparty="VIRTUCON SOYLENT TRADING", days=11)])
+    got = e.candidates(1, k=3)
+    assert [c.counterpart_ids for c in got] == [(4,), (2,), (3,)]
+    assert got[0].score < got[1].score  # the order is the ranking's, not the score's
+    assert "late" in got[0].explanation["date"]["detail"]
+    # The same payer spelled two ways is one payer: no demotion between them.
+    e2 = Engine("default")
+    e2.load([rec(1, "250.00", reference="INV100001", counterparty="Sun Wayne Trading SA")],
+            [bank(2, "250.00", counterparty="SUN WAYNE TRADING S.A."),
+             bank(3, "250.00", counterparty="SUN WAYNE TRADING S.A.", days=11)])
+    assert [c.counterpart_ids for c in e2.candidates(1, k=2)] == [(2,), (3,)]
+
+
+def test_a_crowded_round_amount_paid_late_is_a_candidate() -> None:
+    """Seventy 50.00 invoices of one payer over three days crowd the 50.00 cell; the bank
+    credits one 50.00 of that payer eight business days after the last of them. Before,
+    a crowded round amount paired on the same day only, and the late line had no
+    candidate at all; now each invoice of the late window finds it through the payer's
+    sub-block of 50.00s (and the line finds them: the relation is symmetric)."""
+    cp, bcp = "Gringotts Massive Foods Ltd", "GRINGOTTS MASSIVE FOODS"
+    left = [rec(100 + i, "50.00", reference=f"INV8{i:05d}", counterparty=cp, days=i % 3)
+            for i in range(70)]
+    right = [bank(2, "50.00", counterparty=bcp, days=14)]
+    e = Engine("default")
+    ps = run(left, right, e)
+    assert e.sides[0].oversized(e.item(100))  # type: ignore[arg-type]
+    assert not autos(ps)  # late and round: the operator decides
+    first = e.candidates(102, k=3)  # an invoice of Wednesday, the line of Monday week
+    assert [c.counterpart_ids for c in first] == [(2,)]
+    assert "late" in first[0].explanation["date"]["detail"]
+    back = e.candidates(2, k=80)
+    assert {c.counterpart_ids[0] for c in back} >= {100 + i for i in range(70) if i % 3 == 2}
