@@ -799,6 +799,8 @@ def test_another_payers_equal_amount_ranks_after_the_payers_own_late_line() -> N
     assert [c.counterpart_ids for c in got] == [(4,), (2,), (3,)]
     assert got[0].score < got[1].score  # the order is the ranking's, not the score's
     assert "late" in got[0].explanation["date"]["detail"]
+    assert "another payer" in got[1].explanation["ranking"]["detail"]
+    assert "ranking" not in got[0].explanation
     # The same payer spelled two ways is one payer: no demotion between them.
     e2 = Engine("default")
     e2.load([rec(1, "250.00", reference="INV100001", counterparty="Sun Wayne Trading SA")],
