@@ -29,14 +29,22 @@ def peak_rss_mb() -> float:
     survives ``exec`` on Linux, so a benchmark's child started by a parent that had just
     built a 500k store reported the parent's 2.3 GB as its own (``bench/export.py`` on a
     fresh build: 2,326 MB, on the same store reused: 279 MB)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
+    hwm = vmhwm_mb("self")
+    if hwm is not None:
+        return hwm
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def vmhwm_mb(pid: str) -> float | None:
+    """``VmHWM`` of ``/proc/<pid>/status`` in MiB, or None (no such process, no /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
 
 
 class ChildPeak:
@@ -60,13 +68,9 @@ class ChildPeak:
                 except OSError:
                     continue
                 for pid in pids:
-                    try:
-                        status = Path(f"/proc/{pid}/status").read_text()
-                    except OSError:
-                        continue
-                    for line in status.splitlines():
-                        if line.startswith("VmHWM:"):
-                            self.peak_mb = max(self.peak_mb, round(int(line.split()[1]) / 1024, 1))
+                    hwm = vmhwm_mb(pid)
+                    if hwm is not None:
+                        self.peak_mb = max(self.peak_mb, hwm)
 
     def stop(self) -> None:
         self._done.set()

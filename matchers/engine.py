@@ -949,8 +949,8 @@ class Engine:
         for s, rule in ranked[:k]:
             v = self._verbose(rule, s)
             expl = v.explanation
-            if (id(s) not in why and rule.matcher not in ("group", "contra", "exact")
-                    and payers_differ(ctx, s) and not shared_key(ctx, s)):
+            if (id(s) not in why and candidate_rank(ctx, rule, s) == 1
+                    and payers_differ(ctx, s)):
                 why[id(s)] = ("names another payer than the record's: ranked after "
                               "candidates of its own payer, whatever the score")
             if id(s) in why:

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from .context import Ctx
 from .explain import Scored, beyond, pair
+from .fees import directed_gap
 from .items import LEFT, Item
 from .rules import Rule
 
@@ -50,14 +51,11 @@ def learned_fee(ctx: Ctx, a: Item, b: Item) -> tuple[Decimal, str, bool] | None:
     sched = ctx.fees
     if not sched or a.asset != b.asset:
         return None
-    am, bm = abs(a.amount), abs(b.amount)
-    gap = am - bm
+    gap = directed_gap(a.amount, b.amount)  # as the schedule learned it
     if not gap:
         return None
-    # Directed as the schedule learned it (``fees.directed_gap``): a gap the other way
-    # round from the pair's fees is no fee.
-    got = sched.explain(a.asset, (a.cp, b.cp), -gap if a.amount < 0 else gap,
-                        am if am > bm else bm)
+    am, bm = abs(a.amount), abs(b.amount)
+    got = sched.explain(a.asset, (a.cp, b.cp), gap, am if am > bm else bm)
     return None if got is None else (abs(gap), got[0], got[1])
 
 

@@ -448,8 +448,9 @@ def _late_walk(rule: Rule, wide: Rule, it: Item, other: Any, lo: float, hi: floa
     within ``wide``'s calendar window and beyond ``rule``'s lag: uncrowded ones
     (``SideIndex.oversized``) from the walk. ``exact``: a round |amount| in the range,
     whose records come from the payer's sub-block (``_late_block``, crowded ones
-    included) instead of a walk of every payer's run of that amount in the cells. ``only_sign``, ``skip_mag``
-    (``_late_lines``): the bucket walk of that sign alone, less that |amount|."""
+    included) instead of a walk of every payer's run of that amount in the cells.
+    ``only_sign``, ``skip_mag`` (``_late_lines``): the bucket walk of that sign alone,
+    less that |amount|."""
     cw = wide.calendar_window
     payer = it.payer
     b = other.day_bucket
