@@ -48,6 +48,13 @@ class RuleError(ValueError):
         return (RuleError, (self.rule, self.field, self.message))
 
 
+PRESUMED_FEE_SHARE = Decimal("0.5")
+"""A presumed (undeclared, unlearned) fee is at most this share of the larger amount,
+whatever the rule's absolute cap: a fee larger than what arrived after it is another
+payment. Seen on the demo's exchange: a 0.00164 ETH staking reward against a weekly
+0.00987 ETH credit read as "fee -0.0082 ETH" under the rule's flat 0.01 ETH cap."""
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One validated rule; see the module docstring and ``rules/default.toml``."""
@@ -123,12 +130,12 @@ class Rule:
 
     def presumed_fee_cap(self, magnitude: Decimal, asset: str) -> Decimal:
         """Largest gap taken for an undeclared fee: within ``fee_max`` (absolute, per
-        asset) *and* ``fee_rel_max`` (relative) — whichever are set (0 = unset)."""
+        asset) *and* ``fee_rel_max`` (relative) — whichever are set (0 = unset) — and
+        never above ``PRESUMED_FEE_SHARE`` of ``magnitude`` (the larger amount)."""
         absolute = self.fee_cap(asset)
         relative = self.fee_rel_max * magnitude
-        if absolute and relative:
-            return min(absolute, relative)
-        return absolute or relative
+        cap = min(absolute, relative) if absolute and relative else absolute or relative
+        return min(cap, PRESUMED_FEE_SHARE * magnitude)
 
     def max_amount_gap(self, magnitude: Decimal, asset: str) -> Decimal:
         """The largest |left| - |right| gap any tolerance or fee of this rule admits."""

@@ -96,6 +96,24 @@ def test_rounding_adjustment() -> None:
     assert p.adjustments[0].amount == Decimal("0.005")
 
 
+def test_a_presumed_fee_is_never_most_of_the_amount() -> None:
+    """A daily staking reward of 0.00164172 ETH and the exchange's weekly 0.00986653 ETH
+    credit share a fuzzy memo; their gap is within the similarity rule's flat 0.01 ETH
+    fee cap but five times what arrived: no presumed fee, no candidate. A 0.004 ETH fee
+    on 0.02 ETH (a fifth) still is one."""
+    def pair(small: str, large: str) -> list[Proposal]:
+        left = [rec(1, small, asset="ETH", memo="ETH staking reward 2024-03-04")]
+        right = [rec(2, large, source="exchange", asset="ETH", memo="ETH staking reward 2024-03")]
+        e = Engine("default")
+        e.load(left, right)
+        return e.candidates(1, k=3)
+
+    assert pair("0.00164172", "0.00986653") == []
+    [c] = pair("0.016", "0.02")
+    assert c.rule == "similar-reference"
+    assert [a.kind for a in c.adjustments] == ["fee"]
+
+
 def test_weekend_lag_is_business_days() -> None:
     fri = rec(1, "-70.00", reference="X-1", days=4)  # Friday
     mon = rec(2, "-70.00", source="bank", reference="X-1", days=7)  # Monday
