@@ -170,6 +170,57 @@ def test_migrations_are_versioned_and_atomic(store: Store) -> None:
     assert store.migrate(steps) == 0
 
 
+def test_check_constraints_become_comparisons_on_an_older_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last migration rewrites the hot tables' IN-list CHECKs as comparisons (an IN
+    list's lookup table is rebuilt per executed row); a store made before it keeps its
+    rows, and the rewritten constraints still refuse what the old ones refused."""
+    import sqlcipher3
+
+    from recon_tui.model import Side, SourcePair
+    from recon_tui.store import schema
+    from recon_tui.store.sources import add_pair
+
+    last = schema.MIGRATIONS[-1]
+    assert last is schema._checks_as_comparisons
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:-1])
+    s = Store.init(tmp_path / "old.db", passphrase="p")
+    assert s.version == schema.latest_version()
+    add_source(s, "ledger", "csv")
+    add_source(s, "bank", "csv")
+    add_pair(s, SourcePair("lb", Side("ledger"), Side("bank")))
+    apply_batch(s, "bank", recs(5))
+
+    def table_sql() -> dict[str, str]:
+        return dict(s.conn.execute(
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name IN "
+            "('pair_states', 'group_members', 'session_records')"))  # fmt: skip
+
+    assert all(" IN (" in sql for sql in table_sql().values())
+    before = s.conn.execute("SELECT * FROM pair_states ORDER BY record_id").fetchall()
+    monkeypatch.undo()
+    assert s.migrate() == 1 and s.version == schema.latest_version()
+    after = table_sql()
+    assert not any(" IN (" in sql for sql in after.values()), after
+    assert "CHECK (state = 'open' OR state = 'suggested' OR state = 'matched')" in after[
+        "pair_states"]
+    assert s.conn.execute("SELECT * FROM pair_states ORDER BY record_id").fetchall() == before
+    assert len(before) == 5
+    assert s.conn.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    for sql in ("UPDATE pair_states SET state = 'closed' WHERE record_id = 1",
+                "UPDATE pair_states SET side = 'X' WHERE record_id = 1",
+                "INSERT INTO session_records VALUES (1, 'later', 'lb', 1, 'L', 'h')",
+                "INSERT INTO group_members (group_id, record_id, side) VALUES (1, 1, 'M')"):
+        with pytest.raises(sqlcipher3.IntegrityError, match="CHECK constraint failed"):
+            with s.tx() as conn:
+                conn.execute(sql)
+    s.close()
+    reopened = Store.open(tmp_path / "old.db", passphrase="p")
+    assert reopened.conn.execute("SELECT count(*) FROM pair_states").fetchone() == (5,)
+    reopened.close()
+
+
 def test_secrets_fall_back_to_the_encrypted_store(store: Store, memory_keyring) -> None:
     assert set_secret(store, "kraken", "apiKey", "K-123") == "keyring"
     assert get_secrets(store, "kraken", ["apiKey", "secret"]) == {"apiKey": "K-123"}
