@@ -221,6 +221,41 @@ def test_check_constraints_become_comparisons_on_an_older_store(
     reopened.close()
 
 
+def test_bulk_decisions_leave_the_chain_and_its_head_as_one_by_one(tmp_path: Path) -> None:
+    """``append_many`` sets the head trigger aside and writes the remembered head once:
+    the same rows, the same ``meta.audit_head`` as appending one at a time, the trigger
+    back afterwards (a later single append still moves the head), and a clean walk."""
+    from recon_tui.store.audit import append_many, head
+
+    entries = [{"action": "auto_confirm", "pair": "p", "group_id": i, "record_ids": [i, i + 1],
+                "after": {"state": "confirmed"}, "at_us": 1_000 + i} for i in range(1, 6)]
+    heads, rows = [], []
+    for name in ("one", "bulk"):
+        s = Store.init(tmp_path / f"{name}.db", passphrase="p", use_keyring=False)
+        with s.tx() as conn:
+            if name == "one":
+                for e in entries:
+                    append(conn, e["action"], actor="engine", actor_kind="engine",
+                           pair="p", group_id=e["group_id"], record_ids=e["record_ids"],
+                           after=e["after"], at_us=e["at_us"])
+            else:
+                append_many(conn, entries)
+        seq, h = head(s.conn)
+        assert s.meta("audit_head") == f"{seq}:{h}" and seq == 5
+        names = {n for (n,) in s.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert "decisions_track_head" in names
+        with s.tx() as conn:
+            append(conn, "note", actor="me", note="after the bulk")
+        seq, h = head(s.conn)
+        assert s.meta("audit_head") == f"{seq}:{h}" and seq == 6
+        assert verify(s.conn).ok
+        heads.append(s.meta("audit_head"))
+        rows.append(s.conn.execute("SELECT seq, actor, action, pair, group_id, record_ids, after, "
+                                   "prev_hash FROM decisions WHERE seq <= 5").fetchall())
+        s.close()
+    assert rows[0] == rows[1]
+
+
 def test_secrets_fall_back_to_the_encrypted_store(store: Store, memory_keyring) -> None:
     assert set_secret(store, "kraken", "apiKey", "K-123") == "keyring"
     assert get_secrets(store, "kraken", ["apiKey", "secret"]) == {"apiKey": "K-123"}

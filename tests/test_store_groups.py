@@ -21,6 +21,7 @@ from recon_tui.services.verify import verify_all
 from recon_tui.store import Store, groups
 from recon_tui.store.audit import append_many
 from recon_tui.store.db import IntegrityError
+from recon_tui.store.errors import StoreError
 from recon_tui.store.keys import keyinfo_path
 from recon_tui.store.pairs import add_pair
 from recon_tui.store.records import apply_batch
@@ -355,6 +356,12 @@ def test_bulk_group_writes_leave_what_one_by_one_writes_leave(tmp_path: Path) ->
     with pytest.raises(ValueError), bulk.tx() as conn:
         groups.create_groups(conn, P1.name, [groups.NewGroup([r["L4"]], [], "bogus")],
                              origin="engine")  # fmt: skip
+    with pytest.raises(StoreError, match="1 group members name no record"), bulk.tx() as conn:
+        groups.create_groups(conn, P1.name, [
+            groups.NewGroup([r["L4"]], [r["B4"]], "confirmed", "x", 1.0),
+            groups.NewGroup([r["L5"]], [999_999], "suggested", "x", 0.9),  # no such record
+        ], origin="engine")  # fmt: skip
+    assert _group_state(one) == _group_state(bulk)
     for s in stores:
         s.close()
 
