@@ -221,6 +221,33 @@ def test_check_constraints_become_comparisons_on_an_older_store(
     reopened.close()
 
 
+def test_the_check_rewrite_refuses_a_schema_it_does_not_know(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table whose definition is not the one the migration expects (here someone
+    dropped a CHECK) is refused with one line, and the store stays at its version."""
+    from recon_tui.store import schema
+    from recon_tui.store.errors import StoreError
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:-1])
+    s = Store.init(tmp_path / "odd.db", passphrase="p")
+    version = s.version
+    with s.tx() as conn:
+        (v,) = conn.execute("PRAGMA schema_version").fetchone()
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_schema SET sql = replace(sql, "
+                     "'CHECK (side IN (''L'', ''R''))', '') WHERE name = 'group_members'")
+        conn.execute(f"PRAGMA schema_version = {v + 1}")
+        conn.execute("PRAGMA writable_schema = OFF")
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match="group_members does not have exactly one CHECK"):
+        s.migrate()
+    assert s.version == version
+    assert " IN (" in s.conn.execute(
+        "SELECT sql FROM sqlite_schema WHERE name = 'pair_states'").fetchone()[0]
+    s.close()
+
+
 def test_bulk_decisions_leave_the_chain_and_its_head_as_one_by_one(tmp_path: Path) -> None:
     """``append_many`` sets the head trigger aside and writes the remembered head once:
     the same rows, the same ``meta.audit_head`` as appending one at a time, the trigger

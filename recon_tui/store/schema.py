@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from recon_tui.store.errors import StoreError
+
 Migration = Sequence[str] | Callable[..., None]
 
 V1 = [
@@ -689,10 +691,10 @@ def _checks_as_comparisons(conn: object) -> None:
             row = ex("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
                      (table,)).fetchone()  # fmt: skip
             if row is None:
-                raise RuntimeError(f"schema migration: no table {table}")
+                raise StoreError(f"schema migration: the store has no table {table}")
             wanted[table] = row[0]
         if wanted[table].count(old) != 1:
-            raise RuntimeError(f"schema migration: {table} has not exactly one {old}")
+            raise StoreError(f"schema migration: table {table} does not have exactly one {old}")
         wanted[table] = wanted[table].replace(old, new)
     (version,) = ex("PRAGMA schema_version").fetchone()
     ex("PRAGMA writable_schema = ON")
