@@ -57,6 +57,10 @@ NODE_BUDGET = 2_000
 MITM_MAX = 24
 """Up to this many members a search the node budget cut short is finished by meet in
 the middle (2**(n/2) subsets per half); above it, the partial result stands."""
+MITM_FIRST = 12
+"""From this many members (up to ``MITM_MAX``) a search starts with meet in the middle
+(:func:`_search_mitm_first`): below it the depth-first search rarely spends its budget
+and costs less than building the halves."""
 MAX_SOLUTIONS = 4
 WEAK_KEYS = frozenset({"counterparty", "date"})
 """Block keys that identify no payment (a payer, a day): their members are searched
@@ -308,11 +312,38 @@ def search(rule: Rule, one: Item, members: list[Item]) -> tuple[list[tuple[Item,
 def _search(
     rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
 ) -> tuple[list[tuple[Item, ...]], bool]:
+    if MITM_FIRST <= len(members) <= MITM_MAX:
+        return _search_mitm_first(rule, target, gap, members)
+    return _search_dfs_first(rule, target, gap, members)
+
+
+def _search_dfs_first(
+    rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
+) -> tuple[list[tuple[Item, ...]], bool]:
     found, complete = _search_dfs(rule, target, gap, members)
     if not complete and len(found) < MAX_SOLUTIONS and len(members) <= MITM_MAX:
         # The depth-first search ran out of nodes (a crowded block): finish exhaustively.
         return _search_mitm(rule, target, gap, members)
     return found, complete
+
+
+def _search_mitm_first(
+    rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
+) -> tuple[list[tuple[Item, ...]], bool]:
+    """Meet in the middle alone, for blocks of ``MITM_FIRST``..``MITM_MAX`` members.
+
+    Measured on the 100k demo's ledger-bank run (payroll and card batches of up to 24
+    lines): half of the depth-first searches spent their whole node budget and were then
+    finished by meet in the middle anyway, ~80 % of the search's nodes thrown away; and
+    when there are fewer than ``MAX_SOLUTIONS`` subsets, meet in the middle finds every
+    one, which is what a completed depth-first search returns, in the same order
+    (:func:`_search_mitm` sorts a complete answer into the depth-first order). What
+    differs is a block with more balancing subsets than ``MAX_SOLUTIONS`` (a crowd of
+    equal payroll lines): the first ones meet in the middle meets stand, not the ones
+    the depth-first search would have reached first; either way the answer is marked
+    incomplete, one of several equally good subsets. Engine time of that run 31.2 ->
+    22.0 s, the same auto-confirms."""
+    return _search_mitm(rule, target, gap, members)
 
 
 def _search_dfs(
@@ -399,10 +430,18 @@ def _search_mitm(
             continue
         picked = [ms[b] for b in range(half) if mask >> b & 1]
         picked += [ms[half + b] for b in range(len(ms) - half) if rmask >> b & 1]
-        out.append(tuple(sorted(picked, key=lambda m: (-abs(m.amount), m.id))))
+        out.append(tuple(sorted(picked, key=_dfs_key)))
         if len(out) >= MAX_SOLUTIONS:
             return out, False
+    # Every subset, in the depth-first search's order (its preorder is the lexicographic
+    # order of the subsets' members in its own order, a subset before its extensions).
+    out.sort(key=lambda sub: tuple(map(_dfs_key, sub)))
     return out, True
+
+
+def _dfs_key(m: Item) -> tuple[Decimal, int]:
+    """The depth-first search's order of members: larger amounts first, then id."""
+    return (-abs(m.amount), m.id)
 
 
 _Halves = Iterator[tuple[int, int, int, int]]

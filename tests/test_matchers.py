@@ -345,6 +345,45 @@ def test_group_search_is_exhaustive_up_to_its_mitm_size() -> None:
             assert got == brute, trial
 
 
+def test_meet_in_the_middle_first_gives_the_depth_first_answer() -> None:
+    """``groups._search`` on 12..24 members (meet in the middle alone) against the
+    depth-first search finished by meet in the middle: a complete answer is the same
+    subsets in the same order; where there are more balancing subsets than
+    ``MAX_SOLUTIONS`` both say incomplete and give that many, each balancing. Crowded
+    blocks of repeated amounts and sparse ones (few or no subsets) both exercised."""
+    from matchers import groups
+    from matchers.items import prepare
+
+    rule = next(r for r in load_rules("default").rules if r.name == "category-batch")
+    rng = random.Random(11)
+    seen = Counter()
+    for trial in range(300):
+        n = rng.randrange(groups.MITM_FIRST, groups.MITM_MAX + 1)
+        pool = [f"{rng.choice([250, 500, 1250, 1800])}.00" for _ in range(3)]
+        members = [prepare(rec(i + 1, rng.choice(pool) if trial % 2 else
+                               f"{rng.randrange(100, 99_999)}.{rng.randrange(100):02d}"), 0)
+                   for i in range(n)]  # fmt: skip
+        chosen = rng.sample(members, rng.randrange(2, 9))
+        target = sum((abs(m.amount) for m in chosen), Decimal(0)) + (
+            Decimal("0.37") if trial % 7 == 0 else Decimal(0))  # fmt: skip
+        gap = Decimal(rng.choice(["0.01", "0", "5"]))
+        got, done = groups._search(rule, target, gap, members)
+        want, want_done = groups._search_dfs_first(rule, target, gap, members)
+        assert done == want_done, trial
+        if done:
+            assert [tuple(m.id for m in sub) for sub in got] == [
+                tuple(m.id for m in sub) for sub in want], trial
+        else:
+            assert len(got) == len(want) == groups.MAX_SOLUTIONS, trial
+            assert len({frozenset(m.id for m in sub) for sub in got}) == len(got), trial
+        for sub in got:
+            assert 2 <= len(sub) <= rule.max_group
+            assert abs(sum((abs(m.amount) for m in sub), Decimal(0)) - target) <= gap
+        seen[(len(got), done)] += 1
+    assert any(done for _, done in seen) and any(not done for _, done in seen), seen
+    assert any(k == 0 for k, _ in seen), seen
+
+
 def test_incremental_equals_full_on_the_demo_world() -> None:
     """The same property over the demo's pairs: batches by category, journal entries,
     addresses and staking accruals included."""
