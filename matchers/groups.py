@@ -59,7 +59,7 @@ MITM_MAX = 24
 the middle (2**(n/2) subsets per half); above it, the partial result stands."""
 MITM_FIRST = 12
 """From this many members (up to ``MITM_MAX``) a search starts with meet in the middle
-(:func:`_search_mitm_first`): below it the depth-first search rarely spends its budget
+(:func:`_search`): below it the depth-first search rarely spends its budget
 and costs less than building the halves."""
 MAX_SOLUTIONS = 4
 WEAK_KEYS = frozenset({"counterparty", "date"})
@@ -312,38 +312,35 @@ def search(rule: Rule, one: Item, members: list[Item]) -> tuple[list[tuple[Item,
 def _search(
     rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
 ) -> tuple[list[tuple[Item, ...]], bool]:
+    """The subsets of ``members`` within ``gap`` of ``target``: meet in the middle alone
+    for ``MITM_FIRST``..``MITM_MAX`` members, else depth first (finished by meet in the
+    middle when it runs out of nodes, :func:`_search_dfs_first`).
+
+    Why meet in the middle first, measured on the 100k demo's ledger-bank run (payroll
+    and card batches of up to 24 lines): half of the depth-first searches spent their
+    whole node budget and were then finished by meet in the middle anyway, ~80 % of the
+    search's nodes thrown away. When there are fewer than ``MAX_SOLUTIONS`` subsets, meet
+    in the middle finds every one, which is what a completed depth-first search returns,
+    in the same order (:func:`_search_mitm` sorts a complete answer into the depth-first
+    order). What differs is a block with more balancing subsets than ``MAX_SOLUTIONS`` (a
+    crowd of equal payroll lines): the first ones meet in the middle meets stand, not the
+    ones the depth-first search would have reached first; either way the answer is
+    marked incomplete, one of several equally good subsets. Engine time of that run
+    31.2 -> 22.0 s, the same auto-confirms."""
     if MITM_FIRST <= len(members) <= MITM_MAX:
-        return _search_mitm_first(rule, target, gap, members)
+        return _search_mitm(rule, target, gap, members)
     return _search_dfs_first(rule, target, gap, members)
 
 
 def _search_dfs_first(
     rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
 ) -> tuple[list[tuple[Item, ...]], bool]:
+    """Depth first, finished by meet in the middle when the node budget cut it short
+    (a crowded block of up to ``MITM_MAX`` members)."""
     found, complete = _search_dfs(rule, target, gap, members)
     if not complete and len(found) < MAX_SOLUTIONS and len(members) <= MITM_MAX:
-        # The depth-first search ran out of nodes (a crowded block): finish exhaustively.
         return _search_mitm(rule, target, gap, members)
     return found, complete
-
-
-def _search_mitm_first(
-    rule: Rule, target: Decimal, gap: Decimal, members: list[Item]
-) -> tuple[list[tuple[Item, ...]], bool]:
-    """Meet in the middle alone, for blocks of ``MITM_FIRST``..``MITM_MAX`` members.
-
-    Measured on the 100k demo's ledger-bank run (payroll and card batches of up to 24
-    lines): half of the depth-first searches spent their whole node budget and were then
-    finished by meet in the middle anyway, ~80 % of the search's nodes thrown away; and
-    when there are fewer than ``MAX_SOLUTIONS`` subsets, meet in the middle finds every
-    one, which is what a completed depth-first search returns, in the same order
-    (:func:`_search_mitm` sorts a complete answer into the depth-first order). What
-    differs is a block with more balancing subsets than ``MAX_SOLUTIONS`` (a crowd of
-    equal payroll lines): the first ones meet in the middle meets stand, not the ones
-    the depth-first search would have reached first; either way the answer is marked
-    incomplete, one of several equally good subsets. Engine time of that run 31.2 ->
-    22.0 s, the same auto-confirms."""
-    return _search_mitm(rule, target, gap, members)
 
 
 def _search_dfs(
@@ -777,8 +774,6 @@ def _partition(rule: Rule, peers: list[Item], lines: list[Item]
         if budget[0] <= 0:
             return
         budget[0] -= 1  # the root: the empty subset, never a subset of a peer
-        if max_group <= 0:
-            return
         chosen: list[int] = []
         # Per open node: its total and the next child index to try.
         totals = [0]
